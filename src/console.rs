@@ -1,0 +1,312 @@
+//! The local console: a real adapter for trying opsdesk without Discord
+//! (Hubot's shell adapter is the model), scriptable from stdin.
+//!
+//! Each line is a message from the current user in the current channel;
+//! directives start with `:`. Every message the bot sends is printed with its
+//! channel and message id, e.g. `[#service-desk #12] …`, so a script can react
+//! to it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+use crate::desk::{Actor, Desk, Event, Inbound, Outcome, ReactedMessage};
+use crate::domain::sla::parse_duration;
+use crate::domain::UserId;
+use crate::message::{Card, Destination, OutKind};
+use crate::outbox::{Delivered, Delivery, Dispatcher, SendError, Transport};
+use crate::render;
+use crate::store::{self, StoreError};
+
+/// Where console output goes (stdout, or a buffer in tests).
+pub type Output = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// Console message ids: one sequence for user lines, replies and deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct Ids(Arc<AtomicU64>);
+
+impl Ids {
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+fn emit(out: &Output, text: &str) {
+    if let Ok(mut w) = out.lock() {
+        // A closed stdout is not worth a panic: the data is already committed.
+        let _ = writeln!(w, "{text}");
+        let _ = w.flush();
+    }
+}
+
+/// Prints outbox messages to the console.
+pub struct ConsoleTransport {
+    desk: Desk,
+    out: Output,
+    ids: Ids,
+}
+
+impl ConsoleTransport {
+    pub fn new(desk: Desk, out: Output, ids: Ids) -> Self {
+        Self { desk, out, ids }
+    }
+
+    async fn user_name(&self, id: UserId) -> String {
+        let name = match self.desk.store().read().await {
+            Ok(mut conn) => store::users::name(&mut conn, id).await.ok().flatten(),
+            Err(_) => None,
+        };
+        render::user_label(name.as_deref(), id)
+    }
+}
+
+fn card_lines(card: &Card) -> String {
+    let mut s = format!("\n  ┃ {}", card.title);
+    let fields: Vec<String> = card.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    s.push_str(&format!("\n  ┃ {}", fields.join(" · ")));
+    if let Some(f) = &card.footer {
+        s.push_str(&format!("\n  ┃ {f}"));
+    }
+    s
+}
+
+impl Transport for ConsoleTransport {
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+        let policy = self.desk.policy();
+        let channel = match d.destination {
+            Destination::RoleChannel(role) => {
+                policy.role(role).map(|r| r.channel.clone()).unwrap_or_else(|| "service-desk".to_owned())
+            }
+            Destination::Channel(c) => c.trim_start_matches('#').to_owned(),
+            Destination::Thread(subject) => match d.card {
+                Some(card) => card.thread_id.clone().unwrap_or_else(|| format!("{}/{subject}", card.channel_id)),
+                None => return Err(SendError::Retry { after: None, reason: "no card yet".into() }),
+            },
+            Destination::Dm(user) => format!("dm/{}", self.user_name(*user).await),
+        };
+        let mut pings: Vec<String> =
+            d.message.ping_roles.iter().map(|r| format!("@{}", policy.role_name(r))).collect();
+        for u in &d.message.ping_users {
+            pings.push(format!("@{}", self.user_name(*u).await));
+        }
+        let mut text = String::new();
+        if !pings.is_empty() {
+            text.push_str(&pings.join(" "));
+            text.push(' ');
+        }
+        text.push_str(&d.message.text);
+        if let Some(card) = &d.message.card {
+            text.push_str(&card_lines(card));
+        }
+        let (id, label, thread) = match (d.kind, d.card) {
+            (OutKind::Card, Some(existing)) => (existing.message_id.clone(), format!("#{} edited", existing.message_id), None),
+            (OutKind::Card, None) => {
+                let id = self.ids.next().to_string();
+                let thread = d.subject.map(|s| format!("{channel}/{s}"));
+                (id.clone(), format!("#{id}"), thread)
+            }
+            (OutKind::Post, _) => {
+                let id = self.ids.next().to_string();
+                (id.clone(), format!("#{id}"), None)
+            }
+        };
+        emit(&self.out, &format!("[#{channel} {label}] {text}"));
+        Ok(Delivered { channel_id: channel, message_id: id, thread_id: thread })
+    }
+}
+
+/// How the console runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Echo each input line (script mode: a readable transcript).
+    pub echo: bool,
+    /// Leave the outbox undelivered (to prove a later start delivers it).
+    pub hold_outbox: bool,
+}
+
+/// A console user's stable id, derived from their name (FNV-1a, 53 bits so it
+/// survives JSON numbers).
+pub fn console_user_id(name: &str) -> UserId {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.to_lowercase().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    UserId::new((h & ((1 << 53) - 1)).max(1))
+}
+
+struct Session {
+    actor: Actor,
+    chat_roles: Vec<String>,
+    channel: String,
+    run: String,
+    seq: u64,
+    /// User lines by message id, for 🎫.
+    lines: HashMap<String, ReactedMessage>,
+}
+
+/// Runs the console until the input ends.
+pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts: Options) -> Result<(), StoreError> {
+    let ids = Ids::default();
+    {
+        let mut conn = desk.store().write().await?;
+        ids.0.store(store::outbox::max_numeric_message_id(&mut conn).await?, Ordering::SeqCst);
+    }
+    let transport = Arc::new(ConsoleTransport::new(desk.clone(), out.clone(), ids.clone()));
+    let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
+    let flush = || async {
+        if !opts.hold_outbox {
+            if let Err(e) = dispatcher.deliver_due().await {
+                tracing::error!(error = %e, "console delivery failed");
+            }
+        }
+    };
+    flush().await;
+
+    let default_roles = vec!["Service Desk".to_owned()];
+    let mut session = Session {
+        actor: Actor {
+            user: console_user_id("you"),
+            name: "you".into(),
+            roles: desk.policy().itil_roles(default_roles.iter().map(String::as_str)),
+        },
+        chat_roles: default_roles,
+        channel: "general".into(),
+        run: format!("{}", desk.clock().now().timestamp_nanos_opt().unwrap_or_default()),
+        seq: 0,
+        lines: HashMap::new(),
+    };
+    let mut lines = input.lines();
+    while let Some(line) = lines.next_line().await.map_err(|e| StoreError::Corrupt { table: "stdin", detail: e.to_string() })? {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with("//") {
+            continue;
+        }
+        if let Some(directive) = line.trim().strip_prefix(':') {
+            if directive.trim() == "quit" || directive.trim() == "q" {
+                break;
+            }
+            if opts.echo {
+                emit(&out, &format!("» :{directive}"));
+            }
+            directive_line(&desk, &mut session, directive, &out).await;
+        } else {
+            let id = ids.next().to_string();
+            if opts.echo {
+                emit(&out, &format!("[#{} #{id}] <{}> {line}", session.channel, session.actor.name));
+            }
+            session.lines.insert(
+                id.clone(),
+                ReactedMessage {
+                    author: session.actor.user,
+                    author_name: session.actor.name.clone(),
+                    text: line.to_owned(),
+                    link: Some(format!("console #{} message {id}", session.channel)),
+                },
+            );
+            let event = Event::Line(line.to_owned());
+            let outcome = send(&desk, &mut session, event).await;
+            show(&out, &ids, &session, outcome);
+        }
+        flush().await;
+    }
+    Ok(())
+}
+
+async fn send(desk: &Desk, session: &mut Session, event: Event) -> Outcome {
+    session.seq += 1;
+    let inbound = Inbound {
+        key: format!("console:{}:{}", session.run, session.seq),
+        actor: session.actor.clone(),
+        channel: Some(session.channel.clone()),
+        event,
+    };
+    desk.handle(inbound).await
+}
+
+fn show(out: &Output, ids: &Ids, session: &Session, outcome: Outcome) {
+    if let Outcome::Reply(reply) = outcome {
+        let id = ids.next();
+        let whom = if reply.private { format!(" (only {})", session.actor.name) } else { String::new() };
+        let undo = if reply.remove_reaction { " [reaction removed]" } else { "" };
+        emit(out, &format!("[#{} #{id}{whom}]{undo} {}", session.channel, reply.text));
+    }
+}
+
+const DIRECTIVES: &str = "Directives: :as <user> [role, role…] · :in #<channel> · :react <message-id> <emoji> · \
+                          :unreact <message-id> <emoji> · :clock +<duration> · :whoami · :quit";
+
+async fn directive_line(desk: &Desk, session: &mut Session, directive: &str, out: &Output) {
+    let (name, rest) = directive.trim().split_once(char::is_whitespace).unwrap_or((directive.trim(), ""));
+    let rest = rest.trim();
+    match name {
+        "as" => {
+            let (user, roles) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let user = user.trim_start_matches('@');
+            if user.is_empty() || user.len() > 32 {
+                emit(out, "usage: :as <user> [role, role…]");
+                return;
+            }
+            let chat_roles: Vec<String> =
+                roles.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
+            let itil = desk.policy().itil_roles(chat_roles.iter().map(String::as_str));
+            session.actor = Actor { user: console_user_id(user), name: user.to_owned(), roles: itil };
+            session.chat_roles = chat_roles;
+            whoami(desk, session, out);
+        }
+        "in" => {
+            let ch = rest.trim_start_matches('#');
+            if ch.is_empty() {
+                emit(out, "usage: :in #<channel>");
+            } else {
+                session.channel = ch.to_owned();
+            }
+        }
+        "react" | "unreact" => {
+            let mut parts = rest.split_whitespace();
+            let (Some(id), Some(emoji)) = (parts.next(), parts.next()) else {
+                emit(out, &format!("usage: :{name} <message-id> <emoji>"));
+                return;
+            };
+            let id = id.trim_start_matches('#').to_owned();
+            let message = session.lines.get(&id).cloned();
+            let event = Event::Reaction { message_id: id, emoji: emoji.to_owned(), added: name == "react", message };
+            let outcome = send(desk, session, event).await;
+            // A reaction's reply is not a message anyone reacts to: it takes no id.
+            if let Outcome::Reply(reply) = outcome {
+                let whom = if reply.private { format!(" (only {})", session.actor.name) } else { String::new() };
+                let undo = if reply.remove_reaction { " [reaction removed]" } else { "" };
+                emit(out, &format!("[#{}{whom}]{undo} {}", session.channel, reply.text));
+            }
+        }
+        "clock" => match rest.strip_prefix('+').map(parse_duration) {
+            Some(Ok(d)) => {
+                desk.clock().advance(d);
+                emit(out, &format!("clock: now {}", desk.clock().now().format("%Y-%m-%d %H:%M UTC")));
+            }
+            Some(Err(e)) => emit(out, &format!("clock: {e}")),
+            None => emit(out, "usage: :clock +<duration> (e.g. +90m, +2h, +1d)"),
+        },
+        "whoami" => whoami(desk, session, out),
+        "help" => emit(out, DIRECTIVES),
+        other => emit(out, &format!("unknown directive :{other}. {DIRECTIVES}")),
+    }
+}
+
+fn whoami(desk: &Desk, session: &Session, out: &Output) {
+    let roles: Vec<String> = session.actor.roles.iter().map(|r| desk.policy().role_name(r)).collect();
+    let agent = if desk.policy().is_agent(&session.actor.roles) { ", an agent" } else { "" };
+    emit(
+        out,
+        &format!(
+            "you are {} (chat roles: {}; ITIL roles: {}{agent}) in #{}",
+            session.actor.name,
+            if session.chat_roles.is_empty() { "none".into() } else { session.chat_roles.join(", ") },
+            if roles.is_empty() { "none".into() } else { roles.join(", ") },
+            session.channel
+        ),
+    );
+}

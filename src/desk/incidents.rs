@@ -1,0 +1,398 @@
+//! Incident actions: log, show, list, assign, move through the lifecycle, note,
+//! and the 🎫 / ✋ reactions.
+
+use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
+use crate::command::{ListFilter, UserRef};
+use crate::domain::incident::{Incident, IncidentId, NewIncident, State};
+use crate::domain::priority::{Impact, Urgency};
+use crate::domain::raci::{Action, Route, RouteContext};
+use crate::domain::text::bounded;
+use crate::domain::UserId;
+use crate::message::{Destination, OutMessage, Outgoing};
+use crate::render;
+use crate::store::{self, incidents::Selection, Tx};
+
+/// The emoji that logs any message as an incident.
+pub const TICKET: &str = "🎫";
+/// The emoji that claims an incident from its card.
+pub const CLAIM: &str = "✋";
+
+/// A request to log an incident, from a command or a 🎫 reaction.
+pub(crate) struct LogRequest {
+    pub title: String,
+    pub impact: Option<Impact>,
+    pub urgency: Option<Urgency>,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    /// The reacted message: its author becomes the reporter.
+    pub source: Option<(String, ReactedMessage)>,
+}
+
+impl Desk {
+    fn route_for(&self, action: Action, inc: &Incident) -> Route {
+        let policy = self.policy();
+        let owner = inc.service.as_deref().and_then(|s| policy.service(s)).map(|s| &s.owner);
+        let fallback = policy.incident_manager();
+        policy.raci.route(
+            action,
+            RouteContext { service_owner: owner, assignment_group: Some(&inc.handler_role), fallback: &fallback },
+        )
+    }
+
+    /// The card of an incident as it is now, to (re)post in its handler's channel.
+    async fn card(&self, tx: &mut Tx, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
+        let reporter = self.name_of(tx, inc.reporter).await?;
+        let assignee = match inc.assignee {
+            Some(a) => Some(self.name_of(tx, a).await?),
+            None => None,
+        };
+        let policy = self.policy();
+        let mut msg = OutMessage::text(render::card_text(policy, inc, new))
+            .with_card(render::incident_card(policy, inc, &reporter, assignee.as_deref()));
+        if new {
+            msg = msg.pinging_roles([inc.handler_role.clone()]);
+        }
+        Ok(Outgoing::card(inc.id.to_string(), Destination::RoleChannel(inc.handler_role.clone()), msg))
+    }
+
+    pub(crate) async fn name_of(&self, tx: &mut Tx, user: UserId) -> DeskResult<String> {
+        let name = store::users::name(tx, user).await?;
+        Ok(render::user_label(name.as_deref(), user))
+    }
+
+    /// Informs the consulted and informed roles of a route in their channels
+    /// (no ping: only the responsible role is pinged, on the card).
+    fn inform(&self, route: &Route, action: Action, inc: &Incident, skip_channel_of: &crate::domain::RoleKey) -> Vec<Outgoing> {
+        let policy = self.policy();
+        let skip = policy.role(skip_channel_of).map(|r| r.channel.clone());
+        let mut seen = Vec::new();
+        route
+            .also_notify()
+            .into_iter()
+            .filter(|r| {
+                let ch = policy.role(r).map(|d| d.channel.clone());
+                let fresh = ch != skip && !seen.contains(&ch);
+                seen.push(ch);
+                fresh
+            })
+            .map(|r| {
+                Outgoing::post(Destination::RoleChannel(r), OutMessage::text(render::informed(policy, action, inc)))
+                    .about(inc.id.to_string())
+            })
+            .collect()
+    }
+
+    pub(crate) async fn log_incident(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        _channel: Option<&str>,
+        req: LogRequest,
+    ) -> DeskResult<Reply> {
+        let policy = self.policy();
+        let now = self.clock().now();
+        let title = bounded("title", &req.title, policy.limits.title_max, false)
+            .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+        let service = match req.service.as_deref() {
+            None => None,
+            Some(name) => match policy.service(name) {
+                Some(s) => Some(s),
+                None => return rejected(render::unknown_service(policy, name)),
+            },
+        };
+        let category = match req.category {
+            Some(c) => Some(
+                bounded("category", &c, 40, false).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
+            ),
+            None => None,
+        };
+        let impact = req.impact.unwrap_or(policy.default_impact);
+        let urgency = req.urgency.unwrap_or(policy.default_urgency);
+        let action = if category.as_deref() == Some(policy.security_category.as_str()) {
+            Action::SecurityIncident
+        } else {
+            Action::LogIncident
+        };
+        let fallback = policy.incident_manager();
+        let route = policy.raci.route(
+            action,
+            RouteContext { service_owner: service.map(|s| &s.owner), assignment_group: None, fallback: &fallback },
+        );
+        let (reporter, reporter_name, source_link, source_message) = match &req.source {
+            Some((message_id, m)) => (m.author, m.author_name.clone(), m.link.clone(), Some(message_id.clone())),
+            None => (actor.user, actor.name.clone(), None, None),
+        };
+        if reporter != actor.user {
+            store::users::upsert(tx, reporter, &reporter_name, now).await?;
+        }
+        let new = NewIncident {
+            title,
+            impact,
+            urgency,
+            priority: policy.matrix.priority(impact, urgency),
+            service: service.map(|s| s.key.clone()),
+            category,
+            reporter,
+            handler_role: route.responsible.clone(),
+            source_link,
+            source_message,
+        };
+        let inc = store::incidents::insert(tx, &new, now).await?;
+        let mut out = vec![self.card(tx, &inc, true).await?];
+        out.push(
+            Outgoing::post(
+                Destination::Thread(inc.id.to_string()),
+                OutMessage::text(render::thread_welcome(&inc, &reporter_name)).pinging_users([reporter]),
+            )
+            .about(inc.id.to_string()),
+        );
+        out.extend(self.inform(&route, action, &inc, &inc.handler_role));
+        let details = format!(
+            "{} impact={} urgency={} service={} → {}",
+            inc.priority,
+            inc.impact,
+            inc.urgency,
+            inc.service.as_deref().unwrap_or("-"),
+            inc.handler_role
+        );
+        self.record(tx, Some(actor.user), action.as_str(), &inc.id.to_string(), &details, &out).await?;
+        tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
+        Ok(Reply::public(render::incident_logged(policy, &inc)))
+    }
+
+    /// Loads an incident the actor may see: its reporter or any agent.
+    async fn visible(&self, tx: &mut Tx, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
+        let Some(inc) = store::incidents::get(tx, id).await? else {
+            return rejected(render::unknown_incident(id));
+        };
+        if inc.reporter != actor.user && !self.is_agent(actor) {
+            return rejected(render::not_yours(id));
+        }
+        Ok(inc)
+    }
+
+    pub(crate) async fn show(&self, tx: &mut Tx, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
+        let inc = self.visible(tx, actor, id).await?;
+        let names = render::Names {
+            reporter: self.name_of(tx, inc.reporter).await?,
+            assignee: match inc.assignee {
+                Some(a) => Some(self.name_of(tx, a).await?),
+                None => None,
+            },
+        };
+        let notes = store::incidents::notes(tx, id, 5).await?;
+        let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
+        Ok(Reply::public(render::show(self.policy(), &inc, &names, &notes, &history)))
+    }
+
+    pub(crate) async fn list(&self, tx: &mut Tx, actor: &Actor, filter: ListFilter, page: u32) -> DeskResult<Reply> {
+        let policy = self.policy();
+        let agent = self.is_agent(actor);
+        // Non-agents only ever see their own incidents, whatever filter they ask for.
+        let only = if agent && filter != ListFilter::Mine { None } else { Some(actor.user) };
+        let (selection, what) = match &filter {
+            ListFilter::Open => (Selection::Open, "Open".to_owned()),
+            ListFilter::Mine => (Selection::All, "Your".to_owned()),
+            ListFilter::All => (Selection::All, "All".to_owned()),
+            ListFilter::Priority(p) => (Selection::Priority(p.level()), p.to_string()),
+            ListFilter::Service(s) => match policy.service(s) {
+                Some(def) => (Selection::Service(def.key.clone()), def.name.clone()),
+                None => return rejected(render::unknown_service(policy, s)),
+            },
+        };
+        let what = match (&filter, only.is_some()) {
+            (ListFilter::Mine | ListFilter::All, true) => "Your".to_owned(),
+            (ListFilter::Open, true) => "Your open".to_owned(),
+            (_, true) => format!("Your {what}"),
+            (_, false) => what,
+        };
+        let (items, total) = store::incidents::list(tx, &selection, only, page, policy.page_size).await?;
+        Ok(Reply::public(render::list(&what, &items, page, policy.page_size, total)))
+    }
+
+    fn require_agent(&self, actor: &Actor, command: &str) -> DeskResult<()> {
+        if self.is_agent(actor) {
+            Ok(())
+        } else {
+            rejected(render::not_agent(&self.policy().prefix, command))
+        }
+    }
+
+    pub(crate) async fn assign(&self, tx: &mut Tx, actor: &Actor, id: IncidentId, to: Option<UserRef>) -> DeskResult<Reply> {
+        self.require_agent(actor, if to.is_some() { "assign" } else { "take" })?;
+        let now = self.clock().now();
+        let mut inc = self.visible(tx, actor, id).await?;
+        let assignee = match to {
+            None => actor.user,
+            Some(UserRef::Id(n)) => UserId::new(n),
+            Some(UserRef::Name(name)) => match store::users::by_name(tx, &name).await? {
+                Some(u) => u,
+                None => return rejected(render::unknown_user(&name)),
+            },
+        };
+        if !inc.state.is_open() {
+            let e = inc.state.transition(State::Assigned).unwrap_err();
+            return rejected(render::invalid_move(id, &e));
+        }
+        if inc.state == State::New {
+            inc.state = State::Assigned;
+        }
+        inc.assignee = Some(assignee);
+        inc.updated_at = now;
+        store::incidents::update(tx, &inc, now).await?;
+        let assignee_name = self.name_of(tx, assignee).await?;
+        let by = self.name_of(tx, actor.user).await?;
+        let mut thread = OutMessage::text(render::taken(&inc, &by, &assignee_name));
+        if assignee != actor.user {
+            thread = thread.pinging_users([assignee]);
+        }
+        let out = vec![
+            self.card(tx, &inc, false).await?,
+            Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
+        ];
+        let details = format!("assignee={assignee_name} state={}", inc.state);
+        self.record(tx, Some(actor.user), Action::AssignIncident.as_str(), &id.to_string(), &details, &out).await?;
+        Ok(Reply::public(render::assigned_reply(&inc, &assignee_name)))
+    }
+
+    pub(crate) async fn set_state(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        id: IncidentId,
+        to: State,
+        reason: Option<String>,
+        command: &str,
+    ) -> DeskResult<Reply> {
+        let policy = self.policy();
+        let now = self.clock().now();
+        let mut inc = self.visible(tx, actor, id).await?;
+        // The reporter may close or reopen their own resolved incident; every other move is agents' work.
+        let reporter_may = inc.reporter == actor.user && inc.state == State::Resolved && matches!(to, State::Closed | State::InProgress);
+        if !self.is_agent(actor) && !reporter_may {
+            return rejected(render::not_agent(&policy.prefix, command));
+        }
+        let reason = match reason {
+            Some(r) => Some(bounded("reason", &r, policy.limits.note_max, true).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?),
+            None => None,
+        };
+        let from = inc.state;
+        inc.state.transition(to).map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
+        if to == State::Resolved {
+            let Some(resolution) = reason.clone() else {
+                return rejected(format!("Say how {id} was resolved: `{}resolve {id} <resolution>`.", policy.prefix));
+            };
+            inc.resolution = Some(resolution);
+        }
+        if from == State::Resolved && to == State::InProgress {
+            inc.resolution = None;
+        }
+        inc.state = to;
+        inc.updated_at = now;
+        store::incidents::update(tx, &inc, now).await?;
+        let by = self.name_of(tx, actor.user).await?;
+        let action = match (from, to) {
+            (_, State::Resolved) => Action::ResolveIncident,
+            (_, State::Closed) => Action::CloseIncident,
+            (State::Resolved, State::InProgress) => Action::ReopenIncident,
+            _ => Action::UpdateIncident,
+        };
+        let mut out = vec![self.card(tx, &inc, false).await?];
+        let thread = if to == State::Resolved {
+            let reporter = self.name_of(tx, inc.reporter).await?;
+            OutMessage::text(render::resolved_notice(&inc, &by, &reporter)).pinging_users([inc.reporter])
+        } else {
+            OutMessage::text(render::state_changed(&inc, &by, from.as_str(), reason.as_deref()))
+        };
+        out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
+        let route = self.route_for(action, &inc);
+        out.extend(self.inform(&route, action, &inc, &inc.handler_role));
+        let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
+        self.record(tx, Some(actor.user), action.as_str(), &id.to_string(), &details, &out).await?;
+        Ok(Reply::public(render::done(&inc)))
+    }
+
+    pub(crate) async fn note(&self, tx: &mut Tx, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {
+        let now = self.clock().now();
+        let inc = self.visible(tx, actor, id).await?;
+        let body = bounded("note", text, self.policy().limits.note_max, true)
+            .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+        store::incidents::add_note(tx, id, actor.user, &body, now).await?;
+        let by = self.name_of(tx, actor.user).await?;
+        let out = vec![Outgoing::post(Destination::Thread(id.to_string()), OutMessage::text(render::note_added(&inc, &by, &body)))
+            .about(id.to_string())];
+        self.record(tx, Some(actor.user), Action::UpdateIncident.as_str(), &id.to_string(), &format!("note: {body}"), &out)
+            .await?;
+        Ok(Reply::public(render::note_reply(&inc)))
+    }
+
+    /// 🎫 on any message logs it; ✋ on a card claims the incident (agents only).
+    pub(crate) async fn reaction(
+        &self,
+        inbound: &Inbound,
+        message_id: &str,
+        emoji: &str,
+        added: bool,
+        message: Option<&ReactedMessage>,
+    ) -> DeskResult<Outcome> {
+        let emoji = emoji.trim_end_matches('\u{FE0F}');
+        if !added || (emoji != TICKET && emoji != CLAIM) {
+            return Ok(Outcome::Ignored);
+        }
+        let Some(mut tx) = self.claim(inbound).await? else {
+            return Ok(Outcome::Duplicate);
+        };
+        let card = store::cards::by_message(&mut tx, message_id).await?;
+        let reply = match (emoji, card) {
+            (CLAIM, Some(card)) => {
+                let Some(id) = card.subject.strip_prefix("INC-").and_then(IncidentId::parse) else {
+                    tx.commit().await?;
+                    return Ok(Outcome::Ignored);
+                };
+                if !self.is_agent(&inbound.actor) {
+                    tx.commit().await?;
+                    return Err(DeskError::RejectedReaction(render::claim_refused()));
+                }
+                self.assign(&mut tx, &inbound.actor, id, None).await
+            }
+            (TICKET, None) => {
+                if let Some(existing) = store::incidents::by_source_message(&mut tx, message_id).await? {
+                    tx.commit().await?;
+                    return rejected(render::already_ticketed(existing));
+                }
+                let Some(m) = message else {
+                    tx.commit().await?;
+                    return Ok(Outcome::Ignored);
+                };
+                let first_line = m.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no text)");
+                let title = render::truncate(first_line.trim(), self.policy().limits.title_max);
+                let req = LogRequest {
+                    title,
+                    impact: None,
+                    urgency: None,
+                    service: None,
+                    category: None,
+                    source: Some((message_id.to_owned(), m.clone())),
+                };
+                self.log_incident(&mut tx, &inbound.actor, inbound.channel.as_deref(), req).await
+            }
+            _ => {
+                tx.commit().await?;
+                return Ok(Outcome::Ignored);
+            }
+        };
+        match reply {
+            Ok(r) => {
+                tx.commit().await?;
+                self.outbox_ready().notify_one();
+                Ok(Outcome::Reply(r))
+            }
+            Err(DeskError::Rejected(text)) => {
+                // Keep the event identity so a replay is not answered twice.
+                tx.commit().await.ok();
+                Err(DeskError::RejectedReaction(text))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The application layer: takes an inbound event and its actor, checks
+//! permission, applies the domain rule and writes — in ONE transaction — the
+//! record change, an audit row and the outbound messages. Returns the reply.
+//!
+//! It knows nothing of serenity; every transport goes through here, so every
+//! transport obeys the same permissions.
+
+mod clock;
+mod incidents;
+mod info;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+pub use clock::Clock;
+
+use crate::command::{self, Command, UsageError};
+use crate::config::Policy;
+use crate::domain::{RoleKey, UserId};
+use crate::message::Outgoing;
+use crate::render;
+use crate::store::{self, Store, StoreError, Tx};
+
+/// Who is acting: a chat user and the ITIL roles their chat roles map to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user: UserId,
+    pub name: String,
+    pub roles: Vec<RoleKey>,
+}
+
+/// A chat message someone reacted to (for 🎫), as the adapter saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactedMessage {
+    pub author: UserId,
+    pub author_name: String,
+    pub text: String,
+    pub link: Option<String>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A chat line (a command when it starts with the prefix).
+    Line(String),
+    /// A command already typed by the platform (slash commands).
+    Command(Result<Command, UsageError>),
+    /// A reaction added to (or removed from) a message.
+    Reaction { message_id: String, emoji: String, added: bool, message: Option<ReactedMessage> },
+}
+
+/// One inbound event with its identity (used to ignore replays).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// Unique per platform event: `console:<run>:<seq>`, `discord:msg:<id>`, …
+    pub key: String,
+    pub actor: Actor,
+    /// The channel it came from (platform id or name).
+    pub channel: Option<String>,
+    pub event: Event,
+}
+
+/// The desk's answer to the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    /// Only the actor should see it (refusals; ephemeral on Discord).
+    pub private: bool,
+    /// The actor's reaction should be taken back (it was not allowed).
+    pub remove_reaction: bool,
+}
+
+impl Reply {
+    pub fn public(text: impl Into<String>) -> Self {
+        Self { text: text.into(), private: false, remove_reaction: false }
+    }
+
+    pub fn private(text: impl Into<String>) -> Self {
+        Self { text: text.into(), private: true, remove_reaction: false }
+    }
+}
+
+/// What became of an inbound event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Reply(Reply),
+    /// Not for the bot (ordinary chat, an emoji it does not use).
+    Ignored,
+    /// Seen before (a replay); nothing was changed or said.
+    Duplicate,
+}
+
+/// Why an action did not happen.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DeskError {
+    /// Refused: tell the actor what and why.
+    #[error("{0}")]
+    Rejected(String),
+    /// Refused, and the reaction that asked for it should be taken back.
+    #[error("{0}")]
+    RejectedReaction(String),
+    /// Unexpected: a generic reply, the cause logged once.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for DeskError {
+    fn from(e: sqlx::Error) -> Self {
+        DeskError::Store(StoreError::Db(e))
+    }
+}
+
+pub(crate) type DeskResult<T> = Result<T, DeskError>;
+
+pub(crate) fn rejected<T>(msg: impl Into<String>) -> DeskResult<T> {
+    Err(DeskError::Rejected(msg.into()))
+}
+
+/// The application value: cheap to clone, passed explicitly.
+#[derive(Clone)]
+pub struct Desk {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    policy: Policy,
+    clock: Clock,
+    outbox_ready: Notify,
+}
+
+impl Desk {
+    pub fn new(store: Store, policy: Policy, clock: Clock) -> Self {
+        Self { inner: Arc::new(Inner { store, policy, clock, outbox_ready: Notify::new() }) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Woken whenever an action commits outbound messages.
+    pub fn outbox_ready(&self) -> &Notify {
+        &self.inner.outbox_ready
+    }
+
+    /// Handles one inbound event. Never panics; store failures become a
+    /// generic reply and are logged here, once.
+    #[tracing::instrument(skip_all, fields(event = %inbound.key, actor = %inbound.actor.user))]
+    pub async fn handle(&self, inbound: Inbound) -> Outcome {
+        match self.handle_inner(&inbound).await {
+            Ok(outcome) => outcome,
+            Err(DeskError::Rejected(text)) => Outcome::Reply(Reply::private(text)),
+            Err(DeskError::RejectedReaction(text)) => {
+                Outcome::Reply(Reply { text, private: true, remove_reaction: true })
+            }
+            Err(DeskError::Store(e)) => {
+                tracing::error!(error = %e, "action failed");
+                Outcome::Reply(Reply::private(render::unexpected()))
+            }
+        }
+    }
+
+    async fn handle_inner(&self, inbound: &Inbound) -> DeskResult<Outcome> {
+        let prefix = &self.policy().prefix;
+        let parsed = match &inbound.event {
+            Event::Line(line) => match command::parse(prefix, line) {
+                None => return Ok(Outcome::Ignored),
+                Some(p) => p,
+            },
+            Event::Command(c) => c.clone(),
+            Event::Reaction { message_id, emoji, added, message } => {
+                return self.reaction(inbound, message_id, emoji, *added, message.as_ref()).await;
+            }
+        };
+        let Some(mut tx) = self.claim(inbound).await? else {
+            return Ok(Outcome::Duplicate);
+        };
+        let cmd = match parsed {
+            Ok(cmd) => cmd,
+            Err(usage) => {
+                tx.commit().await?;
+                return rejected(render::usage(prefix, &usage));
+            }
+        };
+        let reply = self.command(&mut tx, inbound, cmd).await?;
+        tx.commit().await?;
+        self.outbox_ready().notify_one();
+        Ok(Outcome::Reply(reply))
+    }
+
+    /// Begins the action's transaction and records the event's identity;
+    /// `None` when the event was seen before.
+    async fn claim(&self, inbound: &Inbound) -> DeskResult<Option<Tx>> {
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        if !store::events::claim(&mut tx, &inbound.key, now).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        store::users::upsert(&mut tx, inbound.actor.user, &inbound.actor.name, now).await?;
+        Ok(Some(tx))
+    }
+
+    async fn command(&self, tx: &mut Tx, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {
+        let actor = &inbound.actor;
+        match cmd {
+            Command::Incident { title, impact, urgency, service, category } => {
+                let req = incidents::LogRequest { title, impact, urgency, service, category, source: None };
+                self.log_incident(tx, actor, inbound.channel.as_deref(), req).await
+            }
+            Command::Show { id } => self.show(tx, actor, id).await,
+            Command::Incidents { filter, page } => self.list(tx, actor, filter, page).await,
+            Command::Take { id } => self.assign(tx, actor, id, None).await,
+            Command::Assign { id, user } => self.assign(tx, actor, id, Some(user)).await,
+            Command::Status { id, state, reason } => self.set_state(tx, actor, id, state, reason, "status").await,
+            Command::Note { id, text } => self.note(tx, actor, id, &text).await,
+            Command::Resolve { id, resolution } => {
+                self.set_state(tx, actor, id, crate::domain::incident::State::Resolved, Some(resolution), "resolve")
+                    .await
+            }
+            Command::Close { id } => {
+                self.set_state(tx, actor, id, crate::domain::incident::State::Closed, None, "close").await
+            }
+            Command::Reopen { id, reason } => {
+                self.set_state(tx, actor, id, crate::domain::incident::State::InProgress, reason, "reopen").await
+            }
+            Command::Help { command } => self.help(actor, command.as_deref()),
+            Command::Raci { action } => self.raci(action.as_deref()),
+            Command::Whois { role } => self.whois(&role),
+            Command::Unknown { name, suggestion } => rejected(render::unknown_command(&self.policy().prefix, &name, suggestion)),
+        }
+    }
+
+    /// Queues messages and appends the audit row: the tail of every action.
+    pub(crate) async fn record(
+        &self,
+        tx: &mut Tx,
+        actor: Option<UserId>,
+        action: &str,
+        subject: &str,
+        details: &str,
+        outgoing: &[Outgoing],
+    ) -> DeskResult<()> {
+        let now = self.clock().now();
+        store::audit::append(tx, now, actor, action, subject, details).await?;
+        store::outbox::enqueue(tx, outgoing, now).await?;
+        Ok(())
+    }
+
+    fn is_agent(&self, actor: &Actor) -> bool {
+        self.policy().is_agent(&actor.roles)
+    }
+}

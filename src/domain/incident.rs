@@ -1,0 +1,220 @@
+//! Incidents: their identifier and the lifecycle state machine.
+//!
+//! `new → assigned → in_progress ⇄ on_hold → resolved → closed`, and
+//! `resolved → in_progress` on reopen. Anything else is refused with the moves
+//! that are allowed.
+
+use std::fmt;
+
+/// `INC-<n>`, n ≥ 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncidentId(i64);
+
+impl IncidentId {
+    /// Parses `INC-12`, `inc-12` or `#12`-less `12`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let digits = match s.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case("INC-") => &s[4..],
+            _ => s,
+        };
+        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<i64>().ok().filter(|n| *n > 0).map(IncidentId)
+    }
+
+    /// Wraps a database row id (always positive there).
+    pub fn from_row(id: i64) -> Self {
+        IncidentId(id)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "INC-{}", self.0)
+    }
+}
+
+/// Where an incident is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    New,
+    Assigned,
+    InProgress,
+    OnHold,
+    Resolved,
+    Closed,
+}
+
+impl State {
+    pub const ALL: [State; 6] = [
+        State::New,
+        State::Assigned,
+        State::InProgress,
+        State::OnHold,
+        State::Resolved,
+        State::Closed,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.to_ascii_lowercase().replace(['-', ' '], "_");
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Assigned => "assigned",
+            State::InProgress => "in_progress",
+            State::OnHold => "on_hold",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+        }
+    }
+
+    /// The states this one may move to.
+    pub fn allowed_next(self) -> &'static [State] {
+        match self {
+            State::New => &[State::Assigned],
+            State::Assigned => &[State::InProgress],
+            State::InProgress => &[State::OnHold, State::Resolved],
+            State::OnHold => &[State::InProgress],
+            State::Resolved => &[State::Closed, State::InProgress],
+            State::Closed => &[],
+        }
+    }
+
+    /// Open means somebody still has work to do on it.
+    pub fn is_open(self) -> bool {
+        !matches!(self, State::Resolved | State::Closed)
+    }
+
+    /// Checks a move, saying which moves are allowed when it is refused.
+    pub fn transition(self, to: State) -> Result<State, InvalidTransition> {
+        if self.allowed_next().contains(&to) {
+            Ok(to)
+        } else {
+            Err(InvalidTransition { from: self, to })
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused lifecycle move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTransition {
+    pub from: State,
+    pub to: State,
+}
+
+impl fmt::Display for InvalidTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let allowed = self.from.allowed_next();
+        write!(f, "cannot move from {} to {}; ", self.from, self.to)?;
+        if allowed.is_empty() {
+            write!(f, "{} is final", self.from)
+        } else {
+            let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+            write!(f, "allowed: {}", names.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pair_of_states_is_allowed_exactly_as_the_design_says() {
+        let allowed = [
+            (State::New, State::Assigned),
+            (State::Assigned, State::InProgress),
+            (State::InProgress, State::OnHold),
+            (State::OnHold, State::InProgress),
+            (State::InProgress, State::Resolved),
+            (State::Resolved, State::Closed),
+            (State::Resolved, State::InProgress),
+        ];
+        for from in State::ALL {
+            for to in State::ALL {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.transition(to).is_ok(), expected, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_move_lists_the_allowed_ones() {
+        let err = State::New.transition(State::Resolved).unwrap_err();
+        assert_eq!(err.to_string(), "cannot move from new to resolved; allowed: assigned");
+        let err = State::Closed.transition(State::InProgress).unwrap_err();
+        assert_eq!(err.to_string(), "cannot move from closed to in_progress; closed is final");
+    }
+
+    #[test]
+    fn states_parse_from_their_words() {
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(State::parse("In-Progress"), Some(State::InProgress));
+        assert_eq!(State::parse("done"), None);
+    }
+
+    #[test]
+    fn incident_ids_parse_with_or_without_prefix() {
+        assert_eq!(IncidentId::parse("INC-7").map(IncidentId::get), Some(7));
+        assert_eq!(IncidentId::parse("inc-42").map(IncidentId::get), Some(42));
+        assert_eq!(IncidentId::parse("9").map(IncidentId::get), Some(9));
+        for bad in ["INC-", "INC-0", "INC--1", "INC-1a", "CHG-1", "", "INC-99999999999999999999"] {
+            assert_eq!(IncidentId::parse(bad), None, "{bad}");
+        }
+    }
+}
+
+/// An incident record as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub title: String,
+    pub impact: super::priority::Impact,
+    pub urgency: super::priority::Urgency,
+    pub priority: super::priority::Priority,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    pub state: State,
+    pub reporter: super::UserId,
+    pub assignee: Option<super::UserId>,
+    /// The ITIL role currently responsible (its assignment group).
+    pub handler_role: super::RoleKey,
+    /// Index into the service's support tiers (0 = first line).
+    pub tier: i64,
+    pub source_link: Option<String>,
+    pub resolution: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The fields of a new incident, checked by the desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIncident {
+    pub title: String,
+    pub impact: super::priority::Impact,
+    pub urgency: super::priority::Urgency,
+    pub priority: super::priority::Priority,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    pub reporter: super::UserId,
+    pub handler_role: super::RoleKey,
+    pub source_link: Option<String>,
+    /// The chat message this incident was logged from (🎫), if any.
+    pub source_message: Option<String>,
+}

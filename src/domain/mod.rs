@@ -1,0 +1,15 @@
+//! The pure core of opsdesk: types and rules with no I/O.
+//!
+//! Nothing here may use async, SQL or serenity; time is always a parameter.
+//! Every other layer (desk, store, adapters) shares these rules.
+
+pub mod cab;
+pub mod change;
+pub mod ids;
+pub mod incident;
+pub mod priority;
+pub mod raci;
+pub mod sla;
+pub mod text;
+
+pub use ids::{RoleKey, UserId};

@@ -1,0 +1,138 @@
+//! What the desk asks transports to deliver: destinations and messages, in a
+//! platform-neutral form stored as JSON in the outbox.
+//!
+//! Text here is raw: it may contain user-typed mention syntax. Transports make it
+//! safe (see `render::neutralize`) and ping only `ping_roles` / `ping_users`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{RoleKey, UserId};
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "to", content = "id")]
+pub enum Destination {
+    /// The working channel of an ITIL role (config `roles.<key>.channel`).
+    RoleChannel(RoleKey),
+    /// A channel by platform id or name (e.g. where a command came from).
+    Channel(String),
+    /// The thread of a record's card (`INC-3`); falls back to the card's channel.
+    Thread(String),
+    /// A direct message to a user.
+    Dm(UserId),
+}
+
+/// Colours of a card, by meaning; transports pick the actual colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    P1,
+    P2,
+    P3,
+    P4,
+    P5,
+    Done,
+}
+
+/// A structured card (a Discord embed; a block of lines on the console).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub title: String,
+    pub tone: Tone,
+    /// `(name, value)` pairs, values may hold user text.
+    pub fields: Vec<(String, String)>,
+    /// Times shown relative to now (`<t:…:R>` on Discord), Unix seconds.
+    pub times: Vec<(String, i64)>,
+    pub footer: Option<String>,
+}
+
+/// One outbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutMessage {
+    pub text: String,
+    #[serde(default)]
+    pub ping_roles: Vec<RoleKey>,
+    #[serde(default)]
+    pub ping_users: Vec<UserId>,
+    #[serde(default)]
+    pub card: Option<Card>,
+}
+
+impl OutMessage {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { text: text.into(), ping_roles: Vec::new(), ping_users: Vec::new(), card: None }
+    }
+
+    pub fn pinging_roles(mut self, roles: impl IntoIterator<Item = RoleKey>) -> Self {
+        for r in roles {
+            if !self.ping_roles.contains(&r) {
+                self.ping_roles.push(r);
+            }
+        }
+        self
+    }
+
+    pub fn pinging_users(mut self, users: impl IntoIterator<Item = UserId>) -> Self {
+        for u in users {
+            if !self.ping_users.contains(&u) {
+                self.ping_users.push(u);
+            }
+        }
+        self
+    }
+
+    pub fn with_card(mut self, card: Card) -> Self {
+        self.card = Some(card);
+        self
+    }
+}
+
+/// How an outbox row is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutKind {
+    /// A new message.
+    Post,
+    /// The card of `subject`: created the first time (with a thread), edited after.
+    Card,
+}
+
+impl OutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutKind::Post => "post",
+            OutKind::Card => "card",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "post" => Some(OutKind::Post),
+            "card" => Some(OutKind::Card),
+            _ => None,
+        }
+    }
+}
+
+/// A message the desk wants sent, before it has an outbox id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub kind: OutKind,
+    pub subject: Option<String>,
+    pub destination: Destination,
+    pub message: OutMessage,
+}
+
+impl Outgoing {
+    pub fn post(destination: Destination, message: OutMessage) -> Self {
+        Self { kind: OutKind::Post, subject: None, destination, message }
+    }
+
+    pub fn card(subject: impl Into<String>, destination: Destination, message: OutMessage) -> Self {
+        Self { kind: OutKind::Card, subject: Some(subject.into()), destination, message }
+    }
+
+    pub fn about(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+}

@@ -1,0 +1,279 @@
+//! The outbox dispatcher: delivers committed messages through a [`Transport`],
+//! records the platform message id, retries failures with backoff, and resumes
+//! after a restart (undelivered rows simply stay due).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use tokio::sync::Mutex;
+
+use crate::desk::Clock;
+use crate::message::{Destination, OutKind, OutMessage};
+use crate::store::cards::CardRef;
+use crate::store::outbox::Pending;
+use crate::store::{self, Store, StoreError};
+
+/// One message to deliver, with what the transport needs to place it.
+#[derive(Debug, Clone)]
+pub struct Delivery<'a> {
+    pub id: i64,
+    pub kind: OutKind,
+    pub subject: Option<&'a str>,
+    pub destination: &'a Destination,
+    pub message: &'a OutMessage,
+    /// The subject's card when it exists: edited for `Card`, its thread used for `Thread`.
+    pub card: Option<&'a CardRef>,
+    /// Stable per outbox row, so a platform can drop a duplicate send (Discord `nonce`).
+    pub nonce: String,
+}
+
+/// Where a delivered message landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub channel_id: String,
+    pub message_id: String,
+    /// Set when delivering a new card started a thread for it.
+    pub thread_id: Option<String>,
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Try again later (rate limit, server error, network); `after` when the platform said when.
+    Retry { after: Option<Duration>, reason: String },
+    /// Never deliverable (e.g. the user's DMs are closed); recorded, not retried.
+    Permanent(String),
+}
+
+/// A way to deliver messages: the console, Discord, or a test double.
+pub trait Transport: Send + Sync + 'static {
+    fn deliver(&self, delivery: &Delivery<'_>) -> impl Future<Output = Result<Delivered, SendError>> + Send;
+}
+
+/// Longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The wait before attempt `attempts + 1`: 0.5 s doubling, at most five minutes.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    Duration::from_millis(500u64.saturating_mul(1u64 << exp)).min(MAX_BACKOFF)
+}
+
+/// Delivers the outbox; shareable so a console can flush between lines while a
+/// background loop handles retries (a lock keeps them from sending a row twice).
+pub struct Dispatcher<T> {
+    store: Store,
+    transport: Arc<T>,
+    clock: Clock,
+    lock: Mutex<()>,
+}
+
+impl<T: Transport> Dispatcher<T> {
+    pub fn new(store: Store, transport: Arc<T>, clock: Clock) -> Self {
+        Self { store, transport, clock, lock: Mutex::new(()) }
+    }
+
+    /// Delivers every row due now; returns how many were delivered.
+    pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+        let _guard = self.lock.lock().await;
+        let mut delivered = 0;
+        loop {
+            let now = self.clock.now();
+            let mut conn = self.store.write().await?;
+            let batch = store::outbox::due(&mut conn, now, 64).await?;
+            drop(conn);
+            if batch.is_empty() {
+                return Ok(delivered);
+            }
+            // A subject whose earlier message failed waits, so its messages keep their order.
+            let mut blocked: Vec<String> = Vec::new();
+            let mut progressed = false;
+            for row in &batch {
+                if row.subject.as_ref().is_some_and(|s| blocked.contains(s)) {
+                    continue;
+                }
+                match self.deliver_one(row).await? {
+                    true => {
+                        delivered += 1;
+                        progressed = true;
+                    }
+                    false => {
+                        if let Some(s) = &row.subject {
+                            blocked.push(s.clone());
+                        }
+                    }
+                }
+            }
+            if !progressed {
+                return Ok(delivered);
+            }
+        }
+    }
+
+    /// Attempts one row; true when it was delivered.
+    async fn deliver_one(&self, row: &Pending) -> Result<bool, StoreError> {
+        let card = match (&row.subject, row.kind, &row.destination) {
+            (Some(s), OutKind::Card, _) | (Some(s), _, Destination::Thread(_)) => {
+                let mut conn = self.store.write().await?;
+                store::cards::by_subject(&mut conn, s).await?
+            }
+            (None, _, Destination::Thread(s)) => {
+                let mut conn = self.store.write().await?;
+                store::cards::by_subject(&mut conn, s).await?
+            }
+            _ => None,
+        };
+        let now = self.clock.now();
+        if matches!(row.destination, Destination::Thread(_)) && card.is_none() {
+            let mut conn = self.store.write().await?;
+            let next = now + TimeDelta::from_std(backoff(row.attempts)).unwrap_or(TimeDelta::seconds(1));
+            store::outbox::mark_retry(&mut conn, row.id, "waiting for the card to be posted", next).await?;
+            return Ok(false);
+        }
+        let delivery = Delivery {
+            id: row.id,
+            kind: row.kind,
+            subject: row.subject.as_deref(),
+            destination: &row.destination,
+            message: &row.message,
+            card: card.as_ref(),
+            nonce: format!("opsdesk-{}", row.id),
+        };
+        let result = self.transport.deliver(&delivery).await;
+        let mut conn = self.store.write().await?;
+        match result {
+            Ok(done) => {
+                if row.kind == OutKind::Card {
+                    if let Some(subject) = &row.subject {
+                        let saved = CardRef {
+                            subject: subject.clone(),
+                            channel_id: done.channel_id.clone(),
+                            message_id: done.message_id.clone(),
+                            thread_id: card.as_ref().and_then(|c| c.thread_id.clone()).or(done.thread_id.clone()),
+                        };
+                        store::cards::save(&mut conn, &saved).await?;
+                    }
+                }
+                store::outbox::mark_delivered(&mut conn, row.id, &done.message_id, self.clock.now()).await?;
+                tracing::debug!(outbox = row.id, message = %done.message_id, "delivered");
+                Ok(true)
+            }
+            Err(SendError::Retry { after, reason }) => {
+                let wait = after.unwrap_or_else(|| backoff(row.attempts));
+                let next = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1));
+                tracing::warn!(outbox = row.id, attempts = row.attempts + 1, %reason, "delivery failed; will retry");
+                store::outbox::mark_retry(&mut conn, row.id, &reason, next).await?;
+                Ok(false)
+            }
+            Err(SendError::Permanent(reason)) => {
+                tracing::warn!(outbox = row.id, %reason, "delivery impossible; giving up on this message");
+                store::outbox::mark_failed(&mut conn, row.id, &reason, now).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Delivers until `shutdown` resolves: on every commit (`ready`), and when
+    /// the next retry falls due.
+    pub async fn run(&self, ready: &tokio::sync::Notify, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!(error = %e, "outbox dispatch failed");
+            }
+            let wait = match self.next_wait().await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox query failed");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = ready.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn next_wait(&self) -> Result<Duration, StoreError> {
+        let mut conn = self.store.write().await?;
+        let next = store::outbox::next_due(&mut conn).await?;
+        let now = self.clock.now().timestamp_millis();
+        Ok(match next {
+            Some(t) => Duration::from_millis(u64::try_from(t - now).unwrap_or(0)).max(Duration::from_millis(5)),
+            None => Duration::from_secs(60),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RoleKey;
+    use crate::message::Outgoing;
+    use crate::store::testing::temp_store;
+    use std::sync::Mutex as StdMutex;
+
+    /// Fails the first `fail` attempts, then records deliveries.
+    struct Flaky {
+        fail: StdMutex<u32>,
+        sent: StdMutex<Vec<(i64, Option<String>)>>,
+    }
+
+    impl Transport for Flaky {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            {
+                let mut f = self.fail.lock().unwrap();
+                if *f > 0 {
+                    *f -= 1;
+                    return Err(SendError::Retry { after: Some(Duration::from_millis(0)), reason: "500".into() });
+                }
+            }
+            let mut sent = self.sent.lock().unwrap();
+            sent.push((d.id, d.card.map(|c| c.message_id.clone())));
+            let id = 100 + d.id;
+            Ok(Delivered { channel_id: "c".into(), message_id: id.to_string(), thread_id: Some(format!("t{id}")) })
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_retried_in_order_and_each_message_is_delivered_once() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::system();
+        let role = RoleKey::parse("service_desk").unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let items = vec![
+            Outgoing::card("INC-1", Destination::RoleChannel(role.clone()), OutMessage::text("card")),
+            Outgoing::post(Destination::Thread("INC-1".into()), OutMessage::text("in thread")).about("INC-1"),
+            Outgoing::card("INC-1", Destination::RoleChannel(role), OutMessage::text("card edit")),
+        ];
+        store::outbox::enqueue(&mut tx, &items, clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let transport = Arc::new(Flaky { fail: StdMutex::new(2), sent: StdMutex::new(Vec::new()) });
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
+        // Two failed passes (the card fails, so its thread message waits), then all three go.
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        clock.advance(TimeDelta::seconds(10));
+        assert_eq!(d.deliver_due().await.unwrap(), 3);
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        let sent = transport.sent.lock().unwrap().clone();
+        assert_eq!(sent, vec![(1, None), (2, Some("101".into())), (3, Some("101".into()))]);
+        let mut conn = store.write().await.unwrap();
+        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (0, 3, 0));
+        let card = store::cards::by_subject(&mut conn, "INC-1").await.unwrap().unwrap();
+        assert_eq!((card.message_id.as_str(), card.thread_id.as_deref()), ("103", Some("t101")));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+        assert_eq!(backoff(50), MAX_BACKOFF);
+        assert_eq!(backoff(-1), Duration::from_millis(500));
+    }
+}

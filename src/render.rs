@@ -1,0 +1,471 @@
+//! Every sentence a user reads, one function each, so wording, platform limits
+//! and mention safety are handled in one place.
+//!
+//! Text that users typed is passed through [`neutralize`] before it is shown:
+//! `@everyone`, `@here` and mention syntax are displayed, never fired.
+
+use chrono::{DateTime, Utc};
+
+use crate::command::{CommandSpec, UsageError};
+use crate::config::Policy;
+use crate::domain::incident::{Incident, InvalidTransition};
+use crate::domain::raci::{Action, RaciRow};
+use crate::domain::RoleKey;
+use crate::message::{Card, Tone};
+use crate::store::audit::AuditRow;
+use crate::store::incidents::Note;
+
+/// Discord's message limit; transports split or truncate beyond it.
+pub const MESSAGE_LIMIT: usize = 2000;
+
+/// A zero-width space: placed after `@` and `<` so mention syntax shows but cannot fire.
+const ZWSP: char = '\u{200B}';
+
+/// Makes user text safe to show: `@everyone`, `@here`, `<@id>`, `<@!id>`,
+/// `<@&id>` and `<#id>` are broken with a zero-width space so no client renders
+/// them as pings, whatever allowed_mentions says.
+pub fn neutralize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        match c {
+            '@' => out.push(ZWSP),
+            '<' if matches!(chars.peek(), Some('@' | '#')) => out.push(ZWSP),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Cuts text to `max` characters, ending with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Splits text into pieces of at most `max` characters, at line breaks where possible.
+pub fn split(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut cur_len = 0;
+    for line in text.split_inclusive('\n') {
+        let len = line.chars().count();
+        if cur_len + len > max && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+            cur_len = 0;
+        }
+        if len > max {
+            let chars: Vec<char> = line.chars().collect();
+            for chunk in chars.chunks(max) {
+                parts.push(chunk.iter().collect());
+            }
+            continue;
+        }
+        cur.push_str(line);
+        cur_len += len;
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    if parts.is_empty() {
+        parts.push(String::new());
+    }
+    parts
+}
+
+fn role_label(policy: &Policy, role: &RoleKey) -> String {
+    match policy.role(role) {
+        Some(r) => format!("{} (#{})", r.name, r.channel),
+        None => role.to_string(),
+    }
+}
+
+/// How a user is named in text: their display name, else their id.
+pub fn user_label(name: Option<&str>, id: crate::domain::UserId) -> String {
+    match name {
+        Some(n) => neutralize(n),
+        None => format!("user {id}"),
+    }
+}
+
+pub fn incident_logged(policy: &Policy, inc: &Incident) -> String {
+    format!(
+        "{} logged: {} (impact {} × urgency {}). Handled by {}.",
+        inc.id,
+        inc.priority,
+        inc.impact,
+        inc.urgency,
+        role_label(policy, &inc.handler_role)
+    )
+}
+
+pub fn card_text(policy: &Policy, inc: &Incident, new: bool) -> String {
+    let verb = if new { "New incident" } else { "Incident" };
+    format!(
+        "{verb} {} ({}) for {}: {}",
+        inc.id,
+        inc.priority,
+        policy.role_name(&inc.handler_role),
+        neutralize(&truncate(&inc.title, 200))
+    )
+}
+
+/// The incident card: an embed on Discord, a block on the console.
+pub fn incident_card(policy: &Policy, inc: &Incident, reporter: &str, assignee: Option<&str>) -> Card {
+    let tone = if inc.state.is_open() {
+        match inc.priority.level() {
+            1 => Tone::P1,
+            2 => Tone::P2,
+            3 => Tone::P3,
+            4 => Tone::P4,
+            _ => Tone::P5,
+        }
+    } else {
+        Tone::Done
+    };
+    let mut fields = vec![
+        ("Priority".to_owned(), inc.priority.to_string()),
+        ("State".to_owned(), inc.state.to_string()),
+        ("Service".to_owned(), inc.service.clone().unwrap_or_else(|| "—".into())),
+        ("Handled by".to_owned(), policy.role_name(&inc.handler_role)),
+        ("Reporter".to_owned(), neutralize(reporter)),
+        ("Assignee".to_owned(), assignee.map(neutralize).unwrap_or_else(|| "unassigned".into())),
+    ];
+    if let Some(c) = &inc.category {
+        fields.push(("Category".to_owned(), neutralize(c)));
+    }
+    if let Some(r) = &inc.resolution {
+        fields.push(("Resolution".to_owned(), neutralize(&truncate(r, 1000))));
+    }
+    Card {
+        title: format!("{} · {}", inc.id, neutralize(&truncate(&inc.title, 200))),
+        tone,
+        fields,
+        times: vec![("Opened".to_owned(), inc.created_at.timestamp()), ("Updated".to_owned(), inc.updated_at.timestamp())],
+        footer: inc.source_link.clone(),
+    }
+}
+
+pub fn thread_welcome(inc: &Incident, reporter: &str) -> String {
+    format!(
+        "{}, thanks for reporting {}. Updates will be posted here; reply with `!note {} <text>` to add details.",
+        neutralize(reporter),
+        inc.id,
+        inc.id
+    )
+}
+
+pub fn informed(policy: &Policy, action: Action, inc: &Incident) -> String {
+    format!(
+        "FYI ({}): {} {} — {} (handled by {}).",
+        action,
+        inc.id,
+        inc.priority,
+        neutralize(&truncate(&inc.title, 200)),
+        policy.role_name(&inc.handler_role)
+    )
+}
+
+pub fn taken(inc: &Incident, by: &str, assignee: &str) -> String {
+    if by == assignee {
+        format!("{} took {}.", neutralize(by), inc.id)
+    } else {
+        format!("{} assigned {} to {}.", neutralize(by), inc.id, neutralize(assignee))
+    }
+}
+
+pub fn assigned_reply(inc: &Incident, assignee: &str) -> String {
+    format!("{} is assigned to {} ({}).", inc.id, neutralize(assignee), inc.state)
+}
+
+pub fn state_changed(inc: &Incident, by: &str, from: &str, reason: Option<&str>) -> String {
+    let mut s = format!("{} moved {} from {} to {}", neutralize(by), inc.id, from, inc.state);
+    if let Some(r) = reason {
+        s.push_str(&format!(": {}", neutralize(r)));
+    }
+    s.push('.');
+    s
+}
+
+pub fn resolved_notice(inc: &Incident, by: &str, reporter: &str) -> String {
+    format!(
+        "{}: {} was resolved by {}: {}\nIf it is fixed, `!close {}`; if not, `!reopen {} <why>`.",
+        neutralize(reporter),
+        inc.id,
+        neutralize(by),
+        neutralize(inc.resolution.as_deref().unwrap_or("")),
+        inc.id,
+        inc.id
+    )
+}
+
+pub fn note_added(inc: &Incident, by: &str, body: &str) -> String {
+    format!("Note on {} by {}: {}", inc.id, neutralize(by), neutralize(body))
+}
+
+pub fn note_reply(inc: &Incident) -> String {
+    format!("Note added to {}.", inc.id)
+}
+
+pub fn done(inc: &Incident) -> String {
+    format!("{} is now {}.", inc.id, inc.state)
+}
+
+pub fn show(policy: &Policy, inc: &Incident, names: &Names, notes: &[Note], history: &[AuditRow]) -> String {
+    let mut s = format!(
+        "**{}** · {} · {}\n{}\nImpact {} × urgency {} · service {} · handled by {}\nReporter {} · assignee {}\nOpened {} · updated {}",
+        inc.id,
+        inc.priority,
+        inc.state,
+        neutralize(&inc.title),
+        inc.impact,
+        inc.urgency,
+        inc.service.as_deref().unwrap_or("—"),
+        role_label(policy, &inc.handler_role),
+        names.reporter,
+        names.assignee.as_deref().unwrap_or("unassigned"),
+        time(inc.created_at),
+        time(inc.updated_at),
+    );
+    if let Some(c) = &inc.category {
+        s.push_str(&format!("\nCategory {}", neutralize(c)));
+    }
+    if let Some(r) = &inc.resolution {
+        s.push_str(&format!("\nResolution: {}", neutralize(r)));
+    }
+    if !notes.is_empty() {
+        s.push_str("\nNotes:");
+        for n in notes {
+            let who = user_label(n.author_name.as_deref(), n.author);
+            s.push_str(&format!("\n• {} {}: {}", time(n.at), who, neutralize(&truncate(&n.body, 300))));
+        }
+    }
+    if !history.is_empty() {
+        s.push_str("\nHistory:");
+        for h in history {
+            s.push_str(&format!("\n• {} {} {}", time(h.at), h.action, neutralize(&truncate(&h.details, 200))));
+        }
+    }
+    truncate(&s, MESSAGE_LIMIT)
+}
+
+/// Names shown on an incident.
+pub struct Names {
+    pub reporter: String,
+    pub assignee: Option<String>,
+}
+
+pub fn list(what: &str, incidents: &[Incident], page: u32, page_size: u32, total: i64) -> String {
+    if incidents.is_empty() {
+        return if page > 1 { format!("No {what} incidents on page {page}.") } else { format!("No {what} incidents.") };
+    }
+    let pages = ((total.max(1) - 1) / i64::from(page_size.max(1))) + 1;
+    let mut s = format!("{what} incidents (page {page} of {pages}, {total} in all), newest first:");
+    for inc in incidents {
+        s.push_str(&format!(
+            "\n{} {} {} {}{}",
+            inc.id,
+            inc.priority,
+            inc.state,
+            neutralize(&truncate(&inc.title, 80)),
+            inc.service.as_deref().map(|sv| format!(" [{sv}]")).unwrap_or_default()
+        ));
+    }
+    if i64::from(page) < pages {
+        s.push_str(&format!("\nMore: add page={}", page + 1));
+    }
+    truncate(&s, MESSAGE_LIMIT)
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn usage(prefix: &str, e: &UsageError) -> String {
+    format!("{}. Usage: `{prefix}{}`", capitalize(&neutralize(&e.problem)), e.command.usage)
+}
+
+pub fn unknown_command(prefix: &str, name: &str, suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(s) => format!("I don't know `{prefix}{}`. Did you mean `{prefix}{s}`? Try `{prefix}help`.", neutralize(name)),
+        None => format!("I don't know `{prefix}{}`. Try `{prefix}help`.", neutralize(name)),
+    }
+}
+
+pub fn help_list(prefix: &str, commands: &[&CommandSpec]) -> String {
+    let mut s = String::from("Commands you may run:");
+    for c in commands {
+        s.push_str(&format!("\n`{prefix}{}` — {}", c.usage, c.summary));
+    }
+    s.push_str(&format!("\n`{prefix}help <command>` explains one."));
+    s
+}
+
+pub fn help_one(prefix: &str, c: &CommandSpec) -> String {
+    let mut s = format!("`{prefix}{}`\n{}", c.usage, c.summary);
+    if !c.aliases.is_empty() {
+        let aliases: Vec<String> = c.aliases.iter().map(|a| format!("`{prefix}{a}`")).collect();
+        s.push_str(&format!("\nAlso: {}", aliases.join(", ")));
+    }
+    s
+}
+
+fn row_line(policy: &Policy, action: Action, row: &RaciRow) -> String {
+    let name = |r: &crate::domain::raci::RoleRef| match r {
+        crate::domain::raci::RoleRef::Role(k) => policy.role_name(k),
+        other => other.to_string(),
+    };
+    let list = |v: &[crate::domain::raci::RoleRef]| {
+        if v.is_empty() {
+            "—".to_owned()
+        } else {
+            v.iter().map(name).collect::<Vec<_>>().join(", ")
+        }
+    };
+    format!(
+        "{action}: R {} · A {} · C {} · I {}",
+        name(&row.responsible),
+        name(&row.accountable),
+        list(&row.consulted),
+        list(&row.informed)
+    )
+}
+
+pub fn raci_all(policy: &Policy) -> String {
+    let mut s = String::from("RACI matrix (Responsible · Accountable · Consulted · Informed):");
+    for (a, row) in policy.raci.rows() {
+        s.push('\n');
+        s.push_str(&row_line(policy, a, row));
+    }
+    truncate(&s, MESSAGE_LIMIT)
+}
+
+pub fn raci_one(policy: &Policy, action: Action) -> String {
+    row_line(policy, action, policy.raci.row(action))
+}
+
+pub fn unknown_action(name: &str, suggestion: Option<&str>) -> String {
+    let hint = suggestion.map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
+    format!("`{}` is not an action in the RACI matrix.{hint}", neutralize(&truncate(name, 40)))
+}
+
+pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
+    let mut r_for = Vec::new();
+    let mut a_for = Vec::new();
+    for (action, row) in policy.raci.rows() {
+        if row.responsible == crate::domain::raci::RoleRef::Role(role.key.clone()) {
+            r_for.push(action.as_str());
+        }
+        if row.accountable == crate::domain::raci::RoleRef::Role(role.key.clone()) {
+            a_for.push(action.as_str());
+        }
+    }
+    let list = |v: &[&str]| if v.is_empty() { "—".to_owned() } else { v.join(", ") };
+    let agent = if policy.agents.contains(&role.key) { " Agents may triage any incident." } else { "" };
+    format!(
+        "{} (`{}`) is held by chat role `{}` and works in #{}.{agent}\nResponsible for: {}\nAccountable for: {}",
+        role.name,
+        role.key,
+        role.chat_role,
+        role.channel,
+        list(&r_for),
+        list(&a_for)
+    )
+}
+
+pub fn unknown_role(name: &str, suggestion: Option<&str>) -> String {
+    let hint = suggestion.map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
+    format!("`{}` is not an ITIL role here.{hint} `!raci` lists the roles in use.", neutralize(&truncate(name, 40)))
+}
+
+pub fn unknown_incident(id: crate::domain::incident::IncidentId) -> String {
+    format!("{id} does not exist.")
+}
+
+pub fn unknown_service(policy: &Policy, name: &str) -> String {
+    let hint = policy.nearest_service(name).map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
+    let known: Vec<&str> = policy.services.keys().map(String::as_str).collect();
+    format!("`{}` is not a service.{hint} Services: {}.", neutralize(&truncate(name, 40)), known.join(", "))
+}
+
+pub fn unknown_user(name: &str) -> String {
+    format!("I don't know `{}` yet: mention them, or have them say something first.", neutralize(&truncate(name, 40)))
+}
+
+pub fn not_agent(prefix: &str, command: &str) -> String {
+    format!("Only agents (service desk, support groups, incident manager) may run `{prefix}{command}`.")
+}
+
+pub fn not_yours(id: crate::domain::incident::IncidentId) -> String {
+    format!("{id} is not yours: only its reporter and agents may see or change it.")
+}
+
+pub fn invalid_move(id: crate::domain::incident::IncidentId, e: &InvalidTransition) -> String {
+    format!("{id}: {e}.")
+}
+
+pub fn text_refused(e: &crate::domain::text::TextError) -> String {
+    format!("{}.", capitalize(&e.to_string()))
+}
+
+pub fn already_ticketed(id: crate::domain::incident::IncidentId) -> String {
+    format!("That message is already logged as {id}.")
+}
+
+pub fn claim_refused() -> String {
+    "Only agents may claim incidents with ✋; your reaction was removed.".to_owned()
+}
+
+pub fn unexpected() -> String {
+    "Something went wrong on my side; nothing was changed. The error is logged.".to_owned()
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_in_user_text_are_shown_but_cannot_fire() {
+        let cases = [
+            ("@everyone", "@\u{200B}everyone"),
+            ("hi @here!", "hi @\u{200B}here!"),
+            ("<@123>", "<\u{200B}@\u{200B}123>"),
+            ("<@!123>", "<\u{200B}@\u{200B}!123>"),
+            ("<@&55>", "<\u{200B}@\u{200B}&55>"),
+            ("<#9>", "<\u{200B}#9>"),
+            ("a < b", "a < b"),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(neutralize(raw), shown, "{raw}");
+        }
+        for raw in ["@everyone", "@here", "<@1>", "<@!1>", "<@&1>", "@\u{200D}everyone"] {
+            let out = neutralize(raw);
+            assert!(!out.contains("@everyone") && !out.contains("@here"), "{raw}");
+            assert!(!out.contains("<@"), "{raw}");
+        }
+    }
+
+    #[test]
+    fn long_text_is_truncated_or_split_within_the_limit() {
+        let long = "x".repeat(4500);
+        assert_eq!(truncate(&long, 2000).chars().count(), 2000);
+        let parts = split(&format!("{long}\nshort line\n"), 2000);
+        assert!(parts.iter().all(|p| p.chars().count() <= 2000));
+        assert_eq!(parts.concat(), format!("{long}\nshort line\n"));
+        assert_eq!(split("", 10), vec![String::new()]);
+    }
+}

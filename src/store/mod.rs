@@ -1,0 +1,122 @@
+//! SQLite through sqlx: the only place SQL lives.
+//!
+//! One writer connection (writes queue instead of fighting over SQLite's lock)
+//! and a small read pool, both in WAL mode with foreign keys on and a busy
+//! timeout. Migrations in `migrations/` are embedded and applied at open.
+//! Every query is a function taking a connection or transaction.
+
+pub mod audit;
+pub mod cards;
+pub mod events;
+pub mod incidents;
+pub mod outbox;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqlitePool, Transaction};
+
+pub use sqlx::SqliteConnection as Conn;
+
+/// A write transaction.
+pub type Tx = Transaction<'static, sqlx::Sqlite>;
+
+/// A store failure (the desk turns it into an "unexpected" reply and logs it).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The database: a single writer and a read pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and applies migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Starts the one write transaction of an action.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// A connection for queries that change nothing.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        Ok(self.reader.acquire().await?)
+    }
+
+    /// A connection on the writer, outside a transaction (dispatcher bookkeeping).
+    pub async fn write(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub async fn integrity_check(&self) -> Result<String> {
+        let (r,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&self.reader).await?;
+        Ok(r)
+    }
+
+    /// Closes both pools, waiting for open connections.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Milliseconds since the epoch, the storage form of every time.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The inverse of [`to_ms`]; out-of-range values are corrupt rows.
+pub fn from_ms(table: &'static str, ms: i64) -> Result<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt { table, detail: format!("time {ms} out of range") })
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Store;
+
+    /// A fresh store on a temporary file; keep the dir alive as long as the store.
+    pub async fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::open(&url).await.expect("open store");
+        (store, dir)
+    }
+}
