@@ -60,11 +60,23 @@ pub struct CommandSpec {
 }
 
 const fn pos(name: &'static str, description: &'static str, kind: OptionKind, required: bool) -> OptionSpec {
-    OptionSpec { name, description, kind, required, named: false }
+    OptionSpec {
+        name,
+        description,
+        kind,
+        required,
+        named: false,
+    }
 }
 
 const fn named(name: &'static str, description: &'static str, kind: OptionKind) -> OptionSpec {
-    OptionSpec { name, description, kind, required: false, named: true }
+    OptionSpec {
+        name,
+        description,
+        kind,
+        required: false,
+        named: true,
+    }
 }
 
 const STATES: &[&str] = &["new", "assigned", "in_progress", "on_hold", "resolved", "closed"];
@@ -200,7 +212,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "whois <itil-role>",
         summary: "Say which chat role and channel hold an ITIL role.",
         access: Access::Anyone,
-        options: &[pos("role", "An ITIL role, e.g. incident_manager", OptionKind::Text, true)],
+        options: &[pos(
+            "role",
+            "An ITIL role, e.g. incident_manager",
+            OptionKind::Text,
+            true,
+        )],
     },
 ];
 
@@ -233,20 +250,54 @@ pub enum Command {
         service: Option<String>,
         category: Option<String>,
     },
-    Show { id: IncidentId },
-    Incidents { filter: ListFilter, page: u32 },
-    Take { id: IncidentId },
-    Assign { id: IncidentId, user: UserRef },
-    Status { id: IncidentId, state: State, reason: Option<String> },
-    Note { id: IncidentId, text: String },
-    Resolve { id: IncidentId, resolution: String },
-    Close { id: IncidentId },
-    Reopen { id: IncidentId, reason: Option<String> },
-    Help { command: Option<String> },
-    Raci { action: Option<String> },
-    Whois { role: String },
+    Show {
+        id: IncidentId,
+    },
+    Incidents {
+        filter: ListFilter,
+        page: u32,
+    },
+    Take {
+        id: IncidentId,
+    },
+    Assign {
+        id: IncidentId,
+        user: UserRef,
+    },
+    Status {
+        id: IncidentId,
+        state: State,
+        reason: Option<String>,
+    },
+    Note {
+        id: IncidentId,
+        text: String,
+    },
+    Resolve {
+        id: IncidentId,
+        resolution: String,
+    },
+    Close {
+        id: IncidentId,
+    },
+    Reopen {
+        id: IncidentId,
+        reason: Option<String>,
+    },
+    Help {
+        command: Option<String>,
+    },
+    Raci {
+        action: Option<String>,
+    },
+    Whois {
+        role: String,
+    },
     /// Not a command we know; `suggestion` is the nearest name.
-    Unknown { name: String, suggestion: Option<&'static str> },
+    Unknown {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
 }
 
 /// A command we know, used wrongly.
@@ -295,9 +346,14 @@ pub fn parse(prefix: &str, line: &str) -> Option<Result<Command, UsageError>> {
     let name = caps.get(1).map_or("", |m| m.as_str());
     let rest = caps.get(2).map_or("", |m| m.as_str());
     let Some(spec) = spec(name) else {
-        let names = COMMANDS.iter().flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()));
-        let suggestion = nearest(name, names).and_then(|n| spec(n)).map(|s| s.name);
-        return Some(Ok(Command::Unknown { name: name.chars().take(40).collect(), suggestion }));
+        let names = COMMANDS
+            .iter()
+            .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()));
+        let suggestion = nearest(name, names).and_then(spec).map(|s| s.name);
+        return Some(Ok(Command::Unknown {
+            name: name.chars().take(40).collect(),
+            suggestion,
+        }));
     };
     Some(build(spec, split_args(spec, rest)))
 }
@@ -370,7 +426,11 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
             impact: level("impact")?.and_then(|v| Impact::parse(&v)),
             urgency: level("urgency")?.and_then(|v| Urgency::parse(&v)),
             service: args.named.get("service").cloned().filter(|s| !s.is_empty()),
-            category: args.named.get("category").map(|s| s.to_lowercase()).filter(|s| !s.is_empty()),
+            category: args
+                .named
+                .get("category")
+                .map(|s| s.to_lowercase())
+                .filter(|s| !s.is_empty()),
         },
         "show" => Command::Show { id: id(0)? },
         "incidents" => {
@@ -383,7 +443,10 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
                     "mine" => ListFilter::Mine,
                     "all" => ListFilter::All,
                     other => ListFilter::Priority(Priority::parse(other).ok_or_else(|| {
-                        err(format!("`{}` is not a filter (open, mine, all, P1..P5, service=<name>)", shorten(f)))
+                        err(format!(
+                            "`{}` is not a filter (open, mine, all, P1..P5, service=<name>)",
+                            shorten(f)
+                        ))
                     })?),
                 },
             };
@@ -405,7 +468,9 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
                 .ok_or_else(|| err(format!("`{}` is not a user (mention them: @name)", shorten(raw))))?;
             let user = match (c.get(1), c.get(2)) {
                 (Some(n), _) => UserRef::Id(
-                    n.as_str().parse().map_err(|_| err(format!("`{}` is not a user id", shorten(raw))))?,
+                    n.as_str()
+                        .parse()
+                        .map_err(|_| err(format!("`{}` is not a user id", shorten(raw))))?,
                 ),
                 (None, Some(name)) => UserRef::Name(name.as_str().to_owned()),
                 (None, None) => return Err(err("missing <user>".into())),
@@ -414,18 +479,32 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         }
         "status" => {
             let raw = at(1).unwrap_or_default();
-            let state = State::parse(raw).ok_or_else(|| {
-                err(format!("`{}` is not a state ({})", shorten(raw), STATES.join(", ")))
-            })?;
-            Command::Status { id: id(0)?, state, reason: text(2) }
+            let state = State::parse(raw)
+                .ok_or_else(|| err(format!("`{}` is not a state ({})", shorten(raw), STATES.join(", "))))?;
+            Command::Status {
+                id: id(0)?,
+                state,
+                reason: text(2),
+            }
         }
-        "note" => Command::Note { id: id(0)?, text: text(1).unwrap_or_default() },
-        "resolve" => Command::Resolve { id: id(0)?, resolution: text(1).unwrap_or_default() },
+        "note" => Command::Note {
+            id: id(0)?,
+            text: text(1).unwrap_or_default(),
+        },
+        "resolve" => Command::Resolve {
+            id: id(0)?,
+            resolution: text(1).unwrap_or_default(),
+        },
         "close" => Command::Close { id: id(0)? },
-        "reopen" => Command::Reopen { id: id(0)?, reason: text(1) },
+        "reopen" => Command::Reopen {
+            id: id(0)?,
+            reason: text(1),
+        },
         "help" => Command::Help { command: text(0) },
         "raci" => Command::Raci { action: text(0) },
-        "whois" => Command::Whois { role: text(0).unwrap_or_default() },
+        "whois" => Command::Whois {
+            role: text(0).unwrap_or_default(),
+        },
         other => return Err(err(format!("`{other}` has no parser"))),
     };
     Ok(cmd)
@@ -447,7 +526,9 @@ mod tests {
     use super::*;
 
     fn p(line: &str) -> Result<Command, String> {
-        parse("!", line).expect("a command line").map_err(|e| format!("{}: {}", e.command.name, e.problem))
+        parse("!", line)
+            .expect("a command line")
+            .map_err(|e| format!("{}: {}", e.command.name, e.problem))
     }
 
     #[test]
@@ -463,7 +544,9 @@ mod tests {
                 category: None,
             }
         );
-        assert!(matches!(p("!inc printer jam category=Security").unwrap(), Command::Incident { category: Some(c), .. } if c == "security"));
+        assert!(
+            matches!(p("!inc printer jam category=Security").unwrap(), Command::Incident { category: Some(c), .. } if c == "security")
+        );
     }
 
     #[test]
@@ -481,22 +564,46 @@ mod tests {
 
     #[test]
     fn an_unknown_command_suggests_the_nearest() {
-        assert_eq!(p("!incidnet x").unwrap(), Command::Unknown { name: "incidnet".into(), suggestion: Some("incident") });
-        assert_eq!(p("!frobnicate").unwrap(), Command::Unknown { name: "frobnicate".into(), suggestion: None });
+        assert_eq!(
+            p("!incidnet x").unwrap(),
+            Command::Unknown {
+                name: "incidnet".into(),
+                suggestion: Some("incident")
+            }
+        );
+        assert_eq!(
+            p("!frobnicate").unwrap(),
+            Command::Unknown {
+                name: "frobnicate".into(),
+                suggestion: None
+            }
+        );
     }
 
     #[test]
     fn wrong_arguments_say_what_was_wrong() {
         let cases = [
             ("!incident", "incident: missing <title>"),
-            ("!incident x impact=huge", "incident: impact must be high, medium or low, not `huge`"),
+            (
+                "!incident x impact=huge",
+                "incident: impact must be high, medium or low, not `huge`",
+            ),
             ("!show", "show: missing <id>"),
             ("!show CHG-1", "show: `CHG-1` is not an incident id like INC-12"),
             ("!show INC-1 extra", "show: unexpected `extra`"),
-            ("!status INC-1 done", "status: `done` is not a state (new, assigned, in_progress, on_hold, resolved, closed)"),
+            (
+                "!status INC-1 done",
+                "status: `done` is not a state (new, assigned, in_progress, on_hold, resolved, closed)",
+            ),
             ("!assign INC-1", "assign: missing <user>"),
-            ("!assign INC-1 <@&55>", "assign: `<@&55>` is not a user (mention them: @name)"),
-            ("!incidents P9", "incidents: `P9` is not a filter (open, mine, all, P1..P5, service=<name>)"),
+            (
+                "!assign INC-1 <@&55>",
+                "assign: `<@&55>` is not a user (mention them: @name)",
+            ),
+            (
+                "!incidents P9",
+                "incidents: `P9` is not a filter (open, mine, all, P1..P5, service=<name>)",
+            ),
             ("!incidents page=0", "incidents: page must be a number from 1, not `0`"),
             ("!note INC-2", "note: missing <text>"),
         ];
@@ -507,22 +614,55 @@ mod tests {
 
     #[test]
     fn users_parse_from_mentions_and_names() {
-        assert_eq!(p("!assign INC-3 <@!42>").unwrap(), Command::Assign { id: IncidentId::parse("3").unwrap(), user: UserRef::Id(42) });
-        assert_eq!(p("!assign inc-3 @bob").unwrap(), Command::Assign { id: IncidentId::parse("3").unwrap(), user: UserRef::Name("bob".into()) });
+        assert_eq!(
+            p("!assign INC-3 <@!42>").unwrap(),
+            Command::Assign {
+                id: IncidentId::parse("3").unwrap(),
+                user: UserRef::Id(42)
+            }
+        );
+        assert_eq!(
+            p("!assign inc-3 @bob").unwrap(),
+            Command::Assign {
+                id: IncidentId::parse("3").unwrap(),
+                user: UserRef::Name("bob".into())
+            }
+        );
     }
 
     #[test]
     fn filters_and_pages_parse() {
-        assert_eq!(p("!incidents").unwrap(), Command::Incidents { filter: ListFilter::Open, page: 1 });
-        assert_eq!(p("!list p2 page=3").unwrap(), Command::Incidents { filter: ListFilter::Priority(Priority::parse("P2").unwrap()), page: 3 });
-        assert_eq!(p("!incidents service=vpn").unwrap(), Command::Incidents { filter: ListFilter::Service("vpn".into()), page: 1 });
+        assert_eq!(
+            p("!incidents").unwrap(),
+            Command::Incidents {
+                filter: ListFilter::Open,
+                page: 1
+            }
+        );
+        assert_eq!(
+            p("!list p2 page=3").unwrap(),
+            Command::Incidents {
+                filter: ListFilter::Priority(Priority::parse("P2").unwrap()),
+                page: 3
+            }
+        );
+        assert_eq!(
+            p("!incidents service=vpn").unwrap(),
+            Command::Incidents {
+                filter: ListFilter::Service("vpn".into()),
+                page: 1
+            }
+        );
     }
 
     #[test]
     fn every_table_row_has_a_parser_and_a_usage_starting_with_its_name() {
         for spec in COMMANDS {
             assert!(spec.usage.starts_with(spec.name), "{}", spec.name);
-            let args = Args { positional: vec!["INC-1".into(), "x".into()], named: BTreeMap::new() };
+            let args = Args {
+                positional: vec!["INC-1".into(), "x".into()],
+                named: BTreeMap::new(),
+            };
             if let Err(e) = build(spec, args) {
                 assert!(!e.problem.contains("has no parser"), "{}", spec.name);
             }

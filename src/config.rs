@@ -180,8 +180,10 @@ impl Policy {
             message: e.to_string(),
         })?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
             let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
                 origin: path.display().to_string(),
                 message: e.to_string(),
@@ -199,8 +201,10 @@ impl Policy {
 
     /// Checks a merged table.
     pub fn from_table(value: toml::Table) -> Result<Self, ConfigError> {
-        let raw: RawConfig = RawConfig::deserialize(toml::Value::Table(value))
-            .map_err(|e| ConfigError::Parse { origin: "config".into(), message: e.to_string() })?;
+        let raw: RawConfig = RawConfig::deserialize(toml::Value::Table(value)).map_err(|e| ConfigError::Parse {
+            origin: "config".into(),
+            message: e.to_string(),
+        })?;
         Self::check(raw)
     }
 
@@ -218,7 +222,8 @@ impl Policy {
         if !(1..=50).contains(&raw.incident.page_size) {
             return bad("incident.page_size: must be between 1 and 50".into());
         }
-        let matrix = PriorityMatrix::from_rows(&raw.priority.matrix).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let matrix =
+            PriorityMatrix::from_rows(&raw.priority.matrix).map_err(|e| ConfigError::Invalid(e.to_string()))?;
 
         let mut roles = BTreeMap::new();
         for (key, r) in raw.roles {
@@ -229,7 +234,15 @@ impl Policy {
                 }
             }
             let channel = r.channel.trim_start_matches('#').to_owned();
-            roles.insert(k.clone(), RoleDef { key: k, name: r.name, chat_role: r.chat_role, channel });
+            roles.insert(
+                k.clone(),
+                RoleDef {
+                    key: k,
+                    name: r.name,
+                    chat_role: r.chat_role,
+                    channel,
+                },
+            );
         }
         let role_known = |k: &RoleKey, at: String| -> Result<(), ConfigError> {
             if roles.contains_key(k) {
@@ -252,8 +265,14 @@ impl Policy {
 
         let mut services = BTreeMap::new();
         for (key, s) in raw.services {
-            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
-                return bad(format!("services.{key}: service keys use lowercase letters, digits, `-` and `_`"));
+            if key.is_empty()
+                || !key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return bad(format!(
+                    "services.{key}: service keys use lowercase letters, digits, `-` and `_`"
+                ));
             }
             role_known(&s.owner, format!("services.{key}.owner"))?;
             if s.tiers.is_empty() {
@@ -264,7 +283,13 @@ impl Policy {
             }
             services.insert(
                 key.clone(),
-                ServiceDef { key, name: s.name, owner: s.owner, tiers: s.tiers, subscriber_role: s.subscriber_role },
+                ServiceDef {
+                    key,
+                    name: s.name,
+                    owner: s.owner,
+                    tiers: s.tiers,
+                    subscriber_role: s.subscriber_role,
+                },
             );
         }
 
@@ -276,16 +301,37 @@ impl Policy {
             let row = RaciRow {
                 responsible: parse("responsible", &r.responsible)?,
                 accountable: parse("accountable", &r.accountable)?,
-                consulted: r.consulted.iter().map(|s| parse("consulted", s)).collect::<Result<_, _>>()?,
-                informed: r.informed.iter().map(|s| parse("informed", s)).collect::<Result<_, _>>()?,
+                consulted: r
+                    .consulted
+                    .iter()
+                    .map(|s| parse("consulted", s))
+                    .collect::<Result<_, _>>()?,
+                informed: r
+                    .informed
+                    .iter()
+                    .map(|s| parse("informed", s))
+                    .collect::<Result<_, _>>()?,
             };
             rows.insert(action, row);
         }
-        let raci = RaciMatrix::new(rows, |k| roles.contains_key(k)).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let raci = RaciMatrix::new(rows, |k| roles.contains_key(k)).map_err(|e| {
+            let hint = match &e {
+                crate::domain::raci::RaciError::UnknownRole { role, .. } => {
+                    nearest(role, roles.keys().map(RoleKey::as_str)).map(|n| format!(" (did you mean `{n}`?)"))
+                }
+                _ => None,
+            };
+            ConfigError::Invalid(format!("{e}{}", hint.unwrap_or_default()))
+        })?;
 
-        for (field, url) in [("discord.api_base", &raw.discord.api_base), ("discord.gateway_url", &raw.discord.gateway_url)] {
+        for (field, url) in [
+            ("discord.api_base", &raw.discord.api_base),
+            ("discord.gateway_url", &raw.discord.gateway_url),
+        ] {
             if let Some(u) = url {
-                let ok = ["http://", "https://", "ws://", "wss://"].iter().any(|p| u.starts_with(p));
+                let ok = ["http://", "https://", "ws://", "wss://"]
+                    .iter()
+                    .any(|p| u.starts_with(p));
                 if !ok {
                     return bad(format!("{field}: `{u}` must start with http(s):// or ws(s)://"));
                 }
@@ -295,7 +341,10 @@ impl Policy {
         Ok(Policy {
             prefix: raw.prefix,
             database_url: raw.database_url,
-            limits: Limits { title_max: raw.limits.title_max, note_max: raw.limits.note_max },
+            limits: Limits {
+                title_max: raw.limits.title_max,
+                note_max: raw.limits.note_max,
+            },
             default_impact: raw.incident.default_impact,
             default_urgency: raw.incident.default_urgency,
             page_size: raw.incident.page_size,
@@ -305,7 +354,10 @@ impl Policy {
             roles,
             services,
             raci,
-            discord: DiscordSettings { api_base: raw.discord.api_base, gateway_url: raw.discord.gateway_url },
+            discord: DiscordSettings {
+                api_base: raw.discord.api_base,
+                gateway_url: raw.discord.gateway_url,
+            },
         })
     }
 
@@ -326,7 +378,10 @@ impl Policy {
 
     /// Readable name of a role, or its key.
     pub fn role_name(&self, key: &RoleKey) -> String {
-        self.roles.get(key).map(|r| r.name.clone()).unwrap_or_else(|| key.to_string())
+        self.roles
+            .get(key)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| key.to_string())
     }
 
     /// The ITIL roles held by someone with these chat roles (names or ids,
@@ -348,7 +403,9 @@ impl Policy {
     /// Finds a service by key or display name (any case).
     pub fn service(&self, name: &str) -> Option<&ServiceDef> {
         let n = name.trim().to_lowercase();
-        self.services.values().find(|s| s.key == n || s.name.to_lowercase() == n)
+        self.services
+            .values()
+            .find(|s| s.key == n || s.name.to_lowercase() == n)
     }
 
     /// The configured service nearest to a mistyped name.
@@ -360,7 +417,9 @@ impl Policy {
     pub fn find_role(&self, name: &str) -> Option<&RoleDef> {
         let n = name.trim().trim_start_matches('@').to_lowercase();
         let k = n.replace([' ', '-'], "_");
-        self.roles.values().find(|r| r.key.as_str() == k || r.name.to_lowercase() == n)
+        self.roles
+            .values()
+            .find(|r| r.key.as_str() == k || r.name.to_lowercase() == n)
     }
 }
 
@@ -406,7 +465,9 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
             table.insert(last.clone(), value);
         }
         [first, rest @ ..] => {
-            let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -445,13 +506,37 @@ mod tests {
     #[test]
     fn bad_edits_are_refused_naming_the_key() {
         let cases = [
-            ("unknown role in a raci row", "[raci.cab_vote]\nresponsible = \"chnage_manager\"\naccountable = \"change_manager\"", "raci.cab_vote.responsible: unknown role `chnage_manager`"),
-            ("unknown agent role", "[agents]\nroles = [\"servce_desk\"]", "agents.roles[0]: unknown role `servce_desk` (did you mean `service_desk`?)"),
-            ("service with unknown owner", "[services.wiki]\nname = \"Wiki\"\nowner = \"nobody\"\ntiers = [\"service_desk\"]", "services.wiki.owner: unknown role `nobody`"),
-            ("service without tiers", "[services.wiki]\nname = \"Wiki\"\nowner = \"email_owner\"\ntiers = []", "services.wiki.tiers: needs at least one support role"),
+            (
+                "unknown role in a raci row",
+                "[raci.cab_vote]\nresponsible = \"chnage_manager\"\naccountable = \"change_manager\"",
+                "raci.cab_vote.responsible: unknown role `chnage_manager`",
+            ),
+            (
+                "unknown agent role",
+                "[agents]\nroles = [\"servce_desk\"]",
+                "agents.roles[0]: unknown role `servce_desk` (did you mean `service_desk`?)",
+            ),
+            (
+                "service with unknown owner",
+                "[services.wiki]\nname = \"Wiki\"\nowner = \"nobody\"\ntiers = [\"service_desk\"]",
+                "services.wiki.owner: unknown role `nobody`",
+            ),
+            (
+                "service without tiers",
+                "[services.wiki]\nname = \"Wiki\"\nowner = \"email_owner\"\ntiers = []",
+                "services.wiki.tiers: needs at least one support role",
+            ),
             ("unknown key", "[limits]\ntitle_maxx = 3", "title_maxx"),
-            ("bad priority word", "[priority.matrix]\nlow = { high = \"P9\", medium = \"P4\", low = \"P5\" }", "P9"),
-            ("bad discord url", "[discord]\napi_base = \"127.0.0.1:1\"", "discord.api_base"),
+            (
+                "bad priority word",
+                "[priority.matrix]\nlow = { high = \"P9\", medium = \"P4\", low = \"P5\" }",
+                "P9",
+            ),
+            (
+                "bad discord url",
+                "[discord]\napi_base = \"127.0.0.1:1\"",
+                "discord.api_base",
+            ),
         ];
         for (what, overlay, expected) in cases {
             let err = load_with(overlay).expect_err(what).to_string();
@@ -465,7 +550,10 @@ mod tests {
         let low = base["priority"]["matrix"]["low"].as_table().unwrap().clone();
         let mut low = low;
         low.remove("low");
-        base.get_mut("priority").unwrap().as_table_mut().unwrap()["matrix"].as_table_mut().unwrap().insert("low".into(), toml::Value::Table(low));
+        base.get_mut("priority").unwrap().as_table_mut().unwrap()["matrix"]
+            .as_table_mut()
+            .unwrap()
+            .insert("low".into(), toml::Value::Table(low));
         let err = Policy::from_table(base).unwrap_err().to_string();
         assert_eq!(err, "priority.matrix.low.low is missing");
     }

@@ -77,18 +77,31 @@ impl Transport for ConsoleTransport {
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
         let policy = self.desk.policy();
         let channel = match d.destination {
-            Destination::RoleChannel(role) => {
-                policy.role(role).map(|r| r.channel.clone()).unwrap_or_else(|| "service-desk".to_owned())
-            }
+            Destination::RoleChannel(role) => policy
+                .role(role)
+                .map(|r| r.channel.clone())
+                .unwrap_or_else(|| "service-desk".to_owned()),
             Destination::Channel(c) => c.trim_start_matches('#').to_owned(),
             Destination::Thread(subject) => match d.card {
-                Some(card) => card.thread_id.clone().unwrap_or_else(|| format!("{}/{subject}", card.channel_id)),
-                None => return Err(SendError::Retry { after: None, reason: "no card yet".into() }),
+                Some(card) => card
+                    .thread_id
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/{subject}", card.channel_id)),
+                None => {
+                    return Err(SendError::Retry {
+                        after: None,
+                        reason: "no card yet".into(),
+                    })
+                }
             },
             Destination::Dm(user) => format!("dm/{}", self.user_name(*user).await),
         };
-        let mut pings: Vec<String> =
-            d.message.ping_roles.iter().map(|r| format!("@{}", policy.role_name(r))).collect();
+        let mut pings: Vec<String> = d
+            .message
+            .ping_roles
+            .iter()
+            .map(|r| format!("@{}", policy.role_name(r)))
+            .collect();
         for u in &d.message.ping_users {
             pings.push(format!("@{}", self.user_name(*u).await));
         }
@@ -102,7 +115,11 @@ impl Transport for ConsoleTransport {
             text.push_str(&card_lines(card));
         }
         let (id, label, thread) = match (d.kind, d.card) {
-            (OutKind::Card, Some(existing)) => (existing.message_id.clone(), format!("#{} edited", existing.message_id), None),
+            (OutKind::Card, Some(existing)) => (
+                existing.message_id.clone(),
+                format!("#{} edited", existing.message_id),
+                None,
+            ),
             (OutKind::Card, None) => {
                 let id = self.ids.next().to_string();
                 let thread = d.subject.map(|s| format!("{channel}/{s}"));
@@ -114,7 +131,11 @@ impl Transport for ConsoleTransport {
             }
         };
         emit(&self.out, &format!("[#{channel} {label}] {text}"));
-        Ok(Delivered { channel_id: channel, message_id: id, thread_id: thread })
+        Ok(Delivered {
+            channel_id: channel,
+            message_id: id,
+            thread_id: thread,
+        })
     }
 }
 
@@ -153,7 +174,10 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
     let ids = Ids::default();
     {
         let mut conn = desk.store().write().await?;
-        ids.0.store(store::outbox::max_numeric_message_id(&mut conn).await?, Ordering::SeqCst);
+        ids.0.store(
+            store::outbox::max_numeric_message_id(&mut conn).await?,
+            Ordering::SeqCst,
+        );
     }
     let transport = Arc::new(ConsoleTransport::new(desk.clone(), out.clone(), ids.clone()));
     let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
@@ -180,7 +204,10 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
         lines: HashMap::new(),
     };
     let mut lines = input.lines();
-    while let Some(line) = lines.next_line().await.map_err(|e| StoreError::Corrupt { table: "stdin", detail: e.to_string() })? {
+    while let Some(line) = lines.next_line().await.map_err(|e| StoreError::Corrupt {
+        table: "stdin",
+        detail: e.to_string(),
+    })? {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.trim_start().starts_with("//") {
             continue;
@@ -196,7 +223,10 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
         } else {
             let id = ids.next().to_string();
             if opts.echo {
-                emit(&out, &format!("[#{} #{id}] <{}> {line}", session.channel, session.actor.name));
+                emit(
+                    &out,
+                    &format!("[#{} #{id}] <{}> {line}", session.channel, session.actor.name),
+                );
             }
             session.lines.insert(
                 id.clone(),
@@ -230,8 +260,16 @@ async fn send(desk: &Desk, session: &mut Session, event: Event) -> Outcome {
 fn show(out: &Output, ids: &Ids, session: &Session, outcome: Outcome) {
     if let Outcome::Reply(reply) = outcome {
         let id = ids.next();
-        let whom = if reply.private { format!(" (only {})", session.actor.name) } else { String::new() };
-        let undo = if reply.remove_reaction { " [reaction removed]" } else { "" };
+        let whom = if reply.private {
+            format!(" (only {})", session.actor.name)
+        } else {
+            String::new()
+        };
+        let undo = if reply.remove_reaction {
+            " [reaction removed]"
+        } else {
+            ""
+        };
         emit(out, &format!("[#{} #{id}{whom}]{undo} {}", session.channel, reply.text));
     }
 }
@@ -240,7 +278,10 @@ const DIRECTIVES: &str = "Directives: :as <user> [role, role…] · :in #<channe
                           :unreact <message-id> <emoji> · :clock +<duration> · :whoami · :quit";
 
 async fn directive_line(desk: &Desk, session: &mut Session, directive: &str, out: &Output) {
-    let (name, rest) = directive.trim().split_once(char::is_whitespace).unwrap_or((directive.trim(), ""));
+    let (name, rest) = directive
+        .trim()
+        .split_once(char::is_whitespace)
+        .unwrap_or((directive.trim(), ""));
     let rest = rest.trim();
     match name {
         "as" => {
@@ -250,10 +291,17 @@ async fn directive_line(desk: &Desk, session: &mut Session, directive: &str, out
                 emit(out, "usage: :as <user> [role, role…]");
                 return;
             }
-            let chat_roles: Vec<String> =
-                roles.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
+            let chat_roles: Vec<String> = roles
+                .split(',')
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
             let itil = desk.policy().itil_roles(chat_roles.iter().map(String::as_str));
-            session.actor = Actor { user: console_user_id(user), name: user.to_owned(), roles: itil };
+            session.actor = Actor {
+                user: console_user_id(user),
+                name: user.to_owned(),
+                roles: itil,
+            };
             session.chat_roles = chat_roles;
             whoami(desk, session, out);
         }
@@ -273,19 +321,35 @@ async fn directive_line(desk: &Desk, session: &mut Session, directive: &str, out
             };
             let id = id.trim_start_matches('#').to_owned();
             let message = session.lines.get(&id).cloned();
-            let event = Event::Reaction { message_id: id, emoji: emoji.to_owned(), added: name == "react", message };
+            let event = Event::Reaction {
+                message_id: id,
+                emoji: emoji.to_owned(),
+                added: name == "react",
+                message,
+            };
             let outcome = send(desk, session, event).await;
             // A reaction's reply is not a message anyone reacts to: it takes no id.
             if let Outcome::Reply(reply) = outcome {
-                let whom = if reply.private { format!(" (only {})", session.actor.name) } else { String::new() };
-                let undo = if reply.remove_reaction { " [reaction removed]" } else { "" };
+                let whom = if reply.private {
+                    format!(" (only {})", session.actor.name)
+                } else {
+                    String::new()
+                };
+                let undo = if reply.remove_reaction {
+                    " [reaction removed]"
+                } else {
+                    ""
+                };
                 emit(out, &format!("[#{}{whom}]{undo} {}", session.channel, reply.text));
             }
         }
         "clock" => match rest.strip_prefix('+').map(parse_duration) {
             Some(Ok(d)) => {
                 desk.clock().advance(d);
-                emit(out, &format!("clock: now {}", desk.clock().now().format("%Y-%m-%d %H:%M UTC")));
+                emit(
+                    out,
+                    &format!("clock: now {}", desk.clock().now().format("%Y-%m-%d %H:%M UTC")),
+                );
             }
             Some(Err(e)) => emit(out, &format!("clock: {e}")),
             None => emit(out, "usage: :clock +<duration> (e.g. +90m, +2h, +1d)"),
@@ -298,14 +362,26 @@ async fn directive_line(desk: &Desk, session: &mut Session, directive: &str, out
 
 fn whoami(desk: &Desk, session: &Session, out: &Output) {
     let roles: Vec<String> = session.actor.roles.iter().map(|r| desk.policy().role_name(r)).collect();
-    let agent = if desk.policy().is_agent(&session.actor.roles) { ", an agent" } else { "" };
+    let agent = if desk.policy().is_agent(&session.actor.roles) {
+        ", an agent"
+    } else {
+        ""
+    };
     emit(
         out,
         &format!(
             "you are {} (chat roles: {}; ITIL roles: {}{agent}) in #{}",
             session.actor.name,
-            if session.chat_roles.is_empty() { "none".into() } else { session.chat_roles.join(", ") },
-            if roles.is_empty() { "none".into() } else { roles.join(", ") },
+            if session.chat_roles.is_empty() {
+                "none".into()
+            } else {
+                session.chat_roles.join(", ")
+            },
+            if roles.is_empty() {
+                "none".into()
+            } else {
+                roles.join(", ")
+            },
             session.channel
         ),
     );

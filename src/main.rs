@@ -66,7 +66,9 @@ fn main() -> ExitCode {
 }
 
 fn env_settings() -> Vec<(String, String)> {
-    std::env::vars().filter(|(k, _)| k != "OPSDESK_CONFIG" && k != "OPSDESK_DATABASE_URL").collect()
+    std::env::vars()
+        .filter(|(k, _)| k != "OPSDESK_CONFIG" && k != "OPSDESK_DATABASE_URL")
+        .collect()
 }
 
 async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -85,7 +87,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Migrate) => {
-            let store = Store::open(&database).await.with_context(|| format!("cannot open {database}"))?;
+            let store = Store::open(&database)
+                .await
+                .with_context(|| format!("cannot open {database}"))?;
             store.close().await;
             println!("migrations applied to {database}");
             Ok(ExitCode::SUCCESS)
@@ -109,7 +113,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bool) -> anyhow::Result<ExitCode> {
-    let store = Store::open(database).await.with_context(|| format!("cannot open {database}"))?;
+    let store = Store::open(database)
+        .await
+        .with_context(|| format!("cannot open {database}"))?;
     let interactive = std::io::stdin().is_terminal();
     if announce || interactive {
         eprintln!(
@@ -121,7 +127,10 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
     let desk = Desk::new(store.clone(), policy, Clock::system());
     let out: opsdesk::console::Output = Arc::new(Mutex::new(Box::new(std::io::stdout())));
     let input = tokio::io::BufReader::new(tokio::io::stdin());
-    let opts = opsdesk::console::Options { echo: !interactive, hold_outbox };
+    let opts = opsdesk::console::Options {
+        echo: !interactive,
+        hold_outbox,
+    };
     opsdesk::console::run(desk, input, out, opts).await?;
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -60,7 +60,12 @@ pub struct OutMessage {
 
 impl OutMessage {
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into(), ping_roles: Vec::new(), ping_users: Vec::new(), card: None }
+        Self {
+            text: text.into(),
+            ping_roles: Vec::new(),
+            ping_users: Vec::new(),
+            card: None,
+        }
     }
 
     pub fn pinging_roles(mut self, roles: impl IntoIterator<Item = RoleKey>) -> Self {
@@ -124,11 +129,21 @@ pub struct Outgoing {
 
 impl Outgoing {
     pub fn post(destination: Destination, message: OutMessage) -> Self {
-        Self { kind: OutKind::Post, subject: None, destination, message }
+        Self {
+            kind: OutKind::Post,
+            subject: None,
+            destination,
+            message,
+        }
     }
 
     pub fn card(subject: impl Into<String>, destination: Destination, message: OutMessage) -> Self {
-        Self { kind: OutKind::Card, subject: Some(subject.into()), destination, message }
+        Self {
+            kind: OutKind::Card,
+            subject: Some(subject.into()),
+            destination,
+            message,
+        }
     }
 
     pub fn about(mut self, subject: impl Into<String>) -> Self {

@@ -72,7 +72,12 @@ pub struct Dispatcher<T> {
 
 impl<T: Transport> Dispatcher<T> {
     pub fn new(store: Store, transport: Arc<T>, clock: Clock) -> Self {
-        Self { store, transport, clock, lock: Mutex::new(()) }
+        Self {
+            store,
+            transport,
+            clock,
+            lock: Mutex::new(()),
+        }
     }
 
     /// Delivers every row due now; returns how many were delivered.
@@ -151,7 +156,10 @@ impl<T: Transport> Dispatcher<T> {
                             subject: subject.clone(),
                             channel_id: done.channel_id.clone(),
                             message_id: done.message_id.clone(),
-                            thread_id: card.as_ref().and_then(|c| c.thread_id.clone()).or(done.thread_id.clone()),
+                            thread_id: card
+                                .as_ref()
+                                .and_then(|c| c.thread_id.clone())
+                                .or(done.thread_id.clone()),
                         };
                         store::cards::save(&mut conn, &saved).await?;
                     }
@@ -229,13 +237,20 @@ mod tests {
                 let mut f = self.fail.lock().unwrap();
                 if *f > 0 {
                     *f -= 1;
-                    return Err(SendError::Retry { after: Some(Duration::from_millis(0)), reason: "500".into() });
+                    return Err(SendError::Retry {
+                        after: Some(Duration::from_millis(0)),
+                        reason: "500".into(),
+                    });
                 }
             }
             let mut sent = self.sent.lock().unwrap();
             sent.push((d.id, d.card.map(|c| c.message_id.clone())));
             let id = 100 + d.id;
-            Ok(Delivered { channel_id: "c".into(), message_id: id.to_string(), thread_id: Some(format!("t{id}")) })
+            Ok(Delivered {
+                channel_id: "c".into(),
+                message_id: id.to_string(),
+                thread_id: Some(format!("t{id}")),
+            })
         }
     }
 
@@ -246,14 +261,21 @@ mod tests {
         let role = RoleKey::parse("service_desk").unwrap();
         let mut tx = store.begin().await.unwrap();
         let items = vec![
-            Outgoing::card("INC-1", Destination::RoleChannel(role.clone()), OutMessage::text("card")),
+            Outgoing::card(
+                "INC-1",
+                Destination::RoleChannel(role.clone()),
+                OutMessage::text("card"),
+            ),
             Outgoing::post(Destination::Thread("INC-1".into()), OutMessage::text("in thread")).about("INC-1"),
             Outgoing::card("INC-1", Destination::RoleChannel(role), OutMessage::text("card edit")),
         ];
         store::outbox::enqueue(&mut tx, &items, clock.now()).await.unwrap();
         tx.commit().await.unwrap();
 
-        let transport = Arc::new(Flaky { fail: StdMutex::new(2), sent: StdMutex::new(Vec::new()) });
+        let transport = Arc::new(Flaky {
+            fail: StdMutex::new(2),
+            sent: StdMutex::new(Vec::new()),
+        });
         let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
         // Two failed passes (the card fails, so its thread message waits), then all three go.
         assert_eq!(d.deliver_due().await.unwrap(), 0);
@@ -266,7 +288,10 @@ mod tests {
         let mut conn = store.write().await.unwrap();
         assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (0, 3, 0));
         let card = store::cards::by_subject(&mut conn, "INC-1").await.unwrap().unwrap();
-        assert_eq!((card.message_id.as_str(), card.thread_id.as_deref()), ("103", Some("t101")));
+        assert_eq!(
+            (card.message_id.as_str(), card.thread_id.as_deref()),
+            ("103", Some("t101"))
+        );
     }
 
     #[test]

@@ -135,7 +135,10 @@ pub fn incident_card(policy: &Policy, inc: &Incident, reporter: &str, assignee: 
         ("Service".to_owned(), inc.service.clone().unwrap_or_else(|| "—".into())),
         ("Handled by".to_owned(), policy.role_name(&inc.handler_role)),
         ("Reporter".to_owned(), neutralize(reporter)),
-        ("Assignee".to_owned(), assignee.map(neutralize).unwrap_or_else(|| "unassigned".into())),
+        (
+            "Assignee".to_owned(),
+            assignee.map(neutralize).unwrap_or_else(|| "unassigned".into()),
+        ),
     ];
     if let Some(c) = &inc.category {
         fields.push(("Category".to_owned(), neutralize(c)));
@@ -147,7 +150,10 @@ pub fn incident_card(policy: &Policy, inc: &Incident, reporter: &str, assignee: 
         title: format!("{} · {}", inc.id, neutralize(&truncate(&inc.title, 200))),
         tone,
         fields,
-        times: vec![("Opened".to_owned(), inc.created_at.timestamp()), ("Updated".to_owned(), inc.updated_at.timestamp())],
+        times: vec![
+            ("Opened".to_owned(), inc.created_at.timestamp()),
+            ("Updated".to_owned(), inc.updated_at.timestamp()),
+        ],
         footer: inc.source_link.clone(),
     }
 }
@@ -243,13 +249,23 @@ pub fn show(policy: &Policy, inc: &Incident, names: &Names, notes: &[Note], hist
         s.push_str("\nNotes:");
         for n in notes {
             let who = user_label(n.author_name.as_deref(), n.author);
-            s.push_str(&format!("\n• {} {}: {}", time(n.at), who, neutralize(&truncate(&n.body, 300))));
+            s.push_str(&format!(
+                "\n• {} {}: {}",
+                time(n.at),
+                who,
+                neutralize(&truncate(&n.body, 300))
+            ));
         }
     }
     if !history.is_empty() {
         s.push_str("\nHistory:");
         for h in history {
-            s.push_str(&format!("\n• {} {} {}", time(h.at), h.action, neutralize(&truncate(&h.details, 200))));
+            s.push_str(&format!(
+                "\n• {} {} {}",
+                time(h.at),
+                h.action,
+                neutralize(&truncate(&h.details, 200))
+            ));
         }
     }
     truncate(&s, MESSAGE_LIMIT)
@@ -263,7 +279,11 @@ pub struct Names {
 
 pub fn list(what: &str, incidents: &[Incident], page: u32, page_size: u32, total: i64) -> String {
     if incidents.is_empty() {
-        return if page > 1 { format!("No {what} incidents on page {page}.") } else { format!("No {what} incidents.") };
+        return if page > 1 {
+            format!("No {what} incidents on page {page}.")
+        } else {
+            format!("No {what} incidents.")
+        };
     }
     let pages = ((total.max(1) - 1) / i64::from(page_size.max(1))) + 1;
     let mut s = format!("{what} incidents (page {page} of {pages}, {total} in all), newest first:");
@@ -288,12 +308,19 @@ fn time(t: DateTime<Utc>) -> String {
 }
 
 pub fn usage(prefix: &str, e: &UsageError) -> String {
-    format!("{}. Usage: `{prefix}{}`", capitalize(&neutralize(&e.problem)), e.command.usage)
+    format!(
+        "{}. Usage: `{prefix}{}`",
+        capitalize(&neutralize(&e.problem)),
+        e.command.usage
+    )
 }
 
 pub fn unknown_command(prefix: &str, name: &str, suggestion: Option<&str>) -> String {
     match suggestion {
-        Some(s) => format!("I don't know `{prefix}{}`. Did you mean `{prefix}{s}`? Try `{prefix}help`.", neutralize(name)),
+        Some(s) => format!(
+            "I don't know `{prefix}{}`. Did you mean `{prefix}{s}`? Try `{prefix}help`.",
+            neutralize(name)
+        ),
         None => format!("I don't know `{prefix}{}`. Try `{prefix}help`.", neutralize(name)),
     }
 }
@@ -352,7 +379,10 @@ pub fn raci_one(policy: &Policy, action: Action) -> String {
 
 pub fn unknown_action(name: &str, suggestion: Option<&str>) -> String {
     let hint = suggestion.map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
-    format!("`{}` is not an action in the RACI matrix.{hint}", neutralize(&truncate(name, 40)))
+    format!(
+        "`{}` is not an action in the RACI matrix.{hint}",
+        neutralize(&truncate(name, 40))
+    )
 }
 
 pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
@@ -367,7 +397,11 @@ pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
         }
     }
     let list = |v: &[&str]| if v.is_empty() { "—".to_owned() } else { v.join(", ") };
-    let agent = if policy.agents.contains(&role.key) { " Agents may triage any incident." } else { "" };
+    let agent = if policy.agents.contains(&role.key) {
+        " Agents may triage any incident."
+    } else {
+        ""
+    };
     format!(
         "{} (`{}`) is held by chat role `{}` and works in #{}.{agent}\nResponsible for: {}\nAccountable for: {}",
         role.name,
@@ -381,7 +415,10 @@ pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
 
 pub fn unknown_role(name: &str, suggestion: Option<&str>) -> String {
     let hint = suggestion.map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
-    format!("`{}` is not an ITIL role here.{hint} `!raci` lists the roles in use.", neutralize(&truncate(name, 40)))
+    format!(
+        "`{}` is not an ITIL role here.{hint} `!raci` lists the roles in use.",
+        neutralize(&truncate(name, 40))
+    )
 }
 
 pub fn unknown_incident(id: crate::domain::incident::IncidentId) -> String {
@@ -389,13 +426,23 @@ pub fn unknown_incident(id: crate::domain::incident::IncidentId) -> String {
 }
 
 pub fn unknown_service(policy: &Policy, name: &str) -> String {
-    let hint = policy.nearest_service(name).map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
+    let hint = policy
+        .nearest_service(name)
+        .map(|s| format!(" Did you mean `{s}`?"))
+        .unwrap_or_default();
     let known: Vec<&str> = policy.services.keys().map(String::as_str).collect();
-    format!("`{}` is not a service.{hint} Services: {}.", neutralize(&truncate(name, 40)), known.join(", "))
+    format!(
+        "`{}` is not a service.{hint} Services: {}.",
+        neutralize(&truncate(name, 40)),
+        known.join(", ")
+    )
 }
 
 pub fn unknown_user(name: &str) -> String {
-    format!("I don't know `{}` yet: mention them, or have them say something first.", neutralize(&truncate(name, 40)))
+    format!(
+        "I don't know `{}` yet: mention them, or have them say something first.",
+        neutralize(&truncate(name, 40))
+    )
 }
 
 pub fn not_agent(prefix: &str, command: &str) -> String {

@@ -19,17 +19,27 @@ const NOT_FIXED: i64 = i64::MIN;
 impl Clock {
     /// The system clock.
     pub fn system() -> Self {
-        Self { offset_ms: Arc::new(AtomicI64::new(0)), fixed_ms: Arc::new(AtomicI64::new(NOT_FIXED)) }
+        Self {
+            offset_ms: Arc::new(AtomicI64::new(0)),
+            fixed_ms: Arc::new(AtomicI64::new(NOT_FIXED)),
+        }
     }
 
     /// A clock stopped at `at` that moves only when advanced (tests).
     pub fn fixed(at: DateTime<Utc>) -> Self {
-        Self { offset_ms: Arc::new(AtomicI64::new(0)), fixed_ms: Arc::new(AtomicI64::new(at.timestamp_millis())) }
+        Self {
+            offset_ms: Arc::new(AtomicI64::new(0)),
+            fixed_ms: Arc::new(AtomicI64::new(at.timestamp_millis())),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         let fixed = self.fixed_ms.load(Ordering::SeqCst);
-        let base = if fixed == NOT_FIXED { Utc::now() } else { DateTime::from_timestamp_millis(fixed).unwrap_or_default() };
+        let base = if fixed == NOT_FIXED {
+            Utc::now()
+        } else {
+            DateTime::from_timestamp_millis(fixed).unwrap_or_default()
+        };
         base + TimeDelta::milliseconds(self.offset_ms.load(Ordering::SeqCst))
     }
 

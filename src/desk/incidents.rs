@@ -10,7 +10,7 @@ use crate::domain::text::bounded;
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
-use crate::store::{self, incidents::Selection, Tx};
+use crate::store::{self, incidents::Selection, Conn};
 
 /// The emoji that logs any message as an incident.
 pub const TICKET: &str = "🎫";
@@ -35,34 +35,52 @@ impl Desk {
         let fallback = policy.incident_manager();
         policy.raci.route(
             action,
-            RouteContext { service_owner: owner, assignment_group: Some(&inc.handler_role), fallback: &fallback },
+            RouteContext {
+                service_owner: owner,
+                assignment_group: Some(&inc.handler_role),
+                fallback: &fallback,
+            },
         )
     }
 
     /// The card of an incident as it is now, to (re)post in its handler's channel.
-    async fn card(&self, tx: &mut Tx, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
+    async fn card(&self, tx: &mut Conn, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
         let reporter = self.name_of(tx, inc.reporter).await?;
         let assignee = match inc.assignee {
             Some(a) => Some(self.name_of(tx, a).await?),
             None => None,
         };
         let policy = self.policy();
-        let mut msg = OutMessage::text(render::card_text(policy, inc, new))
-            .with_card(render::incident_card(policy, inc, &reporter, assignee.as_deref()));
+        let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(render::incident_card(
+            policy,
+            inc,
+            &reporter,
+            assignee.as_deref(),
+        ));
         if new {
             msg = msg.pinging_roles([inc.handler_role.clone()]);
         }
-        Ok(Outgoing::card(inc.id.to_string(), Destination::RoleChannel(inc.handler_role.clone()), msg))
+        Ok(Outgoing::card(
+            inc.id.to_string(),
+            Destination::RoleChannel(inc.handler_role.clone()),
+            msg,
+        ))
     }
 
-    pub(crate) async fn name_of(&self, tx: &mut Tx, user: UserId) -> DeskResult<String> {
+    pub(crate) async fn name_of(&self, tx: &mut Conn, user: UserId) -> DeskResult<String> {
         let name = store::users::name(tx, user).await?;
         Ok(render::user_label(name.as_deref(), user))
     }
 
     /// Informs the consulted and informed roles of a route in their channels
     /// (no ping: only the responsible role is pinged, on the card).
-    fn inform(&self, route: &Route, action: Action, inc: &Incident, skip_channel_of: &crate::domain::RoleKey) -> Vec<Outgoing> {
+    fn inform(
+        &self,
+        route: &Route,
+        action: Action,
+        inc: &Incident,
+        skip_channel_of: &crate::domain::RoleKey,
+    ) -> Vec<Outgoing> {
         let policy = self.policy();
         let skip = policy.role(skip_channel_of).map(|r| r.channel.clone());
         let mut seen = Vec::new();
@@ -76,15 +94,18 @@ impl Desk {
                 fresh
             })
             .map(|r| {
-                Outgoing::post(Destination::RoleChannel(r), OutMessage::text(render::informed(policy, action, inc)))
-                    .about(inc.id.to_string())
+                Outgoing::post(
+                    Destination::RoleChannel(r),
+                    OutMessage::text(render::informed(policy, action, inc)),
+                )
+                .about(inc.id.to_string())
             })
             .collect()
     }
 
     pub(crate) async fn log_incident(
         &self,
-        tx: &mut Tx,
+        tx: &mut Conn,
         actor: &Actor,
         _channel: Option<&str>,
         req: LogRequest,
@@ -101,9 +122,9 @@ impl Desk {
             },
         };
         let category = match req.category {
-            Some(c) => Some(
-                bounded("category", &c, 40, false).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-            ),
+            Some(c) => {
+                Some(bounded("category", &c, 40, false).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?)
+            }
             None => None,
         };
         let impact = req.impact.unwrap_or(policy.default_impact);
@@ -116,10 +137,19 @@ impl Desk {
         let fallback = policy.incident_manager();
         let route = policy.raci.route(
             action,
-            RouteContext { service_owner: service.map(|s| &s.owner), assignment_group: None, fallback: &fallback },
+            RouteContext {
+                service_owner: service.map(|s| &s.owner),
+                assignment_group: None,
+                fallback: &fallback,
+            },
         );
         let (reporter, reporter_name, source_link, source_message) = match &req.source {
-            Some((message_id, m)) => (m.author, m.author_name.clone(), m.link.clone(), Some(message_id.clone())),
+            Some((message_id, m)) => (
+                m.author,
+                m.author_name.clone(),
+                m.link.clone(),
+                Some(message_id.clone()),
+            ),
             None => (actor.user, actor.name.clone(), None, None),
         };
         if reporter != actor.user {
@@ -155,13 +185,21 @@ impl Desk {
             inc.service.as_deref().unwrap_or("-"),
             inc.handler_role
         );
-        self.record(tx, Some(actor.user), action.as_str(), &inc.id.to_string(), &details, &out).await?;
+        self.record(
+            tx,
+            Some(actor.user),
+            action.as_str(),
+            &inc.id.to_string(),
+            &details,
+            &out,
+        )
+        .await?;
         tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
         Ok(Reply::public(render::incident_logged(policy, &inc)))
     }
 
     /// Loads an incident the actor may see: its reporter or any agent.
-    async fn visible(&self, tx: &mut Tx, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
+    async fn visible(&self, tx: &mut Conn, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
         let Some(inc) = store::incidents::get(tx, id).await? else {
             return rejected(render::unknown_incident(id));
         };
@@ -171,7 +209,7 @@ impl Desk {
         Ok(inc)
     }
 
-    pub(crate) async fn show(&self, tx: &mut Tx, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
+    pub(crate) async fn show(&self, tx: &mut Conn, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
         let inc = self.visible(tx, actor, id).await?;
         let names = render::Names {
             reporter: self.name_of(tx, inc.reporter).await?,
@@ -182,14 +220,24 @@ impl Desk {
         };
         let notes = store::incidents::notes(tx, id, 5).await?;
         let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
-        Ok(Reply::public(render::show(self.policy(), &inc, &names, &notes, &history)))
+        Ok(Reply::public(render::show(
+            self.policy(),
+            &inc,
+            &names,
+            &notes,
+            &history,
+        )))
     }
 
-    pub(crate) async fn list(&self, tx: &mut Tx, actor: &Actor, filter: ListFilter, page: u32) -> DeskResult<Reply> {
+    pub(crate) async fn list(&self, tx: &mut Conn, actor: &Actor, filter: ListFilter, page: u32) -> DeskResult<Reply> {
         let policy = self.policy();
         let agent = self.is_agent(actor);
         // Non-agents only ever see their own incidents, whatever filter they ask for.
-        let only = if agent && filter != ListFilter::Mine { None } else { Some(actor.user) };
+        let only = if agent && filter != ListFilter::Mine {
+            None
+        } else {
+            Some(actor.user)
+        };
         let (selection, what) = match &filter {
             ListFilter::Open => (Selection::Open, "Open".to_owned()),
             ListFilter::Mine => (Selection::All, "Your".to_owned()),
@@ -207,7 +255,13 @@ impl Desk {
             (_, false) => what,
         };
         let (items, total) = store::incidents::list(tx, &selection, only, page, policy.page_size).await?;
-        Ok(Reply::public(render::list(&what, &items, page, policy.page_size, total)))
+        Ok(Reply::public(render::list(
+            &what,
+            &items,
+            page,
+            policy.page_size,
+            total,
+        )))
     }
 
     fn require_agent(&self, actor: &Actor, command: &str) -> DeskResult<()> {
@@ -218,7 +272,13 @@ impl Desk {
         }
     }
 
-    pub(crate) async fn assign(&self, tx: &mut Tx, actor: &Actor, id: IncidentId, to: Option<UserRef>) -> DeskResult<Reply> {
+    pub(crate) async fn assign(
+        &self,
+        tx: &mut Conn,
+        actor: &Actor,
+        id: IncidentId,
+        to: Option<UserRef>,
+    ) -> DeskResult<Reply> {
         self.require_agent(actor, if to.is_some() { "assign" } else { "take" })?;
         let now = self.clock().now();
         let mut inc = self.visible(tx, actor, id).await?;
@@ -251,13 +311,21 @@ impl Desk {
             Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
         ];
         let details = format!("assignee={assignee_name} state={}", inc.state);
-        self.record(tx, Some(actor.user), Action::AssignIncident.as_str(), &id.to_string(), &details, &out).await?;
+        self.record(
+            tx,
+            Some(actor.user),
+            Action::AssignIncident.as_str(),
+            &id.to_string(),
+            &details,
+            &out,
+        )
+        .await?;
         Ok(Reply::public(render::assigned_reply(&inc, &assignee_name)))
     }
 
     pub(crate) async fn set_state(
         &self,
-        tx: &mut Tx,
+        tx: &mut Conn,
         actor: &Actor,
         id: IncidentId,
         to: State,
@@ -268,19 +336,27 @@ impl Desk {
         let now = self.clock().now();
         let mut inc = self.visible(tx, actor, id).await?;
         // The reporter may close or reopen their own resolved incident; every other move is agents' work.
-        let reporter_may = inc.reporter == actor.user && inc.state == State::Resolved && matches!(to, State::Closed | State::InProgress);
+        let reporter_may = inc.reporter == actor.user && matches!(command, "close" | "reopen");
         if !self.is_agent(actor) && !reporter_may {
             return rejected(render::not_agent(&policy.prefix, command));
         }
         let reason = match reason {
-            Some(r) => Some(bounded("reason", &r, policy.limits.note_max, true).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?),
+            Some(r) => Some(
+                bounded("reason", &r, policy.limits.note_max, true)
+                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
+            ),
             None => None,
         };
         let from = inc.state;
-        inc.state.transition(to).map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
+        inc.state
+            .transition(to)
+            .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
         if to == State::Resolved {
             let Some(resolution) = reason.clone() else {
-                return rejected(format!("Say how {id} was resolved: `{}resolve {id} <resolution>`.", policy.prefix));
+                return rejected(format!(
+                    "Say how {id} was resolved: `{}resolve {id} <resolution>`.",
+                    policy.prefix
+                ));
             };
             inc.resolution = Some(resolution);
         }
@@ -308,21 +384,32 @@ impl Desk {
         let route = self.route_for(action, &inc);
         out.extend(self.inform(&route, action, &inc, &inc.handler_role));
         let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
-        self.record(tx, Some(actor.user), action.as_str(), &id.to_string(), &details, &out).await?;
+        self.record(tx, Some(actor.user), action.as_str(), &id.to_string(), &details, &out)
+            .await?;
         Ok(Reply::public(render::done(&inc)))
     }
 
-    pub(crate) async fn note(&self, tx: &mut Tx, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {
+    pub(crate) async fn note(&self, tx: &mut Conn, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {
         let now = self.clock().now();
         let inc = self.visible(tx, actor, id).await?;
         let body = bounded("note", text, self.policy().limits.note_max, true)
             .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
         store::incidents::add_note(tx, id, actor.user, &body, now).await?;
         let by = self.name_of(tx, actor.user).await?;
-        let out = vec![Outgoing::post(Destination::Thread(id.to_string()), OutMessage::text(render::note_added(&inc, &by, &body)))
-            .about(id.to_string())];
-        self.record(tx, Some(actor.user), Action::UpdateIncident.as_str(), &id.to_string(), &format!("note: {body}"), &out)
-            .await?;
+        let out = vec![Outgoing::post(
+            Destination::Thread(id.to_string()),
+            OutMessage::text(render::note_added(&inc, &by, &body)),
+        )
+        .about(id.to_string())];
+        self.record(
+            tx,
+            Some(actor.user),
+            Action::UpdateIncident.as_str(),
+            &id.to_string(),
+            &format!("note: {body}"),
+            &out,
+        )
+        .await?;
         Ok(Reply::public(render::note_reply(&inc)))
     }
 
@@ -342,26 +429,54 @@ impl Desk {
         let Some(mut tx) = self.claim(inbound).await? else {
             return Ok(Outcome::Duplicate);
         };
-        let card = store::cards::by_message(&mut tx, message_id).await?;
-        let reply = match (emoji, card) {
+        let mut action = store::savepoint(&mut tx).await?;
+        let result = self
+            .reaction_action(&mut action, inbound, message_id, emoji, message)
+            .await;
+        match result {
+            Ok(outcome) => {
+                action.commit().await?;
+                tx.commit().await?;
+                if matches!(outcome, Outcome::Reply(_)) {
+                    self.outbox_ready().notify_one();
+                }
+                Ok(outcome)
+            }
+            // A refusal keeps the event's identity (no second answer to a replay)
+            // and asks for the reaction to be taken back.
+            Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
+                action.rollback().await?;
+                tx.commit().await?;
+                Err(DeskError::RejectedReaction(text))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn reaction_action(
+        &self,
+        tx: &mut Conn,
+        inbound: &Inbound,
+        message_id: &str,
+        emoji: &str,
+        message: Option<&ReactedMessage>,
+    ) -> DeskResult<Outcome> {
+        let card = store::cards::by_message(tx, message_id).await?;
+        match (emoji, card) {
             (CLAIM, Some(card)) => {
                 let Some(id) = card.subject.strip_prefix("INC-").and_then(IncidentId::parse) else {
-                    tx.commit().await?;
                     return Ok(Outcome::Ignored);
                 };
                 if !self.is_agent(&inbound.actor) {
-                    tx.commit().await?;
                     return Err(DeskError::RejectedReaction(render::claim_refused()));
                 }
-                self.assign(&mut tx, &inbound.actor, id, None).await
+                self.assign(tx, &inbound.actor, id, None).await.map(Outcome::Reply)
             }
             (TICKET, None) => {
-                if let Some(existing) = store::incidents::by_source_message(&mut tx, message_id).await? {
-                    tx.commit().await?;
+                if let Some(existing) = store::incidents::by_source_message(tx, message_id).await? {
                     return rejected(render::already_ticketed(existing));
                 }
                 let Some(m) = message else {
-                    tx.commit().await?;
                     return Ok(Outcome::Ignored);
                 };
                 let first_line = m.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no text)");
@@ -374,25 +489,11 @@ impl Desk {
                     category: None,
                     source: Some((message_id.to_owned(), m.clone())),
                 };
-                self.log_incident(&mut tx, &inbound.actor, inbound.channel.as_deref(), req).await
+                self.log_incident(tx, &inbound.actor, inbound.channel.as_deref(), req)
+                    .await
+                    .map(Outcome::Reply)
             }
-            _ => {
-                tx.commit().await?;
-                return Ok(Outcome::Ignored);
-            }
-        };
-        match reply {
-            Ok(r) => {
-                tx.commit().await?;
-                self.outbox_ready().notify_one();
-                Ok(Outcome::Reply(r))
-            }
-            Err(DeskError::Rejected(text)) => {
-                // Keep the event identity so a replay is not answered twice.
-                tx.commit().await.ok();
-                Err(DeskError::RejectedReaction(text))
-            }
-            Err(e) => Err(e),
+            _ => Ok(Outcome::Ignored),
         }
     }
 }

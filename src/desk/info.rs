@@ -35,7 +35,10 @@ impl Desk {
             None => Ok(Reply::public(render::raci_all(policy))),
             Some(a) => match Action::parse(a) {
                 Some(action) => Ok(Reply::public(render::raci_one(policy, action))),
-                None => rejected(render::unknown_action(a, nearest(a, Action::ALL.iter().map(|x| x.as_str())))),
+                None => rejected(render::unknown_action(
+                    a,
+                    nearest(a, Action::ALL.iter().map(|x| x.as_str())),
+                )),
             },
         }
     }

@@ -20,7 +20,7 @@ use crate::config::Policy;
 use crate::domain::{RoleKey, UserId};
 use crate::message::Outgoing;
 use crate::render;
-use crate::store::{self, Store, StoreError, Tx};
+use crate::store::{self, Conn, Store, StoreError, Tx};
 
 /// Who is acting: a chat user and the ITIL roles their chat roles map to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,12 @@ pub enum Event {
     /// A command already typed by the platform (slash commands).
     Command(Result<Command, UsageError>),
     /// A reaction added to (or removed from) a message.
-    Reaction { message_id: String, emoji: String, added: bool, message: Option<ReactedMessage> },
+    Reaction {
+        message_id: String,
+        emoji: String,
+        added: bool,
+        message: Option<ReactedMessage>,
+    },
 }
 
 /// One inbound event with its identity (used to ignore replays).
@@ -73,11 +78,19 @@ pub struct Reply {
 
 impl Reply {
     pub fn public(text: impl Into<String>) -> Self {
-        Self { text: text.into(), private: false, remove_reaction: false }
+        Self {
+            text: text.into(),
+            private: false,
+            remove_reaction: false,
+        }
     }
 
     pub fn private(text: impl Into<String>) -> Self {
-        Self { text: text.into(), private: true, remove_reaction: false }
+        Self {
+            text: text.into(),
+            private: true,
+            remove_reaction: false,
+        }
     }
 }
 
@@ -132,7 +145,14 @@ struct Inner {
 
 impl Desk {
     pub fn new(store: Store, policy: Policy, clock: Clock) -> Self {
-        Self { inner: Arc::new(Inner { store, policy, clock, outbox_ready: Notify::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                policy,
+                clock,
+                outbox_ready: Notify::new(),
+            }),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -159,9 +179,11 @@ impl Desk {
         match self.handle_inner(&inbound).await {
             Ok(outcome) => outcome,
             Err(DeskError::Rejected(text)) => Outcome::Reply(Reply::private(text)),
-            Err(DeskError::RejectedReaction(text)) => {
-                Outcome::Reply(Reply { text, private: true, remove_reaction: true })
-            }
+            Err(DeskError::RejectedReaction(text)) => Outcome::Reply(Reply {
+                text,
+                private: true,
+                remove_reaction: true,
+            }),
             Err(DeskError::Store(e)) => {
                 tracing::error!(error = %e, "action failed");
                 Outcome::Reply(Reply::private(render::unexpected()))
@@ -177,8 +199,15 @@ impl Desk {
                 Some(p) => p,
             },
             Event::Command(c) => c.clone(),
-            Event::Reaction { message_id, emoji, added, message } => {
-                return self.reaction(inbound, message_id, emoji, *added, message.as_ref()).await;
+            Event::Reaction {
+                message_id,
+                emoji,
+                added,
+                message,
+            } => {
+                return self
+                    .reaction(inbound, message_id, emoji, *added, message.as_ref())
+                    .await;
             }
         };
         let Some(mut tx) = self.claim(inbound).await? else {
@@ -191,10 +220,23 @@ impl Desk {
                 return rejected(render::usage(prefix, &usage));
             }
         };
-        let reply = self.command(&mut tx, inbound, cmd).await?;
-        tx.commit().await?;
-        self.outbox_ready().notify_one();
-        Ok(Outcome::Reply(reply))
+        // The action runs in a savepoint: a refusal undoes whatever it began but
+        // keeps the event's identity, so a replay is not answered twice.
+        let mut action = store::savepoint(&mut tx).await?;
+        match self.command(&mut action, inbound, cmd).await {
+            Ok(reply) => {
+                action.commit().await?;
+                tx.commit().await?;
+                self.outbox_ready().notify_one();
+                Ok(Outcome::Reply(reply))
+            }
+            Err(e @ (DeskError::Rejected(_) | DeskError::RejectedReaction(_))) => {
+                action.rollback().await?;
+                tx.commit().await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Begins the action's transaction and records the event's identity;
@@ -210,11 +252,24 @@ impl Desk {
         Ok(Some(tx))
     }
 
-    async fn command(&self, tx: &mut Tx, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {
+    async fn command(&self, tx: &mut Conn, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {
         let actor = &inbound.actor;
         match cmd {
-            Command::Incident { title, impact, urgency, service, category } => {
-                let req = incidents::LogRequest { title, impact, urgency, service, category, source: None };
+            Command::Incident {
+                title,
+                impact,
+                urgency,
+                service,
+                category,
+            } => {
+                let req = incidents::LogRequest {
+                    title,
+                    impact,
+                    urgency,
+                    service,
+                    category,
+                    source: None,
+                };
                 self.log_incident(tx, actor, inbound.channel.as_deref(), req).await
             }
             Command::Show { id } => self.show(tx, actor, id).await,
@@ -224,26 +279,44 @@ impl Desk {
             Command::Status { id, state, reason } => self.set_state(tx, actor, id, state, reason, "status").await,
             Command::Note { id, text } => self.note(tx, actor, id, &text).await,
             Command::Resolve { id, resolution } => {
-                self.set_state(tx, actor, id, crate::domain::incident::State::Resolved, Some(resolution), "resolve")
-                    .await
+                self.set_state(
+                    tx,
+                    actor,
+                    id,
+                    crate::domain::incident::State::Resolved,
+                    Some(resolution),
+                    "resolve",
+                )
+                .await
             }
             Command::Close { id } => {
-                self.set_state(tx, actor, id, crate::domain::incident::State::Closed, None, "close").await
+                self.set_state(tx, actor, id, crate::domain::incident::State::Closed, None, "close")
+                    .await
             }
             Command::Reopen { id, reason } => {
-                self.set_state(tx, actor, id, crate::domain::incident::State::InProgress, reason, "reopen").await
+                self.set_state(
+                    tx,
+                    actor,
+                    id,
+                    crate::domain::incident::State::InProgress,
+                    reason,
+                    "reopen",
+                )
+                .await
             }
             Command::Help { command } => self.help(actor, command.as_deref()),
             Command::Raci { action } => self.raci(action.as_deref()),
             Command::Whois { role } => self.whois(&role),
-            Command::Unknown { name, suggestion } => rejected(render::unknown_command(&self.policy().prefix, &name, suggestion)),
+            Command::Unknown { name, suggestion } => {
+                rejected(render::unknown_command(&self.policy().prefix, &name, suggestion))
+            }
         }
     }
 
     /// Queues messages and appends the audit row: the tail of every action.
     pub(crate) async fn record(
         &self,
-        tx: &mut Tx,
+        tx: &mut Conn,
         actor: Option<UserId>,
         action: &str,
         subject: &str,
@@ -260,3 +333,6 @@ impl Desk {
         self.policy().is_agent(&actor.roles)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -196,9 +196,7 @@ impl VoteRules {
         match self.quorum {
             Quorum::Count(0) => return Err(RulesError::ZeroQuorum),
             Quorum::Count(_) => {}
-            Quorum::Fraction(f) if !in_unit_range(f) => {
-                return Err(RulesError::QuorumFractionOutOfRange(f))
-            }
+            Quorum::Fraction(f) if !in_unit_range(f) => return Err(RulesError::QuorumFractionOutOfRange(f)),
             Quorum::Fraction(_) => {}
         }
         if !in_unit_range(self.threshold) {
@@ -262,11 +260,7 @@ pub enum Ineligible {
 
 /// Lists role keys for a reply, such as `cab, change_manager`.
 fn list_roles(roles: &[RoleKey]) -> String {
-    roles
-        .iter()
-        .map(RoleKey::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
+    roles.iter().map(RoleKey::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// Checks that `voter` may vote on a change raised by `requester` and to be
@@ -289,10 +283,7 @@ pub fn eligibility(
     if implementer == Some(voter) {
         return Err(Ineligible::IsImplementer);
     }
-    if voter_roles
-        .iter()
-        .any(|role| rules.eligible_roles.contains(role))
-    {
+    if voter_roles.iter().any(|role| rules.eligible_roles.contains(role)) {
         Ok(())
     } else {
         Err(Ineligible::MissingRole {
@@ -495,13 +486,7 @@ pub fn evaluate(
     );
     let cast = approve + reject + abstain;
     if now >= closes_at {
-        return Evaluation::Closed(final_outcome(
-            approve,
-            reject,
-            abstain,
-            quorum,
-            rules.threshold,
-        ));
+        return Evaluation::Closed(final_outcome(approve, reject, abstain, quorum, rules.threshold));
     }
 
     let remaining = u64::from(eligible_member_count).saturating_sub(cast);
@@ -515,8 +500,7 @@ pub fn evaluate(
     // Quorum is met and stays met, since cast ballots stand.
     // The lowest approve share comes from every remaining member rejecting,
     // the highest from every remaining member approving.
-    let worst_approves =
-        approve + reject > 0 && reaches(approve, reject + remaining, rules.threshold);
+    let worst_approves = approve + reject > 0 && reaches(approve, reject + remaining, rules.threshold);
     if worst_approves {
         return Evaluation::Closed(Outcome::Approved);
     }
@@ -730,9 +714,7 @@ mod tests {
                         t.reject + more_reject,
                         t.abstain + more_abstain,
                     );
-                    if let Evaluation::Closed(o) =
-                        evaluate(end, eligible, rules, closes_at, closes_at)
-                    {
+                    if let Evaluation::Closed(o) = evaluate(end, eligible, rules, closes_at, closes_at) {
                         if !outcomes.contains(&o) {
                             outcomes.push(o);
                         }
@@ -832,20 +814,10 @@ mod tests {
                     threshold,
                     ..cab()
                 };
-                for t in [
-                    tally(0, 0, 0),
-                    tally(u32::MAX, u32::MAX, u32::MAX),
-                    tally(1, 2, 3),
-                ] {
+                for t in [tally(0, 0, 0), tally(u32::MAX, u32::MAX, u32::MAX), tally(1, 2, 3)] {
                     for eligible in [0, 3, u32::MAX] {
                         let _ = evaluate(t, eligible, &rules, opened(), opened());
-                        let _ = evaluate(
-                            t,
-                            eligible,
-                            &rules,
-                            opened(),
-                            opened() + TimeDelta::hours(1),
-                        );
+                        let _ = evaluate(t, eligible, &rules, opened(), opened() + TimeDelta::hours(1));
                     }
                 }
             }
@@ -854,10 +826,7 @@ mod tests {
 
     #[test]
     fn a_vote_closes_at_its_opening_plus_the_deadline() {
-        assert_eq!(
-            cab().closes_at(opened()),
-            Some(opened() + TimeDelta::hours(48))
-        );
+        assert_eq!(cab().closes_at(opened()), Some(opened() + TimeDelta::hours(48)));
         assert_eq!(cab().closes_at(DateTime::<Utc>::MAX_UTC), None);
     }
 
@@ -880,11 +849,7 @@ mod tests {
                 RulesError::NoEligibleRoles,
                 "eligible_roles",
             ),
-            (
-                with_quorum(Quorum::Count(0)),
-                RulesError::ZeroQuorum,
-                "quorum",
-            ),
+            (with_quorum(Quorum::Count(0)), RulesError::ZeroQuorum, "quorum"),
             (
                 with_quorum(Quorum::Fraction(0.0)),
                 RulesError::QuorumFractionOutOfRange(0.0),
@@ -895,21 +860,9 @@ mod tests {
                 RulesError::QuorumFractionOutOfRange(1.5),
                 "quorum fraction",
             ),
-            (
-                with_threshold(0.0),
-                RulesError::ThresholdOutOfRange(0.0),
-                "threshold",
-            ),
-            (
-                with_threshold(1.01),
-                RulesError::ThresholdOutOfRange(1.01),
-                "threshold",
-            ),
-            (
-                with_threshold(-0.5),
-                RulesError::ThresholdOutOfRange(-0.5),
-                "threshold",
-            ),
+            (with_threshold(0.0), RulesError::ThresholdOutOfRange(0.0), "threshold"),
+            (with_threshold(1.01), RulesError::ThresholdOutOfRange(1.01), "threshold"),
+            (with_threshold(-0.5), RulesError::ThresholdOutOfRange(-0.5), "threshold"),
             (
                 VoteRules {
                     deadline: TimeDelta::zero(),
@@ -992,10 +945,7 @@ mod tests {
     #[test]
     fn a_missing_role_error_lists_the_eligible_roles() {
         let err = eligibility(user(3), &[], &cab(), user(1), None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "voting needs one of these roles: cab, change_manager"
-        );
+        assert_eq!(err.to_string(), "voting needs one of these roles: cab, change_manager");
     }
 
     #[test]
@@ -1027,10 +977,7 @@ mod tests {
     fn the_first_ballot_is_new_and_the_same_again_is_unchanged() {
         let mut ballots = Ballots::new();
         assert_eq!(ballots.cast(user(3), Choice::Approve), CastOutcome::New);
-        assert_eq!(
-            ballots.cast(user(3), Choice::Approve),
-            CastOutcome::Unchanged
-        );
+        assert_eq!(ballots.cast(user(3), Choice::Approve), CastOutcome::Unchanged);
         assert_eq!(ballots.len(), 1);
         assert_eq!(ballots.get(user(3)), Some(Choice::Approve));
     }
@@ -1041,9 +988,7 @@ mod tests {
         ballots.cast(user(3), Choice::Approve);
         assert_eq!(
             ballots.cast(user(3), Choice::Reject),
-            CastOutcome::Switched {
-                from: Choice::Approve
-            }
+            CastOutcome::Switched { from: Choice::Approve }
         );
         assert_eq!(ballots.tally(), tally(0, 1, 0));
     }

@@ -87,11 +87,7 @@ impl ChangeType {
             "standard" => Ok(Self::Standard),
             "normal" => Ok(Self::Normal),
             "emergency" => Ok(Self::Emergency),
-            _ => Err(UnknownWord::new(
-                "change type",
-                word,
-                "standard, normal, emergency",
-            )),
+            _ => Err(UnknownWord::new("change type", word, "standard, normal, emergency")),
         }
     }
 
@@ -290,11 +286,7 @@ pub fn list_states(states: &[ChangeState]) -> String {
     if states.is_empty() {
         return "none".to_owned();
     }
-    states
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// A requested state change that the lifecycle does not allow.
@@ -325,11 +317,7 @@ impl InvalidTransition {
 /// Checks that a change of the given type may move from `from` to `to`.
 ///
 /// Staying in the same state is not a transition and is refused.
-pub fn transition(
-    change_type: ChangeType,
-    from: ChangeState,
-    to: ChangeState,
-) -> Result<(), InvalidTransition> {
+pub fn transition(change_type: ChangeType, from: ChangeState, to: ChangeState) -> Result<(), InvalidTransition> {
     let allowed = allowed_next(change_type, from);
     if allowed.contains(&to) {
         Ok(())
@@ -381,11 +369,7 @@ impl Window {
     /// Makes a window for a new request, refusing one that does not end after
     /// it starts or that starts before `now`. A window starting exactly at
     /// `now` is accepted.
-    pub fn new(
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Self, WindowError> {
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Result<Self, WindowError> {
         let window = Self::existing(start, end)?;
         if start < now {
             return Err(WindowError::StartsInPast { start, now });
@@ -474,10 +458,7 @@ pub fn freeze_conflict<'a>(window: &Window, freezes: &'a [Freeze]) -> Option<&'a
 
 /// Returns the ids of the existing windows that overlap `new`, in the order
 /// they were given.
-pub fn conflicts<'a, Id>(
-    new: &Window,
-    existing: impl IntoIterator<Item = (Id, &'a Window)>,
-) -> Vec<Id> {
+pub fn conflicts<'a, Id>(new: &Window, existing: impl IntoIterator<Item = (Id, &'a Window)>) -> Vec<Id> {
     existing
         .into_iter()
         .filter(|(_, window)| window.overlaps(new))
@@ -536,10 +517,7 @@ fn parse_instant(text: &str, side: Side) -> Result<DateTime<Utc>, ParseWindowErr
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
         .map(|naive| naive.and_utc())
-        .ok_or_else(|| ParseWindowError::BadTime {
-            side,
-            text: echo(text),
-        })
+        .ok_or_else(|| ParseWindowError::BadTime { side, text: echo(text) })
 }
 
 /// Reads a window typed as `<start>..<end>`, for a new request checked
@@ -550,9 +528,7 @@ fn parse_instant(text: &str, side: Side) -> Result<DateTime<Utc>, ParseWindowErr
 /// `2030-05-01 22:00`, which is taken as UTC. Spaces around either side are
 /// ignored.
 pub fn parse_window(text: &str, now: DateTime<Utc>) -> Result<Window, ParseWindowError> {
-    let (start, end) = text
-        .split_once("..")
-        .ok_or(ParseWindowError::MissingSeparator)?;
+    let (start, end) = text.split_once("..").ok_or(ParseWindowError::MissingSeparator)?;
     let start = parse_instant(start, Side::Start)?;
     let end = parse_instant(end, Side::End)?;
     Ok(Window::new(start, end, now)?)
@@ -574,8 +550,7 @@ mod tests {
     }
 
     fn window(start_hour: u32, end_hour: u32) -> Window {
-        Window::existing(at(2030, 6, 1, start_hour, 0), at(2030, 6, 1, end_hour, 0))
-            .expect("valid test window")
+        Window::existing(at(2030, 6, 1, start_hour, 0), at(2030, 6, 1, end_hour, 0)).expect("valid test window")
     }
 
     #[test]
@@ -629,8 +604,7 @@ mod tests {
     #[test]
     fn state_words_match_their_serde_names() {
         for state in ChangeState::ALL {
-            let value =
-                serde::de::value::StrDeserializer::<serde::de::value::Error>::new(state.as_str());
+            let value = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(state.as_str());
             assert_eq!(ChangeState::deserialize(value), Ok(state));
         }
     }
@@ -650,11 +624,7 @@ mod tests {
         ];
         for kind in [ChangeType::Normal, ChangeType::Emergency] {
             for pair in path.windows(2) {
-                assert_eq!(
-                    transition(kind, pair[0], pair[1]),
-                    Ok(()),
-                    "{kind} {pair:?}"
-                );
+                assert_eq!(transition(kind, pair[0], pair[1]), Ok(()), "{kind} {pair:?}");
             }
         }
     }
@@ -662,10 +632,7 @@ mod tests {
     #[test]
     fn a_standard_change_goes_from_new_straight_to_scheduled() {
         use ChangeState as S;
-        assert_eq!(
-            transition(ChangeType::Standard, S::New, S::Scheduled),
-            Ok(())
-        );
+        assert_eq!(transition(ChangeType::Standard, S::New, S::Scheduled), Ok(()));
         assert!(transition(ChangeType::Standard, S::New, S::Assessment).is_err());
     }
 
@@ -682,23 +649,14 @@ mod tests {
     #[test]
     fn a_vote_ends_in_authorized_or_rejected() {
         use ChangeState as S;
-        assert_eq!(
-            transition(ChangeType::Normal, S::CabVote, S::Rejected),
-            Ok(())
-        );
+        assert_eq!(transition(ChangeType::Normal, S::CabVote, S::Rejected), Ok(()));
         assert!(transition(ChangeType::Normal, S::Rejected, S::Scheduled).is_err());
     }
 
     #[test]
     fn cancelling_is_allowed_only_before_implementation() {
         use ChangeState as S;
-        let cancellable = [
-            S::New,
-            S::Assessment,
-            S::CabVote,
-            S::Authorized,
-            S::Scheduled,
-        ];
+        let cancellable = [S::New, S::Assessment, S::CabVote, S::Authorized, S::Scheduled];
         for kind in ChangeType::ALL {
             for state in ChangeState::ALL {
                 let ok = transition(kind, state, S::Cancelled).is_ok();
@@ -736,12 +694,7 @@ mod tests {
 
     #[test]
     fn an_invalid_transition_names_the_allowed_next_states() {
-        let err = transition(
-            ChangeType::Normal,
-            ChangeState::CabVote,
-            ChangeState::Closed,
-        )
-        .unwrap_err();
+        let err = transition(ChangeType::Normal, ChangeState::CabVote, ChangeState::Closed).unwrap_err();
         assert_eq!(err.allowed_list(), "authorized, rejected, cancelled");
         assert_eq!(
             err.to_string(),
@@ -752,8 +705,7 @@ mod tests {
 
     #[test]
     fn an_invalid_transition_from_a_final_state_says_none_are_allowed() {
-        let err =
-            transition(ChangeType::Normal, ChangeState::Closed, ChangeState::New).unwrap_err();
+        let err = transition(ChangeType::Normal, ChangeState::Closed, ChangeState::New).unwrap_err();
         assert_eq!(err.allowed_list(), "none");
     }
 
@@ -863,13 +815,9 @@ mod tests {
 
     #[test]
     fn a_window_parses_from_rfc3339_with_offsets_converted_to_utc() {
-        let w = parse_window("2030-06-01T23:00:00+01:00..2030-06-02T01:30:00.5Z", now())
-            .expect("rfc 3339");
+        let w = parse_window("2030-06-01T23:00:00+01:00..2030-06-02T01:30:00.5Z", now()).expect("rfc 3339");
         assert_eq!(w.start(), at(2030, 6, 1, 22, 0));
-        assert_eq!(
-            w.end(),
-            at(2030, 6, 2, 1, 30) + chrono::TimeDelta::milliseconds(500)
-        );
+        assert_eq!(w.end(), at(2030, 6, 2, 1, 30) + chrono::TimeDelta::milliseconds(500));
     }
 
     #[test]
@@ -885,10 +833,7 @@ mod tests {
             parse_window("2030-06-01 22:00", now()),
             Err(ParseWindowError::MissingSeparator)
         );
-        assert_eq!(
-            parse_window("", now()),
-            Err(ParseWindowError::MissingSeparator)
-        );
+        assert_eq!(parse_window("", now()), Err(ParseWindowError::MissingSeparator));
     }
 
     #[test]
@@ -909,20 +854,11 @@ mod tests {
         );
         assert!(matches!(
             parse_window("2030-06-01 22:00..2030-02-30 01:00", now()),
-            Err(ParseWindowError::BadTime {
-                side: Side::End,
-                ..
-            })
+            Err(ParseWindowError::BadTime { side: Side::End, .. })
         ));
         assert!(matches!(
-            parse_window(
-                "2030-06-01 22:00..2030-06-02 01:00..2030-06-03 00:00",
-                now()
-            ),
-            Err(ParseWindowError::BadTime {
-                side: Side::End,
-                ..
-            })
+            parse_window("2030-06-01 22:00..2030-06-02 01:00..2030-06-03 00:00", now()),
+            Err(ParseWindowError::BadTime { side: Side::End, .. })
         ));
     }
 
@@ -930,9 +866,7 @@ mod tests {
     fn parsed_windows_are_checked_like_new_ones() {
         assert!(matches!(
             parse_window("2030-06-01 22:00..2030-06-01 21:00", now()),
-            Err(ParseWindowError::Window(
-                WindowError::EndNotAfterStart { .. }
-            ))
+            Err(ParseWindowError::Window(WindowError::EndNotAfterStart { .. }))
         ));
         assert!(matches!(
             parse_window("2020-06-01 22:00..2020-06-01 23:00", now()),
@@ -959,9 +893,8 @@ mod tests {
     fn a_stored_window_deserializes_only_if_it_ends_after_it_starts() {
         use serde::de::value::{Error, MapDeserializer};
         let read = |start: &str, end: &str| {
-            let map = MapDeserializer::<_, Error>::new(
-                [("start", start.to_owned()), ("end", end.to_owned())].into_iter(),
-            );
+            let map =
+                MapDeserializer::<_, Error>::new([("start", start.to_owned()), ("end", end.to_owned())].into_iter());
             Window::deserialize(map)
         };
         assert_eq!(

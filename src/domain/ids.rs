@@ -37,7 +37,8 @@ impl RoleKey {
     pub fn parse(s: &str) -> Result<Self, BadRoleKey> {
         let ok = !s.is_empty()
             && s.len() <= 48
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if ok {
             Ok(Self(s.to_owned()))
         } else {

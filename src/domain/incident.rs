@@ -157,7 +157,10 @@ mod tests {
         let err = State::New.transition(State::Resolved).unwrap_err();
         assert_eq!(err.to_string(), "cannot move from new to resolved; allowed: assigned");
         let err = State::Closed.transition(State::InProgress).unwrap_err();
-        assert_eq!(err.to_string(), "cannot move from closed to in_progress; closed is final");
+        assert_eq!(
+            err.to_string(),
+            "cannot move from closed to in_progress; closed is final"
+        );
     }
 
     #[test]
@@ -174,7 +177,15 @@ mod tests {
         assert_eq!(IncidentId::parse("INC-7").map(IncidentId::get), Some(7));
         assert_eq!(IncidentId::parse("inc-42").map(IncidentId::get), Some(42));
         assert_eq!(IncidentId::parse("9").map(IncidentId::get), Some(9));
-        for bad in ["INC-", "INC-0", "INC--1", "INC-1a", "CHG-1", "", "INC-99999999999999999999"] {
+        for bad in [
+            "INC-",
+            "INC-0",
+            "INC--1",
+            "INC-1a",
+            "CHG-1",
+            "",
+            "INC-99999999999999999999",
+        ] {
             assert_eq!(IncidentId::parse(bad), None, "{bad}");
         }
     }

@@ -117,10 +117,10 @@ impl PriorityMatrix {
         let mut cells = [[Priority(5); 3]; 3];
         for (i, impact) in Impact::ALL.iter().enumerate() {
             for (u, urgency) in Urgency::ALL.iter().enumerate() {
-                cells[i][u] = *rows
-                    .get(impact)
-                    .and_then(|row| row.get(urgency))
-                    .ok_or(MissingCell { impact: *impact, urgency: *urgency })?;
+                cells[i][u] = *rows.get(impact).and_then(|row| row.get(urgency)).ok_or(MissingCell {
+                    impact: *impact,
+                    urgency: *urgency,
+                })?;
             }
         }
         Ok(Self { cells })
@@ -130,7 +130,9 @@ impl PriorityMatrix {
     /// or urgency lowers the priority by one.
     pub fn itil_default() -> Self {
         let p = Priority;
-        Self { cells: [[p(1), p(2), p(3)], [p(2), p(3), p(4)], [p(3), p(4), p(5)]] }
+        Self {
+            cells: [[p(1), p(2), p(3)], [p(2), p(3), p(4)], [p(3), p(4), p(5)]],
+        }
     }
 
     pub fn priority(&self, impact: Impact, urgency: Urgency) -> Priority {

@@ -172,7 +172,11 @@ pub enum RaciError {
     #[error("raci.{0}: unknown action (known: {1})")]
     UnknownAction(String, String),
     #[error("raci.{action}.{field}: unknown role `{role}`")]
-    UnknownRole { action: String, field: &'static str, role: String },
+    UnknownRole {
+        action: String,
+        field: &'static str,
+        role: String,
+    },
     #[error("raci.{0}: row missing (every action needs a row)")]
     MissingRow(String),
 }
@@ -185,10 +189,7 @@ pub struct RaciMatrix {
 
 impl RaciMatrix {
     /// Checks every row names known actions and roles, and that no action lacks a row.
-    pub fn new(
-        rows: BTreeMap<String, RaciRow>,
-        role_exists: impl Fn(&RoleKey) -> bool,
-    ) -> Result<Self, RaciError> {
+    pub fn new(rows: BTreeMap<String, RaciRow>, role_exists: impl Fn(&RoleKey) -> bool) -> Result<Self, RaciError> {
         let mut out = BTreeMap::new();
         for (key, row) in rows {
             let action = Action::parse(&key).ok_or_else(|| {
@@ -289,7 +290,11 @@ mod tests {
         for action in Action::ALL {
             let route = m.route(
                 action,
-                RouteContext { service_owner: Some(&owner), assignment_group: Some(&group), fallback: &fallback },
+                RouteContext {
+                    service_owner: Some(&owner),
+                    assignment_group: Some(&group),
+                    fallback: &fallback,
+                },
             );
             assert_eq!(route.responsible, key("service_desk"));
             assert_eq!(route.accountable, owner);
@@ -298,7 +303,11 @@ mod tests {
         }
         let route = m.route(
             Action::LogIncident,
-            RouteContext { service_owner: None, assignment_group: None, fallback: &fallback },
+            RouteContext {
+                service_owner: None,
+                assignment_group: None,
+                fallback: &fallback,
+            },
         );
         assert_eq!(route.accountable, fallback);
     }
@@ -306,14 +315,20 @@ mod tests {
     #[test]
     fn unknown_roles_actions_and_missing_rows_are_named() {
         let mut rows = full_rows();
-        rows.get_mut("cab_vote").unwrap().informed.push(RoleRef::Role(key("ghost")));
+        rows.get_mut("cab_vote")
+            .unwrap()
+            .informed
+            .push(RoleRef::Role(key("ghost")));
         let err = RaciMatrix::new(rows, |r| r.as_str() != "ghost").unwrap_err();
         assert_eq!(err.to_string(), "raci.cab_vote.informed: unknown role `ghost`");
 
         let mut rows = full_rows();
         rows.remove("sla_breach");
         let err = RaciMatrix::new(rows, |_| true).unwrap_err();
-        assert_eq!(err.to_string(), "raci.sla_breach: row missing (every action needs a row)");
+        assert_eq!(
+            err.to_string(),
+            "raci.sla_breach: row missing (every action needs a row)"
+        );
 
         let mut rows = full_rows();
         let row = rows["cab_vote"].clone();

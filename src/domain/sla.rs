@@ -34,8 +34,7 @@ use std::str::FromStr;
 
 use chrono::offset::LocalResult;
 use chrono::{
-    DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
-    Timelike, Utc, Weekday,
+    DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Timelike, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -284,10 +283,7 @@ pub mod human_duration {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes the duration with [`format_duration`].
-    pub fn serialize<S: Serializer>(
-        duration: &TimeDelta,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(duration: &TimeDelta, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format_duration(*duration))
     }
 
@@ -300,11 +296,7 @@ pub mod human_duration {
 
 /// Builds a `TimeDelta` of whole seconds, saturating at the bounds instead of panicking.
 fn seconds(n: i64) -> TimeDelta {
-    TimeDelta::try_seconds(n).unwrap_or(if n < 0 {
-        TimeDelta::MIN
-    } else {
-        TimeDelta::MAX
-    })
+    TimeDelta::try_seconds(n).unwrap_or(if n < 0 { TimeDelta::MIN } else { TimeDelta::MAX })
 }
 
 /// Drops the sub-second part of an instant (toward the past).
@@ -398,10 +390,7 @@ fn dates_around(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = 
         .date_naive()
         .checked_sub_days(Days::new(2))
         .unwrap_or(NaiveDate::MIN);
-    let last = to
-        .date_naive()
-        .checked_add_days(Days::new(2))
-        .unwrap_or(NaiveDate::MAX);
+    let last = to.date_naive().checked_add_days(Days::new(2)).unwrap_or(NaiveDate::MAX);
     first.iter_days().take_while(move |date| *date <= last)
 }
 
@@ -482,19 +471,9 @@ impl BusinessHours {
 
     /// Makes business hours from configuration text: times as `HH:MM` or `HH:MM:SS`
     /// (`24:00` allowed for closing) and an IANA zone name such as `America/New_York`.
-    pub fn parse(
-        days: impl IntoIterator<Item = Weekday>,
-        open: &str,
-        close: &str,
-        tz: &str,
-    ) -> Result<Self, SlaError> {
+    pub fn parse(days: impl IntoIterator<Item = Weekday>, open: &str, close: &str, tz: &str) -> Result<Self, SlaError> {
         let tz = parse_time_zone(tz)?;
-        Self::from_parts(
-            days,
-            parse_time_of_day(open)?,
-            parse_time_of_day(close)?,
-            tz,
-        )
+        Self::from_parts(days, parse_time_of_day(open)?, parse_time_of_day(close)?, tz)
     }
 
     fn from_parts(
@@ -675,11 +654,7 @@ impl Calendar {
     /// is that closing instant. This is the inverse of
     /// [`Calendar::business_time_between`]: for a positive budget `b` and a deadline `d`,
     /// `business_time_between(start, d) == b`, and any earlier instant gives less.
-    pub fn try_deadline_after(
-        &self,
-        start: DateTime<Utc>,
-        budget: TimeDelta,
-    ) -> Option<DateTime<Utc>> {
+    pub fn try_deadline_after(&self, start: DateTime<Utc>, budget: TimeDelta) -> Option<DateTime<Utc>> {
         if budget <= TimeDelta::zero() {
             return Some(start);
         }
@@ -869,14 +844,13 @@ impl Clock {
     /// of at least one second, no negative accumulated time, and not running and stopped
     /// at once.
     pub fn from_columns(columns: ClockColumns) -> Result<Self, SlaError> {
-        let target = TimeDelta::try_seconds(columns.target_secs)
-            .ok_or(SlaError::InvalidClock("the target is out of range"))?;
+        let target =
+            TimeDelta::try_seconds(columns.target_secs).ok_or(SlaError::InvalidClock("the target is out of range"))?;
         if columns.accumulated_secs < 0 {
             return Err(SlaError::InvalidClock("the accumulated time is negative"));
         }
-        let accumulated = TimeDelta::try_seconds(columns.accumulated_secs).ok_or(
-            SlaError::InvalidClock("the accumulated time is out of range"),
-        )?;
+        let accumulated = TimeDelta::try_seconds(columns.accumulated_secs)
+            .ok_or(SlaError::InvalidClock("the accumulated time is out of range"))?;
         if columns.running_since.is_some() && columns.stopped_at.is_some() {
             return Err(SlaError::InvalidClock("it is both running and stopped"));
         }
@@ -1077,18 +1051,10 @@ impl Clock {
     /// `None` when the clock is paused or stopped, when it has already reached that
     /// fraction at `now`, when `fraction` is not a positive number, or when the instant
     /// lies beyond the calendar's horizon.
-    pub fn next_deadline(
-        &self,
-        now: DateTime<Utc>,
-        calendar: &Calendar,
-        fraction: f64,
-    ) -> Option<DateTime<Utc>> {
+    pub fn next_deadline(&self, now: DateTime<Utc>, calendar: &Calendar, fraction: f64) -> Option<DateTime<Utc>> {
         let target = self.target.num_seconds() as f64;
         let reached = |secs: i64| secs as f64 / target >= fraction;
-        if fraction.is_nan()
-            || fraction <= 0.0
-            || reached(self.elapsed(now, calendar).num_seconds())
-        {
+        if fraction.is_nan() || fraction <= 0.0 || reached(self.elapsed(now, calendar).num_seconds()) {
             return None;
         }
         let guess = (fraction * target).ceil();
@@ -1445,13 +1411,7 @@ mod tests {
     use serde::de::value::{Error as ValueError, StrDeserializer};
     use serde::de::IntoDeserializer;
 
-    const WORKWEEK: [Weekday; 5] = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-    ];
+    const WORKWEEK: [Weekday; 5] = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
 
     fn utc(text: &str) -> DateTime<Utc> {
         text.parse().expect("a valid RFC 3339 instant")
@@ -1471,9 +1431,7 @@ mod tests {
 
     /// Monday to Friday, 09:00–17:00 in the zone.
     fn office(tz: &str) -> Calendar {
-        Calendar::BusinessHours(
-            BusinessHours::parse(WORKWEEK, "09:00", "17:00", tz).expect("valid office hours"),
-        )
+        Calendar::BusinessHours(BusinessHours::parse(WORKWEEK, "09:00", "17:00", tz).expect("valid office hours"))
     }
 
     /// Every day of the week, the given hours in the zone.
@@ -1593,10 +1551,7 @@ mod tests {
             "\"15x\" is not a duration: `x` is not a unit (use s, m, h, d or w)"
         );
         let message = parse_duration("").expect_err("empty").to_string();
-        assert!(
-            message.starts_with("\"\" is not a duration: it is empty"),
-            "{message}"
-        );
+        assert!(message.starts_with("\"\" is not a duration: it is empty"), "{message}");
 
         let long = format!("{}x", "1".repeat(200));
         let error = parse_duration(&long).expect_err("long input");
@@ -1628,32 +1583,14 @@ mod tests {
     #[test]
     fn format_then_parse_round_trips_every_positive_duration() {
         let mut rng = Rng(0x5eed_0001);
-        let fixed = [
-            1,
-            59,
-            60,
-            61,
-            3_599,
-            3_600,
-            86_399,
-            86_400,
-            604_800,
-            1_000_000_007,
-        ];
+        let fixed = [1, 59, 60, 61, 3_599, 3_600, 86_399, 86_400, 604_800, 1_000_000_007];
         let random = (0..2_000).map(|_| 1 + rng.below(10_000_000_000));
         for n in fixed.into_iter().chain(random) {
             let text = format_duration(secs(n));
-            assert_eq!(
-                parse_duration(&text),
-                Ok(secs(n)),
-                "{n}s formatted as {text:?}"
-            );
+            assert_eq!(parse_duration(&text), Ok(secs(n)), "{n}s formatted as {text:?}");
         }
         let text = format_duration(TimeDelta::MAX);
-        assert_eq!(
-            parse_duration(&text),
-            Ok(secs(TimeDelta::MAX.num_seconds()))
-        );
+        assert_eq!(parse_duration(&text), Ok(secs(TimeDelta::MAX.num_seconds())));
     }
 
     #[test]
@@ -1672,18 +1609,9 @@ mod tests {
         let calendar = Calendar::AlwaysOpen;
         let start = utc("2024-01-13T22:30:00Z");
         let end = utc("2024-01-15T01:00:00Z");
-        assert_eq!(
-            calendar.business_time_between(start, end),
-            mins(26 * 60 + 30)
-        );
-        assert_eq!(
-            calendar.business_time_between(end, start),
-            TimeDelta::zero()
-        );
-        assert_eq!(
-            calendar.deadline_after(start, hours(3)),
-            utc("2024-01-14T01:30:00Z")
-        );
+        assert_eq!(calendar.business_time_between(start, end), mins(26 * 60 + 30));
+        assert_eq!(calendar.business_time_between(end, start), TimeDelta::zero());
+        assert_eq!(calendar.deadline_after(start, hours(3)), utc("2024-01-14T01:30:00Z"));
         assert!(calendar.is_open(start));
         assert_eq!(calendar.next_open(start), Some(start));
     }
@@ -1695,34 +1623,14 @@ mod tests {
             ("2024-01-08T08:00:00Z", "2024-01-08T10:00:00Z", hours(1)),
             ("2024-01-08T09:00:00Z", "2024-01-08T17:00:00Z", hours(8)),
             ("2024-01-08T16:30:00Z", "2024-01-08T18:00:00Z", mins(30)),
-            (
-                "2024-01-08T17:00:00Z",
-                "2024-01-08T18:00:00Z",
-                TimeDelta::zero(),
-            ),
-            (
-                "2024-01-08T07:00:00Z",
-                "2024-01-08T08:00:00Z",
-                TimeDelta::zero(),
-            ),
-            (
-                "2024-01-08T10:00:00Z",
-                "2024-01-08T10:00:00Z",
-                TimeDelta::zero(),
-            ),
-            (
-                "2024-01-08T12:00:00Z",
-                "2024-01-08T11:00:00Z",
-                TimeDelta::zero(),
-            ),
+            ("2024-01-08T17:00:00Z", "2024-01-08T18:00:00Z", TimeDelta::zero()),
+            ("2024-01-08T07:00:00Z", "2024-01-08T08:00:00Z", TimeDelta::zero()),
+            ("2024-01-08T10:00:00Z", "2024-01-08T10:00:00Z", TimeDelta::zero()),
+            ("2024-01-08T12:00:00Z", "2024-01-08T11:00:00Z", TimeDelta::zero()),
             ("2024-01-08T16:00:00Z", "2024-01-09T10:00:00Z", hours(2)),
             // Friday afternoon to Monday morning skips the weekend.
             ("2024-01-12T16:00:00Z", "2024-01-15T10:00:00Z", hours(2)),
-            (
-                "2024-01-13T10:00:00Z",
-                "2024-01-14T18:00:00Z",
-                TimeDelta::zero(),
-            ),
+            ("2024-01-13T10:00:00Z", "2024-01-14T18:00:00Z", TimeDelta::zero()),
             ("2024-01-08T09:00:00Z", "2024-01-15T09:00:00Z", hours(40)),
             (
                 "2024-01-08T09:00:00.250Z",
@@ -1748,8 +1656,7 @@ mod tests {
         assert!(!hours_.is_working_day(christmas));
         assert_eq!(hours_.hours_on(christmas), None);
         let calendar = Calendar::BusinessHours(hours_);
-        let between = calendar
-            .business_time_between(utc("2024-12-24T16:00:00Z"), utc("2024-12-26T10:00:00Z"));
+        let between = calendar.business_time_between(utc("2024-12-24T16:00:00Z"), utc("2024-12-26T10:00:00Z"));
         assert_eq!(between, hours(2));
         assert!(!calendar.is_open(utc("2024-12-25T12:00:00Z")));
         assert_eq!(
@@ -1791,11 +1698,7 @@ mod tests {
             ("America/New_York", hours(6)), // open 14:00–22:00 UTC in winter
         ];
         for (tz, expected) in cases {
-            assert_eq!(
-                office(tz).business_time_between(start, end),
-                expected,
-                "{tz}"
-            );
+            assert_eq!(office(tz).business_time_between(start, end), expected, "{tz}");
         }
     }
 
@@ -1804,70 +1707,16 @@ mod tests {
         let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("date");
         let cases = [
             // Whole local days.
-            (
-                "00:00",
-                "24:00",
-                "America/New_York",
-                date(2024, 3, 10),
-                hours(23),
-            ),
-            (
-                "00:00",
-                "24:00",
-                "America/New_York",
-                date(2024, 11, 3),
-                hours(25),
-            ),
-            (
-                "00:00",
-                "24:00",
-                "Europe/Berlin",
-                date(2024, 3, 31),
-                hours(23),
-            ),
-            (
-                "00:00",
-                "24:00",
-                "Europe/Berlin",
-                date(2024, 10, 27),
-                hours(25),
-            ),
-            (
-                "00:00",
-                "24:00",
-                "Europe/Berlin",
-                date(2024, 6, 1),
-                hours(24),
-            ),
+            ("00:00", "24:00", "America/New_York", date(2024, 3, 10), hours(23)),
+            ("00:00", "24:00", "America/New_York", date(2024, 11, 3), hours(25)),
+            ("00:00", "24:00", "Europe/Berlin", date(2024, 3, 31), hours(23)),
+            ("00:00", "24:00", "Europe/Berlin", date(2024, 10, 27), hours(25)),
+            ("00:00", "24:00", "Europe/Berlin", date(2024, 6, 1), hours(24)),
             // A night shift across the change: 01:00–04:00 wall clock.
-            (
-                "01:00",
-                "04:00",
-                "America/New_York",
-                date(2024, 3, 10),
-                hours(2),
-            ),
-            (
-                "01:00",
-                "04:00",
-                "America/New_York",
-                date(2024, 11, 3),
-                hours(4),
-            ),
-            (
-                "01:00",
-                "04:00",
-                "Europe/Berlin",
-                date(2024, 3, 31),
-                hours(2),
-            ),
-            (
-                "01:00",
-                "04:00",
-                "Europe/Berlin",
-                date(2024, 10, 27),
-                hours(4),
-            ),
+            ("01:00", "04:00", "America/New_York", date(2024, 3, 10), hours(2)),
+            ("01:00", "04:00", "America/New_York", date(2024, 11, 3), hours(4)),
+            ("01:00", "04:00", "Europe/Berlin", date(2024, 3, 31), hours(2)),
+            ("01:00", "04:00", "Europe/Berlin", date(2024, 10, 27), hours(4)),
             // Lord Howe Island shifts by 30 minutes.
             (
                 "00:00",
@@ -1959,11 +1808,7 @@ mod tests {
         let end = utc("2024-01-01T00:00:00Z");
         // 2023 has 260 weekdays; DST does not move local office hours.
         for tz in ["UTC", "America/New_York", "Europe/Berlin"] {
-            assert_eq!(
-                office(tz).business_time_between(start, end),
-                hours(260 * 8),
-                "{tz}"
-            );
+            assert_eq!(office(tz).business_time_between(start, end), hours(260 * 8), "{tz}");
         }
         assert_eq!(
             office("UTC").deadline_after(start, hours(260 * 8)),
@@ -1993,11 +1838,7 @@ mod tests {
             ("2024-01-08T16:00:00Z", hours(2), "2024-01-09T10:00:00Z"),
             ("2024-01-08T17:00:00Z", secs(1), "2024-01-09T09:00:01Z"),
             ("2024-01-12T16:00:00Z", hours(1), "2024-01-12T17:00:00Z"),
-            (
-                "2024-01-13T12:00:00Z",
-                TimeDelta::zero(),
-                "2024-01-13T12:00:00Z",
-            ),
+            ("2024-01-13T12:00:00Z", TimeDelta::zero(), "2024-01-13T12:00:00Z"),
             ("2024-01-13T12:00:00Z", -hours(1), "2024-01-13T12:00:00Z"),
         ];
         for (start, budget, expected) in cases {
@@ -2032,10 +1873,7 @@ mod tests {
                     calendar.business_time_between(start, deadline - one_ns) < budget,
                     "{calendar}: {deadline} is not the earliest deadline for {start} + {budget}"
                 );
-                assert!(
-                    calendar.is_open(deadline - one_ns),
-                    "{calendar}: {deadline}"
-                );
+                assert!(calendar.is_open(deadline - one_ns), "{calendar}: {deadline}");
 
                 let end = start + secs(rng.below(30 * 86_400));
                 let between = calendar.business_time_between(start, end);
@@ -2117,13 +1955,7 @@ mod tests {
                 "UTC",
                 SlaError::BadTimeOfDay("25:00".into()),
             ),
-            (
-                &WORKWEEK,
-                "9",
-                "17:00",
-                "UTC",
-                SlaError::BadTimeOfDay("9".into()),
-            ),
+            (&WORKWEEK, "9", "17:00", "UTC", SlaError::BadTimeOfDay("9".into())),
             (
                 &WORKWEEK,
                 "09:60",
@@ -2155,15 +1987,9 @@ mod tests {
         }
 
         let late = BusinessHours::parse(WORKWEEK, "9:00", "24:00", "Europe/Berlin").expect("ok");
-        assert_eq!(
-            late.opens_at(),
-            NaiveTime::from_hms_opt(9, 0, 0).expect("time")
-        );
+        assert_eq!(late.opens_at(), NaiveTime::from_hms_opt(9, 0, 0).expect("time"));
         assert_eq!(late.closes_at(), NaiveTime::MIN);
-        assert_eq!(
-            late.to_string(),
-            "Mon Tue Wed Thu Fri 09:00–24:00 Europe/Berlin"
-        );
+        assert_eq!(late.to_string(), "Mon Tue Wed Thu Fri 09:00–24:00 Europe/Berlin");
         let same = BusinessHours::new(
             WORKWEEK,
             NaiveTime::from_hms_opt(9, 0, 0).expect("time"),
@@ -2174,10 +2000,7 @@ mod tests {
 
         let spec = BusinessHoursSpec::from(late.clone().with_holidays([NaiveDate::MIN]));
         assert_eq!(spec.close, "24:00");
-        assert_eq!(
-            BusinessHours::try_from(spec),
-            Ok(late.with_holidays([NaiveDate::MIN]))
-        );
+        assert_eq!(BusinessHours::try_from(spec), Ok(late.with_holidays([NaiveDate::MIN])));
     }
 
     // ----- clocks -----
@@ -2191,10 +2014,7 @@ mod tests {
         assert_eq!(clock.elapsed(now, &calendar), hours(2));
         assert_eq!(clock.fraction(now, &calendar), 0.5);
         assert_eq!(clock.remaining(now, &calendar), Remaining::Left(hours(2)));
-        assert_eq!(
-            clock.elapsed(utc("2024-01-01T00:00:00Z"), &calendar),
-            TimeDelta::zero()
-        );
+        assert_eq!(clock.elapsed(utc("2024-01-01T00:00:00Z"), &calendar), TimeDelta::zero());
     }
 
     #[derive(Debug, Clone, Copy)]
@@ -2269,10 +2089,7 @@ mod tests {
         assert_eq!(clock.resume(start + mins(1)), Err(SlaError::AlreadyRunning));
         clock.pause(start + mins(10), &calendar).expect("pause");
         let paused = clock;
-        assert_eq!(
-            clock.pause(start + mins(20), &calendar),
-            Err(SlaError::AlreadyPaused)
-        );
+        assert_eq!(clock.pause(start + mins(20), &calendar), Err(SlaError::AlreadyPaused));
         assert_eq!(clock, paused, "a refused pause changes nothing");
         assert!(clock.is_paused());
         assert_eq!(clock.elapsed(start + mins(50), &calendar), mins(10));
@@ -2283,21 +2100,12 @@ mod tests {
         let calendar = Calendar::AlwaysOpen;
         let start = utc("2024-01-08T09:00:00Z");
         let mut clock = Clock::start(hours(1), start).expect("clock");
-        assert_eq!(
-            clock.continue_after_reopen(start),
-            Err(SlaError::NotStopped)
-        );
+        assert_eq!(clock.continue_after_reopen(start), Err(SlaError::NotStopped));
         clock.stop(start + mins(5), &calendar).expect("stop");
         let stopped = clock;
-        assert_eq!(
-            clock.pause(start + mins(6), &calendar),
-            Err(SlaError::Stopped)
-        );
+        assert_eq!(clock.pause(start + mins(6), &calendar), Err(SlaError::Stopped));
         assert_eq!(clock.resume(start + mins(6)), Err(SlaError::Stopped));
-        assert_eq!(
-            clock.stop(start + mins(6), &calendar),
-            Err(SlaError::Stopped)
-        );
+        assert_eq!(clock.stop(start + mins(6), &calendar), Err(SlaError::Stopped));
         assert_eq!(clock, stopped);
         assert!(clock.is_stopped());
         assert_eq!(clock.state(), ClockState::Stopped);
@@ -2310,10 +2118,7 @@ mod tests {
         let calendar = Calendar::AlwaysOpen;
         let start = utc("2024-01-08T09:00:00Z");
         let mut clock = Clock::start(hours(1), start).expect("clock");
-        assert_eq!(
-            clock.elapsed(start - hours(1), &calendar),
-            TimeDelta::zero()
-        );
+        assert_eq!(clock.elapsed(start - hours(1), &calendar), TimeDelta::zero());
         clock.pause(start - hours(1), &calendar).expect("pause");
         assert_eq!(clock.accumulated(), TimeDelta::zero());
     }
@@ -2325,20 +2130,11 @@ mod tests {
         let clock = Clock::start(hours(1), start).expect("clock");
         let cases = [
             (mins(59), Remaining::Left(mins(1))),
-            (
-                mins(60),
-                Remaining::Breached {
-                    by: TimeDelta::zero(),
-                },
-            ),
+            (mins(60), Remaining::Breached { by: TimeDelta::zero() }),
             (mins(75), Remaining::Breached { by: mins(15) }),
         ];
         for (after, expected) in cases {
-            assert_eq!(
-                clock.remaining(start + after, &calendar),
-                expected,
-                "+{after}"
-            );
+            assert_eq!(clock.remaining(start + after, &calendar), expected, "+{after}");
         }
         let over = clock.remaining(start + mins(75), &calendar);
         assert!(over.is_breached());
@@ -2357,11 +2153,7 @@ mod tests {
                 Calendar::AlwaysOpen,
                 hours(4),
                 "2024-01-08T10:00:00Z",
-                [
-                    "2024-01-08T12:00:00Z",
-                    "2024-01-08T13:00:00Z",
-                    "2024-01-08T14:00:00Z",
-                ],
+                ["2024-01-08T12:00:00Z", "2024-01-08T13:00:00Z", "2024-01-08T14:00:00Z"],
             ),
             (
                 "office, 3 business days from Friday 13:00",
@@ -2369,11 +2161,7 @@ mod tests {
                 hours(24),
                 "2024-01-12T13:00:00Z",
                 // Half falls exactly on Monday's closing time.
-                [
-                    "2024-01-15T17:00:00Z",
-                    "2024-01-16T15:00:00Z",
-                    "2024-01-17T13:00:00Z",
-                ],
+                ["2024-01-15T17:00:00Z", "2024-01-16T15:00:00Z", "2024-01-17T13:00:00Z"],
             ),
             (
                 "New York office over the spring DST change",
@@ -2381,30 +2169,20 @@ mod tests {
                 hours(24),
                 "2024-03-07T14:00:00Z", // Thursday 09:00 EST
                 // Monday opens at 13:00 UTC and closes at 21:00 UTC (EDT).
-                [
-                    "2024-03-08T18:00:00Z",
-                    "2024-03-11T15:00:00Z",
-                    "2024-03-11T21:00:00Z",
-                ],
+                ["2024-03-08T18:00:00Z", "2024-03-11T15:00:00Z", "2024-03-11T21:00:00Z"],
             ),
             (
                 "24×7, 45s (half is 22.5s, due at 23s)",
                 Calendar::AlwaysOpen,
                 secs(45),
                 "2024-01-08T10:00:00Z",
-                [
-                    "2024-01-08T10:00:23Z",
-                    "2024-01-08T10:00:34Z",
-                    "2024-01-08T10:00:45Z",
-                ],
+                ["2024-01-08T10:00:23Z", "2024-01-08T10:00:34Z", "2024-01-08T10:00:45Z"],
             ),
         ];
         for (name, calendar, target, start, instants) in cases {
             let clock = Clock::start(target, utc(start)).expect("clock");
             let thresholds = [warn(50), warn(75), Threshold::Breach];
-            for ((threshold, fraction), at) in
-                thresholds.into_iter().zip([0.5, 0.75, 1.0]).zip(instants)
-            {
+            for ((threshold, fraction), at) in thresholds.into_iter().zip([0.5, 0.75, 1.0]).zip(instants) {
                 let at = utc(at);
                 let before = at - secs(1);
                 assert_eq!(
@@ -2412,10 +2190,7 @@ mod tests {
                     Some(at),
                     "{name}: {threshold}"
                 );
-                assert!(
-                    clock.fraction(at, &calendar) >= fraction,
-                    "{name}: {threshold} at {at}"
-                );
+                assert!(clock.fraction(at, &calendar) >= fraction, "{name}: {threshold} at {at}");
                 assert!(
                     clock.fraction(before, &calendar) < fraction,
                     "{name}: {threshold} before {at}"
@@ -2425,8 +2200,7 @@ mod tests {
                     "{name}: {threshold}"
                 );
                 assert!(
-                    !due_thresholds(&clock, &calendar, &schedule, &none, before)
-                        .contains(&threshold),
+                    !due_thresholds(&clock, &calendar, &schedule, &none, before).contains(&threshold),
                     "{name}: {threshold}"
                 );
             }
@@ -2434,9 +2208,7 @@ mod tests {
             assert_eq!(clock.fraction(breach, &calendar), 1.0, "{name}");
             assert_eq!(
                 clock.remaining(breach, &calendar),
-                Remaining::Breached {
-                    by: TimeDelta::zero()
-                }
+                Remaining::Breached { by: TimeDelta::zero() }
             );
         }
     }
@@ -2447,24 +2219,10 @@ mod tests {
         let start = utc("2024-01-08T09:00:00Z");
         let mut clock = Clock::start(hours(4), start).expect("clock");
         let now = start + hours(3);
-        assert_eq!(
-            clock.next_deadline(now, &calendar, 0.5),
-            None,
-            "already past"
-        );
-        assert_eq!(
-            clock.next_deadline(now, &calendar, 0.75),
-            None,
-            "exactly now"
-        );
-        assert_eq!(
-            clock.next_deadline(now, &calendar, 1.0),
-            Some(start + hours(4))
-        );
-        assert_eq!(
-            clock.next_deadline(now, &calendar, 2.0),
-            Some(start + hours(8))
-        );
+        assert_eq!(clock.next_deadline(now, &calendar, 0.5), None, "already past");
+        assert_eq!(clock.next_deadline(now, &calendar, 0.75), None, "exactly now");
+        assert_eq!(clock.next_deadline(now, &calendar, 1.0), Some(start + hours(4)));
+        assert_eq!(clock.next_deadline(now, &calendar, 2.0), Some(start + hours(8)));
         for odd in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             assert_eq!(clock.next_deadline(start, &calendar, odd), None, "{odd}");
         }
@@ -2472,10 +2230,7 @@ mod tests {
         clock.pause(now, &calendar).expect("pause");
         assert_eq!(clock.next_deadline(now, &calendar, 1.0), None, "paused");
         clock.resume(now + hours(1)).expect("resume");
-        assert_eq!(
-            clock.next_deadline(now, &calendar, 1.0),
-            Some(start + hours(5))
-        );
+        assert_eq!(clock.next_deadline(now, &calendar, 1.0), Some(start + hours(5)));
         clock.stop(now + hours(1), &calendar).expect("stop");
         assert_eq!(clock.next_deadline(now, &calendar, 1.0), None, "stopped");
     }
@@ -2499,10 +2254,7 @@ mod tests {
                     assert!(at > now);
                     assert_eq!(at, truncate_to_second(at));
                     assert!(clock.fraction(at, &calendar) >= fraction, "{calendar}");
-                    assert!(
-                        clock.fraction(at - secs(1), &calendar) < fraction,
-                        "{calendar}"
-                    );
+                    assert!(clock.fraction(at - secs(1), &calendar) < fraction, "{calendar}");
                 } else {
                     assert!(clock.fraction(now, &calendar) >= fraction, "{calendar}");
                 }
@@ -2520,27 +2272,20 @@ mod tests {
         let later = start + hours(6);
 
         let mut restarted = resolved;
-        restarted
-            .reopen(reopened_at, ReopenPolicy::Restart)
-            .expect("restart");
+        restarted.reopen(reopened_at, ReopenPolicy::Restart).expect("restart");
         assert!(restarted.is_running());
         assert_eq!(restarted.started_at(), reopened_at);
         assert_eq!(restarted.elapsed(later, &calendar), hours(1));
         assert_eq!(restarted.target(), hours(8));
 
         let mut continued = resolved;
-        continued
-            .reopen(reopened_at, ReopenPolicy::Continue)
-            .expect("continue");
+        continued.reopen(reopened_at, ReopenPolicy::Continue).expect("continue");
         assert!(continued.is_running());
         assert_eq!(continued.started_at(), start);
         assert_eq!(continued.elapsed(later, &calendar), hours(3));
 
         let mut running = Clock::start(hours(8), start).expect("clock");
-        assert_eq!(
-            running.reopen(later, ReopenPolicy::Continue),
-            Err(SlaError::NotStopped)
-        );
+        assert_eq!(running.reopen(later, ReopenPolicy::Continue), Err(SlaError::NotStopped));
         running.restart(later);
         assert_eq!(running.elapsed(later + hours(1), &calendar), hours(1));
         assert_eq!(ReopenPolicy::default(), ReopenPolicy::Continue);
@@ -2573,10 +2318,7 @@ mod tests {
         let good = running.to_columns();
         let cases = [
             (
-                ClockColumns {
-                    target_secs: 0,
-                    ..good
-                },
+                ClockColumns { target_secs: 0, ..good },
                 SlaError::TargetTooShort("0s".into()),
             ),
             (
@@ -2620,10 +2362,7 @@ mod tests {
         let clock = Clock::start(TimeDelta::milliseconds(1_500), start).expect("clock");
         assert_eq!(clock.target(), secs(1));
         assert_eq!(clock.started_at(), utc("2024-01-08T09:00:00Z"));
-        assert_eq!(
-            clock.elapsed(utc("2024-01-08T09:00:01.100Z"), &calendar),
-            secs(1)
-        );
+        assert_eq!(clock.elapsed(utc("2024-01-08T09:00:01.100Z"), &calendar), secs(1));
         assert_eq!(
             Clock::start(TimeDelta::milliseconds(500), start),
             Err(SlaError::TargetTooShort("0s".into()))
@@ -2688,14 +2427,8 @@ mod tests {
         for (fraction, expected) in fractions {
             assert_eq!(Threshold::from_fraction(fraction), expected, "{fraction}");
         }
-        assert_eq!(
-            Threshold::warning(0),
-            Err(SlaError::BadThreshold("0%".into()))
-        );
-        assert_eq!(
-            Threshold::warning(100),
-            Err(SlaError::BadThreshold("100%".into()))
-        );
+        assert_eq!(Threshold::warning(0), Err(SlaError::BadThreshold("0%".into())));
+        assert_eq!(Threshold::warning(100), Err(SlaError::BadThreshold("100%".into())));
 
         assert_eq!(
             ThresholdSchedule::new([0.75, 0.5, 0.5, 1.0]),
@@ -2710,10 +2443,7 @@ mod tests {
             Ok(vec![Threshold::Breach])
         );
         assert!(ThresholdSchedule::new([0.5, 0.875]).is_err());
-        assert_eq!(
-            Vec::<f64>::from(ThresholdSchedule::default()),
-            [0.5, 0.75, 1.0]
-        );
+        assert_eq!(Vec::<f64>::from(ThresholdSchedule::default()), [0.5, 0.75, 1.0]);
     }
 
     /// Runs a scheduler the way the bot would: wake at each timer, fire what is due.
@@ -2774,10 +2504,7 @@ mod tests {
                 log.push((threshold, minute));
             }
         }
-        assert_eq!(
-            log,
-            [(warn(50), 120), (warn(75), 180), (Threshold::Breach, 240)]
-        );
+        assert_eq!(log, [(warn(50), 120), (warn(75), 180), (Threshold::Breach, 240)]);
     }
 
     #[test]
@@ -2806,24 +2533,11 @@ mod tests {
             })
         );
         fired.extend([warn(75), Threshold::Breach]);
-        assert_eq!(
-            due_thresholds(&clock, &calendar, &schedule, &fired, back),
-            []
-        );
-        assert_eq!(
-            next_threshold(&clock, &calendar, &schedule, &fired, back),
-            None
-        );
+        assert_eq!(due_thresholds(&clock, &calendar, &schedule, &fired, back), []);
+        assert_eq!(next_threshold(&clock, &calendar, &schedule, &fired, back), None);
 
         let log = run_scheduler(&clock, &calendar, &schedule, back, back + hours(1));
-        assert_eq!(
-            log,
-            [
-                (warn(50), back),
-                (warn(75), back),
-                (Threshold::Breach, back)
-            ]
-        );
+        assert_eq!(log, [(warn(50), back), (warn(75), back), (Threshold::Breach, back)]);
     }
 
     #[test]
@@ -2867,20 +2581,12 @@ mod tests {
         let mut clock = Clock::start(hours(4), start).expect("clock");
         clock.pause(start + hours(1), &calendar).expect("pause");
         let later = start + hours(10);
-        assert_eq!(
-            next_threshold(&clock, &calendar, &schedule, &none, later),
-            None
-        );
-        assert_eq!(
-            due_thresholds(&clock, &calendar, &schedule, &none, later),
-            []
-        );
+        assert_eq!(next_threshold(&clock, &calendar, &schedule, &none, later), None);
+        assert_eq!(due_thresholds(&clock, &calendar, &schedule, &none, later), []);
 
         // Paused after passing 50 %: the overdue warning still gets a timer at `now`.
         clock.resume(later).expect("resume");
-        clock
-            .pause(later + hours(1) + mins(30), &calendar)
-            .expect("pause");
+        clock.pause(later + hours(1) + mins(30), &calendar).expect("pause");
         let much_later = later + hours(20);
         assert_eq!(
             next_threshold(&clock, &calendar, &schedule, &none, much_later),
@@ -2890,10 +2596,7 @@ mod tests {
             })
         );
         let fired = BTreeSet::from([warn(50)]);
-        assert_eq!(
-            next_threshold(&clock, &calendar, &schedule, &fired, much_later),
-            None
-        );
+        assert_eq!(next_threshold(&clock, &calendar, &schedule, &fired, much_later), None);
 
         // A clock stopped after its target still reports the breach it reached.
         let mut late = Clock::start(hours(1), start).expect("clock");
@@ -2921,9 +2624,7 @@ mod tests {
             (hours(8), hours(40), false),
             (hours(8), hours(80), false),
         ];
-        for (index, (policy, (respond, resolve, always))) in
-            targets.iter().zip(expected).enumerate()
-        {
+        for (index, (policy, (respond, resolve, always))) in targets.iter().zip(expected).enumerate() {
             let name = format!("P{}", index + 1);
             assert_eq!(policy.respond, respond, "{name}");
             assert_eq!(policy.resolve, resolve, "{name}");

@@ -9,7 +9,11 @@ pub enum TextError {
     #[error("{field} is empty")]
     Empty { field: &'static str },
     #[error("{field} is {len} characters; the limit is {max}")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
 }
 
 /// Trims the text, turns control characters (other than newlines in notes)
@@ -18,7 +22,13 @@ pub fn bounded(field: &'static str, raw: &str, max: usize, multiline: bool) -> R
     let cleaned: String = raw
         .trim()
         .chars()
-        .map(|c| if c.is_control() && !(multiline && c == '\n') { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() && !(multiline && c == '\n') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let len = cleaned.chars().count();
     if len == 0 {
@@ -36,12 +46,18 @@ mod tests {
 
     #[test]
     fn text_within_the_limit_is_kept_as_typed() {
-        assert_eq!(bounded("title", "  mail @everyone down ", 50, false).unwrap(), "mail @everyone down");
+        assert_eq!(
+            bounded("title", "  mail @everyone down ", 50, false).unwrap(),
+            "mail @everyone down"
+        );
     }
 
     #[test]
     fn empty_and_over_long_text_is_refused_with_the_limit() {
-        assert_eq!(bounded("title", "   ", 5, false), Err(TextError::Empty { field: "title" }));
+        assert_eq!(
+            bounded("title", "   ", 5, false),
+            Err(TextError::Empty { field: "title" })
+        );
         let err = bounded("note", "ééééééé", 5, true).unwrap_err();
         assert_eq!(err.to_string(), "note is 7 characters; the limit is 5");
     }

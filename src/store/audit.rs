@@ -47,14 +47,23 @@ pub async fn for_subject(conn: &mut Conn, subject: &str, limit: u32) -> Result<V
     .await?;
     rows.into_iter()
         .map(|(at, actor, action, subject, details)| {
-            Ok(AuditRow { at: from_ms("audit", at)?, actor: actor.map(|a| UserId::new(a as u64)), action, subject, details })
+            Ok(AuditRow {
+                at: from_ms("audit", at)?,
+                actor: actor.map(|a| UserId::new(a as u64)),
+                action,
+                subject,
+                details,
+            })
         })
         .collect()
 }
 
 /// How many audit rows mention `subject` (tests, proofs).
 pub async fn count_for(conn: &mut Conn, subject: &str) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit WHERE subject = ?").bind(subject).fetch_one(conn).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit WHERE subject = ?")
+        .bind(subject)
+        .fetch_one(conn)
+        .await?;
     Ok(n)
 }
 
@@ -68,7 +77,9 @@ mod tests {
         let (store, _dir) = temp_store().await;
         let mut tx = store.begin().await.unwrap();
         let now = Utc::now();
-        append(&mut tx, now, Some(UserId::new(1)), "log_incident", "INC-1", "P3").await.unwrap();
+        append(&mut tx, now, Some(UserId::new(1)), "log_incident", "INC-1", "P3")
+            .await
+            .unwrap();
         append(&mut tx, now, None, "sla_warning", "INC-1", "50%").await.unwrap();
         let rows = for_subject(&mut tx, "INC-1", 10).await.unwrap();
         assert_eq!(rows.len(), 2);

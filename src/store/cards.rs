@@ -35,7 +35,12 @@ pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<CardRef
             .bind(subject)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(|(subject, channel_id, message_id, thread_id)| CardRef { subject, channel_id, message_id, thread_id }))
+    Ok(row.map(|(subject, channel_id, message_id, thread_id)| CardRef {
+        subject,
+        channel_id,
+        message_id,
+        thread_id,
+    }))
 }
 
 /// The card posted as a platform message (a reaction's target), if any.
@@ -47,7 +52,12 @@ pub async fn by_message(conn: &mut Conn, message_id: &str) -> Result<Option<Card
     .bind(message_id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|(subject, channel_id, message_id, thread_id)| CardRef { subject, channel_id, message_id, thread_id }))
+    Ok(row.map(|(subject, channel_id, message_id, thread_id)| CardRef {
+        subject,
+        channel_id,
+        message_id,
+        thread_id,
+    }))
 }
 
 #[cfg(test)]
@@ -59,12 +69,21 @@ mod tests {
     async fn a_card_is_found_by_subject_and_by_message_and_keeps_its_thread() {
         let (store, _dir) = temp_store().await;
         let mut conn = store.write().await.unwrap();
-        let card = CardRef { subject: "INC-1".into(), channel_id: "10".into(), message_id: "11".into(), thread_id: Some("12".into()) };
+        let card = CardRef {
+            subject: "INC-1".into(),
+            channel_id: "10".into(),
+            message_id: "11".into(),
+            thread_id: Some("12".into()),
+        };
         save(&mut conn, &card).await.unwrap();
         assert_eq!(by_subject(&mut conn, "INC-1").await.unwrap(), Some(card.clone()));
         assert_eq!(by_message(&mut conn, "11").await.unwrap(), Some(card.clone()));
         assert_eq!(by_message(&mut conn, "12").await.unwrap(), Some(card.clone()));
-        let moved = CardRef { message_id: "13".into(), thread_id: None, ..card };
+        let moved = CardRef {
+            message_id: "13".into(),
+            thread_id: None,
+            ..card
+        };
         save(&mut conn, &moved).await.unwrap();
         let got = by_subject(&mut conn, "INC-1").await.unwrap().unwrap();
         assert_eq!((got.message_id.as_str(), got.thread_id.as_deref()), ("13", Some("12")));

@@ -33,7 +33,10 @@ impl TryFrom<Row> for Incident {
     type Error = StoreError;
 
     fn try_from(r: Row) -> Result<Self> {
-        let corrupt = |detail: String| StoreError::Corrupt { table: "incidents", detail };
+        let corrupt = |detail: String| StoreError::Corrupt {
+            table: "incidents",
+            detail,
+        };
         Ok(Incident {
             id: IncidentId::from_row(r.id),
             impact: Impact::parse(&r.impact).ok_or_else(|| corrupt(format!("impact {}", r.impact)))?,
@@ -153,7 +156,13 @@ pub async fn list(
         q = q.bind(a);
     }
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
-    let rows = q.bind(reporter).bind(reporter).bind(i64::from(page_size)).bind(offset).fetch_all(conn).await?;
+    let rows = q
+        .bind(reporter)
+        .bind(reporter)
+        .bind(i64::from(page_size))
+        .bind(offset)
+        .fetch_all(conn)
+        .await?;
     let incidents = rows.into_iter().map(Incident::try_from).collect::<Result<Vec<_>>>()?;
     Ok((incidents, total))
 }
@@ -194,7 +203,12 @@ pub async fn notes(conn: &mut Conn, id: IncidentId, limit: u32) -> Result<Vec<No
     .await?;
     rows.into_iter()
         .map(|(author, author_name, body, at)| {
-            Ok(Note { author: UserId::new(author as u64), author_name, body, at: from_ms("incident_notes", at)? })
+            Ok(Note {
+                author: UserId::new(author as u64),
+                author_name,
+                body,
+                at: from_ms("incident_notes", at)?,
+            })
         })
         .collect()
 }
@@ -224,8 +238,12 @@ mod tests {
         let (store, _dir) = temp_store().await;
         let mut tx = store.begin().await.unwrap();
         let now = Utc::now();
-        let a = insert(&mut tx, &new_incident("mail @everyone", 1, Some("email"), 2), now).await.unwrap();
-        let mut b = insert(&mut tx, &new_incident("vpn", 2, Some("vpn"), 3), now).await.unwrap();
+        let a = insert(&mut tx, &new_incident("mail @everyone", 1, Some("email"), 2), now)
+            .await
+            .unwrap();
+        let mut b = insert(&mut tx, &new_incident("vpn", 2, Some("vpn"), 3), now)
+            .await
+            .unwrap();
         assert_eq!(a.title, "mail @everyone");
         assert_eq!(a.state, State::New);
         assert_eq!(get(&mut tx, a.id).await.unwrap().unwrap(), a);
@@ -238,15 +256,40 @@ mod tests {
         b.resolution = Some("rebooted".into());
         update(&mut tx, &b, now).await.unwrap();
         let b2 = get(&mut tx, b.id).await.unwrap().unwrap();
-        assert_eq!((b2.state, b2.assignee, b2.resolution.as_deref()), (State::Resolved, Some(UserId::new(9)), Some("rebooted")));
+        assert_eq!(
+            (b2.state, b2.assignee, b2.resolution.as_deref()),
+            (State::Resolved, Some(UserId::new(9)), Some("rebooted"))
+        );
 
         let ids = |v: (Vec<Incident>, i64)| (v.0.iter().map(|i| i.id.get()).collect::<Vec<_>>(), v.1);
-        assert_eq!(ids(list(&mut tx, &Selection::Open, None, 1, 10).await.unwrap()), (vec![1], 1));
-        assert_eq!(ids(list(&mut tx, &Selection::All, None, 1, 10).await.unwrap()), (vec![2, 1], 2));
-        assert_eq!(ids(list(&mut tx, &Selection::All, None, 2, 1).await.unwrap()), (vec![1], 2));
-        assert_eq!(ids(list(&mut tx, &Selection::Priority(3), None, 1, 10).await.unwrap()), (vec![2], 1));
-        assert_eq!(ids(list(&mut tx, &Selection::Service("email".into()), None, 1, 10).await.unwrap()), (vec![1], 1));
-        assert_eq!(ids(list(&mut tx, &Selection::All, Some(UserId::new(2)), 1, 10).await.unwrap()), (vec![2], 1));
+        assert_eq!(
+            ids(list(&mut tx, &Selection::Open, None, 1, 10).await.unwrap()),
+            (vec![1], 1)
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::All, None, 1, 10).await.unwrap()),
+            (vec![2, 1], 2)
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::All, None, 2, 1).await.unwrap()),
+            (vec![1], 2)
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::Priority(3), None, 1, 10).await.unwrap()),
+            (vec![2], 1)
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::Service("email".into()), None, 1, 10)
+                .await
+                .unwrap()),
+            (vec![1], 1)
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::All, Some(UserId::new(2)), 1, 10)
+                .await
+                .unwrap()),
+            (vec![2], 1)
+        );
 
         add_note(&mut tx, a.id, UserId::new(1), "first", now).await.unwrap();
         add_note(&mut tx, a.id, UserId::new(1), "second", now).await.unwrap();

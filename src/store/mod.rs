@@ -96,6 +96,11 @@ impl Store {
     }
 }
 
+/// A savepoint inside a transaction: roll it back to undo part of an action.
+pub async fn savepoint(conn: &mut Conn) -> Result<Transaction<'_, sqlx::Sqlite>> {
+    Ok(sqlx::Connection::begin(conn).await?)
+}
+
 /// Milliseconds since the epoch, the storage form of every time.
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -105,7 +110,10 @@ pub fn to_ms(t: DateTime<Utc>) -> i64 {
 pub fn from_ms(table: &'static str, ms: i64) -> Result<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms)
         .single()
-        .ok_or_else(|| StoreError::Corrupt { table, detail: format!("time {ms} out of range") })
+        .ok_or_else(|| StoreError::Corrupt {
+            table,
+            detail: format!("time {ms} out of range"),
+        })
 }
 
 #[cfg(test)]

@@ -37,7 +37,10 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt { table: "outbox", detail: e.to_string() }
+    StoreError::Corrupt {
+        table: "outbox",
+        detail: e.to_string(),
+    }
 }
 
 /// Rows due for an attempt at `now`, oldest first.
@@ -55,7 +58,10 @@ pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<
         .map(|(id, kind, subject, destination, payload, attempts)| {
             Ok(Pending {
                 id,
-                kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt { table: "outbox", detail: kind })?,
+                kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                    table: "outbox",
+                    detail: kind,
+                })?,
                 subject,
                 destination: serde_json::from_str(&destination).map_err(json_err)?,
                 message: serde_json::from_str(&payload).map_err(json_err)?,
@@ -142,8 +148,15 @@ mod tests {
         let mut tx = store.begin().await.unwrap();
         let role = RoleKey::parse("service_desk").unwrap();
         let items = vec![
-            Outgoing::card("INC-1", Destination::RoleChannel(role.clone()), OutMessage::text("card")),
-            Outgoing::post(Destination::Thread("INC-1".into()), OutMessage::text("note").pinging_roles([role])),
+            Outgoing::card(
+                "INC-1",
+                Destination::RoleChannel(role.clone()),
+                OutMessage::text("card"),
+            ),
+            Outgoing::post(
+                Destination::Thread("INC-1".into()),
+                OutMessage::text("note").pinging_roles([role]),
+            ),
         ];
         enqueue(&mut tx, &items, now).await.unwrap();
         tx.commit().await.unwrap();

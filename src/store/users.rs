@@ -30,10 +30,11 @@ pub async fn name(conn: &mut Conn, id: UserId) -> Result<Option<String>> {
 
 /// Finds a user by display name (any case).
 pub async fn by_name(conn: &mut Conn, name: &str) -> Result<Option<UserId>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE lower(display_name) = lower(?) ORDER BY updated_at DESC LIMIT 1")
-        .bind(name)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM users WHERE lower(display_name) = lower(?) ORDER BY updated_at DESC LIMIT 1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.map(|r| UserId::new(r.0 as u64)))
 }
 

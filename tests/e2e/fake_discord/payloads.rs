@@ -294,7 +294,7 @@ pub(super) fn guild_create(spec: &GuildSpec, st: &State) -> Value {
     let threads: Vec<Value> =
         st.channels.values().filter(|c| c.kind == 11).map(|c| c.json.clone()).collect();
     let system_channel = spec.channels.first().map(|c| sf(c.id)).unwrap_or(Value::Null);
-    json!({
+    let mut guild = json!({
         "id": sf(spec.guild_id),
         "name": spec.guild_name,
         "icon": null,
@@ -331,6 +331,9 @@ pub(super) fn guild_create(spec: &GuildSpec, st: &State) -> Value {
         "nsfw_level": 0,
         "stickers": [],
         "premium_progress_bar_enabled": false,
+    });
+    // Split in two: one json! this large exceeds the default macro recursion limit.
+    let extra = json!({
         "safety_alerts_channel_id": null,
         "incidents_data": null,
         "hub_type": null,
@@ -348,7 +351,11 @@ pub(super) fn guild_create(spec: &GuildSpec, st: &State) -> Value {
         "guild_scheduled_events": [],
         "soundboard_sounds": [],
         "embedded_activities": [],
-    })
+    });
+    if let (Some(g), Value::Object(extra)) = (guild.as_object_mut(), extra) {
+        g.extend(extra);
+    }
+    guild
 }
 
 /// The READY `d`.

@@ -1,0 +1,134 @@
+//! Desk rules that need a database: replays, atomicity, permissions.
+
+use super::*;
+use crate::store::testing::temp_store;
+
+fn actor(name: &str, roles: &[&str]) -> Actor {
+    Actor {
+        user: crate::console::console_user_id(name),
+        name: name.into(),
+        roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
+    }
+}
+
+fn line(key: &str, who: &Actor, text: &str) -> Inbound {
+    Inbound {
+        key: key.into(),
+        actor: who.clone(),
+        channel: Some("general".into()),
+        event: Event::Line(text.into()),
+    }
+}
+
+async fn count(desk: &Desk, table: &str) -> i64 {
+    let mut conn = desk.store().read().await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    n
+}
+
+async fn desk() -> (Desk, tempfile::TempDir) {
+    let (store, dir) = temp_store().await;
+    (Desk::new(store, Policy::defaults(), Clock::system()), dir)
+}
+
+#[tokio::test]
+async fn a_replayed_event_changes_nothing_and_gets_no_second_reply() {
+    let (desk, _dir) = desk().await;
+    let alice = actor("alice", &[]);
+    let first = desk
+        .handle(line("discord:msg:1", &alice, "!incident printer jam"))
+        .await;
+    assert!(
+        matches!(first, Outcome::Reply(ref r) if r.text.starts_with("INC-1 logged")),
+        "{first:?}"
+    );
+    let outbox = count(&desk, "outbox").await;
+    for _ in 0..3 {
+        assert_eq!(
+            desk.handle(line("discord:msg:1", &alice, "!incident printer jam"))
+                .await,
+            Outcome::Duplicate
+        );
+    }
+    // Read-only and refused commands are deduplicated too: no extra replies.
+    let bad = line("discord:msg:2", &alice, "!frob");
+    assert!(matches!(desk.handle(bad.clone()).await, Outcome::Reply(_)));
+    assert_eq!(desk.handle(bad).await, Outcome::Duplicate);
+    assert_eq!(count(&desk, "incidents").await, 1);
+    assert_eq!(count(&desk, "audit").await, 1);
+    assert_eq!(count(&desk, "outbox").await, outbox);
+}
+
+#[tokio::test]
+async fn a_failure_mid_action_leaves_no_half_written_record() {
+    let (desk, _dir) = desk().await;
+    {
+        let mut conn = desk.store().write().await.unwrap();
+        sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let alice = actor("alice", &[]);
+    let outcome = desk.handle(line("k1", &alice, "!incident printer jam")).await;
+    assert_eq!(outcome, Outcome::Reply(Reply::private(render::unexpected())));
+    for table in ["incidents", "audit", "outbox", "inbound_events"] {
+        assert_eq!(count(&desk, table).await, 0, "{table}");
+    }
+    // The event was not recorded as seen, so a retry after the fault succeeds.
+    {
+        let mut conn = desk.store().write().await.unwrap();
+        sqlx::query("DROP TRIGGER boom").execute(&mut *conn).await.unwrap();
+    }
+    assert!(matches!(desk.handle(line("k1", &alice, "!incident printer jam")).await, Outcome::Reply(r) if !r.private));
+    assert_eq!(count(&desk, "incidents").await, 1);
+}
+
+#[tokio::test]
+async fn ordinary_chat_and_unused_emoji_are_ignored() {
+    let (desk, _dir) = desk().await;
+    let alice = actor("alice", &[]);
+    assert_eq!(desk.handle(line("k1", &alice, "good morning")).await, Outcome::Ignored);
+    let react = Inbound {
+        key: "k2".into(),
+        actor: alice,
+        channel: None,
+        event: Event::Reaction {
+            message_id: "9".into(),
+            emoji: "🎉".into(),
+            added: true,
+            message: None,
+        },
+    };
+    assert_eq!(desk.handle(react).await, Outcome::Ignored);
+    assert_eq!(count(&desk, "inbound_events").await, 0);
+}
+
+#[tokio::test]
+async fn non_agents_see_only_their_own_incidents_and_agents_see_all() {
+    let (desk, _dir) = desk().await;
+    let alice = actor("alice", &[]);
+    let bob = actor("bob", &[]);
+    let agent = actor("sam", &["service_desk"]);
+    desk.handle(line("1", &alice, "!incident alice's laptop")).await;
+    desk.handle(line("2", &bob, "!incident bob's phone")).await;
+    let list = |who: &Actor, key: &str, text: &str| {
+        let inbound = line(key, who, text);
+        let desk = desk.clone();
+        async move {
+            match desk.handle(inbound).await {
+                Outcome::Reply(r) => r.text,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let a = list(&alice, "3", "!incidents all").await;
+    assert!(a.contains("alice's laptop") && !a.contains("bob's phone"), "{a}");
+    let s = list(&agent, "4", "!incidents all").await;
+    assert!(s.contains("alice's laptop") && s.contains("bob's phone"), "{s}");
+    let m = list(&agent, "5", "!incidents mine").await;
+    assert!(m.starts_with("No Your incidents") || m.contains("No "), "{m}");
+}

@@ -1,0 +1,90 @@
+//! Shared helpers: run the real binary with a clean environment, open the
+//! database a test produced.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, SqliteConnection};
+
+/// A temp dir holding one test's database.
+pub struct TestDb {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("opsdesk.db")
+    }
+
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.path().display())
+    }
+
+    /// A connection for assertions on what the binary wrote.
+    pub async fn conn(&self) -> SqliteConnection {
+        SqliteConnectOptions::new()
+            .filename(self.path())
+            .connect()
+            .await
+            .expect("open test db")
+    }
+}
+
+/// The `opsdesk` binary with no leaked `OPSDESK_*` / `DISCORD_*` settings.
+pub fn opsdesk() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsdesk"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPSDESK_") || k.starts_with("DISCORD_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Runs `opsdesk <args>` with `stdin` piped in; returns the finished process.
+pub fn run_with_input(args: &[&str], dir: &Path, stdin: &str) -> Output {
+    let mut child = opsdesk()
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn opsdesk");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write script");
+    child.wait_with_output().expect("opsdesk finished")
+}
+
+/// Runs a console script on the test database; returns stdout (panics with stderr on failure).
+pub fn console(db: &TestDb, script: &str, extra: &[&str]) -> String {
+    let url = db.url();
+    let mut args = vec!["--database", url.as_str(), "console"];
+    args.extend_from_slice(extra);
+    let out = run_with_input(&args, db.dir.path(), script);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "console failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The lines of a transcript that contain `needle`.
+pub fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.contains(needle)).collect()
+}
