@@ -9,6 +9,7 @@ pub mod command;
 pub mod config;
 pub mod console;
 pub mod desk;
+pub mod discord;
 pub mod domain;
 pub mod message;
 pub mod outbox;

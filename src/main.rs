@@ -96,7 +96,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::Console { hold_outbox }) => console(policy, &database, hold_outbox, false).await,
         Some(Cmd::Run) => match token {
-            Some(_) => run_discord(policy, &database).await,
+            Some(token) => run_discord(policy, &database, token).await,
             None => {
                 eprintln!(
                     "opsdesk run: DISCORD_TOKEN is not set.\n\
@@ -106,7 +106,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         None => match token {
-            Some(_) => run_discord(policy, &database).await,
+            Some(token) => run_discord(policy, &database, token).await,
             None => console(policy, &database, false, true).await,
         },
     }
@@ -136,7 +136,29 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_discord(_policy: Policy, _database: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("opsdesk run: the Discord adapter is not built into this version yet; use `opsdesk console`.");
-    Ok(ExitCode::from(2))
+async fn run_discord(policy: Policy, database: &str, token: String) -> anyhow::Result<ExitCode> {
+    let store = Store::open(database)
+        .await
+        .with_context(|| format!("cannot open {database}"))?;
+    let settings = policy.discord.clone();
+    tracing::info!(
+        database,
+        api = settings.api_base.as_deref().unwrap_or("Discord"),
+        gateway = settings.gateway_url.as_deref().unwrap_or("Discord"),
+        "starting the Discord adapter"
+    );
+    let desk = Desk::new(store.clone(), policy, Clock::system());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    let result = opsdesk::discord::run(desk, &settings, opsdesk::discord::Token::new(token), shutdown).await;
+    store.close().await;
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("opsdesk run: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -1,0 +1,421 @@
+//! The Discord adapter: a thin layer over the desk. Gateway events become
+//! [`Inbound`] events (with their Discord identity, so replays are ignored),
+//! Discord roles become ITIL roles, and the outbox is delivered through
+//! [`transport::DiscordTransport`]. No rule, permission or SQL lives here.
+//!
+//! Pointing at another Discord-compatible server (the tests' fake on
+//! 127.0.0.1) needs both `HttpBuilder::proxy` *and* `ratelimiter_disabled`
+//! (serenity's ratelimiter ignores the proxy), and `client.ws_url` set before
+//! `start()` (serenity silently falls back to the public gateway otherwise).
+
+mod directory;
+mod pace;
+mod slash;
+mod transport;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serenity::all::{
+    CommandInteraction, Context, CreateAllowedMentions, CreateInteractionResponse, CreateInteractionResponseMessage,
+    CreateMessage, EditInteractionResponse, EventHandler, GatewayIntents, Guild, GuildId, HttpBuilder, Interaction,
+    Member, Message, Reaction, ReactionType, Ready,
+};
+use serenity::gateway::GatewayError;
+use tokio::sync::Notify;
+
+pub use directory::Directory;
+pub use transport::{DiscordTransport, DMS_CLOSED};
+
+use crate::config::DiscordSettings;
+use crate::desk::{Actor, Desk, Event, Inbound, Outcome, ReactedMessage, Reply};
+use crate::domain::UserId;
+use crate::outbox::Dispatcher;
+
+/// The bot token: read only from the environment, never printed.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Why the adapter stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("Discord rejected the token (check DISCORD_TOKEN: it must be the bot token from the Developer Portal)")]
+    TokenRejected,
+    #[error(
+        "Discord refused the gateway intents: enable the Message Content intent for the bot in the Developer Portal"
+    )]
+    IntentsRefused,
+    #[error("Discord connection failed: {0}")]
+    Client(#[from] serenity::Error),
+}
+
+/// The intents opsdesk needs: guilds (roles and channels), guild messages and
+/// their content (prefix commands), reactions, and direct messages.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+        | GatewayIntents::GUILD_MESSAGE_REACTIONS
+        | GatewayIntents::DIRECT_MESSAGES
+}
+
+/// Connects to Discord (or the server in `settings`) and serves until
+/// `shutdown` resolves or the connection fails for good.
+pub async fn run(
+    desk: Desk,
+    settings: &DiscordSettings,
+    token: Token,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), DiscordError> {
+    let mut http = HttpBuilder::new(token.expose());
+    if let Some(base) = &settings.api_base {
+        // serenity's ratelimiter does not use the proxy: disable it, we pace ourselves.
+        http = http.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
+    }
+    let http = http.build();
+    let directory = Arc::new(Directory::default());
+    let guild_ready = Arc::new(Notify::new());
+    let handler = Handler {
+        desk: desk.clone(),
+        directory: directory.clone(),
+        guild_ready: guild_ready.clone(),
+        bot_user: std::sync::OnceLock::new(),
+    };
+    let mut client = serenity::client::ClientBuilder::new_with_http(http, intents())
+        .event_handler(handler)
+        .await?;
+    if let Some(url) = &settings.gateway_url {
+        *client.ws_url.lock().await = url.trim_end_matches('/').to_owned();
+    }
+
+    let transport = Arc::new(DiscordTransport::new(
+        client.http.clone(),
+        desk.policy().clone(),
+        directory.clone(),
+    ));
+    let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let outbox = {
+        let desk = desk.clone();
+        let directory = directory.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            // Deliver only once the guild's names are known.
+            while !directory.is_ready() {
+                tokio::select! {
+                    _ = guild_ready.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            let mut stop = stop_rx;
+            dispatcher
+                .run(desk.outbox_ready(), async move {
+                    while stop.changed().await.is_ok() && !*stop.borrow() {}
+                })
+                .await;
+        })
+    };
+
+    let shards = client.shard_manager.clone();
+    let result = tokio::select! {
+        r = client.start() => r,
+        _ = shutdown => {
+            shards.shutdown_all().await;
+            Ok(())
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = outbox.await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(serenity::Error::Gateway(GatewayError::InvalidAuthentication)) => Err(DiscordError::TokenRejected),
+        Err(serenity::Error::Gateway(GatewayError::InvalidGatewayIntents | GatewayError::DisallowedGatewayIntents)) => {
+            Err(DiscordError::IntentsRefused)
+        }
+        Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)))
+            if r.status_code.as_u16() == 401 =>
+        {
+            Err(DiscordError::TokenRejected)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct Handler {
+    desk: Desk,
+    directory: Arc<Directory>,
+    guild_ready: Arc<Notify>,
+    bot_user: std::sync::OnceLock<u64>,
+}
+
+fn display_name(user: &serenity::all::User, member: Option<&Member>) -> String {
+    member
+        .and_then(|m| m.nick.clone())
+        .or_else(|| user.global_name.clone())
+        .unwrap_or_else(|| user.name.clone())
+}
+
+impl Handler {
+    fn actor(&self, user: &serenity::all::User, name: String, role_ids: &[u64]) -> Actor {
+        Actor {
+            user: UserId::new(user.id.get()),
+            name,
+            roles: self.directory.itil_roles(self.desk.policy(), role_ids),
+        }
+    }
+
+    /// Says something to a user privately when an ephemeral reply is impossible.
+    async fn tell_privately(&self, ctx: &Context, user: serenity::all::UserId, text: &str) {
+        let result = async {
+            let dm = user.create_dm_channel(&ctx.http).await?;
+            dm.id.send_message(&ctx.http, plain(text)).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(user = %user, error = %e, "could not tell the user privately");
+        }
+    }
+}
+
+/// A message that pings nobody.
+fn plain(text: &str) -> CreateMessage {
+    CreateMessage::new()
+        .content(crate::render::truncate(text, crate::render::MESSAGE_LIMIT))
+        .allowed_mentions(CreateAllowedMentions::new())
+}
+
+fn emoji_text(e: &ReactionType) -> String {
+    match e {
+        ReactionType::Unicode(s) => s.clone(),
+        ReactionType::Custom { name, id, .. } => format!("{}:{id}", name.clone().unwrap_or_default()),
+        _ => String::new(),
+    }
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        let _ = self.bot_user.set(ready.user.id.get());
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+    }
+
+    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        let roles = guild.roles.values().map(|r| (r.id.get(), r.name.clone()));
+        let channels = guild.channels.values().map(|c| (c.id.get(), c.name.clone()));
+        self.directory.load(self.desk.policy(), guild.id.get(), roles, channels);
+        self.guild_ready.notify_waiters();
+        self.desk.outbox_ready().notify_one();
+        register_commands(&ctx, guild.id).await;
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        if msg.author.bot || msg.webhook_id.is_some() {
+            return;
+        }
+        let role_ids: Vec<u64> = msg
+            .member
+            .as_ref()
+            .map(|m| m.roles.iter().map(|r| r.get()).collect())
+            .unwrap_or_default();
+        let name = msg
+            .member
+            .as_ref()
+            .and_then(|m| m.nick.clone())
+            .unwrap_or_else(|| display_name(&msg.author, None));
+        let inbound = Inbound {
+            key: format!("discord:msg:{}", msg.id),
+            actor: self.actor(&msg.author, name, &role_ids),
+            channel: Some(msg.channel_id.get().to_string()),
+            event: Event::Line(msg.content.clone()),
+        };
+        if let Outcome::Reply(reply) = self.desk.handle(inbound).await {
+            let parts = crate::render::split(&reply.text, crate::render::MESSAGE_LIMIT);
+            for (i, part) in parts.iter().enumerate() {
+                let mut out = plain(part);
+                if i == 0 {
+                    out = out.reference_message(&msg);
+                }
+                if let Err(e) = msg.channel_id.send_message(&ctx.http, out).await {
+                    tracing::warn!(error = %e, "could not reply");
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn reaction_add(&self, ctx: Context, reaction: Reaction) {
+        self.reaction(ctx, reaction, true).await;
+    }
+
+    async fn reaction_remove(&self, ctx: Context, reaction: Reaction) {
+        self.reaction(ctx, reaction, false).await;
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        if let Interaction::Command(cmd) = interaction {
+            self.slash(ctx, cmd).await;
+        }
+    }
+}
+
+impl Handler {
+    async fn reaction(&self, ctx: Context, reaction: Reaction, added: bool) {
+        let Some(user_id) = reaction.user_id else { return };
+        // The bot's own reactions (e.g. the vote options it adds) are not events.
+        if self.bot_user.get() == Some(&user_id.get()) {
+            return;
+        }
+        let emoji = emoji_text(&reaction.emoji);
+        let policy = self.desk.policy();
+        // Only the emoji the desk uses are worth a look-up.
+        if !["🎫", "✋"].contains(&emoji.trim_end_matches('\u{FE0F}')) {
+            return;
+        }
+        let (name, role_ids) = match &reaction.member {
+            Some(m) => (
+                display_name(&m.user, Some(m)),
+                m.roles.iter().map(|r| r.get()).collect::<Vec<_>>(),
+            ),
+            None => (user_id.to_string(), Vec::new()),
+        };
+        let user = match &reaction.member {
+            Some(m) => m.user.clone(),
+            None => match user_id.to_user(&ctx.http).await {
+                Ok(u) => u,
+                Err(_) => return,
+            },
+        };
+        // 🎫 needs the reacted message's author and text.
+        let message = if added && emoji.starts_with('🎫') {
+            match reaction.channel_id.message(&ctx.http, reaction.message_id).await {
+                Ok(m) => Some(ReactedMessage {
+                    author: UserId::new(m.author.id.get()),
+                    author_name: display_name(&m.author, None),
+                    text: m.content.clone(),
+                    link: Some(m.link()),
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not fetch the reacted message");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let inbound = Inbound {
+            key: format!(
+                "discord:react:{}:{}:{}:{}",
+                reaction.message_id,
+                user_id,
+                emoji,
+                if added { "add" } else { "remove" }
+            ),
+            actor: Actor {
+                user: UserId::new(user_id.get()),
+                name,
+                roles: self.directory.itil_roles(policy, &role_ids),
+            },
+            channel: Some(reaction.channel_id.get().to_string()),
+            event: Event::Reaction {
+                message_id: reaction.message_id.get().to_string(),
+                emoji,
+                added,
+                message,
+            },
+        };
+        match self.desk.handle(inbound).await {
+            Outcome::Reply(reply) if reply.remove_reaction => {
+                if let Err(e) = reaction.delete(&ctx.http).await {
+                    tracing::warn!(error = %e, "could not remove a refused reaction");
+                }
+                self.tell_privately(&ctx, user.id, &reply.text).await;
+            }
+            Outcome::Reply(reply) if reply.private => self.tell_privately(&ctx, user.id, &reply.text).await,
+            Outcome::Reply(reply) => {
+                if let Err(e) = reaction.channel_id.send_message(&ctx.http, plain(&reply.text)).await {
+                    tracing::warn!(error = %e, "could not answer a reaction");
+                }
+            }
+            Outcome::Ignored | Outcome::Duplicate => {}
+        }
+    }
+
+    async fn slash(&self, ctx: Context, cmd: CommandInteraction) {
+        let role_ids: Vec<u64> = cmd
+            .member
+            .as_ref()
+            .map(|m| m.roles.iter().map(|r| r.get()).collect())
+            .unwrap_or_default();
+        let name = display_name(&cmd.user, cmd.member.as_deref());
+        let inbound = Inbound {
+            key: format!("discord:int:{}", cmd.id),
+            actor: self.actor(&cmd.user, name, &role_ids),
+            channel: Some(cmd.channel_id.get().to_string()),
+            event: Event::Command(slash::parse(&cmd.data.name, &cmd.data.options)),
+        };
+        let handling = self.desk.handle(inbound);
+        tokio::pin!(handling);
+        // Discord wants an answer within 3 s: answer directly when the desk is
+        // quick (it nearly always is), else defer and edit the answer in.
+        let outcome = match tokio::time::timeout(Duration::from_millis(1500), &mut handling).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                if let Err(e) = cmd.defer_ephemeral(&ctx.http).await {
+                    tracing::warn!(error = %e, "could not defer an interaction");
+                }
+                let outcome = handling.await;
+                if let Outcome::Reply(reply) = &outcome {
+                    let edit = EditInteractionResponse::new()
+                        .content(crate::render::truncate(&reply.text, crate::render::MESSAGE_LIMIT))
+                        .allowed_mentions(CreateAllowedMentions::new());
+                    if let Err(e) = cmd.edit_response(&ctx.http, edit).await {
+                        tracing::warn!(error = %e, "could not answer a deferred interaction");
+                    }
+                }
+                return;
+            }
+        };
+        let reply = match outcome {
+            Outcome::Reply(r) => r,
+            // A replayed interaction was answered the first time.
+            Outcome::Duplicate => return,
+            Outcome::Ignored => Reply::private("Nothing to do."),
+        };
+        let response = CreateInteractionResponseMessage::new()
+            .content(crate::render::truncate(&reply.text, crate::render::MESSAGE_LIMIT))
+            .ephemeral(reply.private)
+            .allowed_mentions(CreateAllowedMentions::new());
+        if let Err(e) = cmd
+            .create_response(&ctx.http, CreateInteractionResponse::Message(response))
+            .await
+        {
+            tracing::warn!(error = %e, "could not answer an interaction");
+        }
+    }
+}
+
+async fn register_commands(ctx: &Context, guild: GuildId) {
+    match guild.set_commands(&ctx.http, slash::definitions()).await {
+        Ok(cmds) => tracing::info!(guild = %guild, commands = cmds.len(), "slash commands registered"),
+        Err(e) => tracing::warn!(guild = %guild, error = %e, "could not register slash commands"),
+    }
+}

@@ -1,0 +1,340 @@
+//! Delivers the outbox to Discord: resolves destinations through the
+//! [`Directory`], pings only the mentions the desk asked for (allowed_mentions is
+//! always explicit), posts cards as embeds edited in place with a thread each,
+//! splits or truncates to Discord's limits, paces under the budgets, and never
+//! duplicates a message on retry (`nonce` + `enforce_nonce`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serenity::all::{
+    AutoArchiveDuration, ChannelId, Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage,
+    CreateThread, EditMessage, Http, MessageId, Nonce, RoleId, UserId as DiscordUserId,
+};
+use serenity::http::HttpError;
+use tokio::sync::Mutex;
+
+use super::directory::Directory;
+use super::pace::Pacer;
+use crate::config::Policy;
+use crate::message::{Card, Destination, OutKind, OutMessage, Tone};
+use crate::outbox::{Delivered, Delivery, SendError, Transport};
+use crate::render;
+
+/// Discord error code: cannot send messages to this user (DMs closed).
+pub const DMS_CLOSED: isize = 50007;
+/// Discord error code: unknown message (a card deleted by hand).
+const UNKNOWN_MESSAGE: isize = 10008;
+
+/// The outbox's way to Discord.
+pub struct DiscordTransport {
+    http: Arc<Http>,
+    policy: Policy,
+    directory: Arc<Directory>,
+    pacer: Pacer,
+    dm_channels: Mutex<HashMap<u64, u64>>,
+}
+
+impl DiscordTransport {
+    pub fn new(http: Arc<Http>, policy: Policy, directory: Arc<Directory>) -> Self {
+        Self {
+            http,
+            policy,
+            directory,
+            pacer: Pacer::discord(),
+            dm_channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn dm_channel(&self, user: u64) -> Result<u64, SendError> {
+        if let Some(c) = self.dm_channels.lock().await.get(&user) {
+            return Ok(*c);
+        }
+        self.pacer.acquire(None).await;
+        let channel = DiscordUserId::new(user.max(1))
+            .create_dm_channel(&*self.http)
+            .await
+            .map_err(classify)?;
+        self.dm_channels.lock().await.insert(user, channel.id.get());
+        Ok(channel.id.get())
+    }
+
+    async fn channel_for(&self, d: &Delivery<'_>) -> Result<u64, SendError> {
+        let not_ready = || SendError::Retry {
+            after: Some(Duration::from_secs(1)),
+            reason: "guild not loaded yet".into(),
+        };
+        match d.destination {
+            Destination::RoleChannel(role) => self.directory.role_channel(&self.policy, role).ok_or_else(not_ready),
+            Destination::Channel(c) => match self.directory.channel(c) {
+                Some(id) => Ok(id),
+                // An id of a channel we were told about (e.g. where a command came from).
+                None => c
+                    .parse::<u64>()
+                    .map_err(|_| SendError::Permanent(format!("no channel `{c}`"))),
+            },
+            Destination::Thread(_) => {
+                let card = d.card.ok_or_else(|| SendError::Retry {
+                    after: None,
+                    reason: "card not posted yet".into(),
+                })?;
+                let id = card.thread_id.as_deref().unwrap_or(&card.channel_id);
+                id.parse::<u64>()
+                    .map_err(|_| SendError::Permanent(format!("bad thread id `{id}`")))
+            }
+            Destination::Dm(user) => self.dm_channel(user.get()).await,
+        }
+    }
+
+    /// The visible mentions and the allowed_mentions that lets exactly them ping.
+    fn mentions(&self, m: &OutMessage) -> (String, CreateAllowedMentions) {
+        let mut prefix = Vec::new();
+        let mut roles = Vec::new();
+        for r in &m.ping_roles {
+            match self.directory.role_id(&self.policy, r) {
+                Some(id) => {
+                    prefix.push(format!("<@&{id}>"));
+                    roles.push(RoleId::new(id));
+                }
+                None => prefix.push(format!("@{}", self.policy.role_name(r))),
+            }
+        }
+        let users: Vec<DiscordUserId> = m
+            .ping_users
+            .iter()
+            .filter(|u| u.get() > 0)
+            .map(|u| DiscordUserId::new(u.get()))
+            .collect();
+        prefix.extend(users.iter().map(|u| format!("<@{u}>")));
+        let allowed = CreateAllowedMentions::new()
+            .roles(roles)
+            .users(users)
+            .replied_user(false);
+        (prefix.join(" "), allowed)
+    }
+
+    async fn send(&self, channel: u64, msg: CreateMessage) -> Result<u64, SendError> {
+        self.pacer.acquire(Some(channel)).await;
+        let sent = ChannelId::new(channel)
+            .send_message(&*self.http, msg)
+            .await
+            .map_err(classify)?;
+        Ok(sent.id.get())
+    }
+}
+
+/// Discord's colours for a card's tone.
+fn colour(t: Tone) -> Colour {
+    match t {
+        Tone::P1 => Colour::new(0xD0_30_30),
+        Tone::P2 => Colour::new(0xE6_7E_22),
+        Tone::P3 => Colour::new(0xF1_C4_0F),
+        Tone::P4 => Colour::new(0x34_98_DB),
+        Tone::P5 => Colour::new(0x95_A5_A6),
+        Tone::Done => Colour::new(0x2E_CC_71),
+    }
+}
+
+/// An embed within Discord's limits: title 256, at most 25 fields of 256/1024,
+/// footer 2048, and 6000 characters in all.
+pub fn embed(card: &Card) -> CreateEmbed {
+    const TOTAL: usize = 6000;
+    let title = render::truncate(&card.title, 256);
+    let footer = card.footer.as_deref().map(|f| render::truncate(f, 2048));
+    let mut budget = TOTAL - title.chars().count() - footer.as_ref().map_or(0, |f| f.chars().count());
+    let times = card.times.iter().map(|(k, t)| (k.clone(), format!("<t:{t}:R>")));
+    let mut fields: Vec<(String, String, bool)> = Vec::new();
+    for (k, v) in card.fields.iter().cloned().chain(times).take(25) {
+        let name = render::truncate(&k, 256);
+        let value = if v.is_empty() { "—".to_owned() } else { v };
+        let room = budget.saturating_sub(name.chars().count()).min(1024);
+        if room < 2 {
+            break;
+        }
+        let value = render::truncate(&value, room);
+        budget -= name.chars().count() + value.chars().count();
+        fields.push((name, value, true));
+    }
+    let mut e = CreateEmbed::new().title(title).colour(colour(card.tone)).fields(fields);
+    if let Some(f) = footer {
+        e = e.footer(CreateEmbedFooter::new(f));
+    }
+    e
+}
+
+/// How a failed call should be treated.
+fn classify(e: serenity::Error) -> SendError {
+    match &e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(resp)) => {
+            let status = resp.status_code.as_u16();
+            if resp.error.code == DMS_CLOSED {
+                SendError::Permanent(format!("dms closed ({DMS_CLOSED})"))
+            } else if status == 429 || status >= 500 {
+                SendError::Retry {
+                    after: None,
+                    reason: format!("HTTP {status}: {}", resp.error.message),
+                }
+            } else {
+                SendError::Permanent(format!(
+                    "HTTP {status} code {}: {}",
+                    resp.error.code, resp.error.message
+                ))
+            }
+        }
+        serenity::Error::Http(_) | serenity::Error::Io(_) => SendError::Retry {
+            after: None,
+            reason: e.to_string(),
+        },
+        _ => SendError::Permanent(e.to_string()),
+    }
+}
+
+fn is_unknown_message(e: &serenity::Error) -> bool {
+    matches!(e, serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) if r.error.code == UNKNOWN_MESSAGE)
+}
+
+impl Transport for DiscordTransport {
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+        if !self.directory.is_ready() {
+            return Err(SendError::Retry {
+                after: Some(Duration::from_secs(1)),
+                reason: "guild not loaded yet".into(),
+            });
+        }
+        let channel = self.channel_for(d).await?;
+        let (pings, allowed) = self.mentions(d.message);
+        let text = if pings.is_empty() {
+            d.message.text.clone()
+        } else {
+            format!("{pings} {}", d.message.text)
+        };
+
+        if d.kind == OutKind::Card {
+            let content = render::truncate(&text, render::MESSAGE_LIMIT);
+            let card = d.message.card.as_ref().map(embed);
+            if let Some(existing) = d.card {
+                let (Ok(ch), Ok(mid)) = (existing.channel_id.parse::<u64>(), existing.message_id.parse::<u64>()) else {
+                    return Err(SendError::Permanent("stored card ids are not Discord ids".into()));
+                };
+                let mut edit = EditMessage::new()
+                    .content(content.clone())
+                    .allowed_mentions(allowed.clone());
+                if let Some(e) = card.clone() {
+                    edit = edit.embed(e);
+                }
+                self.pacer.acquire(Some(ch)).await;
+                match ChannelId::new(ch)
+                    .edit_message(&*self.http, MessageId::new(mid), edit)
+                    .await
+                {
+                    Ok(_) => {
+                        return Ok(Delivered {
+                            channel_id: ch.to_string(),
+                            message_id: mid.to_string(),
+                            thread_id: existing.thread_id.clone(),
+                        })
+                    }
+                    // The card was deleted by hand: post it again below.
+                    Err(e) if is_unknown_message(&e) => {}
+                    Err(e) => return Err(classify(e)),
+                }
+            }
+            let mut msg = CreateMessage::new()
+                .content(content)
+                .allowed_mentions(allowed)
+                .nonce(Nonce::String(d.nonce.clone()))
+                .enforce_nonce(true);
+            if let Some(e) = card {
+                msg = msg.embed(e);
+            }
+            let mid = self.send(channel, msg).await?;
+            let name = d
+                .message
+                .card
+                .as_ref()
+                .map_or_else(|| d.subject.unwrap_or("updates").to_owned(), |c| c.title.clone());
+            self.pacer.acquire(Some(channel)).await;
+            let thread = ChannelId::new(channel)
+                .create_thread_from_message(
+                    &*self.http,
+                    MessageId::new(mid),
+                    CreateThread::new(render::truncate(&name, 100)).auto_archive_duration(AutoArchiveDuration::OneWeek),
+                )
+                .await;
+            let thread_id = match thread {
+                Ok(t) => Some(t.id.get().to_string()),
+                Err(e) => {
+                    // Without a thread, updates go to the card's channel.
+                    tracing::warn!(error = %e, card = mid, "could not start a thread for the card");
+                    None
+                }
+            };
+            return Ok(Delivered {
+                channel_id: channel.to_string(),
+                message_id: mid.to_string(),
+                thread_id,
+            });
+        }
+
+        // Posts: split to the message limit; each part has its own stable nonce.
+        let parts = render::split(&text, render::MESSAGE_LIMIT);
+        let mut first = None;
+        for (i, part) in parts.iter().enumerate() {
+            let nonce = if i == 0 {
+                d.nonce.clone()
+            } else {
+                format!("{}-{i}", d.nonce)
+            };
+            let msg = CreateMessage::new()
+                .content(part.clone())
+                .allowed_mentions(if i == 0 {
+                    allowed.clone()
+                } else {
+                    CreateAllowedMentions::new()
+                })
+                .nonce(Nonce::String(render::truncate(&nonce, 25)))
+                .enforce_nonce(true);
+            let id = self.send(channel, msg).await?;
+            first.get_or_insert(id);
+        }
+        let message_id = first.unwrap_or_default().to_string();
+        Ok(Delivered {
+            channel_id: channel.to_string(),
+            message_id,
+            thread_id: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeds_respect_discord_limits() {
+        let card = Card {
+            title: "t".repeat(400),
+            tone: Tone::P1,
+            fields: (0..40).map(|i| (format!("f{i}"), "v".repeat(2000))).collect(),
+            times: vec![("Opened".into(), 1_700_000_000)],
+            footer: Some("x".repeat(3000)),
+        };
+        let json = serde_json::to_value(embed(&card)).unwrap();
+        assert_eq!(json["title"].as_str().unwrap().chars().count(), 256);
+        let fields = json["fields"].as_array().unwrap();
+        assert!(fields.len() <= 25);
+        assert!(fields
+            .iter()
+            .all(|f| f["value"].as_str().unwrap().chars().count() <= 1024));
+        assert_eq!(json["footer"]["text"].as_str().unwrap().chars().count(), 2048);
+        let total: usize = 256
+            + 2048
+            + fields
+                .iter()
+                .map(|f| f["name"].as_str().unwrap().chars().count() + f["value"].as_str().unwrap().chars().count())
+                .sum::<usize>();
+        assert!(total <= 6000, "{total}");
+        assert_eq!(json["color"], 0xD0_30_30);
+    }
+}
