@@ -182,6 +182,9 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
     let transport = Arc::new(ConsoleTransport::new(desk.clone(), out.clone(), ids.clone()));
     let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
     let flush = || async {
+        if let Err(e) = desk.fire_due_timers().await {
+            tracing::error!(error = %e, "console timers failed");
+        }
         if !opts.hold_outbox {
             if let Err(e) = dispatcher.deliver_due().await {
                 tracing::error!(error = %e, "console delivery failed");

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod message;
 pub mod outbox;
 pub mod render;
+pub mod scheduler;
 pub mod store;
 
 /// Sets up logging to stderr from `RUST_LOG` (default: opsdesk at info, the rest at warn).

@@ -8,12 +8,14 @@
 mod clock;
 mod incidents;
 mod info;
+mod timers;
 
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
 pub use clock::Clock;
+pub use timers::{Firing, LATE_AFTER};
 
 use crate::command::{self, Command, UsageError};
 use crate::config::Policy;
@@ -141,6 +143,7 @@ struct Inner {
     policy: Policy,
     clock: Clock,
     outbox_ready: Notify,
+    timers_changed: Notify,
 }
 
 impl Desk {
@@ -151,6 +154,7 @@ impl Desk {
                 policy,
                 clock,
                 outbox_ready: Notify::new(),
+                timers_changed: Notify::new(),
             }),
         }
     }
@@ -170,6 +174,11 @@ impl Desk {
     /// Woken whenever an action commits outbound messages.
     pub fn outbox_ready(&self) -> &Notify {
         &self.inner.outbox_ready
+    }
+
+    /// Woken whenever an action schedules or moves a timer (and by `:clock`).
+    pub fn timers_changed(&self) -> &Notify {
+        &self.inner.timers_changed
     }
 
     /// Handles one inbound event. Never panics; store failures become a

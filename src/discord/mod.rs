@@ -113,6 +113,7 @@ pub async fn run(
     ));
     let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_rx_sched = stop_rx.clone();
     let outbox = {
         let desk = desk.clone();
         let directory = directory.clone();
@@ -135,6 +136,14 @@ pub async fn run(
         })
     };
 
+    let scheduler = {
+        let desk = desk.clone();
+        let mut stop = stop_rx_sched;
+        tokio::spawn(crate::scheduler::run(desk, async move {
+            while stop.changed().await.is_ok() && !*stop.borrow() {}
+        }))
+    };
+
     let shards = client.shard_manager.clone();
     let result = tokio::select! {
         r = client.start() => r,
@@ -145,6 +154,7 @@ pub async fn run(
     };
     let _ = stop_tx.send(true);
     let _ = outbox.await;
+    let _ = scheduler.await;
     match result {
         Ok(()) => Ok(()),
         Err(serenity::Error::Gateway(GatewayError::InvalidAuthentication)) => Err(DiscordError::TokenRejected),

@@ -10,6 +10,7 @@ pub mod cards;
 pub mod events;
 pub mod incidents;
 pub mod outbox;
+pub mod timers;
 pub mod users;
 
 use std::str::FromStr;

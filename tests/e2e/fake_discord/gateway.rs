@@ -71,10 +71,16 @@ impl GatewayState {
 /// Accepts gateway connections until aborted.
 pub(super) async fn serve(listener: TcpListener, inner: Arc<Inner>, tasks: Weak<Tasks>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let task = tokio::spawn(connection(stream, Arc::clone(&inner)));
         match tasks.upgrade() {
-            Some(tasks) => tasks.0.lock().unwrap_or_else(|p| p.into_inner()).push(task.abort_handle()),
+            Some(tasks) => tasks
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(task.abort_handle()),
             None => task.abort(),
         }
     }
@@ -82,6 +88,8 @@ pub(super) async fn serve(listener: TcpListener, inner: Arc<Inner>, tasks: Weak<
 
 async fn connection(stream: TcpStream, inner: Arc<Inner>) {
     let mut uri = String::new();
+    // The Result type is imposed by tungstenite's `Callback` trait.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         uri = req.uri().to_string();
         Ok(resp)
@@ -91,7 +99,7 @@ async fn connection(stream: TcpStream, inner: Arc<Inner>) {
         Err(err) => {
             tracing::debug!("fake gateway: handshake failed: {err}");
             return;
-        },
+        }
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let conn_id = {
@@ -161,7 +169,8 @@ fn client_frame(inner: &Inner, conn: u64, text: &str) {
     let spec = &inner.spec;
     let mut st = inner.lock();
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
-        st.gw.send_to(conn, Out::Close(4002, "Error while decoding payload.".into()));
+        st.gw
+            .send_to(conn, Out::Close(4002, "Error while decoding payload.".into()));
         return;
     };
     let mut recorded = frame.clone();
@@ -172,15 +181,18 @@ fn client_frame(inner: &Inner, conn: u64, text: &str) {
     match frame["op"].as_u64() {
         Some(1) => {
             st.gw.stats.heartbeats += 1;
-            st.gw.send_to(conn, Out::Text(json!({"op": 11, "s": null, "t": null, "d": null}).to_string()));
-        },
+            st.gw.send_to(
+                conn,
+                Out::Text(json!({"op": 11, "s": null, "t": null, "d": null}).to_string()),
+            );
+        }
         Some(2) => identify(inner, &mut st, conn, &frame["d"]),
         Some(6) => resume(spec, &mut st, conn, &frame["d"]),
         // Presence update, voice state, request guild members, soundboard: accepted, ignored.
-        Some(3 | 4 | 8 | 31) => {},
+        Some(3 | 4 | 8 | 31) => {}
         _ => {
             st.gw.send_to(conn, Out::Close(4001, "Unknown opcode.".into()));
-        },
+        }
     }
     drop(st);
     inner.changed.notify_waiters();
@@ -201,10 +213,24 @@ fn identify(inner: &Inner, st: &mut State, conn: u64, d: &Value) {
     st.gw.stats.identifies += 1;
     st.gw.stats.intents = Some(intents);
     st.gw.sessions_started += 1;
-    let session_id = format!("fakesession{:08x}{:04x}", payloads::unix_millis() & 0xFFFF_FFFF, st.gw.sessions_started);
-    st.gw.session = Some(Session { id: session_id.clone(), seq: 0, intents, log: Vec::new() });
+    let session_id = format!(
+        "fakesession{:08x}{:04x}",
+        payloads::unix_millis() & 0xFFFF_FFFF,
+        st.gw.sessions_started
+    );
+    st.gw.session = Some(Session {
+        id: session_id.clone(),
+        seq: 0,
+        intents,
+        log: Vec::new(),
+    });
     st.gw.active = Some(conn);
-    dispatch(spec, st, "READY", payloads::ready(spec, &session_id, &inner.gateway_url));
+    dispatch(
+        spec,
+        st,
+        "READY",
+        payloads::ready(spec, &session_id, &inner.gateway_url),
+    );
     let guild = payloads::guild_create(spec, st);
     dispatch(spec, st, "GUILD_CREATE", guild);
     for (t, d) in std::mem::take(&mut st.gw.backlog) {
@@ -223,7 +249,10 @@ fn resume(spec: &GuildSpec, st: &mut State, conn: u64, d: &Value) {
     let gw = &mut st.gw;
     let Some(session) = gw.session.as_mut().filter(|s| s.id == wanted) else {
         gw.stats.failed_resumes += 1;
-        gw.send_to(conn, Out::Text(json!({"op": 9, "s": null, "t": null, "d": false}).to_string()));
+        gw.send_to(
+            conn,
+            Out::Text(json!({"op": 9, "s": null, "t": null, "d": false}).to_string()),
+        );
         return;
     };
     let mut frames: Vec<String> = session
@@ -233,7 +262,11 @@ fn resume(spec: &GuildSpec, st: &mut State, conn: u64, d: &Value) {
         .map(|(seq, t, d)| dispatch_frame(*seq, t, d))
         .collect();
     session.seq += 1;
-    frames.push(dispatch_frame(session.seq, "RESUMED", &json!({"_trace": ["[\"fake-discord-gateway\",{\"micros\":1}]"]})));
+    frames.push(dispatch_frame(
+        session.seq,
+        "RESUMED",
+        &json!({"_trace": ["[\"fake-discord-gateway\",{\"micros\":1}]"]}),
+    ));
     gw.stats.resumes += 1;
     gw.active = Some(conn);
     gw.stats.dispatches_sent += frames.len();
@@ -253,7 +286,11 @@ fn apply_intents(spec: &GuildSpec, granted: u64, t: &str, d: &mut Value) -> bool
     let has = |bit: u64| granted & bit != 0;
     match t {
         "MESSAGE_CREATE" | "MESSAGE_UPDATE" | "MESSAGE_DELETE" => {
-            if !has(if in_guild { intents::GUILD_MESSAGES } else { intents::DIRECT_MESSAGES }) {
+            if !has(if in_guild {
+                intents::GUILD_MESSAGES
+            } else {
+                intents::DIRECT_MESSAGES
+            }) {
                 return false;
             }
             let from_bot = payloads::parse_sf(&d["author"]["id"]) == Some(spec.bot_user_id);
@@ -271,10 +308,12 @@ fn apply_intents(spec: &GuildSpec, granted: u64, t: &str, d: &mut Value) -> bool
                 }
             }
             true
-        },
-        "MESSAGE_REACTION_ADD" | "MESSAGE_REACTION_REMOVE" => {
-            has(if in_guild { intents::GUILD_MESSAGE_REACTIONS } else { intents::DIRECT_MESSAGE_REACTIONS })
-        },
+        }
+        "MESSAGE_REACTION_ADD" | "MESSAGE_REACTION_REMOVE" => has(if in_guild {
+            intents::GUILD_MESSAGE_REACTIONS
+        } else {
+            intents::DIRECT_MESSAGE_REACTIONS
+        }),
         "THREAD_CREATE" | "THREAD_UPDATE" | "THREAD_DELETE" => has(intents::GUILDS),
         _ => true,
     }
@@ -327,9 +366,10 @@ pub(super) fn invalidate_session(inner: &Inner) -> bool {
         let mut st = inner.lock();
         st.gw.session = None;
         match st.gw.active.take() {
-            Some(conn) => {
-                st.gw.send_to(conn, Out::Text(json!({"op": 9, "s": null, "t": null, "d": false}).to_string()))
-            },
+            Some(conn) => st.gw.send_to(
+                conn,
+                Out::Text(json!({"op": 9, "s": null, "t": null, "d": false}).to_string()),
+            ),
             None => false,
         }
     };
@@ -368,7 +408,14 @@ pub(super) fn ensure_dm(spec: &GuildSpec, st: &mut State, user_id: u64) -> u64 {
     }
     let id = st.next_id();
     st.dm_by_user.insert(user_id, id);
-    st.channels.insert(id, ChannelEntry { json: payloads::dm_channel(spec, id, user_id), kind: 1, recipient: Some(user_id) });
+    st.channels.insert(
+        id,
+        ChannelEntry {
+            json: payloads::dm_channel(spec, id, user_id),
+            kind: 1,
+            recipient: Some(user_id),
+        },
+    );
     id
 }
 
@@ -391,7 +438,13 @@ fn user_message(spec: &GuildSpec, st: &mut State, id: u64, channel_id: u64, auth
     msg
 }
 
-pub(super) fn store_message(st: &mut State, json: Value, author_id: u64, create_body: Option<Value>, interaction_id: Option<u64>) {
+pub(super) fn store_message(
+    st: &mut State,
+    json: Value,
+    author_id: u64,
+    create_body: Option<Value>,
+    interaction_id: Option<u64>,
+) {
     let id = payloads::parse_sf(&json["id"]).unwrap_or_default();
     let channel_id = payloads::parse_sf(&json["channel_id"]).unwrap_or_default();
     if let Some(ch) = st.channels.get_mut(&channel_id) {
@@ -437,8 +490,7 @@ pub(super) fn inject_message(inner: &Inner, channel_id: u64, author: u64, conten
         let mut msg = user_message(spec, &mut st, id, channel_id, author, content);
         if let Some(reply) = reply_to {
             msg["type"] = json!(19);
-            msg["message_reference"] =
-                json!({"type": 0, "message_id": sf(reply), "channel_id": sf(channel_id), "guild_id": sf(spec.guild_id)});
+            msg["message_reference"] = json!({"type": 0, "message_id": sf(reply), "channel_id": sf(channel_id), "guild_id": sf(spec.guild_id)});
             if let Some(original) = st.messages.get(&reply) {
                 msg["referenced_message"] = original.json.clone();
             }
@@ -468,7 +520,15 @@ pub(super) fn inject_dm(inner: &Inner, user_id: u64, content: &str) -> (u64, u64
 }
 
 /// Reaction event payload; `add` selects MESSAGE_REACTION_ADD (with `member`) or REMOVE.
-pub(super) fn reaction_event(spec: &GuildSpec, st: &State, channel_id: u64, message_id: u64, user_id: u64, emoji: &str, add: bool) -> Value {
+pub(super) fn reaction_event(
+    spec: &GuildSpec,
+    st: &State,
+    channel_id: u64,
+    message_id: u64,
+    user_id: u64,
+    emoji: &str,
+    add: bool,
+) -> Value {
     let mut d = json!({
         "user_id": sf(user_id),
         "channel_id": sf(channel_id),
@@ -494,8 +554,17 @@ pub(super) fn reaction_event(spec: &GuildSpec, st: &State, channel_id: u64, mess
 }
 
 /// Records a reaction change on a stored message (and its `reactions` array).
-pub(super) fn record_reaction(spec: &GuildSpec, st: &mut State, message_id: u64, user_id: u64, emoji: &str, add: bool) -> bool {
-    let Some(msg) = st.messages.get_mut(&message_id) else { return false };
+pub(super) fn record_reaction(
+    spec: &GuildSpec,
+    st: &mut State,
+    message_id: u64,
+    user_id: u64,
+    emoji: &str,
+    add: bool,
+) -> bool {
+    let Some(msg) = st.messages.get_mut(&message_id) else {
+        return false;
+    };
     let entry = (emoji.to_string(), user_id);
     let changed = if add {
         if msg.reactions.contains(&entry) {
@@ -515,7 +584,7 @@ pub(super) fn record_reaction(spec: &GuildSpec, st: &mut State, message_id: u64,
             Some(s) => {
                 s.1 += 1;
                 s.2 |= *u == spec.bot_user_id;
-            },
+            }
             None => summary.push((e.clone(), 1, *u == spec.bot_user_id)),
         }
     }
@@ -541,14 +610,24 @@ pub(super) fn inject_reaction(inner: &Inner, channel_id: u64, message_id: u64, u
         let mut st = inner.lock();
         record_reaction(spec, &mut st, message_id, user_id, emoji, add);
         let d = reaction_event(spec, &st, channel_id, message_id, user_id, emoji, add);
-        let t = if add { "MESSAGE_REACTION_ADD" } else { "MESSAGE_REACTION_REMOVE" };
+        let t = if add {
+            "MESSAGE_REACTION_ADD"
+        } else {
+            "MESSAGE_REACTION_REMOVE"
+        };
         dispatch_injected(spec, &mut st, t, d);
     }
     inner.changed.notify_waiters();
 }
 
-/// Fields common to all interaction payloads.
-fn interaction_base(spec: &GuildSpec, st: &State, id: u64, token: &str, kind: u8, channel_id: u64, user_id: u64, locale: &str) -> Value {
+/// Fields common to all interaction payloads, for the recorded interaction `id`.
+fn interaction_base(spec: &GuildSpec, st: &State, id: u64, kind: u8, locale: &str) -> Value {
+    let rec = st
+        .interactions
+        .iter()
+        .find(|i| i.id == id)
+        .expect("interaction recorded before its payload");
+    let (token, channel_id, user_id) = (rec.token.as_str(), rec.channel_id, rec.user_id);
     let mut member = payloads::member(spec, st, user_id, true);
     member["permissions"] = json!(payloads::permissions_of(spec, &st.roles_of(user_id)).to_string());
     let mut channel = st.channels.get(&channel_id).map_or_else(
@@ -603,7 +682,13 @@ pub(super) fn inject_interaction(inner: &Inner, spec_: InteractionSpec) -> (u64,
     let spec = &inner.spec;
     let out = {
         let mut st = inner.lock();
-        let (id, token) = new_interaction(&mut st, &spec_.command_name, spec_.channel_id, spec_.user_id, inner.elapsed());
+        let (id, token) = new_interaction(
+            &mut st,
+            &spec_.command_name,
+            spec_.channel_id,
+            spec_.user_id,
+            inner.elapsed(),
+        );
         let command_id = st
             .guild_commands
             .iter()
@@ -611,7 +696,7 @@ pub(super) fn inject_interaction(inner: &Inner, spec_: InteractionSpec) -> (u64,
             .find(|c| c["name"] == spec_.command_name.as_str())
             .and_then(|c| payloads::parse_sf(&c["id"]));
         let command_id = command_id.unwrap_or_else(|| st.next_id());
-        let mut d = interaction_base(spec, &st, id, &token, 2, spec_.channel_id, spec_.user_id, &spec_.locale);
+        let mut d = interaction_base(spec, &st, id, 2, &spec_.locale);
         d["data"] = json!({
             "id": sf(command_id),
             "name": spec_.command_name,
@@ -635,12 +720,17 @@ pub(super) fn inject_component(inner: &Inner, c: ComponentSpec) -> (u64, String)
             .messages
             .get(&c.message_id)
             .map(|m| m.json.clone())
-            .unwrap_or_else(|| panic!("fake_discord: inject_component_interaction on unknown message {}", c.message_id));
+            .unwrap_or_else(|| {
+                panic!(
+                    "fake_discord: inject_component_interaction on unknown message {}",
+                    c.message_id
+                )
+            });
         let (id, token) = new_interaction(&mut st, &c.custom_id, c.channel_id, c.user_id, inner.elapsed());
         if let Some(rec) = st.interaction_mut(id) {
             rec.component_message_id = Some(c.message_id);
         }
-        let mut d = interaction_base(spec, &st, id, &token, 3, c.channel_id, c.user_id, "en-US");
+        let mut d = interaction_base(spec, &st, id, 3, "en-US");
         d["message"] = message;
         d["data"] = json!({"custom_id": c.custom_id, "component_type": c.component_type});
         if c.component_type != 2 {

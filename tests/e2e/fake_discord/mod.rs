@@ -46,11 +46,33 @@
 //!   DIRECT_MESSAGE_REACTIONS, and without MESSAGE_CONTENT other users' guild messages arrive
 //!   with empty content (unless they mention the bot), exactly like Discord.
 //! * Unlike Discord, GUILD_CREATE always carries every configured member (so a cache-less bot
-//!   can read roles from it), and events injected before the first IDENTIFY are held back and
-//!   delivered right after READY + GUILD_CREATE.
+//!   can read roles from it), and events injected while no session exists (before the first
+//!   IDENTIFY, or after [`FakeDiscord::invalidate_session`]) are held back and delivered right
+//!   after the next READY + GUILD_CREATE. Events injected while a session exists but its socket
+//!   is down are kept in the session log and replayed on RESUME, as on Discord.
 //! * Interaction callbacks must arrive within `interaction_deadline` (3 s by default) or get
 //!   404 `10062 Unknown interaction`; a second callback gets 400 `40060`.
 //! * Unknown routes answer 404 and are recorded ([`FakeDiscord::unknown_routes`]).
+//! * Realistic refusals: unknown channel 404/10003, unknown message 404/10008, empty message
+//!   400/50006, content over 2000 chars 400/50035, an emoji given as ASCII text (`thumbsup`)
+//!   400/10014, a second thread on one message 400/160004, REST with a wrong token 401.
+//!
+//! # Serenity 0.12.5 facts this relies on
+//!
+//! * Start-up makes exactly one REST call, `GET /gateway` (inside `ClientBuilder`'s future, not
+//!   in `start()`); `GET /gateway/bot` only for `start_autosharded`, `/users/@me` only with the
+//!   voice feature, `/oauth2/applications/@me` never. The application id comes from READY, so
+//!   command registration and interaction webhooks (edit/followup) only work after READY.
+//! * RESUME is sent right after the socket opens, before HELLO; the fake replays the missed
+//!   dispatches and then sends RESUMED. A restart after INVALID_SESSION waits 5 s
+//!   (serenity's pause between shard boots).
+//! * Serenity runs each `EventHandler` call in its own task: handlers may observe events out
+//!   of gateway order.
+//! * A dispatch serenity cannot deserialize becomes `Event::Unknown` and is only logged at
+//!   DEBUG (`serenity::client::dispatch`: "An unknown event was received").
+//! * `CreateMessage::nonce(Nonce::String(..)).enforce_nonce(true)` sends `nonce` and
+//!   `enforce_nonce: true`; with the ratelimiter disabled a 429 surfaces as
+//!   `HttpError::UnsuccessfulRequest` with status 429 (headers are not exposed).
 
 // The fake is a library for many tests; each test uses only part of its API.
 #![allow(dead_code)]
@@ -208,7 +230,10 @@ impl GuildSpec {
         spec.roles = role_names
             .iter()
             .zip(1_200_000_000_000_000_201u64..)
-            .map(|(name, id)| RoleSpec { id, name: (*name).to_string() })
+            .map(|(name, id)| RoleSpec {
+                id,
+                name: (*name).to_string(),
+            })
             .collect();
         let channel_names = [
             "service-desk",
@@ -223,7 +248,10 @@ impl GuildSpec {
         spec.channels = channel_names
             .iter()
             .zip(1_200_000_000_000_000_301u64..)
-            .map(|(name, id)| ChannelSpec { id, name: (*name).to_string() })
+            .map(|(name, id)| ChannelSpec {
+                id,
+                name: (*name).to_string(),
+            })
             .collect();
         let members: [(&str, &[&str], bool); 8] = [
             ("alice", &["Service Desk"], false),
@@ -251,18 +279,26 @@ impl GuildSpec {
 
     /// The id of the role called `name`. Panics (with the known names) if there is none.
     pub fn role_id(&self, name: &str) -> u64 {
-        self.roles.iter().find(|r| r.name == name).map(|r| r.id).unwrap_or_else(|| {
-            let known: Vec<_> = self.roles.iter().map(|r| r.name.as_str()).collect();
-            panic!("fake_discord: no role named {name:?}; known roles: {known:?}")
-        })
+        self.roles
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.id)
+            .unwrap_or_else(|| {
+                let known: Vec<_> = self.roles.iter().map(|r| r.name.as_str()).collect();
+                panic!("fake_discord: no role named {name:?}; known roles: {known:?}")
+            })
     }
 
     /// The id of the channel called `name`. Panics (with the known names) if there is none.
     pub fn channel_id(&self, name: &str) -> u64 {
-        self.channels.iter().find(|c| c.name == name).map(|c| c.id).unwrap_or_else(|| {
-            let known: Vec<_> = self.channels.iter().map(|c| c.name.as_str()).collect();
-            panic!("fake_discord: no channel named {name:?}; known channels: {known:?}")
-        })
+        self.channels
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.id)
+            .unwrap_or_else(|| {
+                let known: Vec<_> = self.channels.iter().map(|c| c.name.as_str()).collect();
+                panic!("fake_discord: no channel named {name:?}; known channels: {known:?}")
+            })
     }
 
     /// The user id of the member called `username`. Panics (with the known names) if none.
@@ -281,7 +317,11 @@ impl GuildSpec {
     /// User ids of the members holding the role called `role_name`.
     pub fn members_with_role(&self, role_name: &str) -> Vec<u64> {
         let role = self.role_id(role_name);
-        self.members.iter().filter(|m| m.role_ids.contains(&role)).map(|m| m.user_id).collect()
+        self.members
+            .iter()
+            .filter(|m| m.role_ids.contains(&role))
+            .map(|m| m.user_id)
+            .collect()
     }
 
     /// The id of the managed role the fake gives the bot (`guild_id + 99`).
@@ -346,7 +386,11 @@ impl Call {
 
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{} +{:?} {} {} -> {}", self.index, self.at, self.method, self.path, self.status)?;
+        write!(
+            f,
+            "#{} +{:?} {} {} -> {}",
+            self.index, self.at, self.method, self.path, self.status
+        )?;
         if let Some(fault) = &self.fault {
             write!(f, " [fault {fault:?}]")?;
         }
@@ -369,6 +413,9 @@ impl fmt::Display for Call {
     }
 }
 
+/// A predicate over a call's (method, path), as used by [`CallMatcher::Custom`].
+pub type CallPredicate = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// Picks REST calls by method and path.
 ///
 /// From a string `"METHOD /seg/{any}/seg"`: the method may be `*`; a `{name}` segment matches
@@ -385,7 +432,7 @@ pub enum CallMatcher {
         segments: Vec<String>,
     },
     /// A predicate over (method, path).
-    Custom(Arc<dyn Fn(&str, &str) -> bool + Send + Sync>),
+    Custom(CallPredicate),
 }
 
 impl CallMatcher {
@@ -419,7 +466,7 @@ impl CallMatcher {
                     }
                 }
                 actual.len() == segments.len()
-            },
+            }
         }
     }
 }
@@ -562,7 +609,11 @@ impl StoredMessage {
 
     /// Users who reacted with `emoji`.
     pub fn reactors(&self, emoji: &str) -> Vec<u64> {
-        self.reactions.iter().filter(|(e, _)| e == emoji).map(|(_, u)| *u).collect()
+        self.reactions
+            .iter()
+            .filter(|(e, _)| e == emoji)
+            .map(|(_, u)| *u)
+            .collect()
     }
 }
 
@@ -942,8 +993,12 @@ impl FakeDiscord {
     /// Binds the REST server and the gateway on two ephemeral `127.0.0.1` ports and starts
     /// serving. Panics if binding fails.
     pub async fn start(spec: GuildSpec) -> FakeDiscord {
-        let rest = TcpListener::bind("127.0.0.1:0").await.expect("fake_discord: bind REST listener");
-        let gw = TcpListener::bind("127.0.0.1:0").await.expect("fake_discord: bind gateway listener");
+        let rest = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake_discord: bind REST listener");
+        let gw = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake_discord: bind gateway listener");
         let api_base = format!("http://{}", rest.local_addr().expect("REST local addr"));
         let gateway_url = format!("ws://{}", gw.local_addr().expect("gateway local addr"));
         let inner = Arc::new(Inner {
@@ -957,7 +1012,11 @@ impl FakeDiscord {
         let rest_task = tokio::spawn(rest::serve(rest, Arc::clone(&inner)));
         let tasks = Arc::new(Tasks(Mutex::new(vec![rest_task.abort_handle()])));
         let gw_task = tokio::spawn(gateway::serve(gw, Arc::clone(&inner), Arc::downgrade(&tasks)));
-        tasks.0.lock().unwrap_or_else(|p| p.into_inner()).push(gw_task.abort_handle());
+        tasks
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(gw_task.abort_handle());
         tracing::debug!(api = %inner.api_base, gateway = %inner.gateway_url, "fake discord started");
         FakeDiscord { inner, tasks }
     }
@@ -977,10 +1036,12 @@ impl FakeDiscord {
         &self.inner.spec
     }
 
-    /// A serenity `Http` aimed at the fake, with the correct token and the ratelimiter off.
+    /// A serenity `Http` aimed at the fake, with the correct token, the application id preset
+    /// (so command and interaction-webhook calls work without a READY) and the ratelimiter off.
     pub fn serenity_http(&self) -> serenity::http::Http {
         serenity::http::HttpBuilder::new(&self.inner.spec.token)
             .proxy(self.api_base())
+            .application_id(serenity::model::id::ApplicationId::new(self.inner.spec.application_id))
             .ratelimiter_disabled(true)
             .build()
     }
@@ -995,12 +1056,24 @@ impl FakeDiscord {
     /// Calls matching a pattern such as `"POST /channels/{channel}/messages"`.
     pub fn calls_matching(&self, matcher: impl Into<CallMatcher>) -> Vec<Call> {
         let matcher = matcher.into();
-        self.inner.lock().calls.iter().filter(|c| matcher.matches(&c.method, &c.path)).cloned().collect()
+        self.inner
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| matcher.matches(&c.method, &c.path))
+            .cloned()
+            .collect()
     }
 
     /// Calls that hit no known route (answered 404).
     pub fn unknown_routes(&self) -> Vec<Call> {
-        self.inner.lock().calls.iter().filter(|c| c.unknown_route).cloned().collect()
+        self.inner
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.unknown_route)
+            .cloned()
+            .collect()
     }
 
     /// Waits until `predicate(all calls so far)` holds, re-checking whenever a call is
@@ -1010,21 +1083,38 @@ impl FakeDiscord {
     where
         F: Fn(&[Call]) -> bool,
     {
-        self.wait_until(description, timeout, |st| predicate(&st.calls).then(|| st.calls.clone())).await
+        self.wait_until(description, timeout, |st| {
+            predicate(&st.calls).then(|| st.calls.clone())
+        })
+        .await
     }
 
     /// Waits for the first call matching `matcher` (at or after index `from`) and returns it.
-    pub async fn wait_for_call(&self, matcher: impl Into<CallMatcher>, from: usize, timeout: Duration) -> Result<Call, String> {
+    pub async fn wait_for_call(
+        &self,
+        matcher: impl Into<CallMatcher>,
+        from: usize,
+        timeout: Duration,
+    ) -> Result<Call, String> {
         let matcher = matcher.into();
         let description = format!("a call matching {matcher:?} (from #{from})");
         self.wait_until(&description, timeout, |st| {
-            st.calls.iter().skip(from).find(|c| matcher.matches(&c.method, &c.path)).cloned()
+            st.calls
+                .iter()
+                .skip(from)
+                .find(|c| matcher.matches(&c.method, &c.path))
+                .cloned()
         })
         .await
     }
 
     /// Waits until `check` returns `Some` over the gateway counters.
-    pub async fn wait_for_gateway<F>(&self, description: &str, check: F, timeout: Duration) -> Result<GatewayStats, String>
+    pub async fn wait_for_gateway<F>(
+        &self,
+        description: &str,
+        check: F,
+        timeout: Duration,
+    ) -> Result<GatewayStats, String>
     where
         F: Fn(&GatewayStats) -> bool,
     {
@@ -1037,12 +1127,18 @@ impl FakeDiscord {
 
     /// Waits until a session is established (READY or RESUMED sent) and the socket is live.
     pub async fn wait_until_connected(&self, timeout: Duration) -> Result<GatewayStats, String> {
-        self.wait_for_gateway("gateway session connected", |s| s.connected, timeout).await
+        self.wait_for_gateway("gateway session connected", |s| s.connected, timeout)
+            .await
     }
 
     /// Waits until `check(state)` yields a value; wakes on every change. Errors list recent calls
     /// and the gateway counters.
-    async fn wait_until<T>(&self, description: &str, timeout: Duration, mut check: impl FnMut(&State) -> Option<T>) -> Result<T, String> {
+    async fn wait_until<T>(
+        &self,
+        description: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&State) -> Option<T>,
+    ) -> Result<T, String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.changed.notified();
@@ -1072,7 +1168,11 @@ impl FakeDiscord {
                     gw.last_seq,
                     recent.len(),
                     st.calls.len(),
-                    if recent.is_empty() { "(none)".to_string() } else { recent.join("\n  ") },
+                    if recent.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        recent.join("\n  ")
+                    },
                 ));
             }
         }
@@ -1082,13 +1182,22 @@ impl FakeDiscord {
 
     /// Messages in a channel (including deleted ones, flagged), oldest first.
     pub fn messages(&self, channel_id: u64) -> Vec<StoredMessage> {
-        self.inner.lock().messages.values().filter(|m| m.channel_id == channel_id).cloned().collect()
+        self.inner
+            .lock()
+            .messages
+            .values()
+            .filter(|m| m.channel_id == channel_id)
+            .cloned()
+            .collect()
     }
 
     /// Messages the bot authored in a channel (not deleted), oldest first.
     pub fn bot_messages(&self, channel_id: u64) -> Vec<StoredMessage> {
         let bot = self.inner.spec.bot_user_id;
-        self.messages(channel_id).into_iter().filter(|m| m.author_id == bot && !m.deleted).collect()
+        self.messages(channel_id)
+            .into_iter()
+            .filter(|m| m.author_id == bot && !m.deleted)
+            .collect()
     }
 
     /// One message by id.
@@ -1128,14 +1237,26 @@ impl FakeDiscord {
 
     /// One injected interaction.
     pub fn interaction(&self, interaction_id: u64) -> Option<InteractionRecord> {
-        self.inner.lock().interactions.iter().find(|i| i.id == interaction_id).cloned()
+        self.inner
+            .lock()
+            .interactions
+            .iter()
+            .find(|i| i.id == interaction_id)
+            .cloned()
     }
 
     /// Waits until the interaction has an accepted callback and returns its record.
-    pub async fn wait_for_interaction_response(&self, interaction_id: u64, timeout: Duration) -> Result<InteractionRecord, String> {
+    pub async fn wait_for_interaction_response(
+        &self,
+        interaction_id: u64,
+        timeout: Duration,
+    ) -> Result<InteractionRecord, String> {
         let description = format!("a callback for interaction {interaction_id}");
         self.wait_until(&description, timeout, |st| {
-            st.interactions.iter().find(|i| i.id == interaction_id && i.callback.is_some()).cloned()
+            st.interactions
+                .iter()
+                .find(|i| i.id == interaction_id && i.callback.is_some())
+                .cloned()
         })
         .await
     }
@@ -1166,7 +1287,13 @@ impl FakeDiscord {
     }
 
     /// Like [`Self::fail_randomly`] with a chosen `retry_after` for the 429s.
-    pub fn fail_randomly_with_retry_after(&self, matcher: impl Into<CallMatcher>, fraction: f64, seed: u64, retry_after_secs: f64) {
+    pub fn fail_randomly_with_retry_after(
+        &self,
+        matcher: impl Into<CallMatcher>,
+        fraction: f64,
+        seed: u64,
+        retry_after_secs: f64,
+    ) {
         self.inner.lock().random_faults = Some(RandomFaults {
             matcher: matcher.into(),
             fraction: fraction.clamp(0.0, 1.0),
@@ -1238,8 +1365,9 @@ impl FakeDiscord {
     }
 
     /// Sends op 9 INVALID_SESSION (`d: false`) and forgets the session: serenity re-IDENTIFYs
-    /// and gets a fresh READY + GUILD_CREATE. Events injected before the new READY are lost,
-    /// as on Discord.
+    /// (after serenity's own 5 s pause between shard boots) and gets a fresh READY +
+    /// GUILD_CREATE. Events injected before the new READY are held back and delivered right
+    /// after it (unlike Discord, which would drop them).
     pub fn invalidate_session(&self) -> bool {
         gateway::invalidate_session(&self.inner)
     }
@@ -1308,7 +1436,9 @@ fn percent_decode(input: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(b) = hex {
                 out.push(b);
                 i += 3;

@@ -57,7 +57,10 @@ const ATTACHMENT_SIZE_LIMIT: u64 = 26_214_400;
 
 /// Milliseconds since the Unix epoch.
 pub(super) fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 /// ISO-8601 / RFC-3339 UTC timestamp as Discord writes it (`2024-05-01T12:34:56.789000+00:00`).
@@ -218,7 +221,14 @@ pub(super) fn roles(spec: &GuildSpec) -> Vec<Value> {
     for (i, r) in spec.roles.iter().enumerate() {
         out.push(role(spec, r.id, &r.name, i + 1, EVERYONE_PERMISSIONS, false));
     }
-    out.push(role(spec, spec.bot_role_id(), &spec.bot_username, spec.roles.len() + 1, BOT_PERMISSIONS, true));
+    out.push(role(
+        spec,
+        spec.bot_role_id(),
+        &spec.bot_username,
+        spec.roles.len() + 1,
+        BOT_PERMISSIONS,
+        true,
+    ));
     out
 }
 
@@ -289,10 +299,18 @@ pub(super) fn dm_channel(spec: &GuildSpec, id: u64, recipient: u64) -> Value {
 pub(super) fn guild_create(spec: &GuildSpec, st: &State) -> Value {
     let mut members: Vec<Value> = spec.members.iter().map(|m| member(spec, st, m.user_id, true)).collect();
     members.push(member(spec, st, spec.bot_user_id, true));
-    let channels: Vec<Value> =
-        st.channels.values().filter(|c| c.kind == 0).map(|c| c.json.clone()).collect();
-    let threads: Vec<Value> =
-        st.channels.values().filter(|c| c.kind == 11).map(|c| c.json.clone()).collect();
+    let channels: Vec<Value> = st
+        .channels
+        .values()
+        .filter(|c| c.kind == 0)
+        .map(|c| c.json.clone())
+        .collect();
+    let threads: Vec<Value> = st
+        .channels
+        .values()
+        .filter(|c| c.kind == 11)
+        .map(|c| c.json.clone())
+        .collect();
     let system_channel = spec.channels.first().map(|c| sf(c.id)).unwrap_or(Value::Null);
     let mut guild = json!({
         "id": sf(spec.guild_id),
@@ -409,7 +427,7 @@ pub(super) fn emoji(text: &str) -> Value {
     match text.rsplit_once(':') {
         Some((name, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
             json!({"id": id, "name": name, "animated": false})
-        },
+        }
         _ => json!({"id": null, "name": text}),
     }
 }
@@ -446,16 +464,16 @@ pub(super) fn resolved(spec: &GuildSpec, st: &State, options: &[Value]) -> Value
                     if let Some(nested) = o["options"].as_array() {
                         walk(spec, st, nested, out);
                     }
-                },
+                }
                 (Some(6), Some(id)) => {
                     out[0].insert(id.to_string(), user(spec, id));
                     out[1].insert(id.to_string(), member(spec, st, id, false));
-                },
+                }
                 (Some(8), Some(id)) => {
                     if let Some(r) = role_by_id(spec, id) {
                         out[2].insert(id.to_string(), r);
                     }
-                },
+                }
                 (Some(7), Some(id)) => {
                     if let Some(c) = st.channels.get(&id) {
                         let c = &c.json;
@@ -464,8 +482,8 @@ pub(super) fn resolved(spec: &GuildSpec, st: &State, options: &[Value]) -> Value
                             json!({"id": c["id"], "name": c["name"], "type": c["type"], "permissions": EVERYONE_PERMISSIONS.to_string(), "parent_id": c["parent_id"]}),
                         );
                     }
-                },
-                _ => {},
+                }
+                _ => {}
             }
         }
     }
@@ -473,7 +491,12 @@ pub(super) fn resolved(spec: &GuildSpec, st: &State, options: &[Value]) -> Value
     walk(spec, st, options, &mut maps);
     let [users, members, roles, channels] = maps;
     let mut out = Map::new();
-    for (key, map) in [("users", users), ("members", members), ("roles", roles), ("channels", channels)] {
+    for (key, map) in [
+        ("users", users),
+        ("members", members),
+        ("roles", roles),
+        ("channels", channels),
+    ] {
         if !map.is_empty() {
             out.insert(key.to_string(), Value::Object(map));
         }

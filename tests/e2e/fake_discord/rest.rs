@@ -41,7 +41,13 @@ type Handled = Result<Reply, Reply>;
 
 impl Reply {
     fn json(status: u16, body: Value) -> Self {
-        Self { status, body: Some(body), headers: Vec::new(), fault: None, unknown_route: false }
+        Self {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+            fault: None,
+            unknown_route: false,
+        }
     }
 
     fn ok(body: Value) -> Self {
@@ -49,7 +55,13 @@ impl Reply {
     }
 
     fn no_content() -> Self {
-        Self { status: 204, body: None, headers: Vec::new(), fault: None, unknown_route: false }
+        Self {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+            fault: None,
+            unknown_route: false,
+        }
     }
 
     /// A Discord error body `{"message", "code"}`.
@@ -109,7 +121,9 @@ impl Reply {
             }
         }
         let response = match self.body {
-            Some(body) => builder.header("content-type", "application/json").body(Body::from(body.to_string())),
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
             None => builder.body(Body::empty()),
         };
         response.unwrap_or_else(|_| Response::new(Body::empty()))
@@ -121,7 +135,10 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
     if body.is_empty() {
         return None;
     }
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if content_type.starts_with("multipart/form-data") {
         let text = String::from_utf8_lossy(body);
         let start = text.find("name=\"payload_json\"")?;
@@ -131,7 +148,9 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
         let end = rest.find("\r\n--").unwrap_or(rest.len());
         return serde_json::from_str(&rest[..end]).ok();
     }
-    serde_json::from_slice(body).ok().or_else(|| Some(Value::String(String::from_utf8_lossy(body).into_owned())))
+    serde_json::from_slice(body)
+        .ok()
+        .or_else(|| Some(Value::String(String::from_utf8_lossy(body).into_owned())))
 }
 
 enum Pre {
@@ -155,8 +174,15 @@ async fn handle(
     let segs: Vec<String> = below.trim_matches('/').split('/').map(percent_decode).collect();
     let path = format!("/{}", segs.join("/"));
     let body = parse_body(&headers, &body);
-    let audit_log_reason = headers.get("x-audit-log-reason").and_then(|v| v.to_str().ok()).map(percent_decode);
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let audit_log_reason = headers
+        .get("x-audit-log-reason")
+        .and_then(|v| v.to_str().ok())
+        .map(percent_decode);
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
 
     let pre = {
         let mut st = inner.lock();
@@ -170,7 +196,7 @@ async fn handle(
             tokio::time::sleep(d).await;
             delayed = true;
             None
-        },
+        }
     };
 
     let reply = {
@@ -180,9 +206,14 @@ async fn handle(
             None if !versioned => Reply::unknown_route(),
             None => {
                 let seg_refs: Vec<&str> = segs.iter().map(String::as_str).collect();
-                let mut ctx = Ctx { inner: &inner, spec: &inner.spec, st: &mut st };
-                ctx.route(&method, &seg_refs, body.as_ref(), uri.query()).unwrap_or_else(|e| e)
-            },
+                let mut ctx = Ctx {
+                    inner: &inner,
+                    spec: &inner.spec,
+                    st: &mut st,
+                };
+                ctx.route(&method, &seg_refs, body.as_ref(), uri.query())
+                    .unwrap_or_else(|e| e)
+            }
         };
         if delayed && reply.fault.is_none() {
             reply.fault = Some(FaultKind::Delay);
@@ -241,7 +272,9 @@ fn pre_checks(spec: &GuildSpec, st: &mut State, method: &str, path: &str, segs: 
             if window.len() >= 5 {
                 b.violations += 1;
                 let wait = Duration::from_secs(5).saturating_sub(now.duration_since(window[0]));
-                return Pre::Respond(Reply::rate_limited(wait.as_secs_f64(), false).with_fault(FaultKind::BudgetChannel));
+                return Pre::Respond(
+                    Reply::rate_limited(wait.as_secs_f64(), false).with_fault(FaultKind::BudgetChannel),
+                );
             }
             window.push_back(now);
         }
@@ -254,7 +287,10 @@ fn pre_checks(spec: &GuildSpec, st: &mut State, method: &str, path: &str, segs: 
     if let Some(random) = st.random_faults.as_mut() {
         if random.matcher.matches(method, path) && random.rng.next_f64() < random.fraction {
             let fault = if random.rng.next_u64() & 1 == 0 {
-                Fault::RateLimited { retry_after_secs: random.retry_after_secs, global: false }
+                Fault::RateLimited {
+                    retry_after_secs: random.retry_after_secs,
+                    global: false,
+                }
             } else {
                 Fault::ServerError
             };
@@ -267,26 +303,29 @@ fn pre_checks(spec: &GuildSpec, st: &mut State, method: &str, path: &str, segs: 
 fn serve_fault(st: &mut State, fault: Fault) -> Pre {
     let counts = &mut st.fault_counts;
     Pre::Respond(match fault {
-        Fault::RateLimited { retry_after_secs, global } => {
+        Fault::RateLimited {
+            retry_after_secs,
+            global,
+        } => {
             counts.rate_limited += 1;
             Reply::rate_limited(retry_after_secs, global).with_fault(FaultKind::RateLimited)
-        },
+        }
         Fault::ServerError => {
             counts.server_errors += 1;
             Reply::error(500, 0, "500: Internal Server Error").with_fault(FaultKind::ServerError)
-        },
+        }
         Fault::DmClosed => {
             counts.dm_closed += 1;
             Reply::error(403, 50007, "Cannot send messages to this user").with_fault(FaultKind::DmClosed)
-        },
+        }
         Fault::Custom { status, body } => {
             counts.custom += 1;
             Reply::json(status, body).with_fault(FaultKind::Custom)
-        },
+        }
         Fault::Delay(d) => {
             counts.delays += 1;
             return Pre::Delay(d);
-        },
+        }
     })
 }
 
@@ -341,94 +380,137 @@ impl Ctx<'_> {
                 } else {
                     Err(Reply::error(404, 10013, "Unknown User"))
                 }
-            },
+            }
             ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => Ok(Reply::ok(self.application())),
             ("POST", ["users", "@me", "channels"]) => self.open_dm(body),
             ("GET", ["channels", channel]) => {
                 let channel = snowflake(channel)?;
-                self.st.channels.get(&channel).map(|c| Reply::ok(c.json.clone())).ok_or_else(unknown_channel)
-            },
+                self.st
+                    .channels
+                    .get(&channel)
+                    .map(|c| Reply::ok(c.json.clone()))
+                    .ok_or_else(unknown_channel)
+            }
             ("POST", ["channels", channel, "typing"]) => {
                 self.channel(snowflake(channel)?)?;
                 Ok(Reply::no_content())
-            },
+            }
             ("GET", ["channels", channel, "messages"]) => self.list_messages(snowflake(channel)?, query),
             ("POST", ["channels", channel, "messages"]) => self.create_message(snowflake(channel)?, body),
             ("GET", ["channels", channel, "messages", message]) => {
                 let m = self.message_in(snowflake(channel)?, snowflake(message)?)?;
                 Ok(Reply::ok(self.st.messages[&m].json.clone()))
-            },
+            }
             ("PATCH", ["channels", channel, "messages", message]) => {
                 let m = self.message_in(snowflake(channel)?, snowflake(message)?)?;
                 if self.st.messages[&m].author_id != spec.bot_user_id {
-                    return Err(Reply::error(403, 50005, "Cannot edit a message authored by another user"));
+                    return Err(Reply::error(
+                        403,
+                        50005,
+                        "Cannot edit a message authored by another user",
+                    ));
                 }
                 Ok(Reply::ok(self.edit_message(m, body)))
-            },
+            }
             ("DELETE", ["channels", channel, "messages", message]) => {
                 let m = self.message_in(snowflake(channel)?, snowflake(message)?)?;
                 self.delete_message(m);
                 Ok(Reply::no_content())
-            },
+            }
             ("PUT", ["channels", channel, "messages", message, "reactions", emoji, "@me"]) => {
                 self.react(snowflake(channel)?, snowflake(message)?, spec.bot_user_id, emoji, true)
-            },
+            }
             ("DELETE", ["channels", channel, "messages", message, "reactions", emoji, user]) => {
-                let user = if *user == "@me" { spec.bot_user_id } else { snowflake(user)? };
+                let user = if *user == "@me" {
+                    spec.bot_user_id
+                } else {
+                    snowflake(user)?
+                };
                 self.react(snowflake(channel)?, snowflake(message)?, user, emoji, false)
-            },
+            }
             ("GET", ["channels", channel, "messages", message, "reactions", emoji]) => {
                 let m = self.message_in(snowflake(channel)?, snowflake(message)?)?;
-                let users: Vec<Value> =
-                    self.st.messages[&m].reactors(emoji).into_iter().map(|u| payloads::user(spec, u)).collect();
+                let users: Vec<Value> = self.st.messages[&m]
+                    .reactors(emoji)
+                    .into_iter()
+                    .map(|u| payloads::user(spec, u))
+                    .collect();
                 Ok(Reply::ok(Value::Array(users)))
-            },
+            }
             ("POST", ["channels", channel, "messages", message, "threads"]) => {
                 self.create_thread(snowflake(channel)?, Some(snowflake(message)?), body)
-            },
+            }
             ("POST", ["channels", channel, "threads"]) => self.create_thread(snowflake(channel)?, None, body),
             ("PUT", ["channels", thread, "thread-members", user]) => {
                 let thread = snowflake(thread)?;
-                let user = if *user == "@me" { spec.bot_user_id } else { snowflake(user)? };
+                let user = if *user == "@me" {
+                    spec.bot_user_id
+                } else {
+                    snowflake(user)?
+                };
                 let info = self.st.threads.get_mut(&thread).ok_or_else(unknown_channel)?;
                 if !info.added_members.contains(&user) {
                     info.added_members.push(user);
                 }
                 Ok(Reply::no_content())
-            },
+            }
             ("GET", ["guilds", guild]) => {
                 self.guild(guild)?;
                 let mut g = payloads::guild_create(spec, self.st);
                 if let Some(map) = g.as_object_mut() {
-                    for key in ["joined_at", "large", "member_count", "voice_states", "members", "channels", "threads", "presences", "stage_instances", "guild_scheduled_events", "unavailable", "soundboard_sounds", "embedded_activities", "lazy"] {
+                    for key in [
+                        "joined_at",
+                        "large",
+                        "member_count",
+                        "voice_states",
+                        "members",
+                        "channels",
+                        "threads",
+                        "presences",
+                        "stage_instances",
+                        "guild_scheduled_events",
+                        "unavailable",
+                        "soundboard_sounds",
+                        "embedded_activities",
+                        "lazy",
+                    ] {
                         map.remove(key);
                     }
                 }
                 Ok(Reply::ok(g))
-            },
+            }
             ("GET", ["guilds", guild, "roles"]) => {
                 self.guild(guild)?;
                 Ok(Reply::ok(Value::Array(payloads::roles(spec))))
-            },
+            }
             ("GET", ["guilds", guild, "channels"]) => {
                 self.guild(guild)?;
-                let channels = self.st.channels.values().filter(|c| c.kind == 0).map(|c| c.json.clone()).collect();
+                let channels = self
+                    .st
+                    .channels
+                    .values()
+                    .filter(|c| c.kind == 0)
+                    .map(|c| c.json.clone())
+                    .collect();
                 Ok(Reply::ok(Value::Array(channels)))
-            },
+            }
             ("GET", ["guilds", guild, "members"]) => {
                 self.guild(guild)?;
                 let mut ids: Vec<u64> = spec.members.iter().map(|m| m.user_id).collect();
                 ids.push(spec.bot_user_id);
                 ids.sort_unstable();
-                let members = ids.into_iter().map(|u| payloads::member(spec, self.st, u, true)).collect();
+                let members = ids
+                    .into_iter()
+                    .map(|u| payloads::member(spec, self.st, u, true))
+                    .collect();
                 Ok(Reply::ok(Value::Array(members)))
-            },
+            }
             ("GET", ["guilds", guild, "members", user]) => {
                 self.guild(guild)?;
                 let user = snowflake(user)?;
                 self.member(user)?;
                 Ok(Reply::ok(payloads::member(spec, self.st, user, true)))
-            },
+            }
             ("PUT" | "DELETE", ["guilds", guild, "members", user, "roles", role]) => {
                 self.guild(guild)?;
                 let (user, role) = (snowflake(user)?, snowflake(role)?);
@@ -442,36 +524,36 @@ impl Ctx<'_> {
                     roles.push(role);
                 }
                 Ok(Reply::no_content())
-            },
+            }
             ("PUT", ["applications", app, "guilds", guild, "commands"]) => {
                 self.app(app)?;
                 self.guild(guild)?;
                 let stored = self.overwrite_commands(body, true)?;
                 Ok(Reply::ok(Value::Array(stored)))
-            },
+            }
             ("GET", ["applications", app, "guilds", guild, "commands"]) => {
                 self.app(app)?;
                 self.guild(guild)?;
                 Ok(Reply::ok(Value::Array(self.st.guild_commands.clone())))
-            },
+            }
             ("PUT", ["applications", app, "commands"]) => {
                 self.app(app)?;
                 let stored = self.overwrite_commands(body, false)?;
                 Ok(Reply::ok(Value::Array(stored)))
-            },
+            }
             ("GET", ["applications", app, "commands"]) => {
                 self.app(app)?;
                 Ok(Reply::ok(Value::Array(self.st.global_commands.clone())))
-            },
+            }
             ("POST", ["interactions", id, token, "callback"]) => self.interaction_callback(snowflake(id)?, token, body),
             ("GET" | "PATCH" | "DELETE", ["webhooks", app, token, "messages", message]) => {
                 self.app(app).map_err(|_| unknown_webhook())?;
                 self.webhook_message(method, token, message, body)
-            },
+            }
             ("POST", ["webhooks", app, token]) => {
                 self.app(app).map_err(|_| unknown_webhook())?;
                 self.followup(token, body)
-            },
+            }
             _ => Err(Reply::unknown_route()),
         }
     }
@@ -539,7 +621,11 @@ impl Ctx<'_> {
 
     fn open_dm(&mut self, body: &Value) -> Handled {
         let Some(user) = parse_sf(&body["recipient_id"]) else {
-            return Err(Reply::invalid_form("recipient_id", "BASE_TYPE_REQUIRED", "This field is required"));
+            return Err(Reply::invalid_form(
+                "recipient_id",
+                "BASE_TYPE_REQUIRED",
+                "This field is required",
+            ));
         };
         if !self.spec.members.iter().any(|m| m.user_id == user) {
             return Err(Reply::error(400, 50033, "Invalid Recipient(s)"));
@@ -573,11 +659,19 @@ impl Ctx<'_> {
     fn bot_message(&mut self, channel: u64, body: &Value) -> Result<Value, Reply> {
         let content = body["content"].as_str().unwrap_or_default();
         if content.chars().count() > 2000 {
-            return Err(Reply::invalid_form("content", "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length."));
+            return Err(Reply::invalid_form(
+                "content",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 2000 or fewer in length.",
+            ));
         }
         let embeds = body["embeds"].as_array().cloned().unwrap_or_default();
         if embeds.len() > 10 {
-            return Err(Reply::invalid_form("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."));
+            return Err(Reply::invalid_form(
+                "embeds",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 10 or fewer in length.",
+            ));
         }
         let components = body["components"].as_array().cloned().unwrap_or_default();
         let has_payload = !content.is_empty()
@@ -604,7 +698,9 @@ impl Ctx<'_> {
         if let Some(reference) = body.get("message_reference").filter(|r| !r.is_null()) {
             let target = parse_sf(&reference["message_id"]);
             let target_channel = parse_sf(&reference["channel_id"]).unwrap_or(channel);
-            let found = target.and_then(|t| self.st.messages.get(&t)).filter(|m| m.channel_id == target_channel && !m.deleted);
+            let found = target
+                .and_then(|t| self.st.messages.get(&t))
+                .filter(|m| m.channel_id == target_channel && !m.deleted);
             match found {
                 Some(original) => {
                     msg["type"] = json!(19);
@@ -615,15 +711,15 @@ impl Ctx<'_> {
                         "channel_id": sf(target_channel),
                         "guild_id": sf(self.spec.guild_id),
                     });
-                },
-                None if reference["fail_if_not_exists"] == json!(false) => {},
+                }
+                None if reference["fail_if_not_exists"] == json!(false) => {}
                 None => {
                     return Err(Reply::invalid_form(
                         "message_reference",
                         "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
                         "Unknown message",
                     ))
-                },
+                }
             }
         }
         Ok(msg)
@@ -691,9 +787,14 @@ impl Ctx<'_> {
     }
 
     fn delete_message(&mut self, id: u64) {
-        let Some(stored) = self.st.messages.get_mut(&id) else { return };
+        let Some(stored) = self.st.messages.get_mut(&id) else {
+            return;
+        };
         stored.deleted = true;
-        let (channel, ephemeral) = (stored.channel_id, stored.json["flags"].as_u64().unwrap_or(0) & EPHEMERAL != 0);
+        let (channel, ephemeral) = (
+            stored.channel_id,
+            stored.json["flags"].as_u64().unwrap_or(0) & EPHEMERAL != 0,
+        );
         if self.spec.echo_bot_actions && !ephemeral {
             let mut d = json!({"id": sf(id), "channel_id": sf(channel)});
             if self.st.channels.get(&channel).map_or(true, ChannelEntry::is_guild) {
@@ -712,7 +813,11 @@ impl Ctx<'_> {
         let changed = gateway::record_reaction(self.spec, self.st, message, user, emoji, add);
         if changed && self.spec.echo_bot_actions {
             let d = gateway::reaction_event(self.spec, self.st, channel, message, user, emoji, add);
-            let t = if add { "MESSAGE_REACTION_ADD" } else { "MESSAGE_REACTION_REMOVE" };
+            let t = if add {
+                "MESSAGE_REACTION_ADD"
+            } else {
+                "MESSAGE_REACTION_REMOVE"
+            };
             dispatch(self.spec, self.st, t, d);
         }
         Ok(Reply::no_content())
@@ -725,21 +830,36 @@ impl Ctx<'_> {
         }
         let name = body["name"].as_str().unwrap_or_default();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Reply::invalid_form("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."));
+            return Err(Reply::invalid_form(
+                "name",
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 100 in length.",
+            ));
         }
         let id = match message {
             Some(m) => {
                 let m = self.message_in(channel, m)?;
                 if self.st.threads.contains_key(&m) {
-                    return Err(Reply::error(400, 160_004, "A thread has already been created for this message"));
+                    return Err(Reply::error(
+                        400,
+                        160_004,
+                        "A thread has already been created for this message",
+                    ));
                 }
                 m
-            },
+            }
             None => self.st.next_id(),
         };
         let archive = body["auto_archive_duration"].as_u64().unwrap_or(1440);
         let thread = payloads::thread_channel(self.spec, id, channel, name, archive);
-        self.st.channels.insert(id, ChannelEntry { json: thread.clone(), kind: 11, recipient: None });
+        self.st.channels.insert(
+            id,
+            ChannelEntry {
+                json: thread.clone(),
+                kind: 11,
+                recipient: None,
+            },
+        );
         self.st.threads.insert(
             id,
             ThreadInfo {
@@ -769,17 +889,32 @@ impl Ctx<'_> {
             return Err(Reply::invalid_form("_", "BASE_TYPE_ARRAY", "Must be an array."));
         };
         let mut names = std::collections::HashSet::new();
-        let old = if guild { self.st.guild_commands.clone() } else { self.st.global_commands.clone() };
+        let old = if guild {
+            self.st.guild_commands.clone()
+        } else {
+            self.st.global_commands.clone()
+        };
         let mut stored = Vec::with_capacity(list.len());
         for cmd in list {
             let name = cmd["name"].as_str().unwrap_or_default().to_string();
             if name.is_empty() {
-                return Err(Reply::invalid_form("name", "BASE_TYPE_REQUIRED", "This field is required"));
+                return Err(Reply::invalid_form(
+                    "name",
+                    "BASE_TYPE_REQUIRED",
+                    "This field is required",
+                ));
             }
             if !names.insert(name.clone()) {
-                return Err(Reply::invalid_form("_", "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"));
+                return Err(Reply::invalid_form(
+                    "_",
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                ));
             }
-            let existing = old.iter().find(|c| c["name"] == name.as_str()).and_then(|c| parse_sf(&c["id"]));
+            let existing = old
+                .iter()
+                .find(|c| c["name"] == name.as_str())
+                .and_then(|c| parse_sf(&c["id"]));
             let id = existing.unwrap_or_else(|| self.st.next_id());
             let version = self.st.next_id();
             let mut out = cmd.clone();
@@ -853,14 +988,14 @@ impl Ctx<'_> {
                 gateway::store_message(self.st, msg.clone(), self.spec.bot_user_id, Some(data), Some(id));
                 self.echo("MESSAGE_CREATE", &msg);
                 parse_sf(&msg["id"])
-            },
+            }
             6 => component_message,
             7 => {
                 if let Some(m) = component_message.filter(|m| self.st.messages.contains_key(m)) {
                     self.edit_message(m, &data);
                 }
                 component_message
-            },
+            }
             _ => None,
         };
         let rec = self.st.interaction_mut(id).expect("found above");
@@ -890,12 +1025,22 @@ impl Ctx<'_> {
     }
 
     fn interaction_by_token(&self, token: &str) -> Result<u64, Reply> {
-        self.st.interactions.iter().find(|i| i.token == token).map(|i| i.id).ok_or_else(unknown_webhook)
+        self.st
+            .interactions
+            .iter()
+            .find(|i| i.token == token)
+            .map(|i| i.id)
+            .ok_or_else(unknown_webhook)
     }
 
     fn webhook_message(&mut self, method: &str, token: &str, message: &str, body: &Value) -> Handled {
         let interaction = self.interaction_by_token(token)?;
-        let rec = self.st.interactions.iter().find(|i| i.id == interaction).expect("found by token");
+        let rec = self
+            .st
+            .interactions
+            .iter()
+            .find(|i| i.id == interaction)
+            .expect("found by token");
         let target = if message == "@original" {
             rec.original_message_id.ok_or_else(unknown_message)?
         } else {
@@ -913,7 +1058,7 @@ impl Ctx<'_> {
             "DELETE" => {
                 self.delete_message(target);
                 Ok(Reply::no_content())
-            },
+            }
             _ => {
                 if message == "@original" {
                     if let Some(rec) = self.st.interaction_mut(interaction) {
@@ -921,13 +1066,18 @@ impl Ctx<'_> {
                     }
                 }
                 Ok(Reply::ok(self.edit_message(target, body)))
-            },
+            }
         }
     }
 
     fn followup(&mut self, token: &str, body: &Value) -> Handled {
         let interaction = self.interaction_by_token(token)?;
-        let rec = self.st.interactions.iter().find(|i| i.id == interaction).expect("found by token");
+        let rec = self
+            .st
+            .interactions
+            .iter()
+            .find(|i| i.id == interaction)
+            .expect("found by token");
         if rec.callback.is_none() {
             return Err(unknown_webhook());
         }
@@ -935,7 +1085,13 @@ impl Ctx<'_> {
         let mut msg = self.bot_message(channel, body)?;
         self.mark_interaction_message(&mut msg, interaction, user, component);
         let id = parse_sf(&msg["id"]).unwrap_or_default();
-        gateway::store_message(self.st, msg.clone(), self.spec.bot_user_id, Some(body.clone()), Some(interaction));
+        gateway::store_message(
+            self.st,
+            msg.clone(),
+            self.spec.bot_user_id,
+            Some(body.clone()),
+            Some(interaction),
+        );
         if let Some(rec) = self.st.interaction_mut(interaction) {
             rec.followup_message_ids.push(id);
         }

@@ -1,0 +1,41 @@
+//! The scheduler: wakes at the next due timer (or when told timers changed),
+//! fires what is due through the desk, and on start catches up on everything
+//! that fell due while the bot was down.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::desk::Desk;
+use crate::store;
+
+/// Runs until `shutdown` resolves.
+pub async fn run(desk: Desk, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        if let Err(e) = desk.fire_due_timers().await {
+            tracing::error!(error = %e, "firing timers failed");
+        }
+        let wait = next_wait(&desk).await;
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = desk.timers_changed().notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// How long to sleep: until the next timer, at most a minute (so a clock
+/// moved by hand is noticed), at least a few milliseconds.
+async fn next_wait(desk: &Desk) -> Duration {
+    let next = match desk.store().write().await {
+        Ok(mut conn) => store::timers::next_due(&mut conn).await.ok().flatten(),
+        Err(_) => None,
+    };
+    match next {
+        Some(at) => (at - desk.clock().now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .clamp(Duration::from_millis(5), Duration::from_secs(60)),
+        None => Duration::from_secs(60),
+    }
+}

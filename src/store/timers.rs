@@ -1,0 +1,177 @@
+//! Stored timers (SLA thresholds, vote deadlines, planned notices).
+
+use super::{from_ms, to_ms, Conn, Result};
+use chrono::{DateTime, Utc};
+
+/// A timer row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    pub id: i64,
+    pub kind: String,
+    pub key: String,
+    pub subject: String,
+    pub due_at: DateTime<Utc>,
+    pub payload: String,
+}
+
+/// Schedules (or moves, if not yet fired) the timer `kind`/`key`.
+pub async fn schedule(
+    conn: &mut Conn,
+    kind: &str,
+    key: &str,
+    subject: &str,
+    due_at: DateTime<Utc>,
+    payload: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO timers (kind, key, subject, due_at, payload) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload,
+                subject = excluded.subject, cancelled = 0
+          WHERE timers.fired_at IS NULL",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(subject)
+    .bind(to_ms(due_at))
+    .bind(payload)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Cancels the unfired timers of `kind` whose key starts with `key_prefix`.
+pub async fn cancel(conn: &mut Conn, kind: &str, key_prefix: &str) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE timers SET cancelled = 1 WHERE kind = ? AND substr(key, 1, length(?)) = ? AND fired_at IS NULL",
+    )
+    .bind(kind)
+    .bind(key_prefix)
+    .bind(key_prefix)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+type Row = (i64, String, String, String, i64, String);
+
+fn timer(r: Row) -> Result<Timer> {
+    Ok(Timer {
+        id: r.0,
+        kind: r.1,
+        key: r.2,
+        subject: r.3,
+        due_at: from_ms("timers", r.4)?,
+        payload: r.5,
+    })
+}
+
+/// Unfired timers due at `now`, in due order.
+pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<Timer>> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, kind, key, subject, due_at, payload FROM timers
+          WHERE fired_at IS NULL AND cancelled = 0 AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+    )
+    .bind(to_ms(now))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(timer).collect()
+}
+
+/// Marks a timer fired; false if it already was (another worker, or a replay).
+pub async fn mark_fired(conn: &mut Conn, id: i64, at: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query("UPDATE timers SET fired_at = ? WHERE id = ? AND fired_at IS NULL")
+        .bind(to_ms(at))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// When the next unfired timer falls due.
+pub async fn next_due(conn: &mut Conn) -> Result<Option<DateTime<Utc>>> {
+    let (t,): (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(due_at) FROM timers WHERE fired_at IS NULL AND cancelled = 0")
+            .fetch_one(conn)
+            .await?;
+    t.map(|ms| from_ms("timers", ms)).transpose()
+}
+
+/// The unfired timers of a subject (for display).
+pub async fn pending_for(conn: &mut Conn, subject: &str) -> Result<Vec<Timer>> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, kind, key, subject, due_at, payload FROM timers
+          WHERE subject = ? AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
+    )
+    .bind(subject)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(timer).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+    use chrono::TimeDelta;
+
+    #[tokio::test]
+    async fn timers_come_due_in_order_fire_once_and_can_be_moved_or_cancelled() {
+        let (store, _dir) = temp_store().await;
+        let mut c = store.write().await.unwrap();
+        let t0 = Utc::now();
+        schedule(
+            &mut c,
+            "sla",
+            "INC-1:resolve:breach",
+            "INC-1",
+            t0 + TimeDelta::minutes(30),
+            "{}",
+        )
+        .await
+        .unwrap();
+        schedule(
+            &mut c,
+            "sla",
+            "INC-1:resolve:warn50",
+            "INC-1",
+            t0 + TimeDelta::minutes(10),
+            "{}",
+        )
+        .await
+        .unwrap();
+        schedule(&mut c, "cab_close", "CHG-1", "CHG-1", t0 + TimeDelta::minutes(20), "{}")
+            .await
+            .unwrap();
+        assert_eq!(
+            next_due(&mut c).await.unwrap().map(to_ms),
+            Some(to_ms(t0 + TimeDelta::minutes(10)))
+        );
+        // Moving a timer keeps one row.
+        schedule(
+            &mut c,
+            "sla",
+            "INC-1:resolve:warn50",
+            "INC-1",
+            t0 + TimeDelta::minutes(5),
+            "{\"x\":1}",
+        )
+        .await
+        .unwrap();
+        let due_now = due(&mut c, t0 + TimeDelta::minutes(25), 10).await.unwrap();
+        let keys: Vec<&str> = due_now.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["INC-1:resolve:warn50", "CHG-1"]);
+        assert_eq!(due_now[0].payload, "{\"x\":1}");
+        assert!(mark_fired(&mut c, due_now[0].id, t0).await.unwrap());
+        assert!(!mark_fired(&mut c, due_now[0].id, t0).await.unwrap());
+        // A fired timer is not moved back to life by scheduling it again.
+        schedule(&mut c, "sla", "INC-1:resolve:warn50", "INC-1", t0, "{}")
+            .await
+            .unwrap();
+        assert_eq!(cancel(&mut c, "sla", "INC-1:").await.unwrap(), 1);
+        let rest = due(&mut c, t0 + TimeDelta::hours(1), 10).await.unwrap();
+        assert_eq!(rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["CHG-1"]);
+        assert_eq!(pending_for(&mut c, "CHG-1").await.unwrap().len(), 1);
+        assert!(pending_for(&mut c, "INC-1").await.unwrap().is_empty());
+    }
+}
