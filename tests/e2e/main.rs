@@ -2,7 +2,5 @@
 //! SQLite files. One test crate so everything links once.
 
 mod console;
-// The fake offers more than any one test uses (it is a small Discord).
-#[allow(dead_code)]
 mod fake_discord;
 mod util;
