@@ -300,6 +300,22 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Commands that only read: the desk answers them from the read pool,
+    /// leaving the single writer to commands that change something.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Show { .. }
+                | Command::Incidents { .. }
+                | Command::Help { .. }
+                | Command::Raci { .. }
+                | Command::Whois { .. }
+                | Command::Unknown { .. }
+        )
+    }
+}
+
 /// A command we know, used wrongly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError {
