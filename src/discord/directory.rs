@@ -82,6 +82,12 @@ impl Directory {
         resolve_role(&inner, &def.chat_role)
     }
 
+    /// A Discord role by name or id (a service's subscriber role), for a deliberate ping.
+    pub fn chat_role_id(&self, name_or_id: &str) -> Option<u64> {
+        let inner = self.inner.read().ok()?;
+        resolve_role(&inner, name_or_id)
+    }
+
     /// A channel by id or name; `None` when the guild has no such channel.
     pub fn channel(&self, name_or_id: &str) -> Option<u64> {
         let inner = self.inner.read().ok()?;
@@ -149,6 +155,9 @@ mod tests {
             "#incident-management is missing"
         );
         assert_eq!(dir.role_id(&policy, &im), None);
+        assert_eq!(dir.chat_role_id("CAB"), Some(11));
+        assert_eq!(dir.chat_role_id("10"), Some(10));
+        assert_eq!(dir.chat_role_id("Email Subscribers"), None);
         let roles = dir.itil_roles(&policy, &[10, 11, 99]);
         assert_eq!(
             roles.iter().map(RoleKey::as_str).collect::<Vec<_>>(),

@@ -100,6 +100,16 @@ impl DiscordTransport {
                 None => prefix.push(format!("@{}", self.policy.role_name(r))),
             }
         }
+        for name in &m.ping_chat_roles {
+            match self.directory.chat_role_id(name) {
+                Some(id) => {
+                    prefix.push(format!("<@&{id}>"));
+                    roles.push(RoleId::new(id));
+                }
+                // Not in the guild: shown as text, and it cannot ping.
+                None => prefix.push(render::neutralize(&format!("@{name}"))),
+            }
+        }
         let users: Vec<DiscordUserId> = m
             .ping_users
             .iter()
