@@ -706,7 +706,12 @@ pub fn outage_resolved(o: &Outage, subscribers: usize, linked: &LinkedSummary) -
 
 /// Told to the roles of the resolve row, so handlers see what is left.
 pub fn outage_linked_for_role(linked: &LinkedSummary) -> String {
-    linked_phrase(linked)
+    let phrase = linked_phrase(linked);
+    if phrase.is_empty() {
+        phrase
+    } else {
+        format!("\n{}", phrase.trim_start())
+    }
 }
 
 /// The resolution given to a linked incident the outage resolves.
@@ -746,7 +751,7 @@ pub fn outage_over_for_incident(policy: &Policy, o: &Outage, inc: &Incident, rep
 /// Appended to the reply of an incident logged during a known outage.
 pub fn known_outage(policy: &Policy, o: &Outage) -> String {
     format!(
-        "This is a known outage: {} ({} {}): {}. You will be told in the incident's thread when it is over.",
+        "This is a known outage: {} ({}, {}): {}. You will be told in the incident's thread when it is over.",
         o.id,
         service_name(policy, &o.service),
         o.impact,
@@ -757,7 +762,7 @@ pub fn known_outage(policy: &Policy, o: &Outage) -> String {
 /// Posted in the incident's thread when it is linked to an outage.
 pub fn linked_to_outage(policy: &Policy, o: &Outage, inc: &Incident) -> String {
     format!(
-        "{} is part of known outage {} ({} {}): {}",
+        "{} is part of known outage {} ({}, {}): {}",
         inc.id,
         o.id,
         service_name(policy, &o.service),

@@ -357,4 +357,6 @@ impl Desk {
 }
 
 #[cfg(test)]
+mod outage_tests;
+#[cfg(test)]
 mod tests;
