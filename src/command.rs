@@ -143,8 +143,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "status",
         aliases: &[],
-        usage: "status [INC-<n> <new|assigned|in_progress|on_hold|resolved|closed> [reason]]",
-        summary: "Show current outages; with an incident, move it through its lifecycle (agents).",
+        usage: "status INC-<n> <new|assigned|in_progress|on_hold|resolved|closed> [reason]",
+        summary: "Move an incident through its lifecycle (agents); with no arguments, show current outages.",
         access: Access::Anyone,
         options: &[
             pos("id", "The incident, e.g. INC-12 (leave out to see outages)", OptionKind::Incident, false),
