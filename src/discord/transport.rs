@@ -69,6 +69,9 @@ impl DiscordTransport {
             Destination::RoleChannel(role) => self.directory.role_channel(&self.policy, role).ok_or_else(not_ready),
             Destination::Channel(c) => match self.directory.channel(c) {
                 Some(id) => Ok(id),
+                None if *c == self.policy.outage.status_channel => {
+                    self.directory.status_channel(&self.policy).ok_or_else(not_ready)
+                }
                 // An id of a channel we were told about (e.g. where a command came from).
                 None => c
                     .parse::<u64>()
