@@ -196,12 +196,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "outage",
         aliases: &[],
-        usage: "outage <service> <summary> [impact=partial|major] | update OUT-<n> <text> [impact=…] | resolve OUT-<n> [text]",
+        usage: "outage <service> <summary> [impact=partial|major] | update OUT-<n> <text> [impact=…] | resolve OUT-<n> [text] | show OUT-<n>",
         summary: "Declare, update or resolve an outage; subscribers and the status channel are told.",
         access: Access::OutageRoles,
         options: &[
-            pos("target", "The service, or update / resolve", OptionKind::Text, true),
-            pos("text", "The summary; after update/resolve: OUT-n and the text", OptionKind::Text, false),
+            pos("target", "The service, or update / resolve / show", OptionKind::Text, true),
+            pos("text", "The summary; after update/resolve/show: OUT-n (and the text)", OptionKind::Text, false),
             named("impact", "How badly the service is hit", OptionKind::Choice(&IMPACTS)),
         ],
     },
@@ -346,6 +346,10 @@ pub enum Command {
     OutageResolve {
         id: OutageId,
         text: Option<String>,
+    },
+    /// An outage's notices, linked incidents and delivery counts.
+    OutageShow {
+        id: OutageId,
     },
     Services,
     Subscribe {
@@ -595,8 +599,8 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
     Ok(cmd)
 }
 
-/// `!outage`: a declaration, or the `update` / `resolve` subcommands (the
-/// first word decides; config refuses services with those keys).
+/// `!outage`: a declaration, or the `update` / `resolve` / `show` subcommands
+/// (the first word decides; config refuses services with those keys).
 fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError> {
     let err = |problem: String| UsageError { command: spec, problem };
     let impact = match args.named.get("impact") {
@@ -609,7 +613,7 @@ fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
     let first = args.positional.first().map(String::as_str).unwrap_or_default();
     let rest = args.positional.get(1).map(String::as_str).unwrap_or_default().trim();
     let sub = first.to_ascii_lowercase();
-    if sub != "update" && sub != "resolve" {
+    if !crate::config::RESERVED_SERVICE_KEYS.contains(&sub.as_str()) {
         if rest.is_empty() {
             return Err(err("missing <summary>".into()));
         }
@@ -626,6 +630,12 @@ fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
     let id =
         OutageId::parse(raw_id).ok_or_else(|| err(format!("`{}` is not an outage id like OUT-3", shorten(raw_id))))?;
     let body = body.trim();
+    if sub == "show" {
+        if !body.is_empty() || impact.is_some() {
+            return Err(err(format!("unexpected `{}`", shorten(body))));
+        }
+        return Ok(Command::OutageShow { id });
+    }
     if sub == "update" {
         if body.is_empty() {
             return Err(err("missing the update <text>".into()));
@@ -764,6 +774,8 @@ mod tests {
                 "!outage resolve OUT-1 impact=major",
                 "outage: impact= is for declaring or updating, not resolving",
             ),
+            ("!outage show OUT-1 now", "outage: unexpected `now`"),
+            ("!outage show", "outage: missing the outage: `show OUT-<n>`"),
             ("!subscribe", "subscribe: missing <service>"),
             ("!services now", "services: unexpected `now`"),
         ];

@@ -170,7 +170,7 @@ pub struct OutagePolicy {
 }
 
 /// Service keys that `!outage` reads as subcommands.
-pub const RESERVED_SERVICE_KEYS: [&str; 2] = ["update", "resolve"];
+pub const RESERVED_SERVICE_KEYS: [&str; 3] = ["update", "resolve", "show"];
 
 /// Where to find Discord (or a Discord-compatible server).
 #[derive(Debug, Clone, Default)]

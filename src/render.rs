@@ -795,8 +795,11 @@ pub fn outage_refused(policy: &Policy, e: &OutageError) -> String {
     }
 }
 
-pub fn unknown_outage(id: OutageId) -> String {
-    format!("{id} does not exist. `!status` shows the current outages.")
+pub fn unknown_outage(policy: &Policy, id: OutageId) -> String {
+    format!(
+        "{id} does not exist. `{}status` shows the current outages.",
+        policy.prefix
+    )
 }
 
 pub fn outage_already_active(policy: &Policy, o: &Outage) -> String {
@@ -808,6 +811,49 @@ pub fn outage_already_active(policy: &Policy, o: &Outage) -> String {
         policy.prefix,
         o.id
     )
+}
+
+/// `!outage show OUT-n`.
+pub fn outage_show(
+    policy: &Policy,
+    o: &Outage,
+    notices: &[(crate::store::outages::Notice, String)],
+    linked: &[IncidentId],
+    counts: crate::store::outages::DeliveryCounts,
+    subscribers: (i64, i64),
+    now: DateTime<Utc>,
+) -> String {
+    let mut s = format!(
+        "**{}** · {}\n{}\nStarted {} · {} {}",
+        outage_head(policy, o),
+        o.state,
+        user_text(&o.summary, 300),
+        time(o.started_at),
+        if o.is_active() { "ongoing for" } else { "lasted" },
+        duration_text(o.duration(now))
+    );
+    if let Some(at) = o.resolved_at {
+        s.push_str(&format!(" · resolved {}", time(at)));
+    }
+    s.push_str("\nNotices:");
+    for (n, by) in notices {
+        s.push_str(&format!(
+            "\n• {} {} by {}: {}",
+            time(n.at),
+            n.kind.as_str(),
+            neutralize(by),
+            user_text(&n.body, 200)
+        ));
+    }
+    s.push_str(&format!(
+        "\nSubscribers: {} reachable, {} unreachable\nDirect messages: {} queued · {} delivered · {} pending · {} unreachable (DMs closed) · {} lost",
+        subscribers.0, subscribers.1, counts.queued, counts.delivered, counts.pending, counts.unreachable, counts.lost
+    ));
+    if !linked.is_empty() {
+        let ids: Vec<String> = linked.iter().map(ToString::to_string).collect();
+        s.push_str(&format!("\nLinked incidents: {}", ids.join(", ")));
+    }
+    truncate(&s, MESSAGE_LIMIT)
 }
 
 /// `!status`: the current outages with their latest update, one service each.

@@ -322,6 +322,7 @@ impl Desk {
             } => self.declare_outage(tx, actor, &service, &summary, impact).await,
             Command::OutageUpdate { id, text, impact } => self.update_outage(tx, actor, id, &text, impact).await,
             Command::OutageResolve { id, text } => self.resolve_outage(tx, actor, id, text).await,
+            Command::OutageShow { id } => self.show_outage(tx, id).await,
             Command::Services => self.services(tx, actor).await,
             Command::Subscribe { service } => self.subscribe(tx, actor, &service).await,
             Command::Unsubscribe { service } => self.unsubscribe(tx, actor, &service).await,

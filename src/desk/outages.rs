@@ -165,7 +165,7 @@ impl Desk {
     async fn changeable_outage(&self, tx: &mut Conn, actor: &Actor, id: OutageId) -> DeskResult<Outage> {
         let policy = self.policy();
         let Some(outage) = store::outages::get(tx, id).await? else {
-            return rejected(render::unknown_outage(id));
+            return rejected(render::unknown_outage(self.policy(), id));
         };
         let refuse = |e| DeskError::Rejected(render::outage_refused(policy, &e));
         outage
@@ -368,6 +368,30 @@ impl Desk {
         )
         .about(inc.id.to_string());
         Ok(Some((outage, told)))
+    }
+
+    /// `!outage show OUT-n`: what was said, to whom it got through, what is linked.
+    pub(crate) async fn show_outage(&self, tx: &mut Conn, id: OutageId) -> DeskResult<Reply> {
+        let Some(outage) = store::outages::get(tx, id).await? else {
+            return rejected(render::unknown_outage(self.policy(), id));
+        };
+        let mut notices = Vec::new();
+        for n in store::outages::notices(tx, id).await? {
+            let by = self.name_of(tx, n.actor).await?;
+            notices.push((n, by));
+        }
+        let linked = store::outages::linked_incidents(tx, id).await?;
+        let counts = store::outages::delivery_counts(tx, id).await?;
+        let subscribers = store::subscriptions::count(tx, &outage.service).await?;
+        Ok(Reply::public(render::outage_show(
+            self.policy(),
+            &outage,
+            &notices,
+            &linked,
+            counts,
+            subscribers,
+            self.clock().now(),
+        )))
     }
 
     /// `!status` with no arguments.

@@ -50,6 +50,7 @@ const LIFECYCLE: &str = "\
 :as sam Service Desk
 !outage resolve OUT-1 MTA restarted
 !status
+!outage show OUT-1
 ";
 
 #[tokio::test]
@@ -140,6 +141,17 @@ async fn an_outage_is_declared_updated_and_resolved_and_subscribers_are_told_onc
         "{out}"
     );
     assert_eq!(out.matches("✅ All services operational.").count(), 2, "{out}");
+    // What was said, and where the direct messages stand.
+    assert!(
+        out.contains("**✅ OUT-1 · Email · partial outage** · resolved"),
+        "{out}"
+    );
+    assert!(out.contains("update by nina: Queue draining"), "{out}");
+    assert!(
+        out.contains("Direct messages: 6 queued · 6 delivered · 0 pending · 0 unreachable (DMs closed) · 0 lost"),
+        "{out}"
+    );
+    assert!(out.contains("Linked incidents: INC-1, INC-2"), "{out}");
 
     // The database: one outage, three notices, one DM row per subscriber per
     // notice, all delivered, and the audit trail.
