@@ -1036,6 +1036,51 @@ mod tests {
     }
 
     #[test]
+    fn outage_notices_stay_within_the_message_limit_and_never_ping_from_user_text() {
+        use crate::domain::outage::{OutageId, OutageState};
+        let policy = Policy::defaults();
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let long = format!("@everyone <@&1> {}", "é".repeat(1200));
+        let mut o = Outage {
+            id: OutageId::from_row(1),
+            service: "email".into(),
+            impact: OutageImpact::Major,
+            summary: long.clone(),
+            state: OutageState::Active,
+            declared_by: crate::domain::UserId::new(1),
+            started_at: t0,
+            updated_at: t0,
+            resolved_at: None,
+            latest: None,
+        };
+        o.resolve(t0 + chrono::TimeDelta::minutes(95)).unwrap();
+        let texts = [
+            outage_dm(&policy, &o, NoticeKind::Declare, &long),
+            outage_dm(&policy, &o, NoticeKind::Update, &long),
+            outage_dm(&policy, &o, NoticeKind::Resolve, &long),
+            outage_card_text(&policy, &o),
+            outage_update_post(&policy, &o, &long, "@here"),
+            outage_all_clear(&policy, &o, &long),
+            outage_for_role(&policy, Action::OutageResolve, &o, "x", &long, true),
+            status_board(&policy, std::slice::from_ref(&o), t0),
+        ];
+        for t in &texts {
+            assert!(t.chars().count() <= MESSAGE_LIMIT, "{}", t.chars().count());
+            assert!(
+                !t.contains("@everyone") && !t.contains("@here") && !t.contains("<@"),
+                "{t}"
+            );
+        }
+        assert!(texts[2].contains("resolved after 1h 35m"), "{}", texts[2]);
+        let card = outage_card(&policy, &o, "@everyone");
+        assert!(card
+            .fields
+            .iter()
+            .all(|(_, v)| v.chars().count() <= 1024 && !v.contains("@everyone")));
+        assert_eq!(card.tone, Tone::Done);
+    }
+
+    #[test]
     fn long_text_is_truncated_or_split_within_the_limit() {
         let long = "x".repeat(4500);
         assert_eq!(truncate(&long, 2000).chars().count(), 2000);

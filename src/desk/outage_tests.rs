@@ -176,6 +176,18 @@ async fn every_subscriber_gets_each_notice_once_despite_429s_500s_and_closed_dms
     assert_eq!(reachable.len(), 299);
     assert!(!reachable.contains(&UserId::new(CLOSED)));
 
+    // The closed user sees why, and subscribing again re-enables them.
+    let closed = Actor {
+        user: UserId::new(CLOSED),
+        name: "closed".into(),
+        roles: Vec::new(),
+    };
+    let r = say(&desk, "s1", &closed, "!subscriptions").await;
+    assert!(r.text.contains("I could not message you since"), "{}", r.text);
+    let r = say(&desk, "s2", &closed, "!subscribe email").await;
+    assert!(r.text.starts_with("Subscribed to Email again"), "{}", r.text);
+    say(&desk, "s3", &closed, "!unsubscribe email").await;
+
     let reply = say(&desk, "2", &sam, "!outage update OUT-1 Queue draining").await;
     assert!(
         reply.text.contains("299 subscribers will be messaged"),
