@@ -265,10 +265,15 @@ async fn refused_outage_actions_change_nothing() {
     let sam = actor("sam", &["service_desk"]);
     let alice = actor("alice", &[]);
     say(&desk, "1", &sam, "!outage vpn Tunnel drops").await;
-    let outbox_before = {
+    let outbox_rows = || async {
         let mut c = desk.store().write().await.unwrap();
-        store::outbox::counts(&mut c).await.unwrap()
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        n
     };
+    let before = outbox_rows().await;
     let cases = [
         ("2", &alice, "!outage email down", "Only Service Desk"),
         ("3", &sam, "!outage emial down", "Did you mean `email`?"),
@@ -287,7 +292,9 @@ async fn refused_outage_actions_change_nothing() {
         let r = say(&desk, key, who, line).await;
         assert!(r.private && r.text.contains(expected), "{line}: {}", r.text);
     }
+    assert_eq!(outbox_rows().await, before, "refusals queue nothing");
     say(&desk, "9", &sam, "!outage resolve OUT-1").await;
+    let after_resolve = outbox_rows().await;
     let r = say(&desk, "10", &sam, "!outage resolve OUT-1 again").await;
     assert!(r.text.starts_with("OUT-1 is already resolved"), "{}", r.text);
     let r = say(&desk, "11", &sam, "!outage update OUT-1 late news").await;
@@ -307,7 +314,10 @@ async fn refused_outage_actions_change_nothing() {
         .await
         .unwrap();
     assert_eq!((outages, notices, audit), (1, 2, 2));
-    let after = store::outbox::counts(&mut c).await.unwrap();
-    // Only the resolve added messages (no vpn subscribers: card, post, routing).
-    assert!(after.0 > outbox_before.0);
+    drop(c);
+    // The resolve queued the card edit, the all-clear, the responsible role and
+    // one FYI (owner and informed roles share #incident-management); vpn has no
+    // subscribers. The refusals after it queued nothing.
+    assert_eq!(after_resolve - before, 4);
+    assert_eq!(outbox_rows().await, after_resolve);
 }

@@ -160,6 +160,16 @@ impl Desk {
         Ok(Reply::public(render::outage_declared(policy, &outage, n)))
     }
 
+    /// The outage as stored now (with its latest update), after a change.
+    async fn reload_outage(&self, tx: &mut Conn, id: OutageId) -> DeskResult<Outage> {
+        store::outages::get(tx, id).await?.ok_or_else(|| {
+            DeskError::Store(store::StoreError::Corrupt {
+                table: "outages",
+                detail: format!("{id} vanished inside its own transaction"),
+            })
+        })
+    }
+
     /// Loads an outage the actor may change: it exists, they declared it or
     /// hold an outage role, and it is still active.
     async fn changeable_outage(&self, tx: &mut Conn, actor: &Actor, id: OutageId) -> DeskResult<Outage> {
@@ -193,10 +203,7 @@ impl Desk {
             .map_err(|e| DeskError::Rejected(render::outage_refused(policy, &e)))?;
         store::outages::save(tx, &outage).await?;
         let notice = store::outages::add_notice(tx, id, NoticeKind::Update, &text, actor.user, now).await?;
-        outage.latest = Some(crate::domain::outage::LatestUpdate {
-            at: now,
-            text: text.clone(),
-        });
+        let outage = self.reload_outage(tx, id).await?;
         let by = self.name_of(tx, actor.user).await?;
         let card = self.outage_card(tx, &outage).await?;
         let post = OutMessage::text(render::outage_update_post(policy, &outage, &text, &by))
@@ -244,10 +251,7 @@ impl Desk {
             .map_err(|e| DeskError::Rejected(render::outage_refused(policy, &e)))?;
         store::outages::save(tx, &outage).await?;
         let notice = store::outages::add_notice(tx, id, NoticeKind::Resolve, &text, actor.user, now).await?;
-        outage.latest = Some(crate::domain::outage::LatestUpdate {
-            at: now,
-            text: text.clone(),
-        });
+        let outage = self.reload_outage(tx, id).await?;
         // Linked incidents first, so the roles' message can say what is left.
         let linked = self.settle_linked_incidents(tx, actor, &outage, &text).await?;
         let by = self.name_of(tx, actor.user).await?;

@@ -19,14 +19,7 @@ pub struct OutageId(i64);
 impl OutageId {
     /// Parses `OUT-3`, `out-3` or a bare `3`.
     pub fn parse(s: &str) -> Option<Self> {
-        let digits = match s.get(..4) {
-            Some(p) if p.eq_ignore_ascii_case("OUT-") => &s[4..],
-            _ => s,
-        };
-        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse::<i64>().ok().filter(|n| *n > 0).map(OutageId)
+        super::ids::parse_numbered(s, "OUT-").map(OutageId)
     }
 
     /// Wraps a database row id (always positive there).
