@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::domain::incident::{IncidentId, State};
+use crate::domain::outage::{OutageId, OutageImpact, IMPACTS};
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
 use crate::domain::text::nearest;
 
@@ -21,6 +22,8 @@ pub enum Access {
     ReporterOrAgent,
     /// Agents only.
     Agent,
+    /// Holders of the outage roles (config `outage.roles`).
+    OutageRoles,
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -141,11 +144,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "status",
         aliases: &[],
         usage: "status INC-<n> <new|assigned|in_progress|on_hold|resolved|closed> [reason]",
-        summary: "Move an incident through its lifecycle.",
-        access: Access::Agent,
+        summary: "Move an incident through its lifecycle (agents); with no arguments, show current outages.",
+        access: Access::Anyone,
         options: &[
-            pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
-            pos("state", "The new state", OptionKind::Choice(STATES), true),
+            pos("id", "The incident, e.g. INC-12 (leave out to see outages)", OptionKind::Incident, false),
+            pos("state", "The new state", OptionKind::Choice(STATES), false),
             pos("reason", "Why", OptionKind::Text, false),
         ],
     },
@@ -189,6 +192,50 @@ pub const COMMANDS: &[CommandSpec] = &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             pos("reason", "Why it is not fixed", OptionKind::Text, false),
         ],
+    },
+    CommandSpec {
+        name: "outage",
+        aliases: &[],
+        usage: "outage <service> <summary> [impact=partial|major] | update OUT-<n> <text> [impact=…] | resolve OUT-<n> [text] | show OUT-<n>",
+        summary: "Declare, update or resolve an outage; subscribers and the status channel are told.",
+        access: Access::OutageRoles,
+        options: &[
+            pos("target", "The service, or update / resolve / show", OptionKind::Text, true),
+            pos("text", "The summary; after update/resolve/show: OUT-n (and the text)", OptionKind::Text, false),
+            named("impact", "How badly the service is hit", OptionKind::Choice(&IMPACTS)),
+        ],
+    },
+    CommandSpec {
+        name: "services",
+        aliases: &[],
+        usage: "services",
+        summary: "List the services with their owners and whether they are up.",
+        access: Access::Anyone,
+        options: &[],
+    },
+    CommandSpec {
+        name: "subscribe",
+        aliases: &["sub"],
+        usage: "subscribe <service>",
+        summary: "Be told by direct message about outages of a service.",
+        access: Access::Anyone,
+        options: &[pos("service", "The service, e.g. email", OptionKind::Text, true)],
+    },
+    CommandSpec {
+        name: "unsubscribe",
+        aliases: &["unsub"],
+        usage: "unsubscribe <service>",
+        summary: "Stop outage messages about a service.",
+        access: Access::Anyone,
+        options: &[pos("service", "The service, e.g. email", OptionKind::Text, true)],
+    },
+    CommandSpec {
+        name: "subscriptions",
+        aliases: &[],
+        usage: "subscriptions",
+        summary: "List the services you are subscribed to.",
+        access: Access::Anyone,
+        options: &[],
     },
     CommandSpec {
         name: "help",
@@ -284,6 +331,34 @@ pub enum Command {
         id: IncidentId,
         reason: Option<String>,
     },
+    /// `!status` with no arguments: the current outages.
+    Outages,
+    OutageDeclare {
+        service: String,
+        summary: String,
+        impact: Option<OutageImpact>,
+    },
+    OutageUpdate {
+        id: OutageId,
+        text: String,
+        impact: Option<OutageImpact>,
+    },
+    OutageResolve {
+        id: OutageId,
+        text: Option<String>,
+    },
+    /// An outage's notices, linked incidents and delivery counts.
+    OutageShow {
+        id: OutageId,
+    },
+    Services,
+    Subscribe {
+        service: String,
+    },
+    Unsubscribe {
+        service: String,
+    },
+    Subscriptions,
     Help {
         command: Option<String>,
     },
@@ -493,8 +568,13 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
             };
             Command::Assign { id: id(0)?, user }
         }
+        // With no arguments `!status` shows the outages; with some, it is the
+        // incident form and needs both the incident and the state.
+        "status" if args.positional.is_empty() => Command::Outages,
         "status" => {
-            let raw = at(1).unwrap_or_default();
+            let Some(raw) = at(1) else {
+                return Err(err("missing <state>".into()));
+            };
             let state = State::parse(raw)
                 .ok_or_else(|| err(format!("`{}` is not a state ({})", shorten(raw), STATES.join(", "))))?;
             Command::Status {
@@ -516,6 +596,15 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
             id: id(0)?,
             reason: text(1),
         },
+        "outage" => outage(spec, &args)?,
+        "services" => Command::Services,
+        "subscribe" => Command::Subscribe {
+            service: text(0).unwrap_or_default(),
+        },
+        "unsubscribe" => Command::Unsubscribe {
+            service: text(0).unwrap_or_default(),
+        },
+        "subscriptions" => Command::Subscriptions,
         "help" => Command::Help { command: text(0) },
         "raci" => Command::Raci { action: text(0) },
         "whois" => Command::Whois {
@@ -524,6 +613,63 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         other => return Err(err(format!("`{other}` has no parser"))),
     };
     Ok(cmd)
+}
+
+/// `!outage`: a declaration, or the `update` / `resolve` / `show` subcommands
+/// (the first word decides; config refuses services with those keys).
+fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError> {
+    let err = |problem: String| UsageError { command: spec, problem };
+    let impact = match args.named.get("impact") {
+        None => None,
+        Some(v) => Some(
+            OutageImpact::parse(v)
+                .ok_or_else(|| err(format!("impact must be partial or major, not `{}`", shorten(v))))?,
+        ),
+    };
+    let first = args.positional.first().map(String::as_str).unwrap_or_default();
+    let rest = args.positional.get(1).map(String::as_str).unwrap_or_default().trim();
+    let sub = first.to_ascii_lowercase();
+    if !crate::config::RESERVED_SERVICE_KEYS.contains(&sub.as_str()) {
+        if rest.is_empty() {
+            return Err(err("missing <summary>".into()));
+        }
+        return Ok(Command::OutageDeclare {
+            service: first.to_owned(),
+            summary: rest.to_owned(),
+            impact,
+        });
+    }
+    let (raw_id, body) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if raw_id.is_empty() {
+        return Err(err(format!("missing the outage: `{sub} OUT-<n>`")));
+    }
+    let id =
+        OutageId::parse(raw_id).ok_or_else(|| err(format!("`{}` is not an outage id like OUT-3", shorten(raw_id))))?;
+    let body = body.trim();
+    if sub == "show" {
+        if !body.is_empty() || impact.is_some() {
+            return Err(err(format!("unexpected `{}`", shorten(body))));
+        }
+        return Ok(Command::OutageShow { id });
+    }
+    if sub == "update" {
+        if body.is_empty() {
+            return Err(err("missing the update <text>".into()));
+        }
+        Ok(Command::OutageUpdate {
+            id,
+            text: body.to_owned(),
+            impact,
+        })
+    } else {
+        if impact.is_some() {
+            return Err(err("impact= is for declaring or updating, not resolving".into()));
+        }
+        Ok(Command::OutageResolve {
+            id,
+            text: (!body.is_empty()).then(|| body.to_owned()),
+        })
+    }
 }
 
 /// Cuts an echoed value so a reply never repeats a wall of text.
@@ -622,10 +768,86 @@ mod tests {
             ),
             ("!incidents page=0", "incidents: page must be a number from 1, not `0`"),
             ("!note INC-2", "note: missing <text>"),
+            ("!status INC-1", "status: missing <state>"),
+            (
+                "!status frob closed",
+                "status: `frob` is not an incident id like INC-12",
+            ),
+            ("!outage", "outage: missing <target>"),
+            ("!outage email", "outage: missing <summary>"),
+            ("!outage email impact=major", "outage: missing <summary>"),
+            (
+                "!outage email down impact=total",
+                "outage: impact must be partial or major, not `total`",
+            ),
+            ("!outage update", "outage: missing the outage: `update OUT-<n>`"),
+            ("!outage update OUT-1", "outage: missing the update <text>"),
+            (
+                "!outage update INC-1 x",
+                "outage: `INC-1` is not an outage id like OUT-3",
+            ),
+            (
+                "!outage resolve OUT-1 impact=major",
+                "outage: impact= is for declaring or updating, not resolving",
+            ),
+            ("!outage show OUT-1 now", "outage: unexpected `now`"),
+            ("!outage show", "outage: missing the outage: `show OUT-<n>`"),
+            ("!subscribe", "subscribe: missing <service>"),
+            ("!services now", "services: unexpected `now`"),
         ];
         for (line, expected) in cases {
             assert_eq!(p(line).unwrap_err(), expected, "{line}");
         }
+    }
+
+    #[test]
+    fn status_without_arguments_shows_outages_and_with_them_moves_an_incident() {
+        assert_eq!(p("!status").unwrap(), Command::Outages);
+        assert_eq!(
+            p("!status INC-4 on_hold waiting for parts").unwrap(),
+            Command::Status {
+                id: IncidentId::parse("4").unwrap(),
+                state: State::OnHold,
+                reason: Some("waiting for parts".into())
+            }
+        );
+    }
+
+    #[test]
+    fn outage_lines_parse_into_declare_update_and_resolve() {
+        assert_eq!(
+            p("!outage email Mail   is delayed impact=MAJOR").unwrap(),
+            Command::OutageDeclare {
+                service: "email".into(),
+                summary: "Mail is delayed".into(),
+                impact: Some(OutageImpact::Major),
+            }
+        );
+        assert_eq!(
+            p("!outage Update out-2 queue draining impact=partial").unwrap(),
+            Command::OutageUpdate {
+                id: OutageId::parse("2").unwrap(),
+                text: "queue draining".into(),
+                impact: Some(OutageImpact::Partial),
+            }
+        );
+        assert_eq!(
+            p("!outage resolve OUT-2").unwrap(),
+            Command::OutageResolve {
+                id: OutageId::parse("2").unwrap(),
+                text: None
+            }
+        );
+        assert_eq!(
+            p("!outage resolve OUT-2 all mail delivered").unwrap(),
+            Command::OutageResolve {
+                id: OutageId::parse("2").unwrap(),
+                text: Some("all mail delivered".into())
+            }
+        );
+        assert_eq!(p("!sub VPN").unwrap(), Command::Subscribe { service: "VPN".into() });
+        assert_eq!(p("!subscriptions").unwrap(), Command::Subscriptions);
+        assert_eq!(p("!services").unwrap(), Command::Services);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::domain::outage::OutageImpact;
 use crate::domain::priority::{Impact, Priority, PriorityMatrix, Urgency};
 use crate::domain::raci::{RaciMatrix, RaciRow, RoleRef};
 use crate::domain::text::nearest;
@@ -41,6 +42,7 @@ struct RawConfig {
     roles: BTreeMap<String, RawRole>,
     services: BTreeMap<String, RawService>,
     raci: BTreeMap<String, RawRaciRow>,
+    outage: RawOutage,
     #[serde(default)]
     discord: RawDiscord,
 }
@@ -105,6 +107,16 @@ struct RawRaciRow {
     informed: Vec<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutage {
+    roles: Vec<RoleKey>,
+    default_impact: String,
+    status_channel: String,
+    summary_max: usize,
+    resolve_linked_incidents: bool,
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDiscord {
@@ -142,6 +154,24 @@ pub struct Limits {
     pub note_max: usize,
 }
 
+/// Outage notices: who may declare them, where they are posted, what resolving does.
+#[derive(Debug, Clone)]
+pub struct OutagePolicy {
+    /// ITIL roles that may declare outages, and update or resolve anyone's.
+    pub roles: Vec<RoleKey>,
+    /// Used when `!outage` is given no `impact=`.
+    pub default_impact: OutageImpact,
+    /// The channel (name or id) where notices are posted.
+    pub status_channel: String,
+    /// Longest summary or update text, in characters.
+    pub summary_max: usize,
+    /// On resolve, move linked incidents that may move to resolved.
+    pub resolve_linked_incidents: bool,
+}
+
+/// Service keys that `!outage` reads as subcommands.
+pub const RESERVED_SERVICE_KEYS: [&str; 3] = ["update", "resolve", "show"];
+
 /// Where to find Discord (or a Discord-compatible server).
 #[derive(Debug, Clone, Default)]
 pub struct DiscordSettings {
@@ -164,6 +194,7 @@ pub struct Policy {
     pub roles: BTreeMap<RoleKey, RoleDef>,
     pub services: BTreeMap<String, ServiceDef>,
     pub raci: RaciMatrix,
+    pub outage: OutagePolicy,
     pub discord: DiscordSettings,
 }
 
@@ -274,6 +305,16 @@ impl Policy {
                     "services.{key}: service keys use lowercase letters, digits, `-` and `_`"
                 ));
             }
+            if RESERVED_SERVICE_KEYS.contains(&key.as_str()) {
+                return bad(format!(
+                    "services.{key}: `{key}` is reserved (`!outage {key} OUT-<n>` is a subcommand)"
+                ));
+            }
+            if s.subscriber_role.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return bad(format!(
+                    "services.{key}.subscriber_role: must not be empty (leave it out for none)"
+                ));
+            }
             role_known(&s.owner, format!("services.{key}.owner"))?;
             if s.tiers.is_empty() {
                 return bad(format!("services.{key}.tiers: needs at least one support role"));
@@ -324,6 +365,34 @@ impl Policy {
             ConfigError::Invalid(format!("{e}{}", hint.unwrap_or_default()))
         })?;
 
+        if raw.outage.roles.is_empty() {
+            return bad("outage.roles: needs at least one role that may declare outages".into());
+        }
+        for (i, r) in raw.outage.roles.iter().enumerate() {
+            role_known(r, format!("outage.roles[{i}]"))?;
+        }
+        let Some(default_impact) = OutageImpact::parse(&raw.outage.default_impact) else {
+            return bad(format!(
+                "outage.default_impact: `{}` must be partial or major",
+                raw.outage.default_impact
+            ));
+        };
+        let status_channel = raw.outage.status_channel.trim().trim_start_matches('#').to_owned();
+        if status_channel.is_empty() {
+            return bad("outage.status_channel: must not be empty".into());
+        }
+        // An embed field holds 1024 characters; leave room for the label.
+        if !(1..=1000).contains(&raw.outage.summary_max) {
+            return bad("outage.summary_max: must be between 1 and 1000".into());
+        }
+        let outage = OutagePolicy {
+            roles: raw.outage.roles,
+            default_impact,
+            status_channel,
+            summary_max: raw.outage.summary_max,
+            resolve_linked_incidents: raw.outage.resolve_linked_incidents,
+        };
+
         for (field, url) in [
             ("discord.api_base", &raw.discord.api_base),
             ("discord.gateway_url", &raw.discord.gateway_url),
@@ -354,6 +423,7 @@ impl Policy {
             roles,
             services,
             raci,
+            outage,
             discord: DiscordSettings {
                 api_base: raw.discord.api_base,
                 gateway_url: raw.discord.gateway_url,
@@ -411,6 +481,11 @@ impl Policy {
     /// The configured service nearest to a mistyped name.
     pub fn nearest_service(&self, name: &str) -> Option<&str> {
         nearest(name, self.services.keys().map(String::as_str))
+    }
+
+    /// Whether these ITIL roles may declare outages and change anyone's.
+    pub fn may_declare_outages(&self, roles: &[RoleKey]) -> bool {
+        roles.iter().any(|r| self.outage.roles.contains(r))
     }
 
     /// Finds an ITIL role by key or readable name (any case).
@@ -533,6 +608,47 @@ mod tests {
                 "P9",
             ),
             (
+                "unknown outage role",
+                "[outage]\nroles = [\"noc\"]",
+                "outage.roles[0]: unknown role `noc`",
+            ),
+            (
+                "no outage roles",
+                "[outage]\nroles = []",
+                "outage.roles: needs at least one role",
+            ),
+            (
+                "empty status channel",
+                "[outage]\nstatus_channel = \" # \"",
+                "outage.status_channel: must not be empty",
+            ),
+            (
+                "summary limit beyond an embed field",
+                "[outage]\nsummary_max = 5000",
+                "outage.summary_max: must be between 1 and 1000",
+            ),
+            (
+                "flag that is not a boolean",
+                "[outage]\nresolve_linked_incidents = \"yes\"",
+                "resolve_linked_incidents",
+            ),
+            (
+                "bad default outage impact",
+                "[outage]\ndefault_impact = \"high\"",
+                "outage.default_impact: `high` must be partial or major",
+            ),
+            ("unknown outage key", "[outage]\nstatus_chanel = \"x\"", "status_chanel"),
+            (
+                "service named like an outage subcommand",
+                "[services.update]\nname = \"Updates\"\nowner = \"email_owner\"\ntiers = [\"service_desk\"]",
+                "services.update: `update` is reserved",
+            ),
+            (
+                "empty subscriber role",
+                "[services.vpn]\nsubscriber_role = \"\"",
+                "services.vpn.subscriber_role: must not be empty",
+            ),
+            (
                 "bad discord url",
                 "[discord]\napi_base = \"127.0.0.1:1\"",
                 "discord.api_base",
@@ -570,6 +686,23 @@ mod tests {
         assert_eq!(p.prefix, "?");
         assert_eq!(p.page_size, 5);
         assert_eq!(p.discord.api_base.as_deref(), Some("http://127.0.0.1:9"));
+    }
+
+    #[test]
+    fn outage_settings_are_checked_into_the_policy() {
+        let p = Policy::defaults();
+        assert_eq!(p.outage.status_channel, "status");
+        assert_eq!(p.outage.default_impact, OutageImpact::Partial);
+        assert!(p.outage.resolve_linked_incidents);
+        assert!(p.may_declare_outages(&p.itil_roles(["NOC"])));
+        assert!(!p.may_declare_outages(&p.itil_roles(["CAB"])));
+        let p = load_with("[outage]\nstatus_channel = \"#outages\"\nresolve_linked_incidents = false").unwrap();
+        assert_eq!(p.outage.status_channel, "outages");
+        assert!(!p.outage.resolve_linked_incidents);
+        assert_eq!(
+            p.services["email"].subscriber_role.as_deref(),
+            Some("Email Subscribers")
+        );
     }
 
     #[test]

@@ -102,6 +102,7 @@ impl Transport for ConsoleTransport {
             .iter()
             .map(|r| format!("@{}", policy.role_name(r)))
             .collect();
+        pings.extend(d.message.ping_chat_roles.iter().map(|r| format!("@{r}")));
         for u in &d.message.ping_users {
             pings.push(format!("@{}", self.user_name(*u).await));
         }

@@ -54,6 +54,10 @@ pub struct OutMessage {
     pub ping_roles: Vec<RoleKey>,
     #[serde(default)]
     pub ping_users: Vec<UserId>,
+    /// Chat roles (names or ids) that are not ITIL roles, e.g. a service's
+    /// subscriber role (`services.<key>.subscriber_role`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ping_chat_roles: Vec<String>,
     #[serde(default)]
     pub card: Option<Card>,
 }
@@ -64,6 +68,7 @@ impl OutMessage {
             text: text.into(),
             ping_roles: Vec::new(),
             ping_users: Vec::new(),
+            ping_chat_roles: Vec::new(),
             card: None,
         }
     }
@@ -81,6 +86,15 @@ impl OutMessage {
         for u in users {
             if !self.ping_users.contains(&u) {
                 self.ping_users.push(u);
+            }
+        }
+        self
+    }
+
+    pub fn pinging_chat_roles(mut self, roles: impl IntoIterator<Item = String>) -> Self {
+        for r in roles {
+            if !self.ping_chat_roles.contains(&r) {
+                self.ping_chat_roles.push(r);
             }
         }
         self

@@ -44,7 +44,7 @@ impl Desk {
     }
 
     /// The card of an incident as it is now, to (re)post in its handler's channel.
-    async fn card(&self, tx: &mut Conn, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
+    pub(crate) async fn card(&self, tx: &mut Conn, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
         let reporter = self.name_of(tx, inc.reporter).await?;
         let assignee = match inc.assignee {
             Some(a) => Some(self.name_of(tx, a).await?),
@@ -177,13 +177,22 @@ impl Desk {
             .about(inc.id.to_string()),
         );
         out.extend(self.inform(&route, action, &inc, &inc.handler_role));
+        // Known outage: link it, say so in its thread and in the reply.
+        let known = self.link_known_outage(tx, &inc).await?;
+        if let Some((_, told)) = &known {
+            out.push(told.clone());
+        }
         let details = format!(
-            "{} impact={} urgency={} service={} → {}",
+            "{} impact={} urgency={} service={} → {}{}",
             inc.priority,
             inc.impact,
             inc.urgency,
             inc.service.as_deref().unwrap_or("-"),
-            inc.handler_role
+            inc.handler_role,
+            known
+                .as_ref()
+                .map(|(o, _)| format!(" outage={}", o.id))
+                .unwrap_or_default()
         );
         self.record(
             tx,
@@ -195,7 +204,11 @@ impl Desk {
         )
         .await?;
         tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
-        Ok(Reply::public(render::incident_logged(policy, &inc)))
+        let mut reply = render::incident_logged(policy, &inc);
+        if let Some((outage, _)) = &known {
+            reply = format!("{reply} {}", render::known_outage(policy, outage));
+        }
+        Ok(Reply::public(reply))
     }
 
     /// Loads an incident the actor may see: its reporter or any agent.
@@ -333,8 +346,7 @@ impl Desk {
         command: &str,
     ) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
-        let mut inc = self.visible(tx, actor, id).await?;
+        let inc = self.visible(tx, actor, id).await?;
         // The reporter may close or reopen their own resolved incident; every other move is agents' work.
         let reporter_may = inc.reporter == actor.user && matches!(command, "close" | "reopen");
         if !self.is_agent(actor) && !reporter_may {
@@ -347,6 +359,24 @@ impl Desk {
             ),
             None => None,
         };
+        let inc = self.move_incident(tx, actor, inc, to, reason).await?;
+        Ok(Reply::public(render::done(&inc)))
+    }
+
+    /// Moves an incident through its lifecycle, permission already checked:
+    /// the one path every move takes (commands, and a resolved outage
+    /// resolving its linked incidents), so every rule tied to a move applies.
+    pub(crate) async fn move_incident(
+        &self,
+        tx: &mut Conn,
+        actor: &Actor,
+        mut inc: Incident,
+        to: State,
+        reason: Option<String>,
+    ) -> DeskResult<Incident> {
+        let policy = self.policy();
+        let now = self.clock().now();
+        let id = inc.id;
         let from = inc.state;
         inc.state
             .transition(to)
@@ -386,7 +416,7 @@ impl Desk {
         let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
         self.record(tx, Some(actor.user), action.as_str(), &id.to_string(), &details, &out)
             .await?;
-        Ok(Reply::public(render::done(&inc)))
+        Ok(inc)
     }
 
     pub(crate) async fn note(&self, tx: &mut Conn, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {

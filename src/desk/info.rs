@@ -10,7 +10,12 @@ impl Desk {
     pub(crate) fn help(&self, actor: &Actor, command: Option<&str>) -> DeskResult<Reply> {
         let prefix = &self.policy().prefix;
         let agent = self.is_agent(actor);
-        let may = |access: Access| agent || access != Access::Agent;
+        let outage_roles = self.policy().may_declare_outages(&actor.roles);
+        let may = |access: Access| match access {
+            Access::Anyone | Access::ReporterOrAgent => true,
+            Access::Agent => agent,
+            Access::OutageRoles => outage_roles,
+        };
         match command {
             None => {
                 let list: Vec<_> = COMMANDS.iter().filter(|c| may(c.access)).collect();

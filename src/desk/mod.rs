@@ -8,6 +8,7 @@
 mod clock;
 mod incidents;
 mod info;
+mod outages;
 mod timers;
 
 use std::sync::Arc;
@@ -320,6 +321,19 @@ impl Desk {
                 )
                 .await
             }
+            Command::Outages => self.status_board(tx).await,
+            Command::OutageDeclare {
+                service,
+                summary,
+                impact,
+            } => self.declare_outage(tx, actor, &service, &summary, impact).await,
+            Command::OutageUpdate { id, text, impact } => self.update_outage(tx, actor, id, &text, impact).await,
+            Command::OutageResolve { id, text } => self.resolve_outage(tx, actor, id, text).await,
+            Command::OutageShow { id } => self.show_outage(tx, id).await,
+            Command::Services => self.services(tx, actor).await,
+            Command::Subscribe { service } => self.subscribe(tx, actor, &service).await,
+            Command::Unsubscribe { service } => self.unsubscribe(tx, actor, &service).await,
+            Command::Subscriptions => self.subscriptions(tx, actor).await,
             Command::Help { command } => self.help(actor, command.as_deref()),
             Command::Raci { action } => self.raci(action.as_deref()),
             Command::Whois { role } => self.whois(&role),
@@ -350,5 +364,7 @@ impl Desk {
     }
 }
 
+#[cfg(test)]
+mod outage_tests;
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,20 @@ impl Directory {
                 missing.push(format!("channel `#{}` (roles.{}.channel)", def.channel, def.key));
             }
         }
+        let status = &policy.outage.status_channel;
+        if resolve_channel(&inner, status).is_none() {
+            missing.push(format!("channel `#{status}` (outage.status_channel)"));
+        }
+        for s in policy.services.values() {
+            if let Some(r) = &s.subscriber_role {
+                if resolve_role(&inner, r).is_none() {
+                    missing.push(format!(
+                        "role `{r}` (services.{}.subscriber_role; shown as text, not pinged)",
+                        s.key
+                    ));
+                }
+            }
+        }
         for m in missing {
             if inner.reported.insert(m.clone()) {
                 tracing::warn!(
@@ -82,10 +96,23 @@ impl Directory {
         resolve_role(&inner, &def.chat_role)
     }
 
+    /// A Discord role by name or id (a service's subscriber role), for a deliberate ping.
+    pub fn chat_role_id(&self, name_or_id: &str) -> Option<u64> {
+        let inner = self.inner.read().ok()?;
+        resolve_role(&inner, name_or_id)
+    }
+
     /// A channel by id or name; `None` when the guild has no such channel.
     pub fn channel(&self, name_or_id: &str) -> Option<u64> {
         let inner = self.inner.read().ok()?;
         resolve_channel(&inner, name_or_id)
+    }
+
+    /// The outage status channel, falling back to the service desk's channel
+    /// so notices are never lost to a missing `#status`.
+    pub fn status_channel(&self, policy: &Policy) -> Option<u64> {
+        self.channel(&policy.outage.status_channel)
+            .or_else(|| self.role_channel(policy, &policy.service_desk()))
     }
 
     /// The working channel of an ITIL role, falling back to the service desk's.
@@ -149,6 +176,9 @@ mod tests {
             "#incident-management is missing"
         );
         assert_eq!(dir.role_id(&policy, &im), None);
+        assert_eq!(dir.chat_role_id("CAB"), Some(11));
+        assert_eq!(dir.chat_role_id("10"), Some(10));
+        assert_eq!(dir.chat_role_id("Email Subscribers"), None);
         let roles = dir.itil_roles(&policy, &[10, 11, 99]);
         assert_eq!(
             roles.iter().map(RoleKey::as_str).collect::<Vec<_>>(),
@@ -157,5 +187,13 @@ mod tests {
         assert_eq!(dir.channel("#cab"), Some(21));
         assert_eq!(dir.channel("20"), Some(20));
         assert_eq!(dir.channel("nowhere"), None);
+        assert_eq!(dir.status_channel(&policy), Some(20), "#status is missing");
+        dir.load(
+            &policy,
+            1,
+            [],
+            [(20, "service-desk".to_owned()), (22, "Status".to_owned())],
+        );
+        assert_eq!(dir.status_channel(&policy), Some(22));
     }
 }

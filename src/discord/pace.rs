@@ -109,6 +109,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_outage_fan_out_of_300_dms_stays_under_the_global_budget() {
+        // Each DM is two requests: opening the DM channel (global only) and the send.
+        let pacer = Pacer::discord();
+        let start = Instant::now();
+        let mut stamps = Vec::new();
+        for user in 0..300u64 {
+            pacer.acquire(None).await;
+            stamps.push(Instant::now());
+            pacer.acquire(Some(10_000 + user)).await;
+            stamps.push(Instant::now());
+        }
+        for (i, t) in stamps.iter().enumerate() {
+            let in_window = stamps[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
+                .count();
+            assert!(in_window <= 45, "{in_window} requests within a second of request {i}");
+        }
+        // 600 requests at 45 a second: a little over 13 seconds, not minutes.
+        let took = Instant::now().duration_since(start);
+        assert!(
+            took >= Duration::from_secs(13) && took < Duration::from_secs(15),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_global_budget_spans_channels() {
         let pacer = Pacer::new(3, Duration::from_secs(1), 5, Duration::from_secs(5));
         let start = Instant::now();

@@ -69,6 +69,9 @@ impl DiscordTransport {
             Destination::RoleChannel(role) => self.directory.role_channel(&self.policy, role).ok_or_else(not_ready),
             Destination::Channel(c) => match self.directory.channel(c) {
                 Some(id) => Ok(id),
+                None if *c == self.policy.outage.status_channel => {
+                    self.directory.status_channel(&self.policy).ok_or_else(not_ready)
+                }
                 // An id of a channel we were told about (e.g. where a command came from).
                 None => c
                     .parse::<u64>()
@@ -98,6 +101,16 @@ impl DiscordTransport {
                     roles.push(RoleId::new(id));
                 }
                 None => prefix.push(format!("@{}", self.policy.role_name(r))),
+            }
+        }
+        for name in &m.ping_chat_roles {
+            match self.directory.chat_role_id(name) {
+                Some(id) => {
+                    prefix.push(format!("<@&{id}>"));
+                    roles.push(RoleId::new(id));
+                }
+                // Not in the guild: shown as text, and it cannot ping.
+                None => prefix.push(render::neutralize(&format!("@{name}"))),
             }
         }
         let users: Vec<DiscordUserId> = m

@@ -24,6 +24,19 @@ impl fmt::Display for UserId {
     }
 }
 
+/// The number of a record id written `<PREFIX><n>` (any case) or a bare `n`,
+/// n ≥ 1: `INC-12`, `out-3`, `7`.
+pub fn parse_numbered(s: &str, prefix: &str) -> Option<i64> {
+    let digits = match s.get(..prefix.len()) {
+        Some(p) if p.eq_ignore_ascii_case(prefix) => &s[prefix.len()..],
+        _ => s,
+    };
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
 /// The key of an ITIL role in config (`service_desk`, `change_manager`, `cab`, …):
 /// lowercase ASCII letters, digits and `_`, 1–48 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

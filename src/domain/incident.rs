@@ -13,14 +13,7 @@ pub struct IncidentId(i64);
 impl IncidentId {
     /// Parses `INC-12`, `inc-12` or `#12`-less `12`.
     pub fn parse(s: &str) -> Option<Self> {
-        let digits = match s.get(..4) {
-            Some(p) if p.eq_ignore_ascii_case("INC-") => &s[4..],
-            _ => s,
-        };
-        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse::<i64>().ok().filter(|n| *n > 0).map(IncidentId)
+        super::ids::parse_numbered(s, "INC-").map(IncidentId)
     }
 
     /// Wraps a database row id (always positive there).

@@ -7,6 +7,7 @@ pub mod cab;
 pub mod change;
 pub mod ids;
 pub mod incident;
+pub mod outage;
 pub mod priority;
 pub mod raci;
 pub mod sla;

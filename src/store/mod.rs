@@ -9,7 +9,9 @@ pub mod audit;
 pub mod cards;
 pub mod events;
 pub mod incidents;
+pub mod outages;
 pub mod outbox;
+pub mod subscriptions;
 pub mod timers;
 pub mod users;
 

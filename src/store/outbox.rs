@@ -19,21 +19,29 @@ pub struct Pending {
 /// Queues messages; part of the action's transaction.
 pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) -> Result<()> {
     for item in items {
-        let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
-        let payload = serde_json::to_string(&item.message).map_err(json_err)?;
-        sqlx::query(
-            "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(to_ms(now))
-        .bind(item.kind.as_str())
-        .bind(&item.subject)
-        .bind(destination)
-        .bind(payload)
-        .bind(to_ms(now))
-        .execute(&mut *conn)
-        .await?;
+        enqueue_one(conn, item, now).await?;
     }
     Ok(())
+}
+
+/// Queues one message and returns its outbox id (so a record can point at the
+/// row that carries it); part of the action's transaction.
+pub async fn enqueue_one(conn: &mut Conn, item: &Outgoing, now: DateTime<Utc>) -> Result<i64> {
+    let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
+    let payload = serde_json::to_string(&item.message).map_err(json_err)?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)
+         RETURNING id",
+    )
+    .bind(to_ms(now))
+    .bind(item.kind.as_str())
+    .bind(&item.subject)
+    .bind(destination)
+    .bind(payload)
+    .bind(to_ms(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {

@@ -5,4 +5,5 @@ mod bot;
 mod console;
 mod discord;
 mod fake_discord;
+mod outage;
 mod util;
