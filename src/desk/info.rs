@@ -10,7 +10,12 @@ impl Desk {
     pub(crate) fn help(&self, actor: &Actor, command: Option<&str>) -> DeskResult<Reply> {
         let prefix = &self.policy().prefix;
         let agent = self.is_agent(actor);
-        let may = |access: Access| agent || access != Access::Agent;
+        let authority = self.policy().change.is_authority(&actor.roles);
+        let may = |access: Access| match access {
+            Access::Agent => agent,
+            Access::ChangeAuthority => authority,
+            Access::Anyone | Access::ReporterOrAgent => true,
+        };
         match command {
             None => {
                 let list: Vec<_> = COMMANDS.iter().filter(|c| may(c.access)).collect();
