@@ -116,7 +116,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "show INC-<n>|CHG-<n>",
         summary: "Show an incident (its reporter or an agent) or a change (anyone) with its history.",
         access: Access::Anyone,
-        options: &[pos("id", "The incident or change, e.g. INC-12 or CHG-3", OptionKind::Text, true)],
+        options: &[pos("id", "The incident or change, e.g. INC-12 or CHG-3", OptionKind::Incident, true)],
     },
     CommandSpec {
         name: "incidents",

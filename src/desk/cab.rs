@@ -298,10 +298,13 @@ impl Desk {
         }
         let eligible = self.eligible_members(tx, ch, vote).await?;
         let evaluation = evaluate(ballots.tally(), eligible, &vote.rules, now, vote.closes_at);
-        let mut out = vec![self.vote_card(tx, ch, vote, false).await?];
+        // A ballot that settles the vote is shown by the closing edit alone.
+        let out = match evaluation {
+            Evaluation::Open => vec![self.vote_card(tx, ch, vote, false).await?],
+            Evaluation::Closed(_) => Vec::new(),
+        };
         self.record(tx, Some(actor.user), "cab_ballot", &ch.id.to_string(), &details, &out)
             .await?;
-        out.clear();
         if let Evaluation::Closed(outcome) = evaluation {
             self.close_vote(tx, ch, vote, &ballots, outcome, None).await?;
         }
