@@ -391,3 +391,6 @@ impl Desk {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cab_tests;
