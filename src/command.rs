@@ -12,8 +12,8 @@ use chrono::TimeDelta;
 
 use crate::domain::change::{ChangeId, ChangeState, ChangeType, Risk};
 use crate::domain::incident::{IncidentId, State};
-use crate::domain::sla::parse_duration;
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
+use crate::domain::sla::parse_duration;
 use crate::domain::text::nearest;
 
 /// Who may run a command at all (the desk decides per record).
@@ -116,7 +116,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "show INC-<n>|CHG-<n>",
         summary: "Show an incident (its reporter or an agent) or a change (anyone) with its history.",
         access: Access::Anyone,
-        options: &[pos("id", "The incident or change, e.g. INC-12 or CHG-3", OptionKind::Incident, true)],
+        options: &[pos(
+            "id",
+            "The incident or change, e.g. INC-12 or CHG-3",
+            OptionKind::Incident,
+            true,
+        )],
     },
     CommandSpec {
         name: "incidents",
@@ -214,8 +219,16 @@ pub const COMMANDS: &[CommandSpec] = &[
             pos("title", "What will change, in one line", OptionKind::Text, true),
             named("service", "The service it changes", OptionKind::Text),
             named("risk", "How risky it is", OptionKind::Choice(RISKS)),
-            named("type", "standard (catalogue), normal (CAB) or emergency (ECAB)", OptionKind::Choice(CHANGE_TYPES)),
-            named("window", "When, in UTC: 2030-06-01T22:00..2030-06-02T01:00", OptionKind::Text),
+            named(
+                "type",
+                "standard (catalogue), normal (CAB) or emergency (ECAB)",
+                OptionKind::Choice(CHANGE_TYPES),
+            ),
+            named(
+                "window",
+                "When, in UTC: 2030-06-01T22:00..2030-06-02T01:00",
+                OptionKind::Text,
+            ),
             named("implementer", "Who carries it out", OptionKind::User),
         ],
     },
@@ -819,7 +832,10 @@ mod tests {
                 "incident: impact must be high, medium or low, not `huge`",
             ),
             ("!show", "show: missing <id>"),
-            ("!show XYZ-1", "show: `XYZ-1` is not an incident or change id like INC-12 or CHG-3"),
+            (
+                "!show XYZ-1",
+                "show: `XYZ-1` is not an incident or change id like INC-12 or CHG-3",
+            ),
             ("!show INC-1 extra", "show: unexpected `extra`"),
             (
                 "!status INC-1 done",
@@ -873,7 +889,10 @@ mod tests {
                 reason: Some("not needed any more".into())
             }
         );
-        assert_eq!(p("!change cancel CHG-4").unwrap(), Command::ChangeCancel { id, reason: None });
+        assert_eq!(
+            p("!change cancel CHG-4").unwrap(),
+            Command::ChangeCancel { id, reason: None }
+        );
         assert_eq!(
             p("!change status CHG-4 scheduled window=2030-06-01T22:00..2030-06-01T23:00").unwrap(),
             Command::ChangeStatus {
@@ -884,7 +903,13 @@ mod tests {
             }
         );
         assert_eq!(p("!show CHG-4").unwrap(), Command::ShowChange { id });
-        assert_eq!(p("!cab CHG-4 deadline=90m").unwrap(), Command::Cab { id, deadline: Some(TimeDelta::minutes(90)) });
+        assert_eq!(
+            p("!cab CHG-4 deadline=90m").unwrap(),
+            Command::Cab {
+                id,
+                deadline: Some(TimeDelta::minutes(90))
+            }
+        );
         assert_eq!(p("!cab CHG-4").unwrap(), Command::Cab { id, deadline: None });
         assert_eq!(p("!authorise CHG-4").unwrap(), Command::Authorize { id });
         assert_eq!(
@@ -894,8 +919,18 @@ mod tests {
                 reason: "too risky before the audit".into()
             }
         );
-        assert_eq!(p("!changes").unwrap(), Command::Changes { filter: ChangeFilter::Open });
-        assert_eq!(p("!changes upcoming").unwrap(), Command::Changes { filter: ChangeFilter::Upcoming });
+        assert_eq!(
+            p("!changes").unwrap(),
+            Command::Changes {
+                filter: ChangeFilter::Open
+            }
+        );
+        assert_eq!(
+            p("!changes upcoming").unwrap(),
+            Command::Changes {
+                filter: ChangeFilter::Upcoming
+            }
+        );
         assert_eq!(
             p("!changes service=vpn").unwrap(),
             Command::Changes {
@@ -908,8 +943,14 @@ mod tests {
     fn wrong_change_arguments_say_what_was_wrong() {
         let cases = [
             ("!change Upgrade risk=low type=normal", "change: missing service=<name>"),
-            ("!change Upgrade service=email type=normal", "change: missing risk=low|medium|high"),
-            ("!change Upgrade service=email risk=low", "change: missing type=standard|normal|emergency"),
+            (
+                "!change Upgrade service=email type=normal",
+                "change: missing risk=low|medium|high",
+            ),
+            (
+                "!change Upgrade service=email risk=low",
+                "change: missing type=standard|normal|emergency",
+            ),
             (
                 "!change Upgrade service=email risk=severe type=normal",
                 "change: `severe` is not a risk; use one of: low, medium, high",
@@ -923,14 +964,26 @@ mod tests {
                 "change: implementer: `<@&5>` is not a user (mention them: @name)",
             ),
             ("!change cancel INC-3", "change: `INC-3` is not a change id like CHG-3"),
-            ("!change status CHG-3", "change: missing <state> (assessment, scheduled, implementing, review, closed)"),
-            ("!change status CHG-3 done", "change: `done` is not a change state; use one of"),
+            (
+                "!change status CHG-3",
+                "change: missing <state> (assessment, scheduled, implementing, review, closed)",
+            ),
+            (
+                "!change status CHG-3 done",
+                "change: `done` is not a change state; use one of",
+            ),
             ("!cab", "cab: missing <id>"),
             ("!cab INC-2", "cab: `INC-2` is not a change id like CHG-3"),
             ("!cab CHG-2 deadline=soon", "cab: deadline \"soon\" is not a duration"),
-            ("!cab CHG-2 deadline=-1h", "cab: deadline \"-1h\" is not a duration: it is negative"),
+            (
+                "!cab CHG-2 deadline=-1h",
+                "cab: deadline \"-1h\" is not a duration: it is negative",
+            ),
             ("!reject CHG-2", "reject: missing <reason>"),
-            ("!changes later", "changes: `later` is not a filter (open, upcoming, mine, all, service=<name>)"),
+            (
+                "!changes later",
+                "changes: `later` is not a filter (open, upcoming, mine, all, service=<name>)",
+            ),
         ];
         for (line, expected) in cases {
             let got = p(line).unwrap_err();
@@ -986,11 +1039,14 @@ mod tests {
         for spec in COMMANDS {
             assert!(spec.usage.starts_with(spec.name), "{}", spec.name);
             let args = Args {
-                positional: vec![if spec.options.first().map(|o| o.kind) == Some(OptionKind::Change) {
-                    "CHG-1".into()
-                } else {
-                    "INC-1".into()
-                }, "x".into()],
+                positional: vec![
+                    if spec.options.first().map(|o| o.kind) == Some(OptionKind::Change) {
+                        "CHG-1".into()
+                    } else {
+                        "INC-1".into()
+                    },
+                    "x".into(),
+                ],
                 named: BTreeMap::new(),
             };
             if let Err(e) = build(spec, args) {

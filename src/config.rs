@@ -15,8 +15,8 @@ use chrono::TimeDelta;
 use crate::domain::cab::{Board, Quorum, RulesError, VoteRules};
 use crate::domain::change::{parse_existing_window, Freeze};
 use crate::domain::priority::{Impact, Priority, PriorityMatrix, Urgency};
-use crate::domain::sla::parse_duration;
 use crate::domain::raci::{RaciMatrix, RaciRow, RoleRef};
+use crate::domain::sla::parse_duration;
 use crate::domain::text::nearest;
 use crate::domain::RoleKey;
 
@@ -567,8 +567,7 @@ fn check_change(
             role_known(r, format!("change.{field}[{i}]"))?;
         }
     }
-    let notice_lead =
-        parse_duration(&raw.notice_lead).map_err(|e| bad(format!("change.notice_lead: {e}")))?;
+    let notice_lead = parse_duration(&raw.notice_lead).map_err(|e| bad(format!("change.notice_lead: {e}")))?;
     let status_channel = raw.status_channel.trim().trim_start_matches('#').to_owned();
     if status_channel.is_empty() {
         return Err(bad("change.status_channel: must not be empty".into()));
@@ -580,7 +579,8 @@ fn check_change(
         }
         let quorum = match b.quorum {
             RawQuorum::Count(n) => Quorum::Count(
-                u32::try_from(n).map_err(|_| bad(format!("{at}.quorum: count {n} must be between 1 and {}", u32::MAX)))?,
+                u32::try_from(n)
+                    .map_err(|_| bad(format!("{at}.quorum: count {n} must be between 1 and {}", u32::MAX)))?,
             ),
             RawQuorum::Fraction(f) => Quorum::Fraction(f),
         };
@@ -612,7 +612,11 @@ fn check_change(
     let ecab = board("ecab", raw.ecab)?;
     let mut standard = BTreeMap::new();
     for (key, s) in raw.standard {
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
             return Err(bad(format!(
                 "change.standard.{key}: catalogue keys use lowercase letters, digits and `_`"
             )));
@@ -622,7 +626,9 @@ fn check_change(
         }
         for (i, svc) in s.services.iter().enumerate() {
             if !services.contains_key(svc) {
-                return Err(bad(format!("change.standard.{key}.services[{i}]: unknown service `{svc}`")));
+                return Err(bad(format!(
+                    "change.standard.{key}.services[{i}]: unknown service `{svc}`"
+                )));
             }
         }
         standard.insert(
@@ -639,8 +645,7 @@ fn check_change(
         if f.name.trim().is_empty() {
             return Err(bad(format!("change.freeze[{i}].name: must not be empty")));
         }
-        let window =
-            parse_existing_window(&f.window).map_err(|e| bad(format!("change.freeze[{i}].window: {e}")))?;
+        let window = parse_existing_window(&f.window).map_err(|e| bad(format!("change.freeze[{i}].window: {e}")))?;
         freezes.push(Freeze { name: f.name, window });
     }
     Ok(ChangePolicy {
@@ -785,21 +790,61 @@ mod tests {
                 "[change]\nauthority_roles = [\"change_manger\"]",
                 "change.authority_roles[0]: unknown role `change_manger` (did you mean `change_manager`?)",
             ),
-            ("no requester role", "[change]\nrequester_roles = []", "change.requester_roles: name at least one role"),
-            ("bad notice lead", "[change]\nnotice_lead = \"soon\"", "change.notice_lead:"),
-            ("empty status channel", "[change]\nstatus_channel = \"#\"", "change.status_channel: must not be empty"),
+            (
+                "no requester role",
+                "[change]\nrequester_roles = []",
+                "change.requester_roles: name at least one role",
+            ),
+            (
+                "bad notice lead",
+                "[change]\nnotice_lead = \"soon\"",
+                "change.notice_lead:",
+            ),
+            (
+                "empty status channel",
+                "[change]\nstatus_channel = \"#\"",
+                "change.status_channel: must not be empty",
+            ),
             (
                 "unknown eligible role",
                 "[change.cab]\neligible_roles = [\"cabb\"]",
                 "change.cab.eligible_roles[0]: unknown role `cabb` (did you mean `cab`?)",
             ),
-            ("no eligible role", "[change.ecab]\neligible_roles = []", "change.ecab.eligible_roles:"),
-            ("zero quorum", "[change.cab]\nquorum = 0", "change.cab.quorum: quorum count is 0"),
-            ("negative quorum", "[change.cab]\nquorum = -2", "change.cab.quorum: count -2"),
-            ("quorum fraction above one", "[change.ecab]\nquorum = 1.5", "change.ecab.quorum: quorum fraction 1.5"),
-            ("threshold above one", "[change.cab]\nthreshold = 1.2", "change.cab.threshold: threshold 1.2"),
-            ("threshold zero", "[change.cab]\nthreshold = 0.0", "change.cab.threshold:"),
-            ("deadline without unit", "[change.cab]\ndeadline = \"48\"", "change.cab.deadline:"),
+            (
+                "no eligible role",
+                "[change.ecab]\neligible_roles = []",
+                "change.ecab.eligible_roles:",
+            ),
+            (
+                "zero quorum",
+                "[change.cab]\nquorum = 0",
+                "change.cab.quorum: quorum count is 0",
+            ),
+            (
+                "negative quorum",
+                "[change.cab]\nquorum = -2",
+                "change.cab.quorum: count -2",
+            ),
+            (
+                "quorum fraction above one",
+                "[change.ecab]\nquorum = 1.5",
+                "change.ecab.quorum: quorum fraction 1.5",
+            ),
+            (
+                "threshold above one",
+                "[change.cab]\nthreshold = 1.2",
+                "change.cab.threshold: threshold 1.2",
+            ),
+            (
+                "threshold zero",
+                "[change.cab]\nthreshold = 0.0",
+                "change.cab.threshold:",
+            ),
+            (
+                "deadline without unit",
+                "[change.cab]\ndeadline = \"48\"",
+                "change.cab.deadline:",
+            ),
             ("quorum as text", "[change.cab]\nquorum = \"half\"", "quorum"),
             ("unknown board key", "[change.cab]\nquorom = 2", "quorom"),
             ("unknown change key", "[change]\nfreezes = []", "freezes"),
@@ -842,11 +887,18 @@ mod tests {
         assert_eq!(ecab.rules.quorum, Quorum::Count(2));
         assert!(p.change.is_authority(&[RoleKey::parse("change_manager").unwrap()]));
         assert!(!p.change.is_authority(&[RoleKey::parse("cab").unwrap()]));
-        assert_eq!(p.change.catalogue("Restart the mail relay").map(|s| s.key.as_str()), Some("restart_mail_relay"));
-        assert_eq!(p.change.catalogue("restart-mail-relay").map(|s| s.key.as_str()), Some("restart_mail_relay"));
+        assert_eq!(
+            p.change.catalogue("Restart the mail relay").map(|s| s.key.as_str()),
+            Some("restart_mail_relay")
+        );
+        assert_eq!(
+            p.change.catalogue("restart-mail-relay").map(|s| s.key.as_str()),
+            Some("restart_mail_relay")
+        );
         assert!(p.change.catalogue("rewrite payroll").is_none());
-        let freeze = load_with("[[change.freeze]]\nname = \"year end\"\nwindow = \"2030-12-20T00:00..2031-01-03T00:00\"")
-            .unwrap();
+        let freeze =
+            load_with("[[change.freeze]]\nname = \"year end\"\nwindow = \"2030-12-20T00:00..2031-01-03T00:00\"")
+                .unwrap();
         assert_eq!(freeze.change.freezes.len(), 1);
         assert_eq!(freeze.change.freezes[0].name, "year end");
     }

@@ -532,14 +532,20 @@ fn with_warning(mut s: String, c: &Clashes) -> String {
 }
 
 fn service_name(policy: &Policy, key: &str) -> String {
-    policy.service(key).map(|s| s.name.clone()).unwrap_or_else(|| key.to_owned())
+    policy
+        .service(key)
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| key.to_owned())
 }
 
 pub fn change_filed(policy: &Policy, ch: &Change, handler: &RoleKey, clashes: &Clashes) -> String {
     let next = if ch.change_type.is_pre_approved() {
         format!("It is a pre-approved standard change, so it is {} now.", ch.state)
     } else {
-        format!("The change manager calls the vote with `{}cab {}`.", policy.prefix, ch.id)
+        format!(
+            "The change manager calls the vote with `{}cab {}`.",
+            policy.prefix, ch.id
+        )
     };
     with_warning(
         format!(
@@ -586,12 +592,22 @@ pub fn change_fyi(policy: &Policy, action: Action, ch: &Change, what: &str) -> S
 }
 
 pub fn not_requester(policy: &Policy) -> String {
-    let roles: Vec<String> = policy.change.requester_roles.iter().map(|r| policy.role_name(r)).collect();
+    let roles: Vec<String> = policy
+        .change
+        .requester_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
     format!("Filing a change needs one of these roles: {}.", roles.join(", "))
 }
 
 pub fn not_authority(policy: &Policy, command: &str) -> String {
-    let roles: Vec<String> = policy.change.authority_roles.iter().map(|r| policy.role_name(r)).collect();
+    let roles: Vec<String> = policy
+        .change
+        .authority_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
     format!(
         "Only the change authority ({}) may run `{}{command}`.",
         roles.join(", "),
@@ -652,7 +668,12 @@ pub fn change_move_not_here(prefix: &str, id: ChangeId, to: ChangeState) -> Stri
 }
 
 pub fn change_move_not_allowed(policy: &Policy, id: ChangeId, to: ChangeState) -> String {
-    let roles: Vec<String> = policy.change.authority_roles.iter().map(|r| policy.role_name(r)).collect();
+    let roles: Vec<String> = policy
+        .change
+        .authority_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
     format!(
         "Only the change authority ({}) may move {id} to {to}; its implementer may start it and hand it to review.",
         roles.join(", ")
@@ -660,8 +681,16 @@ pub fn change_move_not_allowed(policy: &Policy, id: ChangeId, to: ChangeState) -
 }
 
 pub fn change_cancel_not_allowed(policy: &Policy, id: ChangeId) -> String {
-    let roles: Vec<String> = policy.change.authority_roles.iter().map(|r| policy.role_name(r)).collect();
-    format!("Only its requester or the change authority ({}) may cancel {id}.", roles.join(", "))
+    let roles: Vec<String> = policy
+        .change
+        .authority_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
+    format!(
+        "Only its requester or the change authority ({}) may cancel {id}.",
+        roles.join(", ")
+    )
 }
 
 pub fn schedule_needs_window(prefix: &str, id: ChangeId) -> String {
@@ -757,7 +786,13 @@ fn voters_text(v: &[(String, Choice)]) -> String {
 }
 
 fn rules_text(policy: &Policy, v: &VoteView<'_>) -> String {
-    let roles: Vec<String> = v.vote.rules.eligible_roles.iter().map(|r| policy.role_name(r)).collect();
+    let roles: Vec<String> = v
+        .vote
+        .rules
+        .eligible_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
     format!(
         "{} members ({}) may vote, not the requester or implementer · quorum {} of {} ballots (abstentions count) · passes at {}% approve of approve + reject",
         board_name(v.vote.board),
@@ -821,7 +856,11 @@ pub fn vote_card(policy: &Policy, ch: &Change, names: &ChangeNames, v: &VoteView
         ("Requester".to_owned(), neutralize(&names.requester)),
         (
             "Implementer".to_owned(),
-            names.implementer.as_deref().map(neutralize).unwrap_or_else(|| "—".into()),
+            names
+                .implementer
+                .as_deref()
+                .map(neutralize)
+                .unwrap_or_else(|| "—".into()),
         ),
         ("Rules".to_owned(), rules_text(policy, v)),
         ("Tally".to_owned(), tally_text(&v.tally)),
@@ -867,9 +906,20 @@ pub fn vote_opened(policy: &Policy, ch: &Change, v: &VoteView<'_>, clashes: &Cla
     )
 }
 
-pub fn vote_closed_notice(policy: &Policy, ch: &Change, v: &VoteView<'_>, clashes: &Clashes, late: Option<TimeDelta>) -> String {
+pub fn vote_closed_notice(
+    policy: &Policy,
+    ch: &Change,
+    v: &VoteView<'_>,
+    clashes: &Clashes,
+    late: Option<TimeDelta>,
+) -> String {
     let VoteStatus::Closed(outcome) = v.vote.status else {
-        return format!("{} vote on {} {}.", board_name(v.vote.board), ch.id, status_text(v.vote.status));
+        return format!(
+            "{} vote on {} {}.",
+            board_name(v.vote.board),
+            ch.id,
+            status_text(v.vote.status)
+        );
     };
     let late = late
         .map(|d| format!(" (closed {} late: the bot was not running at the deadline)", human(d)))
@@ -991,8 +1041,15 @@ pub fn planned_outage_notice(policy: &Policy, ch: &Change, late: Option<TimeDelt
     )
 }
 
-pub fn change_show(policy: &Policy, ch: &Change, names: &ChangeNames, vote: Option<&VoteView<'_>>, history: &[AuditRow]) -> String {
-    let mut s = format!(
+pub fn change_show(
+    policy: &Policy,
+    ch: &Change,
+    names: &ChangeNames,
+    vote: Option<&VoteView<'_>>,
+    history: &[AuditRow],
+) -> String {
+    let mut s =
+        format!(
         "**{}** · {} change · risk {} · {}\n{}\nService {} · {}\nRequester {} · implementer {}\nFiled {} · updated {}",
         ch.id,
         ch.change_type,

@@ -17,7 +17,9 @@
 use chrono::TimeDelta;
 
 use super::{Actor, Desk, DeskError, DeskResult, Firing, Inbound, Outcome, Reply};
-use crate::domain::cab::{eligibility, evaluate, Ballots, Board, CastOutcome, Choice, Evaluation, Outcome as VoteOutcome};
+use crate::domain::cab::{
+    eligibility, evaluate, Ballots, Board, CastOutcome, Choice, Evaluation, Outcome as VoteOutcome,
+};
 use crate::domain::change::{transition, Change, ChangeId, ChangeState, ChangeType, Risk};
 use crate::domain::raci::Action;
 use crate::message::{Destination, OutMessage, Outgoing};
@@ -49,7 +51,13 @@ impl Desk {
         self.view_of(tx, ch, vote, &ballots).await
     }
 
-    async fn view_of<'a>(&self, tx: &mut Conn, ch: &Change, vote: &'a Vote, ballots: &Ballots) -> DeskResult<VoteView<'a>> {
+    async fn view_of<'a>(
+        &self,
+        tx: &mut Conn,
+        ch: &Change,
+        vote: &'a Vote,
+        ballots: &Ballots,
+    ) -> DeskResult<VoteView<'a>> {
         let mut voters = Vec::new();
         for (user, choice) in ballots.iter() {
             voters.push((self.name_of(tx, user).await?, choice));
@@ -68,9 +76,8 @@ impl Desk {
         let view = self.vote_view(tx, ch, vote).await?;
         let names = self.change_names(tx, ch).await?;
         let clashes = self.clashes(tx, ch).await?;
-        let mut msg = OutMessage::text(render::vote_text(ch, &view)).with_card(render::vote_card(
-            policy, ch, &names, &view, &clashes,
-        ));
+        let mut msg = OutMessage::text(render::vote_text(ch, &view))
+            .with_card(render::vote_card(policy, ch, &names, &view, &clashes));
         if first {
             msg = msg
                 .pinging_roles(vote.rules.eligible_roles.iter().cloned())
@@ -163,7 +170,10 @@ impl Desk {
         let reply = render::vote_opened(policy, &ch, &view, &clashes);
         let eligible = view.eligible;
         let route = self.change_route(Action::CabVote, &ch);
-        let card_channel = policy.role(&board_role(&vote)).map(|r| r.channel.clone()).unwrap_or_default();
+        let card_channel = policy
+            .role(&board_role(&vote))
+            .map(|r| r.channel.clone())
+            .unwrap_or_default();
         let mut covered = vec![card_channel];
         out.extend(self.change_messages(&route, Action::CabVote, &ch, reply.clone(), false, &mut covered));
         let details = format!(
@@ -173,8 +183,15 @@ impl Desk {
             vote.rules.threshold,
             closes_at.to_rfc3339()
         );
-        self.record(tx, Some(actor.user), Action::CabVote.as_str(), &id.to_string(), &details, &out)
-            .await?;
+        self.record(
+            tx,
+            Some(actor.user),
+            Action::CabVote.as_str(),
+            &id.to_string(),
+            &details,
+            &out,
+        )
+        .await?;
         // With no member who could vote, the outcome is already certain.
         let ballots = Ballots::new();
         if let Evaluation::Closed(outcome) = evaluate(ballots.tally(), eligible, &vote.rules, now, closes_at) {
@@ -204,8 +221,10 @@ impl Desk {
             tx.rollback().await?;
             return Ok(None);
         };
-        let (Some(mut vote), Some(mut ch)) = (store::cab::get(&mut tx, id).await?, store::changes::get(&mut tx, id).await?)
-        else {
+        let (Some(mut vote), Some(mut ch)) = (
+            store::cab::get(&mut tx, id).await?,
+            store::changes::get(&mut tx, id).await?,
+        ) else {
             tx.rollback().await?;
             return Ok(None);
         };
@@ -393,7 +412,8 @@ impl Desk {
             tracing::warn!(subject = %firing.timer.subject, "vote deadline for something that is not a change");
             return Ok(());
         };
-        let (Some(mut vote), Some(mut ch)) = (store::cab::get(tx, id).await?, store::changes::get(tx, id).await?) else {
+        let (Some(mut vote), Some(mut ch)) = (store::cab::get(tx, id).await?, store::changes::get(tx, id).await?)
+        else {
             return Ok(());
         };
         if vote.status != VoteStatus::Open {

@@ -99,7 +99,10 @@ impl Harness {
         let r = self
             .reply(
                 &alice,
-                &format!("!change Upgrade MTA service=email risk=medium type=normal window={} {extra}", window(48, 50)),
+                &format!(
+                    "!change Upgrade MTA service=email risk=medium type=normal window={} {extra}",
+                    window(48, 50)
+                ),
             )
             .await;
         assert!(r.text.starts_with("CHG-1 filed"), "{}", r.text);
@@ -140,7 +143,10 @@ async fn a_replayed_reaction_is_counted_once_but_adding_it_again_after_removing_
     // Same adapter key as the first add, yet a new event: counted again.
     assert!(matches!(h.react(&bob, "500", "✅", true).await, Outcome::Reply(r) if r.text.contains("counted: approve")));
     assert_eq!(h.text("SELECT choice FROM cab_ballots").await, "approve");
-    assert_eq!(h.scalar("SELECT COUNT(*) FROM audit WHERE action = 'cab_ballot'").await, 3);
+    assert_eq!(
+        h.scalar("SELECT COUNT(*) FROM audit WHERE action = 'cab_ballot'").await,
+        3
+    );
     assert_eq!(h.scalar("SELECT MAX(generation) FROM reaction_state").await, 3);
 }
 
@@ -186,7 +192,10 @@ async fn segregation_of_duties_keeps_the_requester_and_implementer_from_voting()
         assert_eq!(h.react(who, "500", "✅", false).await, Outcome::Duplicate);
     }
     assert_eq!(h.scalar("SELECT COUNT(*) FROM cab_ballots").await, 0);
-    assert_eq!(h.scalar("SELECT COUNT(*) FROM audit WHERE action = 'cab_ballot'").await, 0);
+    assert_eq!(
+        h.scalar("SELECT COUNT(*) FROM audit WHERE action = 'cab_ballot'").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -213,7 +222,10 @@ async fn a_vote_closes_at_its_deadline_after_a_restart_and_later_reactions_chang
         Outcome::Reply(r) => assert!(r.remove_reaction && r.text.contains("closed"), "{}", r.text),
         other => panic!("{other:?}"),
     }
-    assert_eq!(h.react(&actor("bob", &["cab"]), "500", "✅", false).await, Outcome::Ignored);
+    assert_eq!(
+        h.react(&actor("bob", &["cab"]), "500", "✅", false).await,
+        Outcome::Ignored
+    );
     assert_eq!(h.scalar("SELECT COUNT(*) FROM cab_ballots").await, 1);
 }
 
@@ -225,7 +237,10 @@ async fn bad_change_input_gets_a_clear_reply_and_changes_nothing() {
     let nobody = actor("nobody", &[]);
     h.reply(
         &alice,
-        &format!("!change Upgrade MTA service=email risk=medium type=normal window={}", window(48, 50)),
+        &format!(
+            "!change Upgrade MTA service=email risk=medium type=normal window={}",
+            window(48, 50)
+        ),
     )
     .await;
     let before = (
@@ -235,10 +250,22 @@ async fn bad_change_input_gets_a_clear_reply_and_changes_nothing() {
         h.scalar("SELECT COUNT(*) FROM timers").await,
     );
     let cases: Vec<(&Actor, String, &str)> = vec![
-        (&alice, "!cab CHG-1".into(), "Only the change authority (Change Manager) may run `!cab`."),
+        (
+            &alice,
+            "!cab CHG-1".into(),
+            "Only the change authority (Change Manager) may run `!cab`.",
+        ),
         (&carl, "!cab CHG-9".into(), "CHG-9 does not exist."),
-        (&carl, "!cab CHG-1 deadline=soon".into(), "Deadline \"soon\" is not a duration"),
-        (&carl, "!cab CHG-1 deadline=40d".into(), "A vote deadline of 40d is out of range"),
+        (
+            &carl,
+            "!cab CHG-1 deadline=soon".into(),
+            "Deadline \"soon\" is not a duration",
+        ),
+        (
+            &carl,
+            "!cab CHG-1 deadline=40d".into(),
+            "A vote deadline of 40d is out of range",
+        ),
         (&carl, "!authorize CHG-1".into(), "CHG-1 has not been voted on"),
         (
             &alice,
@@ -250,14 +277,46 @@ async fn bad_change_input_gets_a_clear_reply_and_changes_nothing() {
             format!("!change x service=email risk=low type=normal window={}", window(-5, 4)),
             "which is in the past",
         ),
-        (&alice, "!change x service=emial risk=low type=normal".into(), "`emial` is not a service. Did you mean `email`?"),
-        (&alice, "!change Reboot everything service=email risk=low type=standard".into(), "is not in the standard change catalogue"),
-        (&alice, "!change Restart the mail relay service=email risk=high type=standard".into(), "pre-approved only at risk=low"),
-        (&alice, "!change x service=email risk=low type=normal implementer=@ghost".into(), "I don't know `ghost` yet"),
-        (&nobody, "!change x service=email risk=low type=normal".into(), "Filing a change needs one of these roles"),
-        (&nobody, "!change cancel CHG-1".into(), "Only its requester or the change authority"),
-        (&carl, "!change status CHG-1 implementing".into(), "CHG-1: a normal change in new cannot move to implementing; allowed: assessment, cancelled."),
-        (&carl, "!change status CHG-1 authorized".into(), "To move CHG-1 to authorized, use `!authorize CHG-1`."),
+        (
+            &alice,
+            "!change x service=emial risk=low type=normal".into(),
+            "`emial` is not a service. Did you mean `email`?",
+        ),
+        (
+            &alice,
+            "!change Reboot everything service=email risk=low type=standard".into(),
+            "is not in the standard change catalogue",
+        ),
+        (
+            &alice,
+            "!change Restart the mail relay service=email risk=high type=standard".into(),
+            "pre-approved only at risk=low",
+        ),
+        (
+            &alice,
+            "!change x service=email risk=low type=normal implementer=@ghost".into(),
+            "I don't know `ghost` yet",
+        ),
+        (
+            &nobody,
+            "!change x service=email risk=low type=normal".into(),
+            "Filing a change needs one of these roles",
+        ),
+        (
+            &nobody,
+            "!change cancel CHG-1".into(),
+            "Only its requester or the change authority",
+        ),
+        (
+            &carl,
+            "!change status CHG-1 implementing".into(),
+            "CHG-1: a normal change in new cannot move to implementing; allowed: assessment, cancelled.",
+        ),
+        (
+            &carl,
+            "!change status CHG-1 authorized".into(),
+            "To move CHG-1 to authorized, use `!authorize CHG-1`.",
+        ),
     ];
     for (who, line, expected) in cases {
         let r = h.reply(who, &line).await;
@@ -283,18 +342,29 @@ async fn only_the_change_authority_decides_and_never_on_its_own_change() {
     assert_eq!(h.text("SELECT outcome FROM cab_votes").await, "approved");
     let bob = actor("bob", &["cab"]);
     let r = h.reply(&bob, "!authorize CHG-1").await;
-    assert!(r.private && r.text.starts_with("Only the change authority"), "{}", r.text);
+    assert!(
+        r.private && r.text.starts_with("Only the change authority"),
+        "{}",
+        r.text
+    );
     let alice_cm = actor("alice", &["change_manager"]);
     let r = h.reply(&alice_cm, "!authorize CHG-1").await;
     assert!(r.text.contains("segregation of duties"), "{}", r.text);
     assert_eq!(h.text("SELECT state FROM changes").await, "cab_vote");
     let carl = actor("carl", &["change_manager"]);
     let r = h.reply(&carl, "!authorize CHG-1").await;
-    assert!(!r.private && r.text.contains("carl authorized CHG-1; it is scheduled"), "{}", r.text);
+    assert!(
+        !r.private && r.text.contains("carl authorized CHG-1; it is scheduled"),
+        "{}",
+        r.text
+    );
     assert_eq!(h.text("SELECT state FROM changes").await, "scheduled");
     // The planned outage notice is a stored timer, lead time before the window.
     let due = h.scalar("SELECT due_at FROM timers WHERE kind = 'change_notice'").await;
-    assert_eq!(due, (start() + TimeDelta::hours(48) - TimeDelta::hours(24)).timestamp_millis());
+    assert_eq!(
+        due,
+        (start() + TimeDelta::hours(48) - TimeDelta::hours(24)).timestamp_millis()
+    );
     let r = h.reply(&carl, "!reject CHG-1 too late").await;
     assert!(r.text.contains("cannot move to rejected"), "{}", r.text);
 }

@@ -176,9 +176,9 @@ impl Desk {
         };
         let window = match req.window.as_deref() {
             None => None,
-            Some(text) => Some(
-                parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?,
-            ),
+            Some(text) => {
+                Some(parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?)
+            }
         };
         let implementer = match req.implementer {
             Some(u) => Some(self.resolve_user(tx, u).await?),
@@ -319,7 +319,10 @@ impl Desk {
         let route = self.change_route(Action::ChangeRequest, &ch);
         let text = render::change_moved(&ch, &by, from, reason.as_deref());
         out.extend(self.change_messages(&route, Action::ChangeRequest, &ch, text, false, &mut Vec::new()));
-        let details = format!("{from} → cancelled{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
+        let details = format!(
+            "{from} → cancelled{}",
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
         self.record(tx, Some(actor.user), "change_cancel", &id.to_string(), &details, &out)
             .await?;
         Ok(Reply::public(render::change_done(&ch, &Clashes::default())))
@@ -366,9 +369,8 @@ impl Desk {
             if to != ChangeState::Scheduled {
                 return rejected(render::window_only_when_scheduling());
             }
-            ch.window = Some(
-                parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?,
-            );
+            ch.window =
+                Some(parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?);
         }
         if to == ChangeState::Scheduled && ch.window.is_none() {
             return rejected(render::schedule_needs_window(&policy.prefix, id));

@@ -334,6 +334,9 @@ impl Handler {
         } else {
             None
         };
+        // This key repeats when a user adds, removes and re-adds an emoji, so
+        // the desk deduplicates vote reactions by reaction state instead (see
+        // desk/cab.rs); 🎫 and ✋ only act on the first add.
         let inbound = Inbound {
             key: format!(
                 "discord:react:{}:{}:{}:{}",

@@ -635,7 +635,17 @@ mod tests {
         assert_eq!(ChangeId::parse("CHG-7").map(ChangeId::get), Some(7));
         assert_eq!(ChangeId::parse("chg-42").map(ChangeId::get), Some(42));
         assert_eq!(ChangeId::parse("CHG-3").unwrap().to_string(), "CHG-3");
-        for bad in ["7", "INC-7", "CHG-", "CHG-0", "CHG--1", "CHG-1a", "", "CHG-99999999999999999999", "ÇHG-1"] {
+        for bad in [
+            "7",
+            "INC-7",
+            "CHG-",
+            "CHG-0",
+            "CHG--1",
+            "CHG-1a",
+            "",
+            "CHG-99999999999999999999",
+            "ÇHG-1",
+        ] {
             assert_eq!(ChangeId::parse(bad), None, "{bad}");
         }
     }
@@ -957,7 +967,10 @@ mod tests {
             parse_existing_window("2020-06-01 22:00..2020-06-01 21:00"),
             Err(ParseWindowError::Window(WindowError::EndNotAfterStart { .. }))
         ));
-        assert_eq!(parse_existing_window("tomorrow"), Err(ParseWindowError::MissingSeparator));
+        assert_eq!(
+            parse_existing_window("tomorrow"),
+            Err(ParseWindowError::MissingSeparator)
+        );
     }
 
     #[test]

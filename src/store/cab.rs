@@ -60,12 +60,11 @@ fn vote(r: Row) -> Result<Vote> {
         "ecab" => Board::Ecab,
         other => return Err(corrupt(format!("board {other}"))),
     };
-    let eligible_roles = r
-        .2
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| RoleKey::parse(s).map_err(|e| corrupt(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
+    let eligible_roles =
+        r.2.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| RoleKey::parse(s).map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
     let quorum: Quorum = serde_json::from_str(&r.3).map_err(|e| corrupt(format!("quorum {}: {e}", r.3)))?;
     let outcome = match r.10.as_deref() {
         None => None,
@@ -157,7 +156,13 @@ fn choice_word(c: Choice) -> &'static str {
 }
 
 /// Stores a voter's ballot, replacing any earlier one.
-pub async fn put_ballot(conn: &mut Conn, change: ChangeId, voter: UserId, choice: Choice, at: DateTime<Utc>) -> Result<()> {
+pub async fn put_ballot(
+    conn: &mut Conn,
+    change: ChangeId,
+    voter: UserId,
+    choice: Choice,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO cab_ballots (change_id, voter, choice, cast_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (change_id, voter) DO UPDATE SET choice = excluded.choice, cast_at = excluded.cast_at",
@@ -255,17 +260,28 @@ mod tests {
         // A second vote on the same change is refused by the database.
         assert!(open(&mut tx, &v).await.is_err());
 
-        put_ballot(&mut tx, change.id, UserId::new(3), Choice::Approve, now).await.unwrap();
-        put_ballot(&mut tx, change.id, UserId::new(4), Choice::Reject, now).await.unwrap();
-        put_ballot(&mut tx, change.id, UserId::new(3), Choice::Abstain, now).await.unwrap();
+        put_ballot(&mut tx, change.id, UserId::new(3), Choice::Approve, now)
+            .await
+            .unwrap();
+        put_ballot(&mut tx, change.id, UserId::new(4), Choice::Reject, now)
+            .await
+            .unwrap();
+        put_ballot(&mut tx, change.id, UserId::new(3), Choice::Abstain, now)
+            .await
+            .unwrap();
         remove_ballot(&mut tx, change.id, UserId::new(4)).await.unwrap();
         let b = ballots(&mut tx, change.id).await.unwrap();
         assert_eq!(b.iter().collect::<Vec<_>>(), vec![(UserId::new(3), Choice::Abstain)]);
 
         let later = now + TimeDelta::hours(1);
-        assert!(close(&mut tx, change.id, VoteStatus::Closed(Outcome::NoQuorum), later).await.unwrap());
+        assert!(close(&mut tx, change.id, VoteStatus::Closed(Outcome::NoQuorum), later)
+            .await
+            .unwrap());
         assert!(!close(&mut tx, change.id, VoteStatus::Cancelled, later).await.unwrap());
         let closed = get(&mut tx, change.id).await.unwrap().unwrap();
-        assert_eq!((closed.status, closed.closed_at), (VoteStatus::Closed(Outcome::NoQuorum), Some(later)));
+        assert_eq!(
+            (closed.status, closed.closed_at),
+            (VoteStatus::Closed(Outcome::NoQuorum), Some(later))
+        );
     }
 }

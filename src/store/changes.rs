@@ -227,20 +227,37 @@ mod tests {
         moved.window = Some(w(5, 6));
         update(&mut tx, &moved, now).await.unwrap();
         let back = get(&mut tx, a.id).await.unwrap().unwrap();
-        assert_eq!((back.state, back.reason.as_deref(), back.window), (ChangeState::Cancelled, Some("not needed"), Some(w(5, 6))));
+        assert_eq!(
+            (back.state, back.reason.as_deref(), back.window),
+            (ChangeState::Cancelled, Some("not needed"), Some(w(5, 6)))
+        );
         assert!(active_windows(&mut tx, "email", None).await.unwrap().is_empty());
 
         let ids = |v: (Vec<Change>, i64)| (v.0.iter().map(|c| c.id.get()).collect::<Vec<_>>(), v.1);
         assert_eq!(ids(list(&mut tx, &Selection::Open, 10).await.unwrap()), (vec![3, 2], 2));
         assert_eq!(ids(list(&mut tx, &Selection::All, 2).await.unwrap()), (vec![3, 2], 3));
-        assert_eq!(ids(list(&mut tx, &Selection::Upcoming(now), 10).await.unwrap()), (vec![2], 1));
         assert_eq!(
-            ids(list(&mut tx, &Selection::Upcoming(now + TimeDelta::hours(3)), 10).await.unwrap()),
+            ids(list(&mut tx, &Selection::Upcoming(now), 10).await.unwrap()),
+            (vec![2], 1)
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::Upcoming(now + TimeDelta::hours(3)), 10)
+                .await
+                .unwrap()),
             (vec![], 0)
         );
-        assert_eq!(ids(list(&mut tx, &Selection::Involving(UserId::new(2)), 10).await.unwrap()), (vec![3, 2], 2));
-        assert_eq!(ids(list(&mut tx, &Selection::Involving(UserId::new(99)), 10).await.unwrap()).1, 3);
-        assert_eq!(ids(list(&mut tx, &Selection::Service("email".into()), 10).await.unwrap()), (vec![3, 1], 2));
+        assert_eq!(
+            ids(list(&mut tx, &Selection::Involving(UserId::new(2)), 10).await.unwrap()),
+            (vec![3, 2], 2)
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::Involving(UserId::new(99)), 10).await.unwrap()).1,
+            3
+        );
+        assert_eq!(
+            ids(list(&mut tx, &Selection::Service("email".into()), 10).await.unwrap()),
+            (vec![3, 1], 2)
+        );
         let _ = (b, c);
     }
 

@@ -31,8 +31,16 @@ pub async fn count_holders(conn: &mut Conn, roles: &[RoleKey], except: &[UserId]
     // building the lists inline cannot inject anything.
     let sql = format!(
         "SELECT COUNT(DISTINCT user_id) FROM role_holders WHERE role IN ({}) AND user_id NOT IN ({})",
-        if roles.is_empty() { "''".to_owned() } else { roles.join(",") },
-        if except.is_empty() { "-1".to_owned() } else { except.join(",") },
+        if roles.is_empty() {
+            "''".to_owned()
+        } else {
+            roles.join(",")
+        },
+        if except.is_empty() {
+            "-1".to_owned()
+        } else {
+            except.join(",")
+        },
     );
     let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(conn).await?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
@@ -49,18 +57,20 @@ mod tests {
         let mut tx = store.begin().await.unwrap();
         let now = Utc::now();
         let role = |s: &str| RoleKey::parse(s).unwrap();
-        let (cab, ecab, sd) = (role("cab"), role("ecab"), role("service_desk"));
-        refresh(&mut tx, UserId::new(1), &[cab.clone(), ecab.clone()], now).await.unwrap();
-        refresh(&mut tx, UserId::new(2), &[cab.clone()], now).await.unwrap();
-        refresh(&mut tx, UserId::new(3), &[sd.clone()], now).await.unwrap();
-        let both = [cab.clone(), ecab.clone()];
+        let (cab, ecab, sd) = ([role("cab")], [role("ecab")], [role("service_desk")]);
+        refresh(&mut tx, UserId::new(1), &[cab[0].clone(), ecab[0].clone()], now)
+            .await
+            .unwrap();
+        refresh(&mut tx, UserId::new(2), &cab, now).await.unwrap();
+        refresh(&mut tx, UserId::new(3), &sd, now).await.unwrap();
+        let both = [cab[0].clone(), ecab[0].clone()];
         assert_eq!(count_holders(&mut tx, &both, &[]).await.unwrap(), 2);
-        assert_eq!(count_holders(&mut tx, &[ecab.clone()], &[]).await.unwrap(), 1);
-        assert_eq!(count_holders(&mut tx, &[cab.clone()], &[UserId::new(2)]).await.unwrap(), 1);
+        assert_eq!(count_holders(&mut tx, &ecab, &[]).await.unwrap(), 1);
+        assert_eq!(count_holders(&mut tx, &cab, &[UserId::new(2)]).await.unwrap(), 1);
         assert_eq!(count_holders(&mut tx, &[], &[]).await.unwrap(), 0);
         // User 2 lost the CAB role.
-        refresh(&mut tx, UserId::new(2), &[sd.clone()], now).await.unwrap();
-        assert_eq!(count_holders(&mut tx, &[cab], &[]).await.unwrap(), 1);
-        assert_eq!(count_holders(&mut tx, &[sd], &[]).await.unwrap(), 2);
+        refresh(&mut tx, UserId::new(2), &sd, now).await.unwrap();
+        assert_eq!(count_holders(&mut tx, &cab, &[]).await.unwrap(), 1);
+        assert_eq!(count_holders(&mut tx, &sd, &[]).await.unwrap(), 2);
     }
 }
