@@ -429,6 +429,24 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Commands that only read: the desk answers them from the read pool,
+    /// leaving the single writer to commands that change something.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Show { .. }
+                | Command::ShowChange { .. }
+                | Command::Changes { .. }
+                | Command::Incidents { .. }
+                | Command::Help { .. }
+                | Command::Raci { .. }
+                | Command::Whois { .. }
+                | Command::Unknown { .. }
+        )
+    }
+}
+
 /// A command we know, used wrongly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError {

@@ -119,16 +119,18 @@ impl<T: Transport> Dispatcher<T> {
 
     /// Attempts one row; true when it was delivered.
     async fn deliver_one(&self, row: &Pending) -> Result<bool, StoreError> {
-        let card = match (&row.subject, row.kind, &row.destination) {
-            (Some(s), OutKind::Card, _) | (Some(s), _, Destination::Thread(_)) => {
-                let mut conn = self.store.write().await?;
-                store::cards::by_subject(&mut conn, s).await?
-            }
-            (None, _, Destination::Thread(s)) => {
-                let mut conn = self.store.write().await?;
-                store::cards::by_subject(&mut conn, s).await?
-            }
+        // A card is edited in place and a thread message goes to its card's thread.
+        let card_subject = match (&row.destination, row.kind) {
+            (Destination::Thread(s), _) => Some(s),
+            (_, OutKind::Card) => row.subject.as_ref(),
             _ => None,
+        };
+        let card = match card_subject {
+            Some(s) => {
+                let mut conn = self.store.write().await?;
+                store::cards::by_subject(&mut conn, s).await?
+            }
+            None => None,
         };
         let now = self.clock.now();
         if matches!(row.destination, Destination::Thread(_)) && card.is_none() {

@@ -243,6 +243,13 @@ impl Desk {
                 return rejected(render::usage(prefix, &usage));
             }
         };
+        if cmd.is_read_only() {
+            // Record the event (so a replay gets no second answer), then read
+            // from the read pool instead of holding the writer.
+            tx.commit().await?;
+            let mut conn = self.store().read().await?;
+            return self.command(&mut conn, inbound, cmd).await.map(Outcome::Reply);
+        }
         // The action runs in a savepoint: a refusal undoes whatever it began but
         // keeps the event's identity, so a replay is not answered twice.
         let mut action = store::savepoint(&mut tx).await?;

@@ -1,0 +1,173 @@
+//! Starts the real Discord adapter (`opsdesk::discord::run`) against the fake
+//! Discord on 127.0.0.1, on a real SQLite file, and watches serenity's logs for
+//! events it could not decode (so an incomplete fake cannot pass silently).
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use opsdesk::config::Policy;
+use opsdesk::desk::{Clock, Desk};
+use opsdesk::discord::{DiscordError, Token};
+use opsdesk::store::Store;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::fake_discord::{CallMatcher, FakeDiscord};
+use crate::util::TestDb;
+
+/// How long any one condition may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+static DECODE_PROBLEMS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct DecodeProblemDetector;
+
+struct MessageText(String);
+
+impl tracing::field::Visit for MessageText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DecodeProblemDetector {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if !event.metadata().target().starts_with("serenity") {
+            return;
+        }
+        let mut text = MessageText(String::new());
+        event.record(&mut text);
+        if text.0.contains("An unknown event was received") || text.0.contains("Err deserializing") {
+            DECODE_PROBLEMS.lock().unwrap().push(text.0);
+        }
+    }
+}
+
+/// serenity's dispatch at DEBUG (that is where decode failures are logged);
+/// printed output only when `TEST_LOG` is set.
+fn init_tracing() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let filter = tracing_subscriber::EnvFilter::new("warn,opsdesk=info,serenity::client::dispatch=debug");
+        let show = std::env::var_os("TEST_LOG").is_some();
+        let fmt = show.then(|| tracing_subscriber::fmt::layer().with_test_writer());
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(DecodeProblemDetector)
+            .with(fmt)
+            .init();
+    });
+}
+
+/// Fails the test if serenity dropped any event it could not decode.
+pub fn assert_no_decode_problems() {
+    let problems = DECODE_PROBLEMS.lock().unwrap().clone();
+    assert!(
+        problems.is_empty(),
+        "serenity could not decode some events:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The policy a bot under test runs with: the defaults, pointed at the fake.
+pub fn policy_for(fake: &FakeDiscord) -> Policy {
+    let env = [
+        ("DISCORD_API_BASE".to_owned(), fake.api_base()),
+        ("DISCORD_GATEWAY_URL".to_owned(), fake.gateway_url()),
+    ];
+    Policy::load(None, env).expect("config")
+}
+
+/// A desk on the test database, not connected to anything (to prepare state).
+pub async fn offline_desk(fake: &FakeDiscord, db: &TestDb) -> Desk {
+    let store = Store::open(&db.url()).await.expect("open store");
+    Desk::new(store, policy_for(fake), Clock::system())
+}
+
+/// A running bot.
+pub struct Bot {
+    pub desk: Desk,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), DiscordError>>,
+}
+
+/// Starts the adapter with `token` and returns at once.
+pub async fn launch(fake: &FakeDiscord, db: &TestDb, token: &str) -> Bot {
+    init_tracing();
+    let desk = offline_desk(fake, db).await;
+    let (tx, rx) = oneshot::channel::<()>();
+    let settings = desk.policy().discord.clone();
+    let run_desk = desk.clone();
+    let token = Token::new(token);
+    let task = tokio::spawn(async move {
+        opsdesk::discord::run(run_desk, &settings, token, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Bot {
+        desk,
+        stop: Some(tx),
+        task,
+    }
+}
+
+/// Starts the adapter and waits until it has loaded the guild and registered its commands.
+pub async fn start(fake: &FakeDiscord, db: &TestDb) -> Bot {
+    let from = fake.calls().len();
+    let bot = launch(fake, db, &fake.spec().token).await;
+    fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", from, WAIT)
+        .await
+        .expect("commands registered");
+    bot
+}
+
+impl Bot {
+    /// Stops the bot and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let result = tokio::time::timeout(WAIT, &mut self.task)
+            .await
+            .expect("bot stops in time")
+            .expect("bot task");
+        result.expect("bot ran without error");
+        self.desk.store().close().await;
+    }
+
+    /// Waits for the adapter to end by itself (e.g. a rejected token).
+    pub async fn finish(mut self) -> Result<(), DiscordError> {
+        tokio::time::timeout(WAIT, &mut self.task)
+            .await
+            .expect("bot ends in time")
+            .expect("bot task")
+    }
+}
+
+/// Waits until `condition` holds, re-checking after every REST call the bot
+/// makes (no polling, no sleeps). Use this, not `FakeDiscord::wait_for`, when the
+/// condition reads the fake's state: `wait_for` runs its predicate under the
+/// fake's lock.
+pub async fn eventually(fake: &FakeDiscord, description: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let seen = fake.calls().len();
+        if condition() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            let recent: Vec<String> = fake.calls().iter().rev().take(15).map(|c| c.to_string()).collect();
+            panic!(
+                "timed out waiting for {description}; recent calls (newest first):\n{}",
+                recent.join("\n")
+            );
+        }
+        let _ = fake.wait_for_call(CallMatcher::any(), seen, left).await;
+    }
+}
