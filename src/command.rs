@@ -8,9 +8,13 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use chrono::TimeDelta;
+
+use crate::domain::change::{ChangeId, ChangeState, ChangeType, Risk};
 use crate::domain::incident::{IncidentId, State};
 use crate::domain::outage::{OutageId, OutageImpact, IMPACTS};
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
+use crate::domain::sla::parse_duration;
 use crate::domain::text::nearest;
 
 /// Who may run a command at all (the desk decides per record).
@@ -24,6 +28,8 @@ pub enum Access {
     Agent,
     /// Holders of the outage roles (config `outage.roles`).
     OutageRoles,
+    /// The change authority (config `change.authority_roles`).
+    ChangeAuthority,
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -33,6 +39,8 @@ pub enum OptionKind {
     Text,
     /// `INC-n`.
     Incident,
+    /// `CHG-n`.
+    Change,
     /// A user mention.
     User,
     /// One of a fixed set of words.
@@ -84,6 +92,10 @@ const fn named(name: &'static str, description: &'static str, kind: OptionKind) 
 
 const STATES: &[&str] = &["new", "assigned", "in_progress", "on_hold", "resolved", "closed"];
 const FILTERS: &[&str] = &["open", "mine", "all", "P1", "P2", "P3", "P4", "P5"];
+const RISKS: &[&str] = &["low", "medium", "high"];
+const CHANGE_TYPES: &[&str] = &["standard", "normal", "emergency"];
+const CHANGE_FILTERS: &[&str] = &["open", "upcoming", "mine", "all"];
+const CHANGE_STATES: &str = "assessment, scheduled, implementing, review, closed";
 
 /// Every command, in the order `!help` lists them.
 pub const COMMANDS: &[CommandSpec] = &[
@@ -104,10 +116,15 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "show",
         aliases: &[],
-        usage: "show INC-<n>",
-        summary: "Show an incident with its history.",
-        access: Access::ReporterOrAgent,
-        options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
+        usage: "show INC-<n>|CHG-<n>",
+        summary: "Show an incident (its reporter or an agent) or a change (anyone) with its history.",
+        access: Access::Anyone,
+        options: &[pos(
+            "id",
+            "The incident or change, e.g. INC-12 or CHG-3",
+            OptionKind::Incident,
+            true,
+        )],
     },
     CommandSpec {
         name: "incidents",
@@ -238,6 +255,72 @@ pub const COMMANDS: &[CommandSpec] = &[
         options: &[],
     },
     CommandSpec {
+        name: "change",
+        aliases: &["rfc"],
+        usage: "change <title> service=<name> risk=low|medium|high type=standard|normal|emergency \
+                [window=<start>..<end>] [implementer=@user]",
+        summary: "File a change (RFC); replies with its CHG id. Also `change cancel CHG-<n> [reason]` and \
+                  `change status CHG-<n> <state> [reason] [window=…]`.",
+        access: Access::Anyone,
+        options: &[
+            pos("title", "What will change, in one line", OptionKind::Text, true),
+            named("service", "The service it changes", OptionKind::Text),
+            named("risk", "How risky it is", OptionKind::Choice(RISKS)),
+            named(
+                "type",
+                "standard (catalogue), normal (CAB) or emergency (ECAB)",
+                OptionKind::Choice(CHANGE_TYPES),
+            ),
+            named(
+                "window",
+                "When, in UTC: 2030-06-01T22:00..2030-06-02T01:00",
+                OptionKind::Text,
+            ),
+            named("implementer", "Who carries it out", OptionKind::User),
+        ],
+    },
+    CommandSpec {
+        name: "changes",
+        aliases: &[],
+        usage: "changes [open|upcoming|mine|all|service=<name>]",
+        summary: "List changes: open (default, newest first), upcoming (by window), yours, or one service's.",
+        access: Access::Anyone,
+        options: &[
+            pos("filter", "Which changes", OptionKind::Choice(CHANGE_FILTERS), false),
+            named("service", "Only this service", OptionKind::Text),
+        ],
+    },
+    CommandSpec {
+        name: "cab",
+        aliases: &[],
+        usage: "cab CHG-<n> [deadline=<duration>]",
+        summary: "Call the CAB (or ECAB) vote on a change: members vote ✅ ❌ ➖ by reaction.",
+        access: Access::ChangeAuthority,
+        options: &[
+            pos("id", "The change, e.g. CHG-3", OptionKind::Change, true),
+            named("deadline", "How long the vote stays open, e.g. 24h", OptionKind::Text),
+        ],
+    },
+    CommandSpec {
+        name: "authorize",
+        aliases: &["authorise"],
+        usage: "authorize CHG-<n>",
+        summary: "Authorize a change after its vote (not your own).",
+        access: Access::ChangeAuthority,
+        options: &[pos("id", "The change, e.g. CHG-3", OptionKind::Change, true)],
+    },
+    CommandSpec {
+        name: "reject",
+        aliases: &[],
+        usage: "reject CHG-<n> <reason>",
+        summary: "Reject a change after its vote, saying why.",
+        access: Access::ChangeAuthority,
+        options: &[
+            pos("id", "The change, e.g. CHG-3", OptionKind::Change, true),
+            pos("reason", "Why", OptionKind::Text, true),
+        ],
+    },
+    CommandSpec {
         name: "help",
         aliases: &["commands"],
         usage: "help [command]",
@@ -287,6 +370,16 @@ pub enum ListFilter {
     Service(String),
 }
 
+/// Which changes `!changes` lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeFilter {
+    Open,
+    Upcoming,
+    Mine,
+    All,
+    Service(String),
+}
+
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -299,6 +392,42 @@ pub enum Command {
     },
     Show {
         id: IncidentId,
+    },
+    ShowChange {
+        id: ChangeId,
+    },
+    /// File a change; the window is checked by the desk against the clock.
+    Change {
+        title: String,
+        service: String,
+        risk: Risk,
+        change_type: ChangeType,
+        window: Option<String>,
+        implementer: Option<UserRef>,
+    },
+    ChangeCancel {
+        id: ChangeId,
+        reason: Option<String>,
+    },
+    ChangeStatus {
+        id: ChangeId,
+        state: ChangeState,
+        reason: Option<String>,
+        window: Option<String>,
+    },
+    Changes {
+        filter: ChangeFilter,
+    },
+    Cab {
+        id: ChangeId,
+        deadline: Option<TimeDelta>,
+    },
+    Authorize {
+        id: ChangeId,
+    },
+    Reject {
+        id: ChangeId,
+        reason: String,
     },
     Incidents {
         filter: ListFilter,
@@ -382,6 +511,8 @@ impl Command {
         matches!(
             self,
             Command::Show { .. }
+                | Command::ShowChange { .. }
+                | Command::Changes { .. }
                 | Command::Incidents { .. }
                 | Command::Help { .. }
                 | Command::Raci { .. }
@@ -523,7 +654,57 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
                 .map(|s| s.to_lowercase())
                 .filter(|s| !s.is_empty()),
         },
-        "show" => Command::Show { id: id(0)? },
+        "show" => {
+            let raw = at(0).unwrap_or_default();
+            match (IncidentId::parse(raw), ChangeId::parse(raw)) {
+                (Some(id), _) => Command::Show { id },
+                (None, Some(id)) => Command::ShowChange { id },
+                (None, None) => {
+                    return Err(err(format!(
+                        "`{}` is not an incident or change id like INC-12 or CHG-3",
+                        shorten(raw)
+                    )))
+                }
+            }
+        }
+        "change" => change(spec, &args)?,
+        "changes" => {
+            let filter = match (at(0), args.named.get("service")) {
+                (Some(_), Some(_)) => return Err(err("give a filter or service=, not both".into())),
+                (None, Some(s)) if !s.is_empty() => ChangeFilter::Service(s.clone()),
+                (None, _) => ChangeFilter::Open,
+                (Some(f), None) => match f.to_ascii_lowercase().as_str() {
+                    "open" => ChangeFilter::Open,
+                    "upcoming" => ChangeFilter::Upcoming,
+                    "mine" => ChangeFilter::Mine,
+                    "all" => ChangeFilter::All,
+                    _ => {
+                        return Err(err(format!(
+                            "`{}` is not a filter (open, upcoming, mine, all, service=<name>)",
+                            shorten(f)
+                        )))
+                    }
+                },
+            };
+            Command::Changes { filter }
+        }
+        "cab" => {
+            let deadline = match args.named.get("deadline") {
+                None => None,
+                Some(d) => Some(parse_duration(d).map_err(|e| err(format!("deadline {e}")))?),
+            };
+            Command::Cab {
+                id: change_id(at(0)).map_err(err)?,
+                deadline,
+            }
+        }
+        "authorize" => Command::Authorize {
+            id: change_id(at(0)).map_err(err)?,
+        },
+        "reject" => Command::Reject {
+            id: change_id(at(0)).map_err(err)?,
+            reason: text(1).unwrap_or_default(),
+        },
         "incidents" => {
             let filter = match (at(0), args.named.get("service")) {
                 (Some(_), Some(_)) => return Err(err("give a filter or service=, not both".into())),
@@ -554,18 +735,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         "take" => Command::Take { id: id(0)? },
         "assign" => {
             let raw = at(1).unwrap_or_default();
-            let c = user_re()
-                .captures(raw)
-                .ok_or_else(|| err(format!("`{}` is not a user (mention them: @name)", shorten(raw))))?;
-            let user = match (c.get(1), c.get(2)) {
-                (Some(n), _) => UserRef::Id(
-                    n.as_str()
-                        .parse()
-                        .map_err(|_| err(format!("`{}` is not a user id", shorten(raw))))?,
-                ),
-                (None, Some(name)) => UserRef::Name(name.as_str().to_owned()),
-                (None, None) => return Err(err("missing <user>".into())),
-            };
+            let user = user_ref(raw).map_err(err)?;
             Command::Assign { id: id(0)?, user }
         }
         // With no arguments `!status` shows the outages; with some, it is the
@@ -672,6 +842,81 @@ fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
     }
 }
 
+/// Reads a user mention (`<@123>`) or name (`@alice`).
+fn user_ref(raw: &str) -> Result<UserRef, String> {
+    let c = user_re()
+        .captures(raw)
+        .ok_or_else(|| format!("`{}` is not a user (mention them: @name)", shorten(raw)))?;
+    match (c.get(1), c.get(2)) {
+        (Some(n), _) => n
+            .as_str()
+            .parse()
+            .map(UserRef::Id)
+            .map_err(|_| format!("`{}` is not a user id", shorten(raw))),
+        (None, Some(name)) => Ok(UserRef::Name(name.as_str().to_owned())),
+        (None, None) => Err("missing <user>".into()),
+    }
+}
+
+/// Reads a change id like `CHG-3`.
+fn change_id(raw: Option<&str>) -> Result<ChangeId, String> {
+    let raw = raw.unwrap_or_default();
+    ChangeId::parse(raw).ok_or_else(|| format!("`{}` is not a change id like CHG-3", shorten(raw)))
+}
+
+/// Types `!change`: filing a change, or `cancel` / `status` of one.
+///
+/// `cancel` and `status` are read as sub-commands only when no filing option
+/// (service=, risk=, type=) is given, so a change may still be titled
+/// "status page redesign".
+fn change(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError> {
+    let err = |problem: String| UsageError { command: spec, problem };
+    let named = |key: &str| args.named.get(key).filter(|v| !v.is_empty()).cloned();
+    let title = args.positional.first().cloned().unwrap_or_default();
+    let filing = ["service", "risk", "type"].iter().any(|k| named(k).is_some());
+    let mut words = title.split_whitespace();
+    let verb = words.next().unwrap_or_default().to_ascii_lowercase();
+    if !filing && (verb == "cancel" || verb == "status") {
+        let id = change_id(words.next()).map_err(err)?;
+        if verb == "cancel" {
+            let reason: Vec<&str> = words.collect();
+            return Ok(Command::ChangeCancel {
+                id,
+                reason: (!reason.is_empty()).then(|| reason.join(" ")),
+            });
+        }
+        let raw = words.next().unwrap_or_default();
+        if raw.is_empty() {
+            return Err(err(format!("missing <state> ({CHANGE_STATES})")));
+        }
+        let state = ChangeState::parse(raw).map_err(|e| err(e.to_string()))?;
+        let reason: Vec<&str> = words.collect();
+        return Ok(Command::ChangeStatus {
+            id,
+            state,
+            reason: (!reason.is_empty()).then(|| reason.join(" ")),
+            window: named("window"),
+        });
+    }
+    let service = named("service").ok_or_else(|| err("missing service=<name>".into()))?;
+    let risk = named("risk").ok_or_else(|| err("missing risk=low|medium|high".into()))?;
+    let risk = Risk::parse(&risk).map_err(|e| err(e.to_string()))?;
+    let kind = named("type").ok_or_else(|| err("missing type=standard|normal|emergency".into()))?;
+    let change_type = ChangeType::parse(&kind).map_err(|e| err(e.to_string()))?;
+    let implementer = match named("implementer") {
+        None => None,
+        Some(raw) => Some(user_ref(&raw).map_err(|e| err(format!("implementer: {e}")))?),
+    };
+    Ok(Command::Change {
+        title,
+        service,
+        risk,
+        change_type,
+        window: named("window"),
+        implementer,
+    })
+}
+
 /// Cuts an echoed value so a reply never repeats a wall of text.
 fn shorten(s: &str) -> String {
     if s.chars().count() > 40 {
@@ -751,7 +996,10 @@ mod tests {
                 "incident: impact must be high, medium or low, not `huge`",
             ),
             ("!show", "show: missing <id>"),
-            ("!show CHG-1", "show: `CHG-1` is not an incident id like INC-12"),
+            (
+                "!show XYZ-1",
+                "show: `XYZ-1` is not an incident or change id like INC-12 or CHG-3",
+            ),
             ("!show INC-1 extra", "show: unexpected `extra`"),
             (
                 "!status INC-1 done",
@@ -851,6 +1099,139 @@ mod tests {
     }
 
     #[test]
+    fn a_change_is_filed_with_its_options_in_any_order() {
+        let cmd = p("!change Upgrade the MTA type=normal service=email risk=HIGH window=2030-06-01T22:00..2030-06-02T01:00 implementer=@bob").unwrap();
+        assert_eq!(
+            cmd,
+            Command::Change {
+                title: "Upgrade the MTA".into(),
+                service: "email".into(),
+                risk: Risk::High,
+                change_type: ChangeType::Normal,
+                window: Some("2030-06-01T22:00..2030-06-02T01:00".into()),
+                implementer: Some(UserRef::Name("bob".into())),
+            }
+        );
+        // A title that starts like a sub-command is still a title when filing options are given.
+        assert!(matches!(
+            p("!rfc status page redesign service=email risk=low type=normal").unwrap(),
+            Command::Change { title, .. } if title == "status page redesign"
+        ));
+    }
+
+    #[test]
+    fn change_sub_commands_and_change_ids_parse() {
+        let id = ChangeId::parse("CHG-4").unwrap();
+        assert_eq!(
+            p("!change cancel chg-4 not needed any more").unwrap(),
+            Command::ChangeCancel {
+                id,
+                reason: Some("not needed any more".into())
+            }
+        );
+        assert_eq!(
+            p("!change cancel CHG-4").unwrap(),
+            Command::ChangeCancel { id, reason: None }
+        );
+        assert_eq!(
+            p("!change status CHG-4 scheduled window=2030-06-01T22:00..2030-06-01T23:00").unwrap(),
+            Command::ChangeStatus {
+                id,
+                state: ChangeState::Scheduled,
+                reason: None,
+                window: Some("2030-06-01T22:00..2030-06-01T23:00".into())
+            }
+        );
+        assert_eq!(p("!show CHG-4").unwrap(), Command::ShowChange { id });
+        assert_eq!(
+            p("!cab CHG-4 deadline=90m").unwrap(),
+            Command::Cab {
+                id,
+                deadline: Some(TimeDelta::minutes(90))
+            }
+        );
+        assert_eq!(p("!cab CHG-4").unwrap(), Command::Cab { id, deadline: None });
+        assert_eq!(p("!authorise CHG-4").unwrap(), Command::Authorize { id });
+        assert_eq!(
+            p("!reject CHG-4 too risky before the audit").unwrap(),
+            Command::Reject {
+                id,
+                reason: "too risky before the audit".into()
+            }
+        );
+        assert_eq!(
+            p("!changes").unwrap(),
+            Command::Changes {
+                filter: ChangeFilter::Open
+            }
+        );
+        assert_eq!(
+            p("!changes upcoming").unwrap(),
+            Command::Changes {
+                filter: ChangeFilter::Upcoming
+            }
+        );
+        assert_eq!(
+            p("!changes service=vpn").unwrap(),
+            Command::Changes {
+                filter: ChangeFilter::Service("vpn".into())
+            }
+        );
+    }
+
+    #[test]
+    fn wrong_change_arguments_say_what_was_wrong() {
+        let cases = [
+            ("!change Upgrade risk=low type=normal", "change: missing service=<name>"),
+            (
+                "!change Upgrade service=email type=normal",
+                "change: missing risk=low|medium|high",
+            ),
+            (
+                "!change Upgrade service=email risk=low",
+                "change: missing type=standard|normal|emergency",
+            ),
+            (
+                "!change Upgrade service=email risk=severe type=normal",
+                "change: `severe` is not a risk; use one of: low, medium, high",
+            ),
+            (
+                "!change Upgrade service=email risk=low type=urgent",
+                "change: `urgent` is not a change type; use one of: standard, normal, emergency",
+            ),
+            (
+                "!change Upgrade service=email risk=low type=normal implementer=<@&5>",
+                "change: implementer: `<@&5>` is not a user (mention them: @name)",
+            ),
+            ("!change cancel INC-3", "change: `INC-3` is not a change id like CHG-3"),
+            (
+                "!change status CHG-3",
+                "change: missing <state> (assessment, scheduled, implementing, review, closed)",
+            ),
+            (
+                "!change status CHG-3 done",
+                "change: `done` is not a change state; use one of",
+            ),
+            ("!cab", "cab: missing <id>"),
+            ("!cab INC-2", "cab: `INC-2` is not a change id like CHG-3"),
+            ("!cab CHG-2 deadline=soon", "cab: deadline \"soon\" is not a duration"),
+            (
+                "!cab CHG-2 deadline=-1h",
+                "cab: deadline \"-1h\" is not a duration: it is negative",
+            ),
+            ("!reject CHG-2", "reject: missing <reason>"),
+            (
+                "!changes later",
+                "changes: `later` is not a filter (open, upcoming, mine, all, service=<name>)",
+            ),
+        ];
+        for (line, expected) in cases {
+            let got = p(line).unwrap_err();
+            assert!(got.starts_with(expected), "{line}: {got}");
+        }
+    }
+
+    #[test]
     fn users_parse_from_mentions_and_names() {
         assert_eq!(
             p("!assign INC-3 <@!42>").unwrap(),
@@ -898,7 +1279,14 @@ mod tests {
         for spec in COMMANDS {
             assert!(spec.usage.starts_with(spec.name), "{}", spec.name);
             let args = Args {
-                positional: vec!["INC-1".into(), "x".into()],
+                positional: vec![
+                    if spec.options.first().map(|o| o.kind) == Some(OptionKind::Change) {
+                        "CHG-1".into()
+                    } else {
+                        "INC-1".into()
+                    },
+                    "x".into(),
+                ],
                 named: BTreeMap::new(),
             };
             if let Err(e) = build(spec, args) {

@@ -11,8 +11,13 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::domain::outage::OutageImpact;
+use chrono::TimeDelta;
+
+use crate::domain::cab::{Board, Quorum, RulesError, VoteRules};
+use crate::domain::change::{parse_existing_window, Freeze};
 use crate::domain::priority::{Impact, Priority, PriorityMatrix, Urgency};
 use crate::domain::raci::{RaciMatrix, RaciRow, RoleRef};
+use crate::domain::sla::parse_duration;
 use crate::domain::text::nearest;
 use crate::domain::RoleKey;
 
@@ -43,8 +48,58 @@ struct RawConfig {
     services: BTreeMap<String, RawService>,
     raci: BTreeMap<String, RawRaciRow>,
     outage: RawOutage,
+    change: RawChange,
     #[serde(default)]
     discord: RawDiscord,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChange {
+    requester_roles: Vec<RoleKey>,
+    authority_roles: Vec<RoleKey>,
+    auto_authorize_low_risk: bool,
+    notice_lead: String,
+    status_channel: String,
+    cab: RawBoard,
+    ecab: RawBoard,
+    #[serde(default)]
+    standard: BTreeMap<String, RawStandard>,
+    #[serde(default)]
+    freeze: Vec<RawFreeze>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoard {
+    eligible_roles: Vec<RoleKey>,
+    quorum: RawQuorum,
+    threshold: f64,
+    deadline: String,
+    expected_members: u32,
+}
+
+/// `quorum = 3` is a count of ballots, `quorum = 0.5` a share of the members.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawQuorum {
+    Count(i64),
+    Fraction(f64),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStandard {
+    name: String,
+    #[serde(default)]
+    services: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreeze {
+    name: String,
+    window: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +234,72 @@ pub struct DiscordSettings {
     pub gateway_url: Option<String>,
 }
 
+/// The rules of one board (CAB or ECAB), checked.
+#[derive(Debug, Clone)]
+pub struct BoardPolicy {
+    pub rules: VoteRules,
+    /// How many members the board has at least, for a fraction quorum and
+    /// early close while fewer members have been seen holding the role.
+    pub expected_members: u32,
+}
+
+/// A pre-approved standard change from the catalogue.
+#[derive(Debug, Clone)]
+pub struct StandardChange {
+    pub key: String,
+    pub name: String,
+    /// The services it applies to; empty means any.
+    pub services: Vec<String>,
+}
+
+/// Change enablement and CAB rules, checked.
+#[derive(Debug, Clone)]
+pub struct ChangePolicy {
+    /// ITIL roles whose members may file changes.
+    pub requester_roles: Vec<RoleKey>,
+    /// The change authority: calls votes, authorizes and rejects.
+    pub authority_roles: Vec<RoleKey>,
+    /// A passed vote authorizes a low-risk normal change directly.
+    pub auto_authorize_low_risk: bool,
+    /// How long before its window an authorized change's outage notice goes out.
+    pub notice_lead: TimeDelta,
+    /// Where planned outage notices are posted (channel name or id).
+    pub status_channel: String,
+    pub cab: BoardPolicy,
+    pub ecab: BoardPolicy,
+    pub standard: BTreeMap<String, StandardChange>,
+    pub freezes: Vec<Freeze>,
+}
+
+impl ChangePolicy {
+    /// The rules of a board.
+    pub fn board(&self, board: Board) -> &BoardPolicy {
+        match board {
+            Board::Cab => &self.cab,
+            Board::Ecab => &self.ecab,
+        }
+    }
+
+    /// Whether these roles may file a change.
+    pub fn may_request(&self, roles: &[RoleKey]) -> bool {
+        roles.iter().any(|r| self.requester_roles.contains(r))
+    }
+
+    /// Whether these roles make their holder the change authority.
+    pub fn is_authority(&self, roles: &[RoleKey]) -> bool {
+        roles.iter().any(|r| self.authority_roles.contains(r))
+    }
+
+    /// The catalogue entry a standard change names by key or name (any case).
+    pub fn catalogue(&self, title: &str) -> Option<&StandardChange> {
+        let t = title.trim().to_lowercase();
+        let k = t.replace([' ', '-'], "_");
+        self.standard
+            .values()
+            .find(|s| s.key == k || s.name.to_lowercase() == t)
+    }
+}
+
 /// The checked configuration: every business rule the desk applies.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -195,6 +316,7 @@ pub struct Policy {
     pub services: BTreeMap<String, ServiceDef>,
     pub raci: RaciMatrix,
     pub outage: OutagePolicy,
+    pub change: ChangePolicy,
     pub discord: DiscordSettings,
 }
 
@@ -392,6 +514,7 @@ impl Policy {
             summary_max: raw.outage.summary_max,
             resolve_linked_incidents: raw.outage.resolve_linked_incidents,
         };
+        let change = check_change(raw.change, &role_known, &services)?;
 
         for (field, url) in [
             ("discord.api_base", &raw.discord.api_base),
@@ -424,6 +547,7 @@ impl Policy {
             services,
             raci,
             outage,
+            change,
             discord: DiscordSettings {
                 api_base: raw.discord.api_base,
                 gateway_url: raw.discord.gateway_url,
@@ -496,6 +620,119 @@ impl Policy {
             .values()
             .find(|r| r.key.as_str() == k || r.name.to_lowercase() == n)
     }
+}
+
+/// Checks `[change]`: every role known, durations parsed, vote rules in range,
+/// catalogue services and freeze windows valid.
+fn check_change(
+    raw: RawChange,
+    role_known: &dyn Fn(&RoleKey, String) -> Result<(), ConfigError>,
+    services: &BTreeMap<String, ServiceDef>,
+) -> Result<ChangePolicy, ConfigError> {
+    let bad = |m: String| ConfigError::Invalid(m);
+    for (field, roles) in [
+        ("requester_roles", &raw.requester_roles),
+        ("authority_roles", &raw.authority_roles),
+    ] {
+        if roles.is_empty() {
+            return Err(bad(format!("change.{field}: name at least one role")));
+        }
+        for (i, r) in roles.iter().enumerate() {
+            role_known(r, format!("change.{field}[{i}]"))?;
+        }
+    }
+    let notice_lead = parse_duration(&raw.notice_lead).map_err(|e| bad(format!("change.notice_lead: {e}")))?;
+    let status_channel = raw.status_channel.trim().trim_start_matches('#').to_owned();
+    if status_channel.is_empty() {
+        return Err(bad("change.status_channel: must not be empty".into()));
+    }
+    let board = |name: &str, b: RawBoard| -> Result<BoardPolicy, ConfigError> {
+        let at = format!("change.{name}");
+        for (i, r) in b.eligible_roles.iter().enumerate() {
+            role_known(r, format!("{at}.eligible_roles[{i}]"))?;
+        }
+        let quorum = match b.quorum {
+            RawQuorum::Count(n) => Quorum::Count(
+                u32::try_from(n)
+                    .map_err(|_| bad(format!("{at}.quorum: count {n} must be between 1 and {}", u32::MAX)))?,
+            ),
+            RawQuorum::Fraction(f) => Quorum::Fraction(f),
+        };
+        let deadline = parse_duration(&b.deadline).map_err(|e| bad(format!("{at}.deadline: {e}")))?;
+        let rules = VoteRules {
+            eligible_roles: b.eligible_roles,
+            quorum,
+            threshold: b.threshold,
+            deadline,
+        };
+        rules.validate().map_err(|e| {
+            let key = match e {
+                RulesError::NoEligibleRoles => "eligible_roles",
+                RulesError::ZeroQuorum | RulesError::QuorumFractionOutOfRange(_) => "quorum",
+                RulesError::ThresholdOutOfRange(_) => "threshold",
+                RulesError::DeadlineNotPositive(_) => "deadline",
+            };
+            bad(format!("{at}.{key}: {e}"))
+        })?;
+        if b.expected_members > 10_000 {
+            return Err(bad(format!("{at}.expected_members: must be at most 10000")));
+        }
+        Ok(BoardPolicy {
+            rules,
+            expected_members: b.expected_members,
+        })
+    };
+    let cab = board("cab", raw.cab)?;
+    let ecab = board("ecab", raw.ecab)?;
+    let mut standard = BTreeMap::new();
+    for (key, s) in raw.standard {
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(bad(format!(
+                "change.standard.{key}: catalogue keys use lowercase letters, digits and `_`"
+            )));
+        }
+        if s.name.trim().is_empty() {
+            return Err(bad(format!("change.standard.{key}.name: must not be empty")));
+        }
+        for (i, svc) in s.services.iter().enumerate() {
+            if !services.contains_key(svc) {
+                return Err(bad(format!(
+                    "change.standard.{key}.services[{i}]: unknown service `{svc}`"
+                )));
+            }
+        }
+        standard.insert(
+            key.clone(),
+            StandardChange {
+                key,
+                name: s.name,
+                services: s.services,
+            },
+        );
+    }
+    let mut freezes = Vec::new();
+    for (i, f) in raw.freeze.into_iter().enumerate() {
+        if f.name.trim().is_empty() {
+            return Err(bad(format!("change.freeze[{i}].name: must not be empty")));
+        }
+        let window = parse_existing_window(&f.window).map_err(|e| bad(format!("change.freeze[{i}].window: {e}")))?;
+        freezes.push(Freeze { name: f.name, window });
+    }
+    Ok(ChangePolicy {
+        requester_roles: raw.requester_roles,
+        authority_roles: raw.authority_roles,
+        auto_authorize_low_risk: raw.auto_authorize_low_risk,
+        notice_lead,
+        status_channel,
+        cab,
+        ecab,
+        standard,
+        freezes,
+    })
 }
 
 /// Deep-merges `overlay` into `base`: tables merge key by key, anything else replaces.
@@ -658,6 +895,127 @@ mod tests {
             let err = load_with(overlay).expect_err(what).to_string();
             assert!(err.contains(expected), "{what}: {err}");
         }
+    }
+
+    #[test]
+    fn bad_change_and_cab_edits_are_refused_naming_the_key() {
+        let cases = [
+            (
+                "unknown authority role",
+                "[change]\nauthority_roles = [\"change_manger\"]",
+                "change.authority_roles[0]: unknown role `change_manger` (did you mean `change_manager`?)",
+            ),
+            (
+                "no requester role",
+                "[change]\nrequester_roles = []",
+                "change.requester_roles: name at least one role",
+            ),
+            (
+                "bad notice lead",
+                "[change]\nnotice_lead = \"soon\"",
+                "change.notice_lead:",
+            ),
+            (
+                "empty status channel",
+                "[change]\nstatus_channel = \"#\"",
+                "change.status_channel: must not be empty",
+            ),
+            (
+                "unknown eligible role",
+                "[change.cab]\neligible_roles = [\"cabb\"]",
+                "change.cab.eligible_roles[0]: unknown role `cabb` (did you mean `cab`?)",
+            ),
+            (
+                "no eligible role",
+                "[change.ecab]\neligible_roles = []",
+                "change.ecab.eligible_roles:",
+            ),
+            (
+                "zero quorum",
+                "[change.cab]\nquorum = 0",
+                "change.cab.quorum: quorum count is 0",
+            ),
+            (
+                "negative quorum",
+                "[change.cab]\nquorum = -2",
+                "change.cab.quorum: count -2",
+            ),
+            (
+                "quorum fraction above one",
+                "[change.ecab]\nquorum = 1.5",
+                "change.ecab.quorum: quorum fraction 1.5",
+            ),
+            (
+                "threshold above one",
+                "[change.cab]\nthreshold = 1.2",
+                "change.cab.threshold: threshold 1.2",
+            ),
+            (
+                "threshold zero",
+                "[change.cab]\nthreshold = 0.0",
+                "change.cab.threshold:",
+            ),
+            (
+                "deadline without unit",
+                "[change.cab]\ndeadline = \"48\"",
+                "change.cab.deadline:",
+            ),
+            ("quorum as text", "[change.cab]\nquorum = \"half\"", "quorum"),
+            ("unknown board key", "[change.cab]\nquorom = 2", "quorom"),
+            ("unknown change key", "[change]\nfreezes = []", "freezes"),
+            (
+                "catalogue entry on an unknown service",
+                "[change.standard.reboot]\nname = \"Reboot\"\nservices = [\"emial\"]",
+                "change.standard.reboot.services[0]: unknown service `emial`",
+            ),
+            (
+                "catalogue key with capitals",
+                "[change.standard.Reboot]\nname = \"Reboot\"",
+                "change.standard.Reboot: catalogue keys",
+            ),
+            (
+                "freeze ending before it starts",
+                "[[change.freeze]]\nname = \"x\"\nwindow = \"2030-01-02T00:00..2030-01-01T00:00\"",
+                "change.freeze[0].window: the window must end after it starts",
+            ),
+            (
+                "freeze without a separator",
+                "[[change.freeze]]\nname = \"x\"\nwindow = \"2030-01-02T00:00\"",
+                "change.freeze[0].window:",
+            ),
+        ];
+        for (what, overlay, expected) in cases {
+            let err = load_with(overlay).expect_err(what).to_string();
+            assert!(err.contains(expected), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_default_change_rules_give_the_cab_and_the_ecab_their_own_rules() {
+        let p = Policy::defaults();
+        let cab = p.change.board(Board::Cab);
+        let ecab = p.change.board(Board::Ecab);
+        assert_eq!(cab.rules.eligible_roles, vec![RoleKey::parse("cab").unwrap()]);
+        assert_eq!(ecab.rules.eligible_roles, vec![RoleKey::parse("ecab").unwrap()]);
+        assert!(ecab.rules.deadline < cab.rules.deadline);
+        assert_eq!(cab.rules.quorum, Quorum::Fraction(0.5));
+        assert_eq!(ecab.rules.quorum, Quorum::Count(2));
+        assert!(p.change.is_authority(&[RoleKey::parse("change_manager").unwrap()]));
+        assert!(!p.change.is_authority(&[RoleKey::parse("cab").unwrap()]));
+        assert_eq!(
+            p.change.catalogue("Restart the mail relay").map(|s| s.key.as_str()),
+            Some("restart_mail_relay")
+        );
+        assert_eq!(
+            p.change.catalogue("restart-mail-relay").map(|s| s.key.as_str()),
+            Some("restart_mail_relay")
+        );
+        assert!(p.change.catalogue("rewrite payroll").is_none());
+        let freeze =
+            load_with("[[change.freeze]]\nname = \"year end\"\nwindow = \"2030-12-20T00:00..2031-01-03T00:00\"")
+                .unwrap();
+        assert_eq!(freeze.change.freezes.len(), 1);
+        assert_eq!(freeze.change.freezes[0].name, "year end");
     }
 
     #[test]

@@ -67,6 +67,17 @@ fn card_lines(card: &Card) -> String {
     let mut s = format!("\n  ┃ {}", card.title);
     let fields: Vec<String> = card.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     s.push_str(&format!("\n  ┃ {}", fields.join(" · ")));
+    if !card.times.is_empty() {
+        let times: Vec<String> = card
+            .times
+            .iter()
+            .map(|(k, t)| {
+                let at = chrono::DateTime::from_timestamp(*t, 0).unwrap_or_default();
+                format!("{k}: {}", at.format("%Y-%m-%d %H:%M UTC"))
+            })
+            .collect();
+        s.push_str(&format!("\n  ┃ {}", times.join(" · ")));
+    }
     if let Some(f) = &card.footer {
         s.push_str(&format!("\n  ┃ {f}"));
     }
@@ -131,6 +142,11 @@ impl Transport for ConsoleTransport {
                 (id.clone(), format!("#{id}"), None)
             }
         };
+        // The bot's own reactions go on a message when it is first posted.
+        let first_post = !(d.kind == OutKind::Card && d.card.is_some());
+        if first_post && !d.message.reactions.is_empty() {
+            text.push_str(&format!("\n  + reactions: {}", d.message.reactions.join(" ")));
+        }
         emit(&self.out, &format!("[#{channel} {label}] {text}"));
         Ok(Delivered {
             channel_id: channel,
@@ -264,18 +280,27 @@ async fn send(desk: &Desk, session: &mut Session, event: Event) -> Outcome {
 fn show(out: &Output, ids: &Ids, session: &Session, outcome: Outcome) {
     if let Outcome::Reply(reply) = outcome {
         let id = ids.next();
-        let whom = if reply.private {
-            format!(" (only {})", session.actor.name)
-        } else {
-            String::new()
-        };
-        let undo = if reply.remove_reaction {
-            " [reaction removed]"
-        } else {
-            ""
-        };
-        emit(out, &format!("[#{} #{id}{whom}]{undo} {}", session.channel, reply.text));
+        emit(out, &reply_line(session, Some(id), &reply));
     }
+}
+
+/// How a reply prints: its channel, its id (a reaction's reply has none),
+/// who may see it, and which of the actor's reactions the bot took back.
+fn reply_line(session: &Session, id: Option<u64>, reply: &crate::desk::Reply) -> String {
+    let id = id.map(|i| format!(" #{i}")).unwrap_or_default();
+    let whom = if reply.private {
+        format!(" (only {})", session.actor.name)
+    } else {
+        String::new()
+    };
+    let mut undo = String::new();
+    if reply.remove_reaction {
+        undo.push_str(" [reaction removed]");
+    }
+    for emoji in &reply.remove_reactions {
+        undo.push_str(&format!(" [your {emoji} removed]"));
+    }
+    format!("[#{}{id}{whom}]{undo} {}", session.channel, reply.text)
 }
 
 const DIRECTIVES: &str = "Directives: :as <user> [role, role…] · :in #<channel> · :react <message-id> <emoji> · \
@@ -334,17 +359,7 @@ async fn directive_line(desk: &Desk, session: &mut Session, directive: &str, out
             let outcome = send(desk, session, event).await;
             // A reaction's reply is not a message anyone reacts to: it takes no id.
             if let Outcome::Reply(reply) = outcome {
-                let whom = if reply.private {
-                    format!(" (only {})", session.actor.name)
-                } else {
-                    String::new()
-                };
-                let undo = if reply.remove_reaction {
-                    " [reaction removed]"
-                } else {
-                    ""
-                };
-                emit(out, &format!("[#{}{whom}]{undo} {}", session.channel, reply.text));
+                emit(out, &reply_line(session, None, &reply));
             }
         }
         "clock" => match rest.strip_prefix('+').map(parse_duration) {

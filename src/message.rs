@@ -60,6 +60,10 @@ pub struct OutMessage {
     pub ping_chat_roles: Vec<String>,
     #[serde(default)]
     pub card: Option<Card>,
+    /// Emoji the bot adds to the message once it is first posted (the vote
+    /// options ✅ ❌ ➖); never added again when a card is edited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<String>,
 }
 
 impl OutMessage {
@@ -70,7 +74,13 @@ impl OutMessage {
             ping_users: Vec::new(),
             ping_chat_roles: Vec::new(),
             card: None,
+            reactions: Vec::new(),
         }
+    }
+
+    pub fn with_reactions(mut self, emoji: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.reactions.extend(emoji.into_iter().map(Into::into));
+        self
     }
 
     pub fn pinging_roles(mut self, roles: impl IntoIterator<Item = RoleKey>) -> Self {

@@ -4,16 +4,21 @@
 //! Text that users typed is passed through [`neutralize`] before it is shown:
 //! `@everyone`, `@here` and mention syntax are displayed, never fired.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::command::{CommandSpec, UsageError};
 use crate::config::Policy;
+use crate::domain::cab::{Board, Choice, Ineligible, Outcome as VoteOutcome, Tally};
+use crate::domain::change::{
+    Change, ChangeId, ChangeState, InvalidTransition as ChangeTransitionError, ParseWindowError, Window,
+};
 use crate::domain::incident::{Incident, IncidentId, InvalidTransition, State};
 use crate::domain::outage::{duration_text, NoticeKind, Outage, OutageError, OutageId, OutageImpact, OutageState};
 use crate::domain::raci::{Action, RaciRow};
 use crate::domain::RoleKey;
 use crate::message::{Card, Tone};
 use crate::store::audit::AuditRow;
+use crate::store::cab::{Vote, VoteStatus};
 use crate::store::incidents::Note;
 use crate::store::subscriptions::Subscribed;
 
@@ -472,14 +477,6 @@ pub fn claim_refused() -> String {
 }
 
 // ── Outages ──────────────────────────────────────────────────────────────
-
-fn service_name(policy: &Policy, key: &str) -> String {
-    policy
-        .services
-        .get(key)
-        .map(|s| s.name.clone())
-        .unwrap_or_else(|| key.to_owned())
-}
 
 fn impact_badge(o: &Outage) -> &'static str {
     match (o.state, o.impact) {
@@ -1000,6 +997,637 @@ fn join_words(words: &[String]) -> String {
 
 pub fn unexpected() -> String {
     "Something went wrong on my side; nothing was changed. The error is logged.".to_owned()
+}
+
+// ---- Changes and CAB votes ----
+
+/// A window as users read it: `2030-06-01 22:00 → 2030-06-02 01:00 UTC`.
+pub fn window_text(w: Option<&Window>) -> String {
+    match w {
+        Some(w) => format!(
+            "{} → {} UTC",
+            w.start().format("%Y-%m-%d %H:%M"),
+            w.end().format("%Y-%m-%d %H:%M")
+        ),
+        None => "no window yet".to_owned(),
+    }
+}
+
+/// What a change clashes with: other changes' windows and freeze periods.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Clashes {
+    pub changes: Vec<ChangeId>,
+    pub freeze: Option<String>,
+}
+
+impl Clashes {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.freeze.is_none()
+    }
+}
+
+/// The warning about clashes, or an empty string.
+pub fn clash_warning(c: &Clashes) -> String {
+    let mut parts = Vec::new();
+    if !c.changes.is_empty() {
+        let ids: Vec<String> = c.changes.iter().map(ToString::to_string).collect();
+        parts.push(format!("its window overlaps {} on the same service", ids.join(", ")));
+    }
+    if let Some(f) = &c.freeze {
+        parts.push(format!("its window falls in the freeze period `{}`", neutralize(f)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("⚠ Check: {}.", parts.join("; "))
+    }
+}
+
+fn with_warning(mut s: String, c: &Clashes) -> String {
+    let w = clash_warning(c);
+    if !w.is_empty() {
+        s.push(' ');
+        s.push_str(&w);
+    }
+    s
+}
+
+fn service_name(policy: &Policy, key: &str) -> String {
+    policy
+        .service(key)
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| key.to_owned())
+}
+
+pub fn change_filed(policy: &Policy, ch: &Change, handler: &RoleKey, clashes: &Clashes) -> String {
+    let next = if ch.change_type.is_pre_approved() {
+        format!("It is a pre-approved standard change, so it is {} now.", ch.state)
+    } else {
+        format!(
+            "The change manager calls the vote with `{}cab {}`.",
+            policy.prefix, ch.id
+        )
+    };
+    with_warning(
+        format!(
+            "{} filed: {} change to {}, risk {}, {}. Reviewed by {}. {next}",
+            ch.id,
+            ch.change_type,
+            service_name(policy, &ch.service),
+            ch.risk,
+            window_text(ch.window.as_ref()),
+            role_label(policy, handler)
+        ),
+        clashes,
+    )
+}
+
+pub fn change_request_notice(policy: &Policy, ch: &Change, requester: &str, clashes: &Clashes) -> String {
+    let next = if ch.change_type.is_pre_approved() {
+        "Pre-approved standard change: scheduled.".to_owned()
+    } else {
+        format!("Next: `{}cab {}`.", policy.prefix, ch.id)
+    };
+    with_warning(
+        format!(
+            "New {} change {} by {} on {} (risk {}, {}): {}. {next}",
+            ch.change_type,
+            ch.id,
+            neutralize(requester),
+            service_name(policy, &ch.service),
+            ch.risk,
+            window_text(ch.window.as_ref()),
+            neutralize(&truncate(&ch.title, 200))
+        ),
+        clashes,
+    )
+}
+
+pub fn change_fyi(policy: &Policy, action: Action, ch: &Change, what: &str) -> String {
+    format!(
+        "FYI ({action}): {} on {} — {} ({what}).",
+        ch.id,
+        service_name(policy, &ch.service),
+        neutralize(&truncate(&ch.title, 200))
+    )
+}
+
+pub fn not_requester(policy: &Policy) -> String {
+    let roles: Vec<String> = policy
+        .change
+        .requester_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
+    format!("Filing a change needs one of these roles: {}.", roles.join(", "))
+}
+
+pub fn not_authority(policy: &Policy, command: &str) -> String {
+    let roles: Vec<String> = policy
+        .change
+        .authority_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
+    format!(
+        "Only the change authority ({}) may run `{}{command}`.",
+        roles.join(", "),
+        policy.prefix
+    )
+}
+
+pub fn bad_window(prefix: &str, e: &ParseWindowError) -> String {
+    format!(
+        "{}. Write it as `window=2030-06-01T22:00..2030-06-02T01:00` (UTC, no spaces), e.g. `{prefix}change <title> … window=…`.",
+        capitalize(&neutralize(&e.to_string()))
+    )
+}
+
+pub fn not_in_catalogue(policy: &Policy, title: &str, service: &str) -> String {
+    let entries: Vec<String> = policy
+        .change
+        .standard
+        .values()
+        .map(|s| {
+            if s.services.is_empty() {
+                format!("`{}`", s.name)
+            } else {
+                format!("`{}` ({})", s.name, s.services.join(", "))
+            }
+        })
+        .collect();
+    format!(
+        "`{}` on {} is not in the standard change catalogue, so it is not pre-approved: file it as type=normal. Catalogue: {}.",
+        neutralize(&truncate(title, 60)),
+        neutralize(service),
+        if entries.is_empty() { "empty".to_owned() } else { entries.join(", ") }
+    )
+}
+
+pub fn standard_not_low_risk() -> String {
+    "A standard change is pre-approved only at risk=low; file a riskier one as type=normal.".to_owned()
+}
+
+pub fn unknown_change(id: ChangeId) -> String {
+    format!("{id} does not exist.")
+}
+
+pub fn invalid_change_move(id: ChangeId, e: &ChangeTransitionError) -> String {
+    format!("{id}: {e}.")
+}
+
+pub fn change_move_not_here(prefix: &str, id: ChangeId, to: ChangeState) -> String {
+    let how = match to {
+        ChangeState::CabVote => format!("`{prefix}cab {id}`"),
+        ChangeState::Authorized => format!("`{prefix}authorize {id}`"),
+        ChangeState::Rejected => format!("`{prefix}reject {id} <reason>`"),
+        ChangeState::Cancelled => format!("`{prefix}change cancel {id} [reason]`"),
+        ChangeState::New => "nothing: a change never goes back to new".to_owned(),
+        _ => format!("`{prefix}change status {id} {to}`"),
+    };
+    format!("To move {id} to {to}, use {how}.")
+}
+
+pub fn change_move_not_allowed(policy: &Policy, id: ChangeId, to: ChangeState) -> String {
+    let roles: Vec<String> = policy
+        .change
+        .authority_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
+    format!(
+        "Only the change authority ({}) may move {id} to {to}; its implementer may start it and hand it to review.",
+        roles.join(", ")
+    )
+}
+
+pub fn change_cancel_not_allowed(policy: &Policy, id: ChangeId) -> String {
+    let roles: Vec<String> = policy
+        .change
+        .authority_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
+    format!(
+        "Only its requester or the change authority ({}) may cancel {id}.",
+        roles.join(", ")
+    )
+}
+
+pub fn schedule_needs_window(prefix: &str, id: ChangeId) -> String {
+    format!("{id} has no window yet: `{prefix}change status {id} scheduled window=<start>..<end>`.")
+}
+
+pub fn window_only_when_scheduling() -> String {
+    "A window can be set only when scheduling (`… scheduled window=<start>..<end>`).".to_owned()
+}
+
+pub fn change_moved(ch: &Change, by: &str, from: ChangeState, reason: Option<&str>) -> String {
+    let mut s = format!("{} moved {} from {from} to {}", neutralize(by), ch.id, ch.state);
+    if ch.state == ChangeState::Scheduled {
+        s.push_str(&format!(" ({})", window_text(ch.window.as_ref())));
+    }
+    if let Some(r) = reason {
+        s.push_str(&format!(": {}", neutralize(r)));
+    }
+    s.push('.');
+    s
+}
+
+pub fn change_done(ch: &Change, clashes: &Clashes) -> String {
+    with_warning(format!("{} is now {}.", ch.id, ch.state), clashes)
+}
+
+/// One line of a change in a list.
+fn change_line(ch: &Change) -> String {
+    format!(
+        "{} {} {} risk {} [{}] {} — {}",
+        ch.id,
+        ch.state,
+        ch.change_type,
+        ch.risk,
+        ch.service,
+        neutralize(&truncate(&ch.title, 80)),
+        window_text(ch.window.as_ref())
+    )
+}
+
+pub fn change_list(what: &str, changes: &[Change], total: i64) -> String {
+    if changes.is_empty() {
+        return format!("No {what} changes.");
+    }
+    let mut s = if total > changes.len() as i64 {
+        format!("{what} changes ({} of {total}):", changes.len())
+    } else {
+        format!("{what} changes ({total}):")
+    };
+    for ch in changes {
+        s.push('\n');
+        s.push_str(&change_line(ch));
+    }
+    truncate(&s, MESSAGE_LIMIT)
+}
+
+/// What a vote looks like to a reader: its board, rules, count and voters.
+pub struct VoteView<'a> {
+    pub vote: &'a Vote,
+    pub tally: Tally,
+    /// Voter names with their choice, in voter order.
+    pub voters: Vec<(String, Choice)>,
+    pub eligible: u32,
+}
+
+fn board_name(b: Board) -> &'static str {
+    match b {
+        Board::Cab => "CAB",
+        Board::Ecab => "ECAB",
+    }
+}
+
+fn tally_text(t: &Tally) -> String {
+    format!(
+        "{} {} approve · {} {} reject · {} {} abstain",
+        Choice::Approve.emoji(),
+        t.approve,
+        Choice::Reject.emoji(),
+        t.reject,
+        Choice::Abstain.emoji(),
+        t.abstain
+    )
+}
+
+fn voters_text(v: &[(String, Choice)]) -> String {
+    if v.is_empty() {
+        return "nobody yet".to_owned();
+    }
+    v.iter()
+        .map(|(n, c)| format!("{} {}", neutralize(n), c.emoji()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn rules_text(policy: &Policy, v: &VoteView<'_>) -> String {
+    let roles: Vec<String> = v
+        .vote
+        .rules
+        .eligible_roles
+        .iter()
+        .map(|r| policy.role_name(r))
+        .collect();
+    format!(
+        "{} members ({}) may vote, not the requester or implementer · quorum {} of {} ballots (abstentions count) · passes at {}% approve of approve + reject",
+        board_name(v.vote.board),
+        roles.join(", "),
+        v.vote.rules.required_quorum(v.eligible),
+        v.eligible,
+        (v.vote.rules.threshold * 100.0).round()
+    )
+}
+
+fn status_text(status: VoteStatus) -> String {
+    match status {
+        VoteStatus::Open => "open".to_owned(),
+        VoteStatus::Closed(o) => format!("closed: {}", outcome_text(o)),
+        VoteStatus::Cancelled => "cancelled with the change".to_owned(),
+    }
+}
+
+fn outcome_text(o: VoteOutcome) -> &'static str {
+    match o {
+        VoteOutcome::Approved => "approved",
+        VoteOutcome::Rejected => "rejected",
+        VoteOutcome::NoQuorum => "no quorum (not approved)",
+    }
+}
+
+/// The vote message's text: the line above the embed.
+pub fn vote_text(ch: &Change, v: &VoteView<'_>) -> String {
+    let board = board_name(v.vote.board);
+    match v.vote.status {
+        VoteStatus::Open => format!(
+            "{board} vote on {}: {} — react {} approve, {} reject, {} abstain.",
+            ch.id,
+            neutralize(&truncate(&ch.title, 200)),
+            Choice::Approve.emoji(),
+            Choice::Reject.emoji(),
+            Choice::Abstain.emoji()
+        ),
+        status => format!(
+            "{board} vote on {} {} — {}. Change is {}.",
+            ch.id,
+            status_text(status),
+            neutralize(&truncate(&ch.title, 200)),
+            ch.state
+        ),
+    }
+}
+
+/// The vote embed: the change, the rules, the count and who voted.
+pub fn vote_card(policy: &Policy, ch: &Change, names: &ChangeNames, v: &VoteView<'_>, clashes: &Clashes) -> Card {
+    let tone = match (v.vote.status, ch.state) {
+        (_, ChangeState::Cancelled | ChangeState::Rejected) => Tone::P2,
+        (VoteStatus::Open, _) => Tone::P4,
+        (VoteStatus::Closed(VoteOutcome::Approved), _) => Tone::Done,
+        _ => Tone::P2,
+    };
+    let mut fields = vec![
+        ("Change".to_owned(), format!("{} · risk {}", ch.change_type, ch.risk)),
+        ("Service".to_owned(), service_name(policy, &ch.service)),
+        ("Window".to_owned(), window_text(ch.window.as_ref())),
+        ("Requester".to_owned(), neutralize(&names.requester)),
+        (
+            "Implementer".to_owned(),
+            names
+                .implementer
+                .as_deref()
+                .map(neutralize)
+                .unwrap_or_else(|| "—".into()),
+        ),
+        ("Rules".to_owned(), rules_text(policy, v)),
+        ("Tally".to_owned(), tally_text(&v.tally)),
+        ("Voters".to_owned(), voters_text(&v.voters)),
+        ("Vote".to_owned(), status_text(v.vote.status)),
+        ("State".to_owned(), ch.state.to_string()),
+    ];
+    if !clashes.is_empty() {
+        fields.push(("Conflicts".to_owned(), clash_warning(clashes)));
+    }
+    if let Some(r) = &ch.reason {
+        fields.push(("Reason".to_owned(), neutralize(&truncate(r, 500))));
+    }
+    let time = match (v.vote.status, v.vote.closed_at) {
+        (VoteStatus::Open, _) | (_, None) => ("Closes".to_owned(), v.vote.closes_at.timestamp()),
+        (_, Some(at)) => ("Closed".to_owned(), at.timestamp()),
+    };
+    Card {
+        title: format!("{} · {}", ch.id, neutralize(&truncate(&ch.title, 200))),
+        tone,
+        fields,
+        times: vec![time],
+        footer: Some("A recommendation to the change authority. One ballot each: change your reaction to change it, remove it to withdraw.".to_owned()),
+    }
+}
+
+/// Names shown on a change.
+pub struct ChangeNames {
+    pub requester: String,
+    pub implementer: Option<String>,
+}
+
+pub fn vote_opened(policy: &Policy, ch: &Change, v: &VoteView<'_>, clashes: &Clashes) -> String {
+    with_warning(
+        format!(
+            "{} vote on {} is open until {} ({}).",
+            board_name(v.vote.board),
+            ch.id,
+            time(v.vote.closes_at),
+            rules_text(policy, v)
+        ),
+        clashes,
+    )
+}
+
+pub fn vote_closed_notice(
+    policy: &Policy,
+    ch: &Change,
+    v: &VoteView<'_>,
+    clashes: &Clashes,
+    late: Option<TimeDelta>,
+) -> String {
+    let VoteStatus::Closed(outcome) = v.vote.status else {
+        return format!(
+            "{} vote on {} {}.",
+            board_name(v.vote.board),
+            ch.id,
+            status_text(v.vote.status)
+        );
+    };
+    let late = late
+        .map(|d| format!(" (closed {} late: the bot was not running at the deadline)", human(d)))
+        .unwrap_or_default();
+    let next = if ch.state == ChangeState::CabVote {
+        format!(
+            " It is a recommendation: `{p}authorize {id}` or `{p}reject {id} <reason>`.",
+            p = policy.prefix,
+            id = ch.id
+        )
+    } else {
+        format!(" {} is now {}.", ch.id, ch.state)
+    };
+    with_warning(
+        format!(
+            "{} vote on {} closed: {}{late}. {} (quorum {} of {}). Voters: {}.{next}",
+            board_name(v.vote.board),
+            ch.id,
+            outcome_text(outcome),
+            tally_text(&v.tally),
+            v.vote.rules.required_quorum(v.eligible),
+            v.eligible,
+            voters_text(&v.voters)
+        ),
+        clashes,
+    )
+}
+
+pub fn ballot_counted(ch: &Change, choice: Choice, switched_from: Option<Choice>, v: &VoteView<'_>) -> String {
+    let what = match switched_from {
+        Some(from) => format!("changed from {from} to {choice}"),
+        None => format!("counted: {choice}"),
+    };
+    let closed = match v.vote.status {
+        VoteStatus::Closed(o) => format!(" The vote is now closed: {}.", outcome_text(o)),
+        _ => String::new(),
+    };
+    format!("Your ballot on {} is {what} ({}).{closed}", ch.id, tally_text(&v.tally))
+}
+
+pub fn ballot_withdrawn(ch: &Change, v: &VoteView<'_>) -> String {
+    format!("Your ballot on {} is withdrawn ({}).", ch.id, tally_text(&v.tally))
+}
+
+pub fn vote_is_closed(ch: &Change, status: VoteStatus) -> String {
+    format!(
+        "The vote on {} is {}; reactions no longer count. Your reaction was removed.",
+        ch.id,
+        status_text(status)
+    )
+}
+
+pub fn vote_ineligible(ch: &Change, e: &Ineligible) -> String {
+    format!("Your reaction on {} was removed: {e}.", ch.id)
+}
+
+pub fn no_vote_for_standard(id: ChangeId) -> String {
+    format!("{id} is a standard change: it is pre-approved and needs no vote.")
+}
+
+pub fn vote_already(id: ChangeId, status: VoteStatus) -> String {
+    format!("{id} already had its vote ({}).", status_text(status))
+}
+
+pub fn vote_still_open(id: ChangeId, closes_at: DateTime<Utc>) -> String {
+    format!(
+        "The vote on {id} is still open (it closes at {}, or earlier once the outcome is certain); decide after it closes.",
+        time(closes_at)
+    )
+}
+
+pub fn vote_needed(prefix: &str, id: ChangeId) -> String {
+    format!("{id} has not been voted on: call the vote first with `{prefix}cab {id}`.")
+}
+
+pub fn bad_deadline(given: TimeDelta, min: TimeDelta, max: TimeDelta) -> String {
+    format!(
+        "A vote deadline of {} is out of range: give between {} and {}.",
+        human(given),
+        human(min),
+        human(max)
+    )
+}
+
+pub fn own_change_authority(id: ChangeId) -> String {
+    format!("You requested {id}, so you cannot authorize it (segregation of duties): another change manager must.")
+}
+
+pub fn change_decided(ch: &Change, by: &str, authorized: bool) -> String {
+    let verb = if authorized { "authorized" } else { "rejected" };
+    let mut s = format!("{} {verb} {}", neutralize(by), ch.id);
+    if ch.state == ChangeState::Scheduled {
+        s.push_str(&format!("; it is scheduled for {}", window_text(ch.window.as_ref())));
+    }
+    if let Some(r) = ch.reason.as_deref().filter(|_| !authorized) {
+        s.push_str(&format!(": {}", neutralize(r)));
+    }
+    s.push('.');
+    s
+}
+
+pub fn change_auto_authorized(ch: &Change) -> String {
+    format!(
+        "{} is a low-risk normal change and its vote passed, so it is authorized by config (change.auto_authorize_low_risk); it is now {}.",
+        ch.id, ch.state
+    )
+}
+
+pub fn planned_outage_notice(policy: &Policy, ch: &Change, late: Option<TimeDelta>) -> String {
+    let late = late
+        .map(|d| format!(" (This notice is {} late: the bot was not running.)", human(d)))
+        .unwrap_or_default();
+    format!(
+        "Planned outage: {} may be unavailable {} for an authorized change ({}: {}).{late}",
+        service_name(policy, &ch.service),
+        window_text(ch.window.as_ref()),
+        ch.id,
+        neutralize(&truncate(&ch.title, 200))
+    )
+}
+
+pub fn change_show(
+    policy: &Policy,
+    ch: &Change,
+    names: &ChangeNames,
+    vote: Option<&VoteView<'_>>,
+    history: &[AuditRow],
+) -> String {
+    let mut s =
+        format!(
+        "**{}** · {} change · risk {} · {}\n{}\nService {} · {}\nRequester {} · implementer {}\nFiled {} · updated {}",
+        ch.id,
+        ch.change_type,
+        ch.risk,
+        ch.state,
+        neutralize(&ch.title),
+        service_name(policy, &ch.service),
+        window_text(ch.window.as_ref()),
+        neutralize(&names.requester),
+        names.implementer.as_deref().map(neutralize).unwrap_or_else(|| "—".into()),
+        time(ch.created_at),
+        time(ch.updated_at),
+    );
+    if let Some(r) = &ch.reason {
+        s.push_str(&format!("\nReason: {}", neutralize(r)));
+    }
+    if let Some(v) = vote {
+        s.push_str(&format!(
+            "\n{} vote {}: {}; voters: {}",
+            board_name(v.vote.board),
+            status_text(v.vote.status),
+            tally_text(&v.tally),
+            voters_text(&v.voters)
+        ));
+    }
+    if !history.is_empty() {
+        s.push_str("\nHistory:");
+        for h in history {
+            s.push_str(&format!(
+                "\n• {} {} {}",
+                time(h.at),
+                h.action,
+                neutralize(&truncate(&h.details, 200))
+            ));
+        }
+    }
+    truncate(&s, MESSAGE_LIMIT)
+}
+
+/// A duration as people say it: `2h 5m`, `45s`.
+pub fn human(d: TimeDelta) -> String {
+    let secs = d.num_seconds().max(0);
+    let (days, hours, mins, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days}d"));
+    }
+    if hours > 0 {
+        parts.push(format!("{hours}h"));
+    }
+    if mins > 0 {
+        parts.push(format!("{mins}m"));
+    }
+    if parts.is_empty() {
+        parts.push(format!("{s}s"));
+    }
+    parts.join(" ")
 }
 
 fn capitalize(s: &str) -> String {

@@ -11,10 +11,12 @@ impl Desk {
         let prefix = &self.policy().prefix;
         let agent = self.is_agent(actor);
         let outage_roles = self.policy().may_declare_outages(&actor.roles);
+        let authority = self.policy().change.is_authority(&actor.roles);
         let may = |access: Access| match access {
             Access::Anyone | Access::ReporterOrAgent => true,
             Access::Agent => agent,
             Access::OutageRoles => outage_roles,
+            Access::ChangeAuthority => authority,
         };
         match command {
             None => {

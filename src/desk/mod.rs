@@ -5,6 +5,8 @@
 //! It knows nothing of serenity; every transport goes through here, so every
 //! transport obeys the same permissions.
 
+mod cab;
+mod changes;
 mod clock;
 mod incidents;
 mod info;
@@ -77,6 +79,9 @@ pub struct Reply {
     pub private: bool,
     /// The actor's reaction should be taken back (it was not allowed).
     pub remove_reaction: bool,
+    /// Other reactions of the actor on the same message to take back (a
+    /// switched ballot: the old choice's emoji).
+    pub remove_reactions: Vec<String>,
 }
 
 impl Reply {
@@ -85,6 +90,7 @@ impl Reply {
             text: text.into(),
             private: false,
             remove_reaction: false,
+            remove_reactions: Vec::new(),
         }
     }
 
@@ -93,6 +99,7 @@ impl Reply {
             text: text.into(),
             private: true,
             remove_reaction: false,
+            remove_reactions: Vec::new(),
         }
     }
 }
@@ -193,6 +200,7 @@ impl Desk {
                 text,
                 private: true,
                 remove_reaction: true,
+                remove_reactions: Vec::new(),
             }),
             Err(DeskError::Store(e)) => {
                 tracing::error!(error = %e, "action failed");
@@ -215,6 +223,12 @@ impl Desk {
                 added,
                 message,
             } => {
+                // ✅ ❌ ➖ on a vote card are ballots; anything else is the incidents' business.
+                if let Some(choice) = crate::domain::cab::Choice::from_emoji(emoji) {
+                    if let Some(outcome) = self.vote_reaction(inbound, message_id, choice, *added).await? {
+                        return Ok(outcome);
+                    }
+                }
                 return self
                     .reaction(inbound, message_id, emoji, *added, message.as_ref())
                     .await;
@@ -266,6 +280,8 @@ impl Desk {
             return Ok(None);
         }
         store::users::upsert(&mut tx, inbound.actor.user, &inbound.actor.name, now).await?;
+        // Who holds which role, so a board knows its members (see store::roster).
+        store::roster::refresh(&mut tx, inbound.actor.user, &inbound.actor.roles, now).await?;
         Ok(Some(tx))
     }
 
@@ -290,6 +306,36 @@ impl Desk {
                 self.log_incident(tx, actor, inbound.channel.as_deref(), req).await
             }
             Command::Show { id } => self.show(tx, actor, id).await,
+            Command::ShowChange { id } => self.show_change(tx, id).await,
+            Command::Change {
+                title,
+                service,
+                risk,
+                change_type,
+                window,
+                implementer,
+            } => {
+                let req = changes::FileRequest {
+                    title,
+                    service,
+                    risk,
+                    change_type,
+                    window,
+                    implementer,
+                };
+                self.file_change(tx, actor, req).await
+            }
+            Command::ChangeCancel { id, reason } => self.cancel_change(tx, actor, id, reason).await,
+            Command::ChangeStatus {
+                id,
+                state,
+                reason,
+                window,
+            } => self.change_status(tx, actor, id, state, reason, window).await,
+            Command::Changes { filter } => self.list_changes(tx, actor, filter).await,
+            Command::Cab { id, deadline } => self.call_vote(tx, actor, id, deadline).await,
+            Command::Authorize { id } => self.decide(tx, actor, id, true, None).await,
+            Command::Reject { id, reason } => self.decide(tx, actor, id, false, Some(reason)).await,
             Command::Incidents { filter, page } => self.list(tx, actor, filter, page).await,
             Command::Take { id } => self.assign(tx, actor, id, None).await,
             Command::Assign { id, user } => self.assign(tx, actor, id, Some(user)).await,
@@ -368,3 +414,6 @@ impl Desk {
 mod outage_tests;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cab_tests;

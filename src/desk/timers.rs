@@ -61,9 +61,10 @@ impl Desk {
     }
 
     /// Dispatches a timer to the rule that owns its kind.
-    async fn on_timer(&self, _tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
-        #[allow(clippy::match_single_binding)]
+    async fn on_timer(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
         match firing.timer.kind.as_str() {
+            super::cab::CLOSE_TIMER => self.vote_deadline(tx, firing).await,
+            super::changes::NOTICE_TIMER => self.planned_outage_notice(tx, firing).await,
             other => {
                 tracing::warn!(kind = other, key = %firing.timer.key, "no rule owns this timer kind; dropped");
                 Ok(())

@@ -296,8 +296,11 @@ impl Handler {
         }
         let emoji = emoji_text(&reaction.emoji);
         let policy = self.desk.policy();
-        // Only the emoji the desk uses are worth a look-up.
-        if !["🎫", "✋"].contains(&emoji.trim_end_matches('\u{FE0F}')) {
+        // Only the emoji the desk uses are worth a look-up: 🎫 and ✋, and the
+        // vote choices ✅ ❌ ➖ (added and removed).
+        let used = ["🎫", "✋"].contains(&emoji.trim_end_matches('\u{FE0F}'))
+            || crate::domain::cab::Choice::from_emoji(&emoji).is_some();
+        if !used {
             return;
         }
         let (name, role_ids) = match &reaction.member {
@@ -331,6 +334,9 @@ impl Handler {
         } else {
             None
         };
+        // This key repeats when a user adds, removes and re-adds an emoji, so
+        // the desk deduplicates vote reactions by reaction state instead (see
+        // desk/cab.rs); 🎫 and ✋ only act on the first add.
         let inbound = Inbound {
             key: format!(
                 "discord:react:{}:{}:{}:{}",
@@ -352,7 +358,21 @@ impl Handler {
                 message,
             },
         };
-        match self.desk.handle(inbound).await {
+        let outcome = self.desk.handle(inbound).await;
+        // A switched ballot: take back the voter's reaction for the old choice.
+        if let Outcome::Reply(reply) = &outcome {
+            for old in &reply.remove_reactions {
+                let old = ReactionType::Unicode(old.clone());
+                if let Err(e) = ctx
+                    .http
+                    .delete_reaction(reaction.channel_id, reaction.message_id, user_id, &old)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not remove a switched ballot's old reaction");
+                }
+            }
+        }
+        match outcome {
             Outcome::Reply(reply) if reply.remove_reaction => {
                 if let Err(e) = reaction.delete(&ctx.http).await {
                     tracing::warn!(error = %e, "could not remove a refused reaction");

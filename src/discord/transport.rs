@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serenity::all::{
     AutoArchiveDuration, ChannelId, Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage,
-    CreateThread, EditMessage, Http, MessageId, Nonce, RoleId, UserId as DiscordUserId,
+    CreateThread, EditMessage, Http, MessageId, Nonce, ReactionType, RoleId, UserId as DiscordUserId,
 };
 use serenity::http::HttpError;
 use tokio::sync::Mutex;
@@ -125,6 +125,22 @@ impl DiscordTransport {
             .users(users)
             .replied_user(false);
         (prefix.join(" "), allowed)
+    }
+
+    /// Adds the bot's own reactions to a message it just posted. Best effort:
+    /// the message is delivered either way, and members can react themselves.
+    async fn add_reactions(&self, channel: u64, message: u64, emoji: &[String]) {
+        for e in emoji {
+            self.pacer.acquire(Some(channel)).await;
+            let reaction = ReactionType::Unicode(e.clone());
+            if let Err(err) = self
+                .http
+                .create_reaction(ChannelId::new(channel), MessageId::new(message), &reaction)
+                .await
+            {
+                tracing::warn!(error = %err, message, emoji = %e, "could not add the bot's reaction");
+            }
+        }
     }
 
     async fn send(&self, channel: u64, msg: CreateMessage) -> Result<u64, SendError> {
@@ -262,6 +278,7 @@ impl Transport for DiscordTransport {
                 msg = msg.embed(e);
             }
             let mid = self.send(channel, msg).await?;
+            self.add_reactions(channel, mid, &d.message.reactions).await;
             let name = d
                 .message
                 .card
@@ -310,6 +327,9 @@ impl Transport for DiscordTransport {
                 .enforce_nonce(true);
             let id = self.send(channel, msg).await?;
             first.get_or_insert(id);
+        }
+        if let Some(id) = first {
+            self.add_reactions(channel, id, &d.message.reactions).await;
         }
         let message_id = first.unwrap_or_default().to_string();
         Ok(Delivered {

@@ -534,6 +534,83 @@ pub fn parse_window(text: &str, now: DateTime<Utc>) -> Result<Window, ParseWindo
     Ok(Window::new(start, end, now)?)
 }
 
+/// Reads a window typed as `<start>..<end>` in the same forms as
+/// [`parse_window`], without looking at the clock: for freeze periods in
+/// config, which may already have started.
+pub fn parse_existing_window(text: &str) -> Result<Window, ParseWindowError> {
+    let (start, end) = text.split_once("..").ok_or(ParseWindowError::MissingSeparator)?;
+    let start = parse_instant(start, Side::Start)?;
+    let end = parse_instant(end, Side::End)?;
+    Ok(Window::existing(start, end)?)
+}
+
+/// The id of a change record, shown as `CHG-12`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangeId(i64);
+
+impl ChangeId {
+    /// Parses `CHG-12` or `chg-12`; the prefix is required so a change is
+    /// never mistaken for an incident.
+    pub fn parse(s: &str) -> Option<Self> {
+        let digits = match s.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case("CHG-") => &s[4..],
+            _ => return None,
+        };
+        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<i64>().ok().filter(|n| *n > 0).map(ChangeId)
+    }
+
+    /// Wraps a database row id (always positive there).
+    pub fn from_row(id: i64) -> Self {
+        ChangeId(id)
+    }
+
+    /// Returns the number.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ChangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CHG-{}", self.0)
+    }
+}
+
+/// A change record as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub id: ChangeId,
+    pub title: String,
+    /// The service key (config `services.<key>`).
+    pub service: String,
+    pub risk: Risk,
+    pub change_type: ChangeType,
+    pub state: ChangeState,
+    pub window: Option<Window>,
+    pub requester: crate::domain::UserId,
+    pub implementer: Option<crate::domain::UserId>,
+    /// Why it was rejected or cancelled.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a new change record holds before it has an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    pub title: String,
+    pub service: String,
+    pub risk: Risk,
+    pub change_type: ChangeType,
+    pub state: ChangeState,
+    pub window: Option<Window>,
+    pub requester: crate::domain::UserId,
+    pub implementer: Option<crate::domain::UserId>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,6 +628,26 @@ mod tests {
 
     fn window(start_hour: u32, end_hour: u32) -> Window {
         Window::existing(at(2030, 6, 1, start_hour, 0), at(2030, 6, 1, end_hour, 0)).expect("valid test window")
+    }
+
+    #[test]
+    fn change_ids_need_their_prefix_and_a_positive_number() {
+        assert_eq!(ChangeId::parse("CHG-7").map(ChangeId::get), Some(7));
+        assert_eq!(ChangeId::parse("chg-42").map(ChangeId::get), Some(42));
+        assert_eq!(ChangeId::parse("CHG-3").unwrap().to_string(), "CHG-3");
+        for bad in [
+            "7",
+            "INC-7",
+            "CHG-",
+            "CHG-0",
+            "CHG--1",
+            "CHG-1a",
+            "",
+            "CHG-99999999999999999999",
+            "ÇHG-1",
+        ] {
+            assert_eq!(ChangeId::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -860,6 +957,20 @@ mod tests {
             parse_window("2030-06-01 22:00..2030-06-02 01:00..2030-06-03 00:00", now()),
             Err(ParseWindowError::BadTime { side: Side::End, .. })
         ));
+    }
+
+    #[test]
+    fn an_existing_window_may_be_parsed_in_the_past_but_must_still_end_after_it_starts() {
+        let w = parse_existing_window("2020-06-01 22:00..2020-06-02T01:00").expect("past window");
+        assert_eq!(w.start(), at(2020, 6, 1, 22, 0));
+        assert!(matches!(
+            parse_existing_window("2020-06-01 22:00..2020-06-01 21:00"),
+            Err(ParseWindowError::Window(WindowError::EndNotAfterStart { .. }))
+        ));
+        assert_eq!(
+            parse_existing_window("tomorrow"),
+            Err(ParseWindowError::MissingSeparator)
+        );
     }
 
     #[test]

@@ -6,11 +6,15 @@
 //! Every query is a function taking a connection or transaction.
 
 pub mod audit;
+pub mod cab;
 pub mod cards;
+pub mod changes;
 pub mod events;
 pub mod incidents;
 pub mod outages;
 pub mod outbox;
+pub mod reactions;
+pub mod roster;
 pub mod subscriptions;
 pub mod timers;
 pub mod users;

@@ -2,6 +2,7 @@
 //! SQLite files. One test crate so everything links once.
 
 mod bot;
+mod changes;
 mod console;
 mod discord;
 mod fake_discord;

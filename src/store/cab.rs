@@ -1,0 +1,287 @@
+//! CAB votes and their ballots.
+
+use super::{from_ms, to_ms, Conn, Result, StoreError};
+use crate::domain::cab::{Ballots, Board, Choice, Outcome, Quorum, VoteRules};
+use crate::domain::change::ChangeId;
+use crate::domain::{RoleKey, UserId};
+use chrono::{DateTime, Utc};
+
+/// Where a vote stands in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteStatus {
+    Open,
+    Closed(Outcome),
+    /// The change was cancelled while the vote was open.
+    Cancelled,
+}
+
+/// A vote with the rules it was opened under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vote {
+    pub change: ChangeId,
+    pub board: Board,
+    pub rules: VoteRules,
+    pub expected_members: u32,
+    pub opened_by: UserId,
+    pub opened_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub status: VoteStatus,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "change_id, board, eligible_roles, quorum, threshold, expected_members, opened_by, opened_at, \
+                       closes_at, status, outcome, closed_at";
+
+type Row = (
+    i64,
+    String,
+    String,
+    String,
+    f64,
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+);
+
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt {
+        table: "cab_votes",
+        detail,
+    }
+}
+
+fn vote(r: Row) -> Result<Vote> {
+    let board = match r.1.as_str() {
+        "cab" => Board::Cab,
+        "ecab" => Board::Ecab,
+        other => return Err(corrupt(format!("board {other}"))),
+    };
+    let eligible_roles =
+        r.2.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| RoleKey::parse(s).map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+    let quorum: Quorum = serde_json::from_str(&r.3).map_err(|e| corrupt(format!("quorum {}: {e}", r.3)))?;
+    let outcome = match r.10.as_deref() {
+        None => None,
+        Some("approved") => Some(Outcome::Approved),
+        Some("rejected") => Some(Outcome::Rejected),
+        Some("no_quorum") => Some(Outcome::NoQuorum),
+        Some(other) => return Err(corrupt(format!("outcome {other}"))),
+    };
+    let status = match (r.9.as_str(), outcome) {
+        ("open", None) => VoteStatus::Open,
+        ("closed", Some(o)) => VoteStatus::Closed(o),
+        ("cancelled", None) => VoteStatus::Cancelled,
+        (s, o) => return Err(corrupt(format!("status {s} with outcome {o:?}"))),
+    };
+    let opened_at = from_ms("cab_votes", r.7)?;
+    let closes_at = from_ms("cab_votes", r.8)?;
+    Ok(Vote {
+        change: ChangeId::from_row(r.0),
+        board,
+        rules: VoteRules {
+            eligible_roles,
+            quorum,
+            threshold: r.4,
+            deadline: closes_at - opened_at,
+        },
+        expected_members: u32::try_from(r.5).map_err(|_| corrupt(format!("expected_members {}", r.5)))?,
+        opened_by: UserId::new(r.6 as u64),
+        opened_at,
+        closes_at,
+        status,
+        closed_at: r.11.map(|t| from_ms("cab_votes", t)).transpose()?,
+    })
+}
+
+/// Opens a vote on a change; fails if the change already had one.
+pub async fn open(conn: &mut Conn, v: &Vote) -> Result<()> {
+    let roles: Vec<&str> = v.rules.eligible_roles.iter().map(RoleKey::as_str).collect();
+    let quorum = serde_json::to_string(&v.rules.quorum).map_err(|e| corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO cab_votes (change_id, board, eligible_roles, quorum, threshold, expected_members, opened_by,
+                                opened_at, closes_at, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+    )
+    .bind(v.change.get())
+    .bind(v.board.as_str())
+    .bind(roles.join(","))
+    .bind(quorum)
+    .bind(v.rules.threshold)
+    .bind(i64::from(v.expected_members))
+    .bind(v.opened_by.get() as i64)
+    .bind(to_ms(v.opened_at))
+    .bind(to_ms(v.closes_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The vote on a change, if one was called.
+pub async fn get(conn: &mut Conn, change: ChangeId) -> Result<Option<Vote>> {
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cab_votes WHERE change_id = ?"))
+        .bind(change.get())
+        .fetch_optional(conn)
+        .await?;
+    row.map(vote).transpose()
+}
+
+/// Closes an open vote with an outcome, or marks it cancelled; false if it
+/// was not open any more.
+pub async fn close(conn: &mut Conn, change: ChangeId, status: VoteStatus, at: DateTime<Utc>) -> Result<bool> {
+    let (status, outcome) = match status {
+        VoteStatus::Open => return Ok(false),
+        VoteStatus::Closed(o) => ("closed", Some(o.as_str())),
+        VoteStatus::Cancelled => ("cancelled", None),
+    };
+    let done = sqlx::query(
+        "UPDATE cab_votes SET status = ?, outcome = ?, closed_at = ? WHERE change_id = ? AND status = 'open'",
+    )
+    .bind(status)
+    .bind(outcome)
+    .bind(to_ms(at))
+    .bind(change.get())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn choice_word(c: Choice) -> &'static str {
+    c.as_str()
+}
+
+/// Stores a voter's ballot, replacing any earlier one.
+pub async fn put_ballot(
+    conn: &mut Conn,
+    change: ChangeId,
+    voter: UserId,
+    choice: Choice,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO cab_ballots (change_id, voter, choice, cast_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (change_id, voter) DO UPDATE SET choice = excluded.choice, cast_at = excluded.cast_at",
+    )
+    .bind(change.get())
+    .bind(voter.get() as i64)
+    .bind(choice_word(choice))
+    .bind(to_ms(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes a voter's ballot.
+pub async fn remove_ballot(conn: &mut Conn, change: ChangeId, voter: UserId) -> Result<()> {
+    sqlx::query("DELETE FROM cab_ballots WHERE change_id = ? AND voter = ?")
+        .bind(change.get())
+        .bind(voter.get() as i64)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every ballot of a vote.
+pub async fn ballots(conn: &mut Conn, change: ChangeId) -> Result<Ballots> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT voter, choice FROM cab_ballots WHERE change_id = ?")
+        .bind(change.get())
+        .fetch_all(conn)
+        .await?;
+    let mut ballots = Ballots::new();
+    for (voter, choice) in rows {
+        let choice = match choice.as_str() {
+            "approve" => Choice::Approve,
+            "reject" => Choice::Reject,
+            "abstain" => Choice::Abstain,
+            other => {
+                return Err(StoreError::Corrupt {
+                    table: "cab_ballots",
+                    detail: format!("choice {other}"),
+                })
+            }
+        };
+        ballots.cast(UserId::new(voter as u64), choice);
+    }
+    Ok(ballots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::change::{ChangeState, ChangeType, NewChange, Risk};
+    use crate::store::testing::temp_store;
+    use chrono::TimeDelta;
+
+    #[tokio::test]
+    async fn a_vote_keeps_its_rules_and_ballots_and_closes_once() {
+        let (store, _dir) = temp_store().await;
+        let mut tx = store.begin().await.unwrap();
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let change = crate::store::changes::insert(
+            &mut tx,
+            &NewChange {
+                title: "t".into(),
+                service: "email".into(),
+                risk: Risk::Low,
+                change_type: ChangeType::Emergency,
+                state: ChangeState::CabVote,
+                window: None,
+                requester: UserId::new(1),
+                implementer: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(get(&mut tx, change.id).await.unwrap(), None);
+        let v = Vote {
+            change: change.id,
+            board: Board::Ecab,
+            rules: VoteRules {
+                eligible_roles: vec![RoleKey::parse("ecab").unwrap(), RoleKey::parse("cab").unwrap()],
+                quorum: Quorum::Fraction(0.5),
+                threshold: 0.6,
+                deadline: TimeDelta::hours(4),
+            },
+            expected_members: 3,
+            opened_by: UserId::new(7),
+            opened_at: now,
+            closes_at: now + TimeDelta::hours(4),
+            status: VoteStatus::Open,
+            closed_at: None,
+        };
+        open(&mut tx, &v).await.unwrap();
+        assert_eq!(get(&mut tx, change.id).await.unwrap(), Some(v.clone()));
+        // A second vote on the same change is refused by the database.
+        assert!(open(&mut tx, &v).await.is_err());
+
+        put_ballot(&mut tx, change.id, UserId::new(3), Choice::Approve, now)
+            .await
+            .unwrap();
+        put_ballot(&mut tx, change.id, UserId::new(4), Choice::Reject, now)
+            .await
+            .unwrap();
+        put_ballot(&mut tx, change.id, UserId::new(3), Choice::Abstain, now)
+            .await
+            .unwrap();
+        remove_ballot(&mut tx, change.id, UserId::new(4)).await.unwrap();
+        let b = ballots(&mut tx, change.id).await.unwrap();
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![(UserId::new(3), Choice::Abstain)]);
+
+        let later = now + TimeDelta::hours(1);
+        assert!(close(&mut tx, change.id, VoteStatus::Closed(Outcome::NoQuorum), later)
+            .await
+            .unwrap());
+        assert!(!close(&mut tx, change.id, VoteStatus::Cancelled, later).await.unwrap());
+        let closed = get(&mut tx, change.id).await.unwrap().unwrap();
+        assert_eq!(
+            (closed.status, closed.closed_at),
+            (VoteStatus::Closed(Outcome::NoQuorum), Some(later))
+        );
+    }
+}

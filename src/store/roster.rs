@@ -1,0 +1,76 @@
+//! Who was last seen holding which ITIL role: a board's members are the
+//! people seen with its roles (a chat platform does not list a role's
+//! members without privileged access, so the desk learns them as people act).
+
+use super::{to_ms, Conn, Result};
+use crate::domain::{RoleKey, UserId};
+use chrono::{DateTime, Utc};
+
+/// Replaces what is known of a user's roles with the roles they hold now.
+pub async fn refresh(conn: &mut Conn, user: UserId, roles: &[RoleKey], now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("DELETE FROM role_holders WHERE user_id = ?")
+        .bind(user.get() as i64)
+        .execute(&mut *conn)
+        .await?;
+    for role in roles {
+        sqlx::query("INSERT INTO role_holders (user_id, role, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(user.get() as i64)
+            .bind(role.as_str())
+            .bind(to_ms(now))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many people were seen holding any of `roles`, leaving out `except`.
+pub async fn count_holders(conn: &mut Conn, roles: &[RoleKey], except: &[UserId]) -> Result<u32> {
+    let roles: Vec<String> = roles.iter().map(|r| format!("'{}'", r.as_str())).collect();
+    let except: Vec<String> = except.iter().map(|u| (u.get() as i64).to_string()).collect();
+    // Role keys are checked to be [a-z0-9_] and user ids are numbers, so
+    // building the lists inline cannot inject anything.
+    let sql = format!(
+        "SELECT COUNT(DISTINCT user_id) FROM role_holders WHERE role IN ({}) AND user_id NOT IN ({})",
+        if roles.is_empty() {
+            "''".to_owned()
+        } else {
+            roles.join(",")
+        },
+        if except.is_empty() {
+            "-1".to_owned()
+        } else {
+            except.join(",")
+        },
+    );
+    let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(conn).await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+
+    #[tokio::test]
+    async fn holders_are_counted_once_each_and_follow_role_changes() {
+        let (store, _dir) = temp_store().await;
+        let mut tx = store.begin().await.unwrap();
+        let now = Utc::now();
+        let role = |s: &str| RoleKey::parse(s).unwrap();
+        let (cab, ecab, sd) = ([role("cab")], [role("ecab")], [role("service_desk")]);
+        refresh(&mut tx, UserId::new(1), &[cab[0].clone(), ecab[0].clone()], now)
+            .await
+            .unwrap();
+        refresh(&mut tx, UserId::new(2), &cab, now).await.unwrap();
+        refresh(&mut tx, UserId::new(3), &sd, now).await.unwrap();
+        let both = [cab[0].clone(), ecab[0].clone()];
+        assert_eq!(count_holders(&mut tx, &both, &[]).await.unwrap(), 2);
+        assert_eq!(count_holders(&mut tx, &ecab, &[]).await.unwrap(), 1);
+        assert_eq!(count_holders(&mut tx, &cab, &[UserId::new(2)]).await.unwrap(), 1);
+        assert_eq!(count_holders(&mut tx, &[], &[]).await.unwrap(), 0);
+        // User 2 lost the CAB role.
+        refresh(&mut tx, UserId::new(2), &sd, now).await.unwrap();
+        assert_eq!(count_holders(&mut tx, &cab, &[]).await.unwrap(), 1);
+        assert_eq!(count_holders(&mut tx, &sd, &[]).await.unwrap(), 2);
+    }
+}

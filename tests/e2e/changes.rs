@@ -1,0 +1,290 @@
+//! Changes and CAB votes through the real `opsdesk console`: filing, the
+//! vote by `:react` / `:unreact`, early and deadline close (across a
+//! restart, with `:clock`), authorization and the planned outage notice.
+
+use chrono::{TimeDelta, Utc};
+
+use crate::util::{console, lines_with, TestDb};
+
+async fn scalar(db: &TestDb, sql: &str) -> i64 {
+    let mut conn = db.conn().await;
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
+    n
+}
+
+async fn text(db: &TestDb, sql: &str) -> String {
+    let mut conn = db.conn().await;
+    let (s,): (String,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
+    s
+}
+
+/// A window from `from` to `to` after now, as typed (UTC, minutes).
+fn window(from: TimeDelta, to: TimeDelta) -> String {
+    let f = |d: TimeDelta| (Utc::now() + d).format("%Y-%m-%dT%H:%M").to_string();
+    format!("{}..{}", f(from), f(to))
+}
+
+#[tokio::test]
+async fn a_cab_vote_by_reaction_runs_from_filing_to_the_planned_outage_notice() {
+    let db = TestDb::new();
+    let w = window(TimeDelta::days(2), TimeDelta::days(2) + TimeDelta::hours(3));
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as alice Systems Support
+!change Upgrade the MTA @everyone service=email risk=medium type=normal window={w}
+:as carl Change Manager
+!cab CHG-1
+"
+        ),
+        &[],
+    );
+    assert!(
+        out.contains("CHG-1 filed: normal change to Email, risk medium"),
+        "{out}"
+    );
+    // Filing tells the change manager (pinged) and consults the service owner (no ping).
+    assert_eq!(
+        lines_with(&out, "[#cab #")
+            .iter()
+            .filter(|l| l.contains("@Change Manager New normal change CHG-1 by alice"))
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.contains("Upgrade the MTA @\u{200B}everyone"),
+        "user text never pings: {out}"
+    );
+    assert!(out.contains("FYI (change_request): CHG-1 on Email"), "{out}");
+    // The vote card: in the CAB's channel, pinging the CAB, with the rules, and the bot's three reactions.
+    let card = lines_with(&out, "@CAB CAB vote on CHG-1");
+    assert_eq!(card.len(), 1, "{out}");
+    assert!(card[0].starts_with("[#cab #"), "{}", card[0]);
+    assert!(
+        out.contains("quorum 3 of 5 ballots (abstentions count) · passes at 60% approve"),
+        "{out}"
+    );
+    assert!(out.contains("Closes: "), "{out}");
+    assert!(out.contains("  + reactions: ✅ ❌ ➖"), "{out}");
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 1").await, "cab_vote");
+    let vote = text(&db, "SELECT message_id FROM cards WHERE subject = 'CHG-1'").await;
+
+    // A second run of the bot: members vote by reaction on the card.
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as alice CAB
+:react {vote} ✅
+:as dave
+:react {vote} ➖
+:as bob CAB
+:react {vote} ❌
+:react {vote} ✅
+:as erin CAB
+:react {vote} ➖
+:unreact {vote} ➖
+:react {vote} ✅
+:as fred CAB
+:react {vote} 👍
+:react {vote} ✅
+:as gina CAB
+:react {vote} ❌
+:as alice Change Manager
+!authorize CHG-1
+:as bob CAB
+!authorize CHG-1
+:as carl Change Manager
+!authorize CHG-1
+"
+        ),
+        &[],
+    );
+    let expected = [
+        "(only alice)] [reaction removed] Your reaction on CHG-1 was removed: you requested this change, so you cannot vote on it.",
+        "(only dave)] [reaction removed] Your reaction on CHG-1 was removed: voting needs one of these roles: cab.",
+        "(only bob)] Your ballot on CHG-1 is counted: reject",
+        "(only bob)] [your ❌ removed] Your ballot on CHG-1 is changed from reject to approve",
+        "(only erin)] Your ballot on CHG-1 is counted: abstain",
+        "(only erin)] Your ballot on CHG-1 is withdrawn",
+        "(only fred)] Your ballot on CHG-1 is counted: approve (✅ 3 approve · ❌ 0 reject · ➖ 0 abstain). The vote is now closed: approved.",
+        "(only gina)] [reaction removed] The vote on CHG-1 is closed: approved; reactions no longer count.",
+        "(only alice)] You requested CHG-1, so you cannot authorize it (segregation of duties)",
+        "(only bob)] Only the change authority (Change Manager) may run `!authorize`.",
+        "carl authorized CHG-1; it is scheduled for",
+    ];
+    for e in expected {
+        assert!(out.contains(e), "missing {e:?} in:\n{out}");
+    }
+    // 👍 is left alone: fred's only reply is for his ✅.
+    assert_eq!(lines_with(&out, "(only fred)]").len(), 1, "{out}");
+    // The outcome is edited into the card and posted to the change manager.
+    assert!(
+        !lines_with(&out, "edited] CAB vote on CHG-1 closed: approved").is_empty(),
+        "{out}"
+    );
+    assert!(out.contains("Voters: "), "{out}");
+    let closed = lines_with(&out, "@Change Manager CAB vote on CHG-1 closed: approved.");
+    assert_eq!(closed.len(), 1, "{out}");
+    assert!(
+        closed[0].contains("It is a recommendation: `!authorize CHG-1`"),
+        "{}",
+        closed[0]
+    );
+    assert!(out.contains("FYI (change_authorize): CHG-1 on Email"), "{out}");
+
+    assert_eq!(
+        text(&db, "SELECT outcome FROM cab_votes WHERE change_id = 1").await,
+        "approved"
+    );
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 1").await, "scheduled");
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM cab_ballots WHERE change_id = 1 AND choice = 'approve'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM cab_ballots").await, 3);
+    let actions: Vec<(String,)> = sqlx::query_as("SELECT action FROM audit WHERE subject = 'CHG-1' ORDER BY id")
+        .fetch_all(&mut db.conn().await)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "change_request",
+            "cab_vote",
+            "cab_ballot",
+            "cab_ballot",
+            "cab_ballot",
+            "cab_ballot",
+            "cab_ballot",
+            "cab_ballot",
+            "cab_close",
+            "change_authorize"
+        ]
+    );
+
+    // A day later (lead time 24 h before the window) the agreed outage is announced.
+    let out = console(&db, ":clock +1d\n", &[]);
+    let notice = lines_with(&out, "[#status #");
+    assert_eq!(notice.len(), 1, "{out}");
+    assert!(
+        notice[0].contains("Planned outage: Email may be unavailable"),
+        "{}",
+        notice[0]
+    );
+    assert!(
+        out.contains("[#service-desk #") && out.contains("Planned outage: Email"),
+        "{out}"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM audit WHERE action = 'planned_outage_notice'").await,
+        1
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_emergency_vote_closes_at_its_deadline_after_a_restart_and_a_standard_change_needs_none() {
+    let db = TestDb::new();
+    let w = window(TimeDelta::hours(6), TimeDelta::hours(7));
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as nora NOC
+!change Patch the VPN concentrator service=vpn risk=high type=emergency window={w}
+:as carl Change Manager
+!cab CHG-1
+!change Restart the mail relay service=email risk=low type=standard window={w}
+!cab CHG-2
+"
+        ),
+        &[],
+    );
+    assert!(lines_with(&out, "@ECAB ECAB vote on CHG-1").len() == 1, "{out}");
+    assert!(out.contains("ECAB members (ECAB) may vote"), "{out}");
+    assert!(out.contains("quorum 2 of 3 ballots"), "{out}");
+    assert!(
+        out.contains("It is a pre-approved standard change, so it is scheduled now."),
+        "{out}"
+    );
+    assert!(
+        out.contains("CHG-2 is a standard change: it is pre-approved and needs no vote."),
+        "{out}"
+    );
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 2").await, "scheduled");
+    let vote = text(&db, "SELECT message_id FROM cards WHERE subject = 'CHG-1'").await;
+
+    // The bot restarts; one ECAB member votes (a CAB member may not), then time passes the 4 h deadline.
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as olga ECAB
+:react {vote} ✅
+:as pete CAB
+:react {vote} ✅
+:clock +5h
+:as olga ECAB
+:unreact {vote} ✅
+"
+        ),
+        &[],
+    );
+    assert!(
+        out.contains("(only olga)] Your ballot on CHG-1 is counted: approve"),
+        "{out}"
+    );
+    assert!(out.contains("(only pete)] [reaction removed] Your reaction on CHG-1 was removed: voting needs one of these roles: ecab."), "{out}");
+    let closed = lines_with(
+        &out,
+        "@Change Manager ECAB vote on CHG-1 closed: no quorum (not approved)",
+    );
+    assert_eq!(closed.len(), 1, "{out}");
+    assert!(closed[0].contains("late"), "{}", closed[0]);
+    // After the close, withdrawing a reaction changes nothing.
+    assert!(!out.contains("withdrawn"), "{out}");
+    assert_eq!(
+        text(&db, "SELECT outcome FROM cab_votes WHERE change_id = 1").await,
+        "no_quorum"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM cab_ballots WHERE change_id = 1").await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM timers WHERE kind = 'cab_close' AND fired_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+
+    // The change manager rejects on the recommendation; then the change is final.
+    let out = console(
+        &db,
+        ":as carl Change Manager\n!reject CHG-1 no quorum, resubmit as normal\n!change cancel CHG-1\n!changes all\n",
+        &[],
+    );
+    assert!(
+        out.contains("carl rejected CHG-1: no quorum, resubmit as normal."),
+        "{out}"
+    );
+    assert!(
+        out.contains("CHG-1: a emergency change in rejected cannot move to cancelled; allowed: none."),
+        "{out}"
+    );
+    assert!(out.contains("All changes (2):"), "{out}");
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 1").await, "rejected");
+}
