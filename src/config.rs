@@ -60,7 +60,6 @@ struct RawChange {
     authority_roles: Vec<RoleKey>,
     auto_authorize_low_risk: bool,
     notice_lead: String,
-    status_channel: String,
     cab: RawBoard,
     ecab: RawBoard,
     #[serde(default)]
@@ -263,8 +262,6 @@ pub struct ChangePolicy {
     pub auto_authorize_low_risk: bool,
     /// How long before its window an authorized change's outage notice goes out.
     pub notice_lead: TimeDelta,
-    /// Where planned outage notices are posted (channel name or id).
-    pub status_channel: String,
     pub cab: BoardPolicy,
     pub ecab: BoardPolicy,
     pub standard: BTreeMap<String, StandardChange>,
@@ -642,10 +639,6 @@ fn check_change(
         }
     }
     let notice_lead = parse_duration(&raw.notice_lead).map_err(|e| bad(format!("change.notice_lead: {e}")))?;
-    let status_channel = raw.status_channel.trim().trim_start_matches('#').to_owned();
-    if status_channel.is_empty() {
-        return Err(bad("change.status_channel: must not be empty".into()));
-    }
     let board = |name: &str, b: RawBoard| -> Result<BoardPolicy, ConfigError> {
         let at = format!("change.{name}");
         for (i, r) in b.eligible_roles.iter().enumerate() {
@@ -727,7 +720,6 @@ fn check_change(
         authority_roles: raw.authority_roles,
         auto_authorize_low_risk: raw.auto_authorize_low_risk,
         notice_lead,
-        status_channel,
         cab,
         ecab,
         standard,
@@ -914,11 +906,6 @@ mod tests {
                 "bad notice lead",
                 "[change]\nnotice_lead = \"soon\"",
                 "change.notice_lead:",
-            ),
-            (
-                "empty status channel",
-                "[change]\nstatus_channel = \"#\"",
-                "change.status_channel: must not be empty",
             ),
             (
                 "unknown eligible role",

@@ -513,14 +513,14 @@ impl Desk {
         let late = firing.late_by.filter(|d| *d > TimeDelta::zero());
         let text = render::planned_outage_notice(policy, &ch, late);
         let mut out = vec![Outgoing::post(
-            Destination::Channel(policy.change.status_channel.clone()),
+            Destination::Channel(policy.outage.status_channel.clone()),
             OutMessage::text(text.clone()),
         )
         .about(id.to_string())];
         let route = self.change_route(Action::OutageDeclare, &ch);
-        let mut covered = vec![policy.change.status_channel.clone()];
+        let mut covered = vec![policy.outage.status_channel.clone()];
         out.extend(self.change_messages(&route, Action::OutageDeclare, &ch, text.clone(), false, &mut covered));
-        out.extend(self.subscriber_notices(tx, &ch.service, &text).await?);
+        out.extend(self.subscriber_notices(tx, id, &ch.service, &text).await?);
         self.record(
             tx,
             None,
@@ -532,13 +532,20 @@ impl Desk {
         .await
     }
 
-    /// INTEGRATION POINT (outage branch): direct messages to the users
-    /// subscribed to `service` (`!subscribe`). The subscription store is
-    /// being built on the `outage` branch; once it lands, return one
-    /// `Outgoing::post(Destination::Dm(user), …)` per subscriber here, in
-    /// this same transaction. Until then planned outages reach the status
-    /// channel and the informed roles only.
-    async fn subscriber_notices(&self, _tx: &mut Conn, _service: &str, _text: &str) -> DeskResult<Vec<Outgoing>> {
-        Ok(Vec::new())
+    /// Direct messages to the users subscribed to `service` (`!subscribe`),
+    /// one outbox row each (its own subject, so one closed inbox never holds
+    /// back the others), in the same transaction as the notice.
+    async fn subscriber_notices(
+        &self,
+        tx: &mut Conn,
+        id: ChangeId,
+        service: &str,
+        text: &str,
+    ) -> DeskResult<Vec<Outgoing>> {
+        let users = store::subscriptions::reachable(tx, service).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| Outgoing::post(Destination::Dm(user), OutMessage::text(text)).about(format!("{id}:dm:{user}")))
+            .collect())
     }
 }

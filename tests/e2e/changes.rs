@@ -32,6 +32,8 @@ async fn a_cab_vote_by_reaction_runs_from_filing_to_the_planned_outage_notice() 
         &db,
         &format!(
             "\
+:as sue
+!subscribe email
 :as alice Systems Support
 !change Upgrade the MTA @everyone service=email risk=medium type=normal window={w}
 :as carl Change Manager
@@ -183,6 +185,10 @@ async fn a_cab_vote_by_reaction_runs_from_filing_to_the_planned_outage_notice() 
         out.contains("[#service-desk #") && out.contains("Planned outage: Email"),
         "{out}"
     );
+    // Subscribers of the service are told by DM, once.
+    let dms = lines_with(&out, "[#dm/sue #");
+    assert_eq!(dms.len(), 1, "{out}");
+    assert!(dms[0].contains("Planned outage: Email"), "{}", dms[0]);
     assert_eq!(
         scalar(&db, "SELECT COUNT(*) FROM audit WHERE action = 'planned_outage_notice'").await,
         1
