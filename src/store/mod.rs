@@ -7,6 +7,8 @@
 
 pub mod audit;
 pub mod cards;
+pub mod clocks;
+pub mod escalations;
 pub mod events;
 pub mod incidents;
 pub mod outbox;
