@@ -6,8 +6,10 @@
 //! transport obeys the same permissions.
 
 mod clock;
+mod escalation;
 mod incidents;
 mod info;
+mod sla;
 mod timers;
 
 use std::sync::Arc;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub use clock::Clock;
+pub use escalation::ESCALATE;
+pub use sla::SLA_TIMER;
 pub use timers::{Firing, LATE_AFTER};
 
 use crate::command::{self, Command, UsageError};
@@ -237,6 +241,8 @@ impl Desk {
                 action.commit().await?;
                 tx.commit().await?;
                 self.outbox_ready().notify_one();
+                // The action may have scheduled, moved or cancelled timers.
+                self.timers_changed().notify_one();
                 Ok(Outcome::Reply(reply))
             }
             Err(e @ (DeskError::Rejected(_) | DeskError::RejectedReaction(_))) => {
@@ -313,6 +319,9 @@ impl Desk {
                 )
                 .await
             }
+            Command::Ack { id } => self.acknowledge(tx, actor, id).await,
+            Command::Escalate { id, up, reason } => self.escalate(tx, actor, id, up, reason).await,
+            Command::Major { id, off, reason } => self.major(tx, actor, id, off, reason).await,
             Command::Help { command } => self.help(actor, command.as_deref()),
             Command::Raci { action } => self.raci(action.as_deref()),
             Command::Whois { role } => self.whois(&role),

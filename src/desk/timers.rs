@@ -61,9 +61,9 @@ impl Desk {
     }
 
     /// Dispatches a timer to the rule that owns its kind.
-    async fn on_timer(&self, _tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
-        #[allow(clippy::match_single_binding)]
+    async fn on_timer(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
         match firing.timer.kind.as_str() {
+            super::SLA_TIMER => self.on_sla_timer(tx, firing).await,
             other => {
                 tracing::warn!(kind = other, key = %firing.timer.key, "no rule owns this timer kind; dropped");
                 Ok(())

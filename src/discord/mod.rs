@@ -297,7 +297,7 @@ impl Handler {
         let emoji = emoji_text(&reaction.emoji);
         let policy = self.desk.policy();
         // Only the emoji the desk uses are worth a look-up.
-        if !["🎫", "✋"].contains(&emoji.trim_end_matches('\u{FE0F}')) {
+        if !["🎫", "✋", crate::desk::ESCALATE].contains(&emoji.trim_end_matches('\u{FE0F}')) {
             return;
         }
         let (name, role_ids) = match &reaction.member {
