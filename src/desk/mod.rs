@@ -353,4 +353,6 @@ impl Desk {
 }
 
 #[cfg(test)]
+mod sla_tests;
+#[cfg(test)]
 mod tests;
