@@ -3,4 +3,5 @@
 
 mod console;
 mod fake_discord;
+mod sla;
 mod util;
