@@ -935,6 +935,65 @@ mod tests {
     }
 
     #[test]
+    fn the_card_shows_the_nearest_upcoming_deadline_and_what_is_breached() {
+        let at = |h: i64| DateTime::from_timestamp(1_700_000_000 + h * 3600, 0).unwrap();
+        let clock = |kind, state, remaining, due| ClockView {
+            kind,
+            state,
+            target: TimeDelta::hours(4),
+            elapsed: TimeDelta::hours(1),
+            remaining,
+            due,
+            stopped_at: None,
+        };
+        let left = Remaining::Left(TimeDelta::hours(1));
+        let mut sla = SlaView {
+            row: "P1".into(),
+            calendar: "24×7".into(),
+            clocks: vec![
+                clock(ClockKind::Response, ClockState::Running, left, Some(at(1))),
+                clock(ClockKind::Resolution, ClockState::Running, left, Some(at(4))),
+            ],
+            tier: 1,
+            tiers: 3,
+            escalated_to: Some("Incident Manager".into()),
+            major_since: None,
+        };
+        let blank = || Card {
+            title: "INC-1".into(),
+            tone: Tone::P1,
+            fields: vec![],
+            times: vec![],
+            footer: None,
+        };
+        let mut card = blank();
+        card_sla(&mut card, &sla);
+        assert_eq!(card.times, [("Respond by".to_owned(), at(1).timestamp())]);
+        assert_eq!(
+            card.fields,
+            [
+                ("Tier".to_owned(), "2 of 3".to_owned()),
+                ("Escalated to".to_owned(), "Incident Manager".to_owned())
+            ]
+        );
+
+        sla.clocks[0].remaining = Remaining::Breached {
+            by: TimeDelta::minutes(5),
+        };
+        sla.clocks[1].state = ClockState::Paused;
+        sla.clocks[1].due = None;
+        let mut card = blank();
+        card_sla(&mut card, &sla);
+        assert_eq!(card.times, [("Response breached".to_owned(), at(1).timestamp())]);
+        assert!(card
+            .fields
+            .contains(&("SLA breached".to_owned(), "response".to_owned())));
+        assert!(card
+            .fields
+            .contains(&("SLA".to_owned(), "resolution clock paused".to_owned())));
+    }
+
+    #[test]
     fn long_text_is_truncated_or_split_within_the_limit() {
         let long = "x".repeat(4500);
         assert_eq!(truncate(&long, 2000).chars().count(), 2000);

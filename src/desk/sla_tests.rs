@@ -259,3 +259,39 @@ async fn declaring_a_major_incident_moves_the_clocks_to_the_major_row() {
         "INC-1 is not a major incident."
     );
 }
+
+#[tokio::test]
+async fn business_hours_clocks_count_only_opening_hours_across_the_weekend() {
+    let (store, _dir) = temp_store().await;
+    // Friday 16:00 UTC: one business hour left this week.
+    let friday = DateTime::parse_from_rfc3339("2024-03-08T16:00:00Z").unwrap().to_utc();
+    let desk = Desk::new(store, Policy::defaults(), Clock::fixed(friday));
+    let alice = actor("alice", &[]);
+    let sam = actor("sam", &["service_desk"]);
+    let r = say(&desk, "1", &alice, "!incident Printer jam").await;
+    assert!(r.starts_with("INC-1 logged: P3"), "{r}");
+    // P3 responds in 4 business hours: 50 % is Monday 10:00, the breach Monday 12:00.
+    let show = say(&desk, "2", &sam, "!show INC-1").await;
+    assert!(
+        show.contains("SLA (P3, Mon Tue Wed Thu Fri 09:00–17:00 UTC):"),
+        "{show}"
+    );
+    assert!(
+        show.contains("• Response: target 4h · elapsed 0s · running · 4h left (due 2024-03-11 12:00 UTC)"),
+        "{show}"
+    );
+    let monday_0959 = DateTime::parse_from_rfc3339("2024-03-11T09:59:00Z").unwrap().to_utc();
+    desk.clock().advance(monday_0959 - friday);
+    assert_eq!(desk.fire_due_timers().await.unwrap(), 0, "the weekend does not count");
+    desk.clock().advance(TimeDelta::minutes(1));
+    assert_eq!(desk.fire_due_timers().await.unwrap(), 1);
+    assert_eq!(
+        sla_audit(&desk).await,
+        [("sla_warning".to_owned(), "response warn50: 2h of 4h".to_owned())]
+    );
+    let show = say(&desk, "3", &sam, "!show INC-1").await;
+    assert!(
+        show.contains("• Response: target 4h · elapsed 2h · running · 2h left (due 2024-03-11 12:00 UTC)"),
+        "{show}"
+    );
+}

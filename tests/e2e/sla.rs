@@ -94,6 +94,16 @@ async fn a_p1_warns_at_half_and_three_quarters_then_breaches_once_each_to_the_ro
         "{sb}"
     );
 
+    // The card shows the nearest deadline: to respond, then (once taken) to resolve.
+    let times = lines_with(&out, "┃ Opened: ");
+    assert!(times[0].contains(" · Respond by: "), "{}", times[0]);
+    assert!(
+        times
+            .iter()
+            .any(|l| l.contains(" · Resolve by: ") && !l.contains("Respond by")),
+        "{out}"
+    );
+
     // Exactly these notices, once each, in order, none of them late.
     assert_eq!(lines_with(&out, "SLA warning").len(), 6, "{out}");
     assert_eq!(lines_with(&out, "🚨 SLA breached").len(), 2, "{out}");
