@@ -295,3 +295,27 @@ async fn business_hours_clocks_count_only_opening_hours_across_the_weekend() {
         "{show}"
     );
 }
+
+#[tokio::test]
+async fn a_clock_whose_timer_cannot_be_stored_leaves_no_incident_behind() {
+    let (store, _dir) = temp_store().await;
+    let desk = Desk::new(store, Policy::defaults(), Clock::fixed(t0()));
+    {
+        let mut conn = desk.store().write().await.unwrap();
+        sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON timers BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let alice = actor("alice", &[]);
+    let r = say(&desk, "1", &alice, "!incident Mail is down impact=high urgency=high").await;
+    assert_eq!(r, render::unexpected());
+    let mut conn = desk.store().read().await.unwrap();
+    for table in ["incidents", "incident_clocks", "timers", "audit", "outbox"] {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+}
