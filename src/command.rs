@@ -321,6 +321,41 @@ pub const COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
+        name: "ack",
+        aliases: &["acknowledge"],
+        usage: "ack INC-<n>",
+        summary: "Acknowledge an incident: stops its response clock.",
+        access: Access::Agent,
+        options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
+    },
+    CommandSpec {
+        name: "escalate",
+        aliases: &[],
+        usage: "escalate INC-<n> [up] [reason]",
+        summary: "Escalate to the next support tier, or `up` to the incident manager, then the service owner.",
+        access: Access::ReporterOrAgent,
+        options: &[
+            pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+            pos(
+                "reason",
+                "Why; start with `up` for hierarchical escalation",
+                OptionKind::Text,
+                false,
+            ),
+        ],
+    },
+    CommandSpec {
+        name: "major",
+        aliases: &[],
+        usage: "major INC-<n> [off] [reason]",
+        summary: "Declare a major incident, or revert one with `off <reason>`.",
+        access: Access::Agent,
+        options: &[
+            pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+            pos("reason", "Why; start with `off` to revert", OptionKind::Text, false),
+        ],
+    },
+    CommandSpec {
         name: "help",
         aliases: &["commands"],
         usage: "help [command]",
@@ -488,6 +523,22 @@ pub enum Command {
         service: String,
     },
     Subscriptions,
+    /// `!ack INC-n`: stops the response clock.
+    Ack {
+        id: IncidentId,
+    },
+    /// `!escalate INC-n [up] [reason]`: functional, or hierarchical with `up`.
+    Escalate {
+        id: IncidentId,
+        up: bool,
+        reason: Option<String>,
+    },
+    /// `!major INC-n [off] [reason]`: declares (or with `off` reverts) a major incident.
+    Major {
+        id: IncidentId,
+        off: bool,
+        reason: Option<String>,
+    },
     Help {
         command: Option<String>,
     },
@@ -775,6 +826,19 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
             service: text(0).unwrap_or_default(),
         },
         "subscriptions" => Command::Subscriptions,
+        "ack" => Command::Ack { id: id(0)? },
+        "escalate" => {
+            let (up, reason) = keyword("up", text(1));
+            Command::Escalate { id: id(0)?, up, reason }
+        }
+        "major" => {
+            let (off, reason) = keyword("off", text(1));
+            Command::Major {
+                id: id(0)?,
+                off,
+                reason,
+            }
+        }
         "help" => Command::Help { command: text(0) },
         "raci" => Command::Raci { action: text(0) },
         "whois" => Command::Whois {
@@ -915,6 +979,21 @@ fn change(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
         window: named("window"),
         implementer,
     })
+}
+
+/// Splits a leading keyword (`up`, `off`, any case) from the rest of a text
+/// argument: `("up", Some("up disk full"))` → `(true, Some("disk full"))`.
+fn keyword(word: &str, text: Option<String>) -> (bool, Option<String>) {
+    let Some(text) = text else {
+        return (false, None);
+    };
+    let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((text.as_str(), ""));
+    if first.eq_ignore_ascii_case(word) {
+        let rest = rest.trim();
+        (true, (!rest.is_empty()).then(|| rest.to_owned()))
+    } else {
+        (false, Some(text))
+    }
 }
 
 /// Cuts an echoed value so a reply never repeats a wall of text.
@@ -1272,6 +1351,89 @@ mod tests {
                 page: 1
             }
         );
+    }
+
+    #[test]
+    fn escalate_and_major_read_their_keyword_and_reason() {
+        let id = IncidentId::parse("4").unwrap();
+        let cases = [
+            (
+                "!escalate INC-4",
+                Command::Escalate {
+                    id,
+                    up: false,
+                    reason: None,
+                },
+            ),
+            (
+                "!escalate INC-4 needs a DBA",
+                Command::Escalate {
+                    id,
+                    up: false,
+                    reason: Some("needs a DBA".into()),
+                },
+            ),
+            (
+                "!escalate inc-4 UP  still down after 2h",
+                Command::Escalate {
+                    id,
+                    up: true,
+                    reason: Some("still down after 2h".into()),
+                },
+            ),
+            (
+                "!escalate INC-4 up",
+                Command::Escalate {
+                    id,
+                    up: true,
+                    reason: None,
+                },
+            ),
+            (
+                "!escalate INC-4 upstream router dead",
+                Command::Escalate {
+                    id,
+                    up: false,
+                    reason: Some("upstream router dead".into()),
+                },
+            ),
+            (
+                "!major INC-4 whole floor offline",
+                Command::Major {
+                    id,
+                    off: false,
+                    reason: Some("whole floor offline".into()),
+                },
+            ),
+            (
+                "!major INC-4 off contained to one team",
+                Command::Major {
+                    id,
+                    off: true,
+                    reason: Some("contained to one team".into()),
+                },
+            ),
+            (
+                "!major INC-4 off",
+                Command::Major {
+                    id,
+                    off: true,
+                    reason: None,
+                },
+            ),
+            ("!ack INC-4", Command::Ack { id }),
+            ("!acknowledge 4", Command::Ack { id }),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(p(line).unwrap(), expected, "{line}");
+        }
+        assert_eq!(p("!ack").unwrap_err(), "ack: missing <id>");
+        assert_eq!(p("!ack INC-4 now").unwrap_err(), "ack: unexpected `now`");
+        assert_eq!(
+            p("!escalate up").unwrap_err(),
+            "escalate: `up` is not an incident id like INC-12"
+        );
+        assert_eq!(p("!major").unwrap_err(), "major: missing <id>");
     }
 
     #[test]

@@ -10,14 +10,17 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::domain::outage::OutageImpact;
-use chrono::TimeDelta;
+use chrono::{NaiveDate, TimeDelta, Weekday};
 
 use crate::domain::cab::{Board, Quorum, RulesError, VoteRules};
 use crate::domain::change::{parse_existing_window, Freeze};
+use crate::domain::escalation::Party;
+use crate::domain::outage::OutageImpact;
 use crate::domain::priority::{Impact, Priority, PriorityMatrix, Urgency};
 use crate::domain::raci::{RaciMatrix, RaciRow, RoleRef};
-use crate::domain::sla::parse_duration;
+use crate::domain::sla::{
+    parse_duration, BusinessHours, Calendar, ReopenPolicy, SlaError, SlaPolicy, Threshold, ThresholdSchedule,
+};
 use crate::domain::text::nearest;
 use crate::domain::RoleKey;
 
@@ -49,6 +52,8 @@ struct RawConfig {
     raci: BTreeMap<String, RawRaciRow>,
     outage: RawOutage,
     change: RawChange,
+    escalation: RawEscalation,
+    sla: RawSla,
     #[serde(default)]
     discord: RawDiscord,
 }
@@ -66,6 +71,34 @@ struct RawChange {
     standard: BTreeMap<String, RawStandard>,
     #[serde(default)]
     freeze: Vec<RawFreeze>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEscalation {
+    default_tiers: Vec<RoleKey>,
+    major_ping: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSla {
+    reopen: String,
+    business_hours: RawHours,
+    targets: BTreeMap<String, RawTarget>,
+    #[serde(default)]
+    warnings: Vec<RawWarning>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHours {
+    days: Vec<String>,
+    open: String,
+    close: String,
+    tz: String,
+    #[serde(default)]
+    holidays: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,9 +129,26 @@ struct RawStandard {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawTarget {
+    respond: String,
+    resolve: String,
+    #[serde(default)]
+    hours: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawFreeze {
     name: String,
     window: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWarning {
+    at: f64,
+    #[serde(default)]
+    ping: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +276,57 @@ pub struct OutagePolicy {
 /// Service keys that `!outage` reads as subcommands.
 pub const RESERVED_SERVICE_KEYS: [&str; 3] = ["update", "resolve", "show"];
 
+/// One SLA warning: the threshold and who is pinged when a clock reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarningRule {
+    pub threshold: Threshold,
+    pub ping: Vec<Party>,
+}
+
+/// The checked SLA rules: targets per priority and for major incidents, the
+/// warning thresholds and what reopening does.
+#[derive(Debug, Clone)]
+pub struct SlaSettings {
+    /// Index 0 is P1.
+    pub targets: [SlaPolicy; 5],
+    /// The targets of major incidents.
+    pub major: SlaPolicy,
+    /// Every threshold a clock announces: the warnings, then the breach.
+    pub schedule: ThresholdSchedule,
+    /// The warnings, in ascending order.
+    pub warnings: Vec<WarningRule>,
+    pub reopen: ReopenPolicy,
+}
+
+impl SlaSettings {
+    /// The SLA row of an incident: the major row, or its priority's.
+    pub fn policy(&self, priority: Priority, major: bool) -> &SlaPolicy {
+        if major {
+            return &self.major;
+        }
+        let index = usize::from(priority.level().clamp(1, 5)) - 1;
+        &self.targets[index]
+    }
+
+    /// Who a warning pings (the responsible role for a warning no longer configured).
+    pub fn warning_ping(&self, threshold: Threshold) -> Vec<Party> {
+        self.warnings
+            .iter()
+            .find(|w| w.threshold == threshold)
+            .map(|w| w.ping.clone())
+            .unwrap_or_else(|| vec![Party::Responsible])
+    }
+}
+
+/// The checked escalation rules.
+#[derive(Debug, Clone)]
+pub struct EscalationSettings {
+    /// Support tiers of incidents without a service; never empty.
+    pub default_tiers: Vec<RoleKey>,
+    /// Who a major incident declaration pings.
+    pub major_ping: Vec<Party>,
+}
+
 /// Where to find Discord (or a Discord-compatible server).
 #[derive(Debug, Clone, Default)]
 pub struct DiscordSettings {
@@ -314,6 +415,8 @@ pub struct Policy {
     pub raci: RaciMatrix,
     pub outage: OutagePolicy,
     pub change: ChangePolicy,
+    pub escalation: EscalationSettings,
+    pub sla: SlaSettings,
     pub discord: DiscordSettings,
 }
 
@@ -512,6 +615,17 @@ impl Policy {
             resolve_linked_incidents: raw.outage.resolve_linked_incidents,
         };
         let change = check_change(raw.change, &role_known, &services)?;
+        if raw.escalation.default_tiers.is_empty() {
+            return bad("escalation.default_tiers: needs at least one support role".into());
+        }
+        for (i, t) in raw.escalation.default_tiers.iter().enumerate() {
+            role_known(t, format!("escalation.default_tiers[{i}]"))?;
+        }
+        let escalation = EscalationSettings {
+            default_tiers: raw.escalation.default_tiers,
+            major_ping: parties("escalation.major_ping", &raw.escalation.major_ping)?,
+        };
+        let sla = check_sla(raw.sla)?;
 
         for (field, url) in [
             ("discord.api_base", &raw.discord.api_base),
@@ -545,6 +659,8 @@ impl Policy {
             raci,
             outage,
             change,
+            escalation,
+            sla,
             discord: DiscordSettings {
                 api_base: raw.discord.api_base,
                 gateway_url: raw.discord.gateway_url,
@@ -607,6 +723,14 @@ impl Policy {
     /// Whether these ITIL roles may declare outages and change anyone's.
     pub fn may_declare_outages(&self, roles: &[RoleKey]) -> bool {
         roles.iter().any(|r| self.outage.roles.contains(r))
+    }
+
+    /// The ordered support tiers of an incident's service (or the default tiers).
+    pub fn tiers_for(&self, service: Option<&str>) -> &[RoleKey] {
+        match service.and_then(|s| self.service(s)) {
+            Some(def) => &def.tiers,
+            None => &self.escalation.default_tiers,
+        }
     }
 
     /// Finds an ITIL role by key or readable name (any case).
@@ -724,6 +848,161 @@ fn check_change(
         ecab,
         standard,
         freezes,
+    })
+}
+
+fn invalid(message: String) -> ConfigError {
+    ConfigError::Invalid(message)
+}
+
+/// Reads a list of party words (`responsible`, `assignee`, …) at `at`.
+fn parties(at: &str, words: &[String]) -> Result<Vec<Party>, ConfigError> {
+    let known: Vec<&str> = Party::ALL.iter().map(|p| p.as_str()).collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let party = Party::parse(w)
+            .ok_or_else(|| invalid(format!("{at}[{i}]: `{w}` is not a party (use {})", known.join(", "))))?;
+        if !out.contains(&party) {
+            out.push(party);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks business hours, naming the key of whatever is wrong.
+fn check_hours(at: &str, raw: &RawHours) -> Result<BusinessHours, ConfigError> {
+    let mut days = Vec::new();
+    for (i, d) in raw.days.iter().enumerate() {
+        let day: Weekday = d
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("{at}.days[{i}]: `{d}` is not a weekday (Mon, Tue, … Sun)")))?;
+        days.push(day);
+    }
+    let hours = BusinessHours::parse(days, &raw.open, &raw.close, &raw.tz).map_err(|e| {
+        let field = match &e {
+            SlaError::NoWorkingDays => "days",
+            SlaError::UnknownTimeZone(_) => "tz",
+            SlaError::BadTimeOfDay(text) if raw.open.trim().starts_with(text.trim_end_matches('…')) => "open",
+            SlaError::BadTimeOfDay(_) => "close",
+            _ => "open",
+        };
+        invalid(format!("{at}.{field}: {e}"))
+    })?;
+    let mut holidays = Vec::new();
+    for (i, h) in raw.holidays.iter().enumerate() {
+        let date = NaiveDate::parse_from_str(h.trim(), "%Y-%m-%d")
+            .map_err(|_| invalid(format!("{at}.holidays[{i}]: `{h}` is not a date (YYYY-MM-DD)")))?;
+        holidays.push(date);
+    }
+    Ok(hours.with_holidays(holidays))
+}
+
+/// Checks one SLA target row.
+fn check_target(at: &str, raw: &RawTarget, business: &BusinessHours) -> Result<SlaPolicy, ConfigError> {
+    let respond = parse_duration(&raw.respond).map_err(|e| invalid(format!("{at}.respond: {e}")))?;
+    let resolve = parse_duration(&raw.resolve).map_err(|e| invalid(format!("{at}.resolve: {e}")))?;
+    if resolve < respond {
+        return Err(invalid(format!(
+            "{at}.resolve: `{}` is shorter than respond (`{}`)",
+            raw.resolve, raw.respond
+        )));
+    }
+    let shape = "must be \"24x7\", \"business\" or a table with days, open, close and tz";
+    let calendar = match &raw.hours {
+        None => Calendar::AlwaysOpen,
+        Some(toml::Value::String(word)) => match word.trim().to_ascii_lowercase().as_str() {
+            "24x7" | "24×7" | "always" => Calendar::AlwaysOpen,
+            "business" => Calendar::BusinessHours(business.clone()),
+            _ => return Err(invalid(format!("{at}.hours: `{word}` {shape}"))),
+        },
+        Some(table @ toml::Value::Table(_)) => {
+            let hours = RawHours::deserialize(table.clone()).map_err(|e| invalid(format!("{at}.hours: {e}")))?;
+            Calendar::BusinessHours(check_hours(&format!("{at}.hours"), &hours)?)
+        }
+        Some(_) => return Err(invalid(format!("{at}.hours: {shape}"))),
+    };
+    Ok(SlaPolicy {
+        respond,
+        resolve,
+        calendar,
+    })
+}
+
+/// Checks the `[sla]` section into [`SlaSettings`].
+fn check_sla(raw: RawSla) -> Result<SlaSettings, ConfigError> {
+    let reopen = match raw.reopen.trim().to_ascii_lowercase().as_str() {
+        "restart" => ReopenPolicy::Restart,
+        "continue" => ReopenPolicy::Continue,
+        _ => {
+            return Err(invalid(format!(
+                "sla.reopen: `{}` must be \"restart\" or \"continue\"",
+                raw.reopen
+            )))
+        }
+    };
+    let business = check_hours("sla.business_hours", &raw.business_hours)?;
+    let mut targets: [Option<SlaPolicy>; 5] = Default::default();
+    let mut major = None;
+    for (key, target) in &raw.targets {
+        let at = format!("sla.targets.{key}");
+        let policy = check_target(&at, target, &business)?;
+        match key.as_str() {
+            "major" => major = Some(policy),
+            k => {
+                let level = k
+                    .strip_prefix('p')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| (1..=5).contains(n));
+                match level {
+                    Some(n) => targets[n - 1] = Some(policy),
+                    None if Priority::parse(k).is_some() || k.eq_ignore_ascii_case("major") => {
+                        return Err(invalid(format!(
+                            "{at}: write the key in lowercase (`{}`)",
+                            k.to_ascii_lowercase()
+                        )))
+                    }
+                    None => return Err(invalid(format!("{at}: unknown target (use p1 … p5 or major)"))),
+                }
+            }
+        }
+    }
+    let mut checked = Vec::with_capacity(5);
+    for (i, t) in targets.into_iter().enumerate() {
+        checked.push(t.ok_or_else(|| invalid(format!("sla.targets.p{} is missing", i + 1)))?);
+    }
+    let targets: [SlaPolicy; 5] = checked
+        .try_into()
+        .map_err(|_| invalid("sla.targets: needs p1 … p5".into()))?;
+    let major = major.ok_or_else(|| invalid("sla.targets.major is missing".into()))?;
+
+    let mut warnings: Vec<WarningRule> = Vec::new();
+    for (i, w) in raw.warnings.iter().enumerate() {
+        let at = format!("sla.warnings[{i}]");
+        let threshold = Threshold::from_fraction(w.at).map_err(|e| invalid(format!("{at}.at: {e}")))?;
+        if threshold == Threshold::Breach {
+            return Err(invalid(format!(
+                "{at}.at: {} is the breach, which always fires through the sla_breach row; warnings go below 1.0",
+                w.at
+            )));
+        }
+        if warnings.iter().any(|x| x.threshold == threshold) {
+            return Err(invalid(format!("{at}.at: {} is listed twice", w.at)));
+        }
+        warnings.push(WarningRule {
+            threshold,
+            ping: parties(&format!("{at}.ping"), &w.ping)?,
+        });
+    }
+    warnings.sort_by_key(|w| w.threshold);
+    let schedule = ThresholdSchedule::new(warnings.iter().map(|w| w.threshold.fraction()))
+        .map_err(|e| invalid(format!("sla.warnings: {e}")))?;
+    Ok(SlaSettings {
+        targets,
+        major,
+        schedule,
+        warnings,
+        reopen,
     })
 }
 
@@ -978,6 +1257,122 @@ mod tests {
     }
 
     #[test]
+    fn bad_sla_and_escalation_edits_are_refused_naming_the_key() {
+        let cases = [
+            (
+                "a duration that does not parse",
+                "[sla.targets.p1]\nrespond = \"15 minutes\"",
+                "sla.targets.p1.respond: \"15 minutes\" is not a duration",
+            ),
+            (
+                "a fractional duration",
+                "[sla.targets.p2]\nresolve = \"1.5h\"",
+                "sla.targets.p2.resolve: \"1.5h\" is not a duration: fractions are not supported",
+            ),
+            (
+                "a zero duration",
+                "[sla.targets.major]\nrespond = \"0m\"",
+                "sla.targets.major.respond: \"0m\" is not a duration: it is zero",
+            ),
+            (
+                "resolve shorter than respond",
+                "[sla.targets.p3]\nrespond = \"4h\"\nresolve = \"1h\"",
+                "sla.targets.p3.resolve: `1h` is shorter than respond (`4h`)",
+            ),
+            (
+                "an unknown priority",
+                "[sla.targets.p6]\nrespond = \"1h\"\nresolve = \"2h\"",
+                "sla.targets.p6: unknown target (use p1 … p5 or major)",
+            ),
+            (
+                "an upper-case priority key",
+                "[sla.targets.P1]\nrespond = \"1h\"\nresolve = \"2h\"",
+                "sla.targets.P1: write the key in lowercase (`p1`)",
+            ),
+            (
+                "an unknown hours word",
+                "[sla.targets.p4]\nhours = \"office\"",
+                "sla.targets.p4.hours: `office` must be \"24x7\", \"business\" or a table",
+            ),
+            (
+                "a bad time zone in per-priority hours",
+                "[sla.targets.p3]\nhours = { days = [\"Mon\"], open = \"08:00\", close = \"18:00\", tz = \"Mars/Olympus\" }",
+                "sla.targets.p3.hours.tz: `Mars/Olympus` is not an IANA time zone",
+            ),
+            (
+                "a bad weekday",
+                "[sla.business_hours]\ndays = [\"Mon\", \"Fu\"]",
+                "sla.business_hours.days[1]: `Fu` is not a weekday",
+            ),
+            (
+                "a bad opening time",
+                "[sla.business_hours]\nopen = \"9am\"",
+                "sla.business_hours.open: `9am` is not a time of day",
+            ),
+            (
+                "closing before opening",
+                "[sla.business_hours]\nclose = \"08:00\"",
+                "sla.business_hours.open: business hours must open before they close",
+            ),
+            (
+                "no working days",
+                "[sla.business_hours]\ndays = []",
+                "sla.business_hours.days: business hours need at least one working day",
+            ),
+            (
+                "a bad holiday",
+                "[sla.business_hours]\nholidays = [\"25/12/2025\"]",
+                "sla.business_hours.holidays[0]: `25/12/2025` is not a date (YYYY-MM-DD)",
+            ),
+            (
+                "a bad reopen policy",
+                "[sla]\nreopen = \"again\"",
+                "sla.reopen: `again` must be \"restart\" or \"continue\"",
+            ),
+            (
+                "a warning that is not a whole percent",
+                "[[sla.warnings]]\nat = 0.875\nping = [\"responsible\"]",
+                "sla.warnings[0].at: `0.875` is not a threshold",
+            ),
+            (
+                "a warning at the breach",
+                "[[sla.warnings]]\nat = 1.0",
+                "sla.warnings[0].at: 1 is the breach",
+            ),
+            (
+                "a warning listed twice",
+                "[[sla.warnings]]\nat = 0.5\n[[sla.warnings]]\nat = 0.5",
+                "sla.warnings[1].at: 0.5 is listed twice",
+            ),
+            (
+                "a warning pinging nobody we know",
+                "[[sla.warnings]]\nat = 0.9\nping = [\"boss\"]",
+                "sla.warnings[0].ping[0]: `boss` is not a party (use assignee, responsible, accountable, consulted, informed)",
+            ),
+            ("an unknown sla key", "[sla]\nwarn_at = [0.5]", "warn_at"),
+            (
+                "an unknown default tier",
+                "[escalation]\ndefault_tiers = [\"servce_desk\"]",
+                "escalation.default_tiers[0]: unknown role `servce_desk` (did you mean `service_desk`?)",
+            ),
+            (
+                "no default tiers",
+                "[escalation]\ndefault_tiers = []",
+                "escalation.default_tiers: needs at least one support role",
+            ),
+            (
+                "a bad major ping",
+                "[escalation]\nmajor_ping = [\"everyone\"]",
+                "escalation.major_ping[0]: `everyone` is not a party",
+            ),
+        ];
+        for (what, overlay, expected) in cases {
+            let err = load_with(overlay).expect_err(what).to_string();
+            assert!(err.contains(expected), "{what}: {err}");
+        }
+    }
+
+    #[test]
     fn the_default_change_rules_give_the_cab_and_the_ecab_their_own_rules() {
         let p = Policy::defaults();
         let cab = p.change.board(Board::Cab);
@@ -1003,6 +1398,57 @@ mod tests {
                 .unwrap();
         assert_eq!(freeze.change.freezes.len(), 1);
         assert_eq!(freeze.change.freezes[0].name, "year end");
+    }
+
+    #[test]
+    fn a_missing_target_row_is_named() {
+        let mut base: toml::Table = DEFAULT_TOML.parse().unwrap();
+        base["sla"].as_table_mut().unwrap()["targets"]
+            .as_table_mut()
+            .unwrap()
+            .remove("p3");
+        let err = Policy::from_table(base).unwrap_err().to_string();
+        assert_eq!(err, "sla.targets.p3 is missing");
+    }
+
+    #[test]
+    fn default_sla_targets_match_the_documented_table_and_can_be_overridden() {
+        use crate::domain::sla::default_targets;
+        let p = Policy::defaults();
+        assert_eq!(p.sla.targets, default_targets());
+        assert_eq!(p.sla.reopen, ReopenPolicy::Restart);
+        assert_eq!(p.sla.schedule, ThresholdSchedule::default());
+        assert_eq!(p.sla.warning_ping(Threshold::warning(50).unwrap()), [Party::Assignee]);
+        assert_eq!(
+            p.sla.warning_ping(Threshold::warning(75).unwrap()),
+            [Party::Responsible, Party::Accountable]
+        );
+        assert_eq!(
+            p.sla.warning_ping(Threshold::warning(90).unwrap()),
+            [Party::Responsible]
+        );
+        let p1 = Priority::parse("P1").unwrap();
+        assert_eq!(p.sla.policy(p1, false).respond, chrono::TimeDelta::minutes(15));
+        assert_eq!(p.sla.policy(p1, true).resolve, chrono::TimeDelta::hours(2));
+        assert_eq!(p.tiers_for(Some("vpn")).len(), 2);
+        assert_eq!(p.tiers_for(None), p.escalation.default_tiers.as_slice());
+
+        let env = vec![
+            ("OPSDESK_SLA__REOPEN".to_string(), "continue".to_string()),
+            ("OPSDESK_SLA__TARGETS__P1__RESPOND".to_string(), "5m".to_string()),
+        ];
+        let p = Policy::load(None, env).unwrap();
+        assert_eq!(p.sla.reopen, ReopenPolicy::Continue);
+        assert_eq!(p.sla.policy(p1, false).respond, chrono::TimeDelta::minutes(5));
+        let berlin = load_with(
+            "[sla.targets.p2]\nhours = { days = [\"Mon\", \"Tue\"], open = \"08:00\", close = \"18:00\", tz = \"Europe/Berlin\" }",
+        )
+        .unwrap();
+        let p2 = Priority::parse("P2").unwrap();
+        assert_eq!(
+            berlin.sla.policy(p2, false).calendar.to_string(),
+            "Mon Tue 08:00–18:00 Europe/Berlin"
+        );
     }
 
     #[test]

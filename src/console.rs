@@ -72,8 +72,10 @@ fn card_lines(card: &Card) -> String {
             .times
             .iter()
             .map(|(k, t)| {
-                let at = chrono::DateTime::from_timestamp(*t, 0).unwrap_or_default();
-                format!("{k}: {}", at.format("%Y-%m-%d %H:%M UTC"))
+                let at = chrono::DateTime::from_timestamp(*t, 0)
+                    .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| t.to_string());
+                format!("{k}: {at}")
             })
             .collect();
         s.push_str(&format!("\n  ┃ {}", times.join(" · ")));
@@ -87,7 +89,7 @@ fn card_lines(card: &Card) -> String {
 impl Transport for ConsoleTransport {
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
         let policy = self.desk.policy();
-        let channel = match d.destination {
+        let mut channel = match d.destination {
             Destination::RoleChannel(role) => policy
                 .role(role)
                 .map(|r| r.channel.clone())
@@ -127,11 +129,15 @@ impl Transport for ConsoleTransport {
             text.push_str(&card_lines(card));
         }
         let (id, label, thread) = match (d.kind, d.card) {
-            (OutKind::Card, Some(existing)) => (
-                existing.message_id.clone(),
-                format!("#{} edited", existing.message_id),
-                None,
-            ),
+            // A card is edited where it was posted, even when its handler changed.
+            (OutKind::Card, Some(existing)) => {
+                channel = existing.channel_id.clone();
+                (
+                    existing.message_id.clone(),
+                    format!("#{} edited", existing.message_id),
+                    None,
+                )
+            }
             (OutKind::Card, None) => {
                 let id = self.ids.next().to_string();
                 let thread = d.subject.map(|s| format!("{channel}/{s}"));

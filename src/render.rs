@@ -15,6 +15,7 @@ use crate::domain::change::{
 use crate::domain::incident::{Incident, IncidentId, InvalidTransition, State};
 use crate::domain::outage::{duration_text, NoticeKind, Outage, OutageError, OutageId, OutageImpact, OutageState};
 use crate::domain::raci::{Action, RaciRow};
+use crate::domain::sla::{format_duration, ClockKind, ClockState, Remaining, Threshold};
 use crate::domain::RoleKey;
 use crate::message::{Card, Tone};
 use crate::store::audit::AuditRow;
@@ -230,7 +231,14 @@ pub fn done(inc: &Incident) -> String {
     format!("{} is now {}.", inc.id, inc.state)
 }
 
-pub fn show(policy: &Policy, inc: &Incident, names: &Names, notes: &[Note], history: &[AuditRow]) -> String {
+pub fn show(
+    policy: &Policy,
+    inc: &Incident,
+    names: &Names,
+    sla: Option<&SlaView>,
+    notes: &[Note],
+    history: &[AuditRow],
+) -> String {
     let mut s = format!(
         "**{}** · {} · {}\n{}\nImpact {} × urgency {} · service {} · handled by {}\nReporter {} · assignee {}\nOpened {} · updated {}",
         inc.id,
@@ -251,6 +259,9 @@ pub fn show(policy: &Policy, inc: &Incident, names: &Names, notes: &[Note], hist
     }
     if let Some(r) = &inc.resolution {
         s.push_str(&format!("\nResolution: {}", neutralize(r)));
+    }
+    if let Some(sla) = sla {
+        s.push_str(&sla_lines(sla));
     }
     if !notes.is_empty() {
         s.push_str("\nNotes:");
@@ -626,6 +637,98 @@ pub fn outage_for_role(policy: &Policy, action: Action, o: &Outage, by: &str, te
     s
 }
 
+// ----- SLA clocks and escalation -----
+
+/// One SLA clock as `!show` and the card present it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockView {
+    pub kind: ClockKind,
+    pub state: ClockState,
+    pub target: TimeDelta,
+    pub elapsed: TimeDelta,
+    pub remaining: Remaining,
+    /// When the target is (or was) reached, for a running clock.
+    pub due: Option<DateTime<Utc>>,
+    /// When a stopped clock stopped.
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+/// The SLA and escalation state of an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaView {
+    /// Which SLA row applies: the priority (`P1`) or `major`.
+    pub row: String,
+    /// When SLA time counts (`24×7`, or business hours).
+    pub calendar: String,
+    pub clocks: Vec<ClockView>,
+    /// The support tier (0 = first line) and how many tiers the chain has.
+    pub tier: i64,
+    pub tiers: usize,
+    /// The role of the hierarchical rung reached, if escalated up.
+    pub escalated_to: Option<String>,
+    pub major_since: Option<DateTime<Utc>>,
+}
+
+fn clock_name(kind: ClockKind) -> &'static str {
+    match kind {
+        ClockKind::Response => "response",
+        ClockKind::Resolution => "resolution",
+    }
+}
+
+fn clock_title(kind: ClockKind) -> &'static str {
+    match kind {
+        ClockKind::Response => "Response",
+        ClockKind::Resolution => "Resolution",
+    }
+}
+
+fn clock_line(c: &ClockView) -> String {
+    let state = match (c.state, c.kind, c.stopped_at) {
+        (ClockState::Running, _, _) => "running".to_owned(),
+        (ClockState::Paused, _, _) => "paused (on hold)".to_owned(),
+        (ClockState::Stopped, ClockKind::Response, Some(at)) => format!("acknowledged {}", time(at)),
+        (ClockState::Stopped, ClockKind::Resolution, Some(at)) => format!("stopped {}", time(at)),
+        (ClockState::Stopped, _, None) => "stopped".to_owned(),
+    };
+    let left = match (c.remaining, c.state) {
+        (Remaining::Breached { by }, _) => format!("breached by {}", format_duration(by)),
+        (Remaining::Left(left), ClockState::Stopped) => format!("met with {} to spare", format_duration(left)),
+        (Remaining::Left(left), _) => format!("{} left", format_duration(left)),
+    };
+    let due = match (c.state, c.due) {
+        (ClockState::Running, Some(at)) => format!(" (due {})", time(at)),
+        _ => String::new(),
+    };
+    format!(
+        "\n• {}: target {} · elapsed {} · {state} · {left}{due}",
+        clock_title(c.kind),
+        format_duration(c.target),
+        format_duration(c.elapsed),
+    )
+}
+
+fn sla_lines(sla: &SlaView) -> String {
+    let mut s = format!("\nSLA ({}, {}):", sla.row, sla.calendar);
+    for c in &sla.clocks {
+        s.push_str(&clock_line(c));
+    }
+    let mut escalation = Vec::new();
+    if sla.tiers > 1 {
+        escalation.push(format!("tier {} of {}", sla.tier + 1, sla.tiers));
+    }
+    if let Some(role) = &sla.escalated_to {
+        escalation.push(format!("escalated up to {role}"));
+    }
+    if let Some(since) = sla.major_since {
+        escalation.push(format!("MAJOR incident since {}", time(since)));
+    }
+    if !escalation.is_empty() {
+        s.push_str(&format!("\nEscalation: {}", escalation.join(" · ")));
+    }
+    s
+}
+
 fn subscribers_phrase(n: usize) -> String {
     match n {
         0 => "no subscribers to message".to_owned(),
@@ -993,6 +1096,331 @@ fn join_words(words: &[String]) -> String {
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
+}
+
+/// Adds the SLA and escalation state to an incident card: the major flag, the
+/// tier, the rung reached, and the nearest deadline as a time (relative on Discord).
+pub fn card_sla(card: &mut Card, sla: &SlaView) {
+    if let Some(since) = sla.major_since {
+        card.fields
+            .push(("Major incident".to_owned(), format!("since {}", time(since))));
+    }
+    if sla.tier > 0 {
+        card.fields
+            .push(("Tier".to_owned(), format!("{} of {}", sla.tier + 1, sla.tiers.max(1))));
+    }
+    if let Some(role) = &sla.escalated_to {
+        card.fields.push(("Escalated to".to_owned(), role.clone()));
+    }
+    let running = sla.clocks.iter().filter(|c| c.state == ClockState::Running);
+    let mut upcoming: Option<(&ClockView, DateTime<Utc>)> = None;
+    let mut breached = Vec::new();
+    for c in running {
+        if c.remaining.is_breached() {
+            breached.push(clock_name(c.kind));
+            if let Some(due) = c.due {
+                card.times
+                    .push((format!("{} breached", clock_title(c.kind)), due.timestamp()));
+            }
+        } else if let Some(due) = c.due {
+            if upcoming.map_or(true, |(_, at)| due < at) {
+                upcoming = Some((c, due));
+            }
+        }
+    }
+    if !breached.is_empty() {
+        card.fields.push(("SLA breached".to_owned(), breached.join(", ")));
+    }
+    if let Some((c, due)) = upcoming {
+        let label = match c.kind {
+            ClockKind::Response => "Respond by",
+            ClockKind::Resolution => "Resolve by",
+        };
+        card.times.push((label.to_owned(), due.timestamp()));
+    }
+    if sla.clocks.iter().any(|c| c.state == ClockState::Paused) {
+        card.fields
+            .push(("SLA".to_owned(), "resolution clock paused".to_owned()));
+    }
+}
+
+fn late_note(late_by: Option<TimeDelta>) -> String {
+    match late_by {
+        Some(late) => format!(
+            " (late: this fell due {} ago, while the desk was not running)",
+            format_duration(late)
+        ),
+        None => String::new(),
+    }
+}
+
+/// One threshold of one clock, as a notice reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaNotice {
+    pub kind: ClockKind,
+    pub threshold: Threshold,
+    pub target: TimeDelta,
+    /// Where the clock stands as the notice goes out.
+    pub remaining: Remaining,
+    /// When the target is (or was) reached, if known.
+    pub due: Option<DateTime<Utc>>,
+    /// Set when the notice is late (it fell due while the desk was not running).
+    pub late_by: Option<TimeDelta>,
+}
+
+/// An SLA warning or breach, as the routed roles (and the assignee) read it;
+/// `escalated_to` names the role a breach goes to.
+pub fn sla_notice(policy: &Policy, inc: &Incident, n: &SlaNotice, escalated_to: &RoleKey) -> String {
+    let title = neutralize(&truncate(&inc.title, 200));
+    let handler = policy.role_name(&inc.handler_role);
+    let due = n.due.map(|at| format!(", due {}", time(at))).unwrap_or_default();
+    let standing = match n.remaining {
+        Remaining::Left(left) => format!("{} left{due}", format_duration(left)),
+        Remaining::Breached { by } if by < TimeDelta::seconds(1) => due.trim_start_matches(", ").to_owned(),
+        Remaining::Breached { by } => format!("breached by {}{due}", format_duration(by)),
+    };
+    match n.threshold {
+        Threshold::Breach => format!(
+            "🚨 SLA breached: {} ({}) missed its {} {} target ({standing}); escalated to {}. Handled by {handler}: {title}{}",
+            inc.id,
+            inc.priority,
+            format_duration(n.target),
+            clock_name(n.kind),
+            policy.role_name(escalated_to),
+            late_note(n.late_by),
+        ),
+        Threshold::Warning(_) => format!(
+            "⚠️ SLA warning: {} ({}) has used {}% of its {} {} target ({standing}). Handled by {handler}: {title}{}",
+            inc.id,
+            inc.priority,
+            n.threshold.percent(),
+            format_duration(n.target),
+            clock_name(n.kind),
+            late_note(n.late_by),
+        ),
+    }
+}
+
+pub fn acknowledged_reply(inc: &Incident, elapsed: TimeDelta, target: TimeDelta) -> String {
+    if elapsed >= target {
+        format!(
+            "{} acknowledged after {}: the {} response target was missed by {}.",
+            inc.id,
+            format_duration(elapsed),
+            format_duration(target),
+            format_duration(elapsed - target)
+        )
+    } else {
+        format!(
+            "{} acknowledged after {}, within the {} response target.",
+            inc.id,
+            format_duration(elapsed),
+            format_duration(target)
+        )
+    }
+}
+
+pub fn acknowledged_notice(inc: &Incident, by: &str, elapsed: TimeDelta, target: TimeDelta) -> String {
+    format!(
+        "{} acknowledged {} after {} (response target {}).",
+        neutralize(by),
+        inc.id,
+        format_duration(elapsed),
+        format_duration(target)
+    )
+}
+
+pub fn already_acknowledged(id: crate::domain::incident::IncidentId, at: DateTime<Utc>, by: Option<&str>) -> String {
+    match by {
+        Some(by) => format!(
+            "{id} was already acknowledged at {} by {}: its response clock is stopped.",
+            time(at),
+            neutralize(by)
+        ),
+        None => format!(
+            "{id} was already acknowledged at {}: its response clock is stopped.",
+            time(at)
+        ),
+    }
+}
+
+pub fn not_open(inc: &Incident, what: &str) -> String {
+    format!("{} is {}: only open incidents can be {what}.", inc.id, inc.state)
+}
+
+pub fn no_clocks(id: crate::domain::incident::IncidentId) -> String {
+    format!("{id} has no SLA clocks (it was logged before SLA tracking began).")
+}
+
+pub fn last_tier(policy: &Policy, inc: &Incident, last: &RoleKey) -> String {
+    let service = inc
+        .service
+        .as_deref()
+        .and_then(|s| policy.service(s))
+        .map(|s| format!(" for {}", s.name))
+        .unwrap_or_default();
+    format!(
+        "{} is already with {}, the last support tier{service}. To escalate further, use `{}escalate {} up [reason]` (the incident manager, then the service owner).",
+        inc.id,
+        role_label(policy, last),
+        policy.prefix,
+        inc.id
+    )
+}
+
+/// ` Reason: <reason>.` (ending the sentence unless the reason already does).
+fn reason_suffix(reason: Option<&str>) -> String {
+    reason
+        .map(|r| {
+            let stop = if r.ends_with(['.', '!', '?']) { "" } else { "." };
+            format!(" Reason: {}{stop}", neutralize(r))
+        })
+        .unwrap_or_default()
+}
+
+pub fn escalated_functional(
+    policy: &Policy,
+    inc: &Incident,
+    by: &str,
+    from: &RoleKey,
+    tiers: usize,
+    reason: Option<&str>,
+) -> String {
+    let reason = match reason {
+        Some(_) => format!(".{}", reason_suffix(reason)),
+        None => ".".to_owned(),
+    };
+    format!(
+        "⬆️ {} escalated {} ({}) from {} to {} (tier {} of {}): {}{}",
+        neutralize(by),
+        inc.id,
+        inc.priority,
+        policy.role_name(from),
+        policy.role_name(&inc.handler_role),
+        inc.tier + 1,
+        tiers,
+        neutralize(&truncate(&inc.title, 200)),
+        reason
+    )
+}
+
+pub fn escalated_functional_reply(policy: &Policy, inc: &Incident, tiers: usize) -> String {
+    format!(
+        "{} escalated to {}, tier {} of {}.",
+        inc.id,
+        role_label(policy, &inc.handler_role),
+        inc.tier + 1,
+        tiers
+    )
+}
+
+pub fn top_of_ladder(policy: &Policy, inc: &Incident, top: Option<&RoleKey>) -> String {
+    match top {
+        Some(role) => format!(
+            "{} is already escalated to {}, the top of the escalation ladder.",
+            inc.id,
+            role_label(policy, role)
+        ),
+        None => format!("{} cannot be escalated further.", inc.id),
+    }
+}
+
+pub fn escalated_up(policy: &Policy, inc: &Incident, by: &str, to: &RoleKey, reason: Option<&str>) -> String {
+    format!(
+        "⏫ {} escalated {} ({}) to {}: {} (handled by {}).{}",
+        neutralize(by),
+        inc.id,
+        inc.priority,
+        policy.role_name(to),
+        neutralize(&truncate(&inc.title, 200)),
+        policy.role_name(&inc.handler_role),
+        reason_suffix(reason)
+    )
+}
+
+pub fn escalated_up_reply(policy: &Policy, inc: &Incident, to: &RoleKey) -> String {
+    format!(
+        "{} escalated to {}; it stays with {}.",
+        inc.id,
+        role_label(policy, to),
+        policy.role_name(&inc.handler_role)
+    )
+}
+
+pub fn escalation_requested(policy: &Policy, inc: &Incident, by: &str, reason: Option<&str>) -> String {
+    format!(
+        "{}, who reported {} ({}), asks for it to be escalated: {}.{} Escalate with `{}escalate {}` or ⬆️ on the card if it needs it.",
+        neutralize(by),
+        inc.id,
+        inc.priority,
+        neutralize(&truncate(&inc.title, 200)),
+        reason_suffix(reason),
+        policy.prefix,
+        inc.id
+    )
+}
+
+pub fn escalation_requested_reply(policy: &Policy, inc: &Incident) -> String {
+    format!(
+        "I've asked {} to consider escalating {}; they decide whether it goes further.",
+        role_label(policy, &inc.handler_role),
+        inc.id
+    )
+}
+
+pub fn escalate_reaction_refused(prefix: &str, id: crate::domain::incident::IncidentId) -> String {
+    format!(
+        "Only agents may escalate incidents with ⬆️; your reaction was removed. To ask for escalation, use `{prefix}escalate {id} <why>`."
+    )
+}
+
+pub fn major_declared(policy: &Policy, inc: &Incident, by: &str, reason: Option<&str>) -> String {
+    let sla = &policy.sla.major;
+    format!(
+        "🚨 MAJOR INCIDENT: {} declared {} ({}) a major incident: {} (handled by {}).{} SLA targets are now respond {} / resolve {}.",
+        neutralize(by),
+        inc.id,
+        inc.priority,
+        neutralize(&truncate(&inc.title, 200)),
+        policy.role_name(&inc.handler_role),
+        reason_suffix(reason),
+        format_duration(sla.respond),
+        format_duration(sla.resolve)
+    )
+}
+
+pub fn major_reply(inc: &Incident) -> String {
+    format!("{} is now a major incident.", inc.id)
+}
+
+pub fn major_reverted(policy: &Policy, inc: &Incident, by: &str, reason: &str) -> String {
+    let sla = policy.sla.policy(inc.priority, false);
+    format!(
+        "{} reverted {} to an ordinary {} incident: {}.{} SLA targets are back to respond {} / resolve {}.",
+        neutralize(by),
+        inc.id,
+        inc.priority,
+        neutralize(&truncate(&inc.title, 200)),
+        reason_suffix(Some(reason)),
+        format_duration(sla.respond),
+        format_duration(sla.resolve)
+    )
+}
+
+pub fn major_reverted_reply(inc: &Incident) -> String {
+    format!("{} is no longer a major incident.", inc.id)
+}
+
+pub fn already_major(id: crate::domain::incident::IncidentId) -> String {
+    format!("{id} is already a major incident.")
+}
+
+pub fn not_major(id: crate::domain::incident::IncidentId) -> String {
+    format!("{id} is not a major incident.")
+}
+
+pub fn major_off_needs_reason(prefix: &str, id: crate::domain::incident::IncidentId) -> String {
+    format!("Say why {id} is no longer major: `{prefix}major {id} off <reason>`.")
 }
 
 pub fn unexpected() -> String {
@@ -1706,6 +2134,65 @@ mod tests {
             .iter()
             .all(|(_, v)| v.chars().count() <= 1024 && !v.contains("@everyone")));
         assert_eq!(card.tone, Tone::Done);
+    }
+
+    #[test]
+    fn the_card_shows_the_nearest_upcoming_deadline_and_what_is_breached() {
+        let at = |h: i64| DateTime::from_timestamp(1_700_000_000 + h * 3600, 0).unwrap();
+        let clock = |kind, state, remaining, due| ClockView {
+            kind,
+            state,
+            target: TimeDelta::hours(4),
+            elapsed: TimeDelta::hours(1),
+            remaining,
+            due,
+            stopped_at: None,
+        };
+        let left = Remaining::Left(TimeDelta::hours(1));
+        let mut sla = SlaView {
+            row: "P1".into(),
+            calendar: "24×7".into(),
+            clocks: vec![
+                clock(ClockKind::Response, ClockState::Running, left, Some(at(1))),
+                clock(ClockKind::Resolution, ClockState::Running, left, Some(at(4))),
+            ],
+            tier: 1,
+            tiers: 3,
+            escalated_to: Some("Incident Manager".into()),
+            major_since: None,
+        };
+        let blank = || Card {
+            title: "INC-1".into(),
+            tone: Tone::P1,
+            fields: vec![],
+            times: vec![],
+            footer: None,
+        };
+        let mut card = blank();
+        card_sla(&mut card, &sla);
+        assert_eq!(card.times, [("Respond by".to_owned(), at(1).timestamp())]);
+        assert_eq!(
+            card.fields,
+            [
+                ("Tier".to_owned(), "2 of 3".to_owned()),
+                ("Escalated to".to_owned(), "Incident Manager".to_owned())
+            ]
+        );
+
+        sla.clocks[0].remaining = Remaining::Breached {
+            by: TimeDelta::minutes(5),
+        };
+        sla.clocks[1].state = ClockState::Paused;
+        sla.clocks[1].due = None;
+        let mut card = blank();
+        card_sla(&mut card, &sla);
+        assert_eq!(card.times, [("Response breached".to_owned(), at(1).timestamp())]);
+        assert!(card
+            .fields
+            .contains(&("SLA breached".to_owned(), "response".to_owned())));
+        assert!(card
+            .fields
+            .contains(&("SLA".to_owned(), "resolution clock paused".to_owned())));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Incident actions: log, show, list, assign, move through the lifecycle, note,
-//! and the 🎫 / ✋ reactions.
+//! and the 🎫 / ✋ / ⬆️ reactions.
 
+use super::escalation::ESCALATE;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
 use crate::command::{ListFilter, UserRef};
 use crate::domain::incident::{Incident, IncidentId, NewIncident, State};
@@ -29,7 +30,7 @@ pub(crate) struct LogRequest {
 }
 
 impl Desk {
-    fn route_for(&self, action: Action, inc: &Incident) -> Route {
+    pub(crate) fn route_for(&self, action: Action, inc: &Incident) -> Route {
         let policy = self.policy();
         let owner = inc.service.as_deref().and_then(|s| policy.service(s)).map(|s| &s.owner);
         let fallback = policy.incident_manager();
@@ -51,12 +52,11 @@ impl Desk {
             None => None,
         };
         let policy = self.policy();
-        let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(render::incident_card(
-            policy,
-            inc,
-            &reporter,
-            assignee.as_deref(),
-        ));
+        let mut card = render::incident_card(policy, inc, &reporter, assignee.as_deref());
+        if let Some(sla) = self.sla_view(tx, inc).await? {
+            render::card_sla(&mut card, &sla);
+        }
+        let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(card);
         if new {
             msg = msg.pinging_roles([inc.handler_role.clone()]);
         }
@@ -168,6 +168,7 @@ impl Desk {
             source_message,
         };
         let inc = store::incidents::insert(tx, &new, now).await?;
+        self.start_clocks(tx, &inc).await?;
         let mut out = vec![self.card(tx, &inc, true).await?];
         out.push(
             Outgoing::post(
@@ -212,7 +213,7 @@ impl Desk {
     }
 
     /// Loads an incident the actor may see: its reporter or any agent.
-    async fn visible(&self, tx: &mut Conn, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
+    pub(crate) async fn visible(&self, tx: &mut Conn, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
         let Some(inc) = store::incidents::get(tx, id).await? else {
             return rejected(render::unknown_incident(id));
         };
@@ -231,12 +232,14 @@ impl Desk {
                 None => None,
             },
         };
+        let sla = self.sla_view(tx, &inc).await?;
         let notes = store::incidents::notes(tx, id, 5).await?;
         let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
         Ok(Reply::public(render::show(
             self.policy(),
             &inc,
             &names,
+            sla.as_ref(),
             &notes,
             &history,
         )))
@@ -277,7 +280,7 @@ impl Desk {
         )))
     }
 
-    fn require_agent(&self, actor: &Actor, command: &str) -> DeskResult<()> {
+    pub(crate) fn require_agent(&self, actor: &Actor, command: &str) -> DeskResult<()> {
         if self.is_agent(actor) {
             Ok(())
         } else {
@@ -307,12 +310,15 @@ impl Desk {
             let e = inc.state.transition(State::Assigned).unwrap_err();
             return rejected(render::invalid_move(id, &e));
         }
+        let from = inc.state;
         if inc.state == State::New {
             inc.state = State::Assigned;
         }
         inc.assignee = Some(assignee);
         inc.updated_at = now;
         store::incidents::update(tx, &inc, now).await?;
+        // Taking an incident acknowledges it.
+        self.clocks_follow(tx, &inc, from, inc.state, actor.user).await?;
         let assignee_name = self.name_of(tx, assignee).await?;
         let by = self.name_of(tx, actor.user).await?;
         let mut thread = OutMessage::text(render::taken(&inc, &by, &assignee_name));
@@ -396,6 +402,7 @@ impl Desk {
         inc.state = to;
         inc.updated_at = now;
         store::incidents::update(tx, &inc, now).await?;
+        self.clocks_follow(tx, &inc, from, to, actor.user).await?;
         let by = self.name_of(tx, actor.user).await?;
         let action = match (from, to) {
             (_, State::Resolved) => Action::ResolveIncident,
@@ -443,7 +450,8 @@ impl Desk {
         Ok(Reply::public(render::note_reply(&inc)))
     }
 
-    /// 🎫 on any message logs it; ✋ on a card claims the incident (agents only).
+    /// 🎫 on any message logs it; ✋ on a card claims the incident and ⬆️ on a card
+    /// or in its thread escalates it to the next tier (agents only).
     pub(crate) async fn reaction(
         &self,
         inbound: &Inbound,
@@ -453,7 +461,7 @@ impl Desk {
         message: Option<&ReactedMessage>,
     ) -> DeskResult<Outcome> {
         let emoji = emoji.trim_end_matches('\u{FE0F}');
-        if !added || (emoji != TICKET && emoji != CLAIM) {
+        if !added || ![TICKET, CLAIM, ESCALATE].contains(&emoji) {
             return Ok(Outcome::Ignored);
         }
         let Some(mut tx) = self.claim(inbound).await? else {
@@ -469,6 +477,7 @@ impl Desk {
                 tx.commit().await?;
                 if matches!(outcome, Outcome::Reply(_)) {
                     self.outbox_ready().notify_one();
+                    self.timers_changed().notify_one();
                 }
                 Ok(outcome)
             }
@@ -491,8 +500,32 @@ impl Desk {
         emoji: &str,
         message: Option<&ReactedMessage>,
     ) -> DeskResult<Outcome> {
-        let card = store::cards::by_message(tx, message_id).await?;
+        let mut card = store::cards::by_message(tx, message_id).await?;
+        // ⬆️ also works on any message in the incident's thread.
+        if card.is_none() && emoji == ESCALATE {
+            if let Some(channel) = inbound.channel.as_deref() {
+                card = store::cards::by_message(tx, channel).await?;
+            }
+        }
         match (emoji, card) {
+            (ESCALATE, Some(card)) => {
+                let Some(id) = card.subject.strip_prefix("INC-").and_then(IncidentId::parse) else {
+                    return Ok(Outcome::Ignored);
+                };
+                if !self.is_agent(&inbound.actor) {
+                    return Err(DeskError::RejectedReaction(render::escalate_reaction_refused(
+                        &self.policy().prefix,
+                        id,
+                    )));
+                }
+                let inc = self.visible(tx, &inbound.actor, id).await?;
+                if !inc.state.is_open() {
+                    return rejected(render::not_open(&inc, "escalated"));
+                }
+                self.escalate_functional(tx, &inbound.actor, inc, None)
+                    .await
+                    .map(Outcome::Reply)
+            }
             (CLAIM, Some(card)) => {
                 let Some(id) = card.subject.strip_prefix("INC-").and_then(IncidentId::parse) else {
                     return Ok(Outcome::Ignored);

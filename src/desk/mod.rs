@@ -8,9 +8,11 @@
 mod cab;
 mod changes;
 mod clock;
+mod escalation;
 mod incidents;
 mod info;
 mod outages;
+mod sla;
 mod timers;
 
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub use clock::Clock;
+pub use escalation::ESCALATE;
+pub use sla::SLA_TIMER;
 pub use timers::{Firing, LATE_AFTER};
 
 use crate::command::{self, Command, UsageError};
@@ -259,6 +263,8 @@ impl Desk {
                 action.commit().await?;
                 tx.commit().await?;
                 self.outbox_ready().notify_one();
+                // The action may have scheduled, moved or cancelled timers.
+                self.timers_changed().notify_one();
                 Ok(Outcome::Reply(reply))
             }
             Err(e @ (DeskError::Rejected(_) | DeskError::RejectedReaction(_))) => {
@@ -380,6 +386,9 @@ impl Desk {
             Command::Subscribe { service } => self.subscribe(tx, actor, &service).await,
             Command::Unsubscribe { service } => self.unsubscribe(tx, actor, &service).await,
             Command::Subscriptions => self.subscriptions(tx, actor).await,
+            Command::Ack { id } => self.acknowledge(tx, actor, id).await,
+            Command::Escalate { id, up, reason } => self.escalate(tx, actor, id, up, reason).await,
+            Command::Major { id, off, reason } => self.major(tx, actor, id, off, reason).await,
             Command::Help { command } => self.help(actor, command.as_deref()),
             Command::Raci { action } => self.raci(action.as_deref()),
             Command::Whois { role } => self.whois(&role),
@@ -411,9 +420,10 @@ impl Desk {
 }
 
 #[cfg(test)]
+mod cab_tests;
+#[cfg(test)]
 mod outage_tests;
 #[cfg(test)]
-mod tests;
-
+mod sla_tests;
 #[cfg(test)]
-mod cab_tests;
+mod tests;

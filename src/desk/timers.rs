@@ -65,6 +65,7 @@ impl Desk {
         match firing.timer.kind.as_str() {
             super::cab::CLOSE_TIMER => self.vote_deadline(tx, firing).await,
             super::changes::NOTICE_TIMER => self.planned_outage_notice(tx, firing).await,
+            super::SLA_TIMER => self.on_sla_timer(tx, firing).await,
             other => {
                 tracing::warn!(kind = other, key = %firing.timer.key, "no rule owns this timer kind; dropped");
                 Ok(())

@@ -296,9 +296,9 @@ impl Handler {
         }
         let emoji = emoji_text(&reaction.emoji);
         let policy = self.desk.policy();
-        // Only the emoji the desk uses are worth a look-up: 🎫 and ✋, and the
+        // Only the emoji the desk uses are worth a look-up: 🎫, ✋ and ⬆️, and the
         // vote choices ✅ ❌ ➖ (added and removed).
-        let used = ["🎫", "✋"].contains(&emoji.trim_end_matches('\u{FE0F}'))
+        let used = ["🎫", "✋", crate::desk::ESCALATE].contains(&emoji.trim_end_matches('\u{FE0F}'))
             || crate::domain::cab::Choice::from_emoji(&emoji).is_some();
         if !used {
             return;

@@ -5,6 +5,7 @@
 
 pub mod cab;
 pub mod change;
+pub mod escalation;
 pub mod ids;
 pub mod incident;
 pub mod outage;

@@ -1332,6 +1332,18 @@ pub fn next_threshold(
     Some(ThresholdTimer { threshold, at })
 }
 
+/// The instant at which a running `clock` reaches `threshold`, past or future, for a
+/// stored timer that fires at the threshold's true due time (so a timer that fires
+/// late after downtime knows how late it is).
+///
+/// When the threshold was already reached before the current run began (the time
+/// banked in earlier runs covers it), the answer is the start of the current run.
+/// `None` when the clock is paused or stopped, or the instant lies beyond the
+/// calendar's horizon.
+pub fn threshold_instant(clock: &Clock, calendar: &Calendar, threshold: Threshold) -> Option<DateTime<Utc>> {
+    clock.instant_reaching(calendar, threshold.needed_secs(clock.target()))
+}
+
 // ---------------------------------------------------------------------------
 // Policies
 // ---------------------------------------------------------------------------
@@ -2609,6 +2621,50 @@ mod tests {
         assert_eq!(
             next_threshold(&late, &calendar, &schedule, &all, start + hours(3)),
             None
+        );
+    }
+
+    #[test]
+    fn threshold_instants_are_exact_past_or_future_and_only_for_running_clocks() {
+        let warn = |p| Threshold::warning(p).expect("warning");
+        let calendar = Calendar::AlwaysOpen;
+        let start = utc("2024-01-08T09:00:00Z");
+        let mut clock = Clock::start(hours(4), start).expect("clock");
+        assert_eq!(
+            threshold_instant(&clock, &calendar, warn(50)),
+            Some(utc("2024-01-08T11:00:00Z"))
+        );
+        assert_eq!(
+            threshold_instant(&clock, &calendar, Threshold::Breach),
+            Some(utc("2024-01-08T13:00:00Z"))
+        );
+        // At exactly that instant the threshold is due, one second before it is not.
+        let at = threshold_instant(&clock, &calendar, warn(75)).expect("instant");
+        assert!(warn(75).is_due(clock.elapsed(at, &calendar), clock.target()));
+        assert!(!warn(75).is_due(clock.elapsed(at - secs(1), &calendar), clock.target()));
+
+        // A pause of one hour moves every instant by one hour.
+        clock.pause(start + hours(1), &calendar).expect("pause");
+        assert_eq!(threshold_instant(&clock, &calendar, warn(50)), None);
+        clock.resume(start + hours(2)).expect("resume");
+        assert_eq!(
+            threshold_instant(&clock, &calendar, warn(50)),
+            Some(utc("2024-01-08T12:00:00Z"))
+        );
+        // Reached in an earlier run: due from the start of this one.
+        let mut long = Clock::start(hours(2), start).expect("clock");
+        long.pause(start + hours(1) + mins(30), &calendar).expect("pause");
+        long.resume(start + hours(5)).expect("resume");
+        assert_eq!(threshold_instant(&long, &calendar, warn(50)), Some(start + hours(5)));
+        long.stop(start + hours(6), &calendar).expect("stop");
+        assert_eq!(threshold_instant(&long, &calendar, Threshold::Breach), None);
+
+        // Business hours: 50 % of 8h from Friday 15:00 is Monday 11:00 (UTC office).
+        let friday = utc("2024-01-12T15:00:00Z");
+        let clock = Clock::start(hours(8), friday).expect("clock");
+        assert_eq!(
+            threshold_instant(&clock, &office("UTC"), warn(50)),
+            Some(utc("2024-01-15T11:00:00Z"))
         );
     }
 

@@ -9,6 +9,8 @@ pub mod audit;
 pub mod cab;
 pub mod cards;
 pub mod changes;
+pub mod clocks;
+pub mod escalations;
 pub mod events;
 pub mod incidents;
 pub mod outages;

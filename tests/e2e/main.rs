@@ -7,4 +7,5 @@ mod console;
 mod discord;
 mod fake_discord;
 mod outage;
+mod sla;
 mod util;

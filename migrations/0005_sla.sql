@@ -1,0 +1,43 @@
+-- SLA clocks and escalation state of incidents.
+--
+-- Each incident has two clocks (response, resolution) stored as plain columns;
+-- `run` counts restarts (reopen with the `restart` policy), so the thresholds a
+-- clock has announced are kept per run and each fires once per run.
+-- Times are Unix milliseconds (UTC).
+
+CREATE TABLE incident_clocks (
+    incident_id       INTEGER NOT NULL REFERENCES incidents (id),
+    kind              TEXT    NOT NULL CHECK (kind IN ('response', 'resolution')),
+    run               INTEGER NOT NULL DEFAULT 0,
+    target_secs       INTEGER NOT NULL CHECK (target_secs >= 1),
+    started_at        INTEGER NOT NULL,
+    accumulated_secs  INTEGER NOT NULL CHECK (accumulated_secs >= 0),
+    running_since     INTEGER,
+    stopped_at        INTEGER,
+    stopped_by        INTEGER,
+    PRIMARY KEY (incident_id, kind),
+    CHECK (running_since IS NULL OR stopped_at IS NULL)
+);
+
+-- Thresholds (warn50, warn75, breach, …) a clock has announced: the primary key
+-- is what makes each notice fire once.
+CREATE TABLE clock_thresholds (
+    incident_id  INTEGER NOT NULL,
+    kind         TEXT    NOT NULL,
+    run          INTEGER NOT NULL,
+    threshold    TEXT    NOT NULL,
+    fired_at     INTEGER NOT NULL,
+    late_ms      INTEGER,
+    PRIMARY KEY (incident_id, kind, run, threshold),
+    FOREIGN KEY (incident_id, kind) REFERENCES incident_clocks (incident_id, kind)
+);
+
+-- Hierarchical escalation level (0 none, 1 the incident manager, 2 the service
+-- owner) and the major-incident flag. No row means neither.
+CREATE TABLE incident_escalation (
+    incident_id  INTEGER PRIMARY KEY REFERENCES incidents (id),
+    level        INTEGER NOT NULL DEFAULT 0 CHECK (level >= 0),
+    major        INTEGER NOT NULL DEFAULT 0 CHECK (major IN (0, 1)),
+    major_since  INTEGER,
+    updated_at   INTEGER NOT NULL
+);

@@ -1,0 +1,96 @@
+//! The escalation state of incidents: the hierarchical level reached and the
+//! major-incident flag (no row means neither).
+
+use super::{from_ms, to_ms, Conn, Result};
+use crate::domain::incident::IncidentId;
+use chrono::{DateTime, Utc};
+
+/// How far an incident has been escalated up the hierarchy, and whether it is major.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Escalation {
+    /// 0 = not escalated; 1 = the first rung (incident manager); 2 = the service owner.
+    pub level: i64,
+    pub major: bool,
+    pub major_since: Option<DateTime<Utc>>,
+}
+
+/// The escalation state of an incident (the default when it has none).
+pub async fn get(conn: &mut Conn, incident: IncidentId) -> Result<Escalation> {
+    let row: Option<(i64, i64, Option<i64>)> =
+        sqlx::query_as("SELECT level, major, major_since FROM incident_escalation WHERE incident_id = ?")
+            .bind(incident.get())
+            .fetch_optional(conn)
+            .await?;
+    match row {
+        None => Ok(Escalation::default()),
+        Some((level, major, since)) => Ok(Escalation {
+            level,
+            major: major != 0,
+            major_since: since.map(|ms| from_ms("incident_escalation", ms)).transpose()?,
+        }),
+    }
+}
+
+/// Writes the escalation state of an incident.
+pub async fn set(conn: &mut Conn, incident: IncidentId, e: &Escalation, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO incident_escalation (incident_id, level, major, major_since, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (incident_id) DO UPDATE SET level = excluded.level, major = excluded.major,
+                major_since = excluded.major_since, updated_at = excluded.updated_at",
+    )
+    .bind(incident.get())
+    .bind(e.level)
+    .bind(i64::from(e.major))
+    .bind(e.major_since.map(to_ms))
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::incident::NewIncident;
+    use crate::domain::priority::{Impact, Priority, Urgency};
+    use crate::domain::{RoleKey, UserId};
+    use crate::store::testing::temp_store;
+
+    #[tokio::test]
+    async fn an_incident_without_a_row_is_not_escalated_and_a_set_state_reads_back() {
+        let (store, _dir) = temp_store().await;
+        let mut tx = store.begin().await.unwrap();
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let new = NewIncident {
+            title: "vpn".into(),
+            impact: Impact::Low,
+            urgency: Urgency::Low,
+            priority: Priority::parse("P5").unwrap(),
+            service: None,
+            category: None,
+            reporter: UserId::new(1),
+            handler_role: RoleKey::parse("service_desk").unwrap(),
+            source_link: None,
+            source_message: None,
+        };
+        let id = crate::store::incidents::insert(&mut tx, &new, now).await.unwrap().id;
+        assert_eq!(get(&mut tx, id).await.unwrap(), Escalation::default());
+        let major = Escalation {
+            level: 1,
+            major: true,
+            major_since: Some(now),
+        };
+        set(&mut tx, id, &major, now).await.unwrap();
+        assert_eq!(get(&mut tx, id).await.unwrap(), major);
+        let reverted = Escalation {
+            major: false,
+            major_since: None,
+            ..major
+        };
+        set(&mut tx, id, &reverted, now).await.unwrap();
+        assert_eq!(get(&mut tx, id).await.unwrap(), reverted);
+        // Unknown incidents are refused by the foreign key.
+        assert!(set(&mut tx, IncidentId::from_row(42), &major, now).await.is_err());
+        tx.commit().await.unwrap();
+    }
+}
