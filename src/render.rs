@@ -343,13 +343,16 @@ pub fn unknown_command(prefix: &str, name: &str, suggestion: Option<&str>) -> St
     }
 }
 
+/// The command list: one line each (name and the first sentence of its
+/// summary), so it fits one Discord message; `!help <command>` gives the usage.
 pub fn help_list(prefix: &str, commands: &[&CommandSpec]) -> String {
     let mut s = String::from("Commands you may run:");
     for c in commands {
-        s.push_str(&format!("\n`{prefix}{}` — {}", c.usage, c.summary));
+        let first = c.summary.split_inclusive(". ").next().unwrap_or(c.summary).trim_end();
+        s.push_str(&format!("\n`{prefix}{}` — {first}", c.name));
     }
-    s.push_str(&format!("\n`{prefix}help <command>` explains one."));
-    s
+    s.push_str(&format!("\n`{prefix}help <command>` shows how to use one."));
+    truncate(&s, MESSAGE_LIMIT)
 }
 
 pub fn help_one(prefix: &str, c: &CommandSpec) -> String {
@@ -2193,6 +2196,14 @@ mod tests {
         assert!(card
             .fields
             .contains(&("SLA".to_owned(), "resolution clock paused".to_owned())));
+    }
+
+    #[test]
+    fn the_full_command_list_fits_one_message() {
+        let all: Vec<&CommandSpec> = crate::command::COMMANDS.iter().collect();
+        let text = help_list("!", &all);
+        assert!(text.chars().count() < MESSAGE_LIMIT, "{}", text.chars().count());
+        assert!(!text.ends_with('…'));
     }
 
     #[test]

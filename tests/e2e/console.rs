@@ -183,13 +183,15 @@ async fn help_lists_only_what_the_caller_may_run() {
     let out = console(&db, ":as alice\n!help\n:as sam Service Desk\n!help\n!help inc\n", &[]);
     let (user, agent) = out.split_once("» :as sam").expect("two parts");
     assert!(
-        user.contains("`!incident <title>") && !user.contains("`!take INC-<n>`"),
+        user.contains("`!incident` — Report an incident") && !user.contains("`!take`"),
         "{user}"
     );
     assert!(
-        agent.contains("`!take INC-<n>`") && agent.contains("`!assign INC-<n> @user`"),
+        agent.contains("`!take` — Claim") && agent.contains("`!assign` — Assign"),
         "{agent}"
     );
+    // `!help <command>` gives the usage line.
+    assert!(agent.contains("`!incident <title> [impact=high|medium|low]"), "{agent}");
     assert!(agent.contains("Also: `!inc`"), "{agent}");
 }
 
