@@ -165,6 +165,7 @@ struct RawIncident {
     default_urgency: Urgency,
     page_size: u32,
     security_category: String,
+    survey_timeout: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,6 +409,8 @@ pub struct Policy {
     pub default_urgency: Urgency,
     pub page_size: u32,
     pub security_category: String,
+    /// How long a resolved incident waits for its reporter's 👍/👎 before it closes.
+    pub survey_timeout: TimeDelta,
     pub matrix: PriorityMatrix,
     pub agents: Vec<RoleKey>,
     pub roles: BTreeMap<RoleKey, RoleDef>,
@@ -472,6 +475,8 @@ impl Policy {
         if !(1..=4000).contains(&raw.limits.note_max) {
             return bad("limits.note_max: must be between 1 and 4000".into());
         }
+        let survey_timeout = parse_duration(&raw.incident.survey_timeout)
+            .map_err(|e| ConfigError::Invalid(format!("incident.survey_timeout: {e}")))?;
         if !(1..=50).contains(&raw.incident.page_size) {
             return bad("incident.page_size: must be between 1 and 50".into());
         }
@@ -652,6 +657,7 @@ impl Policy {
             default_urgency: raw.incident.default_urgency,
             page_size: raw.incident.page_size,
             security_category: raw.incident.security_category.to_lowercase(),
+            survey_timeout,
             matrix,
             agents: raw.agents.roles,
             roles,
@@ -1110,6 +1116,11 @@ mod tests {
                 "services.wiki.tiers: needs at least one support role",
             ),
             ("unknown key", "[limits]\ntitle_maxx = 3", "title_maxx"),
+            (
+                "bad survey timeout",
+                "[incident]\nsurvey_timeout = \"soon\"",
+                "incident.survey_timeout:",
+            ),
             (
                 "bad priority word",
                 "[priority.matrix]\nlow = { high = \"P9\", medium = \"P4\", low = \"P5\" }",

@@ -68,6 +68,9 @@ impl Desk {
     }
 
     pub(crate) async fn name_of(&self, tx: &mut Conn, user: UserId) -> DeskResult<String> {
+        if user == super::SYSTEM {
+            return Ok("opsdesk".to_owned());
+        }
         let name = store::users::name(tx, user).await?;
         Ok(render::user_label(name.as_deref(), user))
     }
@@ -411,18 +414,22 @@ impl Desk {
             _ => Action::UpdateIncident,
         };
         let mut out = vec![self.card(tx, &inc, false).await?];
-        let thread = if to == State::Resolved {
-            let reporter = self.name_of(tx, inc.reporter).await?;
-            OutMessage::text(render::resolved_notice(&inc, &by, &reporter)).pinging_users([inc.reporter])
-        } else {
-            OutMessage::text(render::state_changed(&inc, &by, from.as_str(), reason.as_deref()))
-        };
-        out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
+        // On resolve the thread gets the satisfaction question instead (below).
+        if to != State::Resolved {
+            let thread = OutMessage::text(render::state_changed(&inc, &by, from.as_str(), reason.as_deref()));
+            out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
+        }
         let route = self.route_for(action, &inc);
         out.extend(self.inform(&route, action, &inc, &inc.handler_role));
         let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
-        self.record(tx, Some(actor.user), action.as_str(), &id.to_string(), &details, &out)
+        let audit_actor = (actor.user != super::SYSTEM).then_some(actor.user);
+        self.record(tx, audit_actor, action.as_str(), &id.to_string(), &details, &out)
             .await?;
+        if to == State::Resolved {
+            self.ask_survey(tx, &inc, &by).await?;
+        } else if from == State::Resolved {
+            self.drop_survey(tx, id).await?;
+        }
         Ok(inc)
     }
 
@@ -461,7 +468,7 @@ impl Desk {
         message: Option<&ReactedMessage>,
     ) -> DeskResult<Outcome> {
         let emoji = emoji.trim_end_matches('\u{FE0F}');
-        if !added || ![TICKET, CLAIM, ESCALATE].contains(&emoji) {
+        if !added || ![TICKET, CLAIM, ESCALATE, super::FIXED, super::NOT_FIXED].contains(&emoji) {
             return Ok(Outcome::Ignored);
         }
         let Some(mut tx) = self.claim(inbound).await? else {
@@ -500,6 +507,10 @@ impl Desk {
         emoji: &str,
         message: Option<&ReactedMessage>,
     ) -> DeskResult<Outcome> {
+        if emoji == super::FIXED || emoji == super::NOT_FIXED {
+            let answered = self.survey_reaction(tx, &inbound.actor, message_id, emoji).await?;
+            return Ok(answered.unwrap_or(Outcome::Ignored));
+        }
         let mut card = store::cards::by_message(tx, message_id).await?;
         // ⬆️ also works on any message in the incident's thread.
         if card.is_none() && emoji == ESCALATE {

@@ -13,6 +13,7 @@ mod incidents;
 mod info;
 mod outages;
 mod sla;
+mod survey;
 mod timers;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 pub use clock::Clock;
 pub use escalation::ESCALATE;
 pub use sla::SLA_TIMER;
+pub use survey::{FIXED, NOT_FIXED, SURVEY_TIMER, SYSTEM};
 pub use timers::{Firing, LATE_AFTER};
 
 use crate::command::{self, Command, UsageError};

@@ -66,6 +66,7 @@ impl Desk {
             super::cab::CLOSE_TIMER => self.vote_deadline(tx, firing).await,
             super::changes::NOTICE_TIMER => self.planned_outage_notice(tx, firing).await,
             super::SLA_TIMER => self.on_sla_timer(tx, firing).await,
+            super::SURVEY_TIMER => self.on_survey_timer(tx, firing).await,
             other => {
                 tracing::warn!(kind = other, key = %firing.timer.key, "no rule owns this timer kind; dropped");
                 Ok(())

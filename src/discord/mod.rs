@@ -298,7 +298,14 @@ impl Handler {
         let policy = self.desk.policy();
         // Only the emoji the desk uses are worth a look-up: 🎫, ✋ and ⬆️, and the
         // vote choices ✅ ❌ ➖ (added and removed).
-        let used = ["🎫", "✋", crate::desk::ESCALATE].contains(&emoji.trim_end_matches('\u{FE0F}'))
+        let used = [
+            "🎫",
+            "✋",
+            crate::desk::ESCALATE,
+            crate::desk::FIXED,
+            crate::desk::NOT_FIXED,
+        ]
+        .contains(&emoji.trim_end_matches('\u{FE0F}'))
             || crate::domain::cab::Choice::from_emoji(&emoji).is_some();
         if !used {
             return;

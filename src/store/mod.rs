@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod reactions;
 pub mod roster;
 pub mod subscriptions;
+pub mod surveys;
 pub mod timers;
 pub mod users;
 

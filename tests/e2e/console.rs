@@ -330,3 +330,87 @@ fn without_a_token_run_explains_and_the_default_starts_the_console() {
         "the default database is created in the working directory"
     );
 }
+
+/// The id of the last message printed with `needle`: `[#chan #12] …` → "12".
+fn id_of_last(out: &str, needle: &str) -> String {
+    let line = lines_with(out, needle)
+        .pop()
+        .unwrap_or_else(|| panic!("no {needle:?} in:\n{out}"));
+    let head = line.split(']').next().unwrap_or_default();
+    head.rsplit('#').next().unwrap_or_default().trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_reporter_answers_the_satisfaction_question_by_reaction_or_the_incident_closes_itself() {
+    let db = TestDb::new();
+    let out = console(
+        &db,
+        ":as alice\n!incident VPN drops every hour service=vpn\n:as sam Service Desk\n!take INC-1\n!status INC-1 in_progress\n!resolve INC-1 renewed the lease\n",
+        &[],
+    );
+    // The question is the resolve notice in the thread (its first line carries the id).
+    let first = id_of_last(&out, "INC-1 was resolved by sam");
+    assert!(
+        lines_with(&out, "INC-1 was resolved by sam")[0].contains("@alice alice: INC-1 was resolved by sam"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Is it fixed? React 👍 if it is (it closes) or 👎 if not (it reopens)"),
+        "{out}"
+    );
+    assert!(out.contains("+ reactions: 👍 👎"), "{out}");
+
+    let out = console(
+        &db,
+        &format!(":as bob\n:react {first} 👍\n:as alice\n:react {first} 👎\n:as sam Service Desk\n!resolve INC-1 replaced the router\n"),
+        &[],
+    );
+    assert!(
+        out.contains("(only bob)] [reaction removed] Only the reporter of INC-1 answers"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Sorry it is not fixed: INC-1 is reopened and back with Service Desk."),
+        "{out}"
+    );
+    let second = id_of_last(&out, "INC-1 was resolved by sam: replaced the router");
+    assert_ne!(first, second);
+
+    let out = console(&db, &format!(":as alice\n:react {second} 👍\n:react {first} 👍\n"), &[]);
+    assert!(out.contains("Thanks! INC-1 is closed."), "{out}");
+    // A reaction on the question already answered changes nothing and says nothing.
+    assert!(out.trim_end().ends_with(&format!("» :react {first} 👍")), "{out}");
+    assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 1").await, "closed");
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM audit WHERE subject = 'INC-1' AND action = 'close_incident'"
+        )
+        .await,
+        1
+    );
+    let answers: Vec<(Option<String>,)> = sqlx::query_as("SELECT answer FROM surveys ORDER BY id")
+        .fetch_all(&mut db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(answers, vec![(Some("not_fixed".into()),), (Some("fixed".into()),)]);
+
+    // Unanswered: it closes by itself after the timeout (3 days), once, even across restarts.
+    let out = console(
+        &db,
+        ":as alice\n!incident printer jam\n:as sam Service Desk\n!take INC-2\n!status INC-2 in_progress\n!resolve INC-2 cleared the jam\n",
+        &[],
+    );
+    assert!(out.contains("with no answer it closes in 3d"), "{out}");
+    let out = console(&db, ":clock +2d\n", &[]);
+    assert!(!out.contains("INC-2 from resolved to closed"), "{out}");
+    let out = console(&db, ":clock +3d\n", &[]);
+    let closed = "opsdesk moved INC-2 from resolved to closed: no answer to the satisfaction question within 3d.";
+    assert_eq!(lines_with(&out, closed).len(), 1, "{out}");
+    assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 2").await, "closed");
+    let by_system =
+        "SELECT COUNT(*) FROM audit WHERE subject = 'INC-2' AND action = 'close_incident' AND actor IS NULL";
+    assert_eq!(scalar(&db, by_system).await, 1);
+    let out = console(&db, ":clock +5d\n", &[]);
+    assert!(!out.contains("INC-2"), "{out}");
+}

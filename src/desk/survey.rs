@@ -1,0 +1,104 @@
+//! The satisfaction question on resolve (DESIGN §2): the reporter is asked in
+//! the incident's thread to react 👍 (fixed: the incident closes) or 👎 (not
+//! fixed: it reopens); with no answer it closes after `incident.survey_timeout`
+//! through a stored timer, so a restart does not lose it.
+
+use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Outcome, Reply};
+use crate::domain::incident::{Incident, IncidentId, State};
+use crate::domain::UserId;
+use crate::message::{Destination, OutMessage, Outgoing};
+use crate::render;
+use crate::store::{self, Conn};
+
+/// The reporter's answer "it is fixed".
+pub const FIXED: &str = "👍";
+/// The reporter's answer "it is not fixed".
+pub const NOT_FIXED: &str = "👎";
+/// Timer kind: the question goes unanswered.
+pub const SURVEY_TIMER: &str = "survey";
+/// The actor of what the desk does by itself (timeouts); audited without an actor.
+pub const SYSTEM: UserId = UserId::new(0);
+
+impl Desk {
+    /// Asks the reporter of a just-resolved incident; part of the resolve transaction.
+    pub(crate) async fn ask_survey(&self, tx: &mut Conn, inc: &Incident, by: &str) -> DeskResult<()> {
+        let now = self.clock().now();
+        let timeout = self.policy().survey_timeout;
+        let reporter = self.name_of(tx, inc.reporter).await?;
+        let text = render::resolved_notice(inc, by, &reporter, timeout);
+        let question = Outgoing::post(
+            Destination::Thread(inc.id.to_string()),
+            OutMessage::text(text)
+                .pinging_users([inc.reporter])
+                .with_reactions([FIXED, NOT_FIXED]),
+        )
+        .about(inc.id.to_string());
+        let outbox_id = store::outbox::enqueue_one(tx, &question, now).await?;
+        store::surveys::ask(tx, inc.id, outbox_id, now).await?;
+        let id = inc.id.to_string();
+        store::timers::schedule(tx, SURVEY_TIMER, &id, &id, now + timeout, "{}").await?;
+        Ok(())
+    }
+
+    /// An incident left `resolved` by hand (`!close`, `!reopen`): the question is moot.
+    pub(crate) async fn drop_survey(&self, tx: &mut Conn, id: IncidentId) -> DeskResult<()> {
+        store::timers::cancel(tx, SURVEY_TIMER, &id.to_string()).await?;
+        Ok(())
+    }
+
+    /// 👍 / 👎 on a satisfaction question; `None` when the message is not one.
+    pub(crate) async fn survey_reaction(
+        &self,
+        tx: &mut Conn,
+        actor: &Actor,
+        message_id: &str,
+        emoji: &str,
+    ) -> DeskResult<Option<Outcome>> {
+        let Some(id) = store::surveys::open_by_message(tx, message_id).await? else {
+            return Ok(None);
+        };
+        let Some(inc) = store::incidents::get(tx, id).await? else {
+            return Ok(None);
+        };
+        if inc.reporter != actor.user {
+            return Err(DeskError::RejectedReaction(render::survey_not_yours(id)));
+        }
+        if inc.state != State::Resolved {
+            return rejected(render::survey_moot(&inc));
+        }
+        let (answer, to, reason) = if emoji == FIXED {
+            ("fixed", State::Closed, "the reporter confirmed it is fixed (👍)")
+        } else {
+            ("not_fixed", State::InProgress, "the reporter says it is not fixed (👎)")
+        };
+        store::surveys::answer(tx, id, answer, self.clock().now()).await?;
+        let inc = self.move_incident(tx, actor, inc, to, Some(reason.to_owned())).await?;
+        Ok(Some(Outcome::Reply(Reply::public(render::survey_answered(
+            self.policy(),
+            &inc,
+        )))))
+    }
+
+    /// The question went unanswered: a still-resolved incident closes.
+    pub(crate) async fn on_survey_timer(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
+        let Some(id) = IncidentId::parse(&firing.timer.subject) else {
+            return Ok(());
+        };
+        let Some(inc) = store::incidents::get(tx, id).await? else {
+            return Ok(());
+        };
+        if inc.state != State::Resolved {
+            return Ok(());
+        }
+        store::surveys::answer(tx, id, "timeout", self.clock().now()).await?;
+        let system = Actor {
+            user: SYSTEM,
+            name: "opsdesk".into(),
+            roles: Vec::new(),
+        };
+        let reason = render::survey_timed_out(self.policy().survey_timeout);
+        self.move_incident(tx, &system, inc, State::Closed, Some(reason))
+            .await?;
+        Ok(())
+    }
+}
