@@ -302,17 +302,7 @@ pub fn show(
             ));
         }
     }
-    if !history.is_empty() {
-        s.push_str("\nHistory:");
-        for h in history {
-            s.push_str(&format!(
-                "\n• {} {} {}",
-                time(h.at),
-                h.action,
-                neutralize(&truncate(&h.details, 200))
-            ));
-        }
-    }
+    push_history(&mut s, history);
     truncate(&s, MESSAGE_LIMIT)
 }
 
@@ -346,6 +336,22 @@ pub fn list(what: &str, incidents: &[Incident], page: u32, page_size: u32, total
         s.push_str(&format!("\nMore: add page={}", page + 1));
     }
     truncate(&s, MESSAGE_LIMIT)
+}
+
+/// Appends a record's audit history (oldest first) to a `!show` answer.
+fn push_history(s: &mut String, history: &[AuditRow]) {
+    if history.is_empty() {
+        return;
+    }
+    s.push_str("\nHistory:");
+    for h in history {
+        s.push_str(&format!(
+            "\n• {} {} {}",
+            time(h.at),
+            h.action,
+            neutralize(&truncate(&h.details, 200))
+        ));
+    }
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -2054,17 +2060,7 @@ pub fn change_show(
             voters_text(&v.voters)
         ));
     }
-    if !history.is_empty() {
-        s.push_str("\nHistory:");
-        for h in history {
-            s.push_str(&format!(
-                "\n• {} {} {}",
-                time(h.at),
-                h.action,
-                neutralize(&truncate(&h.details, 200))
-            ));
-        }
-    }
+    push_history(&mut s, history);
     truncate(&s, MESSAGE_LIMIT)
 }
 

@@ -4,19 +4,7 @@
 
 use chrono::{TimeDelta, Utc};
 
-use crate::util::{console, lines_with, TestDb};
-
-async fn scalar(db: &TestDb, sql: &str) -> i64 {
-    let mut conn = db.conn().await;
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    n
-}
-
-async fn text(db: &TestDb, sql: &str) -> String {
-    let mut conn = db.conn().await;
-    let (s,): (String,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    s
-}
+use crate::util::{console, lines_with, scalar, text, TestDb};
 
 /// A window from `from` to `to` after now, as typed (UTC, minutes).
 fn window(from: TimeDelta, to: TimeDelta) -> String {

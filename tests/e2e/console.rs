@@ -1,19 +1,7 @@
 //! The real `opsdesk console` driven by piped scripts: what a user would read,
 //! and what the database file holds afterwards.
 
-use crate::util::{console, lines_with, opsdesk, run_with_input, TestDb};
-
-async fn scalar(db: &TestDb, sql: &str) -> i64 {
-    let mut conn = db.conn().await;
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    n
-}
-
-async fn text(db: &TestDb, sql: &str) -> String {
-    let mut conn = db.conn().await;
-    let (s,): (String,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    s
-}
+use crate::util::{console, lines_with, opsdesk, run_with_input, scalar, text, TestDb};
 
 #[tokio::test]
 async fn an_incident_goes_through_its_whole_lifecycle_in_the_console() {

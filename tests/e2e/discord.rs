@@ -5,12 +5,7 @@ use serde_json::Value;
 
 use crate::bot::{self, assert_no_decode_problems, WAIT};
 use crate::fake_discord::{FakeDiscord, Fault, GuildSpec, InteractionSpec};
-use crate::util::TestDb;
-
-async fn scalar(db: &TestDb, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut db.conn().await).await.expect(sql);
-    n
-}
+use crate::util::{scalar, TestDb};
 
 fn body(call: &crate::fake_discord::Call) -> Value {
     call.body.clone().unwrap_or(Value::Null)

@@ -2,19 +2,7 @@
 //! resolve; subscriptions; incidents linked to a known outage; what users read
 //! and what the database holds.
 
-use crate::util::{console, lines_with, TestDb};
-
-async fn scalar(db: &TestDb, sql: &str) -> i64 {
-    let mut conn = db.conn().await;
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    n
-}
-
-async fn text(db: &TestDb, sql: &str) -> String {
-    let mut conn = db.conn().await;
-    let (s,): (String,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    s
-}
+use crate::util::{console, lines_with, scalar, text, TestDb};
 
 async fn column(db: &TestDb, sql: &str) -> Vec<String> {
     let mut conn = db.conn().await;

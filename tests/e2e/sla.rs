@@ -1,19 +1,7 @@
 //! SLA clocks and escalation through the real `opsdesk console`: what each role
 //! reads in which channel, and what the database holds afterwards.
 
-use crate::util::{console, lines_with, run_with_input, TestDb};
-
-async fn scalar(db: &TestDb, sql: &str) -> i64 {
-    let mut conn = db.conn().await;
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    n
-}
-
-async fn text(db: &TestDb, sql: &str) -> String {
-    let mut conn = db.conn().await;
-    let (s,): (String,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect(sql);
-    s
-}
+use crate::util::{console, lines_with, run_with_input, scalar, text, TestDb};
 
 /// The one line containing `needle`; fails (showing the transcript) unless exactly one does.
 fn one<'a>(out: &'a str, needle: &str) -> &'a str {

@@ -88,3 +88,15 @@ pub fn console(db: &TestDb, script: &str, extra: &[&str]) -> String {
 pub fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
     out.lines().filter(|l| l.contains(needle)).collect()
 }
+
+/// One integer from the test database (`SELECT COUNT(*) …`).
+pub async fn scalar(db: &TestDb, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut db.conn().await).await.expect(sql);
+    n
+}
+
+/// One text value from the test database.
+pub async fn text(db: &TestDb, sql: &str) -> String {
+    let (s,): (String,) = sqlx::query_as(sql).fetch_one(&mut db.conn().await).await.expect(sql);
+    s
+}
