@@ -92,23 +92,14 @@ impl<T: Transport> Dispatcher<T> {
             if batch.is_empty() {
                 return Ok(delivered);
             }
-            // A subject whose earlier message failed waits, so its messages keep their order.
-            let mut blocked: Vec<String> = Vec::new();
+            // The batch holds at most one row per subject (the store holds back
+            // a row while an earlier one of its subject is undelivered), so a
+            // subject's messages keep their order across passes and retries.
             let mut progressed = false;
             for row in &batch {
-                if row.subject.as_ref().is_some_and(|s| blocked.contains(s)) {
-                    continue;
-                }
-                match self.deliver_one(row).await? {
-                    true => {
-                        delivered += 1;
-                        progressed = true;
-                    }
-                    false => {
-                        if let Some(s) = &row.subject {
-                            blocked.push(s.clone());
-                        }
-                    }
+                if self.deliver_one(row).await? {
+                    delivered += 1;
+                    progressed = true;
                 }
             }
             if !progressed {
