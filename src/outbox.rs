@@ -3,6 +3,7 @@
 //! after a restart (undelivered rows simply stay due).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,6 +83,12 @@ impl<T: Transport> Dispatcher<T> {
 
     /// Delivers every row due now; returns how many were delivered.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+        self.deliver_due_until(&AtomicBool::new(false)).await
+    }
+
+    /// Like [`Self::deliver_due`], but returns before the next row once `stop`
+    /// is set: the row in hand is finished and recorded, the rest stay due.
+    async fn deliver_due_until(&self, stop: &AtomicBool) -> Result<usize, StoreError> {
         let _guard = self.lock.lock().await;
         let mut delivered = 0;
         loop {
@@ -92,23 +99,17 @@ impl<T: Transport> Dispatcher<T> {
             if batch.is_empty() {
                 return Ok(delivered);
             }
-            // A subject whose earlier message failed waits, so its messages keep their order.
-            let mut blocked: Vec<String> = Vec::new();
+            // The batch holds at most one row per subject (the store holds back
+            // a row while an earlier one of its subject is undelivered), so a
+            // subject's messages keep their order across passes and retries.
             let mut progressed = false;
             for row in &batch {
-                if row.subject.as_ref().is_some_and(|s| blocked.contains(s)) {
-                    continue;
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(delivered);
                 }
-                match self.deliver_one(row).await? {
-                    true => {
-                        delivered += 1;
-                        progressed = true;
-                    }
-                    false => {
-                        if let Some(s) = &row.subject {
-                            blocked.push(s.clone());
-                        }
-                    }
+                if self.deliver_one(row).await? {
+                    delivered += 1;
+                    progressed = true;
                 }
             }
             if !progressed {
@@ -186,11 +187,28 @@ impl<T: Transport> Dispatcher<T> {
     }
 
     /// Delivers until `shutdown` resolves: on every commit (`ready`), and when
-    /// the next retry falls due.
+    /// the next retry falls due. Shutting down does not wait for a long pass (a
+    /// fan-out to hundreds of subscribers takes a while at Discord's pace): the
+    /// delivery in hand is finished and recorded, and the rest stays due for the
+    /// next start.
     pub async fn run(&self, ready: &tokio::sync::Notify, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let stop = AtomicBool::new(false);
         loop {
-            if let Err(e) = self.deliver_due().await {
+            let pass = self.deliver_due_until(&stop);
+            tokio::pin!(pass);
+            let result = tokio::select! {
+                biased;
+                () = &mut shutdown => {
+                    stop.store(true, Ordering::Relaxed);
+                    if let Err(e) = pass.await {
+                        tracing::error!(error = %e, "outbox dispatch failed");
+                    }
+                    return;
+                }
+                result = &mut pass => result,
+            };
+            if let Err(e) = result {
                 tracing::error!(error = %e, "outbox dispatch failed");
             }
             let wait = match self.next_wait().await {
@@ -294,6 +312,67 @@ mod tests {
             (card.message_id.as_str(), card.thread_id.as_deref()),
             ("103", Some("t101"))
         );
+    }
+
+    /// Delivers everything, and asks for shutdown during the first delivery.
+    struct ShutsDown {
+        shutdown: StdMutex<Option<tokio::sync::oneshot::Sender<()>>>,
+        sent: StdMutex<Vec<i64>>,
+    }
+
+    impl Transport for ShutsDown {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            if let Some(tx) = self.shutdown.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            self.sent.lock().unwrap().push(d.id);
+            Ok(Delivered {
+                channel_id: "c".into(),
+                message_id: format!("m{}", d.id),
+                thread_id: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn shutting_down_mid_pass_finishes_the_delivery_in_hand_and_leaves_the_rest_due() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::system();
+        let mut tx = store.begin().await.unwrap();
+        let items: Vec<Outgoing> = (0..5)
+            .map(|i| {
+                Outgoing::post(
+                    Destination::Dm(crate::domain::UserId::new(100 + i)),
+                    OutMessage::text("notice"),
+                )
+                .about(format!("OUT-1:dm:{i}"))
+            })
+            .collect();
+        store::outbox::enqueue(&mut tx, &items, clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let transport = Arc::new(ShutsDown {
+            shutdown: StdMutex::new(Some(stop_tx)),
+            sent: StdMutex::new(Vec::new()),
+        });
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
+        let ready = tokio::sync::Notify::new();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            d.run(&ready, async {
+                let _ = stop_rx.await;
+            }),
+        )
+        .await
+        .expect("the dispatcher stops");
+        assert_eq!(*transport.sent.lock().unwrap(), vec![1]);
+        let mut conn = store.write().await.unwrap();
+        // (pending, delivered, failed): the first is recorded, the others wait for the next start.
+        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (4, 1, 0));
+        drop(conn);
+        assert_eq!(d.deliver_due().await.unwrap(), 4);
+        assert_eq!(*transport.sent.lock().unwrap(), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -51,13 +51,23 @@ fn json_err(e: serde_json::Error) -> StoreError {
     }
 }
 
-/// Rows due for an attempt at `now`, oldest first.
+/// Undelivered rows that may be tried: a row waits while an earlier row of its
+/// subject is undelivered (its retry may be minutes away), so the messages of
+/// one subject arrive in order: a card's edits after the card, a subscriber's
+/// update after the declaration.
+const READY: &str = "o.delivered_at IS NULL AND o.failed_at IS NULL
+    AND (o.subject IS NULL OR NOT EXISTS (
+        SELECT 1 FROM outbox e
+         WHERE e.delivered_at IS NULL AND e.failed_at IS NULL
+           AND e.subject = o.subject AND e.id < o.id))";
+
+/// Rows due for an attempt at `now`, oldest first, at most one per subject.
 pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<Pending>> {
-    let rows: Vec<(i64, String, Option<String>, String, String, i64)> = sqlx::query_as(
-        "SELECT id, kind, subject, destination, payload, attempts FROM outbox
-          WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?
-          ORDER BY id LIMIT ?",
-    )
+    let rows: Vec<(i64, String, Option<String>, String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT o.id, o.kind, o.subject, o.destination, o.payload, o.attempts FROM outbox o
+          WHERE {READY} AND o.next_attempt_at <= ?
+          ORDER BY o.id LIMIT ?"
+    ))
     .bind(to_ms(now))
     .bind(limit)
     .fetch_all(conn)
@@ -79,12 +89,12 @@ pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<
         .collect()
 }
 
-/// When the next undelivered row falls due, if any.
+/// When the next undelivered row falls due, if any (a row waiting for an
+/// earlier row of its subject comes due after that one).
 pub async fn next_due(conn: &mut Conn) -> Result<Option<i64>> {
-    let (t,): (Option<i64>,) =
-        sqlx::query_as("SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL")
-            .fetch_one(conn)
-            .await?;
+    let (t,): (Option<i64>,) = sqlx::query_as(&format!("SELECT MIN(o.next_attempt_at) FROM outbox o WHERE {READY}"))
+        .fetch_one(conn)
+        .await?;
     Ok(t)
 }
 
@@ -187,5 +197,53 @@ mod tests {
         assert_eq!(counts(&mut conn).await.unwrap(), (0, 1, 1));
         assert_eq!(max_numeric_message_id(&mut conn).await.unwrap(), 42);
         assert_eq!(next_due(&mut conn).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_row_waits_while_an_earlier_row_of_its_subject_is_undelivered() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let mut tx = store.begin().await.unwrap();
+        let dm = |user: u64, text: &str| {
+            Outgoing::post(
+                Destination::Dm(crate::domain::UserId::new(user)),
+                OutMessage::text(text),
+            )
+            .about(format!("OUT-1:dm:{user}"))
+        };
+        let items = vec![
+            dm(7, "declared"),
+            dm(8, "declared"),
+            dm(7, "update"),
+            dm(7, "resolved"),
+            Outgoing::post(
+                Destination::Dm(crate::domain::UserId::new(9)),
+                OutMessage::text("no subject"),
+            ),
+        ];
+        enqueue(&mut tx, &items, now).await.unwrap();
+        tx.commit().await.unwrap();
+        let texts = |rows: Vec<Pending>| rows.into_iter().map(|p| p.message.text).collect::<Vec<_>>();
+
+        let mut conn = store.write().await.unwrap();
+        let first = due(&mut conn, now, 10).await.unwrap();
+        assert_eq!(
+            (first[0].id, texts(first.clone())),
+            (1, vec!["declared".to_owned(), "declared".into(), "no subject".into()])
+        );
+        // User 7's declaration must wait 5 s: the update behind it waits too,
+        // and the dispatcher has nothing to do until then.
+        let later = now + chrono::TimeDelta::seconds(5);
+        mark_retry(&mut conn, 1, "429", later).await.unwrap();
+        mark_delivered(&mut conn, 2, "m2", now).await.unwrap();
+        mark_delivered(&mut conn, 5, "m5", now).await.unwrap();
+        assert!(due(&mut conn, now, 10).await.unwrap().is_empty());
+        assert_eq!(next_due(&mut conn).await.unwrap(), Some(to_ms(later)));
+        assert_eq!(texts(due(&mut conn, later, 10).await.unwrap()), ["declared"]);
+        mark_delivered(&mut conn, 1, "m1", later).await.unwrap();
+        assert_eq!(texts(due(&mut conn, later, 10).await.unwrap()), ["update"]);
+        // A row given up on does not hold back the rest of its subject.
+        mark_failed(&mut conn, 3, "gone", later).await.unwrap();
+        assert_eq!(texts(due(&mut conn, later, 10).await.unwrap()), ["resolved"]);
     }
 }

@@ -5,6 +5,8 @@ mod bot;
 mod changes;
 mod console;
 mod discord;
+mod discord_escalation;
+mod discord_outage;
 mod fake_discord;
 mod outage;
 mod sla;
