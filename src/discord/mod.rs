@@ -303,17 +303,32 @@ impl Handler {
         if !used {
             return;
         }
-        let (name, role_ids) = match &reaction.member {
+        // Discord sends the member with an added reaction only. Without it the
+        // actor would look like a stranger with no roles, and the desk would
+        // forget the roles and name it knows (a board would shrink by one on
+        // every withdrawn ballot): ask for the member instead.
+        let member = match (&reaction.member, reaction.guild_id) {
+            (Some(m), _) => Some(m.clone()),
+            (None, Some(guild)) => match guild.member(&ctx.http, user_id).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(error = %e, user = %user_id, "could not fetch the reacting member");
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        let (user, name, role_ids) = match &member {
             Some(m) => (
+                m.user.clone(),
                 display_name(&m.user, Some(m)),
                 m.roles.iter().map(|r| r.get()).collect::<Vec<_>>(),
             ),
-            None => (user_id.to_string(), Vec::new()),
-        };
-        let user = match &reaction.member {
-            Some(m) => m.user.clone(),
             None => match user_id.to_user(&ctx.http).await {
-                Ok(u) => u,
+                Ok(u) => {
+                    let name = display_name(&u, None);
+                    (u, name, Vec::new())
+                }
                 Err(_) => return,
             },
         };
