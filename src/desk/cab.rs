@@ -102,7 +102,7 @@ impl Desk {
     pub(crate) async fn cancel_vote(&self, tx: &mut Conn, ch: &Change) -> DeskResult<Vec<Outgoing>> {
         let now = self.clock().now();
         if store::cab::close(tx, ch.id, VoteStatus::Cancelled, now).await? {
-            store::timers::cancel(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
+            store::timers::cancel_one(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
         }
         self.refresh_vote_card(tx, ch).await
     }
@@ -357,7 +357,7 @@ impl Desk {
         }
         vote.status = VoteStatus::Closed(outcome);
         vote.closed_at = Some(now);
-        store::timers::cancel(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
+        store::timers::cancel_one(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
         let clashes = self.clashes(tx, ch).await?;
         let auto = policy.change.auto_authorize_low_risk
             && outcome.is_approved()
