@@ -12,7 +12,10 @@
 //! state already as it says and changes nothing. When the desk itself asks
 //! for a reaction to be taken back (an ineligible ballot, a switched one, a
 //! closed vote) it records the reaction as gone at once, so the platform's
-//! removal event that follows is recognised as that same change.
+//! removal event that follows is recognised as that same change. Events can
+//! arrive out of order (a replayed removal after a re-add), so the Discord
+//! adapter reports a vote reaction as the state the platform holds when it
+//! looks, not as the event says.
 
 use chrono::TimeDelta;
 
