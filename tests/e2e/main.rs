@@ -5,6 +5,7 @@ mod bot;
 mod changes;
 mod console;
 mod discord;
+mod discord_cab;
 mod fake_discord;
 mod outage;
 mod sla;
