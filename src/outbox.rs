@@ -51,6 +51,17 @@ pub enum SendError {
 /// A way to deliver messages: the console, Discord, or a test double.
 pub trait Transport: Send + Sync + 'static {
     fn deliver(&self, delivery: &Delivery<'_>) -> impl Future<Output = Result<Delivered, SendError>> + Send;
+
+    /// Finishes a newly posted message once the outbox has recorded where it
+    /// landed: adds the message's own reactions and starts a new card's
+    /// thread, returning the thread's id. It runs after the record is saved
+    /// because people can react as soon as a message appears, and a reaction
+    /// (a ballot on a vote card) is traced to its record through that id.
+    /// Best effort: the message is delivered either way. Nothing by default.
+    fn complete(&self, delivery: &Delivery<'_>, posted: &Delivered) -> impl Future<Output = Option<String>> + Send {
+        let _ = (delivery, posted);
+        async { None }
+    }
 }
 
 /// Longest wait between attempts.
@@ -153,22 +164,35 @@ impl<T: Transport> Dispatcher<T> {
         let mut conn = self.store.write().await?;
         match result {
             Ok(done) => {
-                if row.kind == OutKind::Card {
-                    if let Some(subject) = &row.subject {
-                        let saved = CardRef {
-                            subject: subject.clone(),
-                            channel_id: done.channel_id.clone(),
-                            message_id: done.message_id.clone(),
-                            thread_id: card
-                                .as_ref()
-                                .and_then(|c| c.thread_id.clone())
-                                .or(done.thread_id.clone()),
-                        };
-                        store::cards::save(&mut conn, &saved).await?;
-                    }
+                let card_subject = row.subject.as_ref().filter(|_| row.kind == OutKind::Card);
+                let mut saved = card_subject.map(|subject| CardRef {
+                    subject: subject.clone(),
+                    channel_id: done.channel_id.clone(),
+                    message_id: done.message_id.clone(),
+                    thread_id: card
+                        .as_ref()
+                        .and_then(|c| c.thread_id.clone())
+                        .or(done.thread_id.clone()),
+                });
+                if let Some(saved) = &saved {
+                    store::cards::save(&mut conn, saved).await?;
                 }
                 store::outbox::mark_delivered(&mut conn, row.id, &done.message_id, self.clock.now()).await?;
+                drop(conn);
                 tracing::debug!(outbox = row.id, message = %done.message_id, "delivered");
+                // A new message (not a card edited in place) is finished only
+                // now that it is recorded, so reactions to it find their record.
+                let posted_new = card.as_ref().map_or(true, |c| c.message_id != done.message_id);
+                if posted_new {
+                    let thread = self.transport.complete(&delivery, &done).await;
+                    if let (Some(saved), Some(thread)) = (saved.as_mut(), thread) {
+                        if saved.thread_id.is_none() {
+                            saved.thread_id = Some(thread);
+                            let mut conn = self.store.write().await?;
+                            store::cards::save(&mut conn, saved).await?;
+                        }
+                    }
+                }
                 Ok(true)
             }
             Err(SendError::Retry { after, reason }) => {
@@ -373,6 +397,73 @@ mod tests {
         drop(conn);
         assert_eq!(d.deliver_due().await.unwrap(), 4);
         assert_eq!(*transport.sent.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+    }
+
+    /// Posts every message as a new one and, when completing it, notes
+    /// which card the store already holds for its subject.
+    struct Completing {
+        store: Store,
+        seen_on_complete: StdMutex<Vec<Option<CardRef>>>,
+    }
+
+    impl Transport for Completing {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            // A card that exists is edited in place, as on a platform.
+            let message_id = d
+                .card
+                .map_or_else(|| (100 + d.id).to_string(), |c| c.message_id.clone());
+            Ok(Delivered {
+                channel_id: "c".into(),
+                message_id,
+                thread_id: None,
+            })
+        }
+
+        async fn complete(&self, d: &Delivery<'_>, posted: &Delivered) -> Option<String> {
+            let mut conn = self.store.write().await.unwrap();
+            let card = store::cards::by_subject(&mut conn, d.subject.unwrap()).await.unwrap();
+            self.seen_on_complete.lock().unwrap().push(card);
+            Some(format!("t{}", posted.message_id))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_card_is_recorded_before_it_is_completed_and_an_edit_is_not_completed() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::system();
+        let role = RoleKey::parse("cab").unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let items = vec![
+            Outgoing::card(
+                "CHG-1",
+                Destination::RoleChannel(role.clone()),
+                OutMessage::text("vote"),
+            ),
+            Outgoing::card(
+                "CHG-1",
+                Destination::RoleChannel(role),
+                OutMessage::text("vote, edited"),
+            ),
+        ];
+        store::outbox::enqueue(&mut tx, &items, clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let transport = Arc::new(Completing {
+            store: store.clone(),
+            seen_on_complete: StdMutex::new(Vec::new()),
+        });
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
+        assert_eq!(d.deliver_due().await.unwrap(), 2);
+        let seen = transport.seen_on_complete.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "only the new message is completed: {seen:?}");
+        let recorded = seen[0].clone().expect("the card was recorded before completing it");
+        assert_eq!((recorded.message_id.as_str(), recorded.thread_id), ("101", None));
+        let mut conn = store.write().await.unwrap();
+        let card = store::cards::by_subject(&mut conn, "CHG-1").await.unwrap().unwrap();
+        assert_eq!(
+            (card.message_id.as_str(), card.thread_id.as_deref()),
+            ("101", Some("t101"))
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! state already as it says and changes nothing. When the desk itself asks
 //! for a reaction to be taken back (an ineligible ballot, a switched one, a
 //! closed vote) it records the reaction as gone at once, so the platform's
-//! removal event that follows is recognised as that same change.
+//! removal event that follows is recognised as that same change. Events can
+//! arrive out of order (a replayed removal after a re-add), so the Discord
+//! adapter reports a vote reaction as the state the platform holds when it
+//! looks, not as the event says.
 
 use chrono::TimeDelta;
 
@@ -102,7 +105,7 @@ impl Desk {
     pub(crate) async fn cancel_vote(&self, tx: &mut Conn, ch: &Change) -> DeskResult<Vec<Outgoing>> {
         let now = self.clock().now();
         if store::cab::close(tx, ch.id, VoteStatus::Cancelled, now).await? {
-            store::timers::cancel(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
+            store::timers::cancel_one(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
         }
         self.refresh_vote_card(tx, ch).await
     }
@@ -357,7 +360,7 @@ impl Desk {
         }
         vote.status = VoteStatus::Closed(outcome);
         vote.closed_at = Some(now);
-        store::timers::cancel(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
+        store::timers::cancel_one(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
         let clashes = self.clashes(tx, ch).await?;
         let auto = policy.change.auto_authorize_low_risk
             && outcome.is_approved()

@@ -230,6 +230,46 @@ async fn a_vote_closes_at_its_deadline_after_a_restart_and_later_reactions_chang
 }
 
 #[tokio::test]
+async fn ending_the_vote_on_chg_1_leaves_the_deadline_of_chg_10() {
+    let (store, _dir) = temp_store().await;
+    let clock = Clock::fixed(start());
+    let h = Harness::new(store, clock.clone());
+    let alice = actor("alice", &["systems_support"]);
+    let carl = actor("carl", &["change_manager"]);
+    for n in 1..=10 {
+        let r = h
+            .reply(
+                &alice,
+                &format!("!change Patch host {n} service=email risk=low type=normal"),
+            )
+            .await;
+        assert!(r.text.starts_with(&format!("CHG-{n} filed")), "{}", r.text);
+    }
+    let r = h.reply(&carl, "!cab CHG-10 deadline=2h").await;
+    assert!(r.text.starts_with("CAB vote on CHG-10 is open"), "{}", r.text);
+    let r = h.reply(&carl, "!cab CHG-1").await;
+    assert!(r.text.starts_with("CAB vote on CHG-1 is open"), "{}", r.text);
+    // CHG-1's vote ends (with its change); CHG-10's deadline must still stand.
+    let r = h.reply(&carl, "!change cancel CHG-1 withdrawn").await;
+    assert!(r.text.contains("CHG-1"), "{}", r.text);
+    assert_eq!(
+        h.scalar("SELECT cancelled FROM timers WHERE kind = 'cab_close' AND key = 'CHG-10'")
+            .await,
+        0
+    );
+    clock.advance(TimeDelta::hours(3));
+    assert_eq!(h.desk.fire_due_timers().await.unwrap(), 1);
+    assert_eq!(
+        h.text("SELECT outcome FROM cab_votes WHERE change_id = 10").await,
+        "no_quorum"
+    );
+    assert_eq!(
+        h.text("SELECT status FROM cab_votes WHERE change_id = 1").await,
+        "cancelled"
+    );
+}
+
+#[tokio::test]
 async fn bad_change_input_gets_a_clear_reply_and_changes_nothing() {
     let (h, _dir) = harness().await;
     let alice = actor("alice", &["systems_support"]);

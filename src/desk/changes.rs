@@ -313,7 +313,7 @@ impl Desk {
         ch.state = ChangeState::Cancelled;
         ch.reason = reason.clone();
         store::changes::update(tx, &ch, now).await?;
-        store::timers::cancel(tx, NOTICE_TIMER, &id.to_string()).await?;
+        store::timers::cancel_one(tx, NOTICE_TIMER, &id.to_string()).await?;
         let mut out = self.cancel_vote(tx, &ch).await?;
         let by = self.name_of(tx, actor.user).await?;
         let route = self.change_route(Action::ChangeRequest, &ch);

@@ -310,20 +310,50 @@ impl Handler {
         if !used {
             return;
         }
-        let (name, role_ids) = match &reaction.member {
+        // Discord sends the member with an added reaction only. Without it the
+        // actor would look like a stranger with no roles, and the desk would
+        // forget the roles and name it knows (a board would shrink by one on
+        // every withdrawn ballot): ask for the member instead.
+        let member = match (&reaction.member, reaction.guild_id) {
+            (Some(m), _) => Some(m.clone()),
+            (None, Some(guild)) => match guild.member(&ctx.http, user_id).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(error = %e, user = %user_id, "could not fetch the reacting member");
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        let (user, name, role_ids) = match &member {
             Some(m) => (
+                m.user.clone(),
                 display_name(&m.user, Some(m)),
                 m.roles.iter().map(|r| r.get()).collect::<Vec<_>>(),
             ),
-            None => (user_id.to_string(), Vec::new()),
-        };
-        let user = match &reaction.member {
-            Some(m) => m.user.clone(),
             None => match user_id.to_user(&ctx.http).await {
-                Ok(u) => u,
+                Ok(u) => {
+                    let name = display_name(&u, None);
+                    (u, name, Vec::new())
+                }
                 Err(_) => return,
             },
         };
+        // A ballot is whether the voter's reaction is on the vote card. serenity
+        // handles each event in its own task, so a quick remove and re-add (or
+        // a replayed removal) can reach the desk out of order; the event is
+        // therefore read as the reaction's state Discord holds now, which the
+        // desk counts only when it changes (see store::reactions). Only on the
+        // bot's own messages (a removal does not say whose message it was).
+        let mut present = added;
+        let own_message = reaction
+            .message_author_id
+            .map_or(true, |a| self.bot_user.get() == Some(&a.get()));
+        if own_message && crate::domain::cab::Choice::from_emoji(&emoji).is_some() {
+            if let Some(now) = reaction_present(&ctx, &reaction, user_id).await {
+                present = now;
+            }
+        }
         // 🎫 needs the reacted message's author and text.
         let message = if added && emoji.starts_with('🎫') {
             match reaction.channel_id.message(&ctx.http, reaction.message_id).await {
@@ -361,7 +391,7 @@ impl Handler {
             event: Event::Reaction {
                 message_id: reaction.message_id.get().to_string(),
                 emoji,
-                added,
+                added: present,
                 message,
             },
         };
@@ -446,6 +476,30 @@ impl Handler {
             .await
         {
             tracing::warn!(error = %e, "could not answer an interaction");
+        }
+    }
+}
+
+/// Whether `user`'s reaction is on the message now, as Discord holds it;
+/// `None` when Discord cannot say.
+async fn reaction_present(ctx: &Context, reaction: &Reaction, user: serenity::all::UserId) -> Option<bool> {
+    // Reactors come by user id: the first one after `user - 1` is `user`, if they reacted.
+    let after = user.get().checked_sub(1)?;
+    match ctx
+        .http
+        .get_reaction_users(
+            reaction.channel_id,
+            reaction.message_id,
+            &reaction.emoji,
+            1,
+            Some(after),
+        )
+        .await
+    {
+        Ok(users) => Some(users.iter().any(|u| u.id == user)),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the reaction's state; taking the event as it is");
+            None
         }
     }
 }

@@ -277,33 +277,12 @@ impl Transport for DiscordTransport {
             if let Some(e) = card {
                 msg = msg.embed(e);
             }
+            // Its reactions and thread come in `complete`, once the card is recorded.
             let mid = self.send(channel, msg).await?;
-            self.add_reactions(channel, mid, &d.message.reactions).await;
-            let name = d
-                .message
-                .card
-                .as_ref()
-                .map_or_else(|| d.subject.unwrap_or("updates").to_owned(), |c| c.title.clone());
-            self.pacer.acquire(Some(channel)).await;
-            let thread = ChannelId::new(channel)
-                .create_thread_from_message(
-                    &*self.http,
-                    MessageId::new(mid),
-                    CreateThread::new(render::truncate(&name, 100)).auto_archive_duration(AutoArchiveDuration::OneWeek),
-                )
-                .await;
-            let thread_id = match thread {
-                Ok(t) => Some(t.id.get().to_string()),
-                Err(e) => {
-                    // Without a thread, updates go to the card's channel.
-                    tracing::warn!(error = %e, card = mid, "could not start a thread for the card");
-                    None
-                }
-            };
             return Ok(Delivered {
                 channel_id: channel.to_string(),
                 message_id: mid.to_string(),
-                thread_id,
+                thread_id: None,
             });
         }
 
@@ -328,15 +307,45 @@ impl Transport for DiscordTransport {
             let id = self.send(channel, msg).await?;
             first.get_or_insert(id);
         }
-        if let Some(id) = first {
-            self.add_reactions(channel, id, &d.message.reactions).await;
-        }
         let message_id = first.unwrap_or_default().to_string();
         Ok(Delivered {
             channel_id: channel.to_string(),
             message_id,
             thread_id: None,
         })
+    }
+
+    async fn complete(&self, d: &Delivery<'_>, posted: &Delivered) -> Option<String> {
+        let (Ok(channel), Ok(mid)) = (posted.channel_id.parse::<u64>(), posted.message_id.parse::<u64>()) else {
+            return None;
+        };
+        self.add_reactions(channel, mid, &d.message.reactions).await;
+        // A card posted again (the old one was deleted by hand) keeps its thread.
+        let has_thread = posted.thread_id.is_some() || d.card.is_some_and(|c| c.thread_id.is_some());
+        if d.kind != OutKind::Card || has_thread {
+            return None;
+        }
+        let name = d
+            .message
+            .card
+            .as_ref()
+            .map_or_else(|| d.subject.unwrap_or("updates").to_owned(), |c| c.title.clone());
+        self.pacer.acquire(Some(channel)).await;
+        let thread = ChannelId::new(channel)
+            .create_thread_from_message(
+                &*self.http,
+                MessageId::new(mid),
+                CreateThread::new(render::truncate(&name, 100)).auto_archive_duration(AutoArchiveDuration::OneWeek),
+            )
+            .await;
+        match thread {
+            Ok(t) => Some(t.id.get().to_string()),
+            Err(e) => {
+                // Without a thread, updates go to the card's channel.
+                tracing::warn!(error = %e, card = mid, "could not start a thread for the card");
+                None
+            }
+        }
     }
 }
 

@@ -52,6 +52,16 @@ pub async fn cancel(conn: &mut Conn, kind: &str, key_prefix: &str) -> Result<u64
     Ok(done.rows_affected())
 }
 
+/// Cancels the unfired timer `kind`/`key` itself (`CHG-1`, not `CHG-10` too).
+pub async fn cancel_one(conn: &mut Conn, kind: &str, key: &str) -> Result<u64> {
+    let done = sqlx::query("UPDATE timers SET cancelled = 1 WHERE kind = ? AND key = ? AND fired_at IS NULL")
+        .bind(kind)
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 type Row = (i64, String, String, String, i64, String);
 
 fn timer(r: Row) -> Result<Timer> {
@@ -173,5 +183,21 @@ mod tests {
         assert_eq!(rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["CHG-1"]);
         assert_eq!(pending_for(&mut c, "CHG-1").await.unwrap().len(), 1);
         assert!(pending_for(&mut c, "INC-1").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn cancelling_one_timer_leaves_timers_whose_keys_merely_start_alike() {
+        let (store, _dir) = temp_store().await;
+        let mut c = store.write().await.unwrap();
+        let t0 = Utc::now();
+        for key in ["CHG-1", "CHG-10", "CHG-12"] {
+            schedule(&mut c, "cab_close", key, key, t0, "{}").await.unwrap();
+        }
+        assert_eq!(cancel_one(&mut c, "cab_close", "CHG-1").await.unwrap(), 1);
+        let rest = due(&mut c, t0, 10).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+            ["CHG-10", "CHG-12"]
+        );
     }
 }

@@ -84,8 +84,12 @@ pub fn policy_for(fake: &FakeDiscord) -> Policy {
 
 /// A desk on the test database, not connected to anything (to prepare state).
 pub async fn offline_desk(fake: &FakeDiscord, db: &TestDb) -> Desk {
+    desk_with_clock(fake, db, Clock::system()).await
+}
+
+async fn desk_with_clock(fake: &FakeDiscord, db: &TestDb, clock: Clock) -> Desk {
     let store = Store::open(&db.url()).await.expect("open store");
-    Desk::new(store, policy_for(fake), Clock::system())
+    Desk::new(store, policy_for(fake), clock)
 }
 
 /// A running bot.
@@ -97,8 +101,14 @@ pub struct Bot {
 
 /// Starts the adapter with `token` and returns at once.
 pub async fn launch(fake: &FakeDiscord, db: &TestDb, token: &str) -> Bot {
+    launch_with_clock(fake, db, token, Clock::system()).await
+}
+
+/// Like [`launch`], with a desk clock the test can advance (shared by clones,
+/// so it can outlive one bot and be given to the next).
+pub async fn launch_with_clock(fake: &FakeDiscord, db: &TestDb, token: &str, clock: Clock) -> Bot {
     init_tracing();
-    let desk = offline_desk(fake, db).await;
+    let desk = desk_with_clock(fake, db, clock).await;
     let (tx, rx) = oneshot::channel::<()>();
     let settings = desk.policy().discord.clone();
     let run_desk = desk.clone();
@@ -118,8 +128,13 @@ pub async fn launch(fake: &FakeDiscord, db: &TestDb, token: &str) -> Bot {
 
 /// Starts the adapter and waits until it has loaded the guild and registered its commands.
 pub async fn start(fake: &FakeDiscord, db: &TestDb) -> Bot {
+    start_with_clock(fake, db, Clock::system()).await
+}
+
+/// Like [`start`], with a desk clock the test can advance.
+pub async fn start_with_clock(fake: &FakeDiscord, db: &TestDb, clock: Clock) -> Bot {
     let from = fake.calls().len();
-    let bot = launch(fake, db, &fake.spec().token).await;
+    let bot = launch_with_clock(fake, db, &fake.spec().token, clock).await;
     fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", from, WAIT)
         .await
         .expect("commands registered");

@@ -5,6 +5,7 @@ mod bot;
 mod changes;
 mod console;
 mod discord;
+mod discord_cab;
 mod discord_escalation;
 mod discord_outage;
 mod fake_discord;

@@ -430,9 +430,22 @@ impl Ctx<'_> {
             }
             ("GET", ["channels", channel, "messages", message, "reactions", emoji]) => {
                 let m = self.message_in(snowflake(channel)?, snowflake(message)?)?;
-                let users: Vec<Value> = self.st.messages[&m]
-                    .reactors(emoji)
+                // As on Discord: by user id, `after` a user id, at most `limit` (default 25, max 100).
+                let param = |name: &str| {
+                    query
+                        .unwrap_or_default()
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                        .and_then(|v| v.parse::<u64>().ok())
+                };
+                let after = param("after").unwrap_or(0);
+                let limit = param("limit").unwrap_or(25).clamp(1, 100) as usize;
+                let mut reactors = self.st.messages[&m].reactors(emoji);
+                reactors.sort_unstable();
+                let users: Vec<Value> = reactors
                     .into_iter()
+                    .filter(|u| *u > after)
+                    .take(limit)
                     .map(|u| payloads::user(spec, u))
                     .collect();
                 Ok(Reply::ok(Value::Array(users)))
