@@ -1031,6 +1031,12 @@ impl FakeDiscord {
         self.inner.gateway_url.clone()
     }
 
+    /// Time since [`FakeDiscord::start`], on the clock of [`Call::at`] (to time an injection
+    /// against the call it causes).
+    pub fn elapsed(&self) -> Duration {
+        self.inner.elapsed()
+    }
+
     /// The guild description the fake was started with.
     pub fn spec(&self) -> &GuildSpec {
         &self.inner.spec
