@@ -82,6 +82,16 @@ pub fn policy_for(fake: &FakeDiscord) -> Policy {
     Policy::load(None, env).expect("config")
 }
 
+/// The policy pointed at the fake, with more settings (`OPSDESK_…` names).
+pub fn policy_with(fake: &FakeDiscord, extra: &[(&str, &str)]) -> Policy {
+    let mut env = vec![
+        ("DISCORD_API_BASE".to_owned(), fake.api_base()),
+        ("DISCORD_GATEWAY_URL".to_owned(), fake.gateway_url()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Policy::load(None, env).expect("config")
+}
+
 /// A desk on the test database, not connected to anything (to prepare state).
 pub async fn offline_desk(fake: &FakeDiscord, db: &TestDb) -> Desk {
     let store = Store::open(&db.url()).await.expect("open store");
@@ -97,8 +107,14 @@ pub struct Bot {
 
 /// Starts the adapter with `token` and returns at once.
 pub async fn launch(fake: &FakeDiscord, db: &TestDb, token: &str) -> Bot {
+    launch_with(db, token, policy_for(fake)).await
+}
+
+/// Starts the adapter with `token` and `policy` and returns at once.
+pub async fn launch_with(db: &TestDb, token: &str, policy: Policy) -> Bot {
     init_tracing();
-    let desk = offline_desk(fake, db).await;
+    let store = Store::open(&db.url()).await.expect("open store");
+    let desk = Desk::new(store, policy, Clock::system());
     let (tx, rx) = oneshot::channel::<()>();
     let settings = desk.policy().discord.clone();
     let run_desk = desk.clone();
@@ -120,6 +136,16 @@ pub async fn launch(fake: &FakeDiscord, db: &TestDb, token: &str) -> Bot {
 pub async fn start(fake: &FakeDiscord, db: &TestDb) -> Bot {
     let from = fake.calls().len();
     let bot = launch(fake, db, &fake.spec().token).await;
+    fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", from, WAIT)
+        .await
+        .expect("commands registered");
+    bot
+}
+
+/// Like [`start`], with `policy`.
+pub async fn start_with(fake: &FakeDiscord, db: &TestDb, policy: Policy) -> Bot {
+    let from = fake.calls().len();
+    let bot = launch_with(db, &fake.spec().token, policy).await;
     fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", from, WAIT)
         .await
         .expect("commands registered");

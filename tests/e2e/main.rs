@@ -5,4 +5,6 @@ mod bot;
 mod console;
 mod discord;
 mod fake_discord;
+mod proofs;
+mod proofs_discord;
 mod util;
