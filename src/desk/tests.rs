@@ -183,7 +183,7 @@ async fn concurrent_commands_share_one_commit_and_a_refused_one_rolls_back_alone
         .count();
     assert_eq!(public, 10, "{outcomes:?}");
     assert!(matches!(&outcomes[3], Outcome::Reply(r) if r.private && r.text.contains("Only agents")));
-    assert!(matches!(&outcomes[6], Outcome::Reply(r) if r.private && r.text.contains("missing <id>")));
+    assert!(matches!(&outcomes[6], Outcome::Reply(r) if r.private && r.text.starts_with("Missing <id>")));
     assert_eq!(outcomes[8], Outcome::Duplicate);
     // Each caller got its own incident.
     let mut ids: Vec<&str> = outcomes

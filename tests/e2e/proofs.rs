@@ -154,7 +154,8 @@ fn word(rng: &mut Rng) -> String {
             let n = 1 + rng.below(8);
             (0..n).map(|_| (b'a' + rng.below(26) as u8) as char).collect()
         }
-        _ => rng.pick(FIXED).repeat(1 + rng.below(3_000)),
+        // Long runs, up to about Discord's 4,000-character message limit.
+        _ => rng.pick(FIXED).repeat(1 + rng.below(150)),
     }
 }
 

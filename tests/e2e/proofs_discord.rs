@@ -457,8 +457,20 @@ async fn db_state(db: &TestDb) -> Vec<String> {
     out
 }
 
-/// What users read: each channel's bot messages (by channel name, thread name or DM user).
+/// What users read: each channel's bot messages (by channel name, thread name or DM user),
+/// with clock times masked (two runs straddle a minute).
 fn transcript(fake: &FakeDiscord) -> BTreeMap<String, Vec<String>> {
+    let times = Regex::new(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC|<t:\d+:R>").unwrap();
+    let mut out = transcript_raw(fake);
+    for lines in out.values_mut() {
+        for l in lines.iter_mut() {
+            *l = times.replace_all(l, "<time>").into_owned();
+        }
+    }
+    out
+}
+
+fn transcript_raw(fake: &FakeDiscord) -> BTreeMap<String, Vec<String>> {
     let spec = fake.spec();
     let mut out = BTreeMap::new();
     for c in &spec.channels {
@@ -548,6 +560,8 @@ async fn replay_run(duplicates: bool, seed: u64) -> (Vec<String>, BTreeMap<Strin
                     fake.inject_interaction(InteractionSpec::slash("incident", who, general).string("title", title));
                 pool.push(fake.last_injected().expect("injected"));
                 fake.wait_for_interaction_response(id, WAIT).await.expect("answered");
+                // The response is a message in the channel too.
+                replies += 1;
                 continue;
             }
         }
