@@ -386,13 +386,20 @@ async fn latency() {
     );
     let mut echo = (vec![], vec![]);
     let mut desk = (vec![], vec![]);
-    for _ in 0..RUNS {
-        let (p50, p99) = latency_run(Bot::Echo).await;
-        echo.0.push(ms(p50));
-        echo.1.push(ms(p99));
-        let (p50, p99) = latency_run(Bot::Opsdesk).await;
-        desk.0.push(ms(p50));
-        desk.1.push(ms(p99));
+    for run in 0..RUNS {
+        for (bot, into) in [(Bot::Echo, &mut echo), (Bot::Opsdesk, &mut desk)] {
+            let name = if bot == Bot::Echo { "echo bot" } else { "opsdesk" };
+            eprintln!("   … run {} of {RUNS}: {name}", run + 1);
+            let Ok((p50, p99)) = tokio::time::timeout(Duration::from_secs(240), latency_run(bot)).await else {
+                println!(
+                    "   run {} of {name} did not finish within 4 minutes; no figure",
+                    run + 1
+                );
+                return;
+            };
+            into.0.push(ms(p50));
+            into.1.push(ms(p99));
+        }
     }
     let (e50, e99, d50, d99) = (
         median(echo.0.clone()),
@@ -452,6 +459,7 @@ async fn latency_run(bot: Bot) -> (Duration, Duration) {
         }
     };
     fake.wait_until_connected(wait).await.expect("bot connected");
+    eprintln!("     connected");
     if bot == Bot::Opsdesk {
         fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", 0, wait)
             .await
@@ -489,6 +497,7 @@ async fn latency_run(bot: Bot) -> (Duration, Duration) {
             sent.push((id, at));
         }
     }
+    eprintln!("     injected {}", sent.len() + WARMUP);
     let want: std::collections::HashSet<u64> = sent.iter().map(|(id, _)| *id).collect();
     fake.wait_for(
         "every reply",
@@ -514,6 +523,7 @@ async fn latency_run(bot: Bot) -> (Duration, Duration) {
     let replies: std::collections::HashMap<u64, Duration> = replies_to(&fake, from).into_iter().collect();
     let mut lat: Vec<Duration> = sent.iter().map(|(id, at)| replies[id].saturating_sub(*at)).collect();
     lat.sort();
+    eprintln!("     answered; stopping");
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(wait, task).await;
     (percentile(&lat, 50.0), percentile(&lat, 99.0))
