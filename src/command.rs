@@ -622,11 +622,11 @@ pub fn parse(prefix: &str, line: &str) -> Option<Result<Command, UsageError>> {
         let names = COMMANDS
             .iter()
             .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()));
-        let suggestion = nearest(name, names).and_then(spec).map(|s| s.name);
-        return Some(Ok(Command::Unknown {
-            name: name.chars().take(40).collect(),
-            suggestion,
-        }));
+        // Only what is echoed is compared: a wall of text is near no command, and
+        // measuring its distance to every name would cost time for nothing.
+        let name: String = name.chars().take(40).collect();
+        let suggestion = nearest(&name, names).and_then(spec).map(|s| s.name);
+        return Some(Ok(Command::Unknown { name, suggestion }));
     };
     Some(build(spec, split_args(spec, rest)))
 }
@@ -673,7 +673,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
     let positional: Vec<&OptionSpec> = spec.options.iter().filter(|o| !o.named).collect();
     if args.positional.len() > positional.len() {
         let extra = &args.positional[positional.len()..];
-        return Err(err(format!("unexpected `{}`", extra.join(" "))));
+        return Err(err(format!("unexpected `{}`", shorten(&extra.join(" ")))));
     }
     if let Some(missing) = positional.iter().skip(args.positional.len()).find(|o| o.required) {
         return Err(err(format!("missing <{}>", missing.name)));

@@ -222,11 +222,34 @@ struct RawOutage {
     resolve_linked_incidents: bool,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDiscord {
     api_base: Option<String>,
     gateway_url: Option<String>,
+    #[serde(default = "default_requests_per_second")]
+    requests_per_second: u32,
+    #[serde(default = "default_channel_messages_per_5s")]
+    channel_messages_per_5s: u32,
+}
+
+impl Default for RawDiscord {
+    fn default() -> Self {
+        Self {
+            api_base: None,
+            gateway_url: None,
+            requests_per_second: default_requests_per_second(),
+            channel_messages_per_5s: default_channel_messages_per_5s(),
+        }
+    }
+}
+
+fn default_requests_per_second() -> u32 {
+    45
+}
+
+fn default_channel_messages_per_5s() -> u32 {
+    5
 }
 
 /// An ITIL role as the desk routes to it.
@@ -328,11 +351,26 @@ pub struct EscalationSettings {
     pub major_ping: Vec<Party>,
 }
 
-/// Where to find Discord (or a Discord-compatible server).
-#[derive(Debug, Clone, Default)]
+/// Where to find Discord (or a Discord-compatible server), and how fast to talk to it.
+#[derive(Debug, Clone)]
 pub struct DiscordSettings {
     pub api_base: Option<String>,
     pub gateway_url: Option<String>,
+    /// The outbox's pace: REST requests per second in all (Discord allows 50).
+    pub requests_per_second: u32,
+    /// The outbox's pace: messages per 5 seconds in one channel (Discord allows 5).
+    pub channel_messages_per_5s: u32,
+}
+
+impl Default for DiscordSettings {
+    fn default() -> Self {
+        Self {
+            api_base: None,
+            gateway_url: None,
+            requests_per_second: default_requests_per_second(),
+            channel_messages_per_5s: default_channel_messages_per_5s(),
+        }
+    }
 }
 
 /// The rules of one board (CAB or ECAB), checked.
@@ -646,6 +684,15 @@ impl Policy {
             }
         }
 
+        for (field, n) in [
+            ("discord.requests_per_second", raw.discord.requests_per_second),
+            ("discord.channel_messages_per_5s", raw.discord.channel_messages_per_5s),
+        ] {
+            if n == 0 {
+                return bad(format!("{field}: must be at least 1"));
+            }
+        }
+
         Ok(Policy {
             prefix: raw.prefix,
             database_url: raw.database_url,
@@ -670,6 +717,8 @@ impl Policy {
             discord: DiscordSettings {
                 api_base: raw.discord.api_base,
                 gateway_url: raw.discord.gateway_url,
+                requests_per_second: raw.discord.requests_per_second,
+                channel_messages_per_5s: raw.discord.channel_messages_per_5s,
             },
         })
     }
@@ -1172,6 +1221,26 @@ mod tests {
                 "[discord]\napi_base = \"127.0.0.1:1\"",
                 "discord.api_base",
             ),
+            (
+                "no requests at all",
+                "[discord]\nrequests_per_second = 0",
+                "discord.requests_per_second: must be at least 1",
+            ),
+            (
+                "no channel messages at all",
+                "[discord]\nchannel_messages_per_5s = 0",
+                "discord.channel_messages_per_5s: must be at least 1",
+            ),
+            (
+                "a negative pace",
+                "[discord]\nrequests_per_second = -5",
+                "requests_per_second",
+            ),
+            (
+                "a misspelt pace",
+                "[discord]\nchannel_messages_per_5 = 9",
+                "channel_messages_per_5",
+            ),
         ];
         for (what, overlay, expected) in cases {
             let err = load_with(overlay).expect_err(what).to_string();
@@ -1488,6 +1557,16 @@ mod tests {
         assert_eq!(p.prefix, "?");
         assert_eq!(p.page_size, 5);
         assert_eq!(p.discord.api_base.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(p.discord.requests_per_second, 45);
+        let fast = Policy::load(
+            None,
+            vec![(
+                "OPSDESK_DISCORD__CHANNEL_MESSAGES_PER_5S".to_string(),
+                "500".to_string(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(fast.discord.channel_messages_per_5s, 500);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod outages;
 mod sla;
 mod survey;
 mod timers;
+mod writer;
 
 use std::sync::Arc;
 
@@ -158,6 +159,8 @@ struct Inner {
     clock: Clock,
     outbox_ready: Notify,
     timers_changed: Notify,
+    /// Commands that arrive together are committed together (see `writer`).
+    writer: writer::GroupCommit,
 }
 
 impl Desk {
@@ -169,6 +172,7 @@ impl Desk {
                 clock,
                 outbox_ready: Notify::new(),
                 timers_changed: Notify::new(),
+                writer: writer::GroupCommit::default(),
             }),
         }
     }
@@ -240,57 +244,98 @@ impl Desk {
                     .await;
             }
         };
-        let Some(mut tx) = self.claim(inbound).await? else {
+        if let Ok(cmd) = &parsed {
+            if cmd.is_read_only() {
+                // Record the event's identity in the writer's next batch (so a
+                // replay gets no second answer), then read from the read pool
+                // instead of holding the writer.
+                let desk = self.clone();
+                let claimed = inbound.clone();
+                let job: writer::Job = Box::new(move |conn| {
+                    Box::pin(async move {
+                        let fresh = desk.claim_on(conn, &claimed).await?;
+                        Ok(if fresh { Outcome::Ignored } else { Outcome::Duplicate })
+                    })
+                });
+                if self.inner.writer.run(self.store(), job).await? == Outcome::Duplicate {
+                    return Ok(Outcome::Duplicate);
+                }
+                let mut conn = self.store().read().await?;
+                return self.command(&mut conn, inbound, cmd.clone()).await.map(Outcome::Reply);
+            }
+        }
+        // Commands are group-committed: this one runs in its own savepoint inside
+        // the writer's next transaction, and is answered after that commits.
+        let desk = self.clone();
+        let inbound = inbound.clone();
+        let job: writer::Job = Box::new(move |conn| Box::pin(async move { desk.apply(conn, &inbound, parsed).await }));
+        let outcome = self.inner.writer.run(self.store(), job).await?;
+        if matches!(outcome, Outcome::Reply(_)) {
+            self.outbox_ready().notify_one();
+            // The action may have scheduled, moved or cancelled timers.
+            self.timers_changed().notify_one();
+        }
+        Ok(outcome)
+    }
+
+    /// One command inside the writer's transaction: records the event's
+    /// identity, then runs the action in a savepoint. A refusal undoes whatever
+    /// the action began but keeps the event's identity, so a replay is not
+    /// answered twice; a store error is rolled back whole by the writer.
+    async fn apply(
+        &self,
+        conn: &mut Conn,
+        inbound: &Inbound,
+        parsed: Result<Command, UsageError>,
+    ) -> DeskResult<Outcome> {
+        if !self.claim_on(conn, inbound).await? {
             return Ok(Outcome::Duplicate);
-        };
+        }
         let cmd = match parsed {
             Ok(cmd) => cmd,
-            Err(usage) => {
-                tx.commit().await?;
-                return rejected(render::usage(prefix, &usage));
-            }
+            Err(usage) => return rejected(render::usage(&self.policy().prefix, &usage)),
         };
-        if cmd.is_read_only() {
-            // Record the event (so a replay gets no second answer), then read
-            // from the read pool instead of holding the writer.
-            tx.commit().await?;
-            let mut conn = self.store().read().await?;
-            return self.command(&mut conn, inbound, cmd).await.map(Outcome::Reply);
-        }
-        // The action runs in a savepoint: a refusal undoes whatever it began but
-        // keeps the event's identity, so a replay is not answered twice.
-        let mut action = store::savepoint(&mut tx).await?;
+        let mut action = store::savepoint(conn).await?;
         match self.command(&mut action, inbound, cmd).await {
             Ok(reply) => {
                 action.commit().await?;
-                tx.commit().await?;
-                self.outbox_ready().notify_one();
-                // The action may have scheduled, moved or cancelled timers.
-                self.timers_changed().notify_one();
                 Ok(Outcome::Reply(reply))
             }
             Err(e @ (DeskError::Rejected(_) | DeskError::RejectedReaction(_))) => {
                 action.rollback().await?;
-                tx.commit().await?;
                 Err(e)
             }
             Err(e) => Err(e),
         }
     }
 
+    /// How many write transactions the group-committing writer has made, and
+    /// for how many commands (benchmarks, tests).
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.inner.writer.stats()
+    }
+
     /// Begins the action's transaction and records the event's identity;
     /// `None` when the event was seen before.
     async fn claim(&self, inbound: &Inbound) -> DeskResult<Option<Tx>> {
-        let now = self.clock().now();
         let mut tx = self.store().begin().await?;
-        if !store::events::claim(&mut tx, &inbound.key, now).await? {
+        if !self.claim_on(&mut tx, inbound).await? {
             tx.rollback().await?;
             return Ok(None);
         }
-        store::users::upsert(&mut tx, inbound.actor.user, &inbound.actor.name, now).await?;
-        // Who holds which role, so a board knows its members (see store::roster).
-        store::roster::refresh(&mut tx, inbound.actor.user, &inbound.actor.roles, now).await?;
         Ok(Some(tx))
+    }
+
+    /// Records the event's identity and its actor; false when seen before.
+    async fn claim_on(&self, conn: &mut Conn, inbound: &Inbound) -> DeskResult<bool> {
+        let now = self.clock().now();
+        if !store::events::claim(conn, &inbound.key, now).await? {
+            return Ok(false);
+        }
+        store::users::upsert(conn, inbound.actor.user, &inbound.actor.name, now).await?;
+        // Who holds which role, so a board knows its members (see store::roster).
+        store::roster::refresh(conn, inbound.actor.user, &inbound.actor.roles, now).await?;
+        Ok(true)
     }
 
     async fn command(&self, tx: &mut Conn, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {

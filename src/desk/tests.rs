@@ -132,3 +132,115 @@ async fn non_agents_see_only_their_own_incidents_and_agents_see_all() {
     let m = list(&agent, "5", "!incidents mine").await;
     assert!(m.starts_with("No Your incidents") || m.contains("No "), "{m}");
 }
+
+/// Queues `lines` while the writer's turn is held, so they all land in one batch.
+async fn one_batch(desk: &Desk, lines: Vec<Inbound>) -> Vec<Outcome> {
+    let turn = desk.inner.writer.hold_turn().await;
+    let tasks: Vec<_> = lines
+        .into_iter()
+        .map(|l| {
+            let desk = desk.clone();
+            tokio::spawn(async move { desk.handle(l).await })
+        })
+        .collect();
+    let n = tasks.len();
+    while desk.inner.writer.queued() < n {
+        tokio::task::yield_now().await;
+    }
+    drop(turn);
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_share_one_commit_and_a_refused_one_rolls_back_alone() {
+    let (desk, _dir) = desk().await;
+    let alice = actor("alice", &[]);
+    desk.handle(line("k0", &alice, "!incident first")).await;
+    let before = desk.commit_stats();
+    let mut lines: Vec<Inbound> = (1..=10)
+        .map(|i| line(&format!("k{i}"), &alice, &format!("!incident batch {i}")))
+        .collect();
+    // A refusal (not an agent), a usage error and a replay of an earlier event, in the middle.
+    lines.insert(3, line("r1", &alice, "!take INC-1"));
+    lines.insert(6, line("r2", &alice, "!show"));
+    lines.insert(8, line("k0", &alice, "!incident first"));
+    let outcomes = one_batch(&desk, lines).await;
+    let after = desk.commit_stats();
+    assert_eq!(
+        after.0 - before.0,
+        1,
+        "one transaction for the batch: {before:?} → {after:?}"
+    );
+    assert_eq!(after.1 - before.1, 13);
+
+    let public = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Reply(r) if !r.private && r.text.contains("logged")))
+        .count();
+    assert_eq!(public, 10, "{outcomes:?}");
+    assert!(matches!(&outcomes[3], Outcome::Reply(r) if r.private && r.text.contains("Only agents")));
+    assert!(matches!(&outcomes[6], Outcome::Reply(r) if r.private && r.text.starts_with("Missing <id>")));
+    assert_eq!(outcomes[8], Outcome::Duplicate);
+    // Each caller got its own incident.
+    let mut ids: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Reply(r) if !r.private => r.text.split(' ').next(),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(count(&desk, "incidents").await, 11);
+    assert_eq!(count(&desk, "audit").await, 11);
+    assert_eq!(count(&desk, "outbox").await, 22);
+    // Refusals keep the event's identity (no second answer to a replay).
+    assert_eq!(count(&desk, "inbound_events").await, 13);
+    let mut conn = desk.store().read().await.unwrap();
+    let (assigned,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM incidents WHERE assignee IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(assigned, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_in_a_batch_undoes_that_command_only() {
+    let (desk, _dir) = desk().await;
+    {
+        let mut conn = desk.store().write().await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER boom BEFORE INSERT ON outbox WHEN NEW.payload LIKE '%doomed%'
+             BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let alice = actor("alice", &[]);
+    let lines = vec![
+        line("a", &alice, "!incident fine one"),
+        line("b", &alice, "!incident doomed one"),
+        line("c", &alice, "!incident fine two"),
+    ];
+    let outcomes = one_batch(&desk, lines).await;
+    assert!(matches!(&outcomes[0], Outcome::Reply(r) if !r.private));
+    assert_eq!(outcomes[1], Outcome::Reply(Reply::private(render::unexpected())));
+    assert!(matches!(&outcomes[2], Outcome::Reply(r) if !r.private));
+    assert_eq!(count(&desk, "incidents").await, 2);
+    assert_eq!(count(&desk, "audit").await, 2);
+    assert_eq!(count(&desk, "outbox").await, 4);
+    // The failed one left no trace, so it can be tried again.
+    assert_eq!(count(&desk, "inbound_events").await, 2);
+    let mut conn = desk.store().read().await.unwrap();
+    let (doomed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM incidents WHERE title LIKE 'doomed%'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(doomed, 0);
+}

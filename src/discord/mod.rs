@@ -193,15 +193,74 @@ impl Handler {
         }
     }
 
-    /// Says something to a user privately when an ephemeral reply is impossible.
-    async fn tell_privately(&self, ctx: &Context, user: serenity::all::UserId, text: &str) {
+    /// Says something to a user privately when an ephemeral reply is impossible;
+    /// `about` (the event's identity) makes the nonce that stops a retry doubling it.
+    async fn tell_privately(&self, ctx: &Context, user: serenity::all::UserId, text: &str, about: &str) {
         let result = async {
-            let dm = user.create_dm_channel(&ctx.http).await?;
-            dm.id.send_message(&ctx.http, plain(text)).await
+            let mut attempt = 1;
+            let dm = loop {
+                match user.create_dm_channel(&ctx.http).await {
+                    Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
+                        tokio::time::sleep(answer_backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    other => break other?,
+                }
+            };
+            send_reliably(&ctx.http, dm.id, plain(text), about).await
         }
         .await;
         if let Err(e) = result {
             tracing::warn!(user = %user, error = %e, "could not tell the user privately");
+        }
+    }
+}
+
+/// How many times a direct answer (a reply, a private word, an interaction
+/// response) is tried when Discord asks for a retry (429, 5xx, network).
+const ANSWER_ATTEMPTS: u32 = 6;
+
+/// The wait before retry `n` (1-based) of a direct answer: 200 ms doubling.
+fn answer_backoff(n: u32) -> Duration {
+    Duration::from_millis(200u64 << n.min(4))
+}
+
+/// A nonce no other answer of this or any earlier run uses (at most 25
+/// characters, as Discord wants): the run's start time and a sequence number.
+fn fresh_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static RUN: OnceLock<u64> = OnceLock::new();
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let run = *RUN.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        now.as_nanos() as u64 % 1_000_000_000_000_000
+    });
+    format!("a{run:x}{:x}", SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Sends a direct answer, retrying what Discord asks to retry; the nonce keeps
+/// a retry whose first try did land from showing the message twice.
+async fn send_reliably(
+    http: &serenity::http::Http,
+    channel: serenity::all::ChannelId,
+    msg: CreateMessage,
+    nonce: &str,
+) -> Result<Message, serenity::Error> {
+    let msg = msg
+        .nonce(serenity::all::Nonce::String(crate::render::truncate(nonce, 25)))
+        .enforce_nonce(true);
+    let mut attempt = 1;
+    loop {
+        match channel.send_message(http, msg.clone()).await {
+            Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
+                tracing::debug!(error = %e, attempt, "answer failed; retrying");
+                tokio::time::sleep(answer_backoff(attempt)).await;
+                attempt += 1;
+            }
+            result => return result,
         }
     }
 }
@@ -264,7 +323,8 @@ impl EventHandler for Handler {
                 if i == 0 {
                     out = out.reference_message(&msg);
                 }
-                if let Err(e) = msg.channel_id.send_message(&ctx.http, out).await {
+                let nonce = format!("r{}-{i}", msg.id);
+                if let Err(e) = send_reliably(&ctx.http, msg.channel_id, out, &nonce).await {
                     tracing::warn!(error = %e, "could not reply");
                     break;
                 }
@@ -395,6 +455,9 @@ impl Handler {
                 message,
             },
         };
+        // One nonce per answer: its retries share it, other answers never do
+        // (the same person may react to the same message many times).
+        let nonce = fresh_nonce();
         let outcome = self.desk.handle(inbound).await;
         // A switched ballot: take back the voter's reaction for the old choice.
         if let Outcome::Reply(reply) = &outcome {
@@ -414,11 +477,11 @@ impl Handler {
                 if let Err(e) = reaction.delete(&ctx.http).await {
                     tracing::warn!(error = %e, "could not remove a refused reaction");
                 }
-                self.tell_privately(&ctx, user.id, &reply.text).await;
+                self.tell_privately(&ctx, user.id, &reply.text, &nonce).await;
             }
-            Outcome::Reply(reply) if reply.private => self.tell_privately(&ctx, user.id, &reply.text).await,
+            Outcome::Reply(reply) if reply.private => self.tell_privately(&ctx, user.id, &reply.text, &nonce).await,
             Outcome::Reply(reply) => {
-                if let Err(e) = reaction.channel_id.send_message(&ctx.http, plain(&reply.text)).await {
+                if let Err(e) = send_reliably(&ctx.http, reaction.channel_id, plain(&reply.text), &nonce).await {
                     tracing::warn!(error = %e, "could not answer a reaction");
                 }
             }
@@ -471,11 +534,22 @@ impl Handler {
             .content(crate::render::truncate(&reply.text, crate::render::MESSAGE_LIMIT))
             .ephemeral(reply.private)
             .allowed_mentions(CreateAllowedMentions::new());
-        if let Err(e) = cmd
-            .create_response(&ctx.http, CreateInteractionResponse::Message(response))
-            .await
-        {
-            tracing::warn!(error = %e, "could not answer an interaction");
+        let mut attempt = 1;
+        loop {
+            match cmd
+                .create_response(&ctx.http, CreateInteractionResponse::Message(response.clone()))
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
+                    tokio::time::sleep(answer_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not answer an interaction");
+                    break;
+                }
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ use crate::render;
 pub const DMS_CLOSED: isize = 50007;
 /// Discord error code: unknown message (a card deleted by hand).
 const UNKNOWN_MESSAGE: isize = 10008;
+/// Discord error code: a thread was already created for this message.
+const THREAD_EXISTS: isize = 160004;
 
 /// The outbox's way to Discord.
 pub struct DiscordTransport {
@@ -40,9 +42,14 @@ impl DiscordTransport {
     pub fn new(http: Arc<Http>, policy: Policy, directory: Arc<Directory>) -> Self {
         Self {
             http,
+            pacer: Pacer::new(
+                policy.discord.requests_per_second as usize,
+                Duration::from_secs(1),
+                policy.discord.channel_messages_per_5s as usize,
+                Duration::from_secs(5),
+            ),
             policy,
             directory,
-            pacer: Pacer::discord(),
             dm_channels: Mutex::new(HashMap::new()),
         }
     }
@@ -219,6 +226,25 @@ fn classify(e: serenity::Error) -> SendError {
     }
 }
 
+/// Whether Discord asks for the call to be tried again (429, 5xx, network).
+pub(super) fn retryable(e: &serenity::Error) -> bool {
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
+            let status = r.status_code.as_u16();
+            status == 429 || status >= 500
+        }
+        serenity::Error::Http(_) | serenity::Error::Io(_) => true,
+        _ => false,
+    }
+}
+
+fn error_code(e: &serenity::Error) -> Option<isize> {
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => Some(r.error.code),
+        _ => None,
+    }
+}
+
 fn is_unknown_message(e: &serenity::Error) -> bool {
     matches!(e, serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) if r.error.code == UNKNOWN_MESSAGE)
 }
@@ -340,6 +366,9 @@ impl Transport for DiscordTransport {
             .await;
         match thread {
             Ok(t) => Some(t.id.get().to_string()),
+            // A card found again by its nonce (a retry after a crash or a lost
+            // answer) already has its thread, whose id is the card's id.
+            Err(e) if error_code(&e) == Some(THREAD_EXISTS) => Some(mid.to_string()),
             Err(e) => {
                 // Without a thread, updates go to the card's channel.
                 tracing::warn!(error = %e, card = mid, "could not start a thread for the card");

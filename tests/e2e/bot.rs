@@ -82,6 +82,16 @@ pub fn policy_for(fake: &FakeDiscord) -> Policy {
     Policy::load(None, env).expect("config")
 }
 
+/// The policy pointed at the fake, with more settings (`OPSDESK_…` names).
+pub fn policy_with(fake: &FakeDiscord, extra: &[(&str, &str)]) -> Policy {
+    let mut env = vec![
+        ("DISCORD_API_BASE".to_owned(), fake.api_base()),
+        ("DISCORD_GATEWAY_URL".to_owned(), fake.gateway_url()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Policy::load(None, env).expect("config")
+}
+
 /// A desk on the test database, not connected to anything (to prepare state).
 pub async fn offline_desk(fake: &FakeDiscord, db: &TestDb) -> Desk {
     desk_with_clock(fake, db, Clock::system()).await
@@ -101,14 +111,24 @@ pub struct Bot {
 
 /// Starts the adapter with `token` and returns at once.
 pub async fn launch(fake: &FakeDiscord, db: &TestDb, token: &str) -> Bot {
-    launch_with_clock(fake, db, token, Clock::system()).await
+    launch_with(db, token, policy_for(fake)).await
 }
 
 /// Like [`launch`], with a desk clock the test can advance (shared by clones,
 /// so it can outlive one bot and be given to the next).
 pub async fn launch_with_clock(fake: &FakeDiscord, db: &TestDb, token: &str, clock: Clock) -> Bot {
+    launch_custom(db, token, policy_for(fake), clock).await
+}
+
+/// Starts the adapter with `token` and `policy` and returns at once.
+pub async fn launch_with(db: &TestDb, token: &str, policy: Policy) -> Bot {
+    launch_custom(db, token, policy, Clock::system()).await
+}
+
+async fn launch_custom(db: &TestDb, token: &str, policy: Policy, clock: Clock) -> Bot {
     init_tracing();
-    let desk = desk_with_clock(fake, db, clock).await;
+    let store = Store::open(&db.url()).await.expect("open store");
+    let desk = Desk::new(store, policy, clock);
     let (tx, rx) = oneshot::channel::<()>();
     let settings = desk.policy().discord.clone();
     let run_desk = desk.clone();
@@ -135,6 +155,16 @@ pub async fn start(fake: &FakeDiscord, db: &TestDb) -> Bot {
 pub async fn start_with_clock(fake: &FakeDiscord, db: &TestDb, clock: Clock) -> Bot {
     let from = fake.calls().len();
     let bot = launch_with_clock(fake, db, &fake.spec().token, clock).await;
+    fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", from, WAIT)
+        .await
+        .expect("commands registered");
+    bot
+}
+
+/// Like [`start`], with `policy`.
+pub async fn start_with(fake: &FakeDiscord, db: &TestDb, policy: Policy) -> Bot {
+    let from = fake.calls().len();
+    let bot = launch_with(db, &fake.spec().token, policy).await;
     fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", from, WAIT)
         .await
         .expect("commands registered");

@@ -10,5 +10,7 @@ mod discord_escalation;
 mod discord_outage;
 mod fake_discord;
 mod outage;
+mod proofs;
+mod proofs_discord;
 mod sla;
 mod util;

@@ -391,6 +391,10 @@ pub(super) fn inject_raw(inner: &Inner, t: &str, d: Value) -> Option<u64> {
     seq
 }
 
+pub(super) fn last_injected(inner: &Inner) -> Option<(String, Value)> {
+    inner.lock().gw.last_injected.clone()
+}
+
 pub(super) fn inject_duplicate_last(inner: &Inner) -> Option<u64> {
     let seq = {
         let mut st = inner.lock();

@@ -1031,6 +1031,12 @@ impl FakeDiscord {
         self.inner.gateway_url.clone()
     }
 
+    /// Time since [`FakeDiscord::start`], on the clock of [`Call::at`] (to time an injection
+    /// against the call it causes).
+    pub fn elapsed(&self) -> Duration {
+        self.inner.elapsed()
+    }
+
     /// The guild description the fake was started with.
     pub fn spec(&self) -> &GuildSpec {
         &self.inner.spec
@@ -1063,6 +1069,11 @@ impl FakeDiscord {
             .filter(|c| matcher.matches(&c.method, &c.path))
             .cloned()
             .collect()
+    }
+
+    /// How many REST calls were recorded so far (cheap: nothing is cloned).
+    pub fn call_count(&self) -> usize {
+        self.inner.lock().calls.len()
     }
 
     /// Calls that hit no known route (answered 404).
@@ -1420,6 +1431,12 @@ impl FakeDiscord {
     /// back because no session exists yet, or filtered by intents).
     pub fn inject_raw(&self, event_name: &str, d: Value) -> Option<u64> {
         gateway::inject_raw(&self.inner, event_name, d)
+    }
+
+    /// The last injected event as (`t`, `d`), to deliver it again later with [`Self::inject_raw`]
+    /// (duplicates shuffled among other events).
+    pub fn last_injected(&self) -> Option<(String, Value)> {
+        gateway::last_injected(&self.inner)
     }
 
     /// Delivers the last injected event again: same payload, next sequence number (a replay /

@@ -1,0 +1,818 @@
+//! opsdesk against the references that bound it (issue 7). Run with
+//!
+//! ```sh
+//! cargo bench --bench opsdesk                 # everything
+//! cargo bench --bench opsdesk -- throughput   # 1. durable incident creations/s
+//! cargo bench --bench opsdesk -- latency      # 2. end-to-end latency through the fake Discord
+//! cargo bench --bench opsdesk -- sweep        # 4. SLA sweep on 1,000,000 timers, and RSS
+//! ```
+//!
+//! Every figure is the median of 3 runs and is printed beside its reference
+//! measured in the same run, with the ratio and the issue's target. Nothing here
+//! talks to anything but 127.0.0.1; databases live in temporary directories.
+//! Figures are reported, never asserted: wall-clock limits do not belong in tests.
+
+// Its unit tests are the test crate's; here they only leave an unused import.
+#[allow(unused_imports)]
+#[path = "../tests/e2e/fake_discord/mod.rs"]
+mod fake_discord;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use opsdesk::config::Policy;
+use opsdesk::desk::{Actor, Clock, Desk, Event, Inbound, Outcome};
+use opsdesk::domain::UserId;
+use opsdesk::store::{self, Store};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use fake_discord::{FakeDiscord, GuildSpec};
+
+const RUNS: usize = 3;
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything else not starting with `-` picks benchmarks.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if args.first().map(String::as_str) == Some("rss-probe") {
+        return rss_probe(&args[1..]);
+    }
+    let all = args.is_empty();
+    let want = |name: &str| all || args.iter().any(|a| a == name);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    machine();
+    if want("throughput") {
+        rt.block_on(throughput());
+    }
+    if want("latency") {
+        rt.block_on(latency());
+    }
+    if want("sweep") {
+        rt.block_on(sweep());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Mean microseconds per run of `body` over `n` runs.
+macro_rules! timed {
+    ($n:expr, $body:block) => {{
+        let start = Instant::now();
+        for _ in 0..$n {
+            $body
+        }
+        start.elapsed().as_secs_f64() * 1e6 / $n as f64
+    }};
+}
+
+fn machine() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or("unknown".into(), |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("machine: {cores} cores, {mem}, {cpu}");
+    println!("date: {}", Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    println!("every figure: median of {RUNS} runs\n");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+fn runs(v: &[f64], unit: &str) -> String {
+    let parts: Vec<String> = v.iter().map(|x| format!("{x:.1}{unit}")).collect();
+    format!("runs: {}", parts.join(", "))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "MET"
+    } else {
+        "MISSED"
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The store's own connection settings (WAL, synchronous=FULL, foreign keys, busy timeout).
+fn raw_options(url: &str) -> SqliteConnectOptions {
+    SqliteConnectOptions::from_str(url)
+        .expect("url")
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+}
+
+fn db_url(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("sqlite://{}", dir.path().join(name).display())
+}
+
+fn actor(n: usize) -> Actor {
+    Actor {
+        user: UserId::new(1_000 + n as u64),
+        name: format!("bench{n}"),
+        roles: vec![],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Durable incident creations per second
+// ---------------------------------------------------------------------------------------------
+
+/// Incidents per measurement (split between the clients).
+const INCIDENTS: usize = 2_000;
+
+async fn throughput() {
+    println!("== 1. durable incident creations/s (WAL, synchronous=FULL, transport stubbed: the outbox is written, not sent)");
+    println!(
+        "   {INCIDENTS} incidents per run; each writes inbound_events + users + incidents + audit + 2 outbox rows"
+    );
+    let sample = sample_rows().await;
+    let mut table: Vec<(&str, Vec<f64>)> = vec![
+        ("raw sqlx, 1 client", vec![]),
+        ("raw sqlx, 16 clients", vec![]),
+        ("desk, 1 client", vec![]),
+        ("desk, 16 clients", vec![]),
+    ];
+    for _ in 0..RUNS {
+        table[0].1.push(raw_rate(&sample, 1).await);
+        table[1].1.push(raw_rate(&sample, 16).await);
+        table[2].1.push(desk_rate(1).await);
+        table[3].1.push(desk_rate(16).await);
+    }
+    let m: Vec<f64> = table.iter().map(|(_, v)| median(v.clone())).collect();
+    for ((name, v), med) in table.iter().zip(&m) {
+        println!("   {name:<22} {med:>8.0}/s   ({})", runs(v, ""));
+    }
+    let raw_single = m[0];
+    println!("   desk 1 client  / raw 1 client   = {:.2}×", m[2] / raw_single);
+    println!(
+        "   desk 16 clients / raw 1 client  = {:.2}×  (target ≥ 0.8× the raw single-transaction rate: {})",
+        m[3] / raw_single,
+        verdict(m[3] / raw_single >= 0.8)
+    );
+    println!("   desk 16 clients / raw 16 clients = {:.2}×", m[3] / m[1]);
+    println!(
+        "   issue's references on this machine size: raw FULL ≈ 5.9k/s (rusqlite), ≈ 2.1k/s (sqlx pool); raw sqlx here = {:.2}× of 2.1k/s\n",
+        raw_single / 2_100.0
+    );
+}
+
+/// What one incident writes, copied from a real desk run so raw and desk insert the same bytes.
+struct Sample {
+    incident: (String, String, String, i64, String, String, i64),
+    audit: (String, String),
+    outbox: Vec<(String, Option<String>, String, String)>,
+}
+
+async fn sample_rows() -> Sample {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&db_url(&dir, "sample.db")).await.expect("open");
+    let desk = Desk::new(store.clone(), Policy::defaults(), Clock::system());
+    let out = desk.handle(incident_line(0, 0, 0)).await;
+    assert!(
+        matches!(out, Outcome::Reply(ref r) if r.text.contains("logged")),
+        "{out:?}"
+    );
+    let mut c = store.read().await.expect("read");
+    let incident: (String, String, String, i64, String, String, i64) =
+        sqlx::query_as("SELECT title, impact, urgency, priority, state, handler_role, reporter FROM incidents")
+            .fetch_one(&mut *c)
+            .await
+            .expect("incident row");
+    let audit: (String, String) = sqlx::query_as("SELECT action, details FROM audit")
+        .fetch_one(&mut *c)
+        .await
+        .expect("audit row");
+    let outbox: Vec<(String, Option<String>, String, String)> =
+        sqlx::query_as("SELECT kind, subject, destination, payload FROM outbox ORDER BY id")
+            .fetch_all(&mut *c)
+            .await
+            .expect("outbox rows");
+    drop(c);
+    store.close().await;
+    Sample {
+        incident,
+        audit,
+        outbox,
+    }
+}
+
+fn incident_line(run: usize, client: usize, i: usize) -> Inbound {
+    Inbound {
+        key: format!("bench:{run}:{client}:{i}"),
+        actor: actor(client),
+        channel: Some("general".into()),
+        event: Event::Line(format!(
+            "!incident Printer {i} on floor {client} jams impact=medium urgency=low"
+        )),
+    }
+}
+
+async fn desk_rate(clients: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&db_url(&dir, "desk.db")).await.expect("open");
+    let desk = Desk::new(store.clone(), Policy::defaults(), Clock::system());
+    let per = INCIDENTS / clients;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let desk = desk.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                match desk.handle(incident_line(1, client, i)).await {
+                    Outcome::Reply(r) if !r.private => {}
+                    other => panic!("unexpected outcome {other:?}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    let rate = (per * clients) as f64 / start.elapsed().as_secs_f64();
+    let mut c = store.read().await.expect("read");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM incidents")
+        .fetch_one(&mut *c)
+        .await
+        .expect("count");
+    assert_eq!(n as usize, per * clients, "every incident committed");
+    drop(c);
+    store.close().await;
+    rate
+}
+
+async fn raw_rate(sample: &Sample, clients: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = db_url(&dir, "raw.db");
+    // The same schema (migrations), then a plain sqlx pool with the store's settings.
+    Store::open(&url).await.expect("migrate").close().await;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(raw_options(&url))
+        .await
+        .expect("pool");
+    let per = INCIDENTS / clients;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let sample = Arc::new(Sample {
+        incident: sample.incident.clone(),
+        audit: sample.audit.clone(),
+        outbox: sample.outbox.clone(),
+    });
+    for client in 0..clients {
+        let pool = pool.clone();
+        let sample = sample.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                raw_incident(&pool, &sample, client, i).await.expect("raw insert");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    let rate = (per * clients) as f64 / start.elapsed().as_secs_f64();
+    pool.close().await;
+    rate
+}
+
+async fn raw_incident(pool: &SqlitePool, s: &Sample, client: usize, i: usize) -> Result<(), sqlx::Error> {
+    let now = Utc::now().timestamp_millis();
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO inbound_events (key, received_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+        .bind(format!("raw:{client}:{i}"))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO users (id, display_name, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, updated_at = excluded.updated_at",
+    )
+    .bind(1_000 + client as i64)
+    .bind(format!("bench{client}"))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let (title, impact, urgency, priority, state, handler, reporter) = &s.incident;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO incidents (title, impact, urgency, priority, state, reporter, handler_role, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(title)
+    .bind(impact)
+    .bind(urgency)
+    .bind(priority)
+    .bind(state)
+    .bind(reporter)
+    .bind(handler)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let subject = format!("INC-{id}");
+    sqlx::query("INSERT INTO audit (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)")
+        .bind(now)
+        .bind(1_000 + client as i64)
+        .bind(&s.audit.0)
+        .bind(&subject)
+        .bind(&s.audit.1)
+        .execute(&mut *tx)
+        .await?;
+    for (kind, _, destination, payload) in &s.outbox {
+        sqlx::query(
+            "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(now)
+        .bind(kind)
+        .bind(&subject)
+        .bind(destination)
+        .bind(payload)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. End-to-end latency through the fake Discord
+// ---------------------------------------------------------------------------------------------
+
+/// Messages per second injected, and for how long.
+const RATE: u64 = 20;
+const MESSAGES: usize = 200;
+const WARMUP: usize = 20;
+
+async fn latency() {
+    println!(
+        "== 2. end-to-end latency: injected MESSAGE_CREATE → the reply's POST recorded by the fake Discord ({RATE}/s steady, {MESSAGES} messages)"
+    );
+    let mut echo = (vec![], vec![]);
+    let mut desk = (vec![], vec![]);
+    for run in 0..RUNS {
+        for (bot, into) in [(Bot::Echo, &mut echo), (Bot::Opsdesk, &mut desk)] {
+            let name = if bot == Bot::Echo { "echo bot" } else { "opsdesk" };
+            eprintln!("   … run {} of {RUNS}: {name}", run + 1);
+            let Ok((p50, p99)) = tokio::time::timeout(Duration::from_secs(240), latency_run(bot)).await else {
+                println!(
+                    "   run {} of {name} did not finish within 4 minutes; no figure",
+                    run + 1
+                );
+                return;
+            };
+            into.0.push(ms(p50));
+            into.1.push(ms(p99));
+        }
+    }
+    let (e50, e99, d50, d99) = (
+        median(echo.0.clone()),
+        median(echo.1.clone()),
+        median(desk.0.clone()),
+        median(desk.1.clone()),
+    );
+    println!("   serenity echo bot   p50 {e50:>7.2} ms ({})", runs(&echo.0, ""));
+    println!("                       p99 {e99:>7.2} ms ({})", runs(&echo.1, ""));
+    println!("   opsdesk !incident   p50 {d50:>7.2} ms ({})", runs(&desk.0, ""));
+    println!("                       p99 {d99:>7.2} ms ({})", runs(&desk.1, ""));
+    println!(
+        "   p50 ratio {:.2}× (target ≤ 1.3×: {}), p99 ratio {:.2}× (target ≤ 1.5×: {})\n",
+        d50 / e50,
+        verdict(d50 / e50 <= 1.3),
+        d99 / e99,
+        verdict(d99 / e99 <= 1.5)
+    );
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bot {
+    Echo,
+    Opsdesk,
+}
+
+async fn latency_run(bot: Bot) -> (Duration, Duration) {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wait = Duration::from_secs(60);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = match bot {
+        Bot::Echo => {
+            let api = fake.api_base();
+            let gw = fake.gateway_url();
+            let token = spec.token.clone();
+            tokio::spawn(async move { echo_bot(&token, &api, &gw, stop_rx).await })
+        }
+        Bot::Opsdesk => {
+            let env = [
+                ("DISCORD_API_BASE".to_owned(), fake.api_base()),
+                ("DISCORD_GATEWAY_URL".to_owned(), fake.gateway_url()),
+            ];
+            let policy = Policy::load(None, env).expect("config");
+            let store = Store::open(&db_url(&dir, "latency.db")).await.expect("open");
+            let desk = Desk::new(store, policy, Clock::system());
+            let settings = desk.policy().discord.clone();
+            let token = opsdesk::discord::Token::new(spec.token.clone());
+            tokio::spawn(async move {
+                let _ = opsdesk::discord::run(desk.clone(), &settings, token, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+                desk.store().close().await;
+            })
+        }
+    };
+    fake.wait_until_connected(wait).await.expect("bot connected");
+    eprintln!("     connected");
+    if bot == Bot::Opsdesk {
+        fake.wait_for_call("PUT /applications/{app}/guilds/{guild}/commands", 0, wait)
+            .await
+            .expect("commands registered");
+    }
+    let general = spec.channel_id("general");
+    let bob = spec.user_id("bob");
+    let replies_to = |fake: &FakeDiscord, from: usize| -> Vec<(u64, Duration)> {
+        fake.calls()
+            .into_iter()
+            .skip(from)
+            .filter(|c| c.is("POST /channels/{c}/messages") && c.id_at(1) == Some(general))
+            .filter_map(|c| {
+                let r = c.body.as_ref()?["message_reference"]["message_id"]
+                    .as_str()?
+                    .parse()
+                    .ok()?;
+                Some((r, c.at))
+            })
+            .collect()
+    };
+    let mut sent: Vec<(u64, Duration)> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let from = fake.calls().len();
+    for i in 0..WARMUP + MESSAGES {
+        tick.tick().await;
+        let at = fake.elapsed();
+        let id = fake.inject_message(
+            general,
+            bob,
+            &format!("!incident Laptop {i} will not boot impact=low urgency=medium"),
+        );
+        if i >= WARMUP {
+            sent.push((id, at));
+        }
+    }
+    eprintln!("     injected {}", sent.len() + WARMUP);
+    let want: std::collections::HashSet<u64> = sent.iter().map(|(id, _)| *id).collect();
+    fake.wait_for(
+        "every reply",
+        |calls| {
+            calls
+                .iter()
+                .skip(from)
+                .filter(|c| c.is("POST /channels/{c}/messages") && c.id_at(1) == Some(general))
+                .filter_map(|c| {
+                    c.body.as_ref()?["message_reference"]["message_id"]
+                        .as_str()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .filter(|id| want.contains(id))
+                .count()
+                >= want.len()
+        },
+        wait,
+    )
+    .await
+    .expect("every message answered");
+    let replies: std::collections::HashMap<u64, Duration> = replies_to(&fake, from).into_iter().collect();
+    let mut lat: Vec<Duration> = sent.iter().map(|(id, at)| replies[id].saturating_sub(*at)).collect();
+    lat.sort();
+    eprintln!("     answered; stopping");
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(wait, task).await;
+    (percentile(&lat, 50.0), percentile(&lat, 99.0))
+}
+
+/// The reference: a minimal serenity bot that answers every message with a reply
+/// of the same shape as opsdesk's (referenced, explicit allowed_mentions), nothing else.
+async fn echo_bot(token: &str, api: &str, gateway: &str, stop: tokio::sync::oneshot::Receiver<()>) {
+    use serenity::all::{
+        Context, CreateAllowedMentions, CreateMessage, EventHandler, GatewayIntents, HttpBuilder, Message,
+    };
+    struct Echo;
+    #[serenity::async_trait]
+    impl EventHandler for Echo {
+        async fn message(&self, ctx: Context, msg: Message) {
+            if msg.author.bot {
+                return;
+            }
+            let reply = CreateMessage::new()
+                .content(format!("echo: {}", msg.content))
+                .reference_message(&msg)
+                .allowed_mentions(CreateAllowedMentions::new());
+            let _ = msg.channel_id.send_message(&ctx.http, reply).await;
+        }
+    }
+    let http = HttpBuilder::new(token).proxy(api).ratelimiter_disabled(true).build();
+    let intents = GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+        | GatewayIntents::GUILD_MESSAGE_REACTIONS
+        | GatewayIntents::DIRECT_MESSAGES;
+    let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
+        .event_handler(Echo)
+        .await
+        .expect("echo client");
+    *client.ws_url.lock().await = gateway.to_owned();
+    let shards = client.shard_manager.clone();
+    tokio::select! {
+        _ = client.start() => {}
+        _ = stop => shards.shutdown_all().await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. SLA sweep over 1,000,000 timers, and memory
+// ---------------------------------------------------------------------------------------------
+
+const TIMERS: i64 = 1_000_000;
+/// Timers already due when the sweep runs.
+const DUE: i64 = 1_000;
+const QUERIES: usize = 2_000;
+
+async fn sweep() {
+    println!("== 4. SLA sweep: the scheduler's queries on a timers table of {TIMERS} rows (half fired, {DUE} due now)");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = db_url(&dir, "sweep.db");
+    let now = Utc::now();
+    let built = Instant::now();
+    build_timers(&url, now).await;
+    println!("   (built the table in {:.1} s)", built.elapsed().as_secs_f64());
+
+    let store = Store::open(&url).await.expect("open");
+    let mut conn = store.write().await.expect("conn");
+    let mut rows = (vec![], vec![], vec![], vec![]);
+    for _ in 0..RUNS {
+        rows.0.push(timed!(QUERIES, {
+            let due = store::timers::due(&mut conn, now, 32).await.expect("due");
+            assert_eq!(due.len(), 32);
+        }));
+        rows.1.push(timed!(QUERIES, {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM timers INDEXED BY timers_due
+                  WHERE fired_at IS NULL AND cancelled = 0 AND due_at <= ? ORDER BY due_at, id LIMIT 32",
+            )
+            .bind(now.timestamp_millis())
+            .fetch_all(&mut *conn)
+            .await
+            .expect("raw due");
+            assert_eq!(ids.len(), 32);
+        }));
+        rows.2.push(timed!(QUERIES, {
+            store::timers::next_due(&mut conn)
+                .await
+                .expect("next")
+                .expect("a timer");
+        }));
+        rows.3.push(timed!(QUERIES, {
+            let t: Option<i64> = sqlx::query_scalar(
+                "SELECT due_at FROM timers INDEXED BY timers_due
+                  WHERE fired_at IS NULL AND cancelled = 0 ORDER BY due_at LIMIT 1",
+            )
+            .fetch_optional(&mut *conn)
+            .await
+            .expect("raw next");
+            assert!(t.is_some());
+        }));
+    }
+    drop(conn);
+    store.close().await;
+    let m = [
+        median(rows.0.clone()),
+        median(rows.1.clone()),
+        median(rows.2.clone()),
+        median(rows.3.clone()),
+    ];
+    println!(
+        "   store::timers::due (32 due rows)   {:>9.1} µs/query ({})",
+        m[0],
+        runs(&rows.0, "")
+    );
+    println!(
+        "   raw indexed due query (ids)        {:>9.1} µs/query ({})",
+        m[1],
+        runs(&rows.1, "")
+    );
+    println!(
+        "   store::timers::next_due            {:>9.1} µs/query ({})",
+        m[2],
+        runs(&rows.2, "")
+    );
+    println!(
+        "   raw indexed next-due query         {:>9.1} µs/query ({})",
+        m[3],
+        runs(&rows.3, "")
+    );
+    println!(
+        "   due ratio {:.2}× (target ≤ 2×: {}), next_due ratio {:.2}× (target ≤ 2×: {})",
+        m[0] / m[1],
+        verdict(m[0] / m[1] <= 2.0),
+        m[2] / m[3],
+        verdict(m[2] / m[3] <= 2.0)
+    );
+
+    // Memory, each in a fresh process so earlier benchmarks do not count.
+    let fresh = db_url(&dir, "fresh.db");
+    let mut idle = vec![];
+    let mut loaded = vec![];
+    let mut bin_idle = vec![];
+    let mut bin_loaded = vec![];
+    for _ in 0..RUNS {
+        idle.push(probe(&["idle", &fresh]));
+        loaded.push(probe(&["loaded", &url]));
+        bin_idle.push(binary_rss(&fresh));
+        bin_loaded.push(binary_rss(&url));
+    }
+    let (i, l, bi, bl) = (
+        median(idle.clone()),
+        median(loaded.clone()),
+        median(bin_idle.clone()),
+        median(bin_loaded.clone()),
+    );
+    println!(
+        "   RSS, desk idle (runtime + store + policy, empty db)  {i:>6.1} MB ({})",
+        runs(&idle, "")
+    );
+    println!(
+        "   RSS, desk on the 1M-row db after the sweep queries   {l:>6.1} MB ({})",
+        runs(&loaded, "")
+    );
+    println!(
+        "   RSS, `opsdesk console` binary idle                   {bi:>6.1} MB ({})",
+        runs(&bin_idle, "")
+    );
+    println!(
+        "   RSS, `opsdesk console` binary on the 1M-row db       {bl:>6.1} MB ({})",
+        runs(&bin_loaded, "")
+    );
+    println!(
+        "   idle target ≤ 30 MB: desk {}, binary {}\n",
+        verdict(i <= 30.0),
+        verdict(bi <= 30.0)
+    );
+}
+
+async fn build_timers(url: &str, now: chrono::DateTime<Utc>) {
+    Store::open(url).await.expect("migrate").close().await;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(raw_options(url).synchronous(SqliteSynchronous::Off))
+        .await
+        .expect("pool");
+    let base = now - TimeDelta::seconds(DUE);
+    const CHUNK: i64 = 50_000;
+    for chunk in 0..TIMERS / CHUNK {
+        let mut tx = pool.begin().await.expect("tx");
+        for i in chunk * CHUNK..(chunk + 1) * CHUNK {
+            // Even rows: history, already fired. Odd rows: pending, one second apart,
+            // the first DUE of them already due.
+            let fired = i % 2 == 0;
+            let pending_index = i / 2;
+            let due = if fired {
+                base - TimeDelta::seconds(TIMERS - i)
+            } else {
+                base + TimeDelta::seconds(pending_index)
+            };
+            sqlx::query(
+                "INSERT INTO timers (kind, key, subject, due_at, payload, fired_at) VALUES ('sla', ?, ?, ?, '{}', ?)",
+            )
+            .bind(format!("INC-{i}:resolution:breach"))
+            .bind(format!("INC-{i}"))
+            .bind(due.timestamp_millis())
+            .bind(fired.then(|| due.timestamp_millis()))
+            .execute(&mut *tx)
+            .await
+            .expect("insert timer");
+        }
+        tx.commit().await.expect("commit");
+    }
+    sqlx::query("ANALYZE").execute(&pool).await.expect("analyze");
+    pool.close().await;
+}
+
+fn vm_rss_mb(status: &str) -> f64 {
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs this bench binary as `rss-probe <what> <db>` and reads the MB it prints.
+fn probe(args: &[&str]) -> f64 {
+    let exe = std::env::current_exe().expect("own path");
+    let out = std::process::Command::new(exe)
+        .arg("rss-probe")
+        .args(args)
+        .output()
+        .expect("probe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("probe said {text:?} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// In a fresh process: a desk as the binary builds it, then VmRSS in MB.
+fn rss_probe(args: &[String]) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = Store::open(&args[1]).await.expect("open");
+        let desk = Desk::new(store.clone(), Policy::defaults(), Clock::system());
+        let mut conn = store.write().await.expect("conn");
+        let _ = store::timers::due(&mut conn, desk.clock().now(), 32)
+            .await
+            .expect("due");
+        let _ = store::timers::next_due(&mut conn).await.expect("next");
+        drop(conn);
+        if args[0] == "loaded" {
+            // What a sweep over the whole table touches (counts read every pending row).
+            let mut conn = store.read().await.expect("read");
+            let _: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND cancelled = 0")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("count");
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        println!("{:.1}", vm_rss_mb(&status));
+    });
+}
+
+/// The real binary: `opsdesk console` on `db`, after it answered one command.
+fn binary_rss(db: &str) -> f64 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_opsdesk"))
+        .args(["--database", db, "console"])
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn opsdesk");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    stdin.write_all(b"!whois service_desk\n").expect("write");
+    stdin.flush().expect("flush");
+    let mut line = String::new();
+    // The echo of the input, then the answer: wait for the answer.
+    while stdout.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+        if line.contains("Service Desk") && !line.contains("!whois") {
+            break;
+        }
+        line.clear();
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    drop(stdin);
+    let _ = child.wait();
+    vm_rss_mb(&status)
+}

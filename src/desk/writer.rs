@@ -1,0 +1,153 @@
+//! Group commit: commands that arrive together share one SQLite transaction.
+//!
+//! With `synchronous=FULL` every COMMIT waits for the disk, so one commit per
+//! command caps the desk at the disk's flush rate however many people type at
+//! once. Here the single writer takes every command waiting for it, runs each
+//! in its own SAVEPOINT (a refused or failed command rolls back alone), commits
+//! the batch once, and only then answers each caller with its own outcome. A
+//! lone command is a batch of one, so nothing changes for a quiet desk.
+//!
+//! The rules of DESIGN.md §4 hold per command: a command's record, audit row
+//! and outbox rows are released together into the batch or rolled back
+//! together, and nobody is answered before the COMMIT that makes their command
+//! durable. If the COMMIT fails, every caller in the batch is told so.
+//!
+//! Leader/follower, no background task: a caller queues its job, then either
+//! its result arrives (an earlier leader ran it) or it takes the writer turn and
+//! runs everything queued. The batch itself runs in a spawned task, so a caller
+//! that goes away cannot cut a batch in half between COMMIT and the answers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use super::{DeskError, DeskResult, Outcome};
+use crate::store::{self, Conn, Store, StoreError};
+
+/// The future of one job, borrowing the batch's connection.
+pub(crate) type JobFuture<'c> = Pin<Box<dyn Future<Output = DeskResult<Outcome>> + Send + 'c>>;
+
+/// One command's work inside the batch transaction. A store error rolls the
+/// job's savepoint back; anything else (success or refusal) is kept.
+pub(crate) type Job = Box<dyn for<'c> FnOnce(&'c mut Conn) -> JobFuture<'c> + Send>;
+
+/// Most commands in one transaction (keeps a batch's latency bounded).
+const MAX_BATCH: usize = 64;
+
+struct Queued {
+    job: Job,
+    done: oneshot::Sender<DeskResult<Outcome>>,
+}
+
+/// The queue in front of the single writer.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Vec<Queued>>,
+    turn: tokio::sync::Mutex<()>,
+    commits: AtomicU64,
+    jobs: AtomicU64,
+}
+
+impl GroupCommit {
+    /// Runs `job` in the next batch and returns its outcome once the batch is committed.
+    pub(crate) async fn run(&self, store: &Store, job: Job) -> DeskResult<Outcome> {
+        let (done, mut result) = oneshot::channel();
+        self.lock_queue().push(Queued { job, done });
+        loop {
+            let turn = tokio::select! {
+                biased;
+                r = &mut result => return r.unwrap_or_else(|_| Err(abandoned())),
+                turn = self.turn.lock() => turn,
+            };
+            // An earlier leader may have run our job while we waited for the turn.
+            match result.try_recv() {
+                Ok(r) => return r,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(abandoned()),
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let batch: Vec<Queued> = {
+                let mut q = self.lock_queue();
+                let n = q.len().min(MAX_BATCH);
+                q.drain(..n).collect()
+            };
+            if !batch.is_empty() {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                self.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let _ = tokio::spawn(run_batch(store.clone(), batch)).await;
+            }
+            drop(turn);
+        }
+    }
+
+    /// (transactions committed, commands run) so far.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (self.commits.load(Ordering::Relaxed), self.jobs.load(Ordering::Relaxed))
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.lock_queue().len()
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn hold_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn.lock().await
+    }
+}
+
+fn abandoned() -> DeskError {
+    DeskError::Store(StoreError::Db(sqlx::Error::Protocol(
+        "the writer's batch was abandoned".into(),
+    )))
+}
+
+/// A copy of a batch-wide failure for each caller (sqlx errors do not clone).
+fn batch_failed(e: &StoreError) -> DeskError {
+    DeskError::Store(StoreError::Db(sqlx::Error::Protocol(format!(
+        "the batch transaction failed: {e}"
+    ))))
+}
+
+async fn run_batch(store: Store, batch: Vec<Queued>) {
+    let mut answers: Vec<(oneshot::Sender<DeskResult<Outcome>>, DeskResult<Outcome>)> = Vec::with_capacity(batch.len());
+    let mut waiting = batch.into_iter();
+    let committed: Result<(), StoreError> = async {
+        let mut tx = store.begin().await?;
+        for Queued { job, done } in waiting.by_ref() {
+            let mut savepoint = store::savepoint(&mut tx).await?;
+            let outcome = job(&mut savepoint).await;
+            if matches!(outcome, Err(DeskError::Store(_))) {
+                savepoint.rollback().await?;
+            } else {
+                savepoint.commit().await?;
+            }
+            answers.push((done, outcome));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match committed {
+        Ok(()) => {
+            for (done, outcome) in answers {
+                let _ = done.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, commands = answers.len(), "a batch transaction failed; nothing in it was kept");
+            for (done, _) in answers {
+                let _ = done.send(Err(batch_failed(&e)));
+            }
+            for Queued { done, .. } in waiting {
+                let _ = done.send(Err(batch_failed(&e)));
+            }
+        }
+    }
+}
