@@ -162,10 +162,12 @@ const INCIDENTS: usize = 2_000;
 
 async fn throughput() {
     println!("== 1. durable incident creations/s (WAL, synchronous=FULL, transport stubbed: the outbox is written, not sent)");
-    println!(
-        "   {INCIDENTS} incidents per run; each writes inbound_events + users + incidents + audit + 2 outbox rows"
-    );
     let sample = sample_rows().await;
+    println!(
+        "   {INCIDENTS} incidents per run; each writes inbound_events + users + incidents + audit + 2 outbox rows + {} SLA clocks + {} timers",
+        sample.clocks.len(),
+        sample.timers.len()
+    );
     let mut table: Vec<(&str, Vec<f64>)> = vec![
         ("raw sqlx, 1 client", vec![]),
         ("raw sqlx, 16 clients", vec![]),
@@ -201,6 +203,10 @@ struct Sample {
     incident: (String, String, String, i64, String, String, i64),
     audit: (String, String),
     outbox: Vec<(String, Option<String>, String, String)>,
+    /// The SLA clocks started with it: (kind, target_secs, accumulated_secs).
+    clocks: Vec<(String, i64, i64)>,
+    /// Their timers: (kind, key, payload, due_at − created_at), `INC-1` standing for the incident.
+    timers: Vec<(String, String, String, i64)>,
 }
 
 async fn sample_rows() -> Sample {
@@ -227,12 +233,30 @@ async fn sample_rows() -> Sample {
             .fetch_all(&mut *c)
             .await
             .expect("outbox rows");
+    let clocks: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT kind, target_secs, accumulated_secs FROM incident_clocks ORDER BY kind")
+            .fetch_all(&mut *c)
+            .await
+            .expect("clock rows");
+    let timers: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT t.kind, t.key, t.payload, t.due_at - i.created_at FROM timers t, incidents i
+          WHERE t.cancelled = 0 ORDER BY t.id",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .expect("timer rows");
+    assert!(
+        !clocks.is_empty() && !timers.is_empty(),
+        "an incident starts its SLA clocks"
+    );
     drop(c);
     store.close().await;
     Sample {
         incident,
         audit,
         outbox,
+        clocks,
+        timers,
     }
 }
 
@@ -299,6 +323,8 @@ async fn raw_rate(sample: &Sample, clients: usize) -> f64 {
         incident: sample.incident.clone(),
         audit: sample.audit.clone(),
         outbox: sample.outbox.clone(),
+        clocks: sample.clocks.clone(),
+        timers: sample.timers.clone(),
     });
     for client in 0..clients {
         let pool = pool.clone();
@@ -371,6 +397,30 @@ async fn raw_incident(pool: &SqlitePool, s: &Sample, client: usize, i: usize) ->
         .bind(now)
         .execute(&mut *tx)
         .await?;
+    }
+    for (kind, target, accumulated) in &s.clocks {
+        sqlx::query(
+            "INSERT INTO incident_clocks (incident_id, kind, run, target_secs, started_at, accumulated_secs, running_since)
+             VALUES (?, ?, 0, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(target)
+        .bind(now)
+        .bind(accumulated)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (kind, key, payload, offset) in &s.timers {
+        sqlx::query("INSERT INTO timers (kind, key, subject, due_at, payload) VALUES (?, ?, ?, ?, ?)")
+            .bind(kind)
+            .bind(key.replacen("INC-1", &subject, 1))
+            .bind(&subject)
+            .bind(now + offset)
+            .bind(payload.replace("INC-1", &subject))
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await
 }
