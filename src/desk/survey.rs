@@ -42,7 +42,7 @@ impl Desk {
 
     /// An incident left `resolved` by hand (`!close`, `!reopen`): the question is moot.
     pub(crate) async fn drop_survey(&self, tx: &mut Conn, id: IncidentId) -> DeskResult<()> {
-        store::timers::cancel(tx, SURVEY_TIMER, &id.to_string()).await?;
+        store::timers::cancel_one(tx, SURVEY_TIMER, &id.to_string()).await?;
         Ok(())
     }
 

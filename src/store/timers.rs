@@ -39,16 +39,20 @@ pub async fn schedule(
     Ok(())
 }
 
-/// Cancels the unfired timers of `kind` whose key starts with `key_prefix`.
+/// `key` in `[prefix, prefix || U+10FFFF)`: a range the `(kind, key)` index answers,
+/// where `substr(key, 1, n) = prefix` would read every timer of the kind.
+const CANCEL_PREFIX: &str = "UPDATE timers SET cancelled = 1 \
+     WHERE kind = ?1 AND key >= ?2 AND key < ?2 || char(1114111) AND fired_at IS NULL";
+
+/// Cancels the unfired timers of `kind` whose key starts with `key_prefix`
+/// (`INC-1:` for one incident's SLA timers: end prefixes with a separator, or
+/// `INC-1` would take `INC-10` too; [`cancel_one`] cancels a single key).
 pub async fn cancel(conn: &mut Conn, kind: &str, key_prefix: &str) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE timers SET cancelled = 1 WHERE kind = ? AND substr(key, 1, length(?)) = ? AND fired_at IS NULL",
-    )
-    .bind(kind)
-    .bind(key_prefix)
-    .bind(key_prefix)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query(CANCEL_PREFIX)
+        .bind(kind)
+        .bind(key_prefix)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -198,6 +202,39 @@ mod tests {
         assert_eq!(
             rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
             ["CHG-10", "CHG-12"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_prefix_cancel_stays_within_its_prefix_and_walks_the_key_index() {
+        let (store, _dir) = temp_store().await;
+        let mut c = store.write().await.unwrap();
+        let t0 = Utc::now();
+        for key in [
+            "INC-1:response:warn50",
+            "INC-1:resolution:breach",
+            "INC-10:response:warn50",
+            "INC-1",
+        ] {
+            schedule(&mut c, "sla", key, "INC-1", t0, "{}").await.unwrap();
+        }
+        assert_eq!(cancel(&mut c, "sla", "INC-1:").await.unwrap(), 2);
+        let rest = due(&mut c, t0, 10).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+            ["INC-10:response:warn50", "INC-1"]
+        );
+        // The cancel is a range over the (kind, key) index, not a scan of every timer.
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {CANCEL_PREFIX}"))
+            .bind("sla")
+            .bind("INC-1:")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+        let detail = plan.iter().map(|r| r.3.as_str()).collect::<Vec<_>>().join("; ");
+        assert!(
+            detail.contains("USING INDEX") && detail.contains("key>? AND key<?"),
+            "{detail}"
         );
     }
 }

@@ -402,3 +402,27 @@ async fn the_reporter_answers_the_satisfaction_question_by_reaction_or_the_incid
     let out = console(&db, ":clock +5d\n", &[]);
     assert!(!out.contains("INC-2"), "{out}");
 }
+
+#[tokio::test]
+async fn closing_one_incident_by_hand_leaves_the_question_on_another_whose_id_starts_alike() {
+    let db = TestDb::new();
+    let mut script = String::from(":as alice\n");
+    for n in 1..=10 {
+        script.push_str(&format!("!incident broken thing {n}\n"));
+    }
+    script.push_str(":as sam Service Desk\n");
+    for n in [10, 1] {
+        script.push_str(&format!(
+            "!take INC-{n}\n!status INC-{n} in_progress\n!resolve INC-{n} fixed it\n"
+        ));
+    }
+    script.push_str("!close INC-1\n");
+    console(&db, &script, &[]);
+    let pending = "SELECT COUNT(*) FROM timers WHERE kind = 'survey' AND key = 'INC-10' AND cancelled = 0";
+    assert_eq!(scalar(&db, pending).await, 1);
+    let out = console(&db, ":clock +3d\n", &[]);
+    assert!(
+        out.contains("opsdesk moved INC-10 from resolved to closed: no answer to the satisfaction question"),
+        "{out}"
+    );
+}
