@@ -51,20 +51,33 @@ impl Desk {
             Some(a) => Some(self.name_of(tx, a).await?),
             None => None,
         };
+        let sla = self.sla_view(tx, inc).await?;
+        Ok(self.card_of(inc, new, &reporter, assignee.as_deref(), sla.as_ref()))
+    }
+
+    /// [`Desk::card`] from names and SLA state already at hand.
+    fn card_of(
+        &self,
+        inc: &Incident,
+        new: bool,
+        reporter: &str,
+        assignee: Option<&str>,
+        sla: Option<&crate::render::SlaView>,
+    ) -> Outgoing {
         let policy = self.policy();
-        let mut card = render::incident_card(policy, inc, &reporter, assignee.as_deref());
-        if let Some(sla) = self.sla_view(tx, inc).await? {
-            render::card_sla(&mut card, &sla);
+        let mut card = render::incident_card(policy, inc, reporter, assignee);
+        if let Some(sla) = sla {
+            render::card_sla(&mut card, sla);
         }
         let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(card);
         if new {
             msg = msg.pinging_roles([inc.handler_role.clone()]);
         }
-        Ok(Outgoing::card(
+        Outgoing::card(
             inc.id.to_string(),
             Destination::RoleChannel(inc.handler_role.clone()),
             msg,
-        ))
+        )
     }
 
     pub(crate) async fn name_of(&self, tx: &mut Conn, user: UserId) -> DeskResult<String> {
@@ -171,8 +184,11 @@ impl Desk {
             source_message,
         };
         let inc = store::incidents::insert(tx, &new, now).await?;
-        self.start_clocks(tx, &inc).await?;
-        let mut out = vec![self.card(tx, &inc, true).await?];
+        let clocks = self.start_clocks(tx, &inc).await?;
+        // Everything the first card shows is at hand: no need to read it back.
+        let reporter_label = render::user_label(Some(&reporter_name), reporter);
+        let sla = self.sla_view_of(&inc, &clocks, &Default::default());
+        let mut out = vec![self.card_of(&inc, true, &reporter_label, None, sla.as_ref())];
         out.push(
             Outgoing::post(
                 Destination::Thread(inc.id.to_string()),

@@ -60,22 +60,34 @@ impl Desk {
         self.policy().sla.policy(inc.priority, major)
     }
 
-    /// Starts both clocks of a newly logged incident and schedules their thresholds.
-    pub(crate) async fn start_clocks(&self, tx: &mut Conn, inc: &Incident) -> DeskResult<()> {
+    /// Starts both clocks of a newly logged incident and schedules their
+    /// thresholds; returns the clocks (for the incident's first card).
+    pub(crate) async fn start_clocks(&self, tx: &mut Conn, inc: &Incident) -> DeskResult<Vec<StoredClock>> {
         let sla = self.sla_policy(inc, false);
+        let mut clocks = Vec::with_capacity(2);
+        let mut timers = Vec::new();
+        // Stored in the order `clocks::for_incident` reads them back.
         for kind in [ClockKind::Response, ClockKind::Resolution] {
             let clock = sla.start_clock(kind, inc.created_at).map_err(clock_fault)?;
             store::clocks::insert(tx, inc.id, kind, &clock).await?;
+            let stored = StoredClock {
+                incident: inc.id,
+                kind,
+                run: 0,
+                clock,
+                stopped_by: None,
+                fired: Default::default(),
+            };
+            // A new incident has no timers yet: nothing to cancel first.
+            timers.extend(self.clock_timers(&stored, &sla.calendar, inc.created_at)?);
+            clocks.push(stored);
         }
-        for stored in store::clocks::for_incident(tx, inc.id).await? {
-            self.schedule_clock(tx, &stored, &sla.calendar, inc.created_at).await?;
-        }
-        Ok(())
+        store::timers::schedule_many(tx, SLA_TIMER, &timers).await?;
+        Ok(clocks)
     }
 
     /// Replaces the stored timers of one clock: one per threshold not yet announced,
-    /// at the instant the clock reaches it. A paused clock keeps only thresholds it
-    /// already reached (they fire at once); a stopped clock keeps none.
+    /// at the instant the clock reaches it.
     async fn schedule_clock(
         &self,
         tx: &mut Conn,
@@ -83,13 +95,27 @@ impl Desk {
         calendar: &Calendar,
         now: DateTime<Utc>,
     ) -> DeskResult<()> {
-        let prefix = timer_prefix(stored.incident, stored.kind);
-        store::timers::cancel(tx, SLA_TIMER, &prefix).await?;
+        store::timers::cancel(tx, SLA_TIMER, &timer_prefix(stored.incident, stored.kind)).await?;
+        let timers = self.clock_timers(stored, calendar, now)?;
+        store::timers::schedule_many(tx, SLA_TIMER, &timers).await?;
+        Ok(())
+    }
+
+    /// The timers a clock needs: one per threshold not yet announced. A paused
+    /// clock keeps only thresholds it already reached (they fire at once); a
+    /// stopped clock keeps none.
+    fn clock_timers(
+        &self,
+        stored: &StoredClock,
+        calendar: &Calendar,
+        now: DateTime<Utc>,
+    ) -> DeskResult<Vec<store::timers::NewTimer>> {
+        let mut timers = Vec::new();
         if stored.clock.is_stopped() {
-            return Ok(());
+            return Ok(timers);
         }
+        let prefix = timer_prefix(stored.incident, stored.kind);
         let elapsed = stored.clock.elapsed(now, calendar);
-        let subject = stored.incident.to_string();
         for &threshold in self.policy().sla.schedule.thresholds() {
             if stored.fired.contains(&threshold) {
                 continue;
@@ -102,9 +128,6 @@ impl Desk {
                 None
             };
             let Some(at) = at else { continue };
-            // The due time is part of the key: a moved threshold is a new row, so a
-            // timer that already fired can never swallow its replacement.
-            let key = format!("{prefix}{}:{}@{}", stored.run, threshold.key(), at.timestamp());
             let payload = serde_json::to_string(&SlaTimer {
                 clock: stored.kind,
                 run: stored.run,
@@ -116,9 +139,16 @@ impl Desk {
                     detail: e.to_string(),
                 })
             })?;
-            store::timers::schedule(tx, SLA_TIMER, &key, &subject, at, &payload).await?;
+            timers.push(store::timers::NewTimer {
+                // The due time is part of the key: a moved threshold is a new row, so a
+                // timer that already fired can never swallow its replacement.
+                key: format!("{prefix}{}:{}@{}", stored.run, threshold.key(), at.timestamp()),
+                subject: stored.incident.to_string(),
+                due_at: at,
+                payload,
+            });
         }
-        Ok(())
+        Ok(timers)
     }
 
     /// Moves the clocks as a lifecycle move says (acknowledge, pause, resume,
@@ -363,9 +393,14 @@ impl Desk {
     pub(crate) async fn sla_view(&self, tx: &mut Conn, inc: &Incident) -> DeskResult<Option<SlaView>> {
         let clocks = store::clocks::for_incident(tx, inc.id).await?;
         let esc = store::escalations::get(tx, inc.id).await?;
+        Ok(self.sla_view_of(inc, &clocks, &esc))
+    }
+
+    /// [`Desk::sla_view`] from clocks and an escalation state already at hand.
+    pub(crate) fn sla_view_of(&self, inc: &Incident, clocks: &[StoredClock], esc: &Escalation) -> Option<SlaView> {
         let tiers = self.policy().tiers_for(inc.service.as_deref()).len();
-        if clocks.is_empty() && esc == Escalation::default() && inc.tier == 0 {
-            return Ok(None);
+        if clocks.is_empty() && *esc == Escalation::default() && inc.tier == 0 {
+            return None;
         }
         let now = self.clock().now();
         let sla = self.sla_policy(inc, esc.major);
@@ -391,7 +426,7 @@ impl Desk {
         } else {
             None
         };
-        Ok(Some(SlaView {
+        Some(SlaView {
             row: if esc.major {
                 "major incident".to_owned()
             } else {
@@ -407,6 +442,6 @@ impl Desk {
             } else {
                 None
             },
-        }))
+        })
     }
 }

@@ -120,6 +120,21 @@ async fn run_batch(store: Store, batch: Vec<Queued>) {
     let mut waiting = batch.into_iter();
     let committed: Result<(), StoreError> = async {
         let mut tx = store.begin().await?;
+        if waiting.len() == 1 {
+            // A batch of one needs no savepoint: its store error rolls back the
+            // whole transaction, which holds nothing else.
+            if let Some(Queued { job, done }) = waiting.next() {
+                let outcome = job(&mut tx).await;
+                let failed = matches!(outcome, Err(DeskError::Store(_)));
+                answers.push((done, outcome));
+                if failed {
+                    tx.rollback().await?;
+                } else {
+                    tx.commit().await?;
+                }
+            }
+            return Ok(());
+        }
         for Queued { job, done } in waiting.by_ref() {
             let mut savepoint = store::savepoint(&mut tx).await?;
             let outcome = job(&mut savepoint).await;

@@ -14,6 +14,15 @@ pub struct Timer {
     pub payload: String,
 }
 
+/// One timer to schedule with [`schedule_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimer {
+    pub key: String,
+    pub subject: String,
+    pub due_at: DateTime<Utc>,
+    pub payload: String,
+}
+
 /// Schedules (or moves, if not yet fired) the timer `kind`/`key`.
 pub async fn schedule(
     conn: &mut Conn,
@@ -23,19 +32,36 @@ pub async fn schedule(
     due_at: DateTime<Utc>,
     payload: &str,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO timers (kind, key, subject, due_at, payload) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload,
-                subject = excluded.subject, cancelled = 0
-          WHERE timers.fired_at IS NULL",
-    )
-    .bind(kind)
-    .bind(key)
-    .bind(subject)
-    .bind(to_ms(due_at))
-    .bind(payload)
-    .execute(conn)
-    .await?;
+    let timer = NewTimer {
+        key: key.to_owned(),
+        subject: subject.to_owned(),
+        due_at,
+        payload: payload.to_owned(),
+    };
+    schedule_many(conn, kind, std::slice::from_ref(&timer)).await
+}
+
+/// Schedules (or moves) several timers of `kind` in one statement per 100.
+pub async fn schedule_many(conn: &mut Conn, kind: &str, timers: &[NewTimer]) -> Result<()> {
+    for chunk in timers.chunks(100) {
+        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO timers (kind, key, subject, due_at, payload) VALUES {rows}
+             ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload,
+                    subject = excluded.subject, cancelled = 0
+              WHERE timers.fired_at IS NULL"
+        );
+        let mut query = sqlx::query(&sql);
+        for t in chunk {
+            query = query
+                .bind(kind)
+                .bind(&t.key)
+                .bind(&t.subject)
+                .bind(to_ms(t.due_at))
+                .bind(&t.payload);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -236,5 +262,26 @@ mod tests {
             detail.contains("USING INDEX") && detail.contains("key>? AND key<?"),
             "{detail}"
         );
+    }
+
+    #[tokio::test]
+    async fn many_timers_go_in_at_once_and_a_repeated_key_moves_its_timer() {
+        let (store, _dir) = temp_store().await;
+        let mut c = store.write().await.unwrap();
+        let t0 = Utc::now();
+        let timer = |n: i64, key: &str| NewTimer {
+            key: key.to_owned(),
+            subject: "INC-1".to_owned(),
+            due_at: t0 + TimeDelta::minutes(n),
+            payload: format!("{{\"n\":{n}}}"),
+        };
+        let many: Vec<NewTimer> = (0..250).map(|n| timer(n, &format!("k{n:03}"))).collect();
+        schedule_many(&mut c, "sla", &many).await.unwrap();
+        schedule_many(&mut c, "sla", &[timer(-5, "k249")]).await.unwrap();
+        let due_now = due(&mut c, t0 + TimeDelta::hours(10), 500).await.unwrap();
+        assert_eq!(due_now.len(), 250);
+        assert_eq!(due_now[0].key, "k249");
+        assert_eq!(due_now[0].payload, "{\"n\":-5}");
+        assert_eq!(due_now[1].key, "k000");
     }
 }
