@@ -23,6 +23,7 @@ use crate::domain::sla::{
 };
 use crate::domain::text::nearest;
 use crate::domain::RoleKey;
+use crate::store::Durability;
 
 /// The embedded defaults, so the binary runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -43,6 +44,8 @@ pub enum ConfigError {
 struct RawConfig {
     prefix: String,
     database_url: String,
+    #[serde(default)]
+    database_durability: Durability,
     limits: RawLimits,
     incident: RawIncident,
     priority: RawPriority,
@@ -442,6 +445,9 @@ impl ChangePolicy {
 pub struct Policy {
     pub prefix: String,
     pub database_url: String,
+    /// Whether an answered command must survive a power cut (`full`) or only
+    /// the process being killed (`normal`).
+    pub database_durability: Durability,
     pub limits: Limits,
     pub default_impact: Impact,
     pub default_urgency: Urgency,
@@ -696,6 +702,7 @@ impl Policy {
         Ok(Policy {
             prefix: raw.prefix,
             database_url: raw.database_url,
+            database_durability: raw.database_durability,
             limits: Limits {
                 title_max: raw.limits.title_max,
                 note_max: raw.limits.note_max,
@@ -1543,6 +1550,22 @@ mod tests {
             .insert("low".into(), toml::Value::Table(low));
         let err = Policy::from_table(base).unwrap_err().to_string();
         assert_eq!(err, "priority.matrix.low.low is missing");
+    }
+
+    #[test]
+    fn durability_is_full_unless_set_to_normal_and_nothing_else_is_accepted() {
+        assert_eq!(Policy::defaults().database_durability, Durability::Full);
+        let normal = Policy::load(
+            None,
+            vec![("OPSDESK_DATABASE_DURABILITY".to_string(), "normal".to_string())],
+        )
+        .unwrap();
+        assert_eq!(normal.database_durability, Durability::Normal);
+        let err = load_with("database_durability = \"off\"").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown variant `off`, expected `full` or `normal`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -113,7 +113,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bool) -> anyhow::Result<ExitCode> {
-    let store = Store::open(database)
+    let store = Store::open_with(database, policy.database_durability)
         .await
         .with_context(|| format!("cannot open {database}"))?;
     let interactive = std::io::stdin().is_terminal();
@@ -137,12 +137,13 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
 }
 
 async fn run_discord(policy: Policy, database: &str, token: String) -> anyhow::Result<ExitCode> {
-    let store = Store::open(database)
+    let store = Store::open_with(database, policy.database_durability)
         .await
         .with_context(|| format!("cannot open {database}"))?;
     let settings = policy.discord.clone();
     tracing::info!(
         database,
+        durability = ?policy.database_durability,
         api = settings.api_base.as_deref().unwrap_or("Discord"),
         gateway = settings.gateway_url.as_deref().unwrap_or("Discord"),
         "starting the Discord adapter"

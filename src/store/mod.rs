@@ -47,6 +47,30 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How long a COMMIT waits for the disk (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: every COMMIT is fsynced before the command is
+    /// answered, so an answered command survives a power cut. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a COMMIT reaches the WAL file but is fsynced only at
+    /// checkpoints. An answered command survives the process being killed, but a
+    /// power cut or kernel crash can lose the last commits (never corrupt the
+    /// file). Replies no longer wait for the disk.
+    Normal,
+}
+
+impl Durability {
+    fn synchronous(self) -> SqliteSynchronous {
+        match self {
+            Self::Full => SqliteSynchronous::Full,
+            Self::Normal => SqliteSynchronous::Normal,
+        }
+    }
+}
+
 /// The database: a single writer and a read pool.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -55,12 +79,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url` and applies migrations.
+    /// Opens (creating if missing) the database at `url` with
+    /// [`Durability::Full`] and applies migrations.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, Durability::Full).await
+    }
+
+    /// Opens (creating if missing) the database at `url` and applies migrations.
+    pub async fn open_with(url: &str, durability: Durability) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(durability.synchronous())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
@@ -136,5 +166,33 @@ pub(crate) mod testing {
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = Store::open(&url).await.expect("open store");
         (store, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Durability, Store};
+
+    async fn synchronous_of(store: &Store) -> i64 {
+        let mut conn = store.write().await.unwrap();
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        level
+    }
+
+    #[tokio::test]
+    async fn the_writer_fsyncs_every_commit_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+        let full = Store::open(&url("full.db")).await.unwrap();
+        let normal = Store::open_with(&url("normal.db"), Durability::Normal).await.unwrap();
+        // SQLite's levels: 1 = NORMAL, 2 = FULL.
+        assert_eq!(synchronous_of(&full).await, 2);
+        assert_eq!(synchronous_of(&normal).await, 1);
+        assert_eq!(Durability::default(), Durability::Full);
+        full.close().await;
+        normal.close().await;
     }
 }

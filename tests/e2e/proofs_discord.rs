@@ -616,6 +616,8 @@ async fn every_event_delivered_twice_in_shuffled_duplicates_changes_nothing_and_
 // ---------------------------------------------------------------------------------------------
 
 /// `opsdesk run` as an operator starts it, against the fake, logs in the test dir.
+/// Odd rounds run with `database_durability = "normal"`: a commit that is not
+/// fsynced must still survive the process being killed.
 fn spawn_bot(fake: &FakeDiscord, db: &TestDb, round: usize) -> Child {
     let log = std::fs::File::create(db.dir.path().join(format!("bot-{round}.log"))).expect("log file");
     crate::util::opsdesk()
@@ -624,6 +626,10 @@ fn spawn_bot(fake: &FakeDiscord, db: &TestDb, round: usize) -> Child {
         .env("DISCORD_API_BASE", fake.api_base())
         .env("DISCORD_GATEWAY_URL", fake.gateway_url())
         .envs(FAST.iter().copied())
+        .env(
+            "OPSDESK_DATABASE_DURABILITY",
+            if round % 2 == 1 { "normal" } else { "full" },
+        )
         .env("RUST_LOG", "warn")
         .current_dir(db.dir.path())
         .stdin(Stdio::null())
