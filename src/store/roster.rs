@@ -6,20 +6,23 @@ use super::{to_ms, Conn, Result};
 use crate::domain::{RoleKey, UserId};
 use chrono::{DateTime, Utc};
 
-/// Replaces what is known of a user's roles with the roles they hold now.
+/// Replaces what is known of a user's roles with the roles they hold now
+/// (two statements whatever the number of roles: it runs on every command).
 pub async fn refresh(conn: &mut Conn, user: UserId, roles: &[RoleKey], now: DateTime<Utc>) -> Result<()> {
+    let user = user.get() as i64;
     sqlx::query("DELETE FROM role_holders WHERE user_id = ?")
-        .bind(user.get() as i64)
+        .bind(user)
         .execute(&mut *conn)
         .await?;
-    for role in roles {
-        sqlx::query("INSERT INTO role_holders (user_id, role, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(user.get() as i64)
-            .bind(role.as_str())
-            .bind(to_ms(now))
-            .execute(&mut *conn)
-            .await?;
+    if roles.is_empty() {
+        return Ok(());
     }
+    let mut insert = sqlx::QueryBuilder::new("INSERT INTO role_holders (user_id, role, seen_at) ");
+    insert.push_values(roles, |mut row, role| {
+        row.push_bind(user).push_bind(role.as_str()).push_bind(to_ms(now));
+    });
+    insert.push(" ON CONFLICT DO NOTHING");
+    insert.build().execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -71,6 +74,13 @@ mod tests {
         // User 2 lost the CAB role.
         refresh(&mut tx, UserId::new(2), &sd, now).await.unwrap();
         assert_eq!(count_holders(&mut tx, &cab, &[]).await.unwrap(), 1);
+        assert_eq!(count_holders(&mut tx, &sd, &[]).await.unwrap(), 2);
+        // A role listed twice is held once; no roles at all forgets the user.
+        refresh(&mut tx, UserId::new(4), &[sd[0].clone(), sd[0].clone()], now)
+            .await
+            .unwrap();
+        assert_eq!(count_holders(&mut tx, &sd, &[]).await.unwrap(), 3);
+        refresh(&mut tx, UserId::new(4), &[], now).await.unwrap();
         assert_eq!(count_holders(&mut tx, &sd, &[]).await.unwrap(), 2);
     }
 }
