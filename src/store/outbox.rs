@@ -20,23 +20,26 @@ pub struct Pending {
 pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) -> Result<()> {
     // One statement per 100 rows: rows keep their order (ids ascend as listed).
     for chunk in items.chunks(100) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) VALUES {rows}"
+        let rows = chunk
+            .iter()
+            .map(|item| {
+                let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
+                let payload = serde_json::to_string(&item.message).map_err(json_err)?;
+                Ok((item, destination, payload))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) ",
         );
-        let mut query = sqlx::query(&sql);
-        for item in chunk {
-            let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
-            let payload = serde_json::to_string(&item.message).map_err(json_err)?;
-            query = query
-                .bind(to_ms(now))
-                .bind(item.kind.as_str())
-                .bind(&item.subject)
-                .bind(destination)
-                .bind(payload)
-                .bind(to_ms(now));
-        }
-        query.execute(&mut *conn).await?;
+        insert.push_values(rows, |mut row, (item, destination, payload)| {
+            row.push_bind(to_ms(now))
+                .push_bind(item.kind.as_str())
+                .push_bind(item.subject.as_deref())
+                .push_bind(destination)
+                .push_bind(payload)
+                .push_bind(to_ms(now));
+        });
+        insert.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

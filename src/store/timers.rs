@@ -44,23 +44,20 @@ pub async fn schedule(
 /// Schedules (or moves) several timers of `kind` in one statement per 100.
 pub async fn schedule_many(conn: &mut Conn, kind: &str, timers: &[NewTimer]) -> Result<()> {
     for chunk in timers.chunks(100) {
-        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO timers (kind, key, subject, due_at, payload) VALUES {rows}
-             ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload,
+        let mut upsert = sqlx::QueryBuilder::new("INSERT INTO timers (kind, key, subject, due_at, payload) ");
+        upsert.push_values(chunk, |mut row, t| {
+            row.push_bind(kind)
+                .push_bind(t.key.as_str())
+                .push_bind(t.subject.as_str())
+                .push_bind(to_ms(t.due_at))
+                .push_bind(t.payload.as_str());
+        });
+        upsert.push(
+            " ON CONFLICT (kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload,
                     subject = excluded.subject, cancelled = 0
-              WHERE timers.fired_at IS NULL"
+              WHERE timers.fired_at IS NULL",
         );
-        let mut query = sqlx::query(&sql);
-        for t in chunk {
-            query = query
-                .bind(kind)
-                .bind(&t.key)
-                .bind(&t.subject)
-                .bind(to_ms(t.due_at))
-                .bind(&t.payload);
-        }
-        query.execute(&mut *conn).await?;
+        upsert.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
