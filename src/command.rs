@@ -356,6 +356,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
+        name: "priority",
+        aliases: &["prio"],
+        usage: "priority INC-<n> [impact=high|medium|low] [urgency=high|medium|low] [reason]",
+        summary: "Re-prioritise an incident from a new impact and/or urgency; its SLA clocks move to the new targets.",
+        access: Access::Agent,
+        options: &[
+            pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+            named("impact", "How widely it hurts now", OptionKind::Choice(&LEVELS)),
+            named("urgency", "How soon it must be fixed now", OptionKind::Choice(&LEVELS)),
+            pos("reason", "Why the priority changes", OptionKind::Text, false),
+        ],
+    },
+    CommandSpec {
         name: "help",
         aliases: &["commands"],
         usage: "help [command]",
@@ -537,6 +550,13 @@ pub enum Command {
     Major {
         id: IncidentId,
         off: bool,
+        reason: Option<String>,
+    },
+    /// `!priority INC-n [impact=…] [urgency=…] [reason]`: at least one of the two is given.
+    Priority {
+        id: IncidentId,
+        impact: Option<Impact>,
+        urgency: Option<Urgency>,
         reason: Option<String>,
     },
     Help {
@@ -837,6 +857,19 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
                 id: id(0)?,
                 off,
                 reason,
+            }
+        }
+        "priority" => {
+            let impact = level("impact")?.and_then(|v| Impact::parse(&v));
+            let urgency = level("urgency")?.and_then(|v| Urgency::parse(&v));
+            if impact.is_none() && urgency.is_none() {
+                return Err(err("give impact= or urgency= (or both)".into()));
+            }
+            Command::Priority {
+                id: id(0)?,
+                impact,
+                urgency,
+                reason: text(1),
             }
         }
         "help" => Command::Help { command: text(0) },
@@ -1434,6 +1467,42 @@ mod tests {
             "escalate: `up` is not an incident id like INC-12"
         );
         assert_eq!(p("!major").unwrap_err(), "major: missing <id>");
+    }
+
+    #[test]
+    fn priority_needs_an_id_and_impact_or_urgency_and_keeps_a_reason() {
+        let id = IncidentId::parse("7").unwrap();
+        assert_eq!(
+            p("!priority INC-7 impact=high whole floor now").unwrap(),
+            Command::Priority {
+                id,
+                impact: Some(Impact::High),
+                urgency: None,
+                reason: Some("whole floor now".into()),
+            }
+        );
+        assert_eq!(
+            p("!prio 7 urgency=LOW impact=medium").unwrap(),
+            Command::Priority {
+                id,
+                impact: Some(Impact::Medium),
+                urgency: Some(Urgency::Low),
+                reason: None,
+            }
+        );
+        assert_eq!(
+            p("!priority INC-7").unwrap_err(),
+            "priority: give impact= or urgency= (or both)"
+        );
+        assert_eq!(
+            p("!priority INC-7 impact=huge").unwrap_err(),
+            "priority: impact must be high, medium or low, not `huge`"
+        );
+        assert_eq!(p("!priority impact=high").unwrap_err(), "priority: missing <id>");
+        assert_eq!(
+            p("!priority urgent impact=high").unwrap_err(),
+            "priority: `urgent` is not an incident id like INC-12"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::domain::change::{
 };
 use crate::domain::incident::{Incident, IncidentId, InvalidTransition, State};
 use crate::domain::outage::{duration_text, NoticeKind, Outage, OutageError, OutageId, OutageImpact, OutageState};
+use crate::domain::priority::Priority;
 use crate::domain::raci::{Action, RaciRow};
 use crate::domain::sla::{format_duration, ClockKind, ClockState, Remaining, Threshold};
 use crate::domain::RoleKey;
@@ -1457,6 +1458,51 @@ pub fn not_major(id: crate::domain::incident::IncidentId) -> String {
 
 pub fn major_off_needs_reason(prefix: &str, id: crate::domain::incident::IncidentId) -> String {
     format!("Say why {id} is no longer major: `{prefix}major {id} off <reason>`.")
+}
+
+/// Posted in the incident's thread when its priority changes.
+pub fn reprioritized(
+    policy: &Policy,
+    inc: &Incident,
+    by: &str,
+    from: Priority,
+    reason: Option<&str>,
+    major: bool,
+) -> String {
+    let sla = policy.sla.policy(inc.priority, major);
+    format!(
+        "{} re-prioritised {} from {from} to {} (impact {} × urgency {}).{} SLA targets{} are respond {} / resolve {}.",
+        neutralize(by),
+        inc.id,
+        inc.priority,
+        inc.impact,
+        inc.urgency,
+        reason_suffix(reason),
+        if major { " (major incident)" } else { "" },
+        format_duration(sla.respond),
+        format_duration(sla.resolve)
+    )
+}
+
+pub fn reprioritized_reply(inc: &Incident, from: Priority, major: bool) -> String {
+    let clocks = if from == inc.priority {
+        "its SLA targets are unchanged"
+    } else if major {
+        "it keeps the major-incident SLA targets while it is major"
+    } else {
+        "its SLA clocks moved to the new targets"
+    };
+    format!(
+        "{} is now {} (impact {} × urgency {}, was {from}); {clocks}.",
+        inc.id, inc.priority, inc.impact, inc.urgency
+    )
+}
+
+pub fn same_priority(inc: &Incident) -> String {
+    format!(
+        "{} already has impact {} × urgency {} ({}): nothing to change.",
+        inc.id, inc.impact, inc.urgency, inc.priority
+    )
 }
 
 pub fn unexpected() -> String {

@@ -361,6 +361,76 @@ impl Desk {
         Ok(Reply::public(render::assigned_reply(&inc, &assignee_name)))
     }
 
+    /// `!priority INC-n [impact=…] [urgency=…] [reason]`: an agent re-assesses
+    /// impact and urgency; the matrix gives the new priority and the running
+    /// SLA clocks move to its targets, keeping the time already counted. A major
+    /// incident keeps the major row's targets until it is reverted.
+    pub(crate) async fn reprioritize(
+        &self,
+        tx: &mut Conn,
+        actor: &Actor,
+        id: IncidentId,
+        (impact, urgency): (Option<Impact>, Option<Urgency>),
+        reason: Option<String>,
+    ) -> DeskResult<Reply> {
+        self.require_agent(actor, "priority")?;
+        let policy = self.policy();
+        let now = self.clock().now();
+        let mut inc = self.visible(tx, actor, id).await?;
+        if !inc.state.is_open() {
+            return rejected(render::not_open(&inc, "re-prioritised"));
+        }
+        let reason = match reason {
+            Some(r) => Some(
+                bounded("reason", &r, policy.limits.note_max, true)
+                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
+            ),
+            None => None,
+        };
+        let (impact, urgency) = (impact.unwrap_or(inc.impact), urgency.unwrap_or(inc.urgency));
+        if (impact, urgency) == (inc.impact, inc.urgency) {
+            return rejected(render::same_priority(&inc));
+        }
+        let major = store::escalations::get(tx, id).await?.major;
+        let from = inc.priority;
+        let old_sla = self.sla_policy(&inc, major);
+        inc.impact = impact;
+        inc.urgency = urgency;
+        inc.priority = policy.matrix.priority(impact, urgency);
+        inc.updated_at = now;
+        store::incidents::update(tx, &inc, now).await?;
+        if inc.priority != from && !major {
+            self.retarget_clocks(tx, id, old_sla, self.sla_policy(&inc, major))
+                .await?;
+        }
+        let by = self.name_of(tx, actor.user).await?;
+        let text = render::reprioritized(policy, &inc, &by, from, reason.as_deref(), major);
+        let mut out = vec![
+            self.card(tx, &inc, false).await?,
+            Outgoing::post(Destination::Thread(id.to_string()), OutMessage::text(text)).about(id.to_string()),
+        ];
+        let route = self.route_for(Action::UpdateIncident, &inc);
+        out.extend(self.inform(&route, Action::UpdateIncident, &inc, &inc.handler_role));
+        let details = format!(
+            "priority {from} → {} (impact={} urgency={}){}",
+            inc.priority,
+            inc.impact,
+            inc.urgency,
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
+        self.record(
+            tx,
+            Some(actor.user),
+            Action::UpdateIncident.as_str(),
+            &id.to_string(),
+            &details,
+            &out,
+        )
+        .await?;
+        tracing::info!(incident = %id, from = %from, to = %inc.priority, "re-prioritised");
+        Ok(Reply::public(render::reprioritized_reply(&inc, from, major)))
+    }
+
     pub(crate) async fn set_state(
         &self,
         tx: &mut Conn,

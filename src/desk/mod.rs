@@ -436,6 +436,12 @@ impl Desk {
             Command::Ack { id } => self.acknowledge(tx, actor, id).await,
             Command::Escalate { id, up, reason } => self.escalate(tx, actor, id, up, reason).await,
             Command::Major { id, off, reason } => self.major(tx, actor, id, off, reason).await,
+            Command::Priority {
+                id,
+                impact,
+                urgency,
+                reason,
+            } => self.reprioritize(tx, actor, id, (impact, urgency), reason).await,
             Command::Help { command } => self.help(actor, command.as_deref()),
             Command::Raci { action } => self.raci(action.as_deref()),
             Command::Whois { role } => self.whois(&role),

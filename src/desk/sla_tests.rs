@@ -261,6 +261,97 @@ async fn declaring_a_major_incident_moves_the_clocks_to_the_major_row() {
 }
 
 #[tokio::test]
+async fn re_prioritising_moves_the_running_clocks_to_the_new_targets_and_leaves_a_trail() {
+    let (store, _dir) = temp_store().await;
+    let desk = Desk::new(store, Policy::defaults(), Clock::fixed(t0()));
+    logged_and_acknowledged(&desk).await;
+    let sam = actor("sam", &["service_desk"]);
+    let alice = actor("alice", &[]);
+    desk.clock().advance(TimeDelta::hours(1));
+    // The reporter may not re-prioritise, and a refusal changes nothing.
+    assert_eq!(
+        say(&desk, "3", &alice, "!priority INC-1 impact=low").await,
+        "Only agents (service desk, support groups, incident manager) may run `!priority`."
+    );
+    assert_eq!(
+        say(
+            &desk,
+            "4",
+            &sam,
+            "!priority INC-1 impact=medium only one team is affected"
+        )
+        .await,
+        "INC-1 is now P2 (impact medium × urgency high, was P1); its SLA clocks moved to the new targets."
+    );
+    let show = say(&desk, "5", &sam, "!show INC-1").await;
+    assert!(show.contains("**INC-1** · P2"), "{show}");
+    assert!(
+        show.contains("• Resolution: target 8h · elapsed 1h · running · 7h left"),
+        "{show}"
+    );
+    assert!(
+        show.contains("• Response: target 15m · elapsed 0s · acknowledged"),
+        "a stopped clock keeps its target: {show}"
+    );
+    // P1's 50 % warning (at 2h) is gone; P2's comes at 4h.
+    desk.clock().advance(TimeDelta::hours(2));
+    assert_eq!(desk.fire_due_timers().await.unwrap(), 0);
+    desk.clock().advance(TimeDelta::hours(1));
+    assert_eq!(desk.fire_due_timers().await.unwrap(), 1);
+    assert_eq!(
+        say(&desk, "6", &sam, "!priority INC-1 urgency=high").await,
+        "INC-1 already has impact medium × urgency high (P2): nothing to change."
+    );
+    let thread = outbox_texts(&desk, "re-prioritised").await;
+    assert_eq!(thread.len(), 1, "{thread:?}");
+    assert!(
+        thread[0].contains("sam re-prioritised INC-1 from P1 to P2 (impact medium × urgency high). Reason: only one team is affected. SLA targets are respond 30m / resolve 8h."),
+        "{thread:?}"
+    );
+    let mut conn = desk.store().read().await.unwrap();
+    let audit: Vec<(String,)> = sqlx::query_as("SELECT details FROM audit WHERE details LIKE 'priority %'")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit,
+        vec![("priority P1 → P2 (impact=medium urgency=high): only one team is affected".to_owned(),)]
+    );
+    let (impact, priority): (String, i64) = sqlx::query_as("SELECT impact, priority FROM incidents WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!((impact.as_str(), priority), ("medium", 2));
+}
+
+#[tokio::test]
+async fn a_major_incident_keeps_the_major_targets_when_re_prioritised() {
+    let (store, _dir) = temp_store().await;
+    let desk = Desk::new(store, Policy::defaults(), Clock::fixed(t0()));
+    logged_and_acknowledged(&desk).await;
+    let sam = actor("sam", &["service_desk"]);
+    say(&desk, "3", &sam, "!major INC-1 whole floor offline").await;
+    assert_eq!(
+        say(&desk, "4", &sam, "!prio INC-1 impact=low urgency=low").await,
+        "INC-1 is now P5 (impact low × urgency low, was P1); it keeps the major-incident SLA targets while it is major."
+    );
+    let show = say(&desk, "5", &sam, "!show INC-1").await;
+    assert!(show.contains("• Resolution: target 2h"), "{show}");
+    // Reverting applies the new priority's row.
+    say(&desk, "6", &sam, "!major INC-1 off contained").await;
+    let show = say(&desk, "7", &sam, "!show INC-1").await;
+    assert!(show.contains("• Resolution: target 3d 8h"), "{show}");
+    say(&desk, "8", &sam, "!take INC-1").await;
+    say(&desk, "8a", &sam, "!status INC-1 in_progress").await;
+    let r = say(&desk, "8b", &sam, "!resolve INC-1 swapped the switch").await;
+    assert_eq!(r, "INC-1 is now resolved.");
+    assert_eq!(
+        say(&desk, "9", &sam, "!priority INC-1 impact=high").await,
+        "INC-1 is resolved: only open incidents can be re-prioritised."
+    );
+}
+
+#[tokio::test]
 async fn business_hours_clocks_count_only_opening_hours_across_the_weekend() {
     let (store, _dir) = temp_store().await;
     // Friday 16:00 UTC: one business hour left this week.

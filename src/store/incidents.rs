@@ -103,14 +103,16 @@ pub async fn by_source_message(conn: &mut Conn, message_id: &str) -> Result<Opti
 /// Writes back the mutable fields of an incident.
 pub async fn update(conn: &mut Conn, inc: &Incident, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "UPDATE incidents SET state = ?, assignee = ?, handler_role = ?, tier = ?, resolution = ?, priority = ?,
-                              updated_at = ? WHERE id = ?",
+        "UPDATE incidents SET state = ?, assignee = ?, handler_role = ?, tier = ?, resolution = ?, impact = ?,
+                              urgency = ?, priority = ?, updated_at = ? WHERE id = ?",
     )
     .bind(inc.state.as_str())
     .bind(inc.assignee.map(|a| a.get() as i64))
     .bind(inc.handler_role.as_str())
     .bind(inc.tier)
     .bind(&inc.resolution)
+    .bind(inc.impact.as_str())
+    .bind(inc.urgency.as_str())
     .bind(i64::from(inc.priority.level()))
     .bind(to_ms(now))
     .bind(inc.id.get())

@@ -294,6 +294,7 @@ fn invocation(name: &str, id: &str) -> Option<(String, Prep)> {
         "ack" => (format!("ack {id}"), Prep::Fresh),
         "escalate" => (format!("escalate {id} no progress"), Prep::Fresh),
         "major" => (format!("major {id} whole floor down"), Prep::Fresh),
+        "priority" => (format!("priority {id} impact=high the whole floor now"), Prep::Fresh),
         "services" => ("services".to_owned(), Prep::Fresh),
         "changes" => ("changes".to_owned(), Prep::Fresh),
         _ => return None,
