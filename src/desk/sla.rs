@@ -69,7 +69,6 @@ impl Desk {
         // Stored in the order `clocks::for_incident` reads them back.
         for kind in [ClockKind::Response, ClockKind::Resolution] {
             let clock = sla.start_clock(kind, inc.created_at).map_err(clock_fault)?;
-            store::clocks::insert(tx, inc.id, kind, &clock).await?;
             let stored = StoredClock {
                 incident: inc.id,
                 kind,
@@ -82,6 +81,8 @@ impl Desk {
             timers.extend(self.clock_timers(&stored, &sla.calendar, inc.created_at)?);
             clocks.push(stored);
         }
+        let rows: Vec<(ClockKind, &crate::domain::sla::Clock)> = clocks.iter().map(|c| (c.kind, &c.clock)).collect();
+        store::clocks::insert(tx, inc.id, &rows).await?;
         store::timers::schedule_many(tx, SLA_TIMER, &timers).await?;
         Ok(clocks)
     }

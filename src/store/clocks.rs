@@ -34,23 +34,27 @@ fn kind_of(s: &str) -> Result<ClockKind> {
     }
 }
 
-/// Adds a new clock (run 0) to an incident.
-pub async fn insert(conn: &mut Conn, incident: IncidentId, kind: ClockKind, clock: &Clock) -> Result<()> {
-    let c = clock.to_columns();
-    sqlx::query(
+/// Adds an incident's new clocks (run 0) in one statement.
+pub async fn insert(conn: &mut Conn, incident: IncidentId, clocks: &[(ClockKind, &Clock)]) -> Result<()> {
+    if clocks.is_empty() {
+        return Ok(());
+    }
+    let mut insert = sqlx::QueryBuilder::new(
         "INSERT INTO incident_clocks (incident_id, kind, run, target_secs, started_at, accumulated_secs,
-                                      running_since, stopped_at)
-         VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
-    )
-    .bind(incident.get())
-    .bind(kind.key())
-    .bind(c.target_secs)
-    .bind(to_ms(c.started_at))
-    .bind(c.accumulated_secs)
-    .bind(c.running_since.map(to_ms))
-    .bind(c.stopped_at.map(to_ms))
-    .execute(conn)
-    .await?;
+                                      running_since, stopped_at) ",
+    );
+    insert.push_values(clocks, |mut row, (kind, clock)| {
+        let c = clock.to_columns();
+        row.push_bind(incident.get())
+            .push_bind(kind.key())
+            .push_bind(0_i64)
+            .push_bind(c.target_secs)
+            .push_bind(to_ms(c.started_at))
+            .push_bind(c.accumulated_secs)
+            .push_bind(c.running_since.map(to_ms))
+            .push_bind(c.stopped_at.map(to_ms));
+    });
+    insert.build().execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -197,8 +201,15 @@ mod tests {
         let id = an_incident(&mut tx, now).await;
         let response = Clock::start(TimeDelta::minutes(15), now).unwrap();
         let resolution = Clock::start(TimeDelta::hours(4), now).unwrap();
-        insert(&mut tx, id, ClockKind::Resolution, &resolution).await.unwrap();
-        insert(&mut tx, id, ClockKind::Response, &response).await.unwrap();
+        // Inserted out of order, in one statement: read back in kind order.
+        insert(
+            &mut tx,
+            id,
+            &[(ClockKind::Resolution, &resolution), (ClockKind::Response, &response)],
+        )
+        .await
+        .unwrap();
+        insert(&mut tx, id, &[]).await.unwrap();
 
         let clocks = for_incident(&mut tx, id).await.unwrap();
         let kinds: Vec<ClockKind> = clocks.iter().map(|c| c.kind).collect();
