@@ -23,11 +23,13 @@ pub mod timers;
 pub mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqlitePool, Transaction};
+use tokio::sync::oneshot;
 
 pub use sqlx::SqliteConnection as Conn;
 
@@ -88,6 +90,8 @@ pub struct Store {
     writer: SqlitePool,
     reader: SqlitePool,
     checkpointer: SqlitePool,
+    /// Dropped with the last clone of the store, which stops the checkpointer.
+    _checkpointing: Arc<oneshot::Sender<()>>,
 }
 
 impl Store {
@@ -122,11 +126,13 @@ impl Store {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options)
             .await?;
-        tokio::spawn(checkpoint_in_background(checkpointer.clone()));
+        let (checkpointing, dropped) = oneshot::channel();
+        tokio::spawn(checkpoint_in_background(checkpointer.clone(), dropped));
         Ok(Self {
             writer,
             reader,
             checkpointer,
+            _checkpointing: Arc::new(checkpointing),
         })
     }
 
@@ -160,13 +166,16 @@ impl Store {
 }
 
 /// Copies committed WAL frames into the database file off the commit path,
-/// until the store is closed. A checkpoint that cannot finish (a reader still
-/// on an old snapshot) simply copies less and is retried next time.
-async fn checkpoint_in_background(pool: SqlitePool) {
+/// until the store is closed or dropped. A checkpoint that cannot finish (a
+/// reader still on an old snapshot) simply copies less and is retried next time.
+async fn checkpoint_in_background(pool: SqlitePool, mut dropped: oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = &mut dropped => return,
+            _ = tick.tick() => {}
+        }
         if pool.is_closed() {
             return;
         }
@@ -258,6 +267,27 @@ mod tests {
             file.display()
         );
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_checkpointer_stops_when_its_store_handles_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("drop.db").display()))
+            .await
+            .unwrap();
+        // The same wiring as `open_with`: the sender lives in an Arc shared by
+        // every clone of the store, so it drops with the last one.
+        let (stop, dropped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(super::checkpoint_in_background(store.checkpointer.clone(), dropped));
+        let handles = std::sync::Arc::new(stop);
+        let copy = handles.clone();
+        drop(handles);
+        assert!(!task.is_finished(), "one handle is still alive");
+        drop(copy);
+        tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("the checkpointer stopped")
+            .unwrap();
     }
 
     #[tokio::test]
