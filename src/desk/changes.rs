@@ -300,13 +300,7 @@ impl Desk {
         if ch.requester != actor.user && !policy.change.is_authority(&actor.roles) {
             return rejected(render::change_cancel_not_allowed(policy, id));
         }
-        let reason = match reason {
-            Some(r) => Some(
-                bounded("reason", &r, policy.limits.note_max, true)
-                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-            ),
-            None => None,
-        };
+        let reason = self.checked_reason(reason)?;
         let from = ch.state;
         transition(ch.change_type, from, ChangeState::Cancelled)
             .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
@@ -356,13 +350,7 @@ impl Desk {
         if !authority && !implementer_may {
             return rejected(render::change_move_not_allowed(policy, id, to));
         }
-        let reason = match reason {
-            Some(r) => Some(
-                bounded("reason", &r, policy.limits.note_max, true)
-                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-            ),
-            None => None,
-        };
+        let reason = self.checked_reason(reason)?;
         let from = ch.state;
         transition(ch.change_type, from, to).map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
         if let Some(text) = window.as_deref() {

@@ -68,7 +68,8 @@ impl Desk {
         out
     }
 
-    fn checked_reason(&self, reason: Option<String>) -> DeskResult<Option<String>> {
+    /// An optional reason, trimmed and checked against the note limit (newlines kept).
+    pub(super) fn checked_reason(&self, reason: Option<String>) -> DeskResult<Option<String>> {
         match reason {
             Some(r) => Ok(Some(
                 bounded("reason", &r, self.policy().limits.note_max, true)

@@ -380,13 +380,7 @@ impl Desk {
         if !inc.state.is_open() {
             return rejected(render::not_open(&inc, "re-prioritised"));
         }
-        let reason = match reason {
-            Some(r) => Some(
-                bounded("reason", &r, policy.limits.note_max, true)
-                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-            ),
-            None => None,
-        };
+        let reason = self.checked_reason(reason)?;
         let (impact, urgency) = (impact.unwrap_or(inc.impact), urgency.unwrap_or(inc.urgency));
         if (impact, urgency) == (inc.impact, inc.urgency) {
             return rejected(render::same_priority(&inc));
@@ -447,13 +441,7 @@ impl Desk {
         if !self.is_agent(actor) && !reporter_may {
             return rejected(render::not_agent(&policy.prefix, command));
         }
-        let reason = match reason {
-            Some(r) => Some(
-                bounded("reason", &r, policy.limits.note_max, true)
-                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-            ),
-            None => None,
-        };
+        let reason = self.checked_reason(reason)?;
         let inc = self.move_incident(tx, actor, inc, to, reason).await?;
         Ok(Reply::public(render::done(&inc)))
     }
