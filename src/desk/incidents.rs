@@ -398,10 +398,14 @@ impl Desk {
                 .await?;
         }
         let by = self.name_of(tx, actor.user).await?;
-        let text = render::reprioritized(policy, &inc, &by, from, reason.as_deref(), major);
+        let mut thread = OutMessage::text(render::reprioritized(policy, &inc, &by, from, reason.as_deref(), major));
+        // A more urgent incident is news to the people handling it.
+        if inc.priority.level() < from.level() {
+            thread = thread.pinging_roles([inc.handler_role.clone()]);
+        }
         let mut out = vec![
             self.card(tx, &inc, false).await?,
-            Outgoing::post(Destination::Thread(id.to_string()), OutMessage::text(text)).about(id.to_string()),
+            Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
         ];
         let route = self.route_for(Action::UpdateIncident, &inc);
         out.extend(self.inform(&route, Action::UpdateIncident, &inc, &inc.handler_role));

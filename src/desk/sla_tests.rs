@@ -322,6 +322,18 @@ async fn re_prioritising_moves_the_running_clocks_to_the_new_targets_and_leaves_
         .await
         .unwrap();
     assert_eq!((impact.as_str(), priority), ("medium", 2));
+    drop(conn);
+    // Lowering the priority pings nobody; raising it pings the handling role.
+    assert!(thread[0].contains("\"ping_roles\":[]"), "{thread:?}");
+    assert_eq!(
+        say(&desk, "7", &sam, "!priority INC-1 impact=high").await,
+        "INC-1 is now P1 (impact high × urgency high, was P2); its SLA clocks moved to the new targets."
+    );
+    let thread = outbox_texts(&desk, "re-prioritised").await;
+    assert!(
+        thread[1].contains("from P2 to P1") && thread[1].contains("\"ping_roles\":[\"service_desk\"]"),
+        "{thread:?}"
+    );
 }
 
 #[tokio::test]
