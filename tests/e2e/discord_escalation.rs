@@ -1,12 +1,13 @@
 //! Escalation by reaction through the real Discord adapter, against the fake
 //! Discord and a real SQLite file: ⬆️ on an incident card by an agent hands the
 //! incident to the next support tier and pings that tier's role in its channel;
-//! by anyone else the reaction is taken back and the person told why.
+//! by anyone else the reaction is taken back and the person told why. `/priority`
+//! re-prioritises through the same adapter and pings the role only when it rises.
 
 use serde_json::Value;
 
 use crate::bot::{self, assert_no_decode_problems, WAIT};
-use crate::fake_discord::{FakeDiscord, GuildSpec, StoredMessage};
+use crate::fake_discord::{FakeDiscord, GuildSpec, InteractionSpec, StoredMessage};
 use crate::util::TestDb;
 
 async fn scalar(db: &TestDb, sql: &str) -> i64 {
@@ -227,6 +228,110 @@ async fn escalate_by_an_agent_hands_the_incident_to_the_next_tier_and_pings_its_
         )
         .await,
         1
+    );
+    assert_no_decode_problems();
+}
+
+/// A slash command's answer: its text, and whether only the caller sees it.
+async fn slash_answer(fake: &FakeDiscord, id: u64) -> (String, bool) {
+    let cb = fake
+        .wait_for_interaction_response(id, WAIT)
+        .await
+        .unwrap()
+        .callback
+        .unwrap();
+    (
+        cb["data"]["content"].as_str().unwrap_or_default().to_owned(),
+        cb["data"]["flags"].as_u64().unwrap_or(0) & 64 == 64,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_priority_by_an_agent_edits_the_card_and_pings_the_role_only_when_it_rises() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let bot = bot::start(&fake, &db).await;
+    let (general, desk_role) = (spec.channel_id("general"), spec.role_id("Service Desk"));
+    let (alice, bob) = (spec.user_id("alice"), spec.user_id("bob"));
+    let card = incident_card(&fake).await;
+    assert_eq!(field(&card, "Priority"), "P1");
+    let thread = fake
+        .threads()
+        .into_iter()
+        .find(|t| t.message_id == Some(card.id))
+        .unwrap();
+    // The reporter may not change it: a private answer, nothing changed.
+    let (id, _) = fake.inject_interaction(
+        InteractionSpec::slash("priority", bob, general)
+            .string("id", "INC-1")
+            .string("impact", "low"),
+    );
+    let (text, private) = slash_answer(&fake, id).await;
+    assert!(private && text.starts_with("Only agents"), "{text}");
+
+    // An agent lowers it: a public answer, the card edited, no ping.
+    let (id, _) = fake.inject_interaction(
+        InteractionSpec::slash("priority", alice, general)
+            .string("id", "INC-1")
+            .string("impact", "low")
+            .string("reason", "only <@&1> @everyone one mailbox"),
+    );
+    let (text, private) = slash_answer(&fake, id).await;
+    assert_eq!(
+        (text.as_str(), private),
+        (
+            "INC-1 is now P3 (impact low × urgency high, was P1); its SLA clocks moved to the new targets.",
+            false
+        )
+    );
+    bot::eventually(&fake, "the card edit", || {
+        fake.message(card.id).is_some_and(|m| !m.edit_bodies.is_empty())
+    })
+    .await;
+    assert_eq!(field(&fake.message(card.id).unwrap(), "Priority"), "P3");
+    let story = |from: &'static str| {
+        let fake = &fake;
+        move || {
+            fake.bot_messages(thread.id)
+                .into_iter()
+                .find(|m| m.content().contains(&format!("alice re-prioritised INC-1 from {from}")))
+        }
+    };
+    bot::eventually(&fake, "the thread told of P1 → P3", || story("P1")().is_some()).await;
+    let lowered = story("P1")().unwrap();
+    let body = lowered.create_body.clone().unwrap();
+    assert!(ids(&body["allowed_mentions"]["roles"]).is_empty(), "{body}");
+    assert!(body["allowed_mentions"]["parse"].as_array().is_none_or(Vec::is_empty));
+    assert!(!lowered.content().contains("<@&1>") && !lowered.content().contains("@everyone"));
+
+    // Raising it again pings the handling role in the thread.
+    let (id, _) = fake.inject_interaction(
+        InteractionSpec::slash("priority", alice, general)
+            .string("id", "INC-1")
+            .string("impact", "high"),
+    );
+    let (text, _) = slash_answer(&fake, id).await;
+    assert!(text.starts_with("INC-1 is now P1"), "{text}");
+    bot::eventually(&fake, "the thread told of P3 → P1", || story("P3")().is_some()).await;
+    let raised = story("P3")().unwrap();
+    assert!(raised
+        .content()
+        .starts_with(&format!("<@&{desk_role}> alice re-prioritised")));
+    assert_eq!(
+        ids(&raised.create_body.unwrap()["allowed_mentions"]["roles"]),
+        vec![desk_role]
+    );
+
+    bot.stop().await;
+    assert_eq!(scalar(&db, "SELECT priority FROM incidents WHERE id = 1").await, 1);
+    assert_eq!(
+        scalar(
+            &db,
+            &format!("SELECT COUNT(*) FROM audit WHERE details LIKE 'priority %' AND actor = {alice}")
+        )
+        .await,
+        2
     );
     assert_no_decode_problems();
 }
