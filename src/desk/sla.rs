@@ -81,8 +81,7 @@ impl Desk {
             timers.extend(self.clock_timers(&stored, &sla.calendar, inc.created_at)?);
             clocks.push(stored);
         }
-        let rows: Vec<(ClockKind, &crate::domain::sla::Clock)> = clocks.iter().map(|c| (c.kind, &c.clock)).collect();
-        store::clocks::insert(tx, inc.id, &rows).await?;
+        store::clocks::insert(tx, &clocks).await?;
         store::timers::schedule_many(tx, SLA_TIMER, &timers).await?;
         Ok(clocks)
     }

@@ -34,25 +34,27 @@ fn kind_of(s: &str) -> Result<ClockKind> {
     }
 }
 
-/// Adds an incident's new clocks (run 0) in one statement.
-pub async fn insert(conn: &mut Conn, incident: IncidentId, clocks: &[(ClockKind, &Clock)]) -> Result<()> {
+/// Adds clocks (a new incident's) in one statement; thresholds are recorded
+/// as they fire, by [`mark_fired`].
+pub async fn insert(conn: &mut Conn, clocks: &[StoredClock]) -> Result<()> {
     if clocks.is_empty() {
         return Ok(());
     }
     let mut insert = sqlx::QueryBuilder::new(
         "INSERT INTO incident_clocks (incident_id, kind, run, target_secs, started_at, accumulated_secs,
-                                      running_since, stopped_at) ",
+                                      running_since, stopped_at, stopped_by) ",
     );
-    insert.push_values(clocks, |mut row, (kind, clock)| {
-        let c = clock.to_columns();
-        row.push_bind(incident.get())
-            .push_bind(kind.key())
-            .push_bind(0_i64)
+    insert.push_values(clocks, |mut row, stored| {
+        let c = stored.clock.to_columns();
+        row.push_bind(stored.incident.get())
+            .push_bind(stored.kind.key())
+            .push_bind(stored.run)
             .push_bind(c.target_secs)
             .push_bind(to_ms(c.started_at))
             .push_bind(c.accumulated_secs)
             .push_bind(c.running_since.map(to_ms))
-            .push_bind(c.stopped_at.map(to_ms));
+            .push_bind(c.stopped_at.map(to_ms))
+            .push_bind(stored.stopped_by.map(|u| u.get() as i64));
     });
     insert.build().execute(&mut *conn).await?;
     Ok(())
@@ -201,15 +203,25 @@ mod tests {
         let id = an_incident(&mut tx, now).await;
         let response = Clock::start(TimeDelta::minutes(15), now).unwrap();
         let resolution = Clock::start(TimeDelta::hours(4), now).unwrap();
+        let new = |kind, clock: Clock| StoredClock {
+            incident: id,
+            kind,
+            run: 0,
+            clock,
+            stopped_by: None,
+            fired: BTreeSet::new(),
+        };
         // Inserted out of order, in one statement: read back in kind order.
         insert(
             &mut tx,
-            id,
-            &[(ClockKind::Resolution, &resolution), (ClockKind::Response, &response)],
+            &[
+                new(ClockKind::Resolution, resolution),
+                new(ClockKind::Response, response),
+            ],
         )
         .await
         .unwrap();
-        insert(&mut tx, id, &[]).await.unwrap();
+        insert(&mut tx, &[]).await.unwrap();
 
         let clocks = for_incident(&mut tx, id).await.unwrap();
         let kinds: Vec<ClockKind> = clocks.iter().map(|c| c.kind).collect();

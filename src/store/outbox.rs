@@ -22,11 +22,7 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
     for chunk in items.chunks(100) {
         let rows = chunk
             .iter()
-            .map(|item| {
-                let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
-                let payload = serde_json::to_string(&item.message).map_err(json_err)?;
-                Ok((item, destination, payload))
-            })
+            .map(|item| encoded(item).map(|(destination, payload)| (item, destination, payload)))
             .collect::<Result<Vec<_>>>()?;
         let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) ",
@@ -47,8 +43,7 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
 /// Queues one message and returns its outbox id (so a record can point at the
 /// row that carries it); part of the action's transaction.
 pub async fn enqueue_one(conn: &mut Conn, item: &Outgoing, now: DateTime<Utc>) -> Result<i64> {
-    let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
-    let payload = serde_json::to_string(&item.message).map_err(json_err)?;
+    let (destination, payload) = encoded(item)?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)
          RETURNING id",
@@ -62,6 +57,13 @@ pub async fn enqueue_one(conn: &mut Conn, item: &Outgoing, now: DateTime<Utc>) -
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)
+}
+
+/// A message's destination and payload columns, as JSON.
+fn encoded(item: &Outgoing) -> Result<(String, String)> {
+    let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
+    let payload = serde_json::to_string(&item.message).map_err(json_err)?;
+    Ok((destination, payload))
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
