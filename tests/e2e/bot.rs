@@ -194,6 +194,20 @@ impl Bot {
     }
 }
 
+/// A slash command's answer: its text, and whether only the caller sees it.
+pub async fn slash_answer(fake: &FakeDiscord, id: u64) -> (String, bool) {
+    let cb = fake
+        .wait_for_interaction_response(id, WAIT)
+        .await
+        .unwrap()
+        .callback
+        .unwrap();
+    (
+        cb["data"]["content"].as_str().unwrap_or_default().to_owned(),
+        cb["data"]["flags"].as_u64().unwrap_or(0) & 64 == 64,
+    )
+}
+
 /// Waits until `condition` holds, re-checking after every REST call the bot
 /// makes (no polling, no sleeps). Use this, not `FakeDiscord::wait_for`, when the
 /// condition reads the fake's state: `wait_for` runs its predicate under the

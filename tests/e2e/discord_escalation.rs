@@ -232,20 +232,6 @@ async fn escalate_by_an_agent_hands_the_incident_to_the_next_tier_and_pings_its_
     assert_no_decode_problems();
 }
 
-/// A slash command's answer: its text, and whether only the caller sees it.
-async fn slash_answer(fake: &FakeDiscord, id: u64) -> (String, bool) {
-    let cb = fake
-        .wait_for_interaction_response(id, WAIT)
-        .await
-        .unwrap()
-        .callback
-        .unwrap();
-    (
-        cb["data"]["content"].as_str().unwrap_or_default().to_owned(),
-        cb["data"]["flags"].as_u64().unwrap_or(0) & 64 == 64,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_priority_by_an_agent_edits_the_card_and_pings_the_role_only_when_it_rises() {
     let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
@@ -267,7 +253,7 @@ async fn slash_priority_by_an_agent_edits_the_card_and_pings_the_role_only_when_
             .string("id", "INC-1")
             .string("impact", "low"),
     );
-    let (text, private) = slash_answer(&fake, id).await;
+    let (text, private) = bot::slash_answer(&fake, id).await;
     assert!(private && text.starts_with("Only agents"), "{text}");
 
     // An agent lowers it: a public answer, the card edited, no ping.
@@ -277,7 +263,7 @@ async fn slash_priority_by_an_agent_edits_the_card_and_pings_the_role_only_when_
             .string("impact", "low")
             .string("reason", "only <@&1> @everyone one mailbox"),
     );
-    let (text, private) = slash_answer(&fake, id).await;
+    let (text, private) = bot::slash_answer(&fake, id).await;
     assert_eq!(
         (text.as_str(), private),
         (
@@ -311,7 +297,7 @@ async fn slash_priority_by_an_agent_edits_the_card_and_pings_the_role_only_when_
             .string("id", "INC-1")
             .string("impact", "high"),
     );
-    let (text, _) = slash_answer(&fake, id).await;
+    let (text, _) = bot::slash_answer(&fake, id).await;
     assert!(text.starts_with("INC-1 is now P1"), "{text}");
     bot::eventually(&fake, "the thread told of P3 → P1", || story("P3")().is_some()).await;
     let raised = story("P3")().unwrap();
