@@ -115,37 +115,42 @@ fn batch_failed(e: &StoreError) -> DeskError {
     ))))
 }
 
+/// A store error undoes the command; a refusal or success is kept.
+fn store_failed(outcome: &DeskResult<Outcome>) -> bool {
+    matches!(outcome, Err(DeskError::Store(_)))
+}
+
 async fn run_batch(store: Store, batch: Vec<Queued>) {
     let mut answers: Vec<(oneshot::Sender<DeskResult<Outcome>>, DeskResult<Outcome>)> = Vec::with_capacity(batch.len());
     let mut waiting = batch.into_iter();
     let committed: Result<(), StoreError> = async {
+        // A lone command needs no savepoint: the transaction holds nothing else,
+        // so its store error rolls the transaction back instead.
+        let lone = waiting.len() == 1;
+        let mut undo_all = false;
         let mut tx = store.begin().await?;
-        if waiting.len() == 1 {
-            // A batch of one needs no savepoint: its store error rolls back the
-            // whole transaction, which holds nothing else.
-            if let Some(Queued { job, done }) = waiting.next() {
-                let outcome = job(&mut tx).await;
-                let failed = matches!(outcome, Err(DeskError::Store(_)));
-                answers.push((done, outcome));
-                if failed {
-                    tx.rollback().await?;
-                } else {
-                    tx.commit().await?;
-                }
-            }
-            return Ok(());
-        }
         for Queued { job, done } in waiting.by_ref() {
-            let mut savepoint = store::savepoint(&mut tx).await?;
-            let outcome = job(&mut savepoint).await;
-            if matches!(outcome, Err(DeskError::Store(_))) {
-                savepoint.rollback().await?;
+            let outcome = if lone {
+                let outcome = job(&mut tx).await;
+                undo_all = store_failed(&outcome);
+                outcome
             } else {
-                savepoint.commit().await?;
-            }
+                let mut savepoint = store::savepoint(&mut tx).await?;
+                let outcome = job(&mut savepoint).await;
+                if store_failed(&outcome) {
+                    savepoint.rollback().await?;
+                } else {
+                    savepoint.commit().await?;
+                }
+                outcome
+            };
             answers.push((done, outcome));
         }
-        tx.commit().await?;
+        if undo_all {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
         Ok(())
     }
     .await;
