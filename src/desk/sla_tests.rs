@@ -337,6 +337,22 @@ async fn re_prioritising_moves_the_running_clocks_to_the_new_targets_and_leaves_
 }
 
 #[tokio::test]
+async fn swapping_impact_and_urgency_to_the_same_priority_keeps_the_targets() {
+    let (store, _dir) = temp_store().await;
+    let desk = Desk::new(store, Policy::defaults(), Clock::fixed(t0()));
+    let (alice, sam) = (actor("alice", &[]), actor("sam", &["service_desk"]));
+    let r = say(&desk, "1", &alice, "!incident Slow wiki impact=high urgency=low").await;
+    assert!(r.starts_with("INC-1 logged: P3"), "{r}");
+    assert_eq!(
+        say(&desk, "2", &sam, "!priority INC-1 impact=low urgency=high").await,
+        "INC-1 is now P3 (impact low × urgency high, was P3); its SLA targets are unchanged."
+    );
+    let show = say(&desk, "3", &sam, "!show INC-1").await;
+    assert!(show.contains("Impact low × urgency high"), "{show}");
+    assert!(show.contains("• Resolution: target 1d · elapsed 0s"), "{show}");
+}
+
+#[tokio::test]
 async fn a_major_incident_keeps_the_major_targets_when_re_prioritised() {
     let (store, _dir) = temp_store().await;
     let desk = Desk::new(store, Policy::defaults(), Clock::fixed(t0()));
