@@ -206,11 +206,13 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
     let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
     let flush = || async {
         if let Err(e) = desk.fire_due_timers().await {
-            tracing::error!(error = %e, "console timers failed");
+            if !desk.store().note_fault(&e) {
+                tracing::error!(error = %e, "console timers failed");
+            }
         }
         if !opts.hold_outbox {
             if let Err(e) = dispatcher.deliver_due().await {
-                tracing::error!(error = %e, "console delivery failed");
+                dispatcher.failed(&e);
             }
         }
     };

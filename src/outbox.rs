@@ -161,7 +161,6 @@ impl<T: Transport> Dispatcher<T> {
             nonce: format!("opsdesk-{}", row.id),
         };
         let result = self.transport.deliver(&delivery).await;
-        let mut conn = self.store.write().await?;
         match result {
             Ok(done) => {
                 let card_subject = row.subject.as_ref().filter(|_| row.kind == OutKind::Card);
@@ -174,11 +173,16 @@ impl<T: Transport> Dispatcher<T> {
                         .and_then(|c| c.thread_id.clone())
                         .or(done.thread_id.clone()),
                 });
+                // The card's place and the row's "sent" mark commit together or
+                // not at all: a mark that fails leaves the row due, and it is
+                // sent again under the same nonce (the platform drops the copy).
+                let mut tx = self.store.begin().await?;
                 if let Some(saved) = &saved {
-                    store::cards::save(&mut conn, saved).await?;
+                    store::cards::save(&mut tx, saved).await?;
                 }
-                store::outbox::mark_delivered(&mut conn, row.id, &done.message_id, self.clock.now()).await?;
-                drop(conn);
+                store::outbox::mark_delivered(&mut tx, row.id, &done.message_id, self.clock.now()).await?;
+                tx.commit().await?;
+                self.store.note_written();
                 tracing::debug!(outbox = row.id, message = %done.message_id, "delivered");
                 // A new message (not a card edited in place) is finished only
                 // now that it is recorded, so reactions to it find their record.
@@ -196,6 +200,7 @@ impl<T: Transport> Dispatcher<T> {
                 Ok(true)
             }
             Err(SendError::Retry { after, reason }) => {
+                let mut conn = self.store.write().await?;
                 let wait = after.unwrap_or_else(|| backoff(row.attempts));
                 let next = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1));
                 tracing::warn!(outbox = row.id, attempts = row.attempts + 1, %reason, "delivery failed; will retry");
@@ -203,6 +208,7 @@ impl<T: Transport> Dispatcher<T> {
                 Ok(false)
             }
             Err(SendError::Permanent(reason)) => {
+                let mut conn = self.store.write().await?;
                 tracing::warn!(outbox = row.id, %reason, "delivery impossible; giving up on this message");
                 store::outbox::mark_failed(&mut conn, row.id, &reason, now).await?;
                 Ok(false)
@@ -226,19 +232,19 @@ impl<T: Transport> Dispatcher<T> {
                 () = &mut shutdown => {
                     stop.store(true, Ordering::Relaxed);
                     if let Err(e) = pass.await {
-                        tracing::error!(error = %e, "outbox dispatch failed");
+                        self.failed(&e);
                     }
                     return;
                 }
                 result = &mut pass => result,
             };
             if let Err(e) = result {
-                tracing::error!(error = %e, "outbox dispatch failed");
+                self.failed(&e);
             }
             let wait = match self.next_wait().await {
                 Ok(w) => w,
                 Err(e) => {
-                    tracing::error!(error = %e, "outbox query failed");
+                    self.failed(&e);
                     Duration::from_secs(1)
                 }
             };
@@ -247,6 +253,14 @@ impl<T: Transport> Dispatcher<T> {
                 _ = ready.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+
+    /// Logs a failed pass: a storage fault once per change of state (the
+    /// store does), anything else every time. Undelivered rows stay due.
+    pub fn failed(&self, e: &StoreError) {
+        if !self.store.note_fault(e) {
+            tracing::error!(error = %e, "outbox dispatch failed");
         }
     }
 

@@ -1509,6 +1509,18 @@ pub fn unexpected() -> String {
     "Something went wrong on my side; nothing was changed. The error is logged.".to_owned()
 }
 
+/// The answer to a command the database could not store.
+pub fn not_saved(fault: crate::store::WriteFault) -> String {
+    use crate::store::WriteFault;
+    let why = match fault {
+        WriteFault::DiskFull => "disk full",
+        WriteFault::Locked => "it is locked by another process",
+        WriteFault::Io => "the disk reported an I/O error",
+        WriteFault::ReadOnly => "the file is read-only",
+    };
+    format!("Not saved: the database cannot be written: {why} — nothing was changed. Please try again shortly; the operators can see this in the log.")
+}
+
 // ---- Changes and CAB votes ----
 
 /// A window as users read it: `2030-06-01 22:00 → 2030-06-02 01:00 UTC`.

@@ -13,7 +13,10 @@ pub async fn run(desk: Desk, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
         if let Err(e) = desk.fire_due_timers().await {
-            tracing::error!(error = %e, "firing timers failed");
+            // Due timers stay due; a storage fault is logged once by the store.
+            if !desk.store().note_fault(&e) {
+                tracing::error!(error = %e, "firing timers failed");
+            }
         }
         let wait = next_wait(&desk).await;
         tokio::select! {

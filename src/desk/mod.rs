@@ -212,10 +212,18 @@ impl Desk {
                 remove_reaction: true,
                 remove_reactions: Vec::new(),
             }),
-            Err(DeskError::Store(e)) => {
-                tracing::error!(error = %e, "action failed");
-                Outcome::Reply(Reply::private(render::unexpected()))
-            }
+            Err(DeskError::Store(e)) => match e.write_fault() {
+                // A storage fault is logged by the store when it begins, not per command.
+                Some(fault) => {
+                    self.store().note_fault(&e);
+                    tracing::debug!(error = %e, "not saved: the database cannot be written");
+                    Outcome::Reply(Reply::private(render::not_saved(fault)))
+                }
+                None => {
+                    tracing::error!(error = %e, "action failed");
+                    Outcome::Reply(Reply::private(render::unexpected()))
+                }
+            },
         }
     }
 

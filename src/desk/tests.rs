@@ -244,3 +244,149 @@ async fn a_store_failure_in_a_batch_undoes_that_command_only() {
         .unwrap();
     assert_eq!(doomed, 0);
 }
+
+/// Titles of the incidents a fresh store on the same file finds: what a
+/// restart would see.
+async fn titles_after_restart(dir: &tempfile::TempDir) -> Vec<String> {
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let mut conn = store.read().await.unwrap();
+    let titles: Vec<(String,)> = sqlx::query_as(
+        "SELECT i.title FROM incidents i
+          WHERE EXISTS (SELECT 1 FROM audit a WHERE a.subject = 'INC-' || i.id)
+            AND EXISTS (SELECT 1 FROM outbox o WHERE o.subject = 'INC-' || i.id)
+          ORDER BY i.id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    store.close().await;
+    titles.into_iter().map(|(t,)| t).collect()
+}
+
+/// True when another connection can take the write lock at once (nothing is
+/// holding a transaction open on the desk's writer).
+async fn another_process_can_write(dir: &tempfile::TempDir) -> bool {
+    use sqlx::{ConnectOptions, Connection};
+    let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("test.db"))
+        .busy_timeout(std::time::Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    let ok = sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.is_ok();
+    if ok {
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    }
+    other.close().await.unwrap();
+    ok
+}
+
+fn logged(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Reply(r) if !r.private && r.text.contains("logged"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_that_undoes_the_whole_transaction_fails_its_batch_and_later_commits_are_real() {
+    // RAISE(ROLLBACK) makes SQLite roll the whole transaction back by itself,
+    // as it does on SQLITE_FULL: sqlx's savepoint bookkeeping is then wrong,
+    // and the writer must notice instead of reusing the connection.
+    let (desk, dir) = desk().await;
+    {
+        let mut conn = desk.store().write().await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER wreck BEFORE INSERT ON incidents WHEN NEW.title LIKE 'wreck%'
+             BEGIN SELECT RAISE(ROLLBACK, 'injected fault'); END",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let alice = actor("alice", &[]);
+    let doomed = one_batch(
+        &desk,
+        vec![
+            line("a", &alice, "!incident fine a"),
+            line("b", &alice, "!incident wreck in a batch"),
+            line("c", &alice, "!incident fine b"),
+        ],
+    )
+    .await;
+    for outcome in &doomed {
+        assert_eq!(outcome, &Outcome::Reply(Reply::private(render::unexpected())));
+    }
+    let lone = desk.handle(line("d", &alice, "!incident wreck alone")).await;
+    assert_eq!(lone, Outcome::Reply(Reply::private(render::unexpected())));
+
+    let later = one_batch(
+        &desk,
+        vec![
+            line("e", &alice, "!incident fine c"),
+            line("f", &alice, "!incident fine d"),
+        ],
+    )
+    .await;
+    assert!(later.iter().all(logged), "{later:?}");
+    assert!(logged(&desk.handle(line("g", &alice, "!incident fine e")).await));
+    // The failed commands left no identity: sent again, they are logged.
+    assert!(logged(&desk.handle(line("a", &alice, "!incident fine a")).await));
+
+    assert!(
+        another_process_can_write(&dir).await,
+        "the writer holds no transaction open"
+    );
+    drop(desk);
+    assert_eq!(
+        titles_after_restart(&dir).await,
+        ["fine c", "fine d", "fine e", "fine a"],
+        "every acknowledged incident, with its audit and outbox rows, and nothing else"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_is_answered_not_saved_and_the_next_command_after_space_is_freed_commits() {
+    // `max_page_count` makes SQLite answer SQLITE_FULL as a full disk would.
+    let (desk, dir) = desk().await;
+    let alice = actor("alice", &[]);
+    assert!(logged(&desk.handle(line("a", &alice, "!incident before the disk filled")).await));
+    let cap = |pages: &'static str| {
+        let desk = desk.clone();
+        async move {
+            let mut conn = desk.store().write().await.unwrap();
+            sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    };
+    {
+        let mut conn = desk.store().write().await.unwrap();
+        let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count").fetch_one(&mut *conn).await.unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let mut refused = 0;
+    for i in 0..40 {
+        let text = format!("!incident while full {i} {}", "x".repeat(180));
+        match desk.handle(line(&format!("full{i}"), &alice, &text)).await {
+            Outcome::Reply(r) if r.text.starts_with("Not saved: the database cannot be written: disk full") => refused += 1,
+            other => assert!(logged(&other), "{other:?}"),
+        }
+    }
+    assert!(refused > 0, "the cap filled the database");
+    assert_eq!(desk.store().writable(), Err(crate::store::WriteFault::DiskFull));
+    // Space freed: the cap is lifted on whichever connection is the writer now.
+    cap("1073741823").await;
+    assert!(logged(&desk.handle(line("b", &alice, "!incident after the space was freed")).await));
+    assert_eq!(desk.store().writable(), Ok(()));
+    assert!(another_process_can_write(&dir).await);
+    let acknowledged = 2 + 40 - refused;
+    drop(desk);
+    let titles = titles_after_restart(&dir).await;
+    assert_eq!(titles.len(), acknowledged, "{titles:?}");
+    assert_eq!(titles.first().map(String::as_str), Some("before the disk filled"));
+    assert_eq!(titles.last().map(String::as_str), Some("after the space was freed"));
+}

@@ -56,6 +56,7 @@ impl Desk {
         }
         self.on_timer(&mut tx, &firing).await?;
         tx.commit().await?;
+        self.store().note_written();
         self.outbox_ready().notify_one();
         Ok(true)
     }

@@ -12,6 +12,15 @@
 //! together, and nobody is answered before the COMMIT that makes their command
 //! durable. If the COMMIT fails, every caller in the batch is told so.
 //!
+//! A command is acknowledged only if its batch's COMMIT returned OK *and*
+//! SQLite then reports the connection in autocommit. After any failure — of
+//! BEGIN, a statement, RELEASE, COMMIT or ROLLBACK — the connection is checked
+//! the same way and replaced when it is still inside a transaction, so a fault
+//! that clears (space freed, a lock released) is followed by commits that are
+//! real, without a restart (`store::health` explains how sqlx and SQLite can
+//! disagree). The store logs a storage fault once when it begins and once when
+//! it clears; the callers are answered "not saved".
+//!
 //! Leader/follower, no background task: a caller queues its job, then either
 //! its result arrives (an earlier leader ran it) or it takes the writer turn and
 //! runs everything queued. The batch itself runs in a spawned task, so a caller
@@ -103,16 +112,15 @@ impl GroupCommit {
 }
 
 fn abandoned() -> DeskError {
-    DeskError::Store(StoreError::Db(sqlx::Error::Protocol(
-        "the writer's batch was abandoned".into(),
-    )))
+    DeskError::Store(StoreError::Abandoned)
 }
 
 /// A copy of a batch-wide failure for each caller (sqlx errors do not clone).
 fn batch_failed(e: &StoreError) -> DeskError {
-    DeskError::Store(StoreError::Db(sqlx::Error::Protocol(format!(
-        "the batch transaction failed: {e}"
-    ))))
+    DeskError::Store(StoreError::BatchFailed {
+        fault: e.write_fault(),
+        cause: e.to_string(),
+    })
 }
 
 /// A store error undoes the command; a refusal or success is kept.
@@ -120,48 +128,50 @@ fn store_failed(outcome: &DeskResult<Outcome>) -> bool {
     matches!(outcome, Err(DeskError::Store(_)))
 }
 
+/// How a batch ended, once its connection is known to be outside any transaction.
+enum Ended {
+    /// COMMIT returned OK and the connection is in autocommit: the answers stand.
+    Committed,
+    /// The lone command failed and its transaction was rolled back: its own
+    /// error is its answer.
+    RolledBack,
+}
+
 async fn run_batch(store: Store, batch: Vec<Queued>) {
     let mut answers: Vec<(oneshot::Sender<DeskResult<Outcome>>, DeskResult<Outcome>)> = Vec::with_capacity(batch.len());
     let mut waiting = batch.into_iter();
-    let committed: Result<(), StoreError> = async {
-        // A lone command needs no savepoint: the transaction holds nothing else,
-        // so its store error rolls the transaction back instead.
-        let lone = waiting.len() == 1;
-        let mut undo_all = false;
-        let mut tx = store.begin().await?;
-        for Queued { job, done } in waiting.by_ref() {
-            let outcome = if lone {
-                let outcome = job(&mut tx).await;
-                undo_all = store_failed(&outcome);
-                outcome
-            } else {
-                let mut savepoint = store::savepoint(&mut tx).await?;
-                let outcome = job(&mut savepoint).await;
-                if store_failed(&outcome) {
-                    savepoint.rollback().await?;
-                } else {
-                    savepoint.commit().await?;
-                }
-                outcome
-            };
-            answers.push((done, outcome));
+    let ended: Result<Ended, StoreError> = match store.write().await {
+        Err(e) => Err(e),
+        Ok(mut conn) => {
+            let ran = run_jobs(&mut conn, &mut waiting, &mut answers).await;
+            // Whatever happened above, the connection goes back outside any
+            // transaction or is replaced: a failed COMMIT or ROLLBACK can leave
+            // sqlx and SQLite disagreeing about whether one is open (see
+            // `store::health`), and a COMMIT is only believed once SQLite says
+            // the connection is in autocommit.
+            let settled = store.settle(conn).await;
+            match (ran, settled) {
+                (Err(e), _) => Err(e),
+                (Ok(Ended::Committed), Err(e)) => Err(e),
+                (Ok(ended), _) => Ok(ended),
+            }
         }
-        if undo_all {
-            tx.rollback().await?;
-        } else {
-            tx.commit().await?;
-        }
-        Ok(())
-    }
-    .await;
-    match committed {
-        Ok(()) => {
+    };
+    match ended {
+        Ok(ended) => {
+            if matches!(ended, Ended::Committed) {
+                store.note_written();
+            }
             for (done, outcome) in answers {
                 let _ = done.send(outcome);
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, commands = answers.len(), "a batch transaction failed; nothing in it was kept");
+            // A storage fault is a state, logged when it begins (by the store);
+            // anything else is a bug, logged every time.
+            if !store.note_fault(&e) {
+                tracing::error!(error = %e, commands = answers.len(), "a batch transaction failed; nothing in it was kept");
+            }
             for (done, _) in answers {
                 let _ = done.send(Err(batch_failed(&e)));
             }
@@ -169,5 +179,43 @@ async fn run_batch(store: Store, batch: Vec<Queued>) {
                 let _ = done.send(Err(batch_failed(&e)));
             }
         }
+    }
+}
+
+/// Runs the batch's jobs in one transaction on `conn`; each answer is kept in
+/// `answers` and is only true if this returns `Ended::Committed`.
+async fn run_jobs(
+    conn: &mut Conn,
+    waiting: &mut std::vec::IntoIter<Queued>,
+    answers: &mut Vec<(oneshot::Sender<DeskResult<Outcome>>, DeskResult<Outcome>)>,
+) -> Result<Ended, StoreError> {
+    // A lone command needs no savepoint: the transaction holds nothing else,
+    // so its store error rolls the transaction back instead.
+    let lone = waiting.len() == 1;
+    let mut undo_all = false;
+    let mut tx = store::savepoint(conn).await?;
+    for Queued { job, done } in waiting.by_ref() {
+        let outcome = if lone {
+            let outcome = job(&mut tx).await;
+            undo_all = store_failed(&outcome);
+            outcome
+        } else {
+            let mut savepoint = store::savepoint(&mut tx).await?;
+            let outcome = job(&mut savepoint).await;
+            if store_failed(&outcome) {
+                savepoint.rollback().await?;
+            } else {
+                savepoint.commit().await?;
+            }
+            outcome
+        };
+        answers.push((done, outcome));
+    }
+    if undo_all {
+        tx.rollback().await?;
+        Ok(Ended::RolledBack)
+    } else {
+        tx.commit().await?;
+        Ok(Ended::Committed)
     }
 }

@@ -12,6 +12,7 @@ pub mod changes;
 pub mod clocks;
 pub mod escalations;
 pub mod events;
+mod health;
 pub mod incidents;
 pub mod outages;
 pub mod outbox;
@@ -31,7 +32,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqlitePool, Transaction};
 use tokio::sync::oneshot;
 
+pub use health::WriteFault;
 pub use sqlx::SqliteConnection as Conn;
+
+/// The writer connection, borrowed from its pool of one.
+pub type Writer = sqlx::pool::PoolConnection<sqlx::Sqlite>;
 
 /// A write transaction.
 pub type Tx = Transaction<'static, sqlx::Sqlite>;
@@ -45,6 +50,17 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The group-commit transaction a command ran in did not commit; each
+    /// caller in it gets its own copy (sqlx errors do not clone).
+    #[error("the batch transaction failed: {cause}")]
+    BatchFailed { fault: Option<WriteFault>, cause: String },
+    /// The writer's batch task went away before answering.
+    #[error("the writer's batch was abandoned")]
+    Abandoned,
+    /// A COMMIT reported success but the connection is still inside a
+    /// transaction, so nothing was made durable.
+    #[error("the writer connection is still inside a transaction")]
+    Unsettled,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -92,6 +108,7 @@ pub struct Store {
     checkpointer: SqlitePool,
     /// Dropped with the last clone of the store, which stops the checkpointer.
     _checkpointing: Arc<oneshot::Sender<()>>,
+    health: Arc<health::Health>,
 }
 
 impl Store {
@@ -133,12 +150,17 @@ impl Store {
             reader,
             checkpointer,
             _checkpointing: Arc::new(checkpointing),
+            health: Arc::default(),
         })
     }
 
-    /// Starts the one write transaction of an action.
+    /// Starts the one write transaction of an action, on a writer connection
+    /// that is outside any transaction (see [`Self::write`]).
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(self.writer.begin().await?)
+        let conn = self.write().await?;
+        // `Transaction::begin` is sqlx's own constructor behind `Pool::begin`;
+        // taking the connection ourselves lets us check it first.
+        Ok(sqlx::Transaction::begin(conn, None).await?)
     }
 
     /// A connection for queries that change nothing.
@@ -146,9 +168,56 @@ impl Store {
         Ok(self.reader.acquire().await?)
     }
 
-    /// A connection on the writer, outside a transaction (dispatcher bookkeeping).
-    pub async fn write(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
-        Ok(self.writer.acquire().await?)
+    /// The writer connection, outside any transaction (dispatcher bookkeeping,
+    /// group commit). A connection a failed write left inside a transaction —
+    /// by sqlx's count or by SQLite's — is closed (SQLite rolls back what it
+    /// held) and a fresh one opened in its place, so no later write can land
+    /// inside a transaction that never commits.
+    pub async fn write(&self) -> Result<Writer> {
+        let mut conn = self.writer.acquire().await?;
+        if health::is_settled(&mut conn).await? {
+            return Ok(conn);
+        }
+        tracing::warn!("a failed write left the writer connection inside a transaction; replacing the connection");
+        if let Err(e) = conn.close().await {
+            tracing::warn!(error = %e, "closing the unsettled writer connection failed");
+        }
+        let mut fresh = self.writer.acquire().await?;
+        if health::is_settled(&mut fresh).await? {
+            Ok(fresh)
+        } else {
+            Err(StoreError::Unsettled)
+        }
+    }
+
+    /// Gives the writer connection back after a write, replacing it when the
+    /// write left it inside a transaction; `Err` when a COMMIT that reported
+    /// success did not end the transaction.
+    pub async fn settle(&self, mut conn: Writer) -> Result<()> {
+        match health::ensure_settled(&mut conn).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %e, "replacing the writer connection");
+                let _ = conn.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a failed write: true when it is a storage fault (logged here,
+    /// once per change of state); false for any other error, which the caller logs.
+    pub fn note_fault(&self, e: &StoreError) -> bool {
+        self.health.fault(e)
+    }
+
+    /// Records a write that committed (logs once when a fault has cleared).
+    pub fn note_written(&self) {
+        self.health.written();
+    }
+
+    /// `Ok` while writes commit, else the storage fault that stops them.
+    pub fn writable(&self) -> std::result::Result<(), WriteFault> {
+        self.health.state()
     }
 
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
@@ -171,6 +240,8 @@ impl Store {
 async fn checkpoint_in_background(pool: SqlitePool, mut dropped: oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Logged when checkpoints start failing and when they work again, not every tick.
+    let mut failing = false;
     loop {
         tokio::select! {
             _ = &mut dropped => return,
@@ -179,16 +250,28 @@ async fn checkpoint_in_background(pool: SqlitePool, mut dropped: oneshot::Receiv
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            if pool.is_closed() {
-                return;
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            Err(e) => {
+                if pool.is_closed() {
+                    return;
+                }
+                if !failing {
+                    tracing::warn!(error = %e, "background WAL checkpoints are failing; SQLite's own checkpoint still runs");
+                }
+                failing = true;
             }
-            tracing::warn!(error = %e, "background WAL checkpoint failed; SQLite's own checkpoint still runs");
+            Ok(_) => {
+                if failing {
+                    tracing::info!("background WAL checkpoints work again");
+                }
+                failing = false;
+            }
         }
     }
 }
 
-/// A savepoint inside a transaction: roll it back to undo part of an action.
+/// A transaction on a connection outside one (the writer's batch), or a
+/// savepoint inside one: roll it back to undo part of an action.
 pub async fn savepoint(conn: &mut Conn) -> Result<Transaction<'_, sqlx::Sqlite>> {
     Ok(sqlx::Connection::begin(conn).await?)
 }

@@ -120,9 +120,13 @@ pub async fn next_due(conn: &mut Conn) -> Result<Option<i64>> {
     Ok(t)
 }
 
-/// Marks a row delivered with the platform's message id.
+/// Marks a row delivered with the platform's message id (once: a row already
+/// marked keeps its first mark).
 pub async fn mark_delivered(conn: &mut Conn, id: i64, message_id: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1 WHERE id = ?")
+    sqlx::query(
+        "UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1
+          WHERE id = ? AND delivered_at IS NULL",
+    )
         .bind(to_ms(now))
         .bind(message_id)
         .bind(id)

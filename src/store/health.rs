@@ -1,0 +1,202 @@
+//! Whether the database can be written, and whether the writer connection is
+//! in a state that may be reused.
+//!
+//! Two facts live here. First, a storage fault (disk full, a lock held
+//! elsewhere, an I/O error, a read-only file) is a *state* of the database, not
+//! an event per command: it is logged once when it begins and once when it
+//! clears, and every caller in between is told "not saved". Second, after any
+//! failed statement, RELEASE, COMMIT or ROLLBACK, sqlx's count of open
+//! transactions on a connection can disagree with SQLite's own (SQLite rolls a
+//! whole transaction back by itself on SQLITE_FULL at COMMIT, and sqlx's
+//! follow-up ROLLBACK then fails and leaves its count at one). A connection in
+//! that state turns the next BEGIN into a SAVEPOINT nested inside a transaction
+//! that never ends, so later commands "commit" into nothing. The store
+//! therefore hands out a writer connection only when both agree it is outside
+//! any transaction, and replaces it otherwise.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use sqlx::{Connection, SqliteConnection};
+
+use super::{Result, StoreError};
+
+/// Why the database cannot be written right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    /// SQLITE_FULL: the disk (or the database's size limit) is full.
+    DiskFull,
+    /// SQLITE_BUSY / SQLITE_LOCKED: another process holds the database's lock.
+    Locked,
+    /// SQLITE_IOERR / SQLITE_CANTOPEN: the operating system failed a read or write.
+    Io,
+    /// SQLITE_READONLY: the file or its directory cannot be written.
+    ReadOnly,
+}
+
+impl WriteFault {
+    const ALL: [WriteFault; 4] = [Self::DiskFull, Self::Locked, Self::Io, Self::ReadOnly];
+
+    /// The fault behind an SQLite result code (primary or extended), if it is one.
+    pub fn from_sqlite_code(code: i64) -> Option<Self> {
+        match code & 0xff {
+            13 => Some(Self::DiskFull),
+            5 | 6 => Some(Self::Locked),
+            10 | 14 => Some(Self::Io),
+            8 => Some(Self::ReadOnly),
+            _ => None,
+        }
+    }
+
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DiskFull => "disk full",
+            Self::Locked => "locked by another process",
+            Self::Io => "I/O error",
+            Self::ReadOnly => "read-only",
+        }
+    }
+
+    fn index(self) -> u8 {
+        Self::ALL.iter().position(|f| *f == self).unwrap_or(0) as u8
+    }
+}
+
+impl std::fmt::Display for WriteFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl StoreError {
+    /// The storage fault behind this error, when it is one (and not, say, a
+    /// constraint or a corrupt row, which are bugs to log every time).
+    pub fn write_fault(&self) -> Option<WriteFault> {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                e.code().and_then(|c| c.parse::<i64>().ok()).and_then(WriteFault::from_sqlite_code)
+            }
+            StoreError::Db(sqlx::Error::Io(_)) => Some(WriteFault::Io),
+            StoreError::BatchFailed { fault, .. } => *fault,
+            _ => None,
+        }
+    }
+}
+
+/// The database's writability, shared by every clone of the store.
+#[derive(Debug)]
+pub(crate) struct Health {
+    writable: AtomicBool,
+    fault: AtomicU8,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            writable: AtomicBool::new(true),
+            fault: AtomicU8::new(0),
+        }
+    }
+}
+
+impl Health {
+    /// Records a failed write. True when `e` is a storage fault: then it is
+    /// logged here, once per change of state, and the caller should not log
+    /// it again; false for any other error.
+    pub(crate) fn fault(&self, e: &StoreError) -> bool {
+        let Some(fault) = e.write_fault() else {
+            return false;
+        };
+        let before = WriteFault::ALL[usize::from(self.fault.swap(fault.index(), Ordering::AcqRel))];
+        if self.writable.swap(false, Ordering::AcqRel) || before != fault {
+            tracing::error!(
+                fault = fault.as_str(),
+                error = %e,
+                "the database cannot be written; commands are answered \"not saved\" until it can"
+            );
+        }
+        true
+    }
+
+    /// Records a write that committed; logs once when a fault has cleared.
+    pub(crate) fn written(&self) {
+        if !self.writable.swap(true, Ordering::AcqRel) {
+            tracing::warn!("the database can be written again");
+        }
+    }
+
+    /// `Ok` while writes commit, else the last fault seen.
+    pub(crate) fn state(&self) -> std::result::Result<(), WriteFault> {
+        if self.writable.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(WriteFault::ALL[usize::from(self.fault.load(Ordering::Acquire))])
+        }
+    }
+}
+
+/// True when the connection is outside any transaction by both sqlx's count and
+/// SQLite's own (`sqlite3_get_autocommit`).
+pub(crate) async fn is_settled(conn: &mut SqliteConnection) -> Result<bool> {
+    if conn.is_in_transaction() {
+        return Ok(false);
+    }
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is locked, so the connection's worker thread is not
+    // using it; sqlite3_get_autocommit only reads a flag of the open handle.
+    let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    Ok(autocommit != 0)
+}
+
+/// Fails when a COMMIT that reported success left the connection inside a
+/// transaction (then nothing was made durable).
+pub(crate) async fn ensure_settled(conn: &mut SqliteConnection) -> Result<()> {
+    if is_settled(conn).await? {
+        Ok(())
+    } else {
+        Err(StoreError::Unsettled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_codes_map_to_the_fault_an_operator_can_fix() {
+        let cases = [
+            ("SQLITE_FULL", 13, Some(WriteFault::DiskFull)),
+            ("SQLITE_BUSY", 5, Some(WriteFault::Locked)),
+            ("SQLITE_BUSY_SNAPSHOT (extended)", 517, Some(WriteFault::Locked)),
+            ("SQLITE_LOCKED", 6, Some(WriteFault::Locked)),
+            ("SQLITE_IOERR_WRITE (extended)", 778, Some(WriteFault::Io)),
+            ("SQLITE_READONLY", 8, Some(WriteFault::ReadOnly)),
+            ("SQLITE_CONSTRAINT_TRIGGER is a bug, not a fault", 1811, None),
+            ("SQLITE_CORRUPT is not fixed by waiting", 11, None),
+        ];
+        for (what, code, want) in cases {
+            assert_eq!(WriteFault::from_sqlite_code(code), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_fault_is_a_state_that_begins_and_clears_once() {
+        let health = Health::default();
+        assert_eq!(health.state(), Ok(()));
+        let full = StoreError::BatchFailed {
+            fault: Some(WriteFault::DiskFull),
+            cause: "disk".into(),
+        };
+        assert!(health.fault(&full));
+        assert!(health.fault(&full));
+        assert_eq!(health.state(), Err(WriteFault::DiskFull));
+        let bug = StoreError::Corrupt {
+            table: "t",
+            detail: "x".into(),
+        };
+        assert!(!health.fault(&bug), "a corrupt row is not a storage fault");
+        assert_eq!(health.state(), Err(WriteFault::DiskFull));
+        health.written();
+        assert_eq!(health.state(), Ok(()));
+    }
+}
