@@ -260,6 +260,7 @@ impl Desk {
                 let desk = self.clone();
                 let claimed = inbound.clone();
                 let job: writer::Job = Box::new(move |conn| {
+                    let (desk, claimed) = (desk.clone(), claimed.clone());
                     Box::pin(async move {
                         let fresh = desk.claim_on(conn, &claimed).await?;
                         Ok(if fresh { Outcome::Ignored } else { Outcome::Duplicate })
@@ -276,7 +277,10 @@ impl Desk {
         // the writer's next transaction, and is answered after that commits.
         let desk = self.clone();
         let inbound = inbound.clone();
-        let job: writer::Job = Box::new(move |conn| Box::pin(async move { desk.apply(conn, &inbound, parsed).await }));
+        let job: writer::Job = Box::new(move |conn| {
+            let (desk, inbound, parsed) = (desk.clone(), inbound.clone(), parsed.clone());
+            Box::pin(async move { desk.apply(conn, &inbound, parsed).await })
+        });
         let outcome = self.inner.writer.run(self.store(), job).await?;
         if matches!(outcome, Outcome::Reply(_)) {
             self.outbox_ready().notify_one();

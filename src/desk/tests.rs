@@ -349,7 +349,9 @@ async fn a_full_database_is_answered_not_saved_and_the_next_command_after_space_
     // `max_page_count` makes SQLite answer SQLITE_FULL as a full disk would.
     let (desk, dir) = desk().await;
     let alice = actor("alice", &[]);
-    assert!(logged(&desk.handle(line("a", &alice, "!incident before the disk filled")).await));
+    assert!(logged(
+        &desk.handle(line("a", &alice, "!incident before the disk filled")).await
+    ));
     let cap = |pages: &'static str| {
         let desk = desk.clone();
         async move {
@@ -372,7 +374,12 @@ async fn a_full_database_is_answered_not_saved_and_the_next_command_after_space_
     for i in 0..40 {
         let text = format!("!incident while full {i} {}", "x".repeat(180));
         match desk.handle(line(&format!("full{i}"), &alice, &text)).await {
-            Outcome::Reply(r) if r.text.starts_with("Not saved: the database cannot be written: disk full") => refused += 1,
+            Outcome::Reply(r)
+                if r.text
+                    .starts_with("Not saved: the database cannot be written: disk full") =>
+            {
+                refused += 1
+            }
             other => assert!(logged(&other), "{other:?}"),
         }
     }
@@ -380,7 +387,11 @@ async fn a_full_database_is_answered_not_saved_and_the_next_command_after_space_
     assert_eq!(desk.store().writable(), Err(crate::store::WriteFault::DiskFull));
     // Space freed: the cap is lifted on whichever connection is the writer now.
     cap("1073741823").await;
-    assert!(logged(&desk.handle(line("b", &alice, "!incident after the space was freed")).await));
+    assert!(logged(
+        &desk
+            .handle(line("b", &alice, "!incident after the space was freed"))
+            .await
+    ));
     assert_eq!(desk.store().writable(), Ok(()));
     assert!(another_process_can_write(&dir).await);
     let acknowledged = 2 + 40 - refused;

@@ -40,8 +40,11 @@ use crate::store::{self, Conn, Store, StoreError};
 pub(crate) type JobFuture<'c> = Pin<Box<dyn Future<Output = DeskResult<Outcome>> + Send + 'c>>;
 
 /// One command's work inside the batch transaction. A store error rolls the
-/// job's savepoint back; anything else (success or refusal) is kept.
-pub(crate) type Job = Box<dyn for<'c> FnOnce(&'c mut Conn) -> JobFuture<'c> + Send>;
+/// job's savepoint back; anything else (success or refusal) is kept. A job
+/// may run more than once: when another command's failure takes the whole
+/// transaction with it, the others run again in a fresh one (their first run
+/// left nothing behind).
+pub(crate) type Job = Box<dyn for<'c> Fn(&'c mut Conn) -> JobFuture<'c> + Send + Sync>;
 
 /// Most commands in one transaction (keeps a batch's latency bounded).
 const MAX_BATCH: usize = 64;
@@ -128,94 +131,114 @@ fn store_failed(outcome: &DeskResult<Outcome>) -> bool {
     matches!(outcome, Err(DeskError::Store(_)))
 }
 
-/// How a batch ended, once its connection is known to be outside any transaction.
+/// How a batch's transaction ended.
 enum Ended {
     /// COMMIT returned OK and the connection is in autocommit: the answers stand.
     Committed,
     /// The lone command failed and its transaction was rolled back: its own
     /// error is its answer.
     RolledBack,
+    /// The command at this index failed and took the whole transaction with
+    /// it (its savepoint could not be rolled back): every command before it
+    /// was undone too, and none after it ran.
+    LostTo(usize, StoreError),
 }
+
+type Answer = DeskResult<Outcome>;
 
 async fn run_batch(store: Store, batch: Vec<Queued>) {
-    let mut answers: Vec<(oneshot::Sender<DeskResult<Outcome>>, DeskResult<Outcome>)> = Vec::with_capacity(batch.len());
-    let mut waiting = batch.into_iter();
-    let ended: Result<Ended, StoreError> = match store.write().await {
-        Err(e) => Err(e),
-        Ok(mut conn) => {
-            let ran = run_jobs(&mut conn, &mut waiting, &mut answers).await;
-            // Whatever happened above, the connection goes back outside any
-            // transaction or is replaced: a failed COMMIT or ROLLBACK can leave
-            // sqlx and SQLite disagreeing about whether one is open (see
-            // `store::health`), and a COMMIT is only believed once SQLite says
-            // the connection is in autocommit.
-            let settled = store.settle(conn).await;
-            match (ran, settled) {
-                (Err(e), _) => Err(e),
-                (Ok(Ended::Committed), Err(e)) => Err(e),
-                (Ok(ended), _) => Ok(ended),
+    let mut pending = batch;
+    while !pending.is_empty() {
+        let (ended, answers) = match store.write().await {
+            Err(e) => (Err(e), Vec::new()),
+            Ok(mut conn) => {
+                let (ran, answers) = run_jobs(&mut conn, &pending).await;
+                // Whatever happened above, the connection goes back outside any
+                // transaction or is replaced: a failed COMMIT or ROLLBACK can
+                // leave sqlx and SQLite disagreeing about whether one is open
+                // (see `store::health`), and a COMMIT is only believed once
+                // SQLite says the connection is in autocommit.
+                let settled = store.settle(conn).await;
+                let ended = match (ran, settled) {
+                    (Ok(Ended::Committed), Err(e)) => Err(e),
+                    (ran, _) => ran,
+                };
+                (ended, answers)
             }
-        }
-    };
-    match ended {
-        Ok(ended) => {
-            if matches!(ended, Ended::Committed) {
-                store.note_written();
+        };
+        match ended {
+            Ok(Ended::LostTo(culprit, e)) if e.write_fault().is_none() => {
+                // One command's bug: it alone is refused, the rest run again.
+                tracing::error!(error = %e, "a command failed and undid its batch; the others run again");
+                let failed = pending.remove(culprit);
+                let _ = failed.done.send(Err(batch_failed(&e)));
             }
-            for (done, outcome) in answers {
-                let _ = done.send(outcome);
+            Ok(Ended::LostTo(_, e)) | Err(e) => {
+                // A storage fault is a state of the database, logged when it
+                // begins (by the store), and every command waiting would meet
+                // it too; anything else is a bug, logged every time.
+                if !store.note_fault(&e) {
+                    tracing::error!(error = %e, commands = pending.len(), "a batch transaction failed; nothing in it was kept");
+                }
+                for Queued { done, .. } in pending.drain(..) {
+                    let _ = done.send(Err(batch_failed(&e)));
+                }
             }
-        }
-        Err(e) => {
-            // A storage fault is a state, logged when it begins (by the store);
-            // anything else is a bug, logged every time.
-            if !store.note_fault(&e) {
-                tracing::error!(error = %e, commands = answers.len(), "a batch transaction failed; nothing in it was kept");
-            }
-            for (done, _) in answers {
-                let _ = done.send(Err(batch_failed(&e)));
-            }
-            for Queued { done, .. } in waiting {
-                let _ = done.send(Err(batch_failed(&e)));
+            Ok(ended) => {
+                if matches!(ended, Ended::Committed) {
+                    store.note_written();
+                }
+                for (Queued { done, .. }, answer) in pending.drain(..).zip(answers) {
+                    let _ = done.send(answer);
+                }
             }
         }
     }
 }
 
-/// Runs the batch's jobs in one transaction on `conn`; each answer is kept in
-/// `answers` and is only true if this returns `Ended::Committed`.
-async fn run_jobs(
-    conn: &mut Conn,
-    waiting: &mut std::vec::IntoIter<Queued>,
-    answers: &mut Vec<(oneshot::Sender<DeskResult<Outcome>>, DeskResult<Outcome>)>,
-) -> Result<Ended, StoreError> {
-    // A lone command needs no savepoint: the transaction holds nothing else,
-    // so its store error rolls the transaction back instead.
-    let lone = waiting.len() == 1;
-    let mut undo_all = false;
-    let mut tx = store::savepoint(conn).await?;
-    for Queued { job, done } in waiting.by_ref() {
-        let outcome = if lone {
-            let outcome = job(&mut tx).await;
-            undo_all = store_failed(&outcome);
-            outcome
-        } else {
-            let mut savepoint = store::savepoint(&mut tx).await?;
-            let outcome = job(&mut savepoint).await;
-            if store_failed(&outcome) {
-                savepoint.rollback().await?;
+/// Runs every job in one transaction on `conn`, each in its own savepoint (a
+/// lone job needs none); the answers, one per job in order, stand only if
+/// this returns `Ok(Ended::Committed)` or `Ok(Ended::RolledBack)`.
+async fn run_jobs(conn: &mut Conn, jobs: &[Queued]) -> (Result<Ended, StoreError>, Vec<Answer>) {
+    let mut answers = Vec::with_capacity(jobs.len());
+    let ended = async {
+        let mut tx = store::savepoint(conn).await?;
+        if let [only] = jobs {
+            // The transaction holds nothing else, so a store error rolls it
+            // back instead of a savepoint.
+            let outcome = (only.job)(&mut tx).await;
+            let failed = store_failed(&outcome);
+            answers.push(outcome);
+            return if failed {
+                tx.rollback().await?;
+                Ok(Ended::RolledBack)
             } else {
-                savepoint.commit().await?;
+                tx.commit().await?;
+                Ok(Ended::Committed)
+            };
+        }
+        for (i, queued) in jobs.iter().enumerate() {
+            let mut savepoint = store::savepoint(&mut tx).await?;
+            let outcome = (queued.job)(&mut savepoint).await;
+            let released = if store_failed(&outcome) {
+                savepoint.rollback().await
+            } else {
+                savepoint.commit().await
+            };
+            if let Err(e) = released {
+                // The command's own error says why (a full disk, say); the
+                // failed release only says that the transaction is gone.
+                let cause = match outcome {
+                    Err(DeskError::Store(own)) => own,
+                    _ => StoreError::Db(e),
+                };
+                return Ok(Ended::LostTo(i, cause));
             }
-            outcome
-        };
-        answers.push((done, outcome));
-    }
-    if undo_all {
-        tx.rollback().await?;
-        Ok(Ended::RolledBack)
-    } else {
+            answers.push(outcome);
+        }
         tx.commit().await?;
         Ok(Ended::Committed)
     }
+    .await;
+    (ended, answers)
 }

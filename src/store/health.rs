@@ -73,9 +73,10 @@ impl StoreError {
     /// constraint or a corrupt row, which are bugs to log every time).
     pub fn write_fault(&self) -> Option<WriteFault> {
         match self {
-            StoreError::Db(sqlx::Error::Database(e)) => {
-                e.code().and_then(|c| c.parse::<i64>().ok()).and_then(WriteFault::from_sqlite_code)
-            }
+            StoreError::Db(sqlx::Error::Database(e)) => e
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .and_then(WriteFault::from_sqlite_code),
             StoreError::Db(sqlx::Error::Io(_)) => Some(WriteFault::Io),
             StoreError::BatchFailed { fault, .. } => *fault,
             _ => None,

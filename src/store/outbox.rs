@@ -127,11 +127,11 @@ pub async fn mark_delivered(conn: &mut Conn, id: i64, message_id: &str, now: Dat
         "UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1
           WHERE id = ? AND delivered_at IS NULL",
     )
-        .bind(to_ms(now))
-        .bind(message_id)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    .bind(to_ms(now))
+    .bind(message_id)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

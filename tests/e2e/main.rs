@@ -13,4 +13,5 @@ mod outage;
 mod proofs;
 mod proofs_discord;
 mod sla;
+mod storage_faults;
 mod util;

@@ -34,7 +34,7 @@ async fn scalar(db: &TestDb, sql: &str) -> i64 {
 
 /// Waits until the async `check` holds, re-checking after every REST call the
 /// bot makes (no polling, no sleeps); `within` bounds the wait.
-async fn until<F, Fut>(fake: &FakeDiscord, what: &str, within: Duration, mut check: F)
+pub(crate) async fn until<F, Fut>(fake: &FakeDiscord, what: &str, within: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
