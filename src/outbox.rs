@@ -487,4 +487,73 @@ mod tests {
         assert_eq!(backoff(50), MAX_BACKOFF);
         assert_eq!(backoff(-1), Duration::from_millis(500));
     }
+
+    /// Records every attempt's nonce; the platform "posts" each one.
+    #[derive(Default)]
+    struct Nonces(StdMutex<Vec<String>>);
+
+    impl Transport for Nonces {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            self.0.lock().unwrap().push(d.nonce.clone());
+            Ok(Delivered {
+                channel_id: "c".into(),
+                message_id: format!("m{}", d.id),
+                thread_id: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_whose_mark_does_not_commit_is_sent_again_under_its_nonce_and_marked_once() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::system();
+        let role = RoleKey::parse("service_desk").unwrap();
+        let mut conn = store.write().await.unwrap();
+        // The "sent" mark fails while `fault` says so, as a full disk would fail it.
+        for sql in [
+            "CREATE TABLE fault (active INTEGER NOT NULL)",
+            "INSERT INTO fault VALUES (1)",
+            "CREATE TRIGGER full_disk BEFORE UPDATE OF delivered_at ON outbox
+              WHEN (SELECT active FROM fault) BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        drop(conn);
+        let mut tx = store.begin().await.unwrap();
+        let card = Outgoing::card("INC-1", Destination::RoleChannel(role), OutMessage::text("card"));
+        store::outbox::enqueue(&mut tx, &[card], clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let transport = Arc::new(Nonces::default());
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
+        assert!(d.deliver_due().await.is_err(), "the pass reports the failed mark");
+        let mut conn = store.write().await.unwrap();
+        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (1, 0, 0), "still due");
+        assert_eq!(
+            store::cards::by_subject(&mut conn, "INC-1").await.unwrap(),
+            None,
+            "the card's place is not kept without its mark"
+        );
+        sqlx::query("UPDATE fault SET active = 0")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+
+        assert_eq!(d.deliver_due().await.unwrap(), 1);
+        assert_eq!(d.deliver_due().await.unwrap(), 0, "not sent a third time");
+        assert_eq!(
+            *transport.0.lock().unwrap(),
+            ["opsdesk-1", "opsdesk-1"],
+            "resent under the same nonce"
+        );
+        let mut conn = store.write().await.unwrap();
+        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (0, 1, 0));
+        let (attempts,): (i64,) = sqlx::query_as("SELECT attempts FROM outbox WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(attempts, 1, "marked once");
+        assert!(store::cards::by_subject(&mut conn, "INC-1").await.unwrap().is_some());
+    }
 }
