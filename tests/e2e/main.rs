@@ -12,5 +12,6 @@ mod fake_discord;
 mod outage;
 mod proofs;
 mod proofs_discord;
+mod replies;
 mod sla;
 mod util;
