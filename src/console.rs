@@ -144,8 +144,24 @@ impl Transport for ConsoleTransport {
                 (id.clone(), format!("#{id}"), thread)
             }
             (OutKind::Post, _) => {
-                let id = self.ids.next().to_string();
-                (id.clone(), format!("#{id}"), None)
+                // A long post is several messages, as on Discord; the last one
+                // (the one that asks, and takes the reactions) is the record.
+                let parts = render::split(&text, render::MESSAGE_LIMIT);
+                let last = parts.len() - 1;
+                let mut id = String::new();
+                for (i, part) in parts.iter().enumerate() {
+                    id = self.ids.next().to_string();
+                    let mut part = part.clone();
+                    if i == last && !d.message.reactions.is_empty() {
+                        part.push_str(&format!("\n  + reactions: {}", d.message.reactions.join(" ")));
+                    }
+                    emit(&self.out, &format!("[#{channel} #{id}] {part}"));
+                }
+                return Ok(Delivered {
+                    channel_id: channel,
+                    message_id: id,
+                    thread_id: None,
+                });
             }
         };
         // The bot's own reactions go on a message when it is first posted.
@@ -287,14 +303,22 @@ async fn send(desk: &Desk, session: &mut Session, event: Event) -> Outcome {
 
 fn show(out: &Output, ids: &Ids, session: &Session, outcome: Outcome) {
     if let Outcome::Reply(reply) = outcome {
-        let id = ids.next();
-        emit(out, &reply_line(session, Some(id), &reply));
+        emit_reply(out, Some(ids), session, &reply);
     }
 }
 
-/// How a reply prints: its channel, its id (a reaction's reply has none),
-/// who may see it, and which of the actor's reactions the bot took back.
-fn reply_line(session: &Session, id: Option<u64>, reply: &crate::desk::Reply) -> String {
+/// Prints a reply as the messages a chat would show: split within the message
+/// limit, each part with its own id (a reaction's reply takes none).
+fn emit_reply(out: &Output, ids: Option<&Ids>, session: &Session, reply: &crate::desk::Reply) {
+    for part in render::split(&reply.text, render::MESSAGE_LIMIT) {
+        let id = ids.map(Ids::next);
+        emit(out, &reply_line(session, id, reply, &part));
+    }
+}
+
+/// How a reply (or one part of it) prints: its channel, its id, who may see
+/// it, and which of the actor's reactions the bot took back.
+fn reply_line(session: &Session, id: Option<u64>, reply: &crate::desk::Reply, text: &str) -> String {
     let id = id.map(|i| format!(" #{i}")).unwrap_or_default();
     let whom = if reply.private {
         format!(" (only {})", session.actor.name)
@@ -308,7 +332,7 @@ fn reply_line(session: &Session, id: Option<u64>, reply: &crate::desk::Reply) ->
     for emoji in &reply.remove_reactions {
         undo.push_str(&format!(" [your {emoji} removed]"));
     }
-    format!("[#{}{id}{whom}]{undo} {}", session.channel, reply.text)
+    format!("[#{}{id}{whom}]{undo} {text}", session.channel)
 }
 
 const DIRECTIVES: &str = "Directives: :as <user> [role, role…] · :in #<channel> · :react <message-id> <emoji> · \
@@ -367,7 +391,7 @@ async fn directive_line(desk: &Desk, session: &mut Session, directive: &str, out
             let outcome = send(desk, session, event).await;
             // A reaction's reply is not a message anyone reacts to: it takes no id.
             if let Outcome::Reply(reply) = outcome {
-                emit(out, &reply_line(session, None, &reply));
+                emit_reply(out, None, session, &reply);
             }
         }
         "clock" => match rest.strip_prefix('+').map(parse_duration) {

@@ -24,7 +24,7 @@ use crate::store::cab::{Vote, VoteStatus};
 use crate::store::incidents::Note;
 use crate::store::subscriptions::Subscribed;
 
-/// Discord's message limit; transports split or truncate beyond it.
+/// Discord's message limit: adapters [`split`] longer text into several messages.
 pub const MESSAGE_LIMIT: usize = 2000;
 
 /// A zero-width space: placed after `@` and `<` so mention syntax shows but cannot fire.
@@ -57,35 +57,69 @@ pub fn truncate(text: &str, max: usize) -> String {
     out
 }
 
-/// Splits text into pieces of at most `max` characters, at line breaks where possible.
+/// Ends every part of a split message but the last, so a reader knows more follows.
+pub const MORE: &str = "… (more below)";
+
+/// Splits text into messages of at most `max` characters (Discord's
+/// [`MESSAGE_LIMIT`]), so nothing is cut: at line breaks, so a line (a quote,
+/// a code line, a list item) is never broken when it fits; a single line too
+/// long for a message is broken at its last space in reach, else on a
+/// character boundary. Every part but the last ends with [`MORE`]; without
+/// those markers the parts put together are `text` unchanged.
 pub fn split(text: &str, max: usize) -> Vec<String> {
-    let max = max.max(1);
-    let mut parts = Vec::new();
+    let marker = MORE.chars().count();
+    // Room for the text of one part; a limit too small for the marker gets one char.
+    let room = max.saturating_sub(marker).max(1);
+    if text.chars().count() <= max {
+        return vec![text.to_owned()];
+    }
+    let mut parts: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut cur_len = 0;
     for line in text.split_inclusive('\n') {
         let len = line.chars().count();
-        if cur_len + len > max && !cur.is_empty() {
+        if cur_len + len > room && !cur.is_empty() {
             parts.push(std::mem::take(&mut cur));
             cur_len = 0;
         }
-        if len > max {
-            let chars: Vec<char> = line.chars().collect();
-            for chunk in chars.chunks(max) {
-                parts.push(chunk.iter().collect());
-            }
+        if len <= room {
+            cur.push_str(line);
+            cur_len += len;
             continue;
         }
-        cur.push_str(line);
-        cur_len += len;
+        // One line longer than a part: cut it, at a space where there is one in reach.
+        let mut rest = line;
+        while rest.chars().count() > room {
+            let cut = cut_point(rest, room);
+            parts.push(rest[..cut].to_owned());
+            rest = &rest[cut..];
+        }
+        cur.push_str(rest);
+        cur_len = rest.chars().count();
     }
     if !cur.is_empty() {
         parts.push(cur);
     }
-    if parts.is_empty() {
-        parts.push(String::new());
+    let last = parts.len().saturating_sub(1);
+    for part in &mut parts[..last] {
+        part.push_str(MORE);
     }
     parts
+}
+
+/// Where to cut a line longer than `room` characters: a byte index on a char
+/// boundary, after the last whitespace in the second half of the reach, else
+/// exactly `room` characters in.
+fn cut_point(line: &str, room: usize) -> usize {
+    let hard = line.char_indices().nth(room).map_or(line.len(), |(i, _)| i);
+    let half = line.char_indices().nth(room / 2).map_or(0, |(i, _)| i);
+    match line[..hard].rfind(char::is_whitespace) {
+        Some(i) if i >= half => {
+            let ws = line[i..].chars().next().map_or(1, char::len_utf8);
+            i + ws
+        }
+        _ => hard,
+    }
 }
 
 fn role_label(policy: &Policy, role: &RoleKey) -> String {
@@ -165,6 +199,17 @@ pub fn incident_card(policy: &Policy, inc: &Incident, reporter: &str, assignee: 
         ],
         footer: inc.source_link.clone(),
     }
+}
+
+/// The last field of a card whose fields do not all fit Discord's embed
+/// limits: where the rest is read (`subject` is the card's record, `INC-3`).
+pub fn card_more(prefix: &str, subject: Option<&str>) -> (String, String) {
+    let command = match subject {
+        Some(s) if s.starts_with("OUT-") => format!(" or `{prefix}outage show {s}`"),
+        Some(s) if s.starts_with("INC-") || s.starts_with("CHG-") => format!(" or `{prefix}show {s}`"),
+        _ => String::new(),
+    };
+    ("More".to_owned(), format!("… more in the thread{command}"))
 }
 
 pub fn thread_welcome(inc: &Incident, reporter: &str) -> String {
@@ -265,6 +310,7 @@ pub fn show(
     names: &Names,
     sla: Option<&SlaView>,
     notes: &[Note],
+    notes_total: usize,
     history: &[AuditRow],
 ) -> String {
     let mut s = format!(
@@ -291,7 +337,9 @@ pub fn show(
     if let Some(sla) = sla {
         s.push_str(&sla_lines(sla));
     }
-    if !notes.is_empty() {
+    if notes.len() < notes_total {
+        s.push_str(&format!("\nNotes (the latest {} of {notes_total}):", notes.len()));
+    } else if !notes.is_empty() {
         s.push_str("\nNotes:");
         for n in notes {
             let who = user_label(n.author_name.as_deref(), n.author);
@@ -304,7 +352,7 @@ pub fn show(
         }
     }
     push_history(&mut s, history);
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 /// Names shown on an incident.
@@ -336,7 +384,7 @@ pub fn list(what: &str, incidents: &[Incident], page: u32, page_size: u32, total
     if i64::from(page) < pages {
         s.push_str(&format!("\nMore: add page={}", page + 1));
     }
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 /// Appends a record's audit history (oldest first) to a `!show` answer.
@@ -386,7 +434,7 @@ pub fn help_list(prefix: &str, commands: &[&CommandSpec]) -> String {
         s.push_str(&format!("\n`{prefix}{}` — {first}", c.name));
     }
     s.push_str(&format!("\n`{prefix}help <command>` shows how to use one."));
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 pub fn help_one(prefix: &str, c: &CommandSpec) -> String {
@@ -425,7 +473,7 @@ pub fn raci_all(policy: &Policy) -> String {
         s.push('\n');
         s.push_str(&row_line(policy, a, row));
     }
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 pub fn raci_one(policy: &Policy, action: Action) -> String {
@@ -829,15 +877,12 @@ fn linked_phrase(l: &LinkedSummary) -> String {
 }
 
 pub fn outage_resolved(o: &Outage, subscribers: usize, linked: &LinkedSummary) -> String {
-    truncate(
-        &format!(
-            "{} resolved after {}; {}.{}",
-            o.id,
-            duration_text(o.duration(o.updated_at)),
-            subscribers_phrase(subscribers),
-            linked_phrase(linked)
-        ),
-        MESSAGE_LIMIT,
+    format!(
+        "{} resolved after {}; {}.{}",
+        o.id,
+        duration_text(o.duration(o.updated_at)),
+        subscribers_phrase(subscribers),
+        linked_phrase(linked)
     )
 }
 
@@ -990,7 +1035,7 @@ pub fn outage_show(
         let ids: Vec<String> = linked.iter().map(ToString::to_string).collect();
         s.push_str(&format!("\nLinked incidents: {}", ids.join(", ")));
     }
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 /// `!status`: the current outages with their latest update, one service each.
@@ -1025,7 +1070,7 @@ pub fn status_board(policy: &Policy, outages: &[Outage], now: DateTime<Utc>) -> 
     if !up.is_empty() {
         s.push_str(&format!("\nOperational: {}.", up.join(", ")));
     }
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 /// One service in `!services`.
@@ -1054,7 +1099,7 @@ pub fn services(policy: &Policy, lines: &[ServiceLine<'_>]) -> String {
         "\n`{}subscribe <service>` to be told about outages by direct message.",
         policy.prefix
     ));
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 pub fn subscribed(service: &crate::config::ServiceDef, how: Subscribed) -> String {
@@ -1111,7 +1156,7 @@ pub fn subscriptions(policy: &Policy, subs: &[crate::store::subscriptions::Subsc
             ));
         }
     }
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 pub fn subscribed_audit(service: &str, how: Subscribed) -> String {
@@ -1787,7 +1832,7 @@ pub fn change_list(what: &str, changes: &[Change], total: i64) -> String {
         s.push('\n');
         s.push_str(&change_line(ch));
     }
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 /// What a vote looks like to a reader: its board, rules, count and voters.
@@ -2119,7 +2164,7 @@ pub fn change_show(
         ));
     }
     push_history(&mut s, history);
-    truncate(&s, MESSAGE_LIMIT)
+    s
 }
 
 /// A duration as people say it: `2h 5m`, `45s`.
@@ -2287,13 +2332,94 @@ mod tests {
         assert!(!text.ends_with('…'));
     }
 
+    /// The parts put together without their markers, and a check that every
+    /// part fits and every part but the last is marked.
+    fn rejoin(parts: &[String], max: usize) -> String {
+        let last = parts.len() - 1;
+        let mut whole = String::new();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(p.chars().count() <= max, "part {i} has {} chars", p.chars().count());
+            if i < last {
+                whole.push_str(
+                    p.strip_suffix(MORE)
+                        .unwrap_or_else(|| panic!("part {i} is not marked: {p:?}")),
+                );
+            } else {
+                assert!(!p.ends_with(MORE), "the last part is marked: {p:?}");
+                whole.push_str(p);
+            }
+        }
+        whole
+    }
+
     #[test]
-    fn long_text_is_truncated_or_split_within_the_limit() {
-        let long = "x".repeat(4500);
-        assert_eq!(truncate(&long, 2000).chars().count(), 2000);
-        let parts = split(&format!("{long}\nshort line\n"), 2000);
-        assert!(parts.iter().all(|p| p.chars().count() <= 2000));
-        assert_eq!(parts.concat(), format!("{long}\nshort line\n"));
-        assert_eq!(split("", 10), vec![String::new()]);
+    fn text_within_the_limit_is_one_unmarked_message() {
+        assert_eq!(split("", 2000), vec![String::new()]);
+        let exact = "é".repeat(2000);
+        assert_eq!(split(&exact, 2000), vec![exact.clone()]);
+        assert_eq!(truncate(&"x".repeat(4500), 2000).chars().count(), 2000);
+    }
+
+    #[test]
+    fn long_text_is_split_at_line_breaks_with_nothing_lost() {
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "many short lines",
+                (0..300).map(|i| format!("• note {i}: restarted the MTA\n")).collect(),
+            ),
+            (
+                "no final newline",
+                (0..100)
+                    .map(|i| format!("line {i} {}", "ab".repeat(20)))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            (
+                "multi-byte text and quotes",
+                (0..200).map(|i| format!("> {i} ünïcødé 👍🏽 text\n")).collect(),
+            ),
+            ("blank lines", "a\n\n\n".repeat(900)),
+        ];
+        for (what, text) in cases {
+            let parts = split(&text, MESSAGE_LIMIT);
+            assert!(parts.len() > 1, "{what}: {}", parts.len());
+            assert_eq!(rejoin(&parts, MESSAGE_LIMIT), text, "{what}");
+            // Lines that fit are never broken: each part but the last ends a line.
+            for p in &parts[..parts.len() - 1] {
+                assert!(p.strip_suffix(MORE).unwrap().ends_with('\n'), "{what}: {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_over_long_line_is_cut_safely_on_a_char_boundary() {
+        let cases: Vec<(&str, String)> = vec![
+            ("one word, ascii", "x".repeat(4500)),
+            ("one word, multi-byte", "é👍".repeat(2100)),
+            ("prose", "the resolver cache was flushed ".repeat(200)),
+            (
+                "long line between short ones",
+                format!("head\n{}\ntail\n", "ß".repeat(5000)),
+            ),
+        ];
+        for (what, text) in cases {
+            let parts = split(&text, MESSAGE_LIMIT);
+            assert!(parts.len() >= 2, "{what}");
+            assert_eq!(rejoin(&parts, MESSAGE_LIMIT), text, "{what}");
+        }
+        // Prose is cut after a space, not inside a word.
+        let parts = split(&"the resolver cache was flushed ".repeat(200), MESSAGE_LIMIT);
+        assert!(
+            parts[0].strip_suffix(MORE).unwrap().ends_with("flushed "),
+            "{:?}",
+            &parts[0]
+        );
+        // Tiny limits still make progress and lose nothing.
+        for max in [0, 1, 5, 15, 16] {
+            let text = "ab cd\nef\n";
+            let parts = split(text, max);
+            let whole: String = parts.iter().map(|p| p.strip_suffix(MORE).unwrap_or(p)).collect();
+            assert_eq!(whole, text, "max {max}");
+        }
     }
 }

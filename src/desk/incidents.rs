@@ -29,6 +29,9 @@ pub(crate) struct LogRequest {
     pub source: Option<(String, ReactedMessage)>,
 }
 
+/// The most notes `!show` lists (the latest): about eight messages at most.
+const SHOW_NOTES: usize = 50;
+
 impl Desk {
     pub(crate) fn route_for(&self, action: Action, inc: &Incident) -> Route {
         let policy = self.policy();
@@ -252,14 +255,18 @@ impl Desk {
             },
         };
         let sla = self.sla_view(tx, &inc).await?;
-        let notes = store::incidents::notes(tx, id, 5).await?;
+        // Every note, up to a bound that keeps the answer to a few messages;
+        // the answer says when older ones are left out.
+        let notes = store::incidents::notes(tx, id, u32::MAX).await?;
+        let shown = &notes[notes.len().saturating_sub(SHOW_NOTES)..];
         let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
         Ok(Reply::public(render::show(
             self.policy(),
             &inc,
             &names,
             sla.as_ref(),
-            &notes,
+            shown,
+            notes.len(),
             &history,
         )))
     }

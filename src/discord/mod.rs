@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serenity::all::{
-    CommandInteraction, Context, CreateAllowedMentions, CreateInteractionResponse, CreateInteractionResponseMessage,
-    CreateMessage, EditInteractionResponse, EventHandler, GatewayIntents, Guild, GuildId, HttpBuilder, Interaction,
-    Member, Message, Reaction, ReactionType, Ready,
+    CommandInteraction, Context, CreateAllowedMentions, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EventHandler, GatewayIntents, Guild,
+    GuildId, HttpBuilder, Interaction, Member, Message, Reaction, ReactionType, Ready,
 };
 use serenity::gateway::GatewayError;
 use tokio::sync::Notify;
@@ -207,7 +207,7 @@ impl Handler {
                     other => break other?,
                 }
             };
-            send_reliably(&ctx.http, dm.id, plain(text), about).await
+            send_parts(&ctx.http, dm.id, text, about, None).await
         }
         .await;
         if let Err(e) = result {
@@ -265,11 +265,34 @@ async fn send_reliably(
     }
 }
 
-/// A message that pings nobody.
+/// A message that pings nobody; `text` fits one message (see [`send_parts`]).
 fn plain(text: &str) -> CreateMessage {
     CreateMessage::new()
-        .content(crate::render::truncate(text, crate::render::MESSAGE_LIMIT))
+        .content(text)
         .allowed_mentions(CreateAllowedMentions::new())
+}
+
+/// Sends an answer of any length: split into messages within Discord's limit,
+/// every part but the last marked as continued, the first replying to
+/// `reference`. Part `i` has nonce `<nonce>-<i>`, so a retry never doubles one.
+async fn send_parts(
+    http: &serenity::http::Http,
+    channel: serenity::all::ChannelId,
+    text: &str,
+    nonce: &str,
+    reference: Option<&Message>,
+) -> Result<(), serenity::Error> {
+    for (i, part) in crate::render::split(text, crate::render::MESSAGE_LIMIT)
+        .iter()
+        .enumerate()
+    {
+        let mut out = plain(part);
+        if let (0, Some(m)) = (i, reference) {
+            out = out.reference_message(m);
+        }
+        send_reliably(http, channel, out, &format!("{nonce}-{i}")).await?;
+    }
+    Ok(())
 }
 
 fn emoji_text(e: &ReactionType) -> String {
@@ -317,17 +340,9 @@ impl EventHandler for Handler {
             event: Event::Line(msg.content.clone()),
         };
         if let Outcome::Reply(reply) = self.desk.handle(inbound).await {
-            let parts = crate::render::split(&reply.text, crate::render::MESSAGE_LIMIT);
-            for (i, part) in parts.iter().enumerate() {
-                let mut out = plain(part);
-                if i == 0 {
-                    out = out.reference_message(&msg);
-                }
-                let nonce = format!("r{}-{i}", msg.id);
-                if let Err(e) = send_reliably(&ctx.http, msg.channel_id, out, &nonce).await {
-                    tracing::warn!(error = %e, "could not reply");
-                    break;
-                }
+            let nonce = format!("r{}", msg.id);
+            if let Err(e) = send_parts(&ctx.http, msg.channel_id, &reply.text, &nonce, Some(&msg)).await {
+                tracing::warn!(error = %e, "could not reply");
             }
         }
     }
@@ -481,7 +496,7 @@ impl Handler {
             }
             Outcome::Reply(reply) if reply.private => self.tell_privately(&ctx, user.id, &reply.text, &nonce).await,
             Outcome::Reply(reply) => {
-                if let Err(e) = send_reliably(&ctx.http, reaction.channel_id, plain(&reply.text), &nonce).await {
+                if let Err(e) = send_parts(&ctx.http, reaction.channel_id, &reply.text, &nonce, None).await {
                     tracing::warn!(error = %e, "could not answer a reaction");
                 }
             }
@@ -514,11 +529,15 @@ impl Handler {
                 }
                 let outcome = handling.await;
                 if let Outcome::Reply(reply) = &outcome {
+                    let parts = crate::render::split(&reply.text, crate::render::MESSAGE_LIMIT);
+                    let (first, rest) = parts.split_first().map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
                     let edit = EditInteractionResponse::new()
-                        .content(crate::render::truncate(&reply.text, crate::render::MESSAGE_LIMIT))
+                        .content(first)
                         .allowed_mentions(CreateAllowedMentions::new());
-                    if let Err(e) = cmd.edit_response(&ctx.http, edit).await {
-                        tracing::warn!(error = %e, "could not answer a deferred interaction");
+                    match cmd.edit_response(&ctx.http, edit).await {
+                        // The deferred answer is ephemeral: so is the rest of it.
+                        Ok(_) => followups(&ctx, &cmd, rest, true).await,
+                        Err(e) => tracing::warn!(error = %e, "could not answer a deferred interaction"),
                     }
                 }
                 return;
@@ -530,8 +549,10 @@ impl Handler {
             Outcome::Duplicate => return,
             Outcome::Ignored => Reply::private("Nothing to do."),
         };
+        let parts = crate::render::split(&reply.text, crate::render::MESSAGE_LIMIT);
+        let (first, rest) = parts.split_first().map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
         let response = CreateInteractionResponseMessage::new()
-            .content(crate::render::truncate(&reply.text, crate::render::MESSAGE_LIMIT))
+            .content(first)
             .ephemeral(reply.private)
             .allowed_mentions(CreateAllowedMentions::new());
         let mut attempt = 1;
@@ -547,7 +568,33 @@ impl Handler {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not answer an interaction");
-                    break;
+                    return;
+                }
+            }
+        }
+        followups(&ctx, &cmd, rest, reply.private).await;
+    }
+}
+
+/// The rest of a long interaction answer, after its first part: follow-up
+/// messages, ephemeral when the answer is private.
+async fn followups(ctx: &Context, cmd: &CommandInteraction, parts: &[String], ephemeral: bool) {
+    for part in parts {
+        let followup = CreateInteractionResponseFollowup::new()
+            .content(part.as_str())
+            .ephemeral(ephemeral)
+            .allowed_mentions(CreateAllowedMentions::new());
+        let mut attempt = 1;
+        loop {
+            match cmd.create_followup(&ctx.http, followup.clone()).await {
+                Ok(_) => break,
+                Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
+                    tokio::time::sleep(answer_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not send the rest of an interaction's answer");
+                    return;
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! Delivers the outbox to Discord: resolves destinations through the
 //! [`Directory`], pings only the mentions the desk asked for (allowed_mentions is
 //! always explicit), posts cards as embeds edited in place with a thread each,
-//! splits or truncates to Discord's limits, paces under the budgets, and never
+//! splits long posts into several messages (never cuts them) and keeps cards
+//! within Discord's limits, paces under the budgets, and never
 //! duplicates a message on retry (`nonce` + `enforce_nonce`).
 
 use std::collections::HashMap;
@@ -173,24 +174,40 @@ fn colour(t: Tone) -> Colour {
 }
 
 /// An embed within Discord's limits: title 256, at most 25 fields of 256/1024,
-/// footer 2048, and 6000 characters in all.
-pub fn embed(card: &Card) -> CreateEmbed {
+/// footer 2048, and 6000 characters in all. Fields that do not fit are not
+/// dropped silently: the last field becomes `more` (where to read the rest).
+pub fn embed(card: &Card, more: &(String, String)) -> CreateEmbed {
     const TOTAL: usize = 6000;
+    const FIELDS: usize = 25;
     let title = render::truncate(&card.title, 256);
     let footer = card.footer.as_deref().map(|f| render::truncate(f, 2048));
     let mut budget = TOTAL - title.chars().count() - footer.as_ref().map_or(0, |f| f.chars().count());
+    let more = (render::truncate(&more.0, 256), render::truncate(&more.1, 1024));
+    let more_len = more.0.chars().count() + more.1.chars().count();
     let times = card.times.iter().map(|(k, t)| (k.clone(), format!("<t:{t}:R>")));
+    let all: Vec<(String, String)> = card.fields.iter().cloned().chain(times).collect();
     let mut fields: Vec<(String, String, bool)> = Vec::new();
-    for (k, v) in card.fields.iter().cloned().chain(times).take(25) {
-        let name = render::truncate(&k, 256);
-        let value = if v.is_empty() { "—".to_owned() } else { v };
-        let room = budget.saturating_sub(name.chars().count()).min(1024);
-        if room < 2 {
+    let mut cut = false;
+    for (i, (k, v)) in all.iter().enumerate() {
+        // Until the last field, keep a slot and room for `more`.
+        let last = i + 1 == all.len();
+        let (slots, reserve) = if last { (FIELDS, 0) } else { (FIELDS - 1, more_len) };
+        let name = render::truncate(k, 256);
+        let value = if v.is_empty() {
+            "—".to_owned()
+        } else {
+            render::truncate(v, 1024)
+        };
+        let len = name.chars().count() + value.chars().count();
+        if fields.len() >= slots || len + reserve > budget {
+            cut = true;
             break;
         }
-        let value = render::truncate(&value, room);
-        budget -= name.chars().count() + value.chars().count();
+        budget -= len;
         fields.push((name, value, true));
+    }
+    if cut {
+        fields.push((more.0, more.1, false));
     }
     let mut e = CreateEmbed::new().title(title).colour(colour(card.tone)).fields(fields);
     if let Some(f) = footer {
@@ -267,7 +284,8 @@ impl Transport for DiscordTransport {
 
         if d.kind == OutKind::Card {
             let content = render::truncate(&text, render::MESSAGE_LIMIT);
-            let card = d.message.card.as_ref().map(embed);
+            let more = render::card_more(&self.policy.prefix, d.subject);
+            let card = d.message.card.as_ref().map(|c| embed(c, &more));
             if let Some(existing) = d.card {
                 let (Ok(ch), Ok(mid)) = (existing.channel_id.parse::<u64>(), existing.message_id.parse::<u64>()) else {
                     return Err(SendError::Permanent("stored card ids are not Discord ids".into()));
@@ -312,9 +330,11 @@ impl Transport for DiscordTransport {
             });
         }
 
-        // Posts: split to the message limit; each part has its own stable nonce.
+        // Posts: split to the message limit, each part with its own stable
+        // nonce (a redelivered row finds the parts already sent). The record
+        // is the last part: it holds the question, and the reactions go there.
         let parts = render::split(&text, render::MESSAGE_LIMIT);
-        let mut first = None;
+        let mut last = None;
         for (i, part) in parts.iter().enumerate() {
             let nonce = if i == 0 {
                 d.nonce.clone()
@@ -330,13 +350,11 @@ impl Transport for DiscordTransport {
                 })
                 .nonce(Nonce::String(render::truncate(&nonce, 25)))
                 .enforce_nonce(true);
-            let id = self.send(channel, msg).await?;
-            first.get_or_insert(id);
+            last = Some(self.send(channel, msg).await?);
         }
-        let message_id = first.unwrap_or_default().to_string();
         Ok(Delivered {
             channel_id: channel.to_string(),
-            message_id,
+            message_id: last.unwrap_or_default().to_string(),
             thread_id: None,
         })
     }
@@ -391,7 +409,8 @@ mod tests {
             times: vec![("Opened".into(), 1_700_000_000)],
             footer: Some("x".repeat(3000)),
         };
-        let json = serde_json::to_value(embed(&card)).unwrap();
+        let more = render::card_more("!", Some("INC-7"));
+        let json = serde_json::to_value(embed(&card, &more)).unwrap();
         assert_eq!(json["title"].as_str().unwrap().chars().count(), 256);
         let fields = json["fields"].as_array().unwrap();
         assert!(fields.len() <= 25);
@@ -406,6 +425,19 @@ mod tests {
                 .map(|f| f["name"].as_str().unwrap().chars().count() + f["value"].as_str().unwrap().chars().count())
                 .sum::<usize>();
         assert!(total <= 6000, "{total}");
+        // What did not fit is said, not dropped.
+        let last = fields.last().unwrap();
+        assert_eq!(last["name"], "More");
+        assert_eq!(last["value"], "… more in the thread or `!show INC-7`");
+
+        let small = Card {
+            fields: vec![("Priority".into(), "P2".into())],
+            ..card
+        };
+        let json = serde_json::to_value(embed(&small, &more)).unwrap();
+        let fields = json["fields"].as_array().unwrap();
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert!(fields.iter().all(|f| f["name"] != "More"));
         assert_eq!(json["color"], 0xD0_30_30);
     }
 }

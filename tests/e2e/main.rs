@@ -12,6 +12,7 @@ mod fake_discord;
 mod outage;
 mod proofs;
 mod proofs_discord;
+mod replies;
 mod sla;
 mod storage_faults;
 mod util;
