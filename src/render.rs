@@ -337,10 +337,12 @@ pub fn show(
     if let Some(sla) = sla {
         s.push_str(&sla_lines(sla));
     }
-    if notes.len() < notes_total {
-        s.push_str(&format!("\nNotes (the latest {} of {notes_total}):", notes.len()));
-    } else if !notes.is_empty() {
-        s.push_str("\nNotes:");
+    if !notes.is_empty() {
+        if notes.len() < notes_total {
+            s.push_str(&format!("\nNotes (the latest {} of {notes_total}):", notes.len()));
+        } else {
+            s.push_str("\nNotes:");
+        }
         for n in notes {
             let who = user_label(n.author_name.as_deref(), n.author);
             s.push_str(&format!(

@@ -392,3 +392,22 @@ async fn a_full_database_is_answered_not_saved_and_the_next_command_after_space_
     assert_eq!(titles.first().map(String::as_str), Some("before the disk filled"));
     assert_eq!(titles.last().map(String::as_str), Some("after the space was freed"));
 }
+
+#[tokio::test]
+async fn show_lists_the_latest_fifty_notes_and_says_how_many_there_are() {
+    let (desk, _dir) = desk().await;
+    let alice = actor("alice", &[]);
+    assert!(logged(
+        &desk.handle(line("i", &alice, "!incident chatty printer")).await
+    ));
+    for n in 1..=52 {
+        let note = format!("!note INC-1 note number {n:02}");
+        desk.handle(line(&format!("n{n}"), &alice, &note)).await;
+    }
+    let Outcome::Reply(shown) = desk.handle(line("s", &alice, "!show INC-1")).await else {
+        panic!("no answer to !show");
+    };
+    assert!(shown.text.contains("Notes (the latest 50 of 52):"), "{}", shown.text);
+    assert!(shown.text.contains("note number 52") && shown.text.contains("note number 03"));
+    assert!(!shown.text.contains("note number 02"), "only the latest fifty");
+}
