@@ -1664,17 +1664,18 @@ mod tests {
             Policy::load(None, env).unwrap().discord.guild_id,
             Some(1_200_000_000_000_000_001)
         );
-        let p = load_with(
-            "[discord]\nguild_id = \"77\"\nleave_other_guilds = true\nallowed_bots = [5, \"6\"]",
-        )
-        .unwrap();
+        let p =
+            load_with("[discord]\nguild_id = \"77\"\nleave_other_guilds = true\nallowed_bots = [5, \"6\"]").unwrap();
         assert_eq!(p.discord.guild_id, Some(77));
         assert!(p.discord.leave_other_guilds);
         assert_eq!(p.discord.allowed_bots, vec![5, 6]);
         for (raw, key) in [
             ("guild_id = \"desk\"", "discord.guild_id: `desk` is not a Discord id"),
             ("guild_id = -3", "discord.guild_id: `-3` is not a Discord id"),
-            ("allowed_bots = [1, \"x\"]", "discord.allowed_bots[1]: `x` is not a Discord id"),
+            (
+                "allowed_bots = [1, \"x\"]",
+                "discord.allowed_bots[1]: `x` is not a Discord id",
+            ),
         ] {
             let err = load_with(&format!("[discord]\n{raw}")).unwrap_err().to_string();
             assert!(err.contains(key), "{raw}: {err}");

@@ -545,6 +545,10 @@ pub fn text_refused(e: &crate::domain::text::TextError) -> String {
     format!("{}.", capitalize(&e.to_string()))
 }
 
+pub fn ticket_on_bot_message(prefix: &str) -> String {
+    format!("That message was written by a bot, so there is nobody to log it for: react 🎫 on the original message, or use `{prefix}incident`.")
+}
+
 pub fn already_ticketed(id: crate::domain::incident::IncidentId) -> String {
     format!("That message is already logged as {id}.")
 }
@@ -2185,9 +2189,20 @@ mod tests {
         for (raw, shown) in cases {
             assert_eq!(neutralize(raw), shown, "{raw}");
         }
-        for raw in ["@everyone", "@here", "<@1>", "<@!1>", "<@&1>", "@\u{200D}everyone", "@EveryOne"] {
+        for raw in [
+            "@everyone",
+            "@here",
+            "<@1>",
+            "<@!1>",
+            "<@&1>",
+            "@\u{200D}everyone",
+            "@EveryOne",
+        ] {
             let out = neutralize(raw);
-            assert!(!out.to_lowercase().contains("@everyone") && !out.contains("@here"), "{raw}");
+            assert!(
+                !out.to_lowercase().contains("@everyone") && !out.contains("@here"),
+                "{raw}"
+            );
             assert!(!out.contains("<@"), "{raw}");
         }
     }
@@ -2203,7 +2218,11 @@ mod tests {
         ] {
             assert_eq!(neutralize(raw), raw);
         }
-        assert_eq!(neutralize("ops@here.org"), "ops@\u{200B}here.org", "Discord pings @here anywhere");
+        assert_eq!(
+            neutralize("ops@here.org"),
+            "ops@\u{200B}here.org",
+            "Discord pings @here anywhere"
+        );
     }
 
     #[test]

@@ -631,6 +631,12 @@ impl Desk {
                 let Some(m) = message else {
                     return Ok(Outcome::Ignored);
                 };
+                // A bot's message (opsdesk's own included) has no reporter to log it for.
+                if m.from_bot {
+                    return Err(DeskError::RejectedReaction(render::ticket_on_bot_message(
+                        &self.policy().prefix,
+                    )));
+                }
                 let first_line = m.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no text)");
                 let title = render::truncate(first_line.trim(), self.policy().limits.title_max);
                 let req = LogRequest {

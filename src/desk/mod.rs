@@ -45,6 +45,8 @@ pub struct Actor {
 /// A chat message someone reacted to (for 🎫), as the adapter saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactedMessage {
+    /// Written by a bot or a webhook (opsdesk included) that may not log incidents.
+    pub from_bot: bool,
     pub author: UserId,
     pub author_name: String,
     pub text: String,

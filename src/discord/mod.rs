@@ -7,6 +7,12 @@
 //! 127.0.0.1) needs both `HttpBuilder::proxy` *and* `ratelimiter_disabled`
 //! (serenity's ratelimiter ignores the proxy), and `client.ws_url` set before
 //! `start()` (serenity silently falls back to the public gateway otherwise).
+//!
+//! Trust is decided here, before anything reaches the desk: only events from
+//! the desk's guild (see [`directory`]) and from people count. Events of other
+//! guilds, of bots and of webhooks (opsdesk's own included) are dropped without
+//! a reply; the ids in `discord.allowed_bots` may only log incidents. DMs are
+//! served to members of the desk's guild only, with their roles there.
 
 mod directory;
 mod pace;
@@ -26,7 +32,7 @@ use serenity::all::{
 use serenity::gateway::GatewayError;
 use tokio::sync::Notify;
 
-pub use directory::Directory;
+pub use directory::{Directory, Standing};
 pub use transport::{DiscordTransport, DMS_CLOSED};
 
 use crate::config::DiscordSettings;
@@ -63,6 +69,9 @@ pub enum DiscordError {
         "Discord refused the gateway intents: enable the Message Content intent for the bot in the Developer Portal"
     )]
     IntentsRefused,
+    /// The desk's guild cannot be trusted as it stands (which guild, or which role).
+    #[error("refusing to serve: {0}")]
+    Refused(String),
     #[error("Discord connection failed: {0}")]
     Client(#[from] serenity::Error),
 }
@@ -91,13 +100,17 @@ pub async fn run(
         http = http.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
     }
     let http = http.build();
-    let directory = Arc::new(Directory::default());
+    let directory = Arc::new(Directory::new(settings.guild_id));
     let guild_ready = Arc::new(Notify::new());
+    let (refuse_tx, mut refuse_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let handler = Handler {
         desk: desk.clone(),
         directory: directory.clone(),
         guild_ready: guild_ready.clone(),
         bot_user: std::sync::OnceLock::new(),
+        settings: settings.clone(),
+        refuse: refuse_tx,
+        ready_seen: Notify::new(),
     };
     let mut client = serenity::client::ClientBuilder::new_with_http(http, intents())
         .event_handler(handler)
@@ -145,9 +158,16 @@ pub async fn run(
     };
 
     let shards = client.shard_manager.clone();
+    let mut refused = None;
     let result = tokio::select! {
         r = client.start() => r,
         _ = shutdown => {
+            shards.shutdown_all().await;
+            Ok(())
+        }
+        Some(why) = refuse_rx.recv() => {
+            tracing::error!("{why}");
+            refused = Some(why);
             shards.shutdown_all().await;
             Ok(())
         }
@@ -155,6 +175,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = outbox.await;
     let _ = scheduler.await;
+    if let Some(why) = refused {
+        return Err(DiscordError::Refused(why));
+    }
     match result {
         Ok(()) => Ok(()),
         Err(serenity::Error::Gateway(GatewayError::InvalidAuthentication)) => Err(DiscordError::TokenRejected),
@@ -175,6 +198,11 @@ struct Handler {
     directory: Arc<Directory>,
     guild_ready: Arc<Notify>,
     bot_user: std::sync::OnceLock<u64>,
+    settings: DiscordSettings,
+    /// Why the bot must stop serving (a guild or role it cannot trust).
+    refuse: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Woken when a READY has been taken in (guild events wait for it).
+    ready_seen: Notify,
 }
 
 fn display_name(user: &serenity::all::User, member: Option<&Member>) -> String {
@@ -191,6 +219,49 @@ impl Handler {
             name,
             roles: self.directory.itil_roles(self.desk.policy(), role_ids),
         }
+    }
+
+    /// Whether an event from `guild` is the desk's business. Without a
+    /// configured guild the desk is known only after READY, which serenity may
+    /// hand over after the event: wait for it a little.
+    async fn in_desk(&self, guild: u64) -> bool {
+        self.wait_for_ready().await;
+        self.directory.is_desk(guild)
+    }
+
+    /// Waits until the desk's guild is known or a READY has been taken in (at most 10 s).
+    async fn wait_for_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = self.ready_seen.notified();
+            tokio::pin!(seen);
+            seen.as_mut().enable();
+            if self.directory.guild().is_some() || self.directory.has_ready() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, seen).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The sender of a direct message as a member of the desk's guild; `None`
+    /// (the DM is ignored) when they are not one, or Discord cannot say.
+    async fn desk_member(&self, ctx: &Context, user: serenity::all::UserId) -> Option<Member> {
+        let guild = self.directory.guild()?;
+        match ctx.http.get_member(GuildId::new(guild), user).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::debug!(user = %user, error = %e, "a direct message from someone who is not a member of the desk's guild");
+                None
+            }
+        }
+    }
+
+    /// Whether a bot (or webhook) author may do this: only the allowed bots,
+    /// only to log incidents, never opsdesk itself.
+    fn bot_may_log(&self, author: u64) -> bool {
+        self.bot_user.get() != Some(&author) && self.settings.allowed_bots.contains(&author)
     }
 
     /// Says something to a user privately when an ephemeral reply is impossible;
@@ -284,32 +355,97 @@ fn emoji_text(e: &ReactionType) -> String {
 impl EventHandler for Handler {
     async fn ready(&self, _ctx: Context, ready: Ready) {
         let _ = self.bot_user.set(ready.user.id.get());
-        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        let guilds: Vec<u64> = ready.guilds.iter().map(|g| g.id.get()).collect();
+        tracing::info!(user = %ready.user.name, guilds = guilds.len(), "connected to Discord");
+        if let Err(why) = self.directory.ready(&guilds) {
+            let _ = self.refuse.send(why);
+        }
+        self.ready_seen.notify_waiters();
     }
 
     async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
-        let roles = guild.roles.values().map(|r| (r.id.get(), r.name.clone()));
-        let channels = guild.channels.values().map(|c| (c.id.get(), c.name.clone()));
-        self.directory.load(self.desk.policy(), guild.id.get(), roles, channels);
-        self.guild_ready.notify_waiters();
-        self.desk.outbox_ready().notify_one();
-        register_commands(&ctx, guild.id).await;
+        self.wait_for_ready().await;
+        match self.directory.standing(guild.id.get()) {
+            Standing::Desk => {
+                let roles = guild.roles.values().map(|r| (r.id.get(), r.name.clone()));
+                let channels = guild.channels.values().map(|c| (c.id.get(), c.name.clone()));
+                if let Err(why) = self.directory.load(self.desk.policy(), guild.id.get(), roles, channels) {
+                    let _ = self.refuse.send(format!("in guild {}: {why}", guild.id));
+                    return;
+                }
+                self.guild_ready.notify_waiters();
+                self.desk.outbox_ready().notify_one();
+                register_commands(&ctx, guild.id).await;
+            }
+            Standing::Foreign { first } => {
+                let leave = self.settings.leave_other_guilds;
+                if first {
+                    tracing::warn!(
+                        guild = %guild.id,
+                        name = %guild.name,
+                        desk = ?self.directory.guild(),
+                        "opsdesk is in a guild that is not the desk's: its events are ignored and nothing is posted there{}",
+                        if leave { "; leaving it (discord.leave_other_guilds)" } else { " (set discord.leave_other_guilds = true to leave it)" }
+                    );
+                }
+                if leave {
+                    if let Err(e) = ctx.http.leave_guild(guild.id).await {
+                        tracing::warn!(guild = %guild.id, error = %e, "could not leave a foreign guild");
+                    }
+                }
+            }
+            Standing::Unknown => {
+                tracing::warn!(guild = %guild.id, "a guild arrived before the desk's guild was known; it is ignored");
+            }
+        }
+    }
+
+    async fn guild_role_create(&self, _ctx: Context, new: serenity::all::Role) {
+        self.directory
+            .role_changed(self.desk.policy(), new.guild_id.get(), new.id.get(), &new.name);
+    }
+
+    async fn guild_role_update(&self, _ctx: Context, _old: Option<serenity::all::Role>, new: serenity::all::Role) {
+        self.directory
+            .role_changed(self.desk.policy(), new.guild_id.get(), new.id.get(), &new.name);
+    }
+
+    async fn guild_role_delete(
+        &self,
+        _ctx: Context,
+        guild: GuildId,
+        role: serenity::all::RoleId,
+        _removed: Option<serenity::all::Role>,
+    ) {
+        self.directory.role_deleted(self.desk.policy(), guild.get(), role.get());
     }
 
     async fn message(&self, ctx: Context, msg: Message) {
         if msg.author.bot || msg.webhook_id.is_some() {
-            return;
+            let logs_incident = matches!(
+                crate::command::parse(&self.desk.policy().prefix, &msg.content),
+                Some(Ok(crate::command::Command::Incident { .. }))
+            );
+            if !(logs_incident && self.bot_may_log(msg.author.id.get())) {
+                return;
+            }
         }
-        let role_ids: Vec<u64> = msg
-            .member
-            .as_ref()
-            .map(|m| m.roles.iter().map(|r| r.get()).collect())
-            .unwrap_or_default();
-        let name = msg
-            .member
-            .as_ref()
-            .and_then(|m| m.nick.clone())
-            .unwrap_or_else(|| display_name(&msg.author, None));
+        let (role_ids, nick): (Vec<u64>, Option<String>) = match msg.guild_id {
+            Some(guild) => {
+                if !self.in_desk(guild.get()).await {
+                    return;
+                }
+                msg.member
+                    .as_ref()
+                    .map(|m| (m.roles.iter().map(|r| r.get()).collect(), m.nick.clone()))
+                    .unwrap_or_default()
+            }
+            None => match self.desk_member(&ctx, msg.author.id).await {
+                Some(m) => (m.roles.iter().map(|r| r.get()).collect(), m.nick.clone()),
+                None => return,
+            },
+        };
+        let name = nick.unwrap_or_else(|| display_name(&msg.author, None));
         let inbound = Inbound {
             key: format!("discord:msg:{}", msg.id),
             actor: self.actor(&msg.author, name, &role_ids),
@@ -370,6 +506,11 @@ impl Handler {
         if !used {
             return;
         }
+        if let Some(guild) = reaction.guild_id {
+            if !self.in_desk(guild.get()).await {
+                return;
+            }
+        }
         // Discord sends the member with an added reaction only. Without it the
         // actor would look like a stranger with no roles, and the desk would
         // forget the roles and name it knows (a board would shrink by one on
@@ -383,7 +524,11 @@ impl Handler {
                     None
                 }
             },
-            (None, None) => None,
+            // A direct message: only members of the desk's guild are served.
+            (None, None) => match self.desk_member(&ctx, user_id).await {
+                Some(m) => Some(m),
+                None => return,
+            },
         };
         let (user, name, role_ids) = match &member {
             Some(m) => (
@@ -399,6 +544,10 @@ impl Handler {
                 Err(_) => return,
             },
         };
+        // Bots never act by reaction; an allowed (alerting) bot only logs incidents.
+        if user.bot && !(emoji.starts_with('🎫') && self.bot_may_log(user.id.get())) {
+            return;
+        }
         // A ballot is whether the voter's reaction is on the vote card. serenity
         // handles each event in its own task, so a quick remove and re-add (or
         // a replayed removal) can reach the desk out of order; the event is
@@ -418,6 +567,7 @@ impl Handler {
         let message = if added && emoji.starts_with('🎫') {
             match reaction.channel_id.message(&ctx.http, reaction.message_id).await {
                 Ok(m) => Some(ReactedMessage {
+                    from_bot: (m.author.bot || m.webhook_id.is_some()) && !self.bot_may_log(m.author.id.get()),
                     author: UserId::new(m.author.id.get()),
                     author_name: display_name(&m.author, None),
                     text: m.content.clone(),
@@ -490,12 +640,26 @@ impl Handler {
     }
 
     async fn slash(&self, ctx: Context, cmd: CommandInteraction) {
-        let role_ids: Vec<u64> = cmd
-            .member
+        if cmd.user.bot {
+            return;
+        }
+        let member = match cmd.guild_id {
+            Some(guild) => {
+                if !self.in_desk(guild.get()).await {
+                    return;
+                }
+                cmd.member.as_deref().cloned()
+            }
+            None => match self.desk_member(&ctx, cmd.user.id).await {
+                Some(m) => Some(m),
+                None => return,
+            },
+        };
+        let role_ids: Vec<u64> = member
             .as_ref()
             .map(|m| m.roles.iter().map(|r| r.get()).collect())
             .unwrap_or_default();
-        let name = display_name(&cmd.user, cmd.member.as_deref());
+        let name = display_name(&cmd.user, member.as_ref());
         let inbound = Inbound {
             key: format!("discord:int:{}", cmd.id),
             actor: self.actor(&cmd.user, name, &role_ids),
