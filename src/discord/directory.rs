@@ -7,8 +7,11 @@
 //! exactly one role id when the guild arrives (two roles with that name
 //! refuse start-up, naming both ids, unless config gives the id); from then on
 //! membership is checked by that id. A role created, renamed or deleted later
-//! changes a binding only through the same uniqueness rule, and the change is
-//! logged: an impostor role with a borrowed name never grants anything.
+//! can only take trust away at once (a bound role deleted or renamed away, a
+//! name made ambiguous); it never grants anything until the desk re-resolves
+//! the guild (the next GUILD_CREATE: a restart or a new session) with the same
+//! uniqueness rule. Every change is logged: an impostor role with a borrowed
+//! name never grants anything.
 //!
 //! No serenity here: the adapter feeds plain ids and names.
 
@@ -200,7 +203,7 @@ impl Directory {
                 ));
             }
         }
-        rebind(&mut inner, policy, guild);
+        rebind(&mut inner, policy, guild, true);
         inner.loaded = true;
         let mut missing = Vec::new();
         for def in policy.roles.values() {
@@ -244,7 +247,7 @@ impl Directory {
             return;
         }
         inner.roles.insert(id, name.to_owned());
-        rebind(&mut inner, policy, guild);
+        rebind(&mut inner, policy, guild, false);
     }
 
     /// A role of the desk's guild was deleted: re-resolves (logged).
@@ -254,7 +257,7 @@ impl Directory {
             return;
         }
         inner.roles.remove(&id);
-        rebind(&mut inner, policy, guild);
+        rebind(&mut inner, policy, guild, false);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -347,12 +350,30 @@ fn ambiguity(reference: &str, field: &str, ids: &[u64]) -> String {
 
 /// Binds each config role reference with the uniqueness rule: one role of
 /// that name (or the id itself) binds; none unbinds; several keep the binding
-/// only if it is one of them. Every change is logged.
-fn rebind(inner: &mut Inner, policy: &Policy, guild: u64) {
+/// only if it is one of them. Without `widen` (a role event between loads) a
+/// binding can only be kept or dropped, never made. Every change is logged.
+fn rebind(inner: &mut Inner, policy: &Policy, guild: u64, widen: bool) {
     for (reference, field) in role_references(policy) {
         let key = reference.trim().to_lowercase();
         let old = inner.bindings.get(&key).copied();
         match resolve_role(inner, &reference) {
+            Resolution::One(id) if !widen && old != Some(id) => {
+                if let Some(old) = old {
+                    inner.bindings.remove(&key);
+                    tracing::warn!(
+                        guild,
+                        role = old,
+                        "role `{reference}` ({field}) no longer names role {old}; it grants nothing until the desk re-resolves its roles"
+                    );
+                }
+                if inner.reported.insert(format!("{key} is now {id}")) {
+                    tracing::warn!(
+                        guild,
+                        role = id,
+                        "role {id} now carries the name `{reference}` ({field}); it grants nothing until the desk re-resolves its roles (the next start or new session)"
+                    );
+                }
+            }
             Resolution::One(id) => {
                 if old != Some(id) {
                     if inner.loaded {
@@ -583,11 +604,32 @@ mod tests {
         assert!(dir.itil_roles(&policy, &[66]).is_empty());
         assert!(dir.itil_roles(&policy, &[67]).is_empty());
         assert_eq!(dir.role_id(&policy, &policy.service_desk()), None);
-        // One namesake left: the name is unique again, and it binds (logged).
+        // One namesake left: the name is unique again, but trust waits for the
+        // next load, which re-resolves with the same rule (logged).
         dir.role_deleted(&policy, 1, 67);
+        assert!(dir.itil_roles(&policy, &[66]).is_empty());
+        dir.load(
+            &policy,
+            1,
+            [(66, "Service Desk".to_owned()), (11, "CAB".to_owned())],
+            [],
+        )
+        .unwrap();
         assert_eq!(dir.itil_roles(&policy, &[66]), sd);
-        // A role renamed away unbinds.
+        // A role renamed away unbinds at once.
         dir.role_changed(&policy, 1, 66, "Gamers");
         assert!(dir.itil_roles(&policy, &[66]).is_empty());
+        // A role created for a name config has but the guild lacked grants nothing yet.
+        let im = vec![policy.incident_manager()];
+        dir.role_changed(&policy, 1, 70, "Incident Manager");
+        assert!(dir.itil_roles(&policy, &[70]).is_empty());
+        dir.load(
+            &policy,
+            1,
+            [(66, "Gamers".to_owned()), (70, "Incident Manager".to_owned())],
+            [],
+        )
+        .unwrap();
+        assert_eq!(dir.itil_roles(&policy, &[70]), im);
     }
 }
