@@ -147,6 +147,13 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
         format!("<\u{200B}@&{cab}>"),
         format!("<@\u{200D}{eli}>"),
         format!("<@&\u{200B}{cab}>"),
+        // Not mentions: shown as typed.
+        "bob@example.com".into(),
+        "@bob".into(),
+        "@alice,".into(),
+        // Bidirectional overrides and isolates: shown neutralised.
+        "\u{202E}gnp.exe\u{202C}".into(),
+        "\u{202A}\u{202B}\u{202D}\u{2066}\u{2067}\u{2068}\u{2069}".into(),
     ];
     let hostile = corpus.join(" ");
     let half = corpus.len() / 2;
@@ -227,6 +234,8 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
     let user_mention = Regex::new(r"<@!?(\d+)>").unwrap();
     let mut judged = 0;
     let mut problems = Vec::new();
+    let mut addresses_as_typed = 0;
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     for call in fake.calls().into_iter().filter(|c| is_send(c) && c.body.is_some()) {
         let body = call.body.clone().unwrap();
         let payload = if call.is("POST /interactions/{i}/{t}/callback") {
@@ -259,6 +268,12 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
         let mut texts = Vec::new();
         visible_text(&payload, &mut texts);
         for t in texts {
+            if t.contains("bob@example.com @bob @alice,") {
+                addresses_as_typed += 1;
+            }
+            if t.chars().any(bidi) {
+                problems.push(format!("a bidirectional override in {t:?}: {call}"));
+            }
             if t.contains("@everyone") || t.contains("@here") {
                 problems.push(format!("unbroken @everyone/@here in {t:?}: {call}"));
             }
@@ -275,6 +290,10 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
         }
     }
     assert!(judged >= 40, "only {judged} payloads were judged");
+    assert!(
+        addresses_as_typed >= 5,
+        "`bob@example.com @bob @alice,` shown as typed in only {addresses_as_typed} texts"
+    );
     assert!(
         problems.is_empty(),
         "{} unsafe payloads:\n{}",
@@ -777,4 +796,203 @@ async fn killing_the_bot_at_random_points_loses_no_committed_incident_and_sends_
         acknowledged.len()
     );
     assert_outbox_delivered_once(&fake, &db).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization through Discord: impostor roles, other bots, another guild
+// ---------------------------------------------------------------------------------------------
+
+/// Everything a privileged action could change, as one comparable line.
+async fn desk_fingerprint(db: &TestDb) -> String {
+    let mut conn = db.conn().await;
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT 'incident ' || id || '|' || state || '|' || COALESCE(assignee, '-') || '|' || priority || '|' ||
+                handler_role || '|' || tier || '|' || COALESCE(resolution, '-') || '|' || updated_at FROM incidents ORDER BY id",
+        "SELECT 'change ' || id || '|' || state FROM changes ORDER BY id",
+        "SELECT 'counts ' || (SELECT COUNT(*) FROM incidents) || '|' || (SELECT COUNT(*) FROM audit) || '|' ||
+                (SELECT COUNT(*) FROM outbox) || '|' || (SELECT COUNT(*) FROM incident_notes) || '|' ||
+                (SELECT COUNT(*) FROM outages) || '|' || (SELECT COUNT(*) FROM cab_ballots) || '|' ||
+                (SELECT COUNT(*) FROM changes)",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect(sql);
+        out.extend(rows);
+    }
+    out.join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impostor_roles_other_bots_and_another_guild_escalate_no_privilege() {
+    let mut spec = GuildSpec::service_desk_default();
+    spec.other_guilds.push(GuildSpec::look_alike(1_000_000));
+    let privileged: Vec<u64> = ["Service Desk", "Incident Manager", "Change Manager", "CAB"]
+        .iter()
+        .map(|r| spec.role_id(r))
+        .collect();
+    let (robo, mallet) = (1_200_000_000_000_000_491u64, 1_200_000_000_000_000_492u64);
+    spec.members.push(MemberSpec {
+        user_id: robo,
+        username: "robo".into(),
+        role_ids: privileged.clone(),
+        dms_closed: false,
+    });
+    spec.bot_members.push(robo);
+    spec.members.push(MemberSpec {
+        user_id: mallet,
+        username: "mallet".into(),
+        role_ids: vec![],
+        dms_closed: false,
+    });
+    let fake = FakeDiscord::start(spec.clone()).await;
+    let db = TestDb::new();
+    let desk_id = spec.guild_id.to_string();
+    let mut env = FAST.to_vec();
+    env.push(("DISCORD_GUILD_ID", desk_id.as_str()));
+    let bot = bot::start_with(&fake, &db, bot::policy_with(&fake, &env)).await;
+    let (general, cab, sd) = (
+        spec.channel_id("general"),
+        spec.channel_id("cab"),
+        spec.channel_id("service-desk"),
+    );
+    let reply_to = |fake: &FakeDiscord, channel: u64, to: u64| {
+        fake.bot_messages(channel).into_iter().find(|m| {
+            m.create_body
+                .as_ref()
+                .and_then(|b| b["message_reference"]["message_id"].as_str())
+                == Some(to.to_string().as_str())
+        })
+    };
+    let say = |channel: u64, who: u64, text: &str| {
+        let id = fake.inject_message(channel, who, text);
+        let fake = fake.clone();
+        async move {
+            bot::eventually(&fake, "a reply", || reply_to(&fake, channel, id).is_some()).await;
+            reply_to(&fake, channel, id).unwrap().content().to_owned()
+        }
+    };
+
+    // The records to attack: an incident with its card, a change under a CAB vote.
+    let (bob, alice, carlos) = (spec.user_id("bob"), spec.user_id("alice"), spec.user_id("carlos"));
+    assert!(say(general, bob, "!incident Printer down")
+        .await
+        .starts_with("INC-1 logged"));
+    let filed = say(
+        general,
+        alice,
+        "!change Upgrade the MTA service=email risk=medium type=normal",
+    )
+    .await;
+    assert!(filed.starts_with("CHG-1"), "{filed}");
+    let opened = say(cab, carlos, "!cab CHG-1").await;
+    assert!(opened.starts_with("CAB vote on CHG-1 is open"), "{opened}");
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    let card = fake.bot_messages(sd)[0].id;
+    let vote = fake
+        .bot_messages(cab)
+        .into_iter()
+        .find(|m| {
+            m.embeds()
+                .first()
+                .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("CHG-1"))
+        })
+        .expect("the vote card")
+        .id;
+
+    // Impostor roles: a moderator makes roles named like the desk's and gives them to mallet.
+    for name in ["Service Desk", "Incident Manager", "Change Manager", "CAB", "NOC"] {
+        let role = fake.create_role(name);
+        fake.give_role(mallet, role);
+    }
+    let other = &spec.other_guilds[0];
+    let x_general = other.channel_id("general");
+    let attackers: Vec<(&str, u64, u64)> = vec![
+        ("impostor", mallet, general),
+        ("bot", robo, general),
+        ("other guild's agent", other.user_id("x-alice"), x_general),
+        ("other guild's incident manager", other.user_id("x-irene"), x_general),
+        ("other guild's change manager", other.user_id("x-carlos"), x_general),
+        ("other guild's CAB member", other.user_id("x-dana"), x_general),
+    ];
+    let commands = [
+        "!take INC-1",
+        &format!("!assign INC-1 <@{mallet}>"),
+        "!status INC-1 in_progress pwned",
+        "!note INC-1 pwned",
+        "!resolve INC-1 pwned",
+        "!close INC-1",
+        "!reopen INC-1 pwned",
+        "!ack INC-1",
+        "!escalate INC-1 pwned",
+        "!escalate INC-1 up pwned",
+        "!major INC-1 pwned",
+        "!priority INC-1 impact=high pwned",
+        "!outage email Mail is down impact=major",
+        "!authorize CHG-1",
+        "!reject CHG-1 pwned",
+        "!cab CHG-1",
+    ];
+    let reactions = [(sd, card, "✋"), (sd, card, "⬆️"), (cab, vote, "✅"), (cab, vote, "❌")];
+    let mut attempts = 0;
+    let mut escalations = Vec::new();
+    for (label, who, channel) in &attackers {
+        let mut steps: Vec<(String, Box<dyn Fn()>)> = Vec::new();
+        for c in &commands {
+            let (fake, who, channel, c) = (fake.clone(), *who, *channel, c.to_string());
+            steps.push((
+                c.clone(),
+                Box::new(move || {
+                    fake.inject_message(channel, who, &c);
+                }),
+            ));
+        }
+        for (react_channel, message, emoji) in reactions {
+            // From another guild the reaction names the desk's message but comes from its own channel.
+            let react_channel = if *channel == x_general {
+                x_general
+            } else {
+                react_channel
+            };
+            let (fake, who) = (fake.clone(), *who);
+            steps.push((
+                format!("{emoji} on {message}"),
+                Box::new(move || fake.inject_reaction_add(react_channel, message, who, emoji)),
+            ));
+        }
+        for (what, act) in steps {
+            let before = desk_fingerprint(&db).await;
+            act();
+            attempts += 1;
+            // A read-only round trip through the desk, then everything delivered.
+            say(general, alice, "!show INC-1").await;
+            until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+            let after = desk_fingerprint(&db).await;
+            if before != after {
+                escalations.push(format!("{what} by the {label}:\n{before}\n→\n{after}"));
+            }
+        }
+    }
+    eprintln!(
+        "authorization proof (Discord): privilege escalations {} of {attempts} attempts",
+        escalations.len()
+    );
+    assert!(attempts >= 100, "{attempts} attempts");
+    assert!(
+        escalations.is_empty(),
+        "{} privilege escalations:\n{}",
+        escalations.len(),
+        escalations.join("\n\n")
+    );
+    // Nothing was ever posted to the other guild.
+    let posted: usize = other.channels.iter().map(|c| fake.bot_messages(c.id).len()).sum();
+    assert_eq!(posted, 0, "messages posted in the other guild");
+    // The impostor was told no in the desk's channel, like anyone without the role.
+    let told: Vec<String> = fake
+        .bot_messages(general)
+        .iter()
+        .map(|m| m.content().to_owned())
+        .filter(|t| t.starts_with("Only agents"))
+        .collect();
+    assert!(!told.is_empty(), "the impostor's commands were refused aloud");
+    bot.stop().await;
+    assert_no_decode_problems();
 }
