@@ -553,11 +553,16 @@ impl Desk {
             return Ok(Outcome::Duplicate);
         };
         let mut action = store::savepoint(&mut tx).await?;
+        let subject = self.reconciliation_subject(&mut action, inbound, message_id).await?;
         let result = self
             .reaction_action(&mut action, inbound, message_id, emoji, message)
             .await;
         match result {
             Ok(outcome) => {
+                if let (Some(subject), Outcome::Reply(_)) = (&subject, &outcome) {
+                    self.audit_reconciliation(&mut action, inbound, subject, &format!("{emoji} added"))
+                        .await?;
+                }
                 action.commit().await?;
                 tx.commit().await?;
                 if matches!(outcome, Outcome::Reply(_)) {
@@ -570,6 +575,15 @@ impl Desk {
             // and asks for the reaction to be taken back.
             Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
                 action.rollback().await?;
+                if let Some(subject) = &subject {
+                    self.audit_reconciliation(
+                        &mut tx,
+                        inbound,
+                        subject,
+                        &format!("{emoji} added, refused and removed"),
+                    )
+                    .await?;
+                }
                 tx.commit().await?;
                 Err(DeskError::RejectedReaction(text))
             }

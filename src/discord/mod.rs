@@ -353,14 +353,19 @@ fn emoji_text(e: &ReactionType) -> String {
 
 #[serenity::async_trait]
 impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
+    async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.bot_user.set(ready.user.id.get());
         let guilds: Vec<u64> = ready.guilds.iter().map(|g| g.id.get()).collect();
         tracing::info!(user = %ready.user.name, guilds = guilds.len(), "connected to Discord");
         if let Err(why) = self.directory.ready(&guilds) {
             let _ = self.refuse.send(why);
+            self.ready_seen.notify_waiters();
+            return;
         }
         self.ready_seen.notify_waiters();
+        // A new session (start, or after an invalid one): what happened while
+        // there was none is not replayed, so read it back.
+        self.catch_up(&ctx).await;
     }
 
     async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
@@ -738,6 +743,171 @@ async fn reaction_present(ctx: &Context, reaction: &Reaction, user: serenity::al
         Err(e) => {
             tracing::warn!(error = %e, "could not read the reaction's state; taking the event as it is");
             None
+        }
+    }
+}
+
+impl Handler {
+    /// Reads back the reactions Discord holds on every message whose
+    /// reactions can still change something, and hands each difference from
+    /// what the desk recorded to the desk as a reconciliation (see
+    /// `desk::reconcile`).
+    async fn catch_up(&self, ctx: &Context) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let loaded = self.guild_ready.notified();
+            tokio::pin!(loaded);
+            loaded.as_mut().enable();
+            if self.directory.is_ready() {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, loaded).await.is_err() {
+                tracing::warn!("the desk's guild did not arrive; reactions made meanwhile are not read back");
+                return;
+            }
+        }
+        let Some(guild) = self.directory.guild().map(GuildId::new) else {
+            return;
+        };
+        let mut changes = 0;
+        let targets = self.desk.reconciliation_targets().await;
+        for w in &targets {
+            let (Ok(channel), Ok(message)) = (w.channel_id.parse::<u64>(), w.message_id.parse::<u64>()) else {
+                continue;
+            };
+            let (channel, message) = (
+                serenity::all::ChannelId::new(channel),
+                serenity::all::MessageId::new(message),
+            );
+            for emoji in &w.emojis {
+                let Some(on_message) = all_reactors(ctx, channel, message, emoji).await else {
+                    continue;
+                };
+                let people: Vec<u64> = on_message
+                    .iter()
+                    .filter(|u| !u.bot && self.bot_user.get() != Some(&u.id.get()))
+                    .map(|u| u.id.get())
+                    .collect();
+                let mut differences: Vec<(u64, bool)> = Vec::new();
+                if w.watch == crate::desk::Watch::Vote {
+                    let recorded: Vec<u64> = self
+                        .desk
+                        .recorded_reactors(&w.message_id, emoji)
+                        .await
+                        .iter()
+                        .map(|u| u.get())
+                        .collect();
+                    differences.extend(recorded.iter().filter(|u| !people.contains(u)).map(|u| (*u, false)));
+                    differences.extend(people.iter().filter(|u| !recorded.contains(u)).map(|u| (*u, true)));
+                } else {
+                    differences.extend(people.iter().map(|u| (*u, true)));
+                }
+                for (user, added) in differences {
+                    let user = serenity::all::UserId::new(user);
+                    let member = match guild.member(&ctx.http, user).await {
+                        Ok(m) if !m.user.bot => m,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::debug!(user = %user, error = %e, "a reactor who is not a member of the desk's guild");
+                            continue;
+                        }
+                    };
+                    let role_ids: Vec<u64> = member.roles.iter().map(|r| r.get()).collect();
+                    let name = display_name(&member.user, Some(&member));
+                    let inbound = Inbound {
+                        key: format!(
+                            "{}{message}:{user}:{emoji}:{}",
+                            crate::desk::RECONCILE,
+                            if added { "add" } else { "remove" }
+                        ),
+                        actor: self.actor(&member.user, name, &role_ids),
+                        channel: Some(channel.get().to_string()),
+                        event: Event::Reaction {
+                            message_id: message.get().to_string(),
+                            emoji: (*emoji).to_owned(),
+                            added,
+                            message: None,
+                        },
+                    };
+                    let outcome = self.desk.reconcile(inbound).await;
+                    if matches!(outcome, Outcome::Reply(_)) {
+                        changes += 1;
+                    }
+                    self.answer_reconciled(ctx, channel, message, user, emoji, outcome)
+                        .await;
+                }
+            }
+        }
+        tracing::info!(
+            messages = targets.len(),
+            changes,
+            "caught up with the reactions Discord holds"
+        );
+    }
+
+    /// Carries out a reconciled reaction's answer, as for a live one.
+    async fn answer_reconciled(
+        &self,
+        ctx: &Context,
+        channel: serenity::all::ChannelId,
+        message: serenity::all::MessageId,
+        user: serenity::all::UserId,
+        emoji: &str,
+        outcome: Outcome,
+    ) {
+        let Outcome::Reply(reply) = outcome else { return };
+        let mut take_back: Vec<String> = reply.remove_reactions.clone();
+        if reply.remove_reaction {
+            take_back.push(emoji.to_owned());
+        }
+        for old in take_back {
+            if let Err(e) = ctx
+                .http
+                .delete_reaction(channel, message, user, &ReactionType::Unicode(old))
+                .await
+            {
+                tracing::warn!(error = %e, "could not take back a reconciled reaction");
+            }
+        }
+        let nonce = fresh_nonce();
+        if reply.private || reply.remove_reaction {
+            self.tell_privately(ctx, user, &reply.text, &nonce).await;
+        } else if let Err(e) = send_reliably(&ctx.http, channel, plain(&reply.text), &nonce).await {
+            tracing::warn!(error = %e, "could not answer a reconciled reaction");
+        }
+    }
+}
+
+/// Everyone with `emoji` on a message, as Discord holds it (paged by user id);
+/// `None` when Discord cannot say.
+async fn all_reactors(
+    ctx: &Context,
+    channel: serenity::all::ChannelId,
+    message: serenity::all::MessageId,
+    emoji: &str,
+) -> Option<Vec<serenity::all::User>> {
+    let reaction = ReactionType::Unicode(emoji.to_owned());
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        match ctx
+            .http
+            .get_reaction_users(channel, message, &reaction, 100, after)
+            .await
+        {
+            Ok(page) => {
+                let last = page.last().map(|u| u.id.get());
+                let full = page.len() == 100;
+                all.extend(page);
+                match last {
+                    Some(last) if full => after = Some(last),
+                    _ => return Some(all),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %message, emoji, "could not read a message's reactions back");
+                return None;
+            }
         }
     }
 }

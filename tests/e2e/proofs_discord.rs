@@ -51,6 +51,11 @@ where
     }
 }
 
+async fn text(db: &TestDb, sql: &str) -> String {
+    let (t,): (String,) = sqlx::query_as(sql).fetch_one(&mut db.conn().await).await.expect(sql);
+    t
+}
+
 async fn outbox_drained(db: &TestDb) -> bool {
     scalar(
         db,
@@ -638,6 +643,11 @@ async fn every_event_delivered_twice_in_shuffled_duplicates_changes_nothing_and_
 /// Odd rounds run with `database_durability = "normal"`: a commit that is not
 /// fsynced must still survive the process being killed.
 fn spawn_bot(fake: &FakeDiscord, db: &TestDb, round: usize) -> Child {
+    spawn_bot_with(fake, db, round, &[])
+}
+
+/// [`spawn_bot`] with more settings (`OPSDESK_…` names).
+fn spawn_bot_with(fake: &FakeDiscord, db: &TestDb, round: usize, extra: &[(&str, &str)]) -> Child {
     let log = std::fs::File::create(db.dir.path().join(format!("bot-{round}.log"))).expect("log file");
     crate::util::opsdesk()
         .args(["--database", &db.url(), "run"])
@@ -650,6 +660,7 @@ fn spawn_bot(fake: &FakeDiscord, db: &TestDb, round: usize) -> Child {
             if round % 2 == 1 { "normal" } else { "full" },
         )
         .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
         .current_dir(db.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -993,6 +1004,318 @@ async fn impostor_roles_other_bots_and_another_guild_escalate_no_privilege() {
         .filter(|t| t.starts_with("Only agents"))
         .collect();
     assert!(!told.is_empty(), "the impostor's commands were refused aloud");
+    bot.stop().await;
+    assert_no_decode_problems();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catching up after downtime
+// ---------------------------------------------------------------------------------------------
+
+const APPROVE: &str = "✅";
+const REJECT: &str = "❌";
+const ABSTAIN: &str = "➖";
+
+/// The service-desk guild with a CAB of eight (the erin, frank, judy, kim, lee added).
+fn board_of_eight() -> GuildSpec {
+    let mut spec = GuildSpec::service_desk_default();
+    let cab = spec.role_id("CAB");
+    for (name, id) in [
+        ("erin", 421u64),
+        ("frank", 422),
+        ("judy", 423),
+        ("kim", 424),
+        ("lee", 425),
+    ] {
+        spec.members.push(MemberSpec {
+            user_id: 1_200_000_000_000_000_000 + id,
+            username: name.to_owned(),
+            role_ids: vec![cab],
+            dms_closed: false,
+        });
+    }
+    spec
+}
+
+/// A board this large stays open however the eight vote (no early close).
+const LARGE_BOARD: &[(&str, &str)] = &[("OPSDESK_CHANGE__CAB__EXPECTED_MEMBERS", "30")];
+
+/// Ballots as the database holds them: voter → choice.
+async fn ballots_of(db: &TestDb) -> BTreeMap<u64, String> {
+    sqlx::query_as::<_, (i64, String)>("SELECT voter, choice FROM cab_ballots WHERE change_id = 1")
+        .fetch_all(&mut db.conn().await)
+        .await
+        .expect("ballots")
+        .into_iter()
+        .map(|(v, c)| (v as u64, c))
+        .collect()
+}
+
+/// The ballots the vote card shows: each person's reaction on it (the bot's own excluded).
+fn ballots_on_card(fake: &FakeDiscord, vote: u64) -> BTreeMap<u64, String> {
+    let me = fake.spec().bot_user_id;
+    fake.reactions(vote)
+        .into_iter()
+        .filter(|(_, u)| *u != me)
+        .filter_map(|(e, u)| {
+            let choice = match e.as_str() {
+                APPROVE => "approve",
+                REJECT => "reject",
+                ABSTAIN => "abstain",
+                _ => return None,
+            };
+            Some((u, choice.to_owned()))
+        })
+        .collect()
+}
+
+/// The bot's reply to message `to` in `channel`.
+async fn answer(fake: &FakeDiscord, channel: u64, to: u64) -> String {
+    let find = || {
+        fake.bot_messages(channel).into_iter().find(|m| {
+            m.create_body
+                .as_ref()
+                .and_then(|b| b["message_reference"]["message_id"].as_str())
+                == Some(to.to_string().as_str())
+        })
+    };
+    bot::eventually(fake, "an answer", || find().is_some()).await;
+    find().unwrap().content().to_owned()
+}
+
+async fn tell(fake: &FakeDiscord, channel: u64, who: u64, text: &str) -> String {
+    let id = fake.inject_message(channel, who, text);
+    answer(fake, channel, id).await
+}
+
+/// Opens CHG-1's vote; returns the vote card once the bot's reactions are on it.
+async fn open_vote_card(fake: &FakeDiscord) -> u64 {
+    let spec = fake.spec();
+    let (general, cab) = (spec.channel_id("general"), spec.channel_id("cab"));
+    let filed = tell(
+        fake,
+        general,
+        spec.user_id("alice"),
+        "!change Upgrade the MTA service=email risk=medium type=normal",
+    )
+    .await;
+    assert!(filed.starts_with("CHG-1"), "{filed}");
+    let opened = tell(fake, cab, spec.user_id("carlos"), "!cab CHG-1").await;
+    assert!(opened.starts_with("CAB vote on CHG-1 is open"), "{opened}");
+    let me = spec.bot_user_id;
+    let card = || {
+        fake.bot_messages(cab).into_iter().find(|m| {
+            m.embeds()
+                .first()
+                .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("CHG-1"))
+        })
+    };
+    bot::eventually(fake, "the vote card with the bot's reactions", || {
+        card().is_some_and(|m| [APPROVE, REJECT, ABSTAIN].iter().all(|e| m.reactors(e).contains(&me)))
+    })
+    .await;
+    card().unwrap().id
+}
+
+/// While the bot is away: reactions added, switched and removed (and one ineligible).
+fn vote_while_away(fake: &FakeDiscord, vote: u64) {
+    let spec = fake.spec();
+    let cab = spec.channel_id("cab");
+    let u = |n: &str| spec.user_id(n);
+    fake.inject_reaction_add(cab, vote, u("erin"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("frank"), REJECT);
+    fake.inject_reaction_remove(cab, vote, u("frank"), REJECT);
+    fake.inject_reaction_add(cab, vote, u("frank"), APPROVE);
+    fake.inject_reaction_remove(cab, vote, u("eli"), REJECT);
+    fake.inject_reaction_add(cab, vote, u("eli"), APPROVE);
+    fake.inject_reaction_remove(cab, vote, u("dana"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("judy"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("lee"), REJECT);
+    fake.inject_reaction_add(cab, vote, u("kim"), ABSTAIN);
+    // Bob holds no CAB role: his ballot is taken back and explained.
+    fake.inject_reaction_add(cab, vote, u("bob"), APPROVE);
+}
+
+fn expected_after_away(spec: &GuildSpec) -> BTreeMap<u64, String> {
+    [
+        ("eli", "approve"),
+        ("erin", "approve"),
+        ("frank", "approve"),
+        ("judy", "approve"),
+        ("kim", "abstain"),
+        ("lee", "reject"),
+    ]
+    .into_iter()
+    .map(|(n, c)| (spec.user_id(n), c.to_owned()))
+    .collect()
+}
+
+async fn reconciled(db: &TestDb) -> i64 {
+    scalar(db, "SELECT COUNT(*) FROM audit WHERE action = 'reconcile'").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_during_a_vote_the_restarted_bot_reads_back_votes_claims_and_answers() {
+    let spec = board_of_eight();
+    let fake = FakeDiscord::start(spec.clone()).await;
+    let db = TestDb::new();
+    let u = |n: &str| spec.user_id(n);
+    let (cab, general) = (spec.channel_id("cab"), spec.channel_id("general"));
+    let mut child = spawn_bot_with(&fake, &db, 0, LARGE_BOARD);
+    fake.wait_for_gateway("the bot's session", |s| s.identifies >= 1 && s.connected, WAIT)
+        .await
+        .expect("the bot connects");
+    bot::eventually(&fake, "commands registered", || !fake.commands().is_empty()).await;
+    let vote = open_vote_card(&fake).await;
+    // Live ballots, and two incidents: one left unclaimed, one resolved and asking its reporter.
+    fake.inject_reaction_add(cab, vote, u("dana"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("eli"), REJECT);
+    assert!(tell(&fake, general, u("bob"), "!incident Printer down")
+        .await
+        .starts_with("INC-1 logged"));
+    assert!(tell(&fake, general, u("bob"), "!incident Mail slow")
+        .await
+        .starts_with("INC-2 logged"));
+    tell(&fake, general, u("alice"), "!take INC-2").await;
+    tell(&fake, general, u("alice"), "!status INC-2 in_progress").await;
+    tell(&fake, general, u("alice"), "!resolve INC-2 restarted the MTA").await;
+    until(&fake, "two ballots and everything delivered", WAIT, || async {
+        ballots_of(&db).await.len() == 2 && outbox_drained(&db).await
+    })
+    .await;
+    let card_of = |subject: &'static str| {
+        let db = &db;
+        async move {
+            let (c, m): (String, String) =
+                sqlx::query_as("SELECT COALESCE(thread_id, channel_id), message_id FROM cards WHERE subject = ?")
+                    .bind(subject)
+                    .fetch_one(&mut db.conn().await)
+                    .await
+                    .expect("card");
+            (c.parse::<u64>().unwrap(), m.parse::<u64>().unwrap())
+        }
+    };
+    let (_, inc1_card) = card_of("INC-1").await;
+    let inc1_channel: u64 = text(&db, "SELECT channel_id FROM cards WHERE subject = 'INC-1'")
+        .await
+        .parse()
+        .unwrap();
+    let (inc2_thread, _) = card_of("INC-2").await;
+    let question: u64 = text(
+        &db,
+        "SELECT o.platform_message_id FROM surveys s JOIN outbox o ON o.id = s.outbox_id WHERE s.incident_id = 2",
+    )
+    .await
+    .parse()
+    .unwrap();
+
+    child.kill().expect("kill -9");
+    child.wait().expect("the bot is gone");
+    vote_while_away(&fake, vote);
+    fake.inject_reaction_add(inc1_channel, inc1_card, u("alice"), "✋");
+    fake.inject_reaction_add(inc2_thread, question, u("bob"), "👍");
+
+    let mut child = spawn_bot_with(&fake, &db, 1, LARGE_BOARD);
+    fake.wait_for_gateway("a new session", |s| s.identifies >= 2 && s.connected, WAIT)
+        .await
+        .expect("the bot connects again");
+    let expected = expected_after_away(&spec);
+    until(&fake, "the tally to equal the card", WAIT, || async {
+        ballots_of(&db).await == expected && ballots_on_card(&fake, vote) == expected
+    })
+    .await;
+    until(&fake, "the claim and the answer read back", WAIT, || async {
+        text(
+            &db,
+            "SELECT state || ' ' || COALESCE(assignee, '-') FROM incidents WHERE id = 1",
+        )
+        .await
+            == format!("assigned {}", u("alice"))
+            && text(&db, "SELECT state FROM incidents WHERE id = 2").await == "closed"
+    })
+    .await;
+    // Bob was told why his ballot was taken back.
+    until(&fake, "bob told", WAIT, || async {
+        fake.dm_channel(u("bob"))
+            .is_some_and(|dm| fake.bot_messages(dm).iter().any(|m| m.content().contains("CHG-1")))
+    })
+    .await;
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    // Seven vote changes (dana withdrawn, eli switched, erin, frank, judy, lee, kim),
+    // bob's refused ballot, alice's claim and bob's answer.
+    let changes = reconciled(&db).await;
+    assert_eq!(changes, 10, "reconciliations audited");
+    let tally = text(
+        &db,
+        "SELECT details FROM audit WHERE action = 'cab_ballot' ORDER BY id DESC LIMIT 1",
+    )
+    .await;
+    assert!(tally.starts_with("ballot"), "{tally}");
+    assert_eq!(
+        text(&db, "SELECT status FROM cab_votes WHERE change_id = 1").await,
+        "open"
+    );
+
+    // Counted once: another restart with nothing new changes nothing.
+    child.kill().expect("kill -9");
+    child.wait().expect("the bot is gone");
+    let reads = fake
+        .calls_matching("GET /channels/{c}/messages/{m}/reactions/{e}")
+        .len();
+    let mut child = spawn_bot_with(&fake, &db, 2, LARGE_BOARD);
+    fake.wait_for_gateway("a third session", |s| s.identifies >= 3 && s.connected, WAIT)
+        .await
+        .expect("the bot connects a third time");
+    bot::eventually(&fake, "the vote card read back again", || {
+        fake.calls_matching("GET /channels/{c}/messages/{m}/reactions/{e}")
+            .len()
+            >= reads + 3
+    })
+    .await;
+    assert!(tell(&fake, general, u("bob"), "!incident Round trip")
+        .await
+        .starts_with("INC-3 logged"));
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    assert_eq!(reconciled(&db).await, changes, "nothing is reconciled twice");
+    assert_eq!(ballots_of(&db).await, expected);
+    eprintln!("catch-up proof: {changes} reconciliations after kill -9; tally equals the card");
+    child.kill().expect("kill -9");
+    child.wait().expect("the bot is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_forced_invalid_session_the_bot_reads_back_the_votes_of_the_gap() {
+    let mut spec = board_of_eight();
+    spec.drop_events_without_session = true;
+    let fake = FakeDiscord::start(spec.clone()).await;
+    let db = TestDb::new();
+    let u = |n: &str| spec.user_id(n);
+    let cab = spec.channel_id("cab");
+    let mut env = FAST.to_vec();
+    env.extend_from_slice(LARGE_BOARD);
+    let bot = bot::start_with(&fake, &db, bot::policy_with(&fake, &env)).await;
+    let vote = open_vote_card(&fake).await;
+    fake.inject_reaction_add(cab, vote, u("dana"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("eli"), REJECT);
+    until(&fake, "two ballots", WAIT, || async {
+        ballots_of(&db).await.len() == 2
+    })
+    .await;
+
+    let identifies = fake.identify_count();
+    assert!(fake.invalidate_session());
+    // The gap: Discord drops these events, the bot must read them back.
+    vote_while_away(&fake, vote);
+    fake.wait_for_gateway("a new session", |s| s.identifies > identifies && s.connected, WAIT)
+        .await
+        .expect("the bot identifies again");
+    let expected = expected_after_away(&spec);
+    until(&fake, "the tally to equal the card", WAIT, || async {
+        ballots_of(&db).await == expected && ballots_on_card(&fake, vote) == expected
+    })
+    .await;
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    assert_eq!(reconciled(&db).await, 8, "seven vote changes and bob's refused ballot");
     bot.stop().await;
     assert_no_decode_problems();
 }

@@ -331,7 +331,10 @@ fn apply_intents(spec: &GuildSpec, granted: u64, t: &str, d: &mut Value) -> bool
 pub(super) fn dispatch(spec: &GuildSpec, st: &mut State, t: &str, mut d: Value) -> Option<u64> {
     let gw = &mut st.gw;
     let Some(session) = gw.session.as_mut() else {
-        gw.backlog.push((t.to_string(), d));
+        // Before the first IDENTIFY events are always held (tests inject early).
+        if !(spec.drop_events_without_session && gw.sessions_started > 0) {
+            gw.backlog.push((t.to_string(), d));
+        }
         return None;
     };
     if spec.enforce_intents && !apply_intents(spec, session.intents, t, &mut d) {

@@ -188,6 +188,9 @@ pub struct GuildSpec {
     pub other_guilds_first: bool,
     /// Members that are bot accounts (`user.bot = true`).
     pub bot_members: Vec<u64>,
+    /// Drop events injected while no session exists (after [`FakeDiscord::invalidate_session`]),
+    /// as Discord does, instead of holding them back for the next READY.
+    pub drop_events_without_session: bool,
 }
 
 impl GuildSpec {
@@ -211,6 +214,7 @@ impl GuildSpec {
             other_guilds: Vec::new(),
             other_guilds_first: false,
             bot_members: Vec::new(),
+            drop_events_without_session: false,
         }
     }
 
