@@ -193,6 +193,54 @@ pub async fn run(
     }
 }
 
+/// `check-config` against the live guild: which guild is the desk's, and
+/// whether every role name in config names exactly one role there. Returns
+/// what was checked; `Refused` names what would stop start-up.
+pub async fn check_guild(policy: &crate::config::Policy, token: Token) -> Result<String, DiscordError> {
+    let settings = &policy.discord;
+    let mut http = HttpBuilder::new(token.expose());
+    if let Some(base) = &settings.api_base {
+        http = http.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
+    }
+    let http = http.build();
+    let unauthorized = |e: serenity::Error| match e {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 401 => {
+            DiscordError::TokenRejected
+        }
+        e => DiscordError::Client(e),
+    };
+    let guilds: Vec<u64> = http
+        .get_guilds(None, Some(200))
+        .await
+        .map_err(unauthorized)?
+        .iter()
+        .map(|g| g.id.get())
+        .collect();
+    let directory = Directory::new(settings.guild_id);
+    let Some(desk) = directory.ready(&guilds).map_err(DiscordError::Refused)? else {
+        return Ok("opsdesk is in no guild yet: nothing to check against".to_owned());
+    };
+    if !guilds.contains(&desk) {
+        return Err(DiscordError::Refused(format!(
+            "opsdesk is not in guild {desk} (discord.guild_id)"
+        )));
+    }
+    let guild = GuildId::new(desk);
+    let roles = http.get_guild_roles(guild).await.map_err(unauthorized)?;
+    let channels = http.get_channels(guild).await.map_err(unauthorized)?;
+    directory
+        .load(
+            policy,
+            desk,
+            roles.into_iter().map(|r| (r.id.get(), r.name)),
+            channels.into_iter().map(|c| (c.id.get(), c.name)),
+        )
+        .map_err(|why| DiscordError::Refused(format!("in guild {desk}: {why}")))?;
+    Ok(format!(
+        "guild {desk}: every role config names resolves to exactly one role"
+    ))
+}
+
 struct Handler {
     desk: Desk,
     directory: Arc<Directory>,

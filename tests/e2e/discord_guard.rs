@@ -338,3 +338,55 @@ async fn a_dm_from_someone_outside_the_desk_guild_is_not_served() {
     bot.stop().await;
     assert_no_decode_problems();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_with_a_token_refuses_a_role_name_two_roles_share_in_the_live_guild() {
+    let check = |fake: &FakeDiscord, db: &TestDb| {
+        crate::util::opsdesk()
+            .args(["check-config"])
+            .env("DISCORD_TOKEN", &fake.spec().token)
+            .env("DISCORD_API_BASE", fake.api_base())
+            .current_dir(db.dir.path())
+            .output()
+            .expect("opsdesk check-config")
+    };
+    let db = TestDb::new();
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let out = tokio::task::block_in_place(|| check(&fake, &db));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "guild {}: every role config names resolves to exactly one role",
+            fake.spec().guild_id
+        )),
+        "{stdout}"
+    );
+
+    let mut spec = GuildSpec::service_desk_default();
+    let real = spec.role_id("CAB");
+    spec.roles.push(RoleSpec {
+        id: 1_200_000_000_000_000_298,
+        name: "cab".into(),
+    });
+    let fake = FakeDiscord::start(spec).await;
+    let out = tokio::task::block_in_place(|| check(&fake, &db));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("names 2 roles: {real} and 1200000000000000298"))
+            && stderr.contains("roles.cab.chat_role"),
+        "{stderr}"
+    );
+
+    // Two guilds and none configured: the setting is named.
+    let fake = FakeDiscord::start(two_guilds(false)).await;
+    let out = tokio::task::block_in_place(|| check(&fake, &db));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("discord.guild_id"), "{stderr}");
+}

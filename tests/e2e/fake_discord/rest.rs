@@ -383,6 +383,24 @@ impl Ctx<'_> {
             }
             ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => Ok(Reply::ok(self.application())),
             ("POST", ["users", "@me", "channels"]) => self.open_dm(body),
+            ("GET", ["users", "@me", "guilds"]) => {
+                let guilds = spec
+                    .all_guilds()
+                    .into_iter()
+                    .filter(|g| !self.st.left_guilds.contains(&g.guild_id))
+                    .map(|g| {
+                        json!({
+                            "id": sf(g.guild_id),
+                            "name": g.guild_name,
+                            "icon": null,
+                            "owner": false,
+                            "permissions": payloads::BOT_PERMISSIONS.to_string(),
+                            "features": [],
+                        })
+                    })
+                    .collect();
+                Ok(Reply::ok(Value::Array(guilds)))
+            }
             ("DELETE", ["users", "@me", "guilds", guild]) => {
                 let guild = snowflake(guild)?;
                 let member_of = spec.all_guilds().iter().any(|g| g.guild_id == guild);
