@@ -914,6 +914,10 @@ async fn impostor_roles_other_bots_and_another_guild_escalate_no_privilege() {
         let role = fake.create_role(name);
         fake.give_role(mallet, role);
     }
+    // And one made under a harmless name, then renamed to the desk's.
+    let renamed = fake.create_role("Gamers");
+    fake.give_role(mallet, renamed);
+    fake.rename_role(renamed, "Service Desk");
     let other = &spec.other_guilds[0];
     let x_general = other.channel_id("general");
     let attackers: Vec<(&str, u64, u64)> = vec![

@@ -1381,6 +1381,26 @@ impl FakeDiscord {
         id
     }
 
+    /// Renames a role made with [`Self::create_role`] (GUILD_ROLE_UPDATE).
+    pub fn rename_role(&self, role_id: u64, name: &str) {
+        let spec = &self.inner.spec;
+        {
+            let mut st = self.inner.lock();
+            let Some(position) = st.added_roles.iter().position(|(_, r)| r.id == role_id) else {
+                panic!("fake_discord: role {role_id} was not made with create_role");
+            };
+            st.added_roles[position].1.name = name.to_owned();
+            let role = payloads::role(spec, role_id, name, spec.roles.len() + position + 2, 0, false);
+            gateway::dispatch(
+                spec,
+                &mut st,
+                "GUILD_ROLE_UPDATE",
+                json!({"guild_id": payloads::sf(spec.guild_id), "role": role}),
+            );
+        }
+        self.inner.changed.notify_waiters();
+    }
+
     /// Gives a member of any guild a role (no event: the next message carries it).
     pub fn give_role(&self, user_id: u64, role_id: u64) {
         self.inner.lock().member_roles.entry(user_id).or_default().push(role_id);
