@@ -7,7 +7,7 @@
 use opsdesk::discord::DiscordError;
 
 use crate::bot::{self, assert_no_decode_problems};
-use crate::fake_discord::{FakeDiscord, GuildSpec, MemberSpec, RoleSpec, StoredMessage};
+use crate::fake_discord::{FakeDiscord, GuildSpec, InteractionSpec, MemberSpec, RoleSpec, StoredMessage};
 use crate::util::TestDb;
 
 /// The look-alike guild's ids are the desk's shifted by this.
@@ -106,6 +106,8 @@ async fn run_against_two_guilds(other_first: bool, leave: bool) {
         "!change Backdoor service=email risk=low type=normal",
     );
     fake.inject_reaction_add(x_general, typed, x_alice, "🎫");
+    let (slash, _) =
+        fake.inject_interaction(InteractionSpec::slash("incident", x_bob, x_general).string("title", "Slash takeover"));
     // Then the desk's own people.
     let (general, bob, alice) = (spec.channel_id("general"), spec.user_id("bob"), spec.user_id("alice"));
     let logged = say(&fake, general, bob, "!incident Printer down").await;
@@ -142,6 +144,11 @@ async fn run_against_two_guilds(other_first: bool, leave: bool) {
     if !leave {
         assert!(fake.left_guilds().is_empty());
     }
+    let answered = fake.interaction(slash).and_then(|i| i.callback);
+    assert!(
+        answered.is_none(),
+        "the other guild's slash command is not answered: {answered:?}"
+    );
     bot.stop().await;
     assert_no_decode_problems();
 }
