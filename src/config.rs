@@ -230,10 +230,43 @@ struct RawOutage {
 struct RawDiscord {
     api_base: Option<String>,
     gateway_url: Option<String>,
+    #[serde(default)]
+    guild_id: Option<RawSnowflake>,
+    #[serde(default)]
+    leave_other_guilds: bool,
+    #[serde(default)]
+    allowed_bots: Vec<RawSnowflake>,
     #[serde(default = "default_requests_per_second")]
     requests_per_second: u32,
     #[serde(default = "default_channel_messages_per_5s")]
     channel_messages_per_5s: u32,
+}
+
+/// A Discord id, written as a number or as a string of digits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawSnowflake {
+    Number(i64),
+    Text(String),
+}
+
+impl RawSnowflake {
+    fn id(&self, field: &str) -> Result<u64, ConfigError> {
+        let id = match self {
+            RawSnowflake::Number(n) => u64::try_from(*n).ok(),
+            RawSnowflake::Text(t) => t.trim().parse::<u64>().ok(),
+        };
+        match id {
+            Some(id) if id > 0 => Ok(id),
+            _ => Err(ConfigError::Invalid(format!(
+                "{field}: `{}` is not a Discord id (a positive number, e.g. 1200000000000000001)",
+                match self {
+                    RawSnowflake::Number(n) => n.to_string(),
+                    RawSnowflake::Text(t) => t.clone(),
+                }
+            ))),
+        }
+    }
 }
 
 impl Default for RawDiscord {
@@ -241,6 +274,9 @@ impl Default for RawDiscord {
         Self {
             api_base: None,
             gateway_url: None,
+            guild_id: None,
+            leave_other_guilds: false,
+            allowed_bots: Vec::new(),
             requests_per_second: default_requests_per_second(),
             channel_messages_per_5s: default_channel_messages_per_5s(),
         }
@@ -363,6 +399,12 @@ pub struct DiscordSettings {
     pub requests_per_second: u32,
     /// The outbox's pace: messages per 5 seconds in one channel (Discord allows 5).
     pub channel_messages_per_5s: u32,
+    /// The desk's guild; `None` means the one guild the bot is in (it refuses to guess among several).
+    pub guild_id: Option<u64>,
+    /// Leave every guild that is not the desk's.
+    pub leave_other_guilds: bool,
+    /// Bot accounts that may log incidents (alerting bots); every other bot is ignored.
+    pub allowed_bots: Vec<u64>,
 }
 
 impl Default for DiscordSettings {
@@ -370,6 +412,9 @@ impl Default for DiscordSettings {
         Self {
             api_base: None,
             gateway_url: None,
+            guild_id: None,
+            leave_other_guilds: false,
+            allowed_bots: Vec::new(),
             requests_per_second: default_requests_per_second(),
             channel_messages_per_5s: default_channel_messages_per_5s(),
         }
@@ -699,6 +744,18 @@ impl Policy {
             }
         }
 
+        let guild_id = match &raw.discord.guild_id {
+            Some(g) => Some(g.id("discord.guild_id")?),
+            None => None,
+        };
+        let allowed_bots = raw
+            .discord
+            .allowed_bots
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b.id(&format!("discord.allowed_bots[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+
         Ok(Policy {
             prefix: raw.prefix,
             database_url: raw.database_url,
@@ -726,6 +783,9 @@ impl Policy {
                 gateway_url: raw.discord.gateway_url,
                 requests_per_second: raw.discord.requests_per_second,
                 channel_messages_per_5s: raw.discord.channel_messages_per_5s,
+                guild_id,
+                leave_other_guilds: raw.discord.leave_other_guilds,
+                allowed_bots,
             },
         })
     }
@@ -1081,12 +1141,13 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 }
 
 /// Applies `OPSDESK_A__B=value` as `a.b = value` (TOML literal if it parses,
-/// else a string), and `DISCORD_API_BASE` / `DISCORD_GATEWAY_URL`.
+/// else a string), and `DISCORD_API_BASE` / `DISCORD_GATEWAY_URL` / `DISCORD_GUILD_ID`.
 fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) {
     for (name, raw) in env {
         let path: Vec<String> = match name.as_str() {
             "DISCORD_API_BASE" => vec!["discord".into(), "api_base".into()],
             "DISCORD_GATEWAY_URL" => vec!["discord".into(), "gateway_url".into()],
+            "DISCORD_GUILD_ID" => vec!["discord".into(), "guild_id".into()],
             n => match n.strip_prefix("OPSDESK_") {
                 Some(rest) if !rest.is_empty() => rest.split("__").map(str::to_lowercase).collect(),
                 _ => continue,
@@ -1590,6 +1651,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(fast.discord.channel_messages_per_5s, 500);
+    }
+
+    #[test]
+    fn the_desk_guild_and_allowed_bots_are_ids_from_config_or_the_environment() {
+        let p = Policy::defaults();
+        assert_eq!(p.discord.guild_id, None);
+        assert!(!p.discord.leave_other_guilds);
+        assert!(p.discord.allowed_bots.is_empty());
+        let env = vec![("DISCORD_GUILD_ID".to_string(), "1200000000000000001".to_string())];
+        assert_eq!(
+            Policy::load(None, env).unwrap().discord.guild_id,
+            Some(1_200_000_000_000_000_001)
+        );
+        let p =
+            load_with("[discord]\nguild_id = \"77\"\nleave_other_guilds = true\nallowed_bots = [5, \"6\"]").unwrap();
+        assert_eq!(p.discord.guild_id, Some(77));
+        assert!(p.discord.leave_other_guilds);
+        assert_eq!(p.discord.allowed_bots, vec![5, 6]);
+        for (raw, key) in [
+            ("guild_id = \"desk\"", "discord.guild_id: `desk` is not a Discord id"),
+            ("guild_id = -3", "discord.guild_id: `-3` is not a Discord id"),
+            (
+                "allowed_bots = [1, \"x\"]",
+                "discord.allowed_bots[1]: `x` is not a Discord id",
+            ),
+        ] {
+            let err = load_with(&format!("[discord]\n{raw}")).unwrap_err().to_string();
+            assert!(err.contains(key), "{raw}: {err}");
+        }
     }
 
     #[test]

@@ -275,6 +275,7 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
             session.lines.insert(
                 id.clone(),
                 ReactedMessage {
+                    from_bot: false,
                     author: session.actor.user,
                     author_name: session.actor.name.clone(),
                     text: line.to_owned(),

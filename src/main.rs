@@ -84,6 +84,16 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 policy.raci.rows().count(),
                 policy.prefix
             );
+            // With a token, also against the live guild: the checks start-up makes.
+            if let Some(token) = token {
+                match opsdesk::discord::check_guild(&policy, opsdesk::discord::Token::new(token)).await {
+                    Ok(checked) => println!("{checked}"),
+                    Err(e) => {
+                        eprintln!("opsdesk check-config: {e}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Migrate) => {

@@ -2,7 +2,9 @@
 //! and mention safety are handled in one place.
 //!
 //! Text that users typed is passed through [`neutralize`] before it is shown:
-//! `@everyone`, `@here` and mention syntax are displayed, never fired.
+//! `@everyone`, `@here` and mention syntax are displayed, never fired; any other
+//! `@` (an e-mail address, a handle) stays as typed, and bidirectional override
+//! characters are shown as U+FFFD.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -30,19 +32,46 @@ pub const MESSAGE_LIMIT: usize = 2000;
 /// A zero-width space: placed after `@` and `<` so mention syntax shows but cannot fire.
 const ZWSP: char = '\u{200B}';
 
-/// Makes user text safe to show: `@everyone`, `@here`, `<@id>`, `<@!id>`,
-/// `<@&id>` and `<#id>` are broken with a zero-width space so no client renders
-/// them as pings, whatever allowed_mentions says.
+/// What a bidirectional override or isolate is shown as: it can no longer
+/// turn the text after it around, and the reader sees something was there.
+const BIDI_SHOWN: char = '\u{FFFD}';
+
+/// The bidirectional embedding, override and isolate controls (U+202A–U+202E,
+/// U+2066–U+2069), with which a title could display reversed text.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether `rest` (the text after an `@`) starts a mass mention.
+fn is_mass_mention(rest: &str) -> bool {
+    ["everyone", "here"].iter().any(|word| {
+        rest.get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word))
+    })
+}
+
+/// Makes user text safe to show, breaking only what Discord parses as a
+/// mention: `@everyone` and `@here` (anywhere, in any case), `<@id>`, `<@!id>`,
+/// `<@&id>` and `<#id>` get a zero-width space so no client renders them as
+/// pings, whatever allowed_mentions says. Any other `@` stays as typed
+/// (`bob@example.com`, `@bob`). Bidirectional controls are shown as U+FFFD.
 pub fn neutralize(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut after_angle = false;
+    for (i, c) in text.char_indices() {
+        if is_bidi_control(c) {
+            out.push(BIDI_SHOWN);
+            after_angle = false;
+            continue;
+        }
         out.push(c);
+        let rest = &text[i + c.len_utf8()..];
         match c {
-            '@' => out.push(ZWSP),
-            '<' if matches!(chars.peek(), Some('@' | '#')) => out.push(ZWSP),
+            '@' if after_angle || is_mass_mention(rest) => out.push(ZWSP),
+            '<' if rest.starts_with(['@', '#']) => out.push(ZWSP),
             _ => {}
         }
+        after_angle = c == '<';
     }
     out
 }
@@ -564,6 +593,10 @@ pub fn invalid_move(id: crate::domain::incident::IncidentId, e: &InvalidTransiti
 
 pub fn text_refused(e: &crate::domain::text::TextError) -> String {
     format!("{}.", capitalize(&e.to_string()))
+}
+
+pub fn ticket_on_bot_message(prefix: &str) -> String {
+    format!("That message was written by a bot, so there is nobody to log it for: react 🎫 on the original message, or use `{prefix}incident`.")
 }
 
 pub fn already_ticketed(id: crate::domain::incident::IncidentId) -> String {
@@ -2215,11 +2248,51 @@ mod tests {
         for (raw, shown) in cases {
             assert_eq!(neutralize(raw), shown, "{raw}");
         }
-        for raw in ["@everyone", "@here", "<@1>", "<@!1>", "<@&1>", "@\u{200D}everyone"] {
+        for raw in [
+            "@everyone",
+            "@here",
+            "<@1>",
+            "<@!1>",
+            "<@&1>",
+            "@\u{200D}everyone",
+            "@EveryOne",
+        ] {
             let out = neutralize(raw);
-            assert!(!out.contains("@everyone") && !out.contains("@here"), "{raw}");
+            assert!(
+                !out.to_lowercase().contains("@everyone") && !out.contains("@here"),
+                "{raw}"
+            );
             assert!(!out.contains("<@"), "{raw}");
         }
+    }
+
+    #[test]
+    fn addresses_and_handles_stay_as_typed() {
+        for raw in [
+            "bob@example.com",
+            "mail bob@example.com or @bob",
+            "@alice, @carlos.",
+            "a@b",
+            "x <= y @ 3",
+        ] {
+            assert_eq!(neutralize(raw), raw);
+        }
+        assert_eq!(
+            neutralize("ops@here.org"),
+            "ops@\u{200B}here.org",
+            "Discord pings @here anywhere"
+        );
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_shown_neutralised() {
+        let evil = "invoice\u{202E}fdp.exe\u{202C} and \u{2066}x\u{2069} \u{202A}\u{202B}\u{202D}\u{2067}\u{2068}";
+        let shown = neutralize(evil);
+        assert!(!shown.chars().any(is_bidi_control), "{shown:?}");
+        assert_eq!(shown.matches('\u{FFFD}').count(), 9, "{shown:?}");
+        assert!(shown.starts_with("invoice\u{FFFD}fdp.exe"), "{shown:?}");
+        // Right-to-left text itself is not an override, and stays.
+        assert_eq!(neutralize("שלום"), "שלום");
     }
 
     #[test]

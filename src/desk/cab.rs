@@ -248,8 +248,14 @@ impl Desk {
         let result = self
             .ballot(&mut action, actor, &mut ch, &mut vote, message_id, choice, added)
             .await;
+        let reconciled = inbound.key.starts_with(super::reconcile::RECONCILE);
+        let what = format!("{emoji} {}", if added { "added" } else { "removed" });
         match result {
             Ok(outcome) => {
+                if reconciled && matches!(outcome, Outcome::Reply(_)) {
+                    self.audit_reconciliation(&mut action, inbound, &id.to_string(), &what)
+                        .await?;
+                }
                 action.commit().await?;
                 tx.commit().await?;
                 self.outbox_ready().notify_one();
@@ -257,6 +263,15 @@ impl Desk {
             }
             Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
                 action.rollback().await?;
+                if reconciled {
+                    self.audit_reconciliation(
+                        &mut tx,
+                        inbound,
+                        &id.to_string(),
+                        &format!("{what}, refused and removed"),
+                    )
+                    .await?;
+                }
                 // The reaction is taken back: record it gone now, so the
                 // platform's removal event is not a new one.
                 store::reactions::flip(&mut tx, message_id, actor.user, emoji, false).await?;

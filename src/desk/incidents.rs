@@ -560,11 +560,16 @@ impl Desk {
             return Ok(Outcome::Duplicate);
         };
         let mut action = store::savepoint(&mut tx).await?;
+        let subject = self.reconciliation_subject(&mut action, inbound, message_id).await?;
         let result = self
             .reaction_action(&mut action, inbound, message_id, emoji, message)
             .await;
         match result {
             Ok(outcome) => {
+                if let (Some(subject), Outcome::Reply(_)) = (&subject, &outcome) {
+                    self.audit_reconciliation(&mut action, inbound, subject, &format!("{emoji} added"))
+                        .await?;
+                }
                 action.commit().await?;
                 tx.commit().await?;
                 if matches!(outcome, Outcome::Reply(_)) {
@@ -577,6 +582,15 @@ impl Desk {
             // and asks for the reaction to be taken back.
             Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
                 action.rollback().await?;
+                if let Some(subject) = &subject {
+                    self.audit_reconciliation(
+                        &mut tx,
+                        inbound,
+                        subject,
+                        &format!("{emoji} added, refused and removed"),
+                    )
+                    .await?;
+                }
                 tx.commit().await?;
                 Err(DeskError::RejectedReaction(text))
             }
@@ -638,6 +652,12 @@ impl Desk {
                 let Some(m) = message else {
                     return Ok(Outcome::Ignored);
                 };
+                // A bot's message (opsdesk's own included) has no reporter to log it for.
+                if m.from_bot {
+                    return Err(DeskError::RejectedReaction(render::ticket_on_bot_message(
+                        &self.policy().prefix,
+                    )));
+                }
                 let first_line = m.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no text)");
                 let title = render::truncate(first_line.trim(), self.policy().limits.title_max);
                 let req = LogRequest {

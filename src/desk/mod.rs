@@ -12,6 +12,7 @@ mod escalation;
 mod incidents;
 mod info;
 mod outages;
+mod reconcile;
 mod sla;
 mod survey;
 mod timers;
@@ -23,6 +24,7 @@ use tokio::sync::Notify;
 
 pub use clock::Clock;
 pub use escalation::ESCALATE;
+pub use reconcile::{Watch, Watched, RECONCILE};
 pub use sla::SLA_TIMER;
 pub use survey::{FIXED, NOT_FIXED, SURVEY_TIMER, SYSTEM};
 pub use timers::{Firing, LATE_AFTER};
@@ -45,6 +47,8 @@ pub struct Actor {
 /// A chat message someone reacted to (for 🎫), as the adapter saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactedMessage {
+    /// Written by a bot or a webhook (opsdesk included) that may not log incidents.
+    pub from_bot: bool,
     pub author: UserId,
     pub author_name: String,
     pub text: String,

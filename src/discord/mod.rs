@@ -7,6 +7,12 @@
 //! 127.0.0.1) needs both `HttpBuilder::proxy` *and* `ratelimiter_disabled`
 //! (serenity's ratelimiter ignores the proxy), and `client.ws_url` set before
 //! `start()` (serenity silently falls back to the public gateway otherwise).
+//!
+//! Trust is decided here, before anything reaches the desk: only events from
+//! the desk's guild (see [`directory`]) and from people count. Events of other
+//! guilds, of bots and of webhooks (opsdesk's own included) are dropped without
+//! a reply; the ids in `discord.allowed_bots` may only log incidents. DMs are
+//! served to members of the desk's guild only, with their roles there.
 
 mod directory;
 mod pace;
@@ -26,7 +32,7 @@ use serenity::all::{
 use serenity::gateway::GatewayError;
 use tokio::sync::Notify;
 
-pub use directory::Directory;
+pub use directory::{Directory, Standing};
 pub use transport::{DiscordTransport, DMS_CLOSED};
 
 use crate::config::DiscordSettings;
@@ -63,6 +69,9 @@ pub enum DiscordError {
         "Discord refused the gateway intents: enable the Message Content intent for the bot in the Developer Portal"
     )]
     IntentsRefused,
+    /// The desk's guild cannot be trusted as it stands (which guild, or which role).
+    #[error("refusing to serve: {0}")]
+    Refused(String),
     #[error("Discord connection failed: {0}")]
     Client(#[from] serenity::Error),
 }
@@ -91,13 +100,17 @@ pub async fn run(
         http = http.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
     }
     let http = http.build();
-    let directory = Arc::new(Directory::default());
+    let directory = Arc::new(Directory::new(settings.guild_id));
     let guild_ready = Arc::new(Notify::new());
+    let (refuse_tx, mut refuse_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let handler = Handler {
         desk: desk.clone(),
         directory: directory.clone(),
         guild_ready: guild_ready.clone(),
         bot_user: std::sync::OnceLock::new(),
+        settings: settings.clone(),
+        refuse: refuse_tx,
+        ready_seen: Notify::new(),
     };
     let mut client = serenity::client::ClientBuilder::new_with_http(http, intents())
         .event_handler(handler)
@@ -145,9 +158,16 @@ pub async fn run(
     };
 
     let shards = client.shard_manager.clone();
+    let mut refused = None;
     let result = tokio::select! {
         r = client.start() => r,
         _ = shutdown => {
+            shards.shutdown_all().await;
+            Ok(())
+        }
+        Some(why) = refuse_rx.recv() => {
+            tracing::error!("{why}");
+            refused = Some(why);
             shards.shutdown_all().await;
             Ok(())
         }
@@ -155,6 +175,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = outbox.await;
     let _ = scheduler.await;
+    if let Some(why) = refused {
+        return Err(DiscordError::Refused(why));
+    }
     match result {
         Ok(()) => Ok(()),
         Err(serenity::Error::Gateway(GatewayError::InvalidAuthentication)) => Err(DiscordError::TokenRejected),
@@ -170,11 +193,64 @@ pub async fn run(
     }
 }
 
+/// `check-config` against the live guild: which guild is the desk's, and
+/// whether every role name in config names exactly one role there. Returns
+/// what was checked; `Refused` names what would stop start-up.
+pub async fn check_guild(policy: &crate::config::Policy, token: Token) -> Result<String, DiscordError> {
+    let settings = &policy.discord;
+    let mut http = HttpBuilder::new(token.expose());
+    if let Some(base) = &settings.api_base {
+        http = http.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
+    }
+    let http = http.build();
+    let unauthorized = |e: serenity::Error| match e {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 401 => {
+            DiscordError::TokenRejected
+        }
+        e => DiscordError::Client(e),
+    };
+    let guilds: Vec<u64> = http
+        .get_guilds(None, Some(200))
+        .await
+        .map_err(unauthorized)?
+        .iter()
+        .map(|g| g.id.get())
+        .collect();
+    let directory = Directory::new(settings.guild_id);
+    let Some(desk) = directory.ready(&guilds).map_err(DiscordError::Refused)? else {
+        return Ok("opsdesk is in no guild yet: nothing to check against".to_owned());
+    };
+    if !guilds.contains(&desk) {
+        return Err(DiscordError::Refused(format!(
+            "opsdesk is not in guild {desk} (discord.guild_id)"
+        )));
+    }
+    let guild = GuildId::new(desk);
+    let roles = http.get_guild_roles(guild).await.map_err(unauthorized)?;
+    let channels = http.get_channels(guild).await.map_err(unauthorized)?;
+    directory
+        .load(
+            policy,
+            desk,
+            roles.into_iter().map(|r| (r.id.get(), r.name)),
+            channels.into_iter().map(|c| (c.id.get(), c.name)),
+        )
+        .map_err(|why| DiscordError::Refused(format!("in guild {desk}: {why}")))?;
+    Ok(format!(
+        "guild {desk}: every role config names resolves to exactly one role"
+    ))
+}
+
 struct Handler {
     desk: Desk,
     directory: Arc<Directory>,
     guild_ready: Arc<Notify>,
     bot_user: std::sync::OnceLock<u64>,
+    settings: DiscordSettings,
+    /// Why the bot must stop serving (a guild or role it cannot trust).
+    refuse: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Woken when a READY has been taken in (guild events wait for it).
+    ready_seen: Notify,
 }
 
 fn display_name(user: &serenity::all::User, member: Option<&Member>) -> String {
@@ -191,6 +267,49 @@ impl Handler {
             name,
             roles: self.directory.itil_roles(self.desk.policy(), role_ids),
         }
+    }
+
+    /// Whether an event from `guild` is the desk's business. Without a
+    /// configured guild the desk is known only after READY, which serenity may
+    /// hand over after the event: wait for it a little.
+    async fn in_desk(&self, guild: u64) -> bool {
+        self.wait_for_ready().await;
+        self.directory.is_desk(guild)
+    }
+
+    /// Waits until the desk's guild is known or a READY has been taken in (at most 10 s).
+    async fn wait_for_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = self.ready_seen.notified();
+            tokio::pin!(seen);
+            seen.as_mut().enable();
+            if self.directory.guild().is_some() || self.directory.has_ready() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, seen).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The sender of a direct message as a member of the desk's guild; `None`
+    /// (the DM is ignored) when they are not one, or Discord cannot say.
+    async fn desk_member(&self, ctx: &Context, user: serenity::all::UserId) -> Option<Member> {
+        let guild = self.directory.guild()?;
+        match ctx.http.get_member(GuildId::new(guild), user).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::debug!(user = %user, error = %e, "a direct message from someone who is not a member of the desk's guild");
+                None
+            }
+        }
+    }
+
+    /// Whether a bot (or webhook) author may do this: only the allowed bots,
+    /// only to log incidents, never opsdesk itself.
+    fn bot_may_log(&self, author: u64) -> bool {
+        self.bot_user.get() != Some(&author) && self.settings.allowed_bots.contains(&author)
     }
 
     /// Says something to a user privately when an ephemeral reply is impossible;
@@ -305,34 +424,104 @@ fn emoji_text(e: &ReactionType) -> String {
 
 #[serenity::async_trait]
 impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
+    async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.bot_user.set(ready.user.id.get());
-        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        let guilds: Vec<u64> = ready.guilds.iter().map(|g| g.id.get()).collect();
+        tracing::info!(user = %ready.user.name, guilds = guilds.len(), "connected to Discord");
+        if let Err(why) = self.directory.ready(&guilds) {
+            let _ = self.refuse.send(why);
+            self.ready_seen.notify_waiters();
+            return;
+        }
+        self.ready_seen.notify_waiters();
+        // A new session (start, or after an invalid one): what happened while
+        // there was none is not replayed, so read it back.
+        self.catch_up(&ctx).await;
     }
 
     async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
-        let roles = guild.roles.values().map(|r| (r.id.get(), r.name.clone()));
-        let channels = guild.channels.values().map(|c| (c.id.get(), c.name.clone()));
-        self.directory.load(self.desk.policy(), guild.id.get(), roles, channels);
-        self.guild_ready.notify_waiters();
-        self.desk.outbox_ready().notify_one();
-        register_commands(&ctx, guild.id).await;
+        self.wait_for_ready().await;
+        match self.directory.standing(guild.id.get()) {
+            Standing::Desk => {
+                let roles = guild.roles.values().map(|r| (r.id.get(), r.name.clone()));
+                let channels = guild.channels.values().map(|c| (c.id.get(), c.name.clone()));
+                if let Err(why) = self.directory.load(self.desk.policy(), guild.id.get(), roles, channels) {
+                    let _ = self.refuse.send(format!("in guild {}: {why}", guild.id));
+                    return;
+                }
+                self.guild_ready.notify_waiters();
+                self.desk.outbox_ready().notify_one();
+                register_commands(&ctx, guild.id).await;
+            }
+            Standing::Foreign { first } => {
+                let leave = self.settings.leave_other_guilds;
+                if first {
+                    tracing::warn!(
+                        guild = %guild.id,
+                        name = %guild.name,
+                        desk = ?self.directory.guild(),
+                        "opsdesk is in a guild that is not the desk's: its events are ignored and nothing is posted there{}",
+                        if leave { "; leaving it (discord.leave_other_guilds)" } else { " (set discord.leave_other_guilds = true to leave it)" }
+                    );
+                }
+                if leave {
+                    if let Err(e) = ctx.http.leave_guild(guild.id).await {
+                        tracing::warn!(guild = %guild.id, error = %e, "could not leave a foreign guild");
+                    }
+                }
+            }
+            Standing::Unknown => {
+                tracing::warn!(guild = %guild.id, "a guild arrived before the desk's guild was known; it is ignored");
+            }
+        }
+    }
+
+    async fn guild_role_create(&self, _ctx: Context, new: serenity::all::Role) {
+        self.directory
+            .role_changed(self.desk.policy(), new.guild_id.get(), new.id.get(), &new.name);
+    }
+
+    async fn guild_role_update(&self, _ctx: Context, _old: Option<serenity::all::Role>, new: serenity::all::Role) {
+        self.directory
+            .role_changed(self.desk.policy(), new.guild_id.get(), new.id.get(), &new.name);
+    }
+
+    async fn guild_role_delete(
+        &self,
+        _ctx: Context,
+        guild: GuildId,
+        role: serenity::all::RoleId,
+        _removed: Option<serenity::all::Role>,
+    ) {
+        self.directory.role_deleted(self.desk.policy(), guild.get(), role.get());
     }
 
     async fn message(&self, ctx: Context, msg: Message) {
         if msg.author.bot || msg.webhook_id.is_some() {
-            return;
+            let logs_incident = matches!(
+                crate::command::parse(&self.desk.policy().prefix, &msg.content),
+                Some(Ok(crate::command::Command::Incident { .. }))
+            );
+            if !(logs_incident && self.bot_may_log(msg.author.id.get())) {
+                return;
+            }
         }
-        let role_ids: Vec<u64> = msg
-            .member
-            .as_ref()
-            .map(|m| m.roles.iter().map(|r| r.get()).collect())
-            .unwrap_or_default();
-        let name = msg
-            .member
-            .as_ref()
-            .and_then(|m| m.nick.clone())
-            .unwrap_or_else(|| display_name(&msg.author, None));
+        let (role_ids, nick): (Vec<u64>, Option<String>) = match msg.guild_id {
+            Some(guild) => {
+                if !self.in_desk(guild.get()).await {
+                    return;
+                }
+                msg.member
+                    .as_ref()
+                    .map(|m| (m.roles.iter().map(|r| r.get()).collect(), m.nick.clone()))
+                    .unwrap_or_default()
+            }
+            None => match self.desk_member(&ctx, msg.author.id).await {
+                Some(m) => (m.roles.iter().map(|r| r.get()).collect(), m.nick.clone()),
+                None => return,
+            },
+        };
+        let name = nick.unwrap_or_else(|| display_name(&msg.author, None));
         let inbound = Inbound {
             key: format!("discord:msg:{}", msg.id),
             actor: self.actor(&msg.author, name, &role_ids),
@@ -385,6 +574,11 @@ impl Handler {
         if !used {
             return;
         }
+        if let Some(guild) = reaction.guild_id {
+            if !self.in_desk(guild.get()).await {
+                return;
+            }
+        }
         // Discord sends the member with an added reaction only. Without it the
         // actor would look like a stranger with no roles, and the desk would
         // forget the roles and name it knows (a board would shrink by one on
@@ -398,7 +592,11 @@ impl Handler {
                     None
                 }
             },
-            (None, None) => None,
+            // A direct message: only members of the desk's guild are served.
+            (None, None) => match self.desk_member(&ctx, user_id).await {
+                Some(m) => Some(m),
+                None => return,
+            },
         };
         let (user, name, role_ids) = match &member {
             Some(m) => (
@@ -414,6 +612,10 @@ impl Handler {
                 Err(_) => return,
             },
         };
+        // Bots never act by reaction; an allowed (alerting) bot only logs incidents.
+        if user.bot && !(emoji.starts_with('🎫') && self.bot_may_log(user.id.get())) {
+            return;
+        }
         // A ballot is whether the voter's reaction is on the vote card. serenity
         // handles each event in its own task, so a quick remove and re-add (or
         // a replayed removal) can reach the desk out of order; the event is
@@ -433,6 +635,7 @@ impl Handler {
         let message = if added && emoji.starts_with('🎫') {
             match reaction.channel_id.message(&ctx.http, reaction.message_id).await {
                 Ok(m) => Some(ReactedMessage {
+                    from_bot: (m.author.bot || m.webhook_id.is_some()) && !self.bot_may_log(m.author.id.get()),
                     author: UserId::new(m.author.id.get()),
                     author_name: display_name(&m.author, None),
                     text: m.content.clone(),
@@ -505,12 +708,26 @@ impl Handler {
     }
 
     async fn slash(&self, ctx: Context, cmd: CommandInteraction) {
-        let role_ids: Vec<u64> = cmd
-            .member
+        if cmd.user.bot {
+            return;
+        }
+        let member = match cmd.guild_id {
+            Some(guild) => {
+                if !self.in_desk(guild.get()).await {
+                    return;
+                }
+                cmd.member.as_deref().cloned()
+            }
+            None => match self.desk_member(&ctx, cmd.user.id).await {
+                Some(m) => Some(m),
+                None => return,
+            },
+        };
+        let role_ids: Vec<u64> = member
             .as_ref()
             .map(|m| m.roles.iter().map(|r| r.get()).collect())
             .unwrap_or_default();
-        let name = display_name(&cmd.user, cmd.member.as_deref());
+        let name = display_name(&cmd.user, member.as_ref());
         let inbound = Inbound {
             key: format!("discord:int:{}", cmd.id),
             actor: self.actor(&cmd.user, name, &role_ids),
@@ -621,6 +838,171 @@ async fn reaction_present(ctx: &Context, reaction: &Reaction, user: serenity::al
         Err(e) => {
             tracing::warn!(error = %e, "could not read the reaction's state; taking the event as it is");
             None
+        }
+    }
+}
+
+impl Handler {
+    /// Reads back the reactions Discord holds on every message whose
+    /// reactions can still change something, and hands each difference from
+    /// what the desk recorded to the desk as a reconciliation (see
+    /// `desk::reconcile`).
+    async fn catch_up(&self, ctx: &Context) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let loaded = self.guild_ready.notified();
+            tokio::pin!(loaded);
+            loaded.as_mut().enable();
+            if self.directory.is_ready() {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, loaded).await.is_err() {
+                tracing::warn!("the desk's guild did not arrive; reactions made meanwhile are not read back");
+                return;
+            }
+        }
+        let Some(guild) = self.directory.guild().map(GuildId::new) else {
+            return;
+        };
+        let mut changes = 0;
+        let targets = self.desk.reconciliation_targets().await;
+        for w in &targets {
+            let (Ok(channel), Ok(message)) = (w.channel_id.parse::<u64>(), w.message_id.parse::<u64>()) else {
+                continue;
+            };
+            let (channel, message) = (
+                serenity::all::ChannelId::new(channel),
+                serenity::all::MessageId::new(message),
+            );
+            for emoji in &w.emojis {
+                let Some(on_message) = all_reactors(ctx, channel, message, emoji).await else {
+                    continue;
+                };
+                let people: Vec<u64> = on_message
+                    .iter()
+                    .filter(|u| !u.bot && self.bot_user.get() != Some(&u.id.get()))
+                    .map(|u| u.id.get())
+                    .collect();
+                let mut differences: Vec<(u64, bool)> = Vec::new();
+                if w.watch == crate::desk::Watch::Vote {
+                    let recorded: Vec<u64> = self
+                        .desk
+                        .recorded_reactors(&w.message_id, emoji)
+                        .await
+                        .iter()
+                        .map(|u| u.get())
+                        .collect();
+                    differences.extend(recorded.iter().filter(|u| !people.contains(u)).map(|u| (*u, false)));
+                    differences.extend(people.iter().filter(|u| !recorded.contains(u)).map(|u| (*u, true)));
+                } else {
+                    differences.extend(people.iter().map(|u| (*u, true)));
+                }
+                for (user, added) in differences {
+                    let user = serenity::all::UserId::new(user);
+                    let member = match guild.member(&ctx.http, user).await {
+                        Ok(m) if !m.user.bot => m,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::debug!(user = %user, error = %e, "a reactor who is not a member of the desk's guild");
+                            continue;
+                        }
+                    };
+                    let role_ids: Vec<u64> = member.roles.iter().map(|r| r.get()).collect();
+                    let name = display_name(&member.user, Some(&member));
+                    let inbound = Inbound {
+                        key: format!(
+                            "{}{message}:{user}:{emoji}:{}",
+                            crate::desk::RECONCILE,
+                            if added { "add" } else { "remove" }
+                        ),
+                        actor: self.actor(&member.user, name, &role_ids),
+                        channel: Some(channel.get().to_string()),
+                        event: Event::Reaction {
+                            message_id: message.get().to_string(),
+                            emoji: (*emoji).to_owned(),
+                            added,
+                            message: None,
+                        },
+                    };
+                    let outcome = self.desk.reconcile(inbound).await;
+                    if matches!(outcome, Outcome::Reply(_)) {
+                        changes += 1;
+                    }
+                    self.answer_reconciled(ctx, channel, message, user, emoji, outcome)
+                        .await;
+                }
+            }
+        }
+        tracing::info!(
+            messages = targets.len(),
+            changes,
+            "caught up with the reactions Discord holds"
+        );
+    }
+
+    /// Carries out a reconciled reaction's answer, as for a live one.
+    async fn answer_reconciled(
+        &self,
+        ctx: &Context,
+        channel: serenity::all::ChannelId,
+        message: serenity::all::MessageId,
+        user: serenity::all::UserId,
+        emoji: &str,
+        outcome: Outcome,
+    ) {
+        let Outcome::Reply(reply) = outcome else { return };
+        let mut take_back: Vec<String> = reply.remove_reactions.clone();
+        if reply.remove_reaction {
+            take_back.push(emoji.to_owned());
+        }
+        for old in take_back {
+            if let Err(e) = ctx
+                .http
+                .delete_reaction(channel, message, user, &ReactionType::Unicode(old))
+                .await
+            {
+                tracing::warn!(error = %e, "could not take back a reconciled reaction");
+            }
+        }
+        let nonce = fresh_nonce();
+        if reply.private || reply.remove_reaction {
+            self.tell_privately(ctx, user, &reply.text, &nonce).await;
+        } else if let Err(e) = send_reliably(&ctx.http, channel, plain(&reply.text), &nonce).await {
+            tracing::warn!(error = %e, "could not answer a reconciled reaction");
+        }
+    }
+}
+
+/// Everyone with `emoji` on a message, as Discord holds it (paged by user id);
+/// `None` when Discord cannot say.
+async fn all_reactors(
+    ctx: &Context,
+    channel: serenity::all::ChannelId,
+    message: serenity::all::MessageId,
+    emoji: &str,
+) -> Option<Vec<serenity::all::User>> {
+    let reaction = ReactionType::Unicode(emoji.to_owned());
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        match ctx
+            .http
+            .get_reaction_users(channel, message, &reaction, 100, after)
+            .await
+        {
+            Ok(page) => {
+                let last = page.last().map(|u| u.id.get());
+                let full = page.len() == 100;
+                all.extend(page);
+                match last {
+                    Some(last) if full => after = Some(last),
+                    _ => return Some(all),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %message, emoji, "could not read a message's reactions back");
+                return None;
+            }
         }
     }
 }

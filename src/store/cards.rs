@@ -60,6 +60,25 @@ pub async fn by_message(conn: &mut Conn, message_id: &str) -> Result<Option<Card
     }))
 }
 
+/// Cards whose reactions can still change something, as (channel id, message
+/// id): vote cards of open votes, and cards of incidents nobody has claimed.
+/// Read back after downtime, when Discord did not replay what happened.
+pub async fn awaiting_reactions(conn: &mut Conn) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+    let votes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.channel_id, c.message_id FROM cards c JOIN cab_votes v ON c.subject = 'CHG-' || v.change_id
+          WHERE v.status = 'open' ORDER BY v.change_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let unclaimed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.channel_id, c.message_id FROM cards c JOIN incidents i ON c.subject = 'INC-' || i.id
+          WHERE i.assignee IS NULL AND i.state = 'new' ORDER BY i.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((votes, unclaimed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

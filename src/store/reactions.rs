@@ -44,6 +44,18 @@ pub async fn flip(conn: &mut Conn, message: &str, user: UserId, emoji: &str, pre
     Ok(Some(generation))
 }
 
+/// Who has `emoji` on `message`, as recorded.
+pub async fn present(conn: &mut Conn, message: &str, emoji: &str) -> Result<Vec<UserId>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT user_id FROM reaction_state WHERE message_id = ? AND emoji = ? AND present = 1 ORDER BY user_id",
+    )
+    .bind(message)
+    .bind(emoji)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(u,)| UserId::new(u as u64)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +70,10 @@ mod tests {
         assert_eq!(flip(&mut tx, "m1", u, "✅", true).await.unwrap(), Some(1));
         assert_eq!(flip(&mut tx, "m1", u, "✅", true).await.unwrap(), None);
         assert_eq!(flip(&mut tx, "m1", u, "✅", false).await.unwrap(), Some(2));
+        assert_eq!(present(&mut tx, "m1", "✅").await.unwrap(), vec![]);
+        flip(&mut tx, "m1", UserId::new(9), "✅", true).await.unwrap();
+        flip(&mut tx, "m1", UserId::new(7), "❌", true).await.unwrap();
+        assert_eq!(present(&mut tx, "m1", "✅").await.unwrap(), vec![UserId::new(9)]);
         assert_eq!(flip(&mut tx, "m1", u, "✅", false).await.unwrap(), None);
         assert_eq!(flip(&mut tx, "m1", u, "✅", true).await.unwrap(), Some(3));
         // Other emoji, users and messages have their own state.

@@ -38,6 +38,18 @@ pub async fn answer(conn: &mut Conn, incident: IncidentId, answer: &str, at: Dat
     Ok(done.rows_affected() > 0)
 }
 
+/// Open (unanswered, delivered) questions as (channel id, message id): the
+/// incident's thread, else its card's channel.
+pub async fn open_questions(conn: &mut Conn) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT COALESCE(c.thread_id, c.channel_id), o.platform_message_id
+           FROM surveys s JOIN outbox o ON o.id = s.outbox_id JOIN cards c ON c.subject = 'INC-' || s.incident_id
+          WHERE s.answer IS NULL AND o.platform_message_id IS NOT NULL ORDER BY s.id",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

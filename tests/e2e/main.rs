@@ -7,6 +7,7 @@ mod console;
 mod discord;
 mod discord_cab;
 mod discord_escalation;
+mod discord_guard;
 mod discord_outage;
 mod fake_discord;
 mod outage;

@@ -56,6 +56,11 @@ where
     }
 }
 
+async fn text(db: &TestDb, sql: &str) -> String {
+    let (t,): (String,) = sqlx::query_as(sql).fetch_one(&mut db.conn().await).await.expect(sql);
+    t
+}
+
 async fn outbox_drained(db: &TestDb) -> bool {
     scalar(
         db,
@@ -152,6 +157,13 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
         format!("<\u{200B}@&{cab}>"),
         format!("<@\u{200D}{eli}>"),
         format!("<@&\u{200B}{cab}>"),
+        // Not mentions: shown as typed.
+        "bob@example.com".into(),
+        "@bob".into(),
+        "@alice,".into(),
+        // Bidirectional overrides and isolates: shown neutralised.
+        "\u{202E}gnp.exe\u{202C}".into(),
+        "\u{202A}\u{202B}\u{202D}\u{2066}\u{2067}\u{2068}\u{2069}".into(),
     ];
     let hostile = corpus.join(" ");
     let half = corpus.len() / 2;
@@ -232,6 +244,8 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
     let user_mention = Regex::new(r"<@!?(\d+)>").unwrap();
     let mut judged = 0;
     let mut problems = Vec::new();
+    let mut addresses_as_typed = 0;
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     for call in fake.calls().into_iter().filter(|c| is_send(c) && c.body.is_some()) {
         let body = call.body.clone().unwrap();
         let payload = if call.is("POST /interactions/{i}/{t}/callback") {
@@ -264,6 +278,12 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
         let mut texts = Vec::new();
         visible_text(&payload, &mut texts);
         for t in texts {
+            if t.contains("bob@example.com @bob @alice,") {
+                addresses_as_typed += 1;
+            }
+            if t.chars().any(bidi) {
+                problems.push(format!("a bidirectional override in {t:?}: {call}"));
+            }
             if t.contains("@everyone") || t.contains("@here") {
                 problems.push(format!("unbroken @everyone/@here in {t:?}: {call}"));
             }
@@ -280,6 +300,10 @@ async fn hostile_text_in_every_user_field_pings_nobody_the_bot_did_not_mean_to()
         }
     }
     assert!(judged >= 40, "only {judged} payloads were judged");
+    assert!(
+        addresses_as_typed >= 5,
+        "`bob@example.com @bob @alice,` shown as typed in only {addresses_as_typed} texts"
+    );
     assert!(
         problems.is_empty(),
         "{} unsafe payloads:\n{}",
@@ -624,6 +648,11 @@ async fn every_event_delivered_twice_in_shuffled_duplicates_changes_nothing_and_
 /// Odd rounds run with `database_durability = "normal"`: a commit that is not
 /// fsynced must still survive the process being killed.
 fn spawn_bot(fake: &FakeDiscord, db: &TestDb, round: usize) -> Child {
+    spawn_bot_with(fake, db, round, &[])
+}
+
+/// [`spawn_bot`] with more settings (`OPSDESK_…` names).
+fn spawn_bot_with(fake: &FakeDiscord, db: &TestDb, round: usize, extra: &[(&str, &str)]) -> Child {
     let log = std::fs::File::create(db.dir.path().join(format!("bot-{round}.log"))).expect("log file");
     crate::util::opsdesk()
         .args(["--database", &db.url(), "run"])
@@ -636,6 +665,7 @@ fn spawn_bot(fake: &FakeDiscord, db: &TestDb, round: usize) -> Child {
             if round % 2 == 1 { "normal" } else { "full" },
         )
         .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
         .current_dir(db.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -782,4 +812,519 @@ async fn killing_the_bot_at_random_points_loses_no_committed_incident_and_sends_
         acknowledged.len()
     );
     assert_outbox_delivered_once(&fake, &db).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization through Discord: impostor roles, other bots, another guild
+// ---------------------------------------------------------------------------------------------
+
+/// Everything a privileged action could change, as one comparable line.
+async fn desk_fingerprint(db: &TestDb) -> String {
+    let mut conn = db.conn().await;
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT 'incident ' || id || '|' || state || '|' || COALESCE(assignee, '-') || '|' || priority || '|' ||
+                handler_role || '|' || tier || '|' || COALESCE(resolution, '-') || '|' || updated_at FROM incidents ORDER BY id",
+        "SELECT 'change ' || id || '|' || state FROM changes ORDER BY id",
+        "SELECT 'counts ' || (SELECT COUNT(*) FROM incidents) || '|' || (SELECT COUNT(*) FROM audit) || '|' ||
+                (SELECT COUNT(*) FROM outbox) || '|' || (SELECT COUNT(*) FROM incident_notes) || '|' ||
+                (SELECT COUNT(*) FROM outages) || '|' || (SELECT COUNT(*) FROM cab_ballots) || '|' ||
+                (SELECT COUNT(*) FROM changes)",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect(sql);
+        out.extend(rows);
+    }
+    out.join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impostor_roles_other_bots_and_another_guild_escalate_no_privilege() {
+    let mut spec = GuildSpec::service_desk_default();
+    spec.other_guilds.push(GuildSpec::look_alike(1_000_000));
+    let privileged: Vec<u64> = ["Service Desk", "Incident Manager", "Change Manager", "CAB"]
+        .iter()
+        .map(|r| spec.role_id(r))
+        .collect();
+    let (robo, mallet) = (1_200_000_000_000_000_491u64, 1_200_000_000_000_000_492u64);
+    spec.members.push(MemberSpec {
+        user_id: robo,
+        username: "robo".into(),
+        role_ids: privileged.clone(),
+        dms_closed: false,
+    });
+    spec.bot_members.push(robo);
+    spec.members.push(MemberSpec {
+        user_id: mallet,
+        username: "mallet".into(),
+        role_ids: vec![],
+        dms_closed: false,
+    });
+    let fake = FakeDiscord::start(spec.clone()).await;
+    let db = TestDb::new();
+    let desk_id = spec.guild_id.to_string();
+    let mut env = FAST.to_vec();
+    env.push(("DISCORD_GUILD_ID", desk_id.as_str()));
+    let bot = bot::start_with(&fake, &db, bot::policy_with(&fake, &env)).await;
+    let (general, cab, sd) = (
+        spec.channel_id("general"),
+        spec.channel_id("cab"),
+        spec.channel_id("service-desk"),
+    );
+    let reply_to = |fake: &FakeDiscord, channel: u64, to: u64| {
+        fake.bot_messages(channel).into_iter().find(|m| {
+            m.create_body
+                .as_ref()
+                .and_then(|b| b["message_reference"]["message_id"].as_str())
+                == Some(to.to_string().as_str())
+        })
+    };
+    let say = |channel: u64, who: u64, text: &str| {
+        let id = fake.inject_message(channel, who, text);
+        let fake = fake.clone();
+        async move {
+            bot::eventually(&fake, "a reply", || reply_to(&fake, channel, id).is_some()).await;
+            reply_to(&fake, channel, id).unwrap().content().to_owned()
+        }
+    };
+
+    // The records to attack: an incident with its card, a change under a CAB vote.
+    let (bob, alice, carlos) = (spec.user_id("bob"), spec.user_id("alice"), spec.user_id("carlos"));
+    assert!(say(general, bob, "!incident Printer down")
+        .await
+        .starts_with("INC-1 logged"));
+    let filed = say(
+        general,
+        alice,
+        "!change Upgrade the MTA service=email risk=medium type=normal",
+    )
+    .await;
+    assert!(filed.starts_with("CHG-1"), "{filed}");
+    let opened = say(cab, carlos, "!cab CHG-1").await;
+    assert!(opened.starts_with("CAB vote on CHG-1 is open"), "{opened}");
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    let card = fake.bot_messages(sd)[0].id;
+    let vote = fake
+        .bot_messages(cab)
+        .into_iter()
+        .find(|m| {
+            m.embeds()
+                .first()
+                .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("CHG-1"))
+        })
+        .expect("the vote card")
+        .id;
+
+    // Impostor roles: a moderator makes roles named like the desk's and gives them to mallet.
+    for name in ["Service Desk", "Incident Manager", "Change Manager", "CAB", "NOC"] {
+        let role = fake.create_role(name);
+        fake.give_role(mallet, role);
+    }
+    // And one made under a harmless name, then renamed to the desk's.
+    let renamed = fake.create_role("Gamers");
+    fake.give_role(mallet, renamed);
+    fake.rename_role(renamed, "Service Desk");
+    let other = &spec.other_guilds[0];
+    let x_general = other.channel_id("general");
+    let attackers: Vec<(&str, u64, u64)> = vec![
+        ("impostor", mallet, general),
+        ("bot", robo, general),
+        ("other guild's agent", other.user_id("x-alice"), x_general),
+        ("other guild's incident manager", other.user_id("x-irene"), x_general),
+        ("other guild's change manager", other.user_id("x-carlos"), x_general),
+        ("other guild's CAB member", other.user_id("x-dana"), x_general),
+    ];
+    let commands = [
+        "!take INC-1",
+        &format!("!assign INC-1 <@{mallet}>"),
+        "!status INC-1 in_progress pwned",
+        "!note INC-1 pwned",
+        "!resolve INC-1 pwned",
+        "!close INC-1",
+        "!reopen INC-1 pwned",
+        "!ack INC-1",
+        "!escalate INC-1 pwned",
+        "!escalate INC-1 up pwned",
+        "!major INC-1 pwned",
+        "!priority INC-1 impact=high pwned",
+        "!outage email Mail is down impact=major",
+        "!authorize CHG-1",
+        "!reject CHG-1 pwned",
+        "!cab CHG-1",
+    ];
+    let reactions = [(sd, card, "✋"), (sd, card, "⬆️"), (cab, vote, "✅"), (cab, vote, "❌")];
+    let mut attempts = 0;
+    let mut escalations = Vec::new();
+    for (label, who, channel) in &attackers {
+        let mut steps: Vec<(String, Box<dyn Fn()>)> = Vec::new();
+        for c in &commands {
+            let (fake, who, channel, c) = (fake.clone(), *who, *channel, c.to_string());
+            steps.push((
+                c.clone(),
+                Box::new(move || {
+                    fake.inject_message(channel, who, &c);
+                }),
+            ));
+        }
+        for (react_channel, message, emoji) in reactions {
+            // From another guild the reaction names the desk's message but comes from its own channel.
+            let react_channel = if *channel == x_general {
+                x_general
+            } else {
+                react_channel
+            };
+            let (fake, who) = (fake.clone(), *who);
+            steps.push((
+                format!("{emoji} on {message}"),
+                Box::new(move || fake.inject_reaction_add(react_channel, message, who, emoji)),
+            ));
+        }
+        for (what, act) in steps {
+            let before = desk_fingerprint(&db).await;
+            act();
+            attempts += 1;
+            // A read-only round trip through the desk, then everything delivered.
+            say(general, alice, "!show INC-1").await;
+            until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+            let after = desk_fingerprint(&db).await;
+            if before != after {
+                escalations.push(format!("{what} by the {label}:\n{before}\n→\n{after}"));
+            }
+        }
+    }
+    eprintln!(
+        "authorization proof (Discord): privilege escalations {} of {attempts} attempts",
+        escalations.len()
+    );
+    assert!(attempts >= 100, "{attempts} attempts");
+    assert!(
+        escalations.is_empty(),
+        "{} privilege escalations:\n{}",
+        escalations.len(),
+        escalations.join("\n\n")
+    );
+    // Nothing was ever posted to the other guild.
+    let posted: usize = other.channels.iter().map(|c| fake.bot_messages(c.id).len()).sum();
+    assert_eq!(posted, 0, "messages posted in the other guild");
+    // The impostor was told no in the desk's channel, like anyone without the role.
+    let told: Vec<String> = fake
+        .bot_messages(general)
+        .iter()
+        .map(|m| m.content().to_owned())
+        .filter(|t| t.starts_with("Only agents"))
+        .collect();
+    assert!(!told.is_empty(), "the impostor's commands were refused aloud");
+    bot.stop().await;
+    assert_no_decode_problems();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catching up after downtime
+// ---------------------------------------------------------------------------------------------
+
+const APPROVE: &str = "✅";
+const REJECT: &str = "❌";
+const ABSTAIN: &str = "➖";
+
+/// The service-desk guild with a CAB of eight (the issue's erin, frank, judy, kim, lee added).
+fn board_of_eight() -> GuildSpec {
+    let mut spec = GuildSpec::service_desk_default();
+    let cab = spec.role_id("CAB");
+    for (name, id) in [
+        ("erin", 421u64),
+        ("frank", 422),
+        ("judy", 423),
+        ("kim", 424),
+        ("lee", 425),
+    ] {
+        spec.members.push(MemberSpec {
+            user_id: 1_200_000_000_000_000_000 + id,
+            username: name.to_owned(),
+            role_ids: vec![cab],
+            dms_closed: false,
+        });
+    }
+    spec
+}
+
+/// A board this large stays open however the eight vote (no early close).
+const LARGE_BOARD: &[(&str, &str)] = &[("OPSDESK_CHANGE__CAB__EXPECTED_MEMBERS", "30")];
+
+/// Ballots as the database holds them: voter → choice.
+async fn ballots_of(db: &TestDb) -> BTreeMap<u64, String> {
+    sqlx::query_as::<_, (i64, String)>("SELECT voter, choice FROM cab_ballots WHERE change_id = 1")
+        .fetch_all(&mut db.conn().await)
+        .await
+        .expect("ballots")
+        .into_iter()
+        .map(|(v, c)| (v as u64, c))
+        .collect()
+}
+
+/// The ballots the vote card shows: each person's reaction on it (the bot's own excluded).
+fn ballots_on_card(fake: &FakeDiscord, vote: u64) -> BTreeMap<u64, String> {
+    let me = fake.spec().bot_user_id;
+    fake.reactions(vote)
+        .into_iter()
+        .filter(|(_, u)| *u != me)
+        .filter_map(|(e, u)| {
+            let choice = match e.as_str() {
+                APPROVE => "approve",
+                REJECT => "reject",
+                ABSTAIN => "abstain",
+                _ => return None,
+            };
+            Some((u, choice.to_owned()))
+        })
+        .collect()
+}
+
+/// The bot's reply to message `to` in `channel`.
+async fn answer(fake: &FakeDiscord, channel: u64, to: u64) -> String {
+    let find = || {
+        fake.bot_messages(channel).into_iter().find(|m| {
+            m.create_body
+                .as_ref()
+                .and_then(|b| b["message_reference"]["message_id"].as_str())
+                == Some(to.to_string().as_str())
+        })
+    };
+    bot::eventually(fake, "an answer", || find().is_some()).await;
+    find().unwrap().content().to_owned()
+}
+
+async fn tell(fake: &FakeDiscord, channel: u64, who: u64, text: &str) -> String {
+    let id = fake.inject_message(channel, who, text);
+    answer(fake, channel, id).await
+}
+
+/// Opens CHG-1's vote; returns the vote card once the bot's reactions are on it.
+async fn open_vote_card(fake: &FakeDiscord) -> u64 {
+    let spec = fake.spec();
+    let (general, cab) = (spec.channel_id("general"), spec.channel_id("cab"));
+    let filed = tell(
+        fake,
+        general,
+        spec.user_id("alice"),
+        "!change Upgrade the MTA service=email risk=medium type=normal",
+    )
+    .await;
+    assert!(filed.starts_with("CHG-1"), "{filed}");
+    let opened = tell(fake, cab, spec.user_id("carlos"), "!cab CHG-1").await;
+    assert!(opened.starts_with("CAB vote on CHG-1 is open"), "{opened}");
+    let me = spec.bot_user_id;
+    let card = || {
+        fake.bot_messages(cab).into_iter().find(|m| {
+            m.embeds()
+                .first()
+                .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("CHG-1"))
+        })
+    };
+    bot::eventually(fake, "the vote card with the bot's reactions", || {
+        card().is_some_and(|m| [APPROVE, REJECT, ABSTAIN].iter().all(|e| m.reactors(e).contains(&me)))
+    })
+    .await;
+    card().unwrap().id
+}
+
+/// While the bot is away: reactions added, switched and removed (and one ineligible).
+fn vote_while_away(fake: &FakeDiscord, vote: u64) {
+    let spec = fake.spec();
+    let cab = spec.channel_id("cab");
+    let u = |n: &str| spec.user_id(n);
+    fake.inject_reaction_add(cab, vote, u("erin"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("frank"), REJECT);
+    fake.inject_reaction_remove(cab, vote, u("frank"), REJECT);
+    fake.inject_reaction_add(cab, vote, u("frank"), APPROVE);
+    fake.inject_reaction_remove(cab, vote, u("eli"), REJECT);
+    fake.inject_reaction_add(cab, vote, u("eli"), APPROVE);
+    fake.inject_reaction_remove(cab, vote, u("dana"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("judy"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("lee"), REJECT);
+    fake.inject_reaction_add(cab, vote, u("kim"), ABSTAIN);
+    // Bob holds no CAB role: his ballot is taken back and explained.
+    fake.inject_reaction_add(cab, vote, u("bob"), APPROVE);
+}
+
+fn expected_after_away(spec: &GuildSpec) -> BTreeMap<u64, String> {
+    [
+        ("eli", "approve"),
+        ("erin", "approve"),
+        ("frank", "approve"),
+        ("judy", "approve"),
+        ("kim", "abstain"),
+        ("lee", "reject"),
+    ]
+    .into_iter()
+    .map(|(n, c)| (spec.user_id(n), c.to_owned()))
+    .collect()
+}
+
+async fn reconciled(db: &TestDb) -> i64 {
+    scalar(db, "SELECT COUNT(*) FROM audit WHERE action = 'reconcile'").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_during_a_vote_the_restarted_bot_reads_back_votes_claims_and_answers() {
+    let spec = board_of_eight();
+    let fake = FakeDiscord::start(spec.clone()).await;
+    let db = TestDb::new();
+    let u = |n: &str| spec.user_id(n);
+    let (cab, general) = (spec.channel_id("cab"), spec.channel_id("general"));
+    let mut child = spawn_bot_with(&fake, &db, 0, LARGE_BOARD);
+    fake.wait_for_gateway("the bot's session", |s| s.identifies >= 1 && s.connected, WAIT)
+        .await
+        .expect("the bot connects");
+    bot::eventually(&fake, "commands registered", || !fake.commands().is_empty()).await;
+    let vote = open_vote_card(&fake).await;
+    // Live ballots, and two incidents: one left unclaimed, one resolved and asking its reporter.
+    fake.inject_reaction_add(cab, vote, u("dana"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("eli"), REJECT);
+    assert!(tell(&fake, general, u("bob"), "!incident Printer down")
+        .await
+        .starts_with("INC-1 logged"));
+    assert!(tell(&fake, general, u("bob"), "!incident Mail slow")
+        .await
+        .starts_with("INC-2 logged"));
+    tell(&fake, general, u("alice"), "!take INC-2").await;
+    tell(&fake, general, u("alice"), "!status INC-2 in_progress").await;
+    tell(&fake, general, u("alice"), "!resolve INC-2 restarted the MTA").await;
+    until(&fake, "two ballots and everything delivered", WAIT, || async {
+        ballots_of(&db).await.len() == 2 && outbox_drained(&db).await
+    })
+    .await;
+    let card_of = |subject: &'static str| {
+        let db = &db;
+        async move {
+            let (c, m): (String, String) =
+                sqlx::query_as("SELECT COALESCE(thread_id, channel_id), message_id FROM cards WHERE subject = ?")
+                    .bind(subject)
+                    .fetch_one(&mut db.conn().await)
+                    .await
+                    .expect("card");
+            (c.parse::<u64>().unwrap(), m.parse::<u64>().unwrap())
+        }
+    };
+    let (_, inc1_card) = card_of("INC-1").await;
+    let inc1_channel: u64 = text(&db, "SELECT channel_id FROM cards WHERE subject = 'INC-1'")
+        .await
+        .parse()
+        .unwrap();
+    let (inc2_thread, _) = card_of("INC-2").await;
+    let question: u64 = text(
+        &db,
+        "SELECT o.platform_message_id FROM surveys s JOIN outbox o ON o.id = s.outbox_id WHERE s.incident_id = 2",
+    )
+    .await
+    .parse()
+    .unwrap();
+
+    child.kill().expect("kill -9");
+    child.wait().expect("the bot is gone");
+    vote_while_away(&fake, vote);
+    fake.inject_reaction_add(inc1_channel, inc1_card, u("alice"), "✋");
+    fake.inject_reaction_add(inc2_thread, question, u("bob"), "👍");
+
+    let mut child = spawn_bot_with(&fake, &db, 1, LARGE_BOARD);
+    fake.wait_for_gateway("a new session", |s| s.identifies >= 2 && s.connected, WAIT)
+        .await
+        .expect("the bot connects again");
+    let expected = expected_after_away(&spec);
+    until(&fake, "the tally to equal the card", WAIT, || async {
+        ballots_of(&db).await == expected && ballots_on_card(&fake, vote) == expected
+    })
+    .await;
+    until(&fake, "the claim and the answer read back", WAIT, || async {
+        text(
+            &db,
+            "SELECT state || ' ' || COALESCE(assignee, '-') FROM incidents WHERE id = 1",
+        )
+        .await
+            == format!("assigned {}", u("alice"))
+            && text(&db, "SELECT state FROM incidents WHERE id = 2").await == "closed"
+    })
+    .await;
+    // Bob was told why his ballot was taken back.
+    until(&fake, "bob told", WAIT, || async {
+        fake.dm_channel(u("bob"))
+            .is_some_and(|dm| fake.bot_messages(dm).iter().any(|m| m.content().contains("CHG-1")))
+    })
+    .await;
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    // Seven vote changes (dana withdrawn, eli switched, erin, frank, judy, lee, kim),
+    // bob's refused ballot, alice's claim and bob's answer.
+    let changes = reconciled(&db).await;
+    assert_eq!(changes, 10, "reconciliations audited");
+    let tally = text(
+        &db,
+        "SELECT details FROM audit WHERE action = 'cab_ballot' ORDER BY id DESC LIMIT 1",
+    )
+    .await;
+    assert!(tally.starts_with("ballot"), "{tally}");
+    assert_eq!(
+        text(&db, "SELECT status FROM cab_votes WHERE change_id = 1").await,
+        "open"
+    );
+
+    // Counted once: another restart with nothing new changes nothing.
+    child.kill().expect("kill -9");
+    child.wait().expect("the bot is gone");
+    let reads = fake
+        .calls_matching("GET /channels/{c}/messages/{m}/reactions/{e}")
+        .len();
+    let mut child = spawn_bot_with(&fake, &db, 2, LARGE_BOARD);
+    fake.wait_for_gateway("a third session", |s| s.identifies >= 3 && s.connected, WAIT)
+        .await
+        .expect("the bot connects a third time");
+    bot::eventually(&fake, "the vote card read back again", || {
+        fake.calls_matching("GET /channels/{c}/messages/{m}/reactions/{e}")
+            .len()
+            >= reads + 3
+    })
+    .await;
+    assert!(tell(&fake, general, u("bob"), "!incident Round trip")
+        .await
+        .starts_with("INC-3 logged"));
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    assert_eq!(reconciled(&db).await, changes, "nothing is reconciled twice");
+    assert_eq!(ballots_of(&db).await, expected);
+    eprintln!("catch-up proof: {changes} reconciliations after kill -9; tally equals the card");
+    child.kill().expect("kill -9");
+    child.wait().expect("the bot is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_forced_invalid_session_the_bot_reads_back_the_votes_of_the_gap() {
+    let mut spec = board_of_eight();
+    spec.drop_events_without_session = true;
+    let fake = FakeDiscord::start(spec.clone()).await;
+    let db = TestDb::new();
+    let u = |n: &str| spec.user_id(n);
+    let cab = spec.channel_id("cab");
+    let mut env = FAST.to_vec();
+    env.extend_from_slice(LARGE_BOARD);
+    let bot = bot::start_with(&fake, &db, bot::policy_with(&fake, &env)).await;
+    let vote = open_vote_card(&fake).await;
+    fake.inject_reaction_add(cab, vote, u("dana"), APPROVE);
+    fake.inject_reaction_add(cab, vote, u("eli"), REJECT);
+    until(&fake, "two ballots", WAIT, || async {
+        ballots_of(&db).await.len() == 2
+    })
+    .await;
+
+    let identifies = fake.identify_count();
+    assert!(fake.invalidate_session());
+    // The gap: Discord drops these events, the bot must read them back.
+    vote_while_away(&fake, vote);
+    fake.wait_for_gateway("a new session", |s| s.identifies > identifies && s.connected, WAIT)
+        .await
+        .expect("the bot identifies again");
+    let expected = expected_after_away(&spec);
+    until(&fake, "the tally to equal the card", WAIT, || async {
+        ballots_of(&db).await == expected && ballots_on_card(&fake, vote) == expected
+    })
+    .await;
+    until(&fake, "the outbox delivered", WAIT, || outbox_drained(&db)).await;
+    assert_eq!(reconciled(&db).await, 8, "seven vote changes and bob's refused ballot");
+    bot.stop().await;
+    assert_no_decode_problems();
 }

@@ -225,14 +225,21 @@ fn identify(inner: &Inner, st: &mut State, conn: u64, d: &Value) {
         log: Vec::new(),
     });
     st.gw.active = Some(conn);
-    dispatch(
-        spec,
-        st,
-        "READY",
-        payloads::ready(spec, &session_id, &inner.gateway_url),
-    );
-    let guild = payloads::guild_create(spec, st);
-    dispatch(spec, st, "GUILD_CREATE", guild);
+    let mut guilds: Vec<&GuildSpec> = spec.all_guilds();
+    if spec.other_guilds_first {
+        guilds.rotate_left(1);
+    }
+    guilds.retain(|g| !st.left_guilds.contains(&g.guild_id));
+    let mut ready = payloads::ready(spec, &session_id, &inner.gateway_url);
+    ready["guilds"] = guilds
+        .iter()
+        .map(|g| json!({"id": sf(g.guild_id), "unavailable": true}))
+        .collect();
+    dispatch(spec, st, "READY", ready);
+    for g in guilds {
+        let guild = payloads::guild_create(g, st);
+        dispatch(spec, st, "GUILD_CREATE", guild);
+    }
     for (t, d) in std::mem::take(&mut st.gw.backlog) {
         dispatch(spec, st, &t, d);
     }
@@ -324,7 +331,10 @@ fn apply_intents(spec: &GuildSpec, granted: u64, t: &str, d: &mut Value) -> bool
 pub(super) fn dispatch(spec: &GuildSpec, st: &mut State, t: &str, mut d: Value) -> Option<u64> {
     let gw = &mut st.gw;
     let Some(session) = gw.session.as_mut() else {
-        gw.backlog.push((t.to_string(), d));
+        // Before the first IDENTIFY events are always held (tests inject early).
+        if !(spec.drop_events_without_session && gw.sessions_started > 0) {
+            gw.backlog.push((t.to_string(), d));
+        }
         return None;
     };
     if spec.enforce_intents && !apply_intents(spec, session.intents, t, &mut d) {
@@ -476,10 +486,11 @@ pub(super) fn gateway_message(spec: &GuildSpec, st: &State, msg: &Value) -> Valu
     let mut event = msg.clone();
     let channel_id = payloads::parse_sf(&msg["channel_id"]).unwrap_or_default();
     if st.channels.get(&channel_id).map_or(true, ChannelEntry::is_guild) {
-        event["guild_id"] = sf(spec.guild_id);
+        let guild = spec.guild_of_channel(channel_id);
+        event["guild_id"] = sf(guild.guild_id);
         if let Some(author) = payloads::parse_sf(&msg["author"]["id"]) {
             if msg["webhook_id"].is_null() {
-                event["member"] = payloads::member(spec, st, author, false);
+                event["member"] = payloads::member(guild, st, author, false);
             }
         }
     }
@@ -542,13 +553,16 @@ pub(super) fn reaction_event(
         "type": 0,
     });
     let in_guild = st.channels.get(&channel_id).map_or(true, ChannelEntry::is_guild);
+    let guild = spec.guild_of_channel(channel_id);
     if in_guild {
-        d["guild_id"] = sf(spec.guild_id);
+        d["guild_id"] = sf(guild.guild_id);
     }
     if add {
         d["burst_colors"] = json!([]);
         if in_guild {
-            d["member"] = payloads::member(spec, st, user_id, true);
+            d["member"] = payloads::member(guild, st, user_id, true);
+            // The member's user must say whether it is a bot, whichever guild it is in.
+            d["member"]["user"] = payloads::user(spec, user_id);
         }
         if let Some(author) = st.messages.get(&message_id).map(|m| m.author_id) {
             d["message_author_id"] = sf(author);
@@ -632,6 +646,7 @@ fn interaction_base(spec: &GuildSpec, st: &State, id: u64, kind: u8, locale: &st
         .find(|i| i.id == id)
         .expect("interaction recorded before its payload");
     let (token, channel_id, user_id) = (rec.token.as_str(), rec.channel_id, rec.user_id);
+    let guild_id = spec.guild_of_channel(channel_id).guild_id;
     let mut member = payloads::member(spec, st, user_id, true);
     member["permissions"] = json!(payloads::permissions_of(spec, &st.roles_of(user_id)).to_string());
     let mut channel = st.channels.get(&channel_id).map_or_else(
@@ -643,8 +658,8 @@ fn interaction_base(spec: &GuildSpec, st: &State, id: u64, kind: u8, locale: &st
         "id": sf(id),
         "application_id": sf(spec.application_id),
         "type": kind,
-        "guild_id": sf(spec.guild_id),
-        "guild": {"id": sf(spec.guild_id), "locale": "en-US", "features": []},
+        "guild_id": sf(guild_id),
+        "guild": {"id": sf(guild_id), "locale": "en-US", "features": []},
         "channel_id": sf(channel_id),
         "channel": channel,
         "member": member,
@@ -654,7 +669,7 @@ fn interaction_base(spec: &GuildSpec, st: &State, id: u64, kind: u8, locale: &st
         "locale": locale,
         "guild_locale": "en-US",
         "entitlements": [],
-        "authorizing_integration_owners": {"0": sf(spec.guild_id)},
+        "authorizing_integration_owners": {"0": sf(guild_id)},
         "context": 0,
         "attachment_size_limit": 26_214_400,
     })

@@ -181,6 +181,16 @@ pub struct GuildSpec {
     pub echo_bot_actions: bool,
     /// Filter/blank gateway events according to the intents sent in IDENTIFY.
     pub enforce_intents: bool,
+    /// Other guilds the bot is in (same bot, their own roles, channels and members): GUILD_CREATE
+    /// for each after (or, with `other_guilds_first`, before) this guild's.
+    pub other_guilds: Vec<GuildSpec>,
+    /// Send the other guilds' GUILD_CREATE before this guild's.
+    pub other_guilds_first: bool,
+    /// Members that are bot accounts (`user.bot = true`).
+    pub bot_members: Vec<u64>,
+    /// Drop events injected while no session exists (after [`FakeDiscord::invalidate_session`]),
+    /// as Discord does, instead of holding them back for the next READY.
+    pub drop_events_without_session: bool,
 }
 
 impl GuildSpec {
@@ -201,7 +211,61 @@ impl GuildSpec {
             interaction_deadline: Some(Duration::from_secs(3)),
             echo_bot_actions: true,
             enforce_intents: true,
+            other_guilds: Vec::new(),
+            other_guilds_first: false,
+            bot_members: Vec::new(),
+            drop_events_without_session: false,
         }
+    }
+
+    /// A copy of the service-desk guild under other ids (guild, roles, channels and members
+    /// shifted by `shift`; usernames prefixed `x-`), for a second guild that names everything
+    /// as the desk's does.
+    pub fn look_alike(shift: u64) -> Self {
+        let mut spec = Self::service_desk_default();
+        spec.guild_id += shift;
+        spec.guild_name = format!("Look-alike {shift}");
+        for r in &mut spec.roles {
+            r.id += shift;
+        }
+        for c in &mut spec.channels {
+            c.id += shift;
+        }
+        for m in &mut spec.members {
+            m.user_id += shift;
+            m.username = format!("x-{}", m.username);
+            for r in &mut m.role_ids {
+                *r += shift;
+            }
+        }
+        spec.owner_id += shift;
+        spec
+    }
+
+    /// This guild and the other guilds, this one first.
+    pub fn all_guilds(&self) -> Vec<&GuildSpec> {
+        std::iter::once(self).chain(self.other_guilds.iter()).collect()
+    }
+
+    /// The guild holding `channel_id` (this one when no guild does, e.g. threads and DMs).
+    pub fn guild_of_channel(&self, channel_id: u64) -> &GuildSpec {
+        self.other_guilds
+            .iter()
+            .find(|g| g.channels.iter().any(|c| c.id == channel_id))
+            .unwrap_or(self)
+    }
+
+    /// A member of any of the guilds.
+    pub fn any_member(&self, user_id: u64) -> Option<&MemberSpec> {
+        self.all_guilds()
+            .into_iter()
+            .flat_map(|g| g.members.iter())
+            .find(|m| m.user_id == user_id)
+    }
+
+    /// Whether `user_id` is a bot account (opsdesk or a listed bot member of any guild).
+    pub fn is_bot(&self, user_id: u64) -> bool {
+        user_id == self.bot_user_id || self.all_guilds().iter().any(|g| g.bot_members.contains(&user_id))
     }
 
     /// The opsdesk service-desk guild.
@@ -878,20 +942,26 @@ struct State {
     budgets: Budgets,
     nonce_dedups: usize,
     gw: gateway::GatewayState,
+    /// Roles created in the desk's guild after start ([`FakeDiscord::create_role`]).
+    added_roles: Vec<(u64, RoleSpec)>,
+    /// Guilds the bot left (`DELETE /users/@me/guilds/{id}`).
+    left_guilds: Vec<u64>,
 }
 
 impl State {
     fn new(spec: &GuildSpec) -> Self {
         let mut channels = BTreeMap::new();
-        for (position, ch) in spec.channels.iter().enumerate() {
-            channels.insert(
-                ch.id,
-                ChannelEntry {
-                    json: payloads::text_channel(spec, ch, position),
-                    kind: 0,
-                    recipient: None,
-                },
-            );
+        for guild in spec.all_guilds() {
+            for (position, ch) in guild.channels.iter().enumerate() {
+                channels.insert(
+                    ch.id,
+                    ChannelEntry {
+                        json: payloads::text_channel(guild, ch, position),
+                        kind: 0,
+                        recipient: None,
+                    },
+                );
+            }
         }
         Self {
             id_counter: 0,
@@ -901,7 +971,14 @@ impl State {
             messages: BTreeMap::new(),
             threads: BTreeMap::new(),
             dm_by_user: HashMap::new(),
-            member_roles: spec.members.iter().map(|m| (m.user_id, m.role_ids.clone())).collect(),
+            member_roles: spec
+                .all_guilds()
+                .into_iter()
+                .flat_map(|g| g.members.iter())
+                .map(|m| (m.user_id, m.role_ids.clone()))
+                .collect(),
+            added_roles: Vec::new(),
+            left_guilds: Vec::new(),
             nonces: HashMap::new(),
             guild_commands: Vec::new(),
             global_commands: Vec::new(),
@@ -1270,6 +1347,63 @@ impl FakeDiscord {
                 .cloned()
         })
         .await
+    }
+
+    /// Guilds the bot left, in order.
+    pub fn left_guilds(&self) -> Vec<u64> {
+        self.inner.lock().left_guilds.clone()
+    }
+
+    /// Creates a role in the desk's guild (GUILD_ROLE_CREATE) and returns its id, as a
+    /// moderator with Manage Roles would.
+    pub fn create_role(&self, name: &str) -> u64 {
+        let spec = &self.inner.spec;
+        let id = {
+            let mut st = self.inner.lock();
+            let id = st.next_id();
+            st.added_roles.push((
+                spec.guild_id,
+                RoleSpec {
+                    id,
+                    name: name.to_owned(),
+                },
+            ));
+            let role = payloads::role(spec, id, name, spec.roles.len() + st.added_roles.len() + 1, 0, false);
+            gateway::dispatch(
+                spec,
+                &mut st,
+                "GUILD_ROLE_CREATE",
+                json!({"guild_id": payloads::sf(spec.guild_id), "role": role}),
+            );
+            id
+        };
+        self.inner.changed.notify_waiters();
+        id
+    }
+
+    /// Renames a role made with [`Self::create_role`] (GUILD_ROLE_UPDATE).
+    pub fn rename_role(&self, role_id: u64, name: &str) {
+        let spec = &self.inner.spec;
+        {
+            let mut st = self.inner.lock();
+            let Some(position) = st.added_roles.iter().position(|(_, r)| r.id == role_id) else {
+                panic!("fake_discord: role {role_id} was not made with create_role");
+            };
+            st.added_roles[position].1.name = name.to_owned();
+            let role = payloads::role(spec, role_id, name, spec.roles.len() + position + 2, 0, false);
+            gateway::dispatch(
+                spec,
+                &mut st,
+                "GUILD_ROLE_UPDATE",
+                json!({"guild_id": payloads::sf(spec.guild_id), "role": role}),
+            );
+        }
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Gives a member of any guild a role (no event: the next message carries it).
+    pub fn give_role(&self, user_id: u64, role_id: u64) {
+        self.inner.lock().member_roles.entry(user_id).or_default().push(role_id);
     }
 
     /// Current role ids of a member (changed by the role endpoints).

@@ -112,17 +112,16 @@ pub(super) fn user(spec: &GuildSpec, user_id: u64) -> Value {
         return bot_user(spec);
     }
     let username = spec
-        .members
-        .iter()
-        .find(|m| m.user_id == user_id)
+        .any_member(user_id)
         .map_or_else(|| format!("user-{user_id}"), |m| m.username.clone());
+    let bot = spec.is_bot(user_id);
     json!({
         "id": sf(user_id),
         "username": username,
         "discriminator": "0",
         "global_name": username,
         "avatar": null,
-        "bot": false,
+        "bot": bot,
         "public_flags": 0,
         "flags": 0,
         "banner": null,
@@ -194,7 +193,7 @@ pub(super) fn member(spec: &GuildSpec, st: &State, user_id: u64, with_user: bool
     m
 }
 
-fn role(spec: &GuildSpec, id: u64, name: &str, position: usize, permissions: u64, managed: bool) -> Value {
+pub(super) fn role(spec: &GuildSpec, id: u64, name: &str, position: usize, permissions: u64, managed: bool) -> Value {
     let mut r = json!({
         "id": sf(id),
         "name": name,
@@ -299,18 +298,28 @@ pub(super) fn dm_channel(spec: &GuildSpec, id: u64, recipient: u64) -> Value {
 pub(super) fn guild_create(spec: &GuildSpec, st: &State) -> Value {
     let mut members: Vec<Value> = spec.members.iter().map(|m| member(spec, st, m.user_id, true)).collect();
     members.push(member(spec, st, spec.bot_user_id, true));
+    let own = |c: &&super::ChannelEntry| parse_sf(&c.json["guild_id"]) == Some(spec.guild_id);
     let channels: Vec<Value> = st
         .channels
         .values()
         .filter(|c| c.kind == 0)
+        .filter(own)
         .map(|c| c.json.clone())
         .collect();
     let threads: Vec<Value> = st
         .channels
         .values()
         .filter(|c| c.kind == 11)
+        .filter(own)
         .map(|c| c.json.clone())
         .collect();
+    let mut roles = roles(spec);
+    // Roles created since start belong to the guild they were created in (the desk's).
+    for (guild, r) in &st.added_roles {
+        if *guild == spec.guild_id {
+            roles.push(role(spec, r.id, &r.name, roles.len(), 0, false));
+        }
+    }
     let system_channel = spec.channels.first().map(|c| sf(c.id)).unwrap_or(Value::Null);
     let mut guild = json!({
         "id": sf(spec.guild_id),
@@ -327,7 +336,7 @@ pub(super) fn guild_create(spec: &GuildSpec, st: &State) -> Value {
         "verification_level": 1,
         "default_message_notifications": 1,
         "explicit_content_filter": 2,
-        "roles": roles(spec),
+        "roles": roles,
         "emojis": [],
         "features": [],
         "mfa_level": 0,

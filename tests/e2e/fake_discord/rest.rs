@@ -374,7 +374,7 @@ impl Ctx<'_> {
             ("GET", ["users", "@me"]) => Ok(Reply::ok(payloads::bot_user(spec))),
             ("GET", ["users", user]) => {
                 let user = snowflake(user)?;
-                let known = user == spec.bot_user_id || spec.members.iter().any(|m| m.user_id == user);
+                let known = user == spec.bot_user_id || spec.any_member(user).is_some();
                 if known {
                     Ok(Reply::ok(payloads::user(spec, user)))
                 } else {
@@ -383,6 +383,33 @@ impl Ctx<'_> {
             }
             ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => Ok(Reply::ok(self.application())),
             ("POST", ["users", "@me", "channels"]) => self.open_dm(body),
+            ("GET", ["users", "@me", "guilds"]) => {
+                let guilds = spec
+                    .all_guilds()
+                    .into_iter()
+                    .filter(|g| !self.st.left_guilds.contains(&g.guild_id))
+                    .map(|g| {
+                        json!({
+                            "id": sf(g.guild_id),
+                            "name": g.guild_name,
+                            "icon": null,
+                            "owner": false,
+                            "permissions": payloads::BOT_PERMISSIONS.to_string(),
+                            "features": [],
+                        })
+                    })
+                    .collect();
+                Ok(Reply::ok(Value::Array(guilds)))
+            }
+            ("DELETE", ["users", "@me", "guilds", guild]) => {
+                let guild = snowflake(guild)?;
+                let member_of = spec.all_guilds().iter().any(|g| g.guild_id == guild);
+                if !member_of || self.st.left_guilds.contains(&guild) {
+                    return Err(Reply::error(404, 10004, "Unknown Guild"));
+                }
+                self.st.left_guilds.push(guild);
+                Ok(Reply::no_content())
+            }
             ("GET", ["channels", channel]) => {
                 let channel = snowflake(channel)?;
                 self.st
