@@ -198,6 +198,17 @@ async fn three_hundred_subscribers_get_the_declaration_once_each_within_discords
         sends_to(&fake, gus).iter().any(|c| c.status == 403)
     })
     .await;
+    // The desk records him unreachable after Discord's answer; the next
+    // notice counts its audience only then.
+    crate::proofs_discord::until(&fake, "gus recorded as unreachable", bot::WAIT, || async {
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM subscriptions WHERE unreachable_at IS NOT NULL",
+        )
+        .await
+            > 0
+    })
+    .await;
     assert_eq!(
         fake.budget_violations(),
         0,
