@@ -203,7 +203,7 @@ async fn three_hundred_subscribers_get_the_declaration_once_each_within_discords
     crate::proofs_discord::until(&fake, "gus recorded as unreachable", bot::WAIT, || async {
         scalar(
             &db,
-            "SELECT COUNT(*) FROM subscriptions WHERE unreachable_at IS NOT NULL",
+            "SELECT COUNT(*) FROM outage_subscriptions WHERE unreachable_at IS NOT NULL",
         )
         .await
             > 0
@@ -319,6 +319,17 @@ async fn each_notice_reaches_every_subscriber_once_though_a_fifth_of_dm_sends_fa
     // fan-out, so each subscriber's messages must also keep their order.
     bot::eventually(&fake, "the DM to gus refused", || {
         sends_to(&fake, gus).iter().any(|c| c.status == 403)
+    })
+    .await;
+    // The desk records him unreachable after Discord's answer; the next
+    // notice counts its audience only then.
+    crate::proofs_discord::until(&fake, "gus recorded as unreachable", bot::WAIT, || async {
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM outage_subscriptions WHERE unreachable_at IS NOT NULL",
+        )
+        .await
+            > 0
     })
     .await;
     command(
