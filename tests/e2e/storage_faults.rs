@@ -104,11 +104,26 @@ impl RunningBot {
         Self { child, log }
     }
 
-    /// A clean stop (SIGINT, as Ctrl-C), waiting for the process to exit.
+    /// A clean stop (SIGINT, as Ctrl-C), waiting (at most 30 s) for the process to exit.
     fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
-        let status = self.child.wait().expect("the bot exits");
+        // The shell's own `kill`, so no procps package is needed.
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -INT {}", self.child.id())])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match self.child.try_wait().expect("the bot's status") {
+                Some(status) => break Some(status),
+                None if !sent || std::time::Instant::now() > deadline => break None,
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let Some(status) = status else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("the bot did not stop on SIGINT within 30 s (signal sent: {sent})");
+        };
         assert!(status.success(), "the bot stopped cleanly: {status}");
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
