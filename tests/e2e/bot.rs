@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::fake_discord::{CallMatcher, FakeDiscord};
+use crate::fake_discord::{CallMatcher, FakeDiscord, StoredMessage};
 use crate::util::TestDb;
 
 /// How long any one condition may take before a test fails.
@@ -229,4 +229,20 @@ pub async fn eventually(fake: &FakeDiscord, description: &str, condition: impl F
         }
         let _ = fake.wait_for_call(CallMatcher::any(), seen, left).await;
     }
+}
+
+/// The bot's reply to message `to` in `channel`, once sent.
+pub async fn reply_to(fake: &FakeDiscord, channel: u64, to: u64) -> String {
+    let is_reply = |m: &StoredMessage| {
+        m.create_body
+            .as_ref()
+            .and_then(|b| b["message_reference"]["message_id"].as_str())
+            == Some(to.to_string().as_str())
+    };
+    eventually(fake, &format!("the reply to message {to}"), || {
+        fake.bot_messages(channel).iter().any(is_reply)
+    })
+    .await;
+    let reply = fake.bot_messages(channel).into_iter().find(is_reply).unwrap();
+    reply.content().to_owned()
 }

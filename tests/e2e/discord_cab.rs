@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use opsdesk::desk::Clock;
 use serde_json::Value;
 
-use crate::bot::{self, assert_no_decode_problems, WAIT};
+use crate::bot::{self, assert_no_decode_problems, reply_to, WAIT};
 use crate::fake_discord::{CallMatcher, FakeDiscord, GuildSpec, MemberSpec, StoredMessage};
 use crate::util::TestDb;
 
@@ -101,22 +101,6 @@ fn dms(fake: &FakeDiscord, user: u64) -> Vec<String> {
 async fn wait_dms(fake: &FakeDiscord, user: u64, n: usize) -> Vec<String> {
     bot::eventually(fake, &format!("{n} DMs to user {user}"), || dms(fake, user).len() >= n).await;
     dms(fake, user)
-}
-
-/// The bot's reply to message `to` in `channel`, once sent.
-async fn reply_to(fake: &FakeDiscord, channel: u64, to: u64) -> String {
-    let is_reply = |m: &StoredMessage| {
-        m.create_body
-            .as_ref()
-            .and_then(|b| b["message_reference"]["message_id"].as_str())
-            == Some(to.to_string().as_str())
-    };
-    bot::eventually(fake, &format!("the reply to message {to}"), || {
-        fake.bot_messages(channel).iter().any(is_reply)
-    })
-    .await;
-    let reply = fake.bot_messages(channel).into_iter().find(is_reply).unwrap();
-    reply.content().to_owned()
 }
 
 /// `user` says `line` in `channel`; returns the bot's reply.

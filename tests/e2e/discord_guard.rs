@@ -6,8 +6,8 @@
 
 use opsdesk::discord::DiscordError;
 
-use crate::bot::{self, assert_no_decode_problems};
-use crate::fake_discord::{FakeDiscord, GuildSpec, InteractionSpec, MemberSpec, RoleSpec, StoredMessage};
+use crate::bot::{self, assert_no_decode_problems, reply_to};
+use crate::fake_discord::{FakeDiscord, GuildSpec, InteractionSpec, MemberSpec, RoleSpec};
 use crate::util::TestDb;
 
 /// The look-alike guild's ids are the desk's shifted by this.
@@ -23,26 +23,6 @@ async fn texts(db: &TestDb, sql: &str) -> Vec<String> {
         .fetch_all(&mut db.conn().await)
         .await
         .expect(sql)
-}
-
-/// The bot's reply to message `to` in `channel`, once sent.
-async fn reply_to(fake: &FakeDiscord, channel: u64, to: u64) -> String {
-    let is_reply = |m: &StoredMessage| {
-        m.create_body
-            .as_ref()
-            .and_then(|b| b["message_reference"]["message_id"].as_str())
-            == Some(to.to_string().as_str())
-    };
-    bot::eventually(fake, &format!("the reply to message {to}"), || {
-        fake.bot_messages(channel).iter().any(is_reply)
-    })
-    .await;
-    fake.bot_messages(channel)
-        .into_iter()
-        .find(is_reply)
-        .unwrap()
-        .content()
-        .to_owned()
 }
 
 async fn say(fake: &FakeDiscord, channel: u64, user: u64, line: &str) -> String {

@@ -198,17 +198,7 @@ async fn three_hundred_subscribers_get_the_declaration_once_each_within_discords
         sends_to(&fake, gus).iter().any(|c| c.status == 403)
     })
     .await;
-    // The desk records him unreachable after Discord's answer; the next
-    // notice counts its audience only then.
-    crate::proofs_discord::until(&fake, "gus recorded as unreachable", bot::WAIT, || async {
-        scalar(
-            &db,
-            "SELECT COUNT(*) FROM outage_subscriptions WHERE unreachable_at IS NOT NULL",
-        )
-        .await
-            > 0
-    })
-    .await;
+    recorded_unreachable(&fake, &db).await;
     assert_eq!(
         fake.budget_violations(),
         0,
@@ -321,17 +311,7 @@ async fn each_notice_reaches_every_subscriber_once_though_a_fifth_of_dm_sends_fa
         sends_to(&fake, gus).iter().any(|c| c.status == 403)
     })
     .await;
-    // The desk records him unreachable after Discord's answer; the next
-    // notice counts its audience only then.
-    crate::proofs_discord::until(&fake, "gus recorded as unreachable", bot::WAIT, || async {
-        scalar(
-            &db,
-            "SELECT COUNT(*) FROM outage_subscriptions WHERE unreachable_at IS NOT NULL",
-        )
-        .await
-            > 0
-    })
-    .await;
+    recorded_unreachable(&fake, &db).await;
     command(
         &fake,
         desk_ch,
@@ -553,4 +533,18 @@ async fn a_restart_in_the_middle_of_the_fan_out_delivers_the_rest_and_nobody_twi
         0
     );
     assert_no_decode_problems();
+}
+
+/// Waits until the desk has recorded a subscriber as unreachable (after
+/// Discord refused the DM): a notice counts its audience only then.
+async fn recorded_unreachable(fake: &FakeDiscord, db: &TestDb) {
+    crate::proofs_discord::until(fake, "the closed DM recorded", bot::WAIT, || async {
+        scalar(
+            db,
+            "SELECT COUNT(*) FROM outage_subscriptions WHERE unreachable_at IS NOT NULL",
+        )
+        .await
+            > 0
+    })
+    .await;
 }
