@@ -280,7 +280,7 @@ mod tests {
     use super::*;
     use crate::domain::RoleKey;
     use crate::message::Outgoing;
-    use crate::store::testing::temp_store;
+    use crate::store::testing::{self, temp_store};
     use std::sync::Mutex as StdMutex;
 
     /// Fails the first `fail` attempts, then records deliveries.
@@ -508,7 +508,6 @@ mod tests {
         let (store, _dir) = temp_store().await;
         let clock = Clock::system();
         let role = RoleKey::parse("service_desk").unwrap();
-        let mut conn = store.write().await.unwrap();
         // The "sent" mark fails while `fault` says so, as a full disk would fail it.
         for sql in [
             "CREATE TABLE fault (active INTEGER NOT NULL)",
@@ -516,9 +515,8 @@ mod tests {
             "CREATE TRIGGER full_disk BEFORE UPDATE OF delivered_at ON outbox
               WHEN (SELECT active FROM fault) BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
         ] {
-            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+            testing::exec(&store, sql).await;
         }
-        drop(conn);
         let mut tx = store.begin().await.unwrap();
         let card = Outgoing::card("INC-1", Destination::RoleChannel(role), OutMessage::text("card"));
         store::outbox::enqueue(&mut tx, &[card], clock.now()).await.unwrap();
@@ -534,11 +532,8 @@ mod tests {
             None,
             "the card's place is not kept without its mark"
         );
-        sqlx::query("UPDATE fault SET active = 0")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
         drop(conn);
+        testing::exec(&store, "UPDATE fault SET active = 0").await;
 
         assert_eq!(d.deliver_due().await.unwrap(), 1);
         assert_eq!(d.deliver_due().await.unwrap(), 0, "not sent a third time");
@@ -549,10 +544,7 @@ mod tests {
         );
         let mut conn = store.write().await.unwrap();
         assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (0, 1, 0));
-        let (attempts,): (i64,) = sqlx::query_as("SELECT attempts FROM outbox WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+        let attempts = testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await;
         assert_eq!(attempts, 1, "marked once");
         assert!(store::cards::by_subject(&mut conn, "INC-1").await.unwrap().is_some());
     }

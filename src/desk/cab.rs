@@ -221,19 +221,19 @@ impl Desk {
             .filter(|c| c.message_id == message_id)
             .and_then(|c| ChangeId::parse(&c.subject))
         else {
-            tx.rollback().await?;
+            store::rollback(tx).await?;
             return Ok(None);
         };
         let (Some(mut vote), Some(mut ch)) = (
             store::cab::get(&mut tx, id).await?,
             store::changes::get(&mut tx, id).await?,
         ) else {
-            tx.rollback().await?;
+            store::rollback(tx).await?;
             return Ok(None);
         };
         let emoji = choice.emoji();
         let Some(generation) = store::reactions::flip(&mut tx, message_id, actor.user, emoji, added).await? else {
-            tx.rollback().await?;
+            store::rollback(tx).await?;
             return Ok(Some(Outcome::Duplicate));
         };
         let key = format!(
@@ -256,13 +256,13 @@ impl Desk {
                     self.audit_reconciliation(&mut action, inbound, &id.to_string(), &what)
                         .await?;
                 }
-                action.commit().await?;
-                tx.commit().await?;
+                store::commit(action).await?;
+                store::commit(tx).await?;
                 self.outbox_ready().notify_one();
                 Ok(Some(outcome))
             }
             Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
-                action.rollback().await?;
+                store::rollback(action).await?;
                 if reconciled {
                     self.audit_reconciliation(
                         &mut tx,
@@ -275,7 +275,7 @@ impl Desk {
                 // The reaction is taken back: record it gone now, so the
                 // platform's removal event is not a new one.
                 store::reactions::flip(&mut tx, message_id, actor.user, emoji, false).await?;
-                tx.commit().await?;
+                store::commit(tx).await?;
                 Err(DeskError::RejectedReaction(text))
             }
             Err(e) => Err(e),

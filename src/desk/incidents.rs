@@ -570,8 +570,8 @@ impl Desk {
                     self.audit_reconciliation(&mut action, inbound, subject, &format!("{emoji} added"))
                         .await?;
                 }
-                action.commit().await?;
-                tx.commit().await?;
+                store::commit(action).await?;
+                store::commit(tx).await?;
                 if matches!(outcome, Outcome::Reply(_)) {
                     self.outbox_ready().notify_one();
                     self.timers_changed().notify_one();
@@ -581,7 +581,7 @@ impl Desk {
             // A refusal keeps the event's identity (no second answer to a replay)
             // and asks for the reaction to be taken back.
             Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
-                action.rollback().await?;
+                store::rollback(action).await?;
                 if let Some(subject) = &subject {
                     self.audit_reconciliation(
                         &mut tx,
@@ -591,7 +591,7 @@ impl Desk {
                     )
                     .await?;
                 }
-                tx.commit().await?;
+                store::commit(tx).await?;
                 Err(DeskError::RejectedReaction(text))
             }
             Err(e) => Err(e),

@@ -139,12 +139,6 @@ pub(crate) enum DeskError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for DeskError {
-    fn from(e: sqlx::Error) -> Self {
-        DeskError::Store(StoreError::Db(e))
-    }
-}
-
 pub(crate) type DeskResult<T> = Result<T, DeskError>;
 
 pub(crate) fn rejected<T>(msg: impl Into<String>) -> DeskResult<T> {
@@ -314,11 +308,11 @@ impl Desk {
         let mut action = store::savepoint(conn).await?;
         match self.command(&mut action, inbound, cmd).await {
             Ok(reply) => {
-                action.commit().await?;
+                store::commit(action).await?;
                 Ok(Outcome::Reply(reply))
             }
             Err(e @ (DeskError::Rejected(_) | DeskError::RejectedReaction(_))) => {
-                action.rollback().await?;
+                store::rollback(action).await?;
                 Err(e)
             }
             Err(e) => Err(e),
@@ -336,7 +330,7 @@ impl Desk {
     async fn claim(&self, inbound: &Inbound) -> DeskResult<Option<Tx>> {
         let mut tx = self.store().begin().await?;
         if !self.claim_on(&mut tx, inbound).await? {
-            tx.rollback().await?;
+            store::rollback(tx).await?;
             return Ok(None);
         }
         Ok(Some(tx))

@@ -1,7 +1,7 @@
 //! Desk rules that need a database: replays, atomicity, permissions.
 
 use super::*;
-use crate::store::testing::temp_store;
+use crate::store::testing::{self, temp_store};
 
 fn actor(name: &str, roles: &[&str]) -> Actor {
     Actor {
@@ -31,8 +31,7 @@ async fn count(desk: &Desk, table: &str) -> i64 {
 
 /// Runs one statement on the desk's writer (triggers that inject faults, caps).
 async fn exec(desk: &Desk, sql: &str) {
-    let mut conn = desk.store().write().await.unwrap();
-    sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    testing::exec(desk.store(), sql).await;
 }
 
 async fn desk() -> (Desk, tempfile::TempDir) {
@@ -247,37 +246,22 @@ async fn a_store_failure_in_a_batch_undoes_that_command_only() {
 async fn titles_after_restart(dir: &tempfile::TempDir) -> Vec<String> {
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
     let store = Store::open(&url).await.unwrap();
-    let mut conn = store.read().await.unwrap();
-    let titles: Vec<(String,)> = sqlx::query_as(
+    let titles = testing::texts(
+        &store,
         "SELECT i.title FROM incidents i
           WHERE EXISTS (SELECT 1 FROM audit a WHERE a.subject = 'INC-' || i.id)
             AND EXISTS (SELECT 1 FROM outbox o WHERE o.subject = 'INC-' || i.id)
           ORDER BY i.id",
     )
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    drop(conn);
+    .await;
     store.close().await;
-    titles.into_iter().map(|(t,)| t).collect()
+    titles
 }
 
 /// True when another connection can take the write lock at once (nothing is
 /// holding a transaction open on the desk's writer).
 async fn another_process_can_write(dir: &tempfile::TempDir) -> bool {
-    use sqlx::{ConnectOptions, Connection};
-    let mut other = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.path().join("test.db"))
-        .busy_timeout(std::time::Duration::from_millis(200))
-        .connect()
-        .await
-        .unwrap();
-    let ok = sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.is_ok();
-    if ok {
-        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
-    }
-    other.close().await.unwrap();
-    ok
+    testing::another_connection_can_write(&dir.path().join("test.db")).await
 }
 
 fn logged(outcome: &Outcome) -> bool {
@@ -353,14 +337,9 @@ async fn a_full_database_is_answered_not_saved_and_the_next_command_after_space_
     assert!(logged(
         &desk.handle(line("a", &alice, "!incident before the disk filled")).await
     ));
-    {
-        let mut conn = desk.store().write().await.unwrap();
-        let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count").fetch_one(&mut *conn).await.unwrap();
-        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-    }
+    // On the writer: the cap is a setting of the connection, not of the file.
+    let pages = testing::scalar(desk.store(), "PRAGMA page_count").await;
+    exec(&desk, &format!("PRAGMA max_page_count = {pages}")).await;
     let mut refused = 0;
     for i in 0..40 {
         let text = format!("!incident while full {i} {}", "x".repeat(180));

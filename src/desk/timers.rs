@@ -51,11 +51,11 @@ impl Desk {
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         if !store::timers::mark_fired(&mut tx, firing.timer.id, now).await? {
-            tx.rollback().await?;
+            store::rollback(tx).await?;
             return Ok(false);
         }
         self.on_timer(&mut tx, &firing).await?;
-        tx.commit().await?;
+        store::commit(tx).await?;
         self.store().note_written();
         self.outbox_ready().notify_one();
         Ok(true)

@@ -210,10 +210,10 @@ async fn run_jobs(conn: &mut Conn, jobs: &[Queued]) -> (Result<Ended, StoreError
             let failed = store_failed(&outcome);
             answers.push(outcome);
             return if failed {
-                tx.rollback().await?;
+                store::rollback(tx).await?;
                 Ok(Ended::RolledBack)
             } else {
-                tx.commit().await?;
+                store::commit(tx).await?;
                 Ok(Ended::Committed)
             };
         }
@@ -221,22 +221,22 @@ async fn run_jobs(conn: &mut Conn, jobs: &[Queued]) -> (Result<Ended, StoreError
             let mut savepoint = store::savepoint(&mut tx).await?;
             let outcome = (queued.job)(&mut savepoint).await;
             let released = if store_failed(&outcome) {
-                savepoint.rollback().await
+                store::rollback(savepoint).await
             } else {
-                savepoint.commit().await
+                store::commit(savepoint).await
             };
             if let Err(e) = released {
                 // The command's own error says why (a full disk, say); the
                 // failed release only says that the transaction is gone.
                 let cause = match outcome {
                     Err(DeskError::Store(own)) => own,
-                    _ => StoreError::Db(e),
+                    _ => e,
                 };
                 return Ok(Ended::LostTo(i, cause));
             }
             answers.push(outcome);
         }
-        tx.commit().await?;
+        store::commit(tx).await?;
         Ok(Ended::Committed)
     }
     .await;

@@ -276,6 +276,16 @@ pub async fn savepoint(conn: &mut Conn) -> Result<Transaction<'_, sqlx::Sqlite>>
     Ok(sqlx::Connection::begin(conn).await?)
 }
 
+/// Commits a transaction or releases a savepoint.
+pub async fn commit(tx: Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+    Ok(tx.commit().await?)
+}
+
+/// Rolls back a transaction or a savepoint.
+pub async fn rollback(tx: Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+    Ok(tx.rollback().await?)
+}
+
 /// Milliseconds since the epoch, the storage form of every time.
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -293,7 +303,49 @@ pub fn from_ms(table: &'static str, ms: i64) -> Result<DateTime<Utc>> {
 
 #[cfg(test)]
 pub(crate) mod testing {
+    //! Raw SQL for tests outside the store (fault-injecting triggers, checks
+    //! of what the file holds), so sqlx stays in this module.
+
+    use sqlx::{ConnectOptions, Connection};
+
     use super::Store;
+
+    /// Runs one statement on the store's writer.
+    pub async fn exec(store: &Store, sql: &str) {
+        let mut conn = store.write().await.expect("writer");
+        sqlx::query(sql).execute(&mut *conn).await.expect(sql);
+    }
+
+    /// One integer (`SELECT COUNT(*) …`).
+    pub async fn scalar(store: &Store, sql: &str) -> i64 {
+        let mut conn = store.read().await.expect("reader");
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.expect(sql);
+        n
+    }
+
+    /// The first column of every row, as text.
+    pub async fn texts(store: &Store, sql: &str) -> Vec<String> {
+        let mut conn = store.read().await.expect("reader");
+        let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&mut *conn).await.expect(sql);
+        rows.into_iter().map(|(t,)| t).collect()
+    }
+
+    /// True when a connection of its own can take the file's write lock at
+    /// once (no transaction is left open on the store's writer).
+    pub async fn another_connection_can_write(path: &std::path::Path) -> bool {
+        let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(std::time::Duration::from_millis(200))
+            .connect()
+            .await
+            .expect("a second connection");
+        let ok = sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.is_ok();
+        if ok {
+            sqlx::query("ROLLBACK").execute(&mut other).await.expect("ROLLBACK");
+        }
+        other.close().await.expect("close");
+        ok
+    }
 
     /// A fresh store on a temporary file; keep the dir alive as long as the store.
     pub async fn temp_store() -> (Store, tempfile::TempDir) {
