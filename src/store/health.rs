@@ -14,7 +14,7 @@
 //! therefore hands out a writer connection only when both agree it is outside
 //! any transaction, and replaces it otherwise.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use sqlx::{Connection, SqliteConnection};
 
@@ -84,21 +84,10 @@ impl StoreError {
     }
 }
 
-/// The database's writability, shared by every clone of the store.
-#[derive(Debug)]
-pub(crate) struct Health {
-    writable: AtomicBool,
-    fault: AtomicU8,
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Self {
-            writable: AtomicBool::new(true),
-            fault: AtomicU8::new(0),
-        }
-    }
-}
+/// The database's writability, shared by every clone of the store: `0` while
+/// writes commit, else one more than the index of the fault that stops them.
+#[derive(Debug, Default)]
+pub(crate) struct Health(AtomicU8);
 
 impl Health {
     /// Records a failed write. True when `e` is a storage fault: then it is
@@ -108,8 +97,8 @@ impl Health {
         let Some(fault) = e.write_fault() else {
             return false;
         };
-        let before = WriteFault::ALL[usize::from(self.fault.swap(fault.index(), Ordering::AcqRel))];
-        if self.writable.swap(false, Ordering::AcqRel) || before != fault {
+        let now = fault.index() + 1;
+        if self.0.swap(now, Ordering::AcqRel) != now {
             tracing::error!(
                 fault = fault.as_str(),
                 error = %e,
@@ -121,17 +110,16 @@ impl Health {
 
     /// Records a write that committed; logs once when a fault has cleared.
     pub(crate) fn written(&self) {
-        if !self.writable.swap(true, Ordering::AcqRel) {
+        if self.0.swap(0, Ordering::AcqRel) != 0 {
             tracing::warn!("the database can be written again");
         }
     }
 
     /// `Ok` while writes commit, else the last fault seen.
     pub(crate) fn state(&self) -> std::result::Result<(), WriteFault> {
-        if self.writable.load(Ordering::Acquire) {
-            Ok(())
-        } else {
-            Err(WriteFault::ALL[usize::from(self.fault.load(Ordering::Acquire))])
+        match usize::from(self.0.load(Ordering::Acquire)) {
+            0 => Ok(()),
+            n => Err(WriteFault::ALL[n - 1]),
         }
     }
 }
@@ -147,16 +135,6 @@ pub(crate) async fn is_settled(conn: &mut SqliteConnection) -> Result<bool> {
     // using it; sqlite3_get_autocommit only reads a flag of the open handle.
     let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
     Ok(autocommit != 0)
-}
-
-/// Fails when a COMMIT that reported success left the connection inside a
-/// transaction (then nothing was made durable).
-pub(crate) async fn ensure_settled(conn: &mut SqliteConnection) -> Result<()> {
-    if is_settled(conn).await? {
-        Ok(())
-    } else {
-        Err(StoreError::Unsettled)
-    }
 }
 
 #[cfg(test)]

@@ -174,34 +174,20 @@ impl Store {
     /// held) and a fresh one opened in its place, so no later write can land
     /// inside a transaction that never commits.
     pub async fn write(&self) -> Result<Writer> {
-        let mut conn = self.writer.acquire().await?;
-        if health::is_settled(&mut conn).await? {
+        if let Some(conn) = keep_if_settled(self.writer.acquire().await?).await? {
             return Ok(conn);
         }
-        tracing::warn!("a failed write left the writer connection inside a transaction; replacing the connection");
-        if let Err(e) = conn.close().await {
-            tracing::warn!(error = %e, "closing the unsettled writer connection failed");
-        }
-        let mut fresh = self.writer.acquire().await?;
-        if health::is_settled(&mut fresh).await? {
-            Ok(fresh)
-        } else {
-            Err(StoreError::Unsettled)
-        }
+        tracing::warn!("a failed write left the writer connection inside a transaction; replaced the connection");
+        keep_if_settled(self.writer.acquire().await?)
+            .await?
+            .ok_or(StoreError::Unsettled)
     }
 
     /// Gives the writer connection back after a write, replacing it when the
     /// write left it inside a transaction; `Err` when a COMMIT that reported
     /// success did not end the transaction.
-    pub async fn settle(&self, mut conn: Writer) -> Result<()> {
-        match health::ensure_settled(&mut conn).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                tracing::debug!(error = %e, "replacing the writer connection");
-                let _ = conn.close().await;
-                Err(e)
-            }
-        }
+    pub async fn settle(&self, conn: Writer) -> Result<()> {
+        keep_if_settled(conn).await?.map(drop).ok_or(StoreError::Unsettled)
     }
 
     /// Records a failed write: true when it is a storage fault (logged here,
@@ -232,6 +218,19 @@ impl Store {
         self.reader.close().await;
         self.checkpointer.close().await;
     }
+}
+
+/// The connection back when it is outside any transaction; otherwise it is
+/// closed (SQLite rolls back what it held) and the pool opens a fresh one.
+async fn keep_if_settled(mut conn: Writer) -> Result<Option<Writer>> {
+    if health::is_settled(&mut conn).await? {
+        return Ok(Some(conn));
+    }
+    tracing::debug!("closing a writer connection left inside a transaction");
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, "closing the unsettled writer connection failed");
+    }
+    Ok(None)
 }
 
 /// Copies committed WAL frames into the database file off the commit path,
