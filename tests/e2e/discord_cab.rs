@@ -11,7 +11,7 @@ use opsdesk::desk::Clock;
 use serde_json::Value;
 
 use crate::bot::{self, assert_no_decode_problems, reply_to, WAIT};
-use crate::fake_discord::{CallMatcher, FakeDiscord, GuildSpec, MemberSpec, StoredMessage};
+use crate::fake_discord::{CallMatcher, FakeDiscord, GuildSpec, StoredMessage};
 use crate::util::TestDb;
 
 const APPROVE: &str = "✅";
@@ -444,15 +444,7 @@ async fn the_requester_and_members_without_a_cab_role_are_removed_and_told_why()
 /// The default guild with three more CAB members: a board of six.
 fn board_of_six() -> GuildSpec {
     let mut spec = GuildSpec::service_desk_default();
-    let cab = spec.role_id("CAB");
-    for (name, id) in [("hal", 409u64), ("ida", 410), ("jon", 411)] {
-        spec.members.push(MemberSpec {
-            user_id: 1_200_000_000_000_000_000 + id,
-            username: name.to_owned(),
-            role_ids: vec![cab],
-            dms_closed: false,
-        });
-    }
+    spec.add_members_with_role("CAB", &[("hal", 409), ("ida", 410), ("jon", 411)]);
     spec
 }
 

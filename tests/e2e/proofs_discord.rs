@@ -1028,21 +1028,10 @@ const ABSTAIN: &str = "➖";
 /// The service-desk guild with a CAB of eight (the erin, frank, judy, kim, lee added).
 fn board_of_eight() -> GuildSpec {
     let mut spec = GuildSpec::service_desk_default();
-    let cab = spec.role_id("CAB");
-    for (name, id) in [
-        ("erin", 421u64),
-        ("frank", 422),
-        ("judy", 423),
-        ("kim", 424),
-        ("lee", 425),
-    ] {
-        spec.members.push(MemberSpec {
-            user_id: 1_200_000_000_000_000_000 + id,
-            username: name.to_owned(),
-            role_ids: vec![cab],
-            dms_closed: false,
-        });
-    }
+    spec.add_members_with_role(
+        "CAB",
+        &[("erin", 421), ("frank", 422), ("judy", 423), ("kim", 424), ("lee", 425)],
+    );
     spec
 }
 

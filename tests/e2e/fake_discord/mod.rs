@@ -378,6 +378,20 @@ impl GuildSpec {
         })
     }
 
+    /// Adds members (name, id suffix after the default members' base) who
+    /// hold the role called `role_name`.
+    pub fn add_members_with_role(&mut self, role_name: &str, members: &[(&str, u64)]) {
+        let role = self.role_id(role_name);
+        for (name, id) in members {
+            self.members.push(MemberSpec {
+                user_id: 1_200_000_000_000_000_000 + id,
+                username: (*name).to_owned(),
+                role_ids: vec![role],
+                dms_closed: false,
+            });
+        }
+    }
+
     /// User ids of the members holding the role called `role_name`.
     pub fn members_with_role(&self, role_name: &str) -> Vec<u64> {
         let role = self.role_id(role_name);
