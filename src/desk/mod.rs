@@ -436,6 +436,8 @@ impl Desk {
 }
 
 #[cfg(test)]
+mod act_tests;
+#[cfg(test)]
 mod cab_tests;
 #[cfg(test)]
 mod outage_tests;
