@@ -13,23 +13,42 @@ use chrono::TimeDelta;
 use crate::domain::change::{ChangeId, ChangeState, ChangeType, Risk};
 use crate::domain::incident::{IncidentId, State};
 use crate::domain::outage::{OutageId, OutageImpact, IMPACTS};
+use crate::domain::party::Party;
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
 use crate::domain::sla::parse_duration;
+use crate::domain::subject::Subject;
 use crate::domain::text::nearest;
 
-/// Who may run a command at all (the desk decides per record).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone.
-    Anyone,
-    /// The incident's reporter, or any agent.
-    ReporterOrAgent,
-    /// Agents only.
-    Agent,
-    /// Holders of the outage roles (config `outage.roles`).
-    OutageRoles,
-    /// The change authority (config `change.authority_roles`).
-    ChangeAuthority,
+/// Who may run a command: the parties its row declares (see `domain::party`),
+/// which `!help` lists it by. A row that serves several forms (`!show INC-n` /
+/// `!show CHG-n`, `!outage` / `!outage show`) declares its main form, and
+/// [`Command::may`] gives each form its own declaration beside it.
+pub mod who {
+    use crate::domain::party::Party::{self, *};
+
+    pub const ANYONE: &[Party] = &[Anyone];
+    /// Those who may see an incident: show, note.
+    pub const INCIDENT_READERS: &[Party] = &[Reporter, Assignee, Group, ServiceOwner, Agents];
+    /// Lifecycle moves and resolving: those who work the incident.
+    pub const INCIDENT_WORKERS: &[Party] = &[Assignee, Group, Agents];
+    /// Closing and reopening a resolved incident: its workers and its reporter.
+    pub const INCIDENT_CLOSERS: &[Party] = &[Reporter, Assignee, Group, Agents];
+    /// Functional escalation: its workers; the reporter may ask for one.
+    pub const ESCALATORS: &[Party] = &[Reporter, Assignee, Group, Agents];
+    /// Hierarchical escalation (`up`): also the service's owner.
+    pub const ESCALATORS_UP: &[Party] = &[Reporter, Assignee, Group, ServiceOwner, Agents];
+    /// ⬆️ on a card: functional escalation by those who work the incident.
+    pub const ESCALATE_REACTION: &[Party] = &[Assignee, Group, Agents];
+    pub const AGENTS: &[Party] = &[Agents];
+    pub const OUTAGE_ROLES: &[Party] = &[OutageRoles];
+    /// Updating or resolving an outage: its declarer or the outage roles.
+    pub const OUTAGE_EDITORS: &[Party] = &[Reporter, OutageRoles];
+    pub const CHANGE_REQUESTERS: &[Party] = &[ChangeRequesters];
+    /// Cancelling a change: its requester or the change authority.
+    pub const CHANGE_CANCELLERS: &[Party] = &[Reporter, ChangeAuthority];
+    /// Starting work and asking for review: the implementer or the authority.
+    pub const CHANGE_IMPLEMENTERS: &[Party] = &[Assignee, ChangeAuthority];
+    pub const CHANGE_AUTHORITY: &[Party] = &[ChangeAuthority];
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -66,7 +85,8 @@ pub struct CommandSpec {
     pub aliases: &'static [&'static str],
     pub usage: &'static str,
     pub summary: &'static str,
-    pub access: Access,
+    /// Who may run it (the widest of its forms).
+    pub may: &'static [Party],
     pub options: &'static [OptionSpec],
 }
 
@@ -104,7 +124,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["inc"],
         usage: "incident <title> [impact=high|medium|low] [urgency=high|medium|low] [service=<name>] [category=<name>]",
         summary: "Report an incident; replies with its INC id, priority and who handles it.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[
             pos("title", "What is wrong, in one line", OptionKind::Text, true),
             named("impact", "How widely it hurts", OptionKind::Choice(&LEVELS)),
@@ -117,8 +137,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "show",
         aliases: &[],
         usage: "show INC-<n>|CHG-<n>",
-        summary: "Show an incident (its reporter or an agent) or a change (anyone) with its history.",
-        access: Access::Anyone,
+        summary: "Show an incident (to those who may see it) or a change, with its history.",
+        may: who::ANYONE,
         options: &[pos(
             "id",
             "The incident or change, e.g. INC-12 or CHG-3",
@@ -131,7 +151,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["list"],
         usage: "incidents [open|mine|all|P1..P5|service=<name>] [page=<n>]",
         summary: "List incidents, newest first (non-agents see their own).",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[
             pos("filter", "Which incidents", OptionKind::Choice(FILTERS), false),
             named("service", "Only this service", OptionKind::Text),
@@ -143,7 +163,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["claim"],
         usage: "take INC-<n>",
         summary: "Claim an incident: assign it to yourself.",
-        access: Access::Agent,
+        may: who::AGENTS,
         options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
     },
     CommandSpec {
@@ -151,7 +171,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "assign INC-<n> @user",
         summary: "Assign an incident to someone.",
-        access: Access::Agent,
+        may: who::AGENTS,
         options: &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             pos("user", "Who takes it", OptionKind::User, true),
@@ -161,8 +181,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "status",
         aliases: &[],
         usage: "status INC-<n> <new|assigned|in_progress|on_hold|resolved|closed> [reason]",
-        summary: "Move an incident through its lifecycle (agents); with no arguments, show current outages.",
-        access: Access::Anyone,
+        summary: "Move an incident through its lifecycle; with no arguments, show current outages.",
+        may: who::ANYONE,
         options: &[
             pos("id", "The incident, e.g. INC-12 (leave out to see outages)", OptionKind::Incident, false),
             pos("state", "The new state", OptionKind::Choice(STATES), false),
@@ -174,7 +194,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["comment"],
         usage: "note INC-<n> <text>",
         summary: "Add a note to an incident.",
-        access: Access::ReporterOrAgent,
+        may: who::INCIDENT_READERS,
         options: &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             pos("text", "The note", OptionKind::Text, true),
@@ -185,7 +205,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "resolve INC-<n> <resolution>",
         summary: "Resolve an incident, saying how.",
-        access: Access::Agent,
+        may: who::INCIDENT_WORKERS,
         options: &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             pos("resolution", "How it was fixed", OptionKind::Text, true),
@@ -195,16 +215,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "close",
         aliases: &[],
         usage: "close INC-<n>",
-        summary: "Close a resolved incident (its reporter or an agent).",
-        access: Access::ReporterOrAgent,
+        summary: "Close a resolved incident.",
+        may: who::INCIDENT_CLOSERS,
         options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
     },
     CommandSpec {
         name: "reopen",
         aliases: &[],
         usage: "reopen INC-<n> [reason]",
-        summary: "Reopen a resolved incident (its reporter or an agent).",
-        access: Access::ReporterOrAgent,
+        summary: "Reopen a resolved incident.",
+        may: who::INCIDENT_CLOSERS,
         options: &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             pos("reason", "Why it is not fixed", OptionKind::Text, false),
@@ -215,7 +235,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "outage <service> <summary> [impact=partial|major] | update OUT-<n> <text> [impact=…] | resolve OUT-<n> [text] | show OUT-<n>",
         summary: "Declare, update or resolve an outage; subscribers and the status channel are told.",
-        access: Access::OutageRoles,
+        may: who::OUTAGE_ROLES,
         options: &[
             pos("target", "The service, or update / resolve / show", OptionKind::Text, true),
             pos("text", "The summary; after update/resolve/show: OUT-n (and the text)", OptionKind::Text, false),
@@ -227,7 +247,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "services",
         summary: "List the services with their owners and whether they are up.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[],
     },
     CommandSpec {
@@ -235,7 +255,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["sub"],
         usage: "subscribe <service>",
         summary: "Be told by direct message about outages of a service.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[pos("service", "The service, e.g. email", OptionKind::Text, true)],
     },
     CommandSpec {
@@ -243,7 +263,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["unsub"],
         usage: "unsubscribe <service>",
         summary: "Stop outage messages about a service.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[pos("service", "The service, e.g. email", OptionKind::Text, true)],
     },
     CommandSpec {
@@ -251,7 +271,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "subscriptions",
         summary: "List the services you are subscribed to.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[],
     },
     CommandSpec {
@@ -261,7 +281,7 @@ pub const COMMANDS: &[CommandSpec] = &[
                 [window=<start>..<end>] [implementer=@user]",
         summary: "File a change (RFC); replies with its CHG id. Also `change cancel CHG-<n> [reason]` and \
                   `change status CHG-<n> <state> [reason] [window=…]`.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[
             pos("title", "What will change, in one line", OptionKind::Text, true),
             named("service", "The service it changes", OptionKind::Text),
@@ -284,7 +304,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "changes [open|upcoming|mine|all|service=<name>]",
         summary: "List changes: open (default, newest first), upcoming (by window), yours, or one service's.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[
             pos("filter", "Which changes", OptionKind::Choice(CHANGE_FILTERS), false),
             named("service", "Only this service", OptionKind::Text),
@@ -295,7 +315,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "cab CHG-<n> [deadline=<duration>]",
         summary: "Call the CAB (or ECAB) vote on a change: members vote ✅ ❌ ➖ by reaction.",
-        access: Access::ChangeAuthority,
+        may: who::CHANGE_AUTHORITY,
         options: &[
             pos("id", "The change, e.g. CHG-3", OptionKind::Change, true),
             named("deadline", "How long the vote stays open, e.g. 24h", OptionKind::Text),
@@ -306,7 +326,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["authorise"],
         usage: "authorize CHG-<n>",
         summary: "Authorize a change after its vote (not your own).",
-        access: Access::ChangeAuthority,
+        may: who::CHANGE_AUTHORITY,
         options: &[pos("id", "The change, e.g. CHG-3", OptionKind::Change, true)],
     },
     CommandSpec {
@@ -314,7 +334,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "reject CHG-<n> <reason>",
         summary: "Reject a change after its vote, saying why.",
-        access: Access::ChangeAuthority,
+        may: who::CHANGE_AUTHORITY,
         options: &[
             pos("id", "The change, e.g. CHG-3", OptionKind::Change, true),
             pos("reason", "Why", OptionKind::Text, true),
@@ -325,7 +345,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["acknowledge"],
         usage: "ack INC-<n>",
         summary: "Acknowledge an incident: stops its response clock.",
-        access: Access::Agent,
+        may: who::AGENTS,
         options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
     },
     CommandSpec {
@@ -333,7 +353,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "escalate INC-<n> [up] [reason]",
         summary: "Escalate to the next support tier, or `up` to the incident manager, then the service owner.",
-        access: Access::ReporterOrAgent,
+        may: who::ESCALATORS_UP,
         options: &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             pos(
@@ -349,7 +369,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "major INC-<n> [off] [reason]",
         summary: "Declare a major incident, or revert one with `off <reason>`.",
-        access: Access::Agent,
+        may: who::AGENTS,
         options: &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             pos("reason", "Why; start with `off` to revert", OptionKind::Text, false),
@@ -359,8 +379,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "priority",
         aliases: &["prio"],
         usage: "priority INC-<n> [impact=high|medium|low] [urgency=high|medium|low] [reason]",
-        summary: "Re-prioritise an incident from a new impact and/or urgency; its SLA clocks move to the new targets.",
-        access: Access::Agent,
+        summary: "Re-prioritise an incident from a new impact or urgency; its SLA clocks follow.",
+        may: who::AGENTS,
         options: &[
             pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
             named("impact", "How widely it hurts now", OptionKind::Choice(&LEVELS)),
@@ -373,7 +393,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &["commands"],
         usage: "help [command]",
         summary: "List the commands you may run, or explain one.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[pos("command", "A command name", OptionKind::Text, false)],
     },
     CommandSpec {
@@ -381,7 +401,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "raci [action]",
         summary: "Show who is Responsible, Accountable, Consulted and Informed.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[pos("action", "An action, e.g. log_incident", OptionKind::Text, false)],
     },
     CommandSpec {
@@ -389,13 +409,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "whois <itil-role>",
         summary: "Say which chat role and channel hold an ITIL role.",
-        access: Access::Anyone,
+        may: who::ANYONE,
         options: &[pos(
             "role",
             "An ITIL role, e.g. incident_manager",
             OptionKind::Text,
             true,
         )],
+    },
+    CommandSpec {
+        name: "whoami",
+        aliases: &[],
+        usage: "whoami",
+        summary: "Your roles here and what they let you do.",
+        may: who::ANYONE,
+        options: &[],
     },
 ];
 
@@ -568,6 +596,7 @@ pub enum Command {
     Whois {
         role: String,
     },
+    Whoami,
     /// Not a command we know; `suggestion` is the nearest name.
     Unknown {
         name: String,
@@ -588,8 +617,94 @@ impl Command {
                 | Command::Help { .. }
                 | Command::Raci { .. }
                 | Command::Whois { .. }
+                | Command::Whoami
                 | Command::Unknown { .. }
         )
+    }
+
+    /// Who may run this form of the command: its row's declaration, narrowed
+    /// where one row serves several forms.
+    pub fn may(&self) -> &'static [Party] {
+        match self {
+            Command::Show { .. } => who::INCIDENT_READERS,
+            Command::Status { .. } => who::INCIDENT_WORKERS,
+            Command::Escalate { up: false, .. } => who::ESCALATORS,
+            Command::OutageUpdate { .. } | Command::OutageResolve { .. } => who::OUTAGE_EDITORS,
+            Command::OutageShow { .. } => who::ANYONE,
+            Command::Change { .. } => who::CHANGE_REQUESTERS,
+            Command::ChangeCancel { .. } => who::CHANGE_CANCELLERS,
+            Command::ChangeStatus { state, .. } => match state {
+                ChangeState::Implementing | ChangeState::Review => who::CHANGE_IMPLEMENTERS,
+                ChangeState::Assessment | ChangeState::Scheduled | ChangeState::Closed => who::CHANGE_AUTHORITY,
+                // Not a move `!change status` makes: the desk says which command does.
+                _ => who::ANYONE,
+            },
+            other => other.spec().map_or(who::ANYONE, |s| s.may),
+        }
+    }
+
+    /// The record this command acts on, whose parties decide who may run it.
+    pub fn record(&self) -> Option<Subject> {
+        match self {
+            Command::Show { id }
+            | Command::Take { id }
+            | Command::Assign { id, .. }
+            | Command::Status { id, .. }
+            | Command::Note { id, .. }
+            | Command::Resolve { id, .. }
+            | Command::Close { id }
+            | Command::Reopen { id, .. }
+            | Command::Ack { id }
+            | Command::Escalate { id, .. }
+            | Command::Major { id, .. }
+            | Command::Priority { id, .. } => Some(Subject::Incident(*id)),
+            Command::ChangeCancel { id, .. }
+            | Command::ChangeStatus { id, .. }
+            | Command::Cab { id, .. }
+            | Command::Authorize { id }
+            | Command::Reject { id, .. } => Some(Subject::Change(*id)),
+            Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } => Some(Subject::Outage(*id)),
+            _ => None,
+        }
+    }
+
+    /// The row this command was built from.
+    pub fn spec(&self) -> Option<&'static CommandSpec> {
+        let name = match self {
+            Command::Incident { .. } => "incident",
+            Command::Show { .. } | Command::ShowChange { .. } => "show",
+            Command::Incidents { .. } => "incidents",
+            Command::Take { .. } => "take",
+            Command::Assign { .. } => "assign",
+            Command::Status { .. } | Command::Outages => "status",
+            Command::Note { .. } => "note",
+            Command::Resolve { .. } => "resolve",
+            Command::Close { .. } => "close",
+            Command::Reopen { .. } => "reopen",
+            Command::OutageDeclare { .. }
+            | Command::OutageUpdate { .. }
+            | Command::OutageResolve { .. }
+            | Command::OutageShow { .. } => "outage",
+            Command::Services => "services",
+            Command::Subscribe { .. } => "subscribe",
+            Command::Unsubscribe { .. } => "unsubscribe",
+            Command::Subscriptions => "subscriptions",
+            Command::Change { .. } | Command::ChangeCancel { .. } | Command::ChangeStatus { .. } => "change",
+            Command::Changes { .. } => "changes",
+            Command::Cab { .. } => "cab",
+            Command::Authorize { .. } => "authorize",
+            Command::Reject { .. } => "reject",
+            Command::Ack { .. } => "ack",
+            Command::Escalate { .. } => "escalate",
+            Command::Major { .. } => "major",
+            Command::Priority { .. } => "priority",
+            Command::Help { .. } => "help",
+            Command::Raci { .. } => "raci",
+            Command::Whois { .. } => "whois",
+            Command::Whoami => "whoami",
+            Command::Unknown { .. } => return None,
+        };
+        spec(name)
     }
 }
 
@@ -877,6 +992,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         "whois" => Command::Whois {
             role: text(0).unwrap_or_default(),
         },
+        "whoami" => Command::Whoami,
         other => return Err(err(format!("`{other}` has no parser"))),
     };
     Ok(cmd)

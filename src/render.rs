@@ -584,7 +584,9 @@ pub fn not_agent(prefix: &str, command: &str) -> String {
 }
 
 pub fn not_yours(id: crate::domain::incident::IncidentId) -> String {
-    format!("{id} is not yours: only its reporter and agents may see or change it.")
+    format!(
+        "{id} is not yours: only its reporter, its assignee, its assignment group, its service's owner and agents may see or change it."
+    )
 }
 
 pub fn invalid_move(id: crate::domain::incident::IncidentId, e: &InvalidTransition) -> String {
@@ -2498,3 +2500,6 @@ mod tests {
         }
     }
 }
+
+pub mod access;
+pub use access::*;

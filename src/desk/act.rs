@@ -29,6 +29,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 
 use super::{writer, Desk, DeskError, DeskResult, Event, Inbound, Outcome};
+use crate::domain::party::Party;
 use crate::domain::UserId;
 use crate::message::Outgoing;
 use crate::store::{self, Conn, StoreError};
@@ -39,6 +40,9 @@ pub(crate) struct Act<'a> {
     conn: &'a mut Conn,
     /// The one clock reading of this action: every row it writes carries it.
     pub(crate) now: DateTime<Utc>,
+    /// The parties the actor holds towards the action's record, once the
+    /// spine has authorized it (`desk/permit.rs`).
+    pub(crate) parties: Vec<Party>,
     records: Vec<Record>,
 }
 
@@ -56,8 +60,14 @@ impl<'a> Act<'a> {
         Self {
             conn,
             now,
+            parties: Vec::new(),
             records: Vec::new(),
         }
+    }
+
+    /// Whether the actor holds `party` towards this action's record.
+    pub(crate) fn holds(&self, party: Party) -> bool {
+        self.parties.contains(&party)
     }
 
     /// Records an audit entry and the messages it sends, written when the

@@ -6,6 +6,7 @@ use super::act::Act;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
 use crate::domain::escalation::{audience, ladder, next_rung, next_tier, Party, TierError};
 use crate::domain::incident::{Incident, IncidentId};
+use crate::domain::party::Party as Who;
 use crate::domain::raci::{Action, Route};
 use crate::domain::text::bounded;
 use crate::domain::RoleKey;
@@ -89,13 +90,18 @@ impl Desk {
         up: bool,
         reason: Option<String>,
     ) -> DeskResult<Reply> {
-        let inc = self.visible(tx, actor, id).await?;
+        let inc = self.incident(tx, id).await?;
         let reason = self.checked_reason(reason)?;
         if !inc.state.is_open() {
             return rejected(render::not_open(&inc, "escalated"));
         }
-        if !self.is_agent(actor) {
-            // `visible` let only the reporter through.
+        // Those who work the incident escalate it; its service's owner may
+        // climb the hierarchy; its reporter asks for escalation.
+        let works = [Who::Agents, Who::Group, Who::Assignee]
+            .into_iter()
+            .any(|p| tx.holds(p));
+        let climbs = up && tx.holds(Who::ServiceOwner);
+        if !(works || climbs) {
             return self.request_escalation(tx, actor, &inc, reason).await;
         }
         if up {
@@ -248,10 +254,9 @@ impl Desk {
         off: bool,
         reason: Option<String>,
     ) -> DeskResult<Reply> {
-        self.require_agent(actor, "major")?;
         let policy = self.policy();
         let now = tx.now;
-        let inc = self.visible(tx, actor, id).await?;
+        let inc = self.incident(tx, id).await?;
         let reason = self.checked_reason(reason)?;
         if !inc.state.is_open() {
             return rejected(render::not_open(&inc, "declared major"));

@@ -4,10 +4,11 @@
 use super::act::Act;
 use super::escalation::ESCALATE;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
-use crate::command::{ListFilter, UserRef};
+use crate::command::{who, ListFilter, UserRef};
 use crate::domain::incident::{Incident, IncidentId, NewIncident, State};
 use crate::domain::priority::{Impact, Urgency};
 use crate::domain::raci::{Action, Route, RouteContext};
+use crate::domain::subject::Subject;
 use crate::domain::text::bounded;
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
@@ -227,19 +228,16 @@ impl Desk {
         Ok(Reply::public(reply))
     }
 
-    /// Loads an incident the actor may see: its reporter or any agent.
-    pub(crate) async fn visible(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
-        let Some(inc) = store::incidents::get(tx, id).await? else {
-            return rejected(render::unknown_incident(id));
-        };
-        if inc.reporter != actor.user && !self.is_agent(actor) {
-            return rejected(render::not_yours(id));
+    /// Loads an incident (who may act on it was decided by `permit`).
+    pub(crate) async fn incident(&self, tx: &mut Act<'_>, id: IncidentId) -> DeskResult<Incident> {
+        match store::incidents::get(tx, id).await? {
+            Some(inc) => Ok(inc),
+            None => rejected(render::unknown_incident(id)),
         }
-        Ok(inc)
     }
 
-    pub(crate) async fn show(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
-        let inc = self.visible(tx, actor, id).await?;
+    pub(crate) async fn show(&self, tx: &mut Act<'_>, id: IncidentId) -> DeskResult<Reply> {
+        let inc = self.incident(tx, id).await?;
         let names = render::Names {
             reporter: self.name_of(tx, inc.reporter).await?,
             assignee: match inc.assignee {
@@ -273,7 +271,8 @@ impl Desk {
     ) -> DeskResult<Reply> {
         let policy = self.policy();
         let agent = self.is_agent(actor);
-        // Non-agents only ever see their own incidents, whatever filter they ask for.
+        // Non-agents only ever see their own incidents (reported or assigned
+        // to them), whatever filter they ask for.
         let only = if agent && filter != ListFilter::Mine {
             None
         } else {
@@ -305,14 +304,6 @@ impl Desk {
         )))
     }
 
-    pub(crate) fn require_agent(&self, actor: &Actor, command: &str) -> DeskResult<()> {
-        if self.is_agent(actor) {
-            Ok(())
-        } else {
-            rejected(render::not_agent(&self.policy().prefix, command))
-        }
-    }
-
     pub(crate) async fn assign(
         &self,
         tx: &mut Act<'_>,
@@ -320,9 +311,8 @@ impl Desk {
         id: IncidentId,
         to: Option<UserRef>,
     ) -> DeskResult<Reply> {
-        self.require_agent(actor, if to.is_some() { "assign" } else { "take" })?;
         let now = tx.now;
-        let mut inc = self.visible(tx, actor, id).await?;
+        let mut inc = self.incident(tx, id).await?;
         let assignee = match to {
             None => actor.user,
             Some(UserRef::Id(n)) => UserId::new(n),
@@ -331,6 +321,10 @@ impl Desk {
                 None => return rejected(render::unknown_user(&name)),
             },
         };
+        if assignee != actor.user && !self.could_work(tx, assignee, &inc.handler_role).await? {
+            let who = self.name_of(tx, assignee).await?;
+            return rejected(render::assignee_cannot_work(self.policy(), id, &who, &inc.handler_role));
+        }
         if !inc.state.is_open() {
             let e = inc.state.transition(State::Assigned).unwrap_err();
             return rejected(render::invalid_move(id, &e));
@@ -377,10 +371,9 @@ impl Desk {
         (impact, urgency): (Option<Impact>, Option<Urgency>),
         reason: Option<String>,
     ) -> DeskResult<Reply> {
-        self.require_agent(actor, "priority")?;
         let policy = self.policy();
         let now = tx.now;
-        let mut inc = self.visible(tx, actor, id).await?;
+        let mut inc = self.incident(tx, id).await?;
         if !inc.state.is_open() {
             return rejected(render::not_open(&inc, "re-prioritised"));
         }
@@ -438,15 +431,8 @@ impl Desk {
         id: IncidentId,
         to: State,
         reason: Option<String>,
-        command: &str,
     ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let inc = self.visible(tx, actor, id).await?;
-        // The reporter may close or reopen their own resolved incident; every other move is agents' work.
-        let reporter_may = inc.reporter == actor.user && matches!(command, "close" | "reopen");
-        if !self.is_agent(actor) && !reporter_may {
-            return rejected(render::not_agent(&policy.prefix, command));
-        }
+        let inc = self.incident(tx, id).await?;
         let reason = self.checked_reason(reason)?;
         let inc = self.move_incident(tx, actor, inc, to, reason).await?;
         Ok(Reply::public(render::done(&inc)))
@@ -514,7 +500,7 @@ impl Desk {
 
     pub(crate) async fn note(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {
         let now = tx.now;
-        let inc = self.visible(tx, actor, id).await?;
+        let inc = self.incident(tx, id).await?;
         let body = bounded("note", text, self.policy().limits.note_max, true)
             .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
         store::incidents::add_note(tx, id, actor.user, &body, now).await?;
@@ -564,16 +550,19 @@ impl Desk {
         }
         match (emoji, card) {
             (ESCALATE, Some(card)) => {
-                let Some(id) = card.subject.strip_prefix("INC-").and_then(IncidentId::parse) else {
+                let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
                     return Ok(Outcome::Ignored);
                 };
-                if !self.is_agent(&inbound.actor) {
-                    return Err(DeskError::RejectedReaction(render::escalate_reaction_refused(
-                        &self.policy().prefix,
-                        id,
-                    )));
-                }
-                let inc = self.visible(tx, &inbound.actor, id).await?;
+                let prefix = &self.policy().prefix;
+                self.authorize_reaction(
+                    tx,
+                    &inbound.actor,
+                    &Subject::Incident(id),
+                    who::ESCALATE_REACTION,
+                    || render::escalate_reaction_refused(prefix, id),
+                )
+                .await?;
+                let inc = self.incident(tx, id).await?;
                 if !inc.state.is_open() {
                     return rejected(render::not_open(&inc, "escalated"));
                 }
@@ -582,12 +571,13 @@ impl Desk {
                     .map(Outcome::Reply)
             }
             (CLAIM, Some(card)) => {
-                let Some(id) = card.subject.strip_prefix("INC-").and_then(IncidentId::parse) else {
+                let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
                     return Ok(Outcome::Ignored);
                 };
-                if !self.is_agent(&inbound.actor) {
-                    return Err(DeskError::RejectedReaction(render::claim_refused()));
-                }
+                // ✋ is `!take`: declared by its row.
+                let take = crate::command::spec("take").map_or(who::AGENTS, |s| s.may);
+                self.authorize_reaction(tx, &inbound.actor, &Subject::Incident(id), take, render::claim_refused)
+                    .await?;
                 self.assign(tx, &inbound.actor, id, None).await.map(Outcome::Reply)
             }
             (TICKET, None) => {

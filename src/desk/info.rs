@@ -1,7 +1,7 @@
 //! Read-only answers from config: help, the RACI matrix, who holds a role.
 
 use super::{rejected, Actor, Desk, DeskResult, Reply};
-use crate::command::{spec, Access, COMMANDS};
+use crate::command::{spec, COMMANDS};
 use crate::domain::raci::Action;
 use crate::domain::text::nearest;
 use crate::render;
@@ -9,18 +9,9 @@ use crate::render;
 impl Desk {
     pub(crate) fn help(&self, actor: &Actor, command: Option<&str>) -> DeskResult<Reply> {
         let prefix = &self.policy().prefix;
-        let agent = self.is_agent(actor);
-        let outage_roles = self.policy().may_declare_outages(&actor.roles);
-        let authority = self.policy().change.is_authority(&actor.roles);
-        let may = |access: Access| match access {
-            Access::Anyone | Access::ReporterOrAgent => true,
-            Access::Agent => agent,
-            Access::OutageRoles => outage_roles,
-            Access::ChangeAuthority => authority,
-        };
         match command {
             None => {
-                let list: Vec<_> = COMMANDS.iter().filter(|c| may(c.access)).collect();
+                let list = self.commands_for(&actor.roles);
                 Ok(Reply::public(render::help_list(prefix, &list)))
             }
             Some(name) => {

@@ -13,6 +13,7 @@ mod escalation;
 mod incidents;
 mod info;
 mod outages;
+mod permit;
 mod reconcile;
 mod sla;
 mod survey;
@@ -319,6 +320,8 @@ impl Desk {
 
     async fn command(&self, tx: &mut Act<'_>, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {
         let actor = &inbound.actor;
+        // The one permission check: the command's declared parties (`permit`).
+        self.authorize(tx, actor, &cmd).await?;
         match cmd {
             Command::Incident {
                 title,
@@ -337,7 +340,7 @@ impl Desk {
                 };
                 self.log_incident(tx, actor, inbound.channel.as_deref(), req).await
             }
-            Command::Show { id } => self.show(tx, actor, id).await,
+            Command::Show { id } => self.show(tx, id).await,
             Command::ShowChange { id } => self.show_change(tx, id).await,
             Command::Change {
                 title,
@@ -371,7 +374,7 @@ impl Desk {
             Command::Incidents { filter, page } => self.list(tx, actor, filter, page).await,
             Command::Take { id } => self.assign(tx, actor, id, None).await,
             Command::Assign { id, user } => self.assign(tx, actor, id, Some(user)).await,
-            Command::Status { id, state, reason } => self.set_state(tx, actor, id, state, reason, "status").await,
+            Command::Status { id, state, reason } => self.set_state(tx, actor, id, state, reason).await,
             Command::Note { id, text } => self.note(tx, actor, id, &text).await,
             Command::Resolve { id, resolution } => {
                 self.set_state(
@@ -380,24 +383,16 @@ impl Desk {
                     id,
                     crate::domain::incident::State::Resolved,
                     Some(resolution),
-                    "resolve",
                 )
                 .await
             }
             Command::Close { id } => {
-                self.set_state(tx, actor, id, crate::domain::incident::State::Closed, None, "close")
+                self.set_state(tx, actor, id, crate::domain::incident::State::Closed, None)
                     .await
             }
             Command::Reopen { id, reason } => {
-                self.set_state(
-                    tx,
-                    actor,
-                    id,
-                    crate::domain::incident::State::InProgress,
-                    reason,
-                    "reopen",
-                )
-                .await
+                self.set_state(tx, actor, id, crate::domain::incident::State::InProgress, reason)
+                    .await
             }
             Command::Outages => self.status_board(tx).await,
             Command::OutageDeclare {
@@ -424,6 +419,7 @@ impl Desk {
             Command::Help { command } => self.help(actor, command.as_deref()),
             Command::Raci { action } => self.raci(action.as_deref()),
             Command::Whois { role } => self.whois(&role),
+            Command::Whoami => self.whoami(actor),
             Command::Unknown { name, suggestion } => {
                 rejected(render::unknown_command(&self.policy().prefix, &name, suggestion))
             }

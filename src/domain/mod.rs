@@ -9,9 +9,11 @@ pub mod escalation;
 pub mod ids;
 pub mod incident;
 pub mod outage;
+pub mod party;
 pub mod priority;
 pub mod raci;
 pub mod sla;
+pub mod subject;
 pub mod text;
 
 pub use ids::{RoleKey, UserId};

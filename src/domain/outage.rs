@@ -182,16 +182,6 @@ impl Outage {
         self.resolved_at.unwrap_or(now) - self.started_at
     }
 
-    /// Whether `user` may update or resolve this outage: whoever declared it,
-    /// or anyone holding one of the outage roles (`holds_outage_role`).
-    pub fn may_change(&self, user: UserId, holds_outage_role: bool) -> Result<(), OutageError> {
-        if holds_outage_role || self.declared_by == user {
-            Ok(())
-        } else {
-            Err(OutageError::NotYours { id: self.id })
-        }
-    }
-
     /// Refuses a change to a resolved outage.
     pub fn check_active(&self) -> Result<(), OutageError> {
         if self.is_active() {
@@ -328,17 +318,6 @@ mod tests {
         for k in [NoticeKind::Declare, NoticeKind::Update, NoticeKind::Resolve] {
             assert_eq!(NoticeKind::parse(k.as_str()), Some(k));
         }
-    }
-
-    #[test]
-    fn the_declarer_and_outage_role_holders_may_change_it_and_nobody_else() {
-        let o = outage(1);
-        assert_eq!(o.may_change(UserId::new(1), false), Ok(()));
-        assert_eq!(o.may_change(UserId::new(2), true), Ok(()));
-        assert_eq!(
-            o.may_change(UserId::new(2), false),
-            Err(OutageError::NotYours { id: o.id })
-        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub enum Selection {
 pub async fn list(
     conn: &mut Conn,
     selection: &Selection,
-    only_reporter: Option<UserId>,
+    only_involving: Option<UserId>,
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<Incident>, i64)> {
@@ -144,14 +144,15 @@ pub async fn list(
         Selection::Priority(p) => ("priority = CAST(? AS INTEGER)", Some(p.to_string())),
         Selection::Service(s) => ("service = ?", Some(s.clone())),
     };
-    let reporter = only_reporter.map(|u| u.get() as i64);
-    let filter = format!("{clause} AND (? IS NULL OR reporter = ?)");
+    // `only_involving`: incidents that user reported or is assigned.
+    let user = only_involving.map(|u| u.get() as i64);
+    let filter = format!("{clause} AND (? IS NULL OR reporter = ? OR assignee = ?)");
     let count_sql = format!("SELECT COUNT(*) FROM incidents WHERE {filter}");
     let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
     if let Some(a) = &arg {
         count = count.bind(a);
     }
-    let (total,) = count.bind(reporter).bind(reporter).fetch_one(&mut *conn).await?;
+    let (total,) = count.bind(user).bind(user).bind(user).fetch_one(&mut *conn).await?;
     let page_sql = format!("SELECT {COLUMNS} FROM incidents WHERE {filter} ORDER BY id DESC LIMIT ? OFFSET ?");
     let mut q = sqlx::query_as::<_, Row>(&page_sql);
     if let Some(a) = &arg {
@@ -159,8 +160,9 @@ pub async fn list(
     }
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
     let rows = q
-        .bind(reporter)
-        .bind(reporter)
+        .bind(user)
+        .bind(user)
+        .bind(user)
         .bind(i64::from(page_size))
         .bind(offset)
         .fetch_all(conn)

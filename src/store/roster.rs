@@ -26,6 +26,16 @@ pub async fn refresh(conn: &mut Conn, user: UserId, roles: &[RoleKey], now: Date
     Ok(())
 }
 
+/// The ITIL roles `user` was last seen holding (none if never seen).
+pub async fn roles_of(conn: &mut Conn, user: UserId) -> Result<Vec<RoleKey>> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT role FROM role_holders WHERE user_id = ? ORDER BY role")
+        .bind(user.get() as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+    // A role no longer configured reads as no role.
+    Ok(rows.into_iter().filter_map(|(r,)| RoleKey::parse(&r).ok()).collect())
+}
+
 /// How many people were seen holding any of `roles`, leaving out `except`.
 pub async fn count_holders(conn: &mut Conn, roles: &[RoleKey], except: &[UserId]) -> Result<u32> {
     let roles: Vec<String> = roles.iter().map(|r| format!("'{}'", r.as_str())).collect();

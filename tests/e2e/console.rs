@@ -140,7 +140,7 @@ async fn refusals_and_bad_input_get_clear_replies_and_change_nothing() {
     );
     let out = console(&db, &script, &[]);
     let expected = [
-        "(only bob)] INC-1 is not yours: only its reporter and agents may see or change it.",
+        "(only bob)] INC-1 is not yours: only its reporter, its assignee, its assignment group, its service's owner and agents may see or change it.",
         "(only bob)] Only agents (service desk, support groups, incident manager) may run `!take`.",
         "(only bob)] I don't know `!incidnet`. Did you mean `!incident`? Try `!help`.",
         "(only bob)] Title is 201 characters; the limit is 200.",

@@ -7,9 +7,10 @@
 //! * authorization matrix: every command × every ITIL role (and none, and the reporter);
 //! * mention safety, faults, replay and crash consistency: see `proofs_discord`.
 
-use opsdesk::command::{self, Access, Args, Command, COMMANDS};
+use opsdesk::command::{self, Args, Command, COMMANDS};
 use opsdesk::config::Policy;
 use opsdesk::desk::{Actor, Clock, Desk, Event, Inbound, Outcome};
+use opsdesk::domain::party::{self, RecordParties, Standing};
 use opsdesk::domain::{RoleKey, UserId};
 use opsdesk::store::Store;
 
@@ -282,7 +283,7 @@ fn invocation(name: &str, id: &str) -> Option<(String, Prep)> {
         "show" => (format!("show {id}"), Prep::Fresh),
         "incidents" => ("incidents all".to_owned(), Prep::Fresh),
         "take" => (format!("take {id}"), Prep::Fresh),
-        "assign" => (format!("assign {id} @rita"), Prep::Fresh),
+        "assign" => (format!("assign {id} @sam"), Prep::Fresh),
         "status" => (format!("status {id} assigned triaged"), Prep::Fresh),
         "note" => (format!("note {id} still broken"), Prep::Fresh),
         "resolve" => (format!("resolve {id} replaced the cable"), Prep::InProgress),
@@ -291,6 +292,7 @@ fn invocation(name: &str, id: &str) -> Option<(String, Prep)> {
         "help" => ("help".to_owned(), Prep::Fresh),
         "raci" => ("raci".to_owned(), Prep::Fresh),
         "whois" => ("whois service_desk".to_owned(), Prep::Fresh),
+        "whoami" => ("whoami".to_owned(), Prep::Fresh),
         "ack" => (format!("ack {id}"), Prep::Fresh),
         "escalate" => (format!("escalate {id} no progress"), Prep::Fresh),
         "major" => (format!("major {id} whole floor down"), Prep::Fresh),
@@ -321,7 +323,7 @@ fn generic_invocation(spec: &command::CommandSpec, id: &str) -> String {
 fn read_only(name: &str) -> bool {
     matches!(
         name,
-        "show" | "incidents" | "help" | "raci" | "whois" | "services" | "changes"
+        "show" | "incidents" | "help" | "raci" | "whois" | "whoami" | "services" | "changes"
     )
 }
 
@@ -401,6 +403,8 @@ async fn every_command_for_every_role_is_allowed_or_refused_exactly_as_configure
     };
     let reporter = person(7, "rita", vec![]);
     let setup = person(8, "sam", vec![RoleKey::parse("service_desk").unwrap()]);
+    // sam is seen once, so `!assign … @sam` finds him.
+    m.ok(&setup, "whoami").await;
 
     // Who acts: each ITIL role alone, nobody's role at all, and the incident's own reporter.
     let mut actors: Vec<(String, Actor)> = policy
@@ -445,22 +449,30 @@ async fn every_command_for_every_role_is_allowed_or_refused_exactly_as_configure
             if matches!(prep, Prep::Resolved) {
                 m.ok(&setup, &format!("resolve {inc} rebooted")).await;
             }
-            let agent = policy.is_agent(&actor.roles);
-            let is_reporter = actor.user == reporter.user;
-            // `show` and `status` serve two forms (`show CHG-n` and `status` with
-            // no arguments are for anyone); the matrix invokes the incident form.
-            let access = match spec.name {
-                "show" => Access::ReporterOrAgent,
-                "status" => Access::Agent,
-                _ => spec.access,
+            // Derived: the parties the actor holds towards this incident
+            // (reported by rita, held by the service desk, taken by sam once
+            // in progress), against the parties the parsed command declares.
+            // A line the table's row alone builds may be a usage error: its
+            // row's declaration then stands.
+            let may = match command::parse("!", &format!("!{line}")).expect("a command") {
+                Ok(cmd) => cmd.may(),
+                Err(_) => spec.may,
             };
-            let expected = match access {
-                Access::Anyone => true,
-                Access::ReporterOrAgent => agent || is_reporter,
-                Access::Agent => agent,
-                Access::OutageRoles => policy.may_declare_outages(&actor.roles),
-                Access::ChangeAuthority => policy.change.is_authority(&actor.roles),
+            let service_desk = RoleKey::parse("service_desk").unwrap();
+            let record = RecordParties {
+                reporter: Some(reporter.user),
+                assignee: (!matches!(prep, Prep::Fresh)).then_some(setup.user),
+                group: Some(&service_desk),
+                owner: None,
             };
+            let standing = Standing {
+                agent: policy.is_agent(&actor.roles),
+                outage_role: policy.may_declare_outages(&actor.roles),
+                change_requester: policy.change.may_request(&actor.roles),
+                change_authority: policy.change.is_authority(&actor.roles),
+            };
+            let held = party::held(actor.user, &actor.roles, standing, Some(&record));
+            let expected = party::permits(may, &held);
             // A command this matrix has no sure invocation for is checked on
             // the refused side only (its own tests prove the allowed side).
             if expected && known.is_none() {
@@ -499,4 +511,105 @@ async fn every_command_for_every_role_is_allowed_or_refused_exactly_as_configure
         "allowed but refused:\n{}",
         wrongly_refused.join("\n")
     );
+}
+
+/// The permission outcomes the desk promises, written out by hand: a table
+/// independent of the command table's declarations (which the matrix above
+/// derives from). Systems support is made a support tier that is not an
+/// agent role, so the assignment group and the assignee are parties of
+/// their own and not agents in disguise.
+#[tokio::test]
+async fn the_reporter_assignee_group_and_service_owner_may_do_what_their_party_allows() {
+    let db = TestDb::new();
+    let mut policy = Policy::defaults();
+    policy.agents.retain(|r| r.as_str() != "systems_support");
+    let store = Store::open(&db.url()).await.expect("open");
+    let mut m = Matrix {
+        desk: Desk::new(store, policy, Clock::system()),
+        seq: 0,
+    };
+    let role = |k: &str| vec![RoleKey::parse(k).unwrap()];
+    let rita = person(7, "rita", vec![]);
+    let sam = person(8, "sam", role("service_desk"));
+    let olga = person(9, "olga", role("email_owner"));
+    let gus = person(10, "gus", role("systems_support"));
+    let nobody = person(11, "nobody", vec![]);
+    // gus is seen by the desk once, so the desk knows his roles.
+    m.ok(&gus, "whoami").await;
+
+    // INC-1: email, held by the service desk. INC-2: email, escalated to systems support.
+    m.ok(&rita, "incident mail bounces service=email").await;
+    m.ok(&rita, "incident mailbox full service=email").await;
+    m.ok(&sam, "escalate INC-2 needs systems support").await;
+
+    // (who, command, allowed) — in order; each allowed line must be answered
+    // publicly, each refused one privately.
+    let cases: Vec<(&Actor, &str, bool)> = vec![
+        // The service owner: show, note, escalate up; not the lifecycle, not taking.
+        (&olga, "show INC-1", true),
+        (&olga, "note INC-1 users in Paris affected", true),
+        (&olga, "status INC-1 in_progress", false),
+        (&olga, "resolve INC-1 fixed", false),
+        (&olga, "take INC-1", false),
+        (&olga, "assign INC-1 @sam", false),
+        (&olga, "escalate INC-1 up customers complain", true),
+        // Nobody in particular: not even seeing it.
+        (&nobody, "show INC-1", false),
+        (&nobody, "note INC-1 me too", false),
+        // The group holding INC-2 (systems support, not agents): work it.
+        (&gus, "show INC-2", true),
+        (&gus, "status INC-2 assigned picking it up", true),
+        (&gus, "note INC-2 looking at the quota", true),
+        // ...but not INC-1, which the service desk holds.
+        (&gus, "show INC-1", false),
+        (&gus, "status INC-1 assigned", false),
+        // Assigning: only to someone who could work the incident.
+        (&sam, "assign INC-1 @gus", false),
+        (&sam, "assign INC-2 @gus", true),
+        (&gus, "status INC-2 in_progress", true),
+        // The reporter: see, note, ask for escalation; not move it.
+        (&rita, "show INC-2", true),
+        (&rita, "note INC-2 still full", true),
+        (&rita, "status INC-2 on_hold", false),
+        (&rita, "resolve INC-2 fixed it myself", false),
+        (&rita, "priority INC-2 impact=high", false),
+        // The assignment group resolves; the reporter may then close.
+        (&gus, "resolve INC-2 quota raised", true),
+        (&rita, "close INC-2", true),
+    ];
+    let mut wrong = Vec::new();
+    for (who, line, allowed) in cases {
+        let out = m.say(who, line).await;
+        let Outcome::Reply(reply) = &out else {
+            panic!("`{line}` by {}: no reply: {out:?}", who.name);
+        };
+        if reply.private == allowed {
+            wrong.push(format!(
+                "`{line}` by {}: expected {}, got: {}",
+                who.name,
+                if allowed { "allowed" } else { "refused" },
+                reply.text
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // `!incidents mine` lists what I reported and what is assigned to me.
+    let Outcome::Reply(mine) = m.say(&gus, "incidents mine").await else {
+        panic!("no reply")
+    };
+    assert!(
+        mine.text.contains("INC-2") && !mine.text.contains("INC-1"),
+        "{}",
+        mine.text
+    );
+    let Outcome::Reply(refused) = m.say(&sam, "assign INC-1 @gus").await else {
+        panic!("no reply")
+    };
+    assert!(refused.text.starts_with("gus cannot work INC-1"), "{}", refused.text);
+    // `!whoami` says what the roles make you.
+    let Outcome::Reply(me) = m.say(&olga, "whoami").await else {
+        panic!("no reply")
+    };
+    assert!(me.text.contains("the owner of Email"), "{}", me.text);
 }

@@ -382,7 +382,7 @@ async fn bad_escalation_input_gets_clear_replies_and_changes_nothing() {
         "(only alice)] Only agents (service desk, support groups, incident manager) may run `!ack`.",
         "(only alice)] Only agents (service desk, support groups, incident manager) may run `!major`.",
         "I've asked Service Desk (#service-desk) to consider escalating INC-1; they decide whether it goes further.",
-        "(only bob)] INC-1 is not yours: only its reporter and agents may see or change it.",
+        "(only bob)] INC-1 is not yours: only its reporter, its assignee, its assignment group, its service's owner and agents may see or change it.",
         "(only sam)] INC-9 does not exist.",
         "(only sam)] INC-2 is closed: only open incidents can be escalated.",
         "(only sam)] INC-2 is closed: only open incidents can be declared major.",
