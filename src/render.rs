@@ -519,34 +519,6 @@ pub fn unknown_action(name: &str, suggestion: Option<&str>) -> String {
     )
 }
 
-pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
-    let mut r_for = Vec::new();
-    let mut a_for = Vec::new();
-    for (action, row) in policy.raci.rows() {
-        if row.responsible == crate::domain::raci::RoleRef::Role(role.key.clone()) {
-            r_for.push(action.as_str());
-        }
-        if row.accountable == crate::domain::raci::RoleRef::Role(role.key.clone()) {
-            a_for.push(action.as_str());
-        }
-    }
-    let list = |v: &[&str]| if v.is_empty() { "—".to_owned() } else { v.join(", ") };
-    let agent = if policy.agents.contains(&role.key) {
-        " Agents may triage any incident."
-    } else {
-        ""
-    };
-    format!(
-        "{} (`{}`) is held by chat role `{}` and works in #{}.{agent}\nResponsible for: {}\nAccountable for: {}",
-        role.name,
-        role.key,
-        role.chat_role,
-        role.channel,
-        list(&r_for),
-        list(&a_for)
-    )
-}
-
 pub fn unknown_role(name: &str, suggestion: Option<&str>) -> String {
     let hint = suggestion.map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
     format!(
@@ -2502,4 +2474,6 @@ mod tests {
 }
 
 pub mod access;
+pub mod routing;
 pub use access::*;
+pub use routing::*;

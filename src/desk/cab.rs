@@ -18,6 +18,7 @@
 //! looks, not as the event says.
 
 use super::act::Act;
+use crate::domain::timer::TimerKind;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Actor, Desk, DeskError, DeskResult, Firing, Inbound, Outcome, Reply};
@@ -30,9 +31,6 @@ use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render::{self, VoteView};
 use crate::store::cab::{Vote, VoteStatus};
 use crate::store::{self, Conn};
-
-/// Timer kind: a vote reaching its deadline.
-pub const CLOSE_TIMER: &str = "cab_close";
 
 /// The shortest and longest deadline `!cab … deadline=` accepts.
 const MIN_DEADLINE: TimeDelta = TimeDelta::minutes(1);
@@ -111,7 +109,7 @@ impl Desk {
     pub(crate) async fn cancel_vote(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<Vec<Outgoing>> {
         let now = tx.now;
         if store::cab::close(tx, ch.id, VoteStatus::Cancelled, now).await? {
-            store::timers::cancel_one(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
+            store::timers::cancel_one(tx, TimerKind::CabClose.as_str(), &ch.id.to_string()).await?;
         }
         self.refresh_vote_card(tx, ch).await
     }
@@ -167,7 +165,15 @@ impl Desk {
             closed_at: None,
         };
         store::cab::open(tx, &vote).await?;
-        store::timers::schedule(tx, CLOSE_TIMER, &id.to_string(), &id.to_string(), closes_at, "{}").await?;
+        store::timers::schedule(
+            tx,
+            TimerKind::CabClose.as_str(),
+            &id.to_string(),
+            &id.to_string(),
+            closes_at,
+            "{}",
+        )
+        .await?;
 
         let clashes = self.clashes(tx, &ch).await?;
         let mut out = vec![self.vote_card(tx, &ch, &vote, true).await?];
@@ -353,7 +359,7 @@ impl Desk {
         }
         vote.status = VoteStatus::Closed(outcome);
         vote.closed_at = Some(now);
-        store::timers::cancel_one(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
+        store::timers::cancel_one(tx, TimerKind::CabClose.as_str(), &ch.id.to_string()).await?;
         let clashes = self.clashes(tx, ch).await?;
         let auto = policy.change.auto_authorize_low_risk
             && outcome.is_approved()
@@ -385,7 +391,13 @@ impl Desk {
             text = format!("{text} {}", render::change_auto_authorized(ch));
         }
         // The chair must now decide: ping them in their channel.
-        out.extend(self.change_messages(&route, Action::CabVote, ch, text, !auto, &mut Vec::new()));
+        // The board's channel gets the card's edit: no FYI there.
+        let mut covered: Vec<String> = policy
+            .role(&board_role(vote))
+            .map(|r| r.channel.clone())
+            .into_iter()
+            .collect();
+        out.extend(self.change_messages(&route, Action::CabVote, ch, text, !auto, &mut covered));
         let details = format!(
             "closed: {outcome} (approve {}, reject {}, abstain {}; eligible {eligible}){}",
             tally.approve,

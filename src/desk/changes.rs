@@ -3,6 +3,9 @@
 //! change. The CAB vote itself is in `cab.rs`.
 
 use super::act::Act;
+use super::fanout::Notice;
+use crate::domain::escalation::Party;
+use crate::domain::timer::TimerKind;
 use chrono::TimeDelta;
 
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Reply};
@@ -13,13 +16,10 @@ use crate::domain::change::{
 };
 use crate::domain::raci::{Action, Route, RouteContext};
 use crate::domain::text::bounded;
-use crate::domain::{RoleKey, UserId};
+use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render::{self, Clashes};
 use crate::store;
-
-/// Timer kind: the planned outage notice of an authorized change.
-pub const NOTICE_TIMER: &str = "change_notice";
 
 /// A request to file a change, as typed.
 pub(crate) struct FileRequest {
@@ -53,10 +53,10 @@ impl Desk {
         )
     }
 
-    /// The messages of a change action: the responsible role is told in its
-    /// channel (pinged when `ping`), the consulted and informed roles get an
-    /// FYI in theirs, without a ping. A channel already in `covered` (say,
-    /// where the vote card is) is not posted to twice.
+    /// A change notice to its route (`fanout`): the responsible role gets
+    /// `text` (pinged when `ping`), consulted roles are asked, the accountable
+    /// and informed roles told; channels in `covered` (which already carry
+    /// the change's message) get no FYI, and the channels posted to join it.
     pub(crate) fn change_messages(
         &self,
         route: &Route,
@@ -67,31 +67,22 @@ impl Desk {
         covered: &mut Vec<String>,
     ) -> Vec<Outgoing> {
         let policy = self.policy();
-        let subject = ch.id.to_string();
-        let mut out = Vec::new();
-        let channel_of = |r: &RoleKey| policy.role(r).map(|d| d.channel.clone()).unwrap_or_default();
-        let responsible = channel_of(&route.responsible);
-        if !covered.contains(&responsible) {
-            covered.push(responsible);
-            let mut msg = OutMessage::text(text);
-            if ping {
-                msg = msg.pinging_roles([route.responsible.clone()]);
+        let out = self.fan_out(Notice {
+            route,
+            subject: ch.id.to_string(),
+            ping: if ping { &[Party::Responsible] } else { &[] },
+            assignee: None,
+            text,
+            tell: render::change_fyi(policy, action, ch, ch.state.as_str()),
+            ask: render::consulted_change(policy, action, ch),
+            covered: covered.clone(),
+        });
+        for o in &out {
+            if let Destination::RoleChannel(role) = &o.destination {
+                if let Some(def) = policy.role(role) {
+                    covered.push(def.channel.clone());
+                }
             }
-            out.push(Outgoing::post(Destination::RoleChannel(route.responsible.clone()), msg).about(subject.clone()));
-        }
-        for role in route.also_notify() {
-            let channel = channel_of(&role);
-            if covered.contains(&channel) {
-                continue;
-            }
-            covered.push(channel);
-            out.push(
-                Outgoing::post(
-                    Destination::RoleChannel(role),
-                    OutMessage::text(render::change_fyi(policy, action, ch, ch.state.as_str())),
-                )
-                .about(subject.clone()),
-            );
         }
         out
     }
@@ -151,7 +142,7 @@ impl Desk {
         let lead = self.policy().change.notice_lead;
         let due = window.start().checked_sub_signed(lead).unwrap_or(now).max(now);
         let id = ch.id.to_string();
-        store::timers::schedule(tx, NOTICE_TIMER, &id, &id, due, "{}").await?;
+        store::timers::schedule(tx, TimerKind::ChangeNotice.as_str(), &id, &id, due, "{}").await?;
         Ok(())
     }
 
@@ -295,7 +286,7 @@ impl Desk {
         ch.state = ChangeState::Cancelled;
         ch.reason = reason.clone();
         store::changes::update(tx, &ch, now).await?;
-        store::timers::cancel_one(tx, NOTICE_TIMER, &id.to_string()).await?;
+        store::timers::cancel_one(tx, TimerKind::ChangeNotice.as_str(), &id.to_string()).await?;
         let mut out = self.cancel_vote(tx, &ch).await?;
         let by = self.name_of(tx, actor.user).await?;
         let route = self.change_route(Action::ChangeRequest, &ch);

@@ -3,13 +3,13 @@
 //! incidents (`!major INC-n [off]`). Every notice is routed through a RACI row.
 
 use super::act::Act;
+use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
-use crate::domain::escalation::{audience, ladder, next_rung, next_tier, Party, TierError};
+use crate::domain::escalation::{ladder, next_rung, next_tier, Party, TierError};
 use crate::domain::incident::{Incident, IncidentId};
 use crate::domain::party::Party as Who;
 use crate::domain::raci::{Action, Route};
 use crate::domain::text::bounded;
-use crate::domain::RoleKey;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store;
@@ -18,56 +18,26 @@ use crate::store;
 pub const ESCALATE: &str = "⬆";
 
 impl Desk {
-    /// The messages of one notice: one per channel among the roles it reaches
-    /// (pinging the roles that are pinged there), and one in the incident's
-    /// thread when its assignee is addressed.
+    /// An incident notice to its route (`fanout`): `ping` decides who is
+    /// pinged; the accountable, consulted and informed roles always hear of it.
     pub(crate) fn notify(
         &self,
+        action: Action,
         inc: &Incident,
         route: &Route,
         ping: &[Party],
-        tell: &[Party],
         text: &str,
     ) -> Vec<Outgoing> {
-        let policy = self.policy();
-        let who = audience(route, ping, tell, inc.assignee.is_some());
-        // (channel, the role whose channel it is, the roles pinged there)
-        let mut channels: Vec<(String, RoleKey, Vec<RoleKey>)> = Vec::new();
-        let roles = who
-            .ping_roles
-            .iter()
-            .map(|r| (r, true))
-            .chain(who.tell_roles.iter().map(|r| (r, false)));
-        for (role, pinged) in roles {
-            let channel = policy
-                .role(role)
-                .map(|d| d.channel.clone())
-                .unwrap_or_else(|| role.to_string());
-            match channels.iter_mut().find(|c| c.0 == channel) {
-                Some(c) if pinged => c.2.push(role.clone()),
-                Some(_) => {}
-                None => channels.push((channel, role.clone(), if pinged { vec![role.clone()] } else { vec![] })),
-            }
-        }
-        let subject = inc.id.to_string();
-        let mut out: Vec<Outgoing> = channels
-            .into_iter()
-            .map(|(_, role, pings)| {
-                Outgoing::post(
-                    Destination::RoleChannel(role),
-                    OutMessage::text(text).pinging_roles(pings),
-                )
-                .about(subject.clone())
-            })
-            .collect();
-        if let (Some(pinged), Some(user)) = (who.assignee, inc.assignee) {
-            let mut message = OutMessage::text(text);
-            if pinged {
-                message = message.pinging_users([user]);
-            }
-            out.push(Outgoing::post(Destination::Thread(subject.clone()), message).about(subject));
-        }
-        out
+        self.fan_out(Notice {
+            route,
+            subject: inc.id.to_string(),
+            ping,
+            assignee: inc.assignee,
+            text: text.to_owned(),
+            tell: text.to_owned(),
+            ask: render::consulted_notice(action, text),
+            covered: Vec::new(),
+        })
     }
 
     /// An optional reason, trimmed and checked against the note limit (newlines kept).
@@ -143,13 +113,7 @@ impl Desk {
             self.card(tx, &inc, false).await?,
             Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
         ];
-        out.extend(self.notify(
-            &inc,
-            &route,
-            &[Party::Responsible],
-            &[Party::Consulted, Party::Informed],
-            &text,
-        ));
+        out.extend(self.notify(Action::EscalateFunctional, &inc, &route, &[Party::Responsible], &text));
         let details = format!(
             "tier {} → {}: {from} → {}{}",
             from_tier + 1,
@@ -198,7 +162,7 @@ impl Desk {
             self.card(tx, &inc, false).await?,
             Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
         ];
-        out.extend(self.notify(&inc, &route, &[party], &[Party::Consulted, Party::Informed], &text));
+        out.extend(self.notify(Action::EscalateHierarchical, &inc, &route, &[party], &text));
         let details = format!(
             "level {level}: {role}{}",
             reason.map(|r| format!(": {r}")).unwrap_or_default()
@@ -264,12 +228,6 @@ impl Desk {
         let mut esc = store::escalations::get(tx, id).await?;
         let by = self.name_of(tx, actor.user).await?;
         let route = self.route_for(Action::MajorIncident, &inc);
-        let everyone = [
-            Party::Responsible,
-            Party::Accountable,
-            Party::Consulted,
-            Party::Informed,
-        ];
         let subject = id.to_string();
         let (text, ping, action, reply): (String, &[Party], &str, String) = if off {
             if !esc.major {
@@ -309,7 +267,7 @@ impl Desk {
             self.card(tx, &inc, false).await?,
             Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
         ];
-        out.extend(self.notify(&inc, &route, ping, &everyone, &text));
+        out.extend(self.notify(Action::MajorIncident, &inc, &route, ping, &text));
         let details = reason.unwrap_or_default();
         tx.record(Some(actor.user), action, &subject, &details, &out);
         tracing::info!(incident = %id, major = !off, "major incident");

@@ -3,6 +3,7 @@
 
 use super::act::Act;
 use super::escalation::ESCALATE;
+use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
 use crate::command::{who, ListFilter, UserRef};
 use crate::domain::incident::{Incident, IncidentId, NewIncident, State};
@@ -93,35 +94,28 @@ impl Desk {
         Ok(render::user_label(name.as_deref(), user))
     }
 
-    /// Informs the consulted and informed roles of a route in their channels
-    /// (no ping: only the responsible role is pinged, on the card).
+    /// Tells an incident's route of an action whose card goes to the
+    /// handler's channel (`fanout`): nobody is pinged beyond the card, the
+    /// consulted roles are asked, the accountable and informed roles told.
     fn inform(
         &self,
         route: &Route,
         action: Action,
         inc: &Incident,
-        skip_channel_of: &crate::domain::RoleKey,
+        card_role: &crate::domain::RoleKey,
     ) -> Vec<Outgoing> {
         let policy = self.policy();
-        let skip = policy.role(skip_channel_of).map(|r| r.channel.clone());
-        let mut seen = Vec::new();
-        route
-            .also_notify()
-            .into_iter()
-            .filter(|r| {
-                let ch = policy.role(r).map(|d| d.channel.clone());
-                let fresh = ch != skip && !seen.contains(&ch);
-                seen.push(ch);
-                fresh
-            })
-            .map(|r| {
-                Outgoing::post(
-                    Destination::RoleChannel(r),
-                    OutMessage::text(render::informed(policy, action, inc)),
-                )
-                .about(inc.id.to_string())
-            })
-            .collect()
+        let covered = policy.role(card_role).map(|r| r.channel.clone()).into_iter().collect();
+        self.fan_out(Notice {
+            route,
+            subject: inc.id.to_string(),
+            ping: &[],
+            assignee: inc.assignee,
+            text: render::informed(policy, action, inc),
+            tell: render::informed(policy, action, inc),
+            ask: render::consulted_incident(policy, action, inc),
+            covered,
+        })
     }
 
     pub(crate) async fn log_incident(

@@ -10,6 +10,7 @@ mod cab;
 mod changes;
 mod clock;
 mod escalation;
+mod fanout;
 mod incidents;
 mod info;
 mod outages;
@@ -27,8 +28,7 @@ use tokio::sync::Notify;
 pub use clock::Clock;
 pub use escalation::ESCALATE;
 pub use reconcile::{Watch, Watched, RECONCILE};
-pub use sla::SLA_TIMER;
-pub use survey::{FIXED, NOT_FIXED, SURVEY_TIMER, SYSTEM};
+pub use survey::{FIXED, NOT_FIXED, SYSTEM};
 pub use timers::{Firing, LATE_AFTER};
 
 use crate::command::{self, Command, UsageError};

@@ -11,7 +11,9 @@
 //! unreachable by the store when that row fails (migration 0003).
 
 use super::act::Act;
+use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
+use crate::domain::escalation::Party;
 use crate::domain::incident::{Incident, State};
 use crate::domain::outage::{LinkedOutcome, NewOutage, NoticeKind, Outage, OutageId, OutageImpact};
 use crate::domain::raci::{Action, RouteContext};
@@ -61,31 +63,17 @@ impl Desk {
                 fallback: &fallback,
             },
         );
-        let subject = o.id.to_string();
-        let channel_of = |r: &crate::domain::RoleKey| policy.role(r).map(|d| d.channel.clone());
-        let mut seen = vec![channel_of(&route.responsible)];
-        let responsible = format!("{}{extra}", render::outage_for_role(policy, action, o, by, text, true));
-        let mut out = vec![Outgoing::post(
-            Destination::RoleChannel(route.responsible.clone()),
-            OutMessage::text(responsible).pinging_roles([route.responsible.clone()]),
-        )
-        .about(subject.clone())];
-        let others = std::iter::once(route.accountable.clone()).chain(route.also_notify());
-        for role in others {
-            let ch = channel_of(&role);
-            if role == route.responsible || seen.contains(&ch) {
-                continue;
-            }
-            seen.push(ch);
-            out.push(
-                Outgoing::post(
-                    Destination::RoleChannel(role),
-                    OutMessage::text(render::outage_for_role(policy, action, o, by, text, false)),
-                )
-                .about(subject.clone()),
-            );
-        }
-        out
+        let tell = render::outage_for_role(policy, action, o, by, text, false);
+        self.fan_out(Notice {
+            route: &route,
+            subject: o.id.to_string(),
+            ping: &[Party::Responsible],
+            assignee: None,
+            text: format!("{}{extra}", render::outage_for_role(policy, action, o, by, text, true)),
+            ask: render::consulted_notice(action, &tell),
+            tell,
+            covered: Vec::new(),
+        })
     }
 
     /// Queues one direct message per reachable subscriber of the outage's

@@ -1,12 +1,13 @@
 //! SLA clocks of incidents: started when an incident is logged, moved by the
 //! lifecycle, `!ack` and major declarations, stored as columns, with one stored
-//! timer per threshold (kind [`SLA_TIMER`]). Firing a threshold sends its notice
+//! timer per threshold (kind [`TimerKind::Sla`]). Firing a threshold sends its notice
 //! once, through the `sla_warning` or `sla_breach` RACI row.
 //!
 //! Every change here happens inside the caller's transaction, so a clock, its
 //! timers, the audit row and the notices commit together.
 
 use super::act::Act;
+use crate::domain::timer::TimerKind;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +22,6 @@ use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render::{self, ClockView, SlaView};
 use crate::store::{self, clocks::StoredClock, escalations::Escalation, StoreError};
-
-/// The timer kind of SLA thresholds.
-pub const SLA_TIMER: &str = "sla";
 
 /// What an SLA timer row carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +81,7 @@ impl Desk {
             clocks.push(stored);
         }
         store::clocks::insert(tx, &clocks).await?;
-        store::timers::schedule_many(tx, SLA_TIMER, &timers).await?;
+        store::timers::schedule_many(tx, TimerKind::Sla.as_str(), &timers).await?;
         Ok(clocks)
     }
 
@@ -96,9 +94,9 @@ impl Desk {
         calendar: &Calendar,
         now: DateTime<Utc>,
     ) -> DeskResult<()> {
-        store::timers::cancel(tx, SLA_TIMER, &timer_prefix(stored.incident, stored.kind)).await?;
+        store::timers::cancel(tx, TimerKind::Sla.as_str(), &timer_prefix(stored.incident, stored.kind)).await?;
         let timers = self.clock_timers(stored, calendar, now)?;
-        store::timers::schedule_many(tx, SLA_TIMER, &timers).await?;
+        store::timers::schedule_many(tx, TimerKind::Sla.as_str(), &timers).await?;
         Ok(())
     }
 
@@ -365,7 +363,7 @@ impl Desk {
             late_by,
         };
         let text = render::sla_notice(self.policy(), inc, &notice, &route.responsible);
-        let mut out = self.notify(inc, &route, &ping, &[Party::Consulted, Party::Informed], &text);
+        let mut out = self.notify(action, inc, &route, &ping, &text);
         if threshold == Threshold::Breach {
             // A breach is a hierarchical escalation: the incident is up with the
             // first rung (the incident manager) from now on.

@@ -105,8 +105,8 @@ async fn after_a_restart_missed_thresholds_fire_once_each_in_order_marked_late()
     let late = outbox_texts(&after, "(late: this fell due").await;
     assert_eq!(
         late.len(),
-        3,
-        "warn50 to the tier, warn75 to the tier and the incident manager: {late:?}"
+        4,
+        "each warning to the tier and the incident manager (accountable; pinged at 75 %): {late:?}"
     );
     store.close().await;
     drop(after);
@@ -169,11 +169,14 @@ async fn on_hold_pauses_the_resolution_clock_and_resuming_continues_it() {
         sla_audit(&desk).await,
         [("sla_warning".to_owned(), "resolution warn50: 2h of 4h".to_owned())]
     );
-    // The warning goes to the assignee in the incident's thread, pinging them.
-    let thread = outbox_texts(&desk, "has used 50% of its 4h resolution target").await;
-    assert_eq!(thread.len(), 1);
-    assert!(thread[0].contains("\"to\":\"thread\""), "{}", thread[0]);
+    // The warning pings the assignee in the incident's thread; the tier
+    // (responsible) and the incident manager (accountable) are told unpinged.
+    let sent = outbox_texts(&desk, "has used 50% of its 4h resolution target").await;
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    let thread: Vec<&String> = sent.iter().filter(|m| m.contains("\"to\":\"thread\"")).collect();
+    assert_eq!(thread.len(), 1, "{sent:?}");
     assert!(thread[0].contains(&sam.user.get().to_string()), "{}", thread[0]);
+    assert!(sent.iter().all(|m| m.contains("\"ping_roles\":[]")), "{sent:?}");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 use super::act::Act;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Outcome, Reply};
 use crate::domain::incident::{Incident, IncidentId, State};
+use crate::domain::timer::TimerKind;
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
@@ -15,8 +16,6 @@ use crate::store;
 pub const FIXED: &str = "👍";
 /// The reporter's answer "it is not fixed".
 pub const NOT_FIXED: &str = "👎";
-/// Timer kind: the question goes unanswered.
-pub const SURVEY_TIMER: &str = "survey";
 /// The actor of what the desk does by itself (timeouts); audited without an actor.
 pub const SYSTEM: UserId = UserId::new(0);
 
@@ -37,13 +36,13 @@ impl Desk {
         let outbox_id = store::outbox::enqueue_one(tx, &question, now).await?;
         store::surveys::ask(tx, inc.id, outbox_id, now).await?;
         let id = inc.id.to_string();
-        store::timers::schedule(tx, SURVEY_TIMER, &id, &id, now + timeout, "{}").await?;
+        store::timers::schedule(tx, TimerKind::Survey.as_str(), &id, &id, now + timeout, "{}").await?;
         Ok(())
     }
 
     /// An incident left `resolved` by hand (`!close`, `!reopen`): the question is moot.
     pub(crate) async fn drop_survey(&self, tx: &mut Act<'_>, id: IncidentId) -> DeskResult<()> {
-        store::timers::cancel_one(tx, SURVEY_TIMER, &id.to_string()).await?;
+        store::timers::cancel_one(tx, TimerKind::Survey.as_str(), &id.to_string()).await?;
         Ok(())
     }
 

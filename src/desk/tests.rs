@@ -198,7 +198,8 @@ async fn concurrent_commands_share_one_commit_and_a_refused_one_rolls_back_alone
     assert_eq!(ids.len(), 10);
     assert_eq!(count(&desk, "incidents").await, 11);
     assert_eq!(count(&desk, "audit").await, 11);
-    assert_eq!(count(&desk, "outbox").await, 22);
+    // Card, thread welcome, and the accountable incident manager told.
+    assert_eq!(count(&desk, "outbox").await, 33);
     // Refusals keep the event's identity (no second answer to a replay).
     assert_eq!(count(&desk, "inbound_events").await, 13);
     let mut conn = desk.store().read().await.unwrap();
@@ -230,7 +231,7 @@ async fn a_store_failure_in_a_batch_undoes_that_command_only() {
     assert!(matches!(&outcomes[2], Outcome::Reply(r) if !r.private));
     assert_eq!(count(&desk, "incidents").await, 2);
     assert_eq!(count(&desk, "audit").await, 2);
-    assert_eq!(count(&desk, "outbox").await, 4);
+    assert_eq!(count(&desk, "outbox").await, 6);
     // The failed one left no trace, so it can be tried again.
     assert_eq!(count(&desk, "inbound_events").await, 2);
     let mut conn = desk.store().read().await.unwrap();

@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 
 use super::act::{Act, Body, Claim};
 use super::{Desk, DeskError, DeskResult, Outcome};
+use crate::domain::timer::TimerKind;
 use crate::store::{self, timers::Timer};
 
 /// A timer that fires this long after its due time is reported as late.
@@ -70,13 +71,13 @@ impl Desk {
 
     /// Dispatches a timer to the rule that owns its kind.
     async fn on_timer(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
-        match firing.timer.kind.as_str() {
-            super::cab::CLOSE_TIMER => self.vote_deadline(tx, firing).await,
-            super::changes::NOTICE_TIMER => self.planned_outage_notice(tx, firing).await,
-            super::SLA_TIMER => self.on_sla_timer(tx, firing).await,
-            super::SURVEY_TIMER => self.on_survey_timer(tx, firing).await,
-            other => {
-                tracing::warn!(kind = other, key = %firing.timer.key, "no rule owns this timer kind; dropped");
+        match TimerKind::parse(&firing.timer.kind) {
+            Some(TimerKind::CabClose) => self.vote_deadline(tx, firing).await,
+            Some(TimerKind::ChangeNotice) => self.planned_outage_notice(tx, firing).await,
+            Some(TimerKind::Sla) => self.on_sla_timer(tx, firing).await,
+            Some(TimerKind::Survey) => self.on_survey_timer(tx, firing).await,
+            None => {
+                tracing::warn!(kind = %firing.timer.kind, key = %firing.timer.key, "no rule owns this timer kind; dropped");
                 Ok(())
             }
         }

@@ -15,5 +15,6 @@ pub mod raci;
 pub mod sla;
 pub mod subject;
 pub mod text;
+pub mod timer;
 
 pub use ids::{RoleKey, UserId};

@@ -47,7 +47,11 @@ async fn a_cab_vote_by_reaction_runs_from_filing_to_the_planned_outage_notice() 
         out.contains("Upgrade the MTA @\u{200B}everyone"),
         "user text never pings: {out}"
     );
-    assert!(out.contains("FYI (change_request): CHG-1 on Email"), "{out}");
+    // The service owner is consulted on a change request: asked, not told.
+    assert!(
+        out.contains("Your input is asked (change_request): CHG-1 on Email"),
+        "{out}"
+    );
     // The vote card: in the CAB's channel, pinging the CAB, with the rules, and the bot's three reactions.
     let card = lines_with(&out, "@CAB CAB vote on CHG-1");
     assert_eq!(card.len(), 1, "{out}");

@@ -194,9 +194,9 @@ my laptop shows a ransom note
 :react 1 🎫
 :react 1 🎫
 :as bob
-:react 7 ✋
+:react 8 ✋
 :as sam Service Desk
-:react 7 ✋
+:react 8 ✋
 ";
     let out = console(&db, script, &[]);
     assert!(
@@ -219,7 +219,7 @@ my laptop shows a ransom note
         "my laptop shows a ransom note"
     );
     let card_id: String = text(&db, "SELECT message_id FROM cards WHERE subject = 'INC-2'").await;
-    assert_eq!(card_id, "7", "the script reacts to message #7: {out}");
+    assert_eq!(card_id, "8", "the script reacts to message #8: {out}");
     // ✋ by a non-agent is removed and explained; by an agent it claims.
     assert!(
         out.contains("(only bob)] [reaction removed] Only agents may claim incidents with ✋"),
@@ -241,9 +241,10 @@ async fn messages_committed_while_delivery_is_held_are_delivered_once_after_rest
     );
     assert!(out.contains("INC-1 logged"), "{out}");
     assert!(!out.contains("New incident INC-1"), "held: {out}");
+    // The card, the thread's welcome, and the accountable incident manager told.
     assert_eq!(
         scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await,
-        2
+        3
     );
 
     let out = console(&db, "", &[]);

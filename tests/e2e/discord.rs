@@ -421,9 +421,10 @@ async fn undelivered_messages_are_delivered_once_after_a_restart() {
         assert!(matches!(desk.handle(inbound).await, opsdesk::desk::Outcome::Reply(_)));
         desk.store().close().await;
     }
+    // The card, the thread's welcome, and the accountable incident manager told.
     assert_eq!(
         scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await,
-        2
+        3
     );
 
     let bot = bot::start(&fake, &db).await;
@@ -433,6 +434,11 @@ async fn undelivered_messages_are_delivered_once_after_a_restart() {
     .await;
     bot::eventually(&fake, "the welcome", || {
         fake.threads().iter().any(|t| !fake.bot_messages(t.id).is_empty())
+    })
+    .await;
+    let im_ch = spec.channel_id("incident-management");
+    bot::eventually(&fake, "the accountable's FYI", || {
+        fake.bot_messages(im_ch).iter().any(|m| m.content().contains("INC-1"))
     })
     .await;
     bot.stop().await;

@@ -31,10 +31,18 @@ async fn a_p1_warns_at_half_and_three_quarters_then_breaches_once_each_to_the_ro
     let out = console(&db, script, &[]);
 
     // Response clock (15m), nobody assigned yet: 50 % goes to the tier holding it.
-    let r50 = one(&out, "has used 50% of its 15m response target");
+    // The incident manager (the row's Accountable) is told, unpinged.
+    let r50s = lines_with(&out, "has used 50% of its 15m response target");
+    assert_eq!(r50s.len(), 2, "{out}");
+    let r50 = r50s[0];
     assert!(
         r50.starts_with("[#service-desk #") && r50.contains("] @Service Desk ⚠️ SLA warning: INC-1 (P1)"),
         "{r50}"
+    );
+    assert!(
+        r50s[1].starts_with("[#incident-management #") && r50s[1].contains("] ⚠️ SLA warning"),
+        "{}",
+        r50s[1]
     );
     // 75 %: the tier and the incident manager (the sla_warning row's R and A).
     let r75 = lines_with(&out, "has used 75% of its 15m response target");
@@ -59,7 +67,20 @@ async fn a_p1_warns_at_half_and_three_quarters_then_breaches_once_each_to_the_ro
     assert!(rb.contains("escalated to Incident Manager"), "{rb}");
 
     // Resolution clock (4h), assigned to sam: 50 % pings sam in the incident's thread.
-    let s50 = one(&out, "has used 50% of its 4h resolution target");
+    // The tier (Responsible) and the incident manager (Accountable) are told, unpinged.
+    let s50s = lines_with(&out, "has used 50% of its 4h resolution target");
+    assert_eq!(s50s.len(), 3, "{out}");
+    assert!(
+        s50s[0].starts_with("[#service-desk #") && s50s[0].contains("] ⚠️ SLA warning"),
+        "{}",
+        s50s[0]
+    );
+    assert!(
+        s50s[1].starts_with("[#incident-management #") && s50s[1].contains("] ⚠️ SLA warning"),
+        "{}",
+        s50s[1]
+    );
+    let s50 = s50s[2];
     assert!(
         s50.starts_with("[#service-desk/INC-1 #") && s50.contains("] @sam ⚠️ SLA warning"),
         "{s50}"
@@ -93,7 +114,7 @@ async fn a_p1_warns_at_half_and_three_quarters_then_breaches_once_each_to_the_ro
     );
 
     // Exactly these notices, once each, in order, none of them late.
-    assert_eq!(lines_with(&out, "SLA warning").len(), 6, "{out}");
+    assert_eq!(lines_with(&out, "SLA warning").len(), 9, "{out}");
     assert_eq!(lines_with(&out, "🚨 SLA breached").len(), 2, "{out}");
     assert!(!out.contains("(late:"), "{out}");
     let order: Vec<usize> = [r50, r75[0], rb, s50, s75[0], sb]
@@ -162,7 +183,11 @@ async fn thresholds_missed_while_the_bot_was_stopped_fire_once_in_order_after_a_
 
     // Stopped for 3h10m: past 50 % (2h) and 75 % (3h) of the 4h resolution target.
     let out = console(&db, ":clock +3h10m\n", &[]);
-    let w50 = one(&out, "has used 50% of its 4h resolution target");
+    // Each warning reaches the tier and, told, the incident manager (Accountable).
+    let w50s = lines_with(&out, "has used 50% of its 4h resolution target");
+    assert_eq!(w50s.len(), 2, "{out}");
+    assert!(w50s[1].starts_with("[#incident-management #"), "{}", w50s[1]);
+    let w50 = w50s[0];
     let w75 = lines_with(&out, "has used 75% of its 4h resolution target");
     assert_eq!(w75.len(), 2, "{out}");
     assert!(out.find(w50).unwrap() < out.find(w75[0]).unwrap(), "in order: {out}");
@@ -206,7 +231,11 @@ async fn escalation_walks_the_tiers_then_climbs_to_the_owner_and_major_pings_the
 
     // Functional: routed to the new tier's role in its channel, and the thread.
     let to_ss = lines_with(&out, "escalated INC-1 (P1) from Service Desk to Systems Support (tier 2 of 3): Mail is down. Reason: mailbox store corrupt.");
-    assert_eq!(to_ss.len(), 3, "thread, the new tier, the informed service desk: {out}");
+    assert_eq!(
+        to_ss.len(),
+        4,
+        "thread, the new tier, the accountable incident manager, the informed service desk: {out}"
+    );
     assert!(to_ss[0].starts_with("[#service-desk/INC-1 #"), "{}", to_ss[0]);
     assert!(
         to_ss[1].starts_with("[#systems-support #") && to_ss[1].contains("] @Systems Support ⬆️"),
@@ -214,9 +243,14 @@ async fn escalation_walks_the_tiers_then_climbs_to_the_owner_and_major_pings_the
         to_ss[1]
     );
     assert!(
-        to_ss[2].starts_with("[#service-desk #") && !to_ss[2].contains('@'),
+        to_ss[2].starts_with("[#incident-management #") && !to_ss[2].contains('@'),
         "{}",
         to_ss[2]
+    );
+    assert!(
+        to_ss[3].starts_with("[#service-desk #") && !to_ss[3].contains('@'),
+        "{}",
+        to_ss[3]
     );
     assert!(
         out.contains("INC-1 escalated to Systems Support (#systems-support), tier 2 of 3."),

@@ -1,0 +1,60 @@
+//! The kinds of stored timer, as a type. Each kind's stored word is the one
+//! rows were written with before this type existed, so no migration is needed.
+
+use std::fmt;
+
+/// What a stored timer is for; the rule that owns the kind fires it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// An SLA clock reaching a warning or its breach.
+    Sla,
+    /// A satisfaction question left unanswered.
+    Survey,
+    /// A CAB vote reaching its deadline.
+    CabClose,
+    /// An authorized change's planned-outage notice falling due.
+    ChangeNotice,
+}
+
+impl TimerKind {
+    pub const ALL: [TimerKind; 4] = [
+        TimerKind::Sla,
+        TimerKind::Survey,
+        TimerKind::CabClose,
+        TimerKind::ChangeNotice,
+    ];
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::Sla => "sla",
+            TimerKind::Survey => "survey",
+            TimerKind::CabClose => "cab_close",
+            TimerKind::ChangeNotice => "change_notice",
+        }
+    }
+
+    /// The kind a stored word names; `None` for a word no rule owns.
+    pub fn parse(word: &str) -> Option<TimerKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+impl fmt::Display for TimerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_its_stored_word() {
+        for kind in TimerKind::ALL {
+            assert_eq!(TimerKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(TimerKind::parse("nightly_report"), None);
+    }
+}
