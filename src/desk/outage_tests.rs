@@ -72,7 +72,7 @@ impl Transport for FaultyDiscord {
         };
         if let Destination::Dm(user) = d.destination {
             if user.get() == CLOSED {
-                return Err(SendError::Permanent(format!(
+                return Err(SendError::Unreachable(format!(
                     "dms closed ({})",
                     crate::discord::DMS_CLOSED
                 )));

@@ -8,7 +8,7 @@
 //! `outage_deliveries` so a subscriber is queued once per notice. The outbox
 //! delivers them independently, paced by the transport, retried on failure and
 //! resumed after a restart; a subscriber whose DMs are closed is marked
-//! unreachable by the store when that row fails (migration 0003).
+//! unreachable by the dispatcher when that row fails.
 
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
 use crate::domain::incident::{Incident, State};

@@ -215,8 +215,8 @@ pub async fn delivery_counts(conn: &mut Conn, id: OutageId) -> Result<DeliveryCo
         "SELECT COUNT(*),
                 COALESCE(SUM(o.delivered_at IS NOT NULL), 0),
                 COALESCE(SUM(o.delivered_at IS NULL AND o.failed_at IS NULL), 0),
-                COALESCE(SUM(o.failed_at IS NOT NULL AND instr(COALESCE(o.last_error, ''), '50007') > 0), 0),
-                COALESCE(SUM(o.failed_at IS NOT NULL AND instr(COALESCE(o.last_error, ''), '50007') = 0), 0)
+                COALESCE(SUM(o.failed_at IS NOT NULL AND o.failure = 'unreachable'), 0),
+                COALESCE(SUM(o.failed_at IS NOT NULL AND COALESCE(o.failure, 'permanent') <> 'unreachable'), 0)
            FROM outage_deliveries d
            JOIN outage_notices n ON n.id = d.notice_id
            JOIN outbox o ON o.id = d.outbox_id
@@ -281,6 +281,7 @@ mod tests {
     use crate::domain::priority::{Impact, Priority, Urgency};
     use crate::domain::RoleKey;
     use crate::message::{Destination, OutMessage, Outgoing};
+    use crate::store::outbox::Failure;
     use crate::store::testing::temp_store;
     use crate::store::{incidents, outbox};
     use chrono::TimeDelta;
@@ -383,12 +384,18 @@ mod tests {
 
         let mut c = store.write().await.unwrap();
         outbox::mark_delivered(&mut c, rows[0], "m1", now).await.unwrap();
-        outbox::mark_failed(&mut c, rows[1], "dms closed (50007)", now)
+        outbox::mark_failed(&mut c, rows[1], Failure::Unreachable, "dms closed (50007)", now)
             .await
             .unwrap();
-        outbox::mark_failed(&mut c, rows[2], "HTTP 404 code 10013: Unknown User", now)
-            .await
-            .unwrap();
+        outbox::mark_failed(
+            &mut c,
+            rows[2],
+            Failure::Permanent,
+            "HTTP 404 code 10013: Unknown User",
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             delivery_counts(&mut c, o.id).await.unwrap(),
             DeliveryCounts {

@@ -146,10 +146,30 @@ pub async fn mark_retry(conn: &mut Conn, id: i64, error: &str, next: DateTime<Ut
     Ok(())
 }
 
-/// Gives up on a row that can never be delivered (e.g. the user's DMs are closed).
-pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?")
+/// Why a row was given up on (the `failure` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The platform can never deliver it (an unknown channel, a refused body).
+    Permanent,
+    /// Its recipient cannot be reached (their DMs are closed to the bot).
+    Unreachable,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permanent => "permanent",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Gives up on a row that can never be delivered, saying why (`failure`) and
+/// in the platform's words (`error`).
+pub async fn mark_failed(conn: &mut Conn, id: i64, failure: Failure, error: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failure = ?, failed_at = ? WHERE id = ?")
         .bind(error)
+        .bind(failure.as_str())
         .bind(to_ms(now))
         .bind(id)
         .execute(conn)
@@ -219,7 +239,9 @@ mod tests {
         assert_eq!(next_due(&mut conn).await.unwrap(), Some(to_ms(later)));
         let again = due(&mut conn, later, 10).await.unwrap();
         assert_eq!((again.len(), again[0].attempts), (1, 1));
-        mark_failed(&mut conn, again[0].id, "gone", later).await.unwrap();
+        mark_failed(&mut conn, again[0].id, Failure::Permanent, "gone", later)
+            .await
+            .unwrap();
         assert_eq!(counts(&mut conn).await.unwrap(), (0, 1, 1));
         assert_eq!(max_numeric_message_id(&mut conn).await.unwrap(), 42);
         assert_eq!(next_due(&mut conn).await.unwrap(), None);
@@ -269,7 +291,9 @@ mod tests {
         mark_delivered(&mut conn, 1, "m1", later).await.unwrap();
         assert_eq!(texts(due(&mut conn, later, 10).await.unwrap()), ["update"]);
         // A row given up on does not hold back the rest of its subject.
-        mark_failed(&mut conn, 3, "gone", later).await.unwrap();
+        mark_failed(&mut conn, 3, Failure::Permanent, "gone", later)
+            .await
+            .unwrap();
         assert_eq!(texts(due(&mut conn, later, 10).await.unwrap()), ["resolved"]);
     }
 }
