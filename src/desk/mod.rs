@@ -14,6 +14,7 @@ mod info;
 mod outages;
 mod reconcile;
 mod sla;
+mod subscribers;
 mod survey;
 mod timers;
 mod writer;

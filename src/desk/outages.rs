@@ -4,11 +4,9 @@
 //! Every notice, in the action's one transaction: the status card (created,
 //! then edited in place) and a post in the status channel pinging the
 //! service's subscriber role, the RACI row's roles in their channels, and one
-//! outbox row per reachable subscriber (a direct message), each recorded in
-//! `outage_deliveries` so a subscriber is queued once per notice. The outbox
-//! delivers them independently, paced by the transport, retried on failure and
-//! resumed after a restart; a subscriber whose DMs are closed is marked
-//! unreachable by the dispatcher when that row fails.
+//! direct message per reachable subscriber, through `subscribers`, the path
+//! every subscriber notice takes (once per notice; closed DMs mark the
+//! subscriber unreachable).
 
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
 use crate::domain::incident::{Incident, State};
@@ -17,6 +15,7 @@ use crate::domain::raci::{Action, RouteContext};
 use crate::domain::text::bounded;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
+use crate::store::notices::NoticeRef;
 use crate::store::{self, Conn};
 
 impl Desk {
@@ -90,17 +89,8 @@ impl Desk {
     /// Queues one direct message per reachable subscriber of the outage's
     /// service for this notice; returns how many.
     async fn notify_subscribers(&self, tx: &mut Conn, o: &Outage, notice: i64, text: &str) -> DeskResult<usize> {
-        let now = self.clock().now();
-        let users = store::subscriptions::reachable(tx, &o.service).await?;
-        for user in &users {
-            // A subject per recipient: one subscriber's failed message never
-            // holds back the others, and keeps their own messages in order.
-            let item =
-                Outgoing::post(Destination::Dm(*user), OutMessage::text(text)).about(format!("{}:dm:{}", o.id, user));
-            let outbox_id = store::outbox::enqueue_one(tx, &item, now).await?;
-            store::outages::record_delivery(tx, notice, *user, outbox_id).await?;
-        }
-        Ok(users.len())
+        let notice = NoticeRef::Outage { outage: o.id, notice };
+        super::subscribers::dm_subscribers(tx, notice, &o.service, text, self.clock().now()).await
     }
 
     fn text_arg(&self, field: &'static str, raw: &str) -> DeskResult<String> {

@@ -14,6 +14,7 @@ pub mod escalations;
 pub mod events;
 mod health;
 pub mod incidents;
+pub mod notices;
 pub mod outages;
 pub mod outbox;
 pub mod reactions;

@@ -112,7 +112,7 @@ pub async fn mark_unreachable(conn: &mut Conn, outbox_id: i64, reason: &str, at:
     let done = sqlx::query(
         "UPDATE outage_subscriptions SET unreachable_at = ?, unreachable_reason = ?
           WHERE unreachable_at IS NULL
-            AND user_id IN (SELECT user_id FROM outage_deliveries WHERE outbox_id = ?)",
+            AND user_id IN (SELECT user_id FROM notice_deliveries WHERE outbox_id = ?)",
     )
     .bind(to_ms(at))
     .bind(reason)
@@ -141,7 +141,7 @@ mod tests {
     use crate::message::{Destination, OutMessage, Outgoing};
     use crate::store::outbox::Failure;
     use crate::store::testing::temp_store;
-    use crate::store::{outages, outbox};
+    use crate::store::{notices, outages, outbox};
 
     #[tokio::test]
     async fn users_subscribe_once_unsubscribe_and_list_their_subscriptions() {
@@ -198,6 +198,7 @@ mod tests {
         let notice = outages::add_notice(&mut tx, o.id, NoticeKind::Declare, "down", UserId::new(9), now)
             .await
             .unwrap();
+        let notice = notices::NoticeRef::Outage { outage: o.id, notice };
         let mut rows = Vec::new();
         for u in [a, b] {
             let id = outbox::enqueue_one(
@@ -207,10 +208,10 @@ mod tests {
             )
             .await
             .unwrap();
-            outages::record_delivery(&mut tx, notice, u, id).await.unwrap();
+            notices::record_delivery(&mut tx, notice, u, id).await.unwrap();
             rows.push(id);
         }
-        // A DM that is not an outage notice does not mark anyone.
+        // A DM that is not a subscriber notice does not mark anyone.
         let other = outbox::enqueue_one(
             &mut tx,
             &Outgoing::post(Destination::Dm(b), OutMessage::text("hi")),
