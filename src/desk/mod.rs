@@ -490,4 +490,6 @@ mod outage_tests;
 #[cfg(test)]
 mod sla_tests;
 #[cfg(test)]
+mod subscriber_tests;
+#[cfg(test)]
 mod tests;

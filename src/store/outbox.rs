@@ -248,6 +248,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rows_given_up_on_before_the_failure_column_are_typed_from_their_error_text() {
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+        use std::str::FromStr;
+
+        // A database as migration 0007 left it, with rows failed the old way.
+        let dir = tempfile::tempdir().unwrap();
+        let before = dir.path().join("migrations-0001-0007");
+        std::fs::create_dir(&before).unwrap();
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if name.as_str() < "0008" {
+                std::fs::copy(&path, before.join(name)).unwrap();
+            }
+        }
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let options = SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = SqlitePoolOptions::new().connect_with(options).await.unwrap();
+        let old = sqlx::migrate::Migrator::new(before.as_path()).await.unwrap();
+        assert_eq!(old.iter().count(), 7);
+        old.run(&pool).await.unwrap();
+        let rows = [
+            (1, Some(5), Some("dms closed (50007)")),
+            (2, Some(5), Some("HTTP 404 code 10003: Unknown Channel")),
+            (3, None, Some("HTTP 500: try again")),
+            (4, None, None),
+        ];
+        for (id, failed_at, error) in rows {
+            sqlx::query(
+                "INSERT INTO outbox (id, created_at, kind, destination, payload, next_attempt_at, failed_at, last_error)
+                 VALUES (?, 0, 'post', '{}', '{}', 0, ?, ?)",
+            )
+            .bind(id)
+            .bind(failed_at)
+            .bind(error)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = super::super::Store::open(&url).await.unwrap();
+        let typed = crate::store::testing::texts(
+            &store,
+            "SELECT id || ' ' || COALESCE(failure, '-') FROM outbox ORDER BY id",
+        )
+        .await;
+        assert_eq!(typed, ["1 unreachable", "2 permanent", "3 -", "4 -"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn a_row_waits_while_an_earlier_row_of_its_subject_is_undelivered() {
         let (store, _dir) = temp_store().await;
         let now = Utc::now();
