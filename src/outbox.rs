@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use crate::desk::Clock;
 use crate::message::{Destination, OutKind, OutMessage};
 use crate::store::cards::CardRef;
-use crate::store::outbox::Pending;
+use crate::store::outbox::{Failure, Pending};
 use crate::store::{self, Store, StoreError};
 
 /// One message to deliver, with what the transport needs to place it.
@@ -44,8 +44,12 @@ pub struct Delivered {
 pub enum SendError {
     /// Try again later (rate limit, server error, network); `after` when the platform said when.
     Retry { after: Option<Duration>, reason: String },
-    /// Never deliverable (e.g. the user's DMs are closed); recorded, not retried.
+    /// Never deliverable (e.g. a channel that does not exist); recorded, not retried.
     Permanent(String),
+    /// The recipient cannot be reached (e.g. their DMs are closed to the bot):
+    /// recorded, not retried, and the subscriber the message was a notice to
+    /// is marked unreachable, so later notices skip them.
+    Unreachable(String),
 }
 
 /// A way to deliver messages: the console, Discord, or a test double.
@@ -210,7 +214,18 @@ impl<T: Transport> Dispatcher<T> {
             Err(SendError::Permanent(reason)) => {
                 let mut conn = self.store.write().await?;
                 tracing::warn!(outbox = row.id, %reason, "delivery impossible; giving up on this message");
-                store::outbox::mark_failed(&mut conn, row.id, &reason, now).await?;
+                store::outbox::mark_failed(&mut conn, row.id, Failure::Permanent, &reason, now).await?;
+                Ok(false)
+            }
+            Err(SendError::Unreachable(reason)) => {
+                tracing::warn!(outbox = row.id, %reason, "recipient unreachable; giving up on this message");
+                // The failure and the subscriber's mark commit together: a
+                // closed inbox is never counted as lost nor tried again.
+                let mut tx = self.store.begin().await?;
+                store::outbox::mark_failed(&mut tx, row.id, Failure::Unreachable, &reason, now).await?;
+                store::subscriptions::mark_unreachable(&mut tx, row.id, &reason, now).await?;
+                store::commit(tx).await?;
+                self.store.note_written();
                 Ok(false)
             }
         }

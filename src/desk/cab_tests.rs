@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::*;
 use crate::store;
 use crate::store::cards::CardRef;
-use crate::store::testing::temp_store;
+use crate::store::testing::{self, temp_store};
 
 fn actor(name: &str, roles: &[&str]) -> Actor {
     Actor {
@@ -81,15 +81,11 @@ impl Harness {
     }
 
     async fn scalar(&self, sql: &str) -> i64 {
-        let mut conn = self.desk.store().read().await.unwrap();
-        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.expect(sql);
-        n
+        testing::scalar(self.desk.store(), sql).await
     }
 
     async fn text(&self, sql: &str) -> String {
-        let mut conn = self.desk.store().read().await.unwrap();
-        let (s,): (String,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.expect(sql);
-        s
+        testing::text(self.desk.store(), sql).await
     }
 
     /// Files CHG-1 as alice and opens its vote as carl; the vote card is

@@ -477,7 +477,6 @@ impl Desk {
         let route = self.change_route(Action::OutageDeclare, &ch);
         let mut covered = vec![policy.outage.status_channel.clone()];
         out.extend(self.change_messages(&route, Action::OutageDeclare, &ch, text.clone(), false, &mut covered));
-        out.extend(self.subscriber_notices(tx, id, &ch.service, &text).await?);
         tx.record(
             None,
             "planned_outage_notice",
@@ -485,23 +484,17 @@ impl Desk {
             &render::window_text(ch.window.as_ref()),
             &out,
         );
+        self.subscriber_notices(tx, id, &ch.service, &text).await?;
         Ok(())
     }
 
     /// Direct messages to the users subscribed to `service` (`!subscribe`),
-    /// one outbox row each (its own subject, so one closed inbox never holds
-    /// back the others), in the same transaction as the notice.
-    async fn subscriber_notices(
-        &self,
-        tx: &mut Act<'_>,
-        id: ChangeId,
-        service: &str,
-        text: &str,
-    ) -> DeskResult<Vec<Outgoing>> {
-        let users = store::subscriptions::reachable(tx, service).await?;
-        Ok(users
-            .into_iter()
-            .map(|user| Outgoing::post(Destination::Dm(user), OutMessage::text(text)).about(format!("{id}:dm:{user}")))
-            .collect())
+    /// through the path every subscriber notice takes (once per notice;
+    /// closed DMs mark the subscriber unreachable), in the same transaction
+    /// as the notice; returns how many were queued.
+    async fn subscriber_notices(&self, tx: &mut Act<'_>, id: ChangeId, service: &str, text: &str) -> DeskResult<usize> {
+        let now = tx.now;
+        let notice = store::notices::planned_outage(tx, id, text, now).await?;
+        super::subscribers::dm_subscribers(tx, notice, service, text).await
     }
 }

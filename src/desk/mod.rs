@@ -17,6 +17,7 @@ mod outages;
 mod permit;
 mod reconcile;
 mod sla;
+mod subscribers;
 mod survey;
 mod timers;
 mod writer;
@@ -439,5 +440,7 @@ mod cab_tests;
 mod outage_tests;
 #[cfg(test)]
 mod sla_tests;
+#[cfg(test)]
+mod subscriber_tests;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use crate::domain::UserId;
 use crate::message::Destination;
 use crate::outbox::{Delivered, Delivery, Dispatcher, SendError, Transport};
 use crate::store;
-use crate::store::testing::temp_store;
+use crate::store::testing::{self, temp_store};
 
 const SUBSCRIBERS: u64 = 300;
 /// The subscriber whose DMs are closed.
@@ -73,7 +73,7 @@ impl Transport for FaultyDiscord {
         };
         if let Destination::Dm(user) = d.destination {
             if user.get() == CLOSED {
-                return Err(SendError::Permanent(format!(
+                return Err(SendError::Unreachable(format!(
                     "dms closed ({})",
                     crate::discord::DMS_CLOSED
                 )));
@@ -266,14 +266,7 @@ async fn refused_outage_actions_change_nothing() {
     let sam = actor("sam", &["service_desk"]);
     let alice = actor("alice", &[]);
     say(&desk, "1", &sam, "!outage vpn Tunnel drops").await;
-    let outbox_rows = || async {
-        let mut c = desk.store().write().await.unwrap();
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
-            .fetch_one(&mut *c)
-            .await
-            .unwrap();
-        n
-    };
+    let outbox_rows = || testing::scalar(desk.store(), "SELECT COUNT(*) FROM outbox");
     let before = outbox_rows().await;
     let cases = [
         ("2", &alice, "!outage email down", "Only Service Desk"),
@@ -301,21 +294,10 @@ async fn refused_outage_actions_change_nothing() {
     let r = say(&desk, "11", &sam, "!outage update OUT-1 late news").await;
     assert!(r.text.starts_with("OUT-1 is already resolved"), "{}", r.text);
 
-    let mut c = desk.store().write().await.unwrap();
-    let (outages,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outages")
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
-    let (notices,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outage_notices")
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
-    let (audit,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit WHERE subject LIKE 'OUT-%'")
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
+    let outages = testing::scalar(desk.store(), "SELECT COUNT(*) FROM outages").await;
+    let notices = testing::scalar(desk.store(), "SELECT COUNT(*) FROM outage_notices").await;
+    let audit = testing::scalar(desk.store(), "SELECT COUNT(*) FROM audit WHERE subject LIKE 'OUT-%'").await;
     assert_eq!((outages, notices, audit), (1, 2, 2));
-    drop(c);
     // The resolve queued the card edit, the all-clear, the responsible role and
     // one FYI (owner and informed roles share #incident-management); vpn has no
     // subscribers. The refusals after it queued nothing.

@@ -4,11 +4,9 @@
 //! Every notice, in the action's one transaction: the status card (created,
 //! then edited in place) and a post in the status channel pinging the
 //! service's subscriber role, the RACI row's roles in their channels, and one
-//! outbox row per reachable subscriber (a direct message), each recorded in
-//! `outage_deliveries` so a subscriber is queued once per notice. The outbox
-//! delivers them independently, paced by the transport, retried on failure and
-//! resumed after a restart; a subscriber whose DMs are closed is marked
-//! unreachable by the store when that row fails (migration 0003).
+//! direct message per reachable subscriber, through `subscribers`, the path
+//! every subscriber notice takes (once per notice; closed DMs mark the
+//! subscriber unreachable).
 
 use super::act::Act;
 use super::fanout::Notice;
@@ -21,6 +19,7 @@ use crate::domain::text::bounded;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store;
+use crate::store::notices::NoticeRef;
 
 impl Desk {
     /// The status card of an outage as it is now.
@@ -79,16 +78,8 @@ impl Desk {
     /// Queues one direct message per reachable subscriber of the outage's
     /// service for this notice; returns how many.
     async fn notify_subscribers(&self, tx: &mut Act<'_>, o: &Outage, notice: i64, text: &str) -> DeskResult<usize> {
-        let users = store::subscriptions::reachable(tx, &o.service).await?;
-        for user in &users {
-            // A subject per recipient: one subscriber's failed message never
-            // holds back the others, and keeps their own messages in order.
-            let item =
-                Outgoing::post(Destination::Dm(*user), OutMessage::text(text)).about(format!("{}:dm:{}", o.id, user));
-            let outbox_id = tx.enqueue_now(&item).await?;
-            store::outages::record_delivery(tx, notice, *user, outbox_id).await?;
-        }
-        Ok(users.len())
+        let notice = NoticeRef::Outage { outage: o.id, notice };
+        super::subscribers::dm_subscribers(tx, notice, &o.service, text).await
     }
 
     fn text_arg(&self, field: &'static str, raw: &str) -> DeskResult<String> {

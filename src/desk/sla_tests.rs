@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
-use crate::store::testing::temp_store;
+use crate::store::testing::{self, temp_store};
 
 fn actor(name: &str, roles: &[&str]) -> Actor {
     Actor {
@@ -34,20 +34,16 @@ async fn say(desk: &Desk, key: &str, who: &Actor, text: &str) -> String {
 
 /// The SLA audit rows of an incident, in order: `(action, details)`.
 async fn sla_audit(desk: &Desk) -> Vec<(String, String)> {
-    let mut conn = desk.store().read().await.unwrap();
-    sqlx::query_as("SELECT action, details FROM audit WHERE action LIKE 'sla_%' ORDER BY id")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap()
+    testing::pairs(
+        desk.store(),
+        "SELECT action, details FROM audit WHERE action LIKE 'sla_%' ORDER BY id",
+    )
+    .await
 }
 
 /// Queued messages containing `needle`, each as `<destination> <payload>`.
 async fn outbox_texts(desk: &Desk, needle: &str) -> Vec<String> {
-    let mut conn = desk.store().read().await.unwrap();
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT destination, payload FROM outbox ORDER BY id")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
+    let rows = testing::pairs(desk.store(), "SELECT destination, payload FROM outbox ORDER BY id").await;
     rows.into_iter()
         .map(|(d, p)| format!("{d} {p}"))
         .filter(|p| p.contains(needle))
@@ -129,12 +125,16 @@ async fn after_a_restart_missed_thresholds_fire_once_each_in_order_marked_late()
         audit[2],
         ("sla_breach".to_owned(), "resolution breach: 4h of 4h".to_owned())
     );
-    let mut conn = again.store().read().await.unwrap();
-    let (fired, late): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COUNT(late_ms) FROM clock_thresholds WHERE incident_id = 1")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+    let fired = testing::scalar(
+        again.store(),
+        "SELECT COUNT(*) FROM clock_thresholds WHERE incident_id = 1",
+    )
+    .await;
+    let late = testing::scalar(
+        again.store(),
+        "SELECT COUNT(late_ms) FROM clock_thresholds WHERE incident_id = 1",
+    )
+    .await;
     assert_eq!((fired, late), (3, 2));
 }
 
@@ -214,11 +214,11 @@ async fn resolving_stops_the_clock_and_reopening_restarts_it_with_fresh_warnings
             ("sla_warning".to_owned(), "resolution warn50: 2h of 4h".to_owned()),
         ]
     );
-    let mut conn = desk.store().read().await.unwrap();
-    let (run,): (i64,) = sqlx::query_as("SELECT run FROM incident_clocks WHERE kind = 'resolution'")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let run = testing::scalar(
+        desk.store(),
+        "SELECT run FROM incident_clocks WHERE kind = 'resolution'",
+    )
+    .await;
     assert_eq!(run, 1);
 }
 
@@ -311,21 +311,21 @@ async fn re_prioritising_moves_the_running_clocks_to_the_new_targets_and_leaves_
         thread[0].contains("sam re-prioritised INC-1 from P1 to P2 (impact medium × urgency high). Reason: only one team is affected. SLA targets are respond 30m / resolve 8h."),
         "{thread:?}"
     );
-    let mut conn = desk.store().read().await.unwrap();
-    let audit: Vec<(String,)> = sqlx::query_as("SELECT details FROM audit WHERE details LIKE 'priority %'")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
+    let audit: Vec<(String,)> = testing::texts(
+        desk.store(),
+        "SELECT details FROM audit WHERE details LIKE 'priority %'",
+    )
+    .await
+    .into_iter()
+    .map(|d| (d,))
+    .collect();
     assert_eq!(
         audit,
         vec![("priority P1 → P2 (impact=medium urgency=high): only one team is affected".to_owned(),)]
     );
-    let (impact, priority): (String, i64) = sqlx::query_as("SELECT impact, priority FROM incidents WHERE id = 1")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let impact = testing::text(desk.store(), "SELECT impact FROM incidents WHERE id = 1").await;
+    let priority = testing::scalar(desk.store(), "SELECT priority FROM incidents WHERE id = 1").await;
     assert_eq!((impact.as_str(), priority), ("medium", 2));
-    drop(conn);
     // Lowering the priority pings nobody; raising it pings the handling role.
     assert!(thread[0].contains("\"ping_roles\":[]"), "{thread:?}");
     assert_eq!(
@@ -422,22 +422,16 @@ async fn business_hours_clocks_count_only_opening_hours_across_the_weekend() {
 async fn a_clock_whose_timer_cannot_be_stored_leaves_no_incident_behind() {
     let (store, _dir) = temp_store().await;
     let desk = Desk::new(store, Policy::defaults(), Clock::fixed(t0()));
-    {
-        let mut conn = desk.store().write().await.unwrap();
-        sqlx::query("CREATE TRIGGER boom BEFORE INSERT ON timers BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-    }
+    testing::exec(
+        desk.store(),
+        "CREATE TRIGGER boom BEFORE INSERT ON timers BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+    )
+    .await;
     let alice = actor("alice", &[]);
     let r = say(&desk, "1", &alice, "!incident Mail is down impact=high urgency=high").await;
     assert_eq!(r, render::unexpected());
-    let mut conn = desk.store().read().await.unwrap();
     for table in ["incidents", "incident_clocks", "timers", "audit", "outbox"] {
-        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+        let n = testing::scalar(desk.store(), &format!("SELECT COUNT(*) FROM {table}")).await;
         assert_eq!(n, 0, "{table}");
     }
 }

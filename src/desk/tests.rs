@@ -21,12 +21,7 @@ fn line(key: &str, who: &Actor, text: &str) -> Inbound {
 }
 
 async fn count(desk: &Desk, table: &str) -> i64 {
-    let mut conn = desk.store().read().await.unwrap();
-    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    n
+    testing::scalar(desk.store(), &format!("SELECT COUNT(*) FROM {table}")).await
 }
 
 /// Runs one statement on the desk's writer (triggers that inject faults, caps).
@@ -202,11 +197,11 @@ async fn concurrent_commands_share_one_commit_and_a_refused_one_rolls_back_alone
     assert_eq!(count(&desk, "outbox").await, 33);
     // Refusals keep the event's identity (no second answer to a replay).
     assert_eq!(count(&desk, "inbound_events").await, 13);
-    let mut conn = desk.store().read().await.unwrap();
-    let (assigned,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM incidents WHERE assignee IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let assigned = testing::scalar(
+        desk.store(),
+        "SELECT COUNT(*) FROM incidents WHERE assignee IS NOT NULL",
+    )
+    .await;
     assert_eq!(assigned, 0);
 }
 
@@ -234,11 +229,11 @@ async fn a_store_failure_in_a_batch_undoes_that_command_only() {
     assert_eq!(count(&desk, "outbox").await, 6);
     // The failed one left no trace, so it can be tried again.
     assert_eq!(count(&desk, "inbound_events").await, 2);
-    let mut conn = desk.store().read().await.unwrap();
-    let (doomed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM incidents WHERE title LIKE 'doomed%'")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let doomed = testing::scalar(
+        desk.store(),
+        "SELECT COUNT(*) FROM incidents WHERE title LIKE 'doomed%'",
+    )
+    .await;
     assert_eq!(doomed, 0);
 }
 

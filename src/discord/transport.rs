@@ -222,7 +222,7 @@ fn classify(e: serenity::Error) -> SendError {
         serenity::Error::Http(HttpError::UnsuccessfulRequest(resp)) => {
             let status = resp.status_code.as_u16();
             if resp.error.code == DMS_CLOSED {
-                SendError::Permanent(format!("dms closed ({DMS_CLOSED})"))
+                SendError::Unreachable(format!("dms closed ({DMS_CLOSED})"))
             } else if status == 429 || status >= 500 {
                 SendError::Retry {
                     after: None,

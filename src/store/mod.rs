@@ -14,6 +14,7 @@ pub mod escalations;
 pub mod events;
 mod health;
 pub mod incidents;
+pub mod notices;
 pub mod outages;
 pub mod outbox;
 pub mod reactions;
@@ -322,11 +323,24 @@ pub(crate) mod testing {
         n
     }
 
+    /// One text (`SELECT state FROM … WHERE id = 1`).
+    pub async fn text(store: &Store, sql: &str) -> String {
+        let mut conn = store.read().await.expect("reader");
+        let (t,): (String,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.expect(sql);
+        t
+    }
+
     /// The first column of every row, as text.
     pub async fn texts(store: &Store, sql: &str) -> Vec<String> {
         let mut conn = store.read().await.expect("reader");
         let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&mut *conn).await.expect(sql);
         rows.into_iter().map(|(t,)| t).collect()
+    }
+
+    /// The first two columns of every row, as text.
+    pub async fn pairs(store: &Store, sql: &str) -> Vec<(String, String)> {
+        let mut conn = store.read().await.expect("reader");
+        sqlx::query_as(sql).fetch_all(&mut *conn).await.expect(sql)
     }
 
     /// True when a connection of its own can take the file's write lock at

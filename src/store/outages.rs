@@ -1,5 +1,6 @@
-//! Outages, their notices, the subscriber deliveries each notice queued, and
-//! the incidents linked to an outage.
+//! Outages, their notices, where the subscriber messages of each stand (the
+//! deliveries themselves are recorded by `store::notices`), and the incidents
+//! linked to an outage.
 
 use chrono::{DateTime, Utc};
 
@@ -183,18 +184,6 @@ pub async fn notices(conn: &mut Conn, id: OutageId) -> Result<Vec<Notice>> {
         .collect()
 }
 
-/// Records that `outbox_id` carries notice `notice` to `user`. Fails (the
-/// whole action with it) if that subscriber was already queued this notice.
-pub async fn record_delivery(conn: &mut Conn, notice: i64, user: UserId, outbox_id: i64) -> Result<()> {
-    sqlx::query("INSERT INTO outage_deliveries (notice_id, user_id, outbox_id) VALUES (?, ?, ?)")
-        .bind(notice)
-        .bind(user.get() as i64)
-        .bind(outbox_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Where the subscriber messages of an outage stand.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryCounts {
@@ -215,10 +204,10 @@ pub async fn delivery_counts(conn: &mut Conn, id: OutageId) -> Result<DeliveryCo
         "SELECT COUNT(*),
                 COALESCE(SUM(o.delivered_at IS NOT NULL), 0),
                 COALESCE(SUM(o.delivered_at IS NULL AND o.failed_at IS NULL), 0),
-                COALESCE(SUM(o.failed_at IS NOT NULL AND instr(COALESCE(o.last_error, ''), '50007') > 0), 0),
-                COALESCE(SUM(o.failed_at IS NOT NULL AND instr(COALESCE(o.last_error, ''), '50007') = 0), 0)
-           FROM outage_deliveries d
-           JOIN outage_notices n ON n.id = d.notice_id
+                COALESCE(SUM(o.failed_at IS NOT NULL AND o.failure = 'unreachable'), 0),
+                COALESCE(SUM(o.failed_at IS NOT NULL AND COALESCE(o.failure, 'permanent') <> 'unreachable'), 0)
+           FROM notice_deliveries d
+           JOIN outage_notices n ON n.id = d.outage_notice_id
            JOIN outbox o ON o.id = d.outbox_id
           WHERE n.outage_id = ?",
     )
@@ -281,8 +270,9 @@ mod tests {
     use crate::domain::priority::{Impact, Priority, Urgency};
     use crate::domain::RoleKey;
     use crate::message::{Destination, OutMessage, Outgoing};
+    use crate::store::outbox::Failure;
     use crate::store::testing::temp_store;
-    use crate::store::{incidents, outbox};
+    use crate::store::{incidents, notices, outbox};
     use chrono::TimeDelta;
 
     fn new_outage(service: &str) -> NewOutage {
@@ -363,11 +353,14 @@ mod tests {
         let notice = add_notice(&mut tx, o.id, NoticeKind::Declare, "x", UserId::new(5), now)
             .await
             .unwrap();
+        let notice = notices::NoticeRef::Outage { outage: o.id, notice };
         let mut rows = Vec::new();
         for user in 1..=4u64 {
             let item = Outgoing::post(Destination::Dm(UserId::new(user)), OutMessage::text("down"));
             let id = outbox::enqueue_one(&mut tx, &item, now).await.unwrap();
-            record_delivery(&mut tx, notice, UserId::new(user), id).await.unwrap();
+            notices::record_delivery(&mut tx, notice, UserId::new(user), id)
+                .await
+                .unwrap();
             rows.push(id);
         }
         // The same subscriber twice for one notice is refused.
@@ -378,17 +371,25 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(record_delivery(&mut tx, notice, UserId::new(1), dup).await.is_err());
+        assert!(notices::record_delivery(&mut tx, notice, UserId::new(1), dup)
+            .await
+            .is_err());
         tx.commit().await.unwrap();
 
         let mut c = store.write().await.unwrap();
         outbox::mark_delivered(&mut c, rows[0], "m1", now).await.unwrap();
-        outbox::mark_failed(&mut c, rows[1], "dms closed (50007)", now)
+        outbox::mark_failed(&mut c, rows[1], Failure::Unreachable, "dms closed (50007)", now)
             .await
             .unwrap();
-        outbox::mark_failed(&mut c, rows[2], "HTTP 404 code 10013: Unknown User", now)
-            .await
-            .unwrap();
+        outbox::mark_failed(
+            &mut c,
+            rows[2],
+            Failure::Permanent,
+            "HTTP 404 code 10013: Unknown User",
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             delivery_counts(&mut c, o.id).await.unwrap(),
             DeliveryCounts {

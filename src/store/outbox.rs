@@ -146,10 +146,30 @@ pub async fn mark_retry(conn: &mut Conn, id: i64, error: &str, next: DateTime<Ut
     Ok(())
 }
 
-/// Gives up on a row that can never be delivered (e.g. the user's DMs are closed).
-pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?")
+/// Why a row was given up on (the `failure` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The platform can never deliver it (an unknown channel, a refused body).
+    Permanent,
+    /// Its recipient cannot be reached (their DMs are closed to the bot).
+    Unreachable,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permanent => "permanent",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Gives up on a row that can never be delivered, saying why (`failure`) and
+/// in the platform's words (`error`).
+pub async fn mark_failed(conn: &mut Conn, id: i64, failure: Failure, error: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failure = ?, failed_at = ? WHERE id = ?")
         .bind(error)
+        .bind(failure.as_str())
         .bind(to_ms(now))
         .bind(id)
         .execute(conn)
@@ -219,10 +239,64 @@ mod tests {
         assert_eq!(next_due(&mut conn).await.unwrap(), Some(to_ms(later)));
         let again = due(&mut conn, later, 10).await.unwrap();
         assert_eq!((again.len(), again[0].attempts), (1, 1));
-        mark_failed(&mut conn, again[0].id, "gone", later).await.unwrap();
+        mark_failed(&mut conn, again[0].id, Failure::Permanent, "gone", later)
+            .await
+            .unwrap();
         assert_eq!(counts(&mut conn).await.unwrap(), (0, 1, 1));
         assert_eq!(max_numeric_message_id(&mut conn).await.unwrap(), 42);
         assert_eq!(next_due(&mut conn).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn rows_given_up_on_before_the_failure_column_are_typed_from_their_error_text() {
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+        use std::str::FromStr;
+
+        // A database as migration 0007 left it, with rows failed the old way.
+        let dir = tempfile::tempdir().unwrap();
+        let before = dir.path().join("migrations-0001-0007");
+        std::fs::create_dir(&before).unwrap();
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if name.as_str() < "0008" {
+                std::fs::copy(&path, before.join(name)).unwrap();
+            }
+        }
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let options = SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = SqlitePoolOptions::new().connect_with(options).await.unwrap();
+        let old = sqlx::migrate::Migrator::new(before.as_path()).await.unwrap();
+        assert_eq!(old.iter().count(), 7);
+        old.run(&pool).await.unwrap();
+        let rows = [
+            (1, Some(5), Some("dms closed (50007)")),
+            (2, Some(5), Some("HTTP 404 code 10003: Unknown Channel")),
+            (3, None, Some("HTTP 500: try again")),
+            (4, None, None),
+        ];
+        for (id, failed_at, error) in rows {
+            sqlx::query(
+                "INSERT INTO outbox (id, created_at, kind, destination, payload, next_attempt_at, failed_at, last_error)
+                 VALUES (?, 0, 'post', '{}', '{}', 0, ?, ?)",
+            )
+            .bind(id)
+            .bind(failed_at)
+            .bind(error)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = super::super::Store::open(&url).await.unwrap();
+        let typed = crate::store::testing::texts(
+            &store,
+            "SELECT id || ' ' || COALESCE(failure, '-') FROM outbox ORDER BY id",
+        )
+        .await;
+        assert_eq!(typed, ["1 unreachable", "2 permanent", "3 -", "4 -"]);
+        store.close().await;
     }
 
     #[tokio::test]
@@ -269,7 +343,9 @@ mod tests {
         mark_delivered(&mut conn, 1, "m1", later).await.unwrap();
         assert_eq!(texts(due(&mut conn, later, 10).await.unwrap()), ["update"]);
         // A row given up on does not hold back the rest of its subject.
-        mark_failed(&mut conn, 3, "gone", later).await.unwrap();
+        mark_failed(&mut conn, 3, Failure::Permanent, "gone", later)
+            .await
+            .unwrap();
         assert_eq!(texts(due(&mut conn, later, 10).await.unwrap()), ["resolved"]);
     }
 }

@@ -1,8 +1,9 @@
 //! Who subscribed to which service's outage notices, and who cannot be reached.
 //!
 //! A subscriber becomes unreachable when a notice to them failed for good
-//! because their DMs are closed (the `outage_dm_closed` trigger of migration
-//! 0003 records it together with the failure); subscribing again clears it.
+//! because their DMs are closed: the dispatcher records it with
+//! [`mark_unreachable`] in the transaction that records the failure.
+//! Subscribing again clears it.
 
 use chrono::{DateTime, Utc};
 
@@ -102,6 +103,25 @@ pub async fn reachable(conn: &mut Conn, service: &str) -> Result<Vec<UserId>> {
     Ok(rows.into_iter().map(|r| UserId::new(r.0 as u64)).collect())
 }
 
+/// Marks unreachable, on every one of their subscriptions (DMs are closed
+/// for the bot, not for one service), the subscriber whom outbox row
+/// `outbox_id` carries a notice to, so later notices skip them until they
+/// subscribe again. A row that carries no notice marks nobody. Returns how
+/// many subscriptions were marked.
+pub async fn mark_unreachable(conn: &mut Conn, outbox_id: i64, reason: &str, at: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outage_subscriptions SET unreachable_at = ?, unreachable_reason = ?
+          WHERE unreachable_at IS NULL
+            AND user_id IN (SELECT user_id FROM notice_deliveries WHERE outbox_id = ?)",
+    )
+    .bind(to_ms(at))
+    .bind(reason)
+    .bind(outbox_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// How many subscribers a service has: (reachable, unreachable).
 pub async fn count(conn: &mut Conn, service: &str) -> Result<(i64, i64)> {
     let row: (i64, i64) = sqlx::query_as(
@@ -119,8 +139,9 @@ mod tests {
     use super::*;
     use crate::domain::outage::{NewOutage, NoticeKind, OutageImpact};
     use crate::message::{Destination, OutMessage, Outgoing};
+    use crate::store::outbox::Failure;
     use crate::store::testing::temp_store;
-    use crate::store::{outages, outbox};
+    use crate::store::{notices, outages, outbox};
 
     #[tokio::test]
     async fn users_subscribe_once_unsubscribe_and_list_their_subscriptions() {
@@ -177,6 +198,7 @@ mod tests {
         let notice = outages::add_notice(&mut tx, o.id, NoticeKind::Declare, "down", UserId::new(9), now)
             .await
             .unwrap();
+        let notice = notices::NoticeRef::Outage { outage: o.id, notice };
         let mut rows = Vec::new();
         for u in [a, b] {
             let id = outbox::enqueue_one(
@@ -186,10 +208,10 @@ mod tests {
             )
             .await
             .unwrap();
-            outages::record_delivery(&mut tx, notice, u, id).await.unwrap();
+            notices::record_delivery(&mut tx, notice, u, id).await.unwrap();
             rows.push(id);
         }
-        // A DM that is not an outage notice does not mark anyone.
+        // A DM that is not a subscriber notice does not mark anyone.
         let other = outbox::enqueue_one(
             &mut tx,
             &Outgoing::post(Destination::Dm(b), OutMessage::text("hi")),
@@ -199,15 +221,29 @@ mod tests {
         .unwrap();
         tx.commit().await.unwrap();
 
+        // As the dispatcher records an unreachable recipient: the failure, then the mark.
         let mut c = store.write().await.unwrap();
-        outbox::mark_failed(&mut c, other, &dms_closed(), now).await.unwrap();
-        assert_eq!(count(&mut c, "email").await.unwrap(), (2, 0));
-        // A failure for another reason is lost, not unreachable.
-        outbox::mark_failed(&mut c, rows[1], "HTTP 400 code 50035: Invalid Form Body", now)
+        outbox::mark_failed(&mut c, other, Failure::Unreachable, &dms_closed(), now)
             .await
             .unwrap();
+        assert_eq!(mark_unreachable(&mut c, other, &dms_closed(), now).await.unwrap(), 0);
         assert_eq!(count(&mut c, "email").await.unwrap(), (2, 0));
-        outbox::mark_failed(&mut c, rows[0], &dms_closed(), now).await.unwrap();
+        // A failure for another reason is lost, not unreachable, whatever its
+        // words say: the reason is the typed column, not the error text.
+        outbox::mark_failed(
+            &mut c,
+            rows[1],
+            Failure::Permanent,
+            "HTTP 400 code 50035: Invalid Form Body (not 50007)",
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(count(&mut c, "email").await.unwrap(), (2, 0));
+        outbox::mark_failed(&mut c, rows[0], Failure::Unreachable, &dms_closed(), now)
+            .await
+            .unwrap();
+        assert_eq!(mark_unreachable(&mut c, rows[0], &dms_closed(), now).await.unwrap(), 2);
         // DMs are closed for the bot, so every subscription of that user is marked.
         assert_eq!(reachable(&mut c, "email").await.unwrap(), vec![b]);
         assert_eq!(count(&mut c, "vpn").await.unwrap(), (0, 1));

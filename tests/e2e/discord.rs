@@ -345,6 +345,11 @@ async fn a_card_send_failing_with_429_then_500_is_delivered_exactly_once() {
         .filter(|m| m.content().contains("INC-1"))
         .collect();
     assert_eq!(cards.len(), 1, "exactly one card");
+    let im_ch = spec.channel_id("incident-management");
+    bot::eventually(&fake, "the accountable's FYI", || {
+        fake.bot_messages(im_ch).iter().any(|m| m.content().contains("INC-1"))
+    })
+    .await;
     // Stopping waits for the dispatcher's pass, so its bookkeeping is committed.
     bot.stop().await;
     assert_eq!(

@@ -13,7 +13,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use opsdesk::desk::{Actor, Event, Inbound, Outcome};
+use chrono::TimeDelta;
+use opsdesk::desk::{Actor, Clock, Event, Inbound, Outcome};
 use opsdesk::domain::UserId;
 use serde_json::Value;
 
@@ -532,6 +533,81 @@ async fn a_restart_in_the_middle_of_the_fan_out_delivers_the_rest_and_nobody_twi
         scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await,
         0
     );
+    assert_no_decode_problems();
+}
+
+/// A change's planned outage notice reaches the subscribers through the same
+/// path as an outage's notices: gus's closed DMs mark him unreachable, and the
+/// next notice of the service skips him.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_change_notice_that_finds_dms_closed_marks_the_subscriber_and_the_next_notice_skips_him() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let (alice, bob, gus) = (spec.user_id("alice"), spec.user_id("bob"), spec.user_id("gus"));
+    let desk_ch = spec.channel_id("service-desk");
+    subscribe(&fake, &db, &[bob, gus]).await;
+    let clock = Clock::system();
+    let bot = bot::start_with_clock(&fake, &db, clock.clone()).await;
+
+    // A standard change is scheduled at once; its notice is due a day before the window.
+    let at = |d: TimeDelta| (clock.now() + d).format("%Y-%m-%dT%H:%M").to_string();
+    let window = format!(
+        "{}..{}",
+        at(TimeDelta::days(2)),
+        at(TimeDelta::days(2) + TimeDelta::hours(1))
+    );
+    command(
+        &fake,
+        desk_ch,
+        alice,
+        &format!("!change Restart the mail relay service=email risk=low type=standard window={window}"),
+        "scheduled now",
+    )
+    .await;
+    clock.advance(TimeDelta::hours(24));
+    bot.desk.timers_changed().notify_one();
+    bot::eventually(&fake, "the planned outage notice to bob", || {
+        !dms(&fake, bob).is_empty()
+    })
+    .await;
+    assert!(
+        dms(&fake, bob)[0].starts_with("Planned outage: Email may be unavailable"),
+        "{:?}",
+        dms(&fake, bob)
+    );
+    bot::eventually(&fake, "the DM to gus refused", || {
+        sends_to(&fake, gus).iter().any(|c| c.status == 403)
+    })
+    .await;
+    recorded_unreachable(&fake, &db).await;
+
+    command(
+        &fake,
+        desk_ch,
+        alice,
+        "!outage email Mail is down",
+        "; 1 subscriber will be messaged.",
+    )
+    .await;
+    bot::eventually(&fake, "the outage notice to bob", || dms(&fake, bob).len() == 2).await;
+    assert!(dms(&fake, gus).is_empty());
+    let to_gus = sends_to(&fake, gus);
+    assert_eq!(to_gus.len(), 1, "{to_gus:?}");
+    assert_eq!(to_gus[0].response.as_ref().unwrap()["code"], 50007, "{}", to_gus[0]);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM outbox WHERE failure = 'unreachable'").await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM notice_deliveries WHERE change_notice_id IS NOT NULL"
+        )
+        .await,
+        2
+    );
+    bot.stop().await;
     assert_no_decode_problems();
 }
 
