@@ -7,10 +7,9 @@
 use chrono::TimeDelta;
 
 use crate::config::Policy;
-use crate::domain::cab::{Choice, Ineligible, Outcome as VoteOutcome};
+use crate::domain::cab::{Choice, Ineligible, Outcome as VoteOutcome, VoteStatus};
 use crate::domain::change::{Change, ChangeId, ChangeState};
 use crate::message::{Card, Tone};
-use crate::store::cab::VoteStatus;
 
 use super::{
     board_name, clash_warning, human, neutralize, outcome_text, service_name, status_text, tally_text, time, truncate,

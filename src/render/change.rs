@@ -8,10 +8,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Policy;
+use crate::domain::audit::AuditEntry;
 use crate::domain::change::{Change, ChangeId, ChangeState, ParseWindowError};
 use crate::domain::raci::Action;
 use crate::domain::RoleKey;
-use crate::store::audit::AuditRow;
 
 use super::{
     board_name, capitalize, human, neutralize, push_history, role_label, service_name, status_text, tally_text, time,
@@ -255,7 +255,7 @@ pub fn change_show(
     ch: &Change,
     names: &ChangeNames,
     vote: Option<&VoteView<'_>>,
-    history: &[AuditRow],
+    history: &[AuditEntry],
 ) -> String {
     let mut s =
         format!(

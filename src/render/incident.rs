@@ -8,14 +8,13 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Policy;
-use crate::domain::incident::{Incident, InvalidTransition};
+use crate::domain::audit::AuditEntry;
+use crate::domain::incident::{Incident, InvalidTransition, Note};
 use crate::domain::outage::Outage;
 use crate::domain::priority::Priority;
 use crate::domain::raci::Action;
 use crate::domain::sla::{format_duration, ClockKind, ClockState, Remaining};
 use crate::message::{Card, Tone};
-use crate::store::audit::AuditRow;
-use crate::store::incidents::Note;
 
 use super::{
     clock_name, neutralize, push_history, reason_suffix, role_label, service_name, time, truncate, user_label,
@@ -146,7 +145,7 @@ pub fn show(
     sla: Option<&SlaView>,
     notes: &[Note],
     notes_total: usize,
-    history: &[AuditRow],
+    history: &[AuditEntry],
 ) -> String {
     let mut s = format!(
         "**{}** · {} · {}\n{}\nImpact {} × urgency {} · service {} · handled by {}\nReporter {} · assignee {}\nOpened {} · updated {}",

@@ -16,18 +16,21 @@
 //! CAB votes both show. Every kind's public items are re-exported here, so
 //! callers write `render::foo` whichever module holds it. The kind modules
 //! import from this module and the layers below it, never from each other.
+//!
+//! Render reads domain, config, command and message types only: never the
+//! store (its rows become domain types there) or the desk.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::command::UsageError;
 use crate::config::Policy;
-use crate::domain::cab::{Board, Choice, Outcome as VoteOutcome, Tally};
+use crate::domain::audit::AuditEntry;
+use crate::domain::cab::{Board, Choice, Outcome as VoteOutcome, Tally, Vote, VoteStatus};
 use crate::domain::change::{ChangeId, InvalidTransition as ChangeTransitionError, Window};
+use crate::domain::fault::WriteFault;
 use crate::domain::incident::Incident;
 use crate::domain::sla::{ClockKind, ClockState, Remaining};
 use crate::domain::RoleKey;
-use crate::store::audit::AuditRow;
-use crate::store::cab::{Vote, VoteStatus};
 
 mod cab;
 mod change;
@@ -245,7 +248,7 @@ fn reason_suffix(reason: Option<&str>) -> String {
 }
 
 /// Appends a record's audit history (oldest first) to a `!show` answer.
-fn push_history(s: &mut String, history: &[AuditRow]) {
+fn push_history(s: &mut String, history: &[AuditEntry]) {
     if history.is_empty() {
         return;
     }
@@ -324,8 +327,7 @@ pub fn unexpected() -> String {
 }
 
 /// The answer to a command the database could not store.
-pub fn not_saved(fault: crate::store::WriteFault) -> String {
-    use crate::store::WriteFault;
+pub fn not_saved(fault: WriteFault) -> String {
     let why = match fault {
         WriteFault::DiskFull => "disk full",
         WriteFault::Locked => "it is locked by another process",

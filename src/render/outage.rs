@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Policy;
 use crate::domain::incident::{Incident, IncidentId, State};
-use crate::domain::outage::{duration_text, NoticeKind, Outage, OutageError, OutageId, OutageImpact, OutageState};
+use crate::domain::outage::{
+    duration_text, DeliveryCounts, Notice, NoticeKind, Outage, OutageError, OutageId, OutageImpact, OutageState,
+    Subscribed, Subscription,
+};
 use crate::domain::raci::Action;
 use crate::message::{Card, Tone};
-use crate::store::subscriptions::Subscribed;
 
 use super::{neutralize, service_name, time, truncate, user_text};
 
@@ -333,9 +335,9 @@ pub fn outage_already_active(policy: &Policy, o: &Outage) -> String {
 pub fn outage_show(
     policy: &Policy,
     o: &Outage,
-    notices: &[(crate::store::outages::Notice, String)],
+    notices: &[(Notice, String)],
     linked: &[IncidentId],
-    counts: crate::store::outages::DeliveryCounts,
+    counts: DeliveryCounts,
     subscribers: (i64, i64),
     now: DateTime<Utc>,
 ) -> String {
@@ -471,7 +473,7 @@ pub fn not_subscribed(policy: &Policy, service: &crate::config::ServiceDef) -> S
     )
 }
 
-pub fn subscriptions(policy: &Policy, subs: &[crate::store::subscriptions::Subscription]) -> String {
+pub fn subscriptions(policy: &Policy, subs: &[Subscription]) -> String {
     if subs.is_empty() {
         return format!(
             "You have no subscriptions. `{}services` lists the services; `{}subscribe <service>` adds one.",

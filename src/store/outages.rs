@@ -6,9 +6,12 @@ use chrono::{DateTime, Utc};
 use super::{from_ms, to_ms, Conn, Result, StoreError};
 use crate::domain::incident::IncidentId;
 use crate::domain::outage::{
-    LatestUpdate, LinkedOutcome, NewOutage, NoticeKind, Outage, OutageId, OutageImpact, OutageState,
+    LatestUpdate, LinkedOutcome, NewOutage, Notice, NoticeKind, Outage, OutageId, OutageImpact, OutageState,
 };
 use crate::domain::UserId;
+
+/// Re-exported because desk code still names it by this path.
+pub use crate::domain::outage::DeliveryCounts;
 
 /// The outage columns, plus its latest update (the newest notice after the declaration).
 const COLUMNS: &str = "o.id, o.service, o.impact, o.summary, o.state, o.declared_by, o.started_at, o.updated_at, \
@@ -150,16 +153,6 @@ pub async fn add_notice(
     Ok(notice)
 }
 
-/// One notice of an outage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub id: i64,
-    pub kind: NoticeKind,
-    pub body: String,
-    pub actor: UserId,
-    pub at: DateTime<Utc>,
-}
-
 /// The notices of an outage, oldest first.
 pub async fn notices(conn: &mut Conn, id: OutageId) -> Result<Vec<Notice>> {
     let rows: Vec<(i64, String, String, i64, i64)> =
@@ -193,20 +186,6 @@ pub async fn record_delivery(conn: &mut Conn, notice: i64, user: UserId, outbox_
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Where the subscriber messages of an outage stand.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeliveryCounts {
-    /// Messages queued (one per subscriber per notice).
-    pub queued: i64,
-    pub delivered: i64,
-    /// Not yet delivered; still being tried.
-    pub pending: i64,
-    /// Given up because the subscriber's DMs are closed (not lost: recorded).
-    pub unreachable: i64,
-    /// Given up for another reason.
-    pub lost: i64,
 }
 
 /// Counts the subscriber messages of an outage by delivery state.
