@@ -998,6 +998,9 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
     Ok(cmd)
 }
 
+/// Service keys that `!outage` reads as subcommands.
+pub const RESERVED_SERVICE_KEYS: [&str; 3] = ["update", "resolve", "show"];
+
 /// `!outage`: a declaration, or the `update` / `resolve` / `show` subcommands
 /// (the first word decides; config refuses services with those keys).
 fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError> {
@@ -1012,7 +1015,7 @@ fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
     let first = args.positional.first().map(String::as_str).unwrap_or_default();
     let rest = args.positional.get(1).map(String::as_str).unwrap_or_default().trim();
     let sub = first.to_ascii_lowercase();
-    if !crate::config::RESERVED_SERVICE_KEYS.contains(&sub.as_str()) {
+    if !RESERVED_SERVICE_KEYS.contains(&sub.as_str()) {
         if rest.is_empty() {
             return Err(err("missing <summary>".into()));
         }

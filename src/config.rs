@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use chrono::{NaiveDate, TimeDelta, Weekday};
 
+use crate::command::RESERVED_SERVICE_KEYS;
 use crate::domain::cab::{Board, Quorum, RulesError, VoteRules};
 use crate::domain::change::{parse_existing_window, Freeze};
 use crate::domain::escalation::Party;
@@ -336,9 +337,6 @@ pub struct OutagePolicy {
     pub resolve_linked_incidents: bool,
 }
 
-/// Service keys that `!outage` reads as subcommands.
-pub const RESERVED_SERVICE_KEYS: [&str; 3] = ["update", "resolve", "show"];
-
 /// One SLA warning: the threshold and who is pinged when a clock reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WarningRule {
@@ -553,217 +551,28 @@ impl Policy {
         Self::check(raw)
     }
 
+    /// Checks every section in turn; the first problem found is the error.
     fn check(raw: RawConfig) -> Result<Self, ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        if raw.prefix.is_empty() || raw.prefix.len() > 3 || raw.prefix.chars().any(char::is_whitespace) {
-            return bad(format!("prefix: `{}` must be 1–3 non-space characters", raw.prefix));
-        }
-        if !(1..=4000).contains(&raw.limits.title_max) {
-            return bad("limits.title_max: must be between 1 and 4000".into());
-        }
-        if !(1..=4000).contains(&raw.limits.note_max) {
-            return bad("limits.note_max: must be between 1 and 4000".into());
-        }
-        let survey_timeout = parse_duration(&raw.incident.survey_timeout)
-            .map_err(|e| ConfigError::Invalid(format!("incident.survey_timeout: {e}")))?;
-        if !(1..=50).contains(&raw.incident.page_size) {
-            return bad("incident.page_size: must be between 1 and 50".into());
-        }
+        check_prefix(&raw.prefix)?;
+        let limits = check_limits(&raw.limits)?;
+        let survey_timeout = check_incident(&raw.incident)?;
         let matrix =
             PriorityMatrix::from_rows(&raw.priority.matrix).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-
-        let mut roles = BTreeMap::new();
-        for (key, r) in raw.roles {
-            let k = RoleKey::parse(&key).map_err(|e| ConfigError::Invalid(format!("roles.{key}: {e}")))?;
-            for (field, v) in [("name", &r.name), ("chat_role", &r.chat_role), ("channel", &r.channel)] {
-                if v.trim().is_empty() {
-                    return bad(format!("roles.{key}.{field}: must not be empty"));
-                }
-            }
-            let channel = r.channel.trim_start_matches('#').to_owned();
-            roles.insert(
-                k.clone(),
-                RoleDef {
-                    key: k,
-                    name: r.name,
-                    chat_role: r.chat_role,
-                    channel,
-                },
-            );
-        }
-        let role_known = |k: &RoleKey, at: String| -> Result<(), ConfigError> {
-            if roles.contains_key(k) {
-                Ok(())
-            } else {
-                let names: Vec<&str> = roles.keys().map(RoleKey::as_str).collect();
-                let hint = nearest(k.as_str(), names.iter().copied())
-                    .map(|n| format!(" (did you mean `{n}`?)"))
-                    .unwrap_or_default();
-                Err(ConfigError::Invalid(format!("{at}: unknown role `{k}`{hint}")))
-            }
-        };
-        for required in [SERVICE_DESK, INCIDENT_MANAGER] {
-            let k = RoleKey::parse(required).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-            role_known(&k, format!("roles.{required}"))?;
-        }
-        for (i, a) in raw.agents.roles.iter().enumerate() {
-            role_known(a, format!("agents.roles[{i}]"))?;
-        }
-
-        let mut services = BTreeMap::new();
-        for (key, s) in raw.services {
-            if key.is_empty()
-                || !key
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
-                return bad(format!(
-                    "services.{key}: service keys use lowercase letters, digits, `-` and `_`"
-                ));
-            }
-            if RESERVED_SERVICE_KEYS.contains(&key.as_str()) {
-                return bad(format!(
-                    "services.{key}: `{key}` is reserved (`!outage {key} OUT-<n>` is a subcommand)"
-                ));
-            }
-            if s.subscriber_role.as_deref().is_some_and(|r| r.trim().is_empty()) {
-                return bad(format!(
-                    "services.{key}.subscriber_role: must not be empty (leave it out for none)"
-                ));
-            }
-            role_known(&s.owner, format!("services.{key}.owner"))?;
-            if s.tiers.is_empty() {
-                return bad(format!("services.{key}.tiers: needs at least one support role"));
-            }
-            for (i, t) in s.tiers.iter().enumerate() {
-                role_known(t, format!("services.{key}.tiers[{i}]"))?;
-            }
-            services.insert(
-                key.clone(),
-                ServiceDef {
-                    key,
-                    name: s.name,
-                    owner: s.owner,
-                    tiers: s.tiers,
-                    subscriber_role: s.subscriber_role,
-                },
-            );
-        }
-
-        let mut rows = BTreeMap::new();
-        for (action, r) in raw.raci {
-            let parse = |field: &str, s: &str| {
-                RoleRef::parse(s).map_err(|e| ConfigError::Invalid(format!("raci.{action}.{field}: {e}")))
-            };
-            let row = RaciRow {
-                responsible: parse("responsible", &r.responsible)?,
-                accountable: parse("accountable", &r.accountable)?,
-                consulted: r
-                    .consulted
-                    .iter()
-                    .map(|s| parse("consulted", s))
-                    .collect::<Result<_, _>>()?,
-                informed: r
-                    .informed
-                    .iter()
-                    .map(|s| parse("informed", s))
-                    .collect::<Result<_, _>>()?,
-            };
-            rows.insert(action, row);
-        }
-        let raci = RaciMatrix::new(rows, |k| roles.contains_key(k)).map_err(|e| {
-            let hint = match &e {
-                crate::domain::raci::RaciError::UnknownRole { role, .. } => {
-                    nearest(role, roles.keys().map(RoleKey::as_str)).map(|n| format!(" (did you mean `{n}`?)"))
-                }
-                _ => None,
-            };
-            ConfigError::Invalid(format!("{e}{}", hint.unwrap_or_default()))
-        })?;
-
-        if raw.outage.roles.is_empty() {
-            return bad("outage.roles: needs at least one role that may declare outages".into());
-        }
-        for (i, r) in raw.outage.roles.iter().enumerate() {
-            role_known(r, format!("outage.roles[{i}]"))?;
-        }
-        let Some(default_impact) = OutageImpact::parse(&raw.outage.default_impact) else {
-            return bad(format!(
-                "outage.default_impact: `{}` must be partial or major",
-                raw.outage.default_impact
-            ));
-        };
-        let status_channel = raw.outage.status_channel.trim().trim_start_matches('#').to_owned();
-        if status_channel.is_empty() {
-            return bad("outage.status_channel: must not be empty".into());
-        }
-        // An embed field holds 1024 characters; leave room for the label.
-        if !(1..=1000).contains(&raw.outage.summary_max) {
-            return bad("outage.summary_max: must be between 1 and 1000".into());
-        }
-        let outage = OutagePolicy {
-            roles: raw.outage.roles,
-            default_impact,
-            status_channel,
-            summary_max: raw.outage.summary_max,
-            resolve_linked_incidents: raw.outage.resolve_linked_incidents,
-        };
+        let roles = check_roles(raw.roles, &raw.agents)?;
+        let role_known = |k: &RoleKey, at: String| known_role(&roles, k, at);
+        let services = check_services(raw.services, &role_known)?;
+        let raci = check_raci(raw.raci, &roles)?;
+        let outage = check_outage(raw.outage, &role_known)?;
         let change = check_change(raw.change, &role_known, &services)?;
-        if raw.escalation.default_tiers.is_empty() {
-            return bad("escalation.default_tiers: needs at least one support role".into());
-        }
-        for (i, t) in raw.escalation.default_tiers.iter().enumerate() {
-            role_known(t, format!("escalation.default_tiers[{i}]"))?;
-        }
-        let escalation = EscalationSettings {
-            default_tiers: raw.escalation.default_tiers,
-            major_ping: parties("escalation.major_ping", &raw.escalation.major_ping)?,
-        };
+        let escalation = check_escalation(raw.escalation, &role_known)?;
         let sla = check_sla(raw.sla)?;
-
-        for (field, url) in [
-            ("discord.api_base", &raw.discord.api_base),
-            ("discord.gateway_url", &raw.discord.gateway_url),
-        ] {
-            if let Some(u) = url {
-                let ok = ["http://", "https://", "ws://", "wss://"]
-                    .iter()
-                    .any(|p| u.starts_with(p));
-                if !ok {
-                    return bad(format!("{field}: `{u}` must start with http(s):// or ws(s)://"));
-                }
-            }
-        }
-
-        for (field, n) in [
-            ("discord.requests_per_second", raw.discord.requests_per_second),
-            ("discord.channel_messages_per_5s", raw.discord.channel_messages_per_5s),
-        ] {
-            if n == 0 {
-                return bad(format!("{field}: must be at least 1"));
-            }
-        }
-
-        let guild_id = match &raw.discord.guild_id {
-            Some(g) => Some(g.id("discord.guild_id")?),
-            None => None,
-        };
-        let allowed_bots = raw
-            .discord
-            .allowed_bots
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b.id(&format!("discord.allowed_bots[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let discord = check_discord(raw.discord)?;
 
         Ok(Policy {
             prefix: raw.prefix,
             database_url: raw.database_url,
             database_durability: raw.database_durability,
-            limits: Limits {
-                title_max: raw.limits.title_max,
-                note_max: raw.limits.note_max,
-            },
+            limits,
             default_impact: raw.incident.default_impact,
             default_urgency: raw.incident.default_urgency,
             page_size: raw.incident.page_size,
@@ -778,15 +587,7 @@ impl Policy {
             change,
             escalation,
             sla,
-            discord: DiscordSettings {
-                api_base: raw.discord.api_base,
-                gateway_url: raw.discord.gateway_url,
-                requests_per_second: raw.discord.requests_per_second,
-                channel_messages_per_5s: raw.discord.channel_messages_per_5s,
-                guild_id,
-                leave_other_guilds: raw.discord.leave_other_guilds,
-                allowed_bots,
-            },
+            discord,
         })
     }
 
@@ -863,6 +664,272 @@ impl Policy {
             .values()
             .find(|r| r.key.as_str() == k || r.name.to_lowercase() == n)
     }
+}
+
+/// Checks `prefix`: one to three characters, no spaces.
+fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
+    if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_whitespace) {
+        return Err(invalid(format!("prefix: `{prefix}` must be 1–3 non-space characters")));
+    }
+    Ok(())
+}
+
+/// Checks `[limits]`: text lengths a Discord message can hold.
+fn check_limits(raw: &RawLimits) -> Result<Limits, ConfigError> {
+    if !(1..=4000).contains(&raw.title_max) {
+        return Err(invalid("limits.title_max: must be between 1 and 4000".into()));
+    }
+    if !(1..=4000).contains(&raw.note_max) {
+        return Err(invalid("limits.note_max: must be between 1 and 4000".into()));
+    }
+    Ok(Limits {
+        title_max: raw.title_max,
+        note_max: raw.note_max,
+    })
+}
+
+/// Checks `[incident]`: the survey timeout (returned, parsed) and the page size.
+fn check_incident(raw: &RawIncident) -> Result<TimeDelta, ConfigError> {
+    let survey_timeout =
+        parse_duration(&raw.survey_timeout).map_err(|e| invalid(format!("incident.survey_timeout: {e}")))?;
+    if !(1..=50).contains(&raw.page_size) {
+        return Err(invalid("incident.page_size: must be between 1 and 50".into()));
+    }
+    Ok(survey_timeout)
+}
+
+/// Checks `[roles]` (keys, no empty field) and that the service desk, the
+/// incident manager and every role of `[agents]` are among them.
+fn check_roles(raw: BTreeMap<String, RawRole>, agents: &RawAgents) -> Result<BTreeMap<RoleKey, RoleDef>, ConfigError> {
+    let mut roles = BTreeMap::new();
+    for (key, r) in raw {
+        let k = RoleKey::parse(&key).map_err(|e| invalid(format!("roles.{key}: {e}")))?;
+        for (field, v) in [("name", &r.name), ("chat_role", &r.chat_role), ("channel", &r.channel)] {
+            if v.trim().is_empty() {
+                return Err(invalid(format!("roles.{key}.{field}: must not be empty")));
+            }
+        }
+        let channel = r.channel.trim_start_matches('#').to_owned();
+        roles.insert(
+            k.clone(),
+            RoleDef {
+                key: k,
+                name: r.name,
+                chat_role: r.chat_role,
+                channel,
+            },
+        );
+    }
+    for required in [SERVICE_DESK, INCIDENT_MANAGER] {
+        let k = RoleKey::parse(required).map_err(|e| invalid(e.to_string()))?;
+        known_role(&roles, &k, format!("roles.{required}"))?;
+    }
+    for (i, a) in agents.roles.iter().enumerate() {
+        known_role(&roles, a, format!("agents.roles[{i}]"))?;
+    }
+    Ok(roles)
+}
+
+/// Refuses a role that `[roles]` does not define, naming `at` and the nearest key.
+fn known_role(roles: &BTreeMap<RoleKey, RoleDef>, k: &RoleKey, at: String) -> Result<(), ConfigError> {
+    if roles.contains_key(k) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = roles.keys().map(RoleKey::as_str).collect();
+        let hint = nearest(k.as_str(), names.iter().copied())
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        Err(invalid(format!("{at}: unknown role `{k}`{hint}")))
+    }
+}
+
+/// Checks `[services]`: key syntax, keys `!outage` reads as subcommands,
+/// known owner and tier roles, at least one tier.
+fn check_services(
+    raw: BTreeMap<String, RawService>,
+    role_known: &dyn Fn(&RoleKey, String) -> Result<(), ConfigError>,
+) -> Result<BTreeMap<String, ServiceDef>, ConfigError> {
+    let mut services = BTreeMap::new();
+    for (key, s) in raw {
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(format!(
+                "services.{key}: service keys use lowercase letters, digits, `-` and `_`"
+            )));
+        }
+        if RESERVED_SERVICE_KEYS.contains(&key.as_str()) {
+            return Err(invalid(format!(
+                "services.{key}: `{key}` is reserved (`!outage {key} OUT-<n>` is a subcommand)"
+            )));
+        }
+        if s.subscriber_role.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err(invalid(format!(
+                "services.{key}.subscriber_role: must not be empty (leave it out for none)"
+            )));
+        }
+        role_known(&s.owner, format!("services.{key}.owner"))?;
+        if s.tiers.is_empty() {
+            return Err(invalid(format!(
+                "services.{key}.tiers: needs at least one support role"
+            )));
+        }
+        for (i, t) in s.tiers.iter().enumerate() {
+            role_known(t, format!("services.{key}.tiers[{i}]"))?;
+        }
+        services.insert(
+            key.clone(),
+            ServiceDef {
+                key,
+                name: s.name,
+                owner: s.owner,
+                tiers: s.tiers,
+                subscriber_role: s.subscriber_role,
+            },
+        );
+    }
+    Ok(services)
+}
+
+/// Checks `[raci]`: every party parses and every role is defined (with the
+/// nearest key as a hint).
+fn check_raci(
+    raw: BTreeMap<String, RawRaciRow>,
+    roles: &BTreeMap<RoleKey, RoleDef>,
+) -> Result<RaciMatrix, ConfigError> {
+    let mut rows = BTreeMap::new();
+    for (action, r) in raw {
+        let parse =
+            |field: &str, s: &str| RoleRef::parse(s).map_err(|e| invalid(format!("raci.{action}.{field}: {e}")));
+        let row = RaciRow {
+            responsible: parse("responsible", &r.responsible)?,
+            accountable: parse("accountable", &r.accountable)?,
+            consulted: r
+                .consulted
+                .iter()
+                .map(|s| parse("consulted", s))
+                .collect::<Result<_, _>>()?,
+            informed: r
+                .informed
+                .iter()
+                .map(|s| parse("informed", s))
+                .collect::<Result<_, _>>()?,
+        };
+        rows.insert(action, row);
+    }
+    RaciMatrix::new(rows, |k| roles.contains_key(k)).map_err(|e| {
+        let hint = match &e {
+            crate::domain::raci::RaciError::UnknownRole { role, .. } => {
+                nearest(role, roles.keys().map(RoleKey::as_str)).map(|n| format!(" (did you mean `{n}`?)"))
+            }
+            _ => None,
+        };
+        invalid(format!("{e}{}", hint.unwrap_or_default()))
+    })
+}
+
+/// Checks `[outage]`: who may declare, the default impact, the status
+/// channel and the summary length.
+fn check_outage(
+    raw: RawOutage,
+    role_known: &dyn Fn(&RoleKey, String) -> Result<(), ConfigError>,
+) -> Result<OutagePolicy, ConfigError> {
+    if raw.roles.is_empty() {
+        return Err(invalid(
+            "outage.roles: needs at least one role that may declare outages".into(),
+        ));
+    }
+    for (i, r) in raw.roles.iter().enumerate() {
+        role_known(r, format!("outage.roles[{i}]"))?;
+    }
+    let Some(default_impact) = OutageImpact::parse(&raw.default_impact) else {
+        return Err(invalid(format!(
+            "outage.default_impact: `{}` must be partial or major",
+            raw.default_impact
+        )));
+    };
+    let status_channel = raw.status_channel.trim().trim_start_matches('#').to_owned();
+    if status_channel.is_empty() {
+        return Err(invalid("outage.status_channel: must not be empty".into()));
+    }
+    // An embed field holds 1024 characters; leave room for the label.
+    if !(1..=1000).contains(&raw.summary_max) {
+        return Err(invalid("outage.summary_max: must be between 1 and 1000".into()));
+    }
+    Ok(OutagePolicy {
+        roles: raw.roles,
+        default_impact,
+        status_channel,
+        summary_max: raw.summary_max,
+        resolve_linked_incidents: raw.resolve_linked_incidents,
+    })
+}
+
+/// Checks `[escalation]`: the default support tiers and who a major incident pings.
+fn check_escalation(
+    raw: RawEscalation,
+    role_known: &dyn Fn(&RoleKey, String) -> Result<(), ConfigError>,
+) -> Result<EscalationSettings, ConfigError> {
+    if raw.default_tiers.is_empty() {
+        return Err(invalid(
+            "escalation.default_tiers: needs at least one support role".into(),
+        ));
+    }
+    for (i, t) in raw.default_tiers.iter().enumerate() {
+        role_known(t, format!("escalation.default_tiers[{i}]"))?;
+    }
+    Ok(EscalationSettings {
+        default_tiers: raw.default_tiers,
+        major_ping: parties("escalation.major_ping", &raw.major_ping)?,
+    })
+}
+
+/// Checks `[discord]`: endpoint schemes, rate limits of at least 1, and ids.
+fn check_discord(raw: RawDiscord) -> Result<DiscordSettings, ConfigError> {
+    for (field, url) in [
+        ("discord.api_base", &raw.api_base),
+        ("discord.gateway_url", &raw.gateway_url),
+    ] {
+        if let Some(u) = url {
+            let ok = ["http://", "https://", "ws://", "wss://"]
+                .iter()
+                .any(|p| u.starts_with(p));
+            if !ok {
+                return Err(invalid(format!(
+                    "{field}: `{u}` must start with http(s):// or ws(s)://"
+                )));
+            }
+        }
+    }
+    for (field, n) in [
+        ("discord.requests_per_second", raw.requests_per_second),
+        ("discord.channel_messages_per_5s", raw.channel_messages_per_5s),
+    ] {
+        if n == 0 {
+            return Err(invalid(format!("{field}: must be at least 1")));
+        }
+    }
+    let guild_id = match &raw.guild_id {
+        Some(g) => Some(g.id("discord.guild_id")?),
+        None => None,
+    };
+    let allowed_bots = raw
+        .allowed_bots
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b.id(&format!("discord.allowed_bots[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DiscordSettings {
+        api_base: raw.api_base,
+        gateway_url: raw.gateway_url,
+        requests_per_second: raw.requests_per_second,
+        channel_messages_per_5s: raw.channel_messages_per_5s,
+        guild_id,
+        leave_other_guilds: raw.leave_other_guilds,
+        allowed_bots,
+    })
 }
 
 /// Checks `[change]`: every role known, durations parsed, vote rules in range,

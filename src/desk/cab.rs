@@ -25,11 +25,11 @@ use super::{Actor, Desk, DeskError, DeskResult, Firing, Inbound, Outcome, Reply}
 use crate::domain::cab::{
     eligibility, evaluate, Ballots, Board, CastOutcome, Choice, Evaluation, Outcome as VoteOutcome,
 };
+use crate::domain::cab::{Vote, VoteStatus};
 use crate::domain::change::{transition, Change, ChangeId, ChangeState, ChangeType, Risk};
 use crate::domain::raci::Action;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render::{self, VoteView};
-use crate::store::cab::{Vote, VoteStatus};
 use crate::store::{self, Conn};
 
 /// The shortest and longest deadline `!cab … deadline=` accepts.

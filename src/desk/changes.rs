@@ -395,7 +395,7 @@ impl Desk {
             return rejected(render::no_vote_for_standard(id));
         }
         match store::cab::get(tx, id).await? {
-            Some(v) if v.status == store::cab::VoteStatus::Open => {
+            Some(v) if v.status == crate::domain::cab::VoteStatus::Open => {
                 return rejected(render::vote_still_open(id, v.closes_at))
             }
             None if matches!(ch.state, ChangeState::New | ChangeState::Assessment) => {

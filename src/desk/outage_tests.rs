@@ -161,7 +161,7 @@ async fn every_subscriber_gets_each_notice_once_despite_429s_500s_and_closed_dms
     };
     assert_eq!(
         counts,
-        store::outages::DeliveryCounts {
+        crate::domain::outage::DeliveryCounts {
             queued: 300,
             delivered: 299,
             pending: 0,

@@ -394,7 +394,7 @@ impl Desk {
         };
         let now = tx.now;
         let how = store::subscriptions::subscribe(tx, &svc.key, actor.user, now).await?;
-        if how != store::subscriptions::Subscribed::Already {
+        if how != crate::domain::outage::Subscribed::Already {
             tx.record(
                 Some(actor.user),
                 "subscribe",

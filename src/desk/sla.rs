@@ -12,16 +12,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Reply};
-use crate::domain::escalation::{clock_moves, ClockMove, Party};
+use crate::domain::escalation::{clock_moves, ClockMove, Escalation, Party};
 use crate::domain::incident::{Incident, IncidentId, State};
 use crate::domain::raci::Action;
 use crate::domain::sla::{
-    due_thresholds, threshold_instant, Calendar, ClockKind, ReopenPolicy, SlaError, SlaPolicy, Threshold,
+    due_thresholds, threshold_instant, Calendar, ClockKind, ReopenPolicy, SlaError, SlaPolicy, StoredClock, Threshold,
 };
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render::{self, ClockView, SlaView};
-use crate::store::{self, clocks::StoredClock, escalations::Escalation, StoreError};
+use crate::store::{self, StoreError};
 
 /// What an SLA timer row carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

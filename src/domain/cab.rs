@@ -40,7 +40,7 @@ use std::fmt;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::change::ChangeType;
+use super::change::{ChangeId, ChangeType};
 use super::ids::{RoleKey, UserId};
 
 /// The board that votes on a change.
@@ -55,6 +55,14 @@ pub enum Board {
 }
 
 impl Board {
+    /// Both boards.
+    pub const ALL: [Board; 2] = [Self::Cab, Self::Ecab];
+
+    /// Reads a board from its word ([`Board::as_str`]); any other text is `None`.
+    pub fn parse(word: &str) -> Option<Board> {
+        Self::ALL.into_iter().find(|b| b.as_str() == word)
+    }
+
     /// Returns the board that votes on a change of the given type, or `None`
     /// for a standard change, which is pre-approved.
     pub const fn for_change(change_type: ChangeType) -> Option<Board> {
@@ -128,6 +136,11 @@ impl Choice {
             Self::Reject => "reject",
             Self::Abstain => "abstain",
         }
+    }
+
+    /// Reads a choice from its word ([`Choice::as_str`]); any other text is `None`.
+    pub fn parse(word: &str) -> Option<Choice> {
+        Self::ALL.into_iter().find(|c| c.as_str() == word)
     }
 }
 
@@ -402,6 +415,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 3] = [Self::Approved, Self::Rejected, Self::NoQuorum];
+
+    /// Reads an outcome from its words ([`Outcome::as_str`]); any other text is `None`.
+    pub fn parse(words: &str) -> Option<Outcome> {
+        Self::ALL.into_iter().find(|o| o.as_str() == words)
+    }
+
     /// Tells whether the change may go ahead.
     pub const fn is_approved(self) -> bool {
         matches!(self, Self::Approved)
@@ -511,9 +532,52 @@ pub fn evaluate(
     Evaluation::Open
 }
 
+/// Where a vote stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteStatus {
+    Open,
+    Closed(Outcome),
+    /// The change was cancelled while the vote was open.
+    Cancelled,
+}
+
+/// A vote with the rules it was opened under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vote {
+    pub change: ChangeId,
+    pub board: Board,
+    pub rules: VoteRules,
+    pub expected_members: u32,
+    pub opened_by: UserId,
+    pub opened_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub status: VoteStatus,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_board_choice_and_outcome_reads_back_from_its_word() {
+        for b in Board::ALL {
+            assert_eq!(Board::parse(b.as_str()), Some(b), "{b}");
+        }
+        for c in Choice::ALL {
+            assert_eq!(Choice::parse(c.as_str()), Some(c), "{c}");
+        }
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o), "{o}");
+        }
+        for bad in ["", "CAB", "approved ", "no quorum", "yes"] {
+            assert_eq!(
+                (Board::parse(bad), Choice::parse(bad), Outcome::parse(bad)),
+                (None, None, None),
+                "{bad:?}"
+            );
+        }
+    }
     use chrono::TimeZone;
 
     fn role(key: &str) -> RoleKey {

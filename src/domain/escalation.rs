@@ -14,6 +14,8 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
 use super::incident::State;
 use super::raci::Route;
 use super::sla::ClockKind;
@@ -207,6 +209,15 @@ pub fn clock_moves(from: State, to: State) -> Vec<(ClockKind, ClockMove)> {
         _ => {}
     }
     moves
+}
+
+/// How far an incident has been escalated up the hierarchy, and whether it is major.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Escalation {
+    /// 0 = not escalated; 1 = the first rung (incident manager); 2 = the service owner.
+    pub level: i64,
+    pub major: bool,
+    pub major_since: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -222,3 +222,12 @@ pub struct NewIncident {
     /// The chat message this incident was logged from (🎫), if any.
     pub source_message: Option<String>,
 }
+
+/// A note on an incident, with its author's name when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub author: super::UserId,
+    pub author_name: Option<String>,
+    pub body: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}

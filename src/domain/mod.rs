@@ -3,9 +3,11 @@
 //! Nothing here may use async, SQL or serenity; time is always a parameter.
 //! Every other layer (desk, store, adapters) shares these rules.
 
+pub mod audit;
 pub mod cab;
 pub mod change;
 pub mod escalation;
+pub mod fault;
 pub mod ids;
 pub mod incident;
 pub mod outage;

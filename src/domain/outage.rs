@@ -266,6 +266,50 @@ pub fn duration_text(d: TimeDelta) -> String {
     }
 }
 
+/// One notice of an outage: its declaration, an update or its resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: i64,
+    pub kind: NoticeKind,
+    pub body: String,
+    pub actor: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// Where the subscriber messages of an outage stand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Messages queued (one per subscriber per notice).
+    pub queued: i64,
+    pub delivered: i64,
+    /// Not yet delivered; still being tried.
+    pub pending: i64,
+    /// Given up because the subscriber's DMs are closed (not lost: recorded).
+    pub unreachable: i64,
+    /// Given up for another reason.
+    pub lost: i64,
+}
+
+/// What subscribing to a service's outage notices did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A new subscription.
+    New,
+    /// Already subscribed and reachable: nothing changed.
+    Already,
+    /// Was unreachable: will be tried again.
+    Reenabled,
+}
+
+/// One of a user's subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub service: String,
+    pub since: DateTime<Utc>,
+    /// When their DMs were found closed, if they were.
+    pub unreachable_at: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

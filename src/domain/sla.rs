@@ -39,6 +39,9 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::incident::IncidentId;
+use super::UserId;
+
 const SECS_PER_MINUTE: i64 = 60;
 const SECS_PER_HOUR: i64 = 3_600;
 const SECS_PER_DAY: i64 = 86_400;
@@ -709,12 +712,20 @@ pub enum ClockKind {
 }
 
 impl ClockKind {
+    /// Both clocks.
+    pub const ALL: [ClockKind; 2] = [Self::Response, Self::Resolution];
+
     /// The stable storage key: `"response"` or `"resolution"`.
     pub fn key(self) -> &'static str {
         match self {
             Self::Response => "response",
             Self::Resolution => "resolution",
         }
+    }
+
+    /// Reads a storage key written by [`ClockKind::key`]; any other text is `None`.
+    pub fn from_key(key: &str) -> Option<ClockKind> {
+        Self::ALL.into_iter().find(|k| k.key() == key)
     }
 }
 
@@ -1082,6 +1093,20 @@ impl Clock {
         let budget = needed_secs.checked_sub(self.accumulated.num_seconds())?;
         calendar.try_deadline_after(since, seconds(budget))
     }
+}
+
+/// One clock of an incident, with where it stands in its runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClock {
+    pub incident: IncidentId,
+    pub kind: ClockKind,
+    /// How many times the clock was restarted (thresholds are kept per run).
+    pub run: i64,
+    pub clock: Clock,
+    /// Who stopped it (acknowledged or resolved), when stopped by a person.
+    pub stopped_by: Option<UserId>,
+    /// Thresholds announced in the current run.
+    pub fired: BTreeSet<Threshold>,
 }
 
 // ---------------------------------------------------------------------------
@@ -2383,6 +2408,17 @@ mod tests {
         retargeted.set_target(hours(2)).expect("retarget");
         assert_eq!(retargeted.target(), hours(2));
         assert!(retargeted.set_target(TimeDelta::zero()).is_err());
+    }
+
+    #[test]
+    fn clock_kind_keys_are_stable_and_read_back() {
+        for (kind, key) in [(ClockKind::Response, "response"), (ClockKind::Resolution, "resolution")] {
+            assert_eq!(kind.key(), key);
+            assert_eq!(ClockKind::from_key(key), Some(kind));
+        }
+        for bad in ["", "Response", "resolution ", "ack"] {
+            assert_eq!(ClockKind::from_key(bad), None, "{bad:?}");
+        }
     }
 
     // ----- thresholds -----

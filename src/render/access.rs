@@ -52,6 +52,13 @@ fn party_words(policy: &Policy, party: Party, subject: Option<&Subject>) -> Stri
     }
 }
 
+/// Someone who may not even see an incident asked to act on it.
+pub fn not_yours(id: crate::domain::incident::IncidentId) -> String {
+    format!(
+        "{id} is not yours: only its reporter, its assignee, its assignment group, its service's owner and agents may see or change it."
+    )
+}
+
 /// A command refused because the actor holds none of the parties it declares.
 pub fn not_permitted(policy: &Policy, command: &str, may: &[Party], subject: Option<&Subject>) -> String {
     let who: Vec<String> = may.iter().map(|p| party_words(policy, *p, subject)).collect();

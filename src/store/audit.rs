@@ -1,17 +1,31 @@
 //! The append-only audit log: who did what, when, to which record.
 
-use super::{from_ms, to_ms, Conn, Result};
+use super::{from_ms, to_ms, Conn, Result, StoreError};
+use crate::domain::audit::AuditEntry;
 use crate::domain::UserId;
 use chrono::{DateTime, Utc};
 
-/// One audit row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRow {
-    pub at: DateTime<Utc>,
-    pub actor: Option<UserId>,
-    pub action: String,
-    pub subject: String,
-    pub details: String,
+#[derive(sqlx::FromRow)]
+struct Row {
+    at: i64,
+    actor: Option<i64>,
+    action: String,
+    subject: String,
+    details: String,
+}
+
+impl TryFrom<Row> for AuditEntry {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(AuditEntry {
+            at: from_ms("audit", r.at)?,
+            actor: r.actor.map(|a| UserId::new(a as u64)),
+            action: r.action,
+            subject: r.subject,
+            details: r.details,
+        })
+    }
 }
 
 /// Appends a row; part of the action's transaction.
@@ -35,8 +49,8 @@ pub async fn append(
 }
 
 /// The history of one record, oldest first.
-pub async fn for_subject(conn: &mut Conn, subject: &str, limit: u32) -> Result<Vec<AuditRow>> {
-    let rows: Vec<(i64, Option<i64>, String, String, String)> = sqlx::query_as(
+pub async fn for_subject(conn: &mut Conn, subject: &str, limit: u32) -> Result<Vec<AuditEntry>> {
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT at, actor, action, subject, details FROM
            (SELECT id, at, actor, action, subject, details FROM audit WHERE subject = ? ORDER BY id DESC LIMIT ?)
          ORDER BY id",
@@ -45,17 +59,7 @@ pub async fn for_subject(conn: &mut Conn, subject: &str, limit: u32) -> Result<V
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|(at, actor, action, subject, details)| {
-            Ok(AuditRow {
-                at: from_ms("audit", at)?,
-                actor: actor.map(|a| UserId::new(a as u64)),
-                action,
-                subject,
-                details,
-            })
-        })
-        .collect()
+    rows.into_iter().map(AuditEntry::try_from).collect()
 }
 
 /// How many audit rows mention `subject` (tests, proofs).

@@ -1,51 +1,29 @@
 //! CAB votes and their ballots.
 
 use super::{from_ms, to_ms, Conn, Result, StoreError};
-use crate::domain::cab::{Ballots, Board, Choice, Outcome, Quorum, VoteRules};
+use crate::domain::cab::{Ballots, Board, Choice, Outcome, Quorum, Vote, VoteRules, VoteStatus};
 use crate::domain::change::ChangeId;
 use crate::domain::{RoleKey, UserId};
 use chrono::{DateTime, Utc};
 
-/// Where a vote stands in storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VoteStatus {
-    Open,
-    Closed(Outcome),
-    /// The change was cancelled while the vote was open.
-    Cancelled,
-}
-
-/// A vote with the rules it was opened under.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Vote {
-    pub change: ChangeId,
-    pub board: Board,
-    pub rules: VoteRules,
-    pub expected_members: u32,
-    pub opened_by: UserId,
-    pub opened_at: DateTime<Utc>,
-    pub closes_at: DateTime<Utc>,
-    pub status: VoteStatus,
-    pub closed_at: Option<DateTime<Utc>>,
-}
-
 const COLUMNS: &str = "change_id, board, eligible_roles, quorum, threshold, expected_members, opened_by, opened_at, \
                        closes_at, status, outcome, closed_at";
 
-type Row = (
-    i64,
-    String,
-    String,
-    String,
-    f64,
-    i64,
-    i64,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<i64>,
-);
+#[derive(sqlx::FromRow)]
+struct Row {
+    change_id: i64,
+    board: String,
+    eligible_roles: String,
+    quorum: String,
+    threshold: f64,
+    expected_members: i64,
+    opened_by: i64,
+    opened_at: i64,
+    closes_at: i64,
+    status: String,
+    outcome: Option<String>,
+    closed_at: Option<i64>,
+}
 
 fn corrupt(detail: String) -> StoreError {
     StoreError::Corrupt {
@@ -54,49 +32,49 @@ fn corrupt(detail: String) -> StoreError {
     }
 }
 
-fn vote(r: Row) -> Result<Vote> {
-    let board = match r.1.as_str() {
-        "cab" => Board::Cab,
-        "ecab" => Board::Ecab,
-        other => return Err(corrupt(format!("board {other}"))),
-    };
-    let eligible_roles =
-        r.2.split(',')
+impl TryFrom<Row> for Vote {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self> {
+        let board = Board::parse(&r.board).ok_or_else(|| corrupt(format!("board {}", r.board)))?;
+        let eligible_roles = r
+            .eligible_roles
+            .split(',')
             .filter(|s| !s.is_empty())
             .map(|s| RoleKey::parse(s).map_err(|e| corrupt(e.to_string())))
             .collect::<Result<Vec<_>>>()?;
-    let quorum: Quorum = serde_json::from_str(&r.3).map_err(|e| corrupt(format!("quorum {}: {e}", r.3)))?;
-    let outcome = match r.10.as_deref() {
-        None => None,
-        Some("approved") => Some(Outcome::Approved),
-        Some("rejected") => Some(Outcome::Rejected),
-        Some("no_quorum") => Some(Outcome::NoQuorum),
-        Some(other) => return Err(corrupt(format!("outcome {other}"))),
-    };
-    let status = match (r.9.as_str(), outcome) {
-        ("open", None) => VoteStatus::Open,
-        ("closed", Some(o)) => VoteStatus::Closed(o),
-        ("cancelled", None) => VoteStatus::Cancelled,
-        (s, o) => return Err(corrupt(format!("status {s} with outcome {o:?}"))),
-    };
-    let opened_at = from_ms("cab_votes", r.7)?;
-    let closes_at = from_ms("cab_votes", r.8)?;
-    Ok(Vote {
-        change: ChangeId::from_row(r.0),
-        board,
-        rules: VoteRules {
-            eligible_roles,
-            quorum,
-            threshold: r.4,
-            deadline: closes_at - opened_at,
-        },
-        expected_members: u32::try_from(r.5).map_err(|_| corrupt(format!("expected_members {}", r.5)))?,
-        opened_by: UserId::new(r.6 as u64),
-        opened_at,
-        closes_at,
-        status,
-        closed_at: r.11.map(|t| from_ms("cab_votes", t)).transpose()?,
-    })
+        let quorum: Quorum =
+            serde_json::from_str(&r.quorum).map_err(|e| corrupt(format!("quorum {}: {e}", r.quorum)))?;
+        let outcome = match r.outcome.as_deref() {
+            None => None,
+            Some(words) => Some(Outcome::parse(words).ok_or_else(|| corrupt(format!("outcome {words}")))?),
+        };
+        let status = match (r.status.as_str(), outcome) {
+            ("open", None) => VoteStatus::Open,
+            ("closed", Some(o)) => VoteStatus::Closed(o),
+            ("cancelled", None) => VoteStatus::Cancelled,
+            (s, o) => return Err(corrupt(format!("status {s} with outcome {o:?}"))),
+        };
+        let opened_at = from_ms("cab_votes", r.opened_at)?;
+        let closes_at = from_ms("cab_votes", r.closes_at)?;
+        Ok(Vote {
+            change: ChangeId::from_row(r.change_id),
+            board,
+            rules: VoteRules {
+                eligible_roles,
+                quorum,
+                threshold: r.threshold,
+                deadline: closes_at - opened_at,
+            },
+            expected_members: u32::try_from(r.expected_members)
+                .map_err(|_| corrupt(format!("expected_members {}", r.expected_members)))?,
+            opened_by: UserId::new(r.opened_by as u64),
+            opened_at,
+            closes_at,
+            status,
+            closed_at: r.closed_at.map(|t| from_ms("cab_votes", t)).transpose()?,
+        })
+    }
 }
 
 /// Opens a vote on a change; fails if the change already had one.
@@ -128,7 +106,7 @@ pub async fn get(conn: &mut Conn, change: ChangeId) -> Result<Option<Vote>> {
         .bind(change.get())
         .fetch_optional(conn)
         .await?;
-    row.map(vote).transpose()
+    row.map(Vote::try_from).transpose()
 }
 
 /// Closes an open vote with an outcome, or marks it cancelled; false if it
@@ -151,10 +129,6 @@ pub async fn close(conn: &mut Conn, change: ChangeId, status: VoteStatus, at: Da
     Ok(done.rows_affected() == 1)
 }
 
-fn choice_word(c: Choice) -> &'static str {
-    c.as_str()
-}
-
 /// Stores a voter's ballot, replacing any earlier one.
 pub async fn put_ballot(
     conn: &mut Conn,
@@ -169,7 +143,7 @@ pub async fn put_ballot(
     )
     .bind(change.get())
     .bind(voter.get() as i64)
-    .bind(choice_word(choice))
+    .bind(choice.as_str())
     .bind(to_ms(at))
     .execute(conn)
     .await?;
@@ -194,17 +168,10 @@ pub async fn ballots(conn: &mut Conn, change: ChangeId) -> Result<Ballots> {
         .await?;
     let mut ballots = Ballots::new();
     for (voter, choice) in rows {
-        let choice = match choice.as_str() {
-            "approve" => Choice::Approve,
-            "reject" => Choice::Reject,
-            "abstain" => Choice::Abstain,
-            other => {
-                return Err(StoreError::Corrupt {
-                    table: "cab_ballots",
-                    detail: format!("choice {other}"),
-                })
-            }
-        };
+        let choice = Choice::parse(&choice).ok_or_else(|| StoreError::Corrupt {
+            table: "cab_ballots",
+            detail: format!("choice {choice}"),
+        })?;
         ballots.cast(UserId::new(voter as u64), choice);
     }
     Ok(ballots)

@@ -5,34 +5,9 @@ use std::collections::BTreeSet;
 
 use super::{from_ms, to_ms, Conn, Result, StoreError};
 use crate::domain::incident::IncidentId;
-use crate::domain::sla::{Clock, ClockColumns, ClockKind, Threshold};
+use crate::domain::sla::{Clock, ClockColumns, ClockKind, StoredClock, Threshold};
 use crate::domain::UserId;
 use chrono::{DateTime, TimeDelta, Utc};
-
-/// One clock of an incident as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredClock {
-    pub incident: IncidentId,
-    pub kind: ClockKind,
-    /// How many times the clock was restarted (thresholds are kept per run).
-    pub run: i64,
-    pub clock: Clock,
-    /// Who stopped it (acknowledged or resolved), when stopped by a person.
-    pub stopped_by: Option<UserId>,
-    /// Thresholds announced in the current run.
-    pub fired: BTreeSet<Threshold>,
-}
-
-fn kind_of(s: &str) -> Result<ClockKind> {
-    match s {
-        "response" => Ok(ClockKind::Response),
-        "resolution" => Ok(ClockKind::Resolution),
-        other => Err(StoreError::Corrupt {
-            table: "incident_clocks",
-            detail: format!("clock kind {other}"),
-        }),
-    }
-}
 
 /// Adds clocks (a new incident's) in one statement; thresholds are recorded
 /// as they fire, by [`mark_fired`].
@@ -82,7 +57,47 @@ pub async fn save(conn: &mut Conn, stored: &StoredClock) -> Result<()> {
     Ok(())
 }
 
-type Row = (i64, String, i64, i64, i64, i64, Option<i64>, Option<i64>, Option<i64>);
+#[derive(sqlx::FromRow)]
+struct Row {
+    incident_id: i64,
+    kind: String,
+    run: i64,
+    target_secs: i64,
+    started_at: i64,
+    accumulated_secs: i64,
+    running_since: Option<i64>,
+    stopped_at: Option<i64>,
+    stopped_by: Option<i64>,
+}
+
+/// A clock row; its fired thresholds are another table's, so they start empty.
+impl TryFrom<Row> for StoredClock {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            table: "incident_clocks",
+            detail,
+        };
+        let kind = ClockKind::from_key(&r.kind).ok_or_else(|| corrupt(format!("clock kind {}", r.kind)))?;
+        let columns = ClockColumns {
+            target_secs: r.target_secs,
+            started_at: from_ms("incident_clocks", r.started_at)?,
+            accumulated_secs: r.accumulated_secs,
+            running_since: r.running_since.map(|ms| from_ms("incident_clocks", ms)).transpose()?,
+            stopped_at: r.stopped_at.map(|ms| from_ms("incident_clocks", ms)).transpose()?,
+        };
+        let clock = Clock::from_columns(columns).map_err(|e| corrupt(e.to_string()))?;
+        Ok(StoredClock {
+            incident: IncidentId::from_row(r.incident_id),
+            kind,
+            run: r.run,
+            clock,
+            stopped_by: r.stopped_by.map(|u| UserId::new(u as u64)),
+            fired: BTreeSet::new(),
+        })
+    }
+}
 
 /// The clocks of an incident (response first), each with the thresholds fired in its run.
 pub async fn for_incident(conn: &mut Conn, incident: IncidentId) -> Result<Vec<StoredClock>> {
@@ -96,27 +111,9 @@ pub async fn for_incident(conn: &mut Conn, incident: IncidentId) -> Result<Vec<S
     .await?;
     let mut clocks = Vec::with_capacity(rows.len());
     for r in rows {
-        let kind = kind_of(&r.1)?;
-        let columns = ClockColumns {
-            target_secs: r.3,
-            started_at: from_ms("incident_clocks", r.4)?,
-            accumulated_secs: r.5,
-            running_since: r.6.map(|ms| from_ms("incident_clocks", ms)).transpose()?,
-            stopped_at: r.7.map(|ms| from_ms("incident_clocks", ms)).transpose()?,
-        };
-        let clock = Clock::from_columns(columns).map_err(|e| StoreError::Corrupt {
-            table: "incident_clocks",
-            detail: e.to_string(),
-        })?;
-        let fired = fired(conn, incident, kind, r.2).await?;
-        clocks.push(StoredClock {
-            incident: IncidentId::from_row(r.0),
-            kind,
-            run: r.2,
-            clock,
-            stopped_by: r.8.map(|u| UserId::new(u as u64)),
-            fired,
-        });
+        let mut clock = StoredClock::try_from(r)?;
+        clock.fired = fired(conn, incident, clock.kind, clock.run).await?;
+        clocks.push(clock);
     }
     Ok(clocks)
 }

@@ -1,33 +1,40 @@
 //! The escalation state of incidents: the hierarchical level reached and the
 //! major-incident flag (no row means neither).
 
-use super::{from_ms, to_ms, Conn, Result};
+use super::{from_ms, to_ms, Conn, Result, StoreError};
+use crate::domain::escalation::Escalation;
 use crate::domain::incident::IncidentId;
 use chrono::{DateTime, Utc};
 
-/// How far an incident has been escalated up the hierarchy, and whether it is major.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Escalation {
-    /// 0 = not escalated; 1 = the first rung (incident manager); 2 = the service owner.
-    pub level: i64,
-    pub major: bool,
-    pub major_since: Option<DateTime<Utc>>,
+#[derive(sqlx::FromRow)]
+struct Row {
+    level: i64,
+    major: i64,
+    major_since: Option<i64>,
+}
+
+impl TryFrom<Row> for Escalation {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Escalation {
+            level: r.level,
+            major: r.major != 0,
+            major_since: r.major_since.map(|ms| from_ms("incident_escalation", ms)).transpose()?,
+        })
+    }
 }
 
 /// The escalation state of an incident (the default when it has none).
 pub async fn get(conn: &mut Conn, incident: IncidentId) -> Result<Escalation> {
-    let row: Option<(i64, i64, Option<i64>)> =
+    let row: Option<Row> =
         sqlx::query_as("SELECT level, major, major_since FROM incident_escalation WHERE incident_id = ?")
             .bind(incident.get())
             .fetch_optional(conn)
             .await?;
     match row {
         None => Ok(Escalation::default()),
-        Some((level, major, since)) => Ok(Escalation {
-            level,
-            major: major != 0,
-            major_since: since.map(|ms| from_ms("incident_escalation", ms)).transpose()?,
-        }),
+        Some(r) => Escalation::try_from(r),
     }
 }
 

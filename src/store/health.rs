@@ -19,20 +19,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use sqlx::{Connection, SqliteConnection};
 
 use super::{Result, StoreError};
+use crate::domain::fault::WriteFault;
 
-/// Why the database cannot be written right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteFault {
-    /// SQLITE_FULL: the disk (or the database's size limit) is full.
-    DiskFull,
-    /// SQLITE_BUSY / SQLITE_LOCKED: another process holds the database's lock.
-    Locked,
-    /// SQLITE_IOERR / SQLITE_CANTOPEN: the operating system failed a read or write.
-    Io,
-    /// SQLITE_READONLY: the file or its directory cannot be written.
-    ReadOnly,
-}
-
+/// What the store knows of a fault: which SQLite result codes mean it, and
+/// how it is kept in [`Health`].
 impl WriteFault {
     const ALL: [WriteFault; 4] = [Self::DiskFull, Self::Locked, Self::Io, Self::ReadOnly];
 
@@ -47,24 +37,8 @@ impl WriteFault {
         }
     }
 
-    /// A short name for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DiskFull => "disk full",
-            Self::Locked => "locked by another process",
-            Self::Io => "I/O error",
-            Self::ReadOnly => "read-only",
-        }
-    }
-
     fn index(self) -> u8 {
         Self::ALL.iter().position(|f| *f == self).unwrap_or(0) as u8
-    }
-}
-
-impl std::fmt::Display for WriteFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Incident rows and their notes.
 
 use super::{from_ms, to_ms, Conn, Result, StoreError};
-use crate::domain::incident::{Incident, IncidentId, NewIncident, State};
+use crate::domain::incident::{Incident, IncidentId, NewIncident, Note, State};
 use crate::domain::priority::{Impact, Priority, Urgency};
 use crate::domain::{RoleKey, UserId};
 use chrono::{DateTime, Utc};
@@ -183,18 +183,30 @@ pub async fn add_note(conn: &mut Conn, id: IncidentId, author: UserId, body: &st
     Ok(())
 }
 
-/// A note with its author's name when known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    pub author: UserId,
-    pub author_name: Option<String>,
-    pub body: String,
-    pub at: DateTime<Utc>,
+#[derive(sqlx::FromRow)]
+struct NoteRow {
+    author: i64,
+    name: Option<String>,
+    body: String,
+    created_at: i64,
+}
+
+impl TryFrom<NoteRow> for Note {
+    type Error = StoreError;
+
+    fn try_from(r: NoteRow) -> Result<Self> {
+        Ok(Note {
+            author: UserId::new(r.author as u64),
+            author_name: r.name,
+            body: r.body,
+            at: from_ms("incident_notes", r.created_at)?,
+        })
+    }
 }
 
 /// The latest notes of an incident, oldest first.
 pub async fn notes(conn: &mut Conn, id: IncidentId, limit: u32) -> Result<Vec<Note>> {
-    let rows: Vec<(i64, Option<String>, String, i64)> = sqlx::query_as(
+    let rows: Vec<NoteRow> = sqlx::query_as(
         "SELECT author, name, body, created_at FROM
            (SELECT n.id, n.author, u.display_name AS name, n.body, n.created_at
               FROM incident_notes n LEFT JOIN users u ON u.id = n.author
@@ -205,16 +217,7 @@ pub async fn notes(conn: &mut Conn, id: IncidentId, limit: u32) -> Result<Vec<No
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|(author, author_name, body, at)| {
-            Ok(Note {
-                author: UserId::new(author as u64),
-                author_name,
-                body,
-                at: from_ms("incident_notes", at)?,
-            })
-        })
-        .collect()
+    rows.into_iter().map(Note::try_from).collect()
 }
 
 #[cfg(test)]

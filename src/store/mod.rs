@@ -33,7 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqlitePool, Transaction};
 use tokio::sync::oneshot;
 
-pub use health::WriteFault;
+pub use crate::domain::fault::WriteFault;
 pub use sqlx::SqliteConnection as Conn;
 
 /// The writer connection, borrowed from its pool of one.

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use super::{from_ms, to_ms, Conn, Result, StoreError};
 use crate::domain::incident::IncidentId;
 use crate::domain::outage::{
-    LatestUpdate, LinkedOutcome, NewOutage, NoticeKind, Outage, OutageId, OutageImpact, OutageState,
+    DeliveryCounts, LatestUpdate, LinkedOutcome, NewOutage, Notice, NoticeKind, Outage, OutageId, OutageImpact,
+    OutageState,
 };
 use crate::domain::UserId;
 
@@ -151,16 +152,6 @@ pub async fn add_notice(
     Ok(notice)
 }
 
-/// One notice of an outage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub id: i64,
-    pub kind: NoticeKind,
-    pub body: String,
-    pub actor: UserId,
-    pub at: DateTime<Utc>,
-}
-
 /// The notices of an outage, oldest first.
 pub async fn notices(conn: &mut Conn, id: OutageId) -> Result<Vec<Notice>> {
     let rows: Vec<(i64, String, String, i64, i64)> =
@@ -182,20 +173,6 @@ pub async fn notices(conn: &mut Conn, id: OutageId) -> Result<Vec<Notice>> {
             })
         })
         .collect()
-}
-
-/// Where the subscriber messages of an outage stand.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeliveryCounts {
-    /// Messages queued (one per subscriber per notice).
-    pub queued: i64,
-    pub delivered: i64,
-    /// Not yet delivered; still being tried.
-    pub pending: i64,
-    /// Given up because the subscriber's DMs are closed (not lost: recorded).
-    pub unreachable: i64,
-    /// Given up for another reason.
-    pub lost: i64,
 }
 
 /// Counts the subscriber messages of an outage by delivery state.

@@ -7,19 +7,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{from_ms, to_ms, Conn, Result};
+use super::{from_ms, to_ms, Conn, Result, StoreError};
+use crate::domain::outage::{Subscribed, Subscription};
 use crate::domain::UserId;
-
-/// What `subscribe` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Subscribed {
-    /// A new subscription.
-    New,
-    /// Already subscribed and reachable: nothing changed.
-    Already,
-    /// Was unreachable: will be tried again.
-    Reenabled,
-}
 
 /// Subscribes `user` to `service` (or clears their unreachable mark).
 pub async fn subscribe(conn: &mut Conn, service: &str, user: UserId, now: DateTime<Utc>) -> Result<Subscribed> {
@@ -64,32 +54,37 @@ pub async fn unsubscribe(conn: &mut Conn, service: &str, user: UserId) -> Result
     Ok(done.rows_affected() == 1)
 }
 
-/// One of a user's subscriptions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    pub service: String,
-    pub since: DateTime<Utc>,
-    /// When their DMs were found closed, if they were.
-    pub unreachable_at: Option<DateTime<Utc>>,
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    service: String,
+    created_at: i64,
+    unreachable_at: Option<i64>,
+}
+
+impl TryFrom<SubscriptionRow> for Subscription {
+    type Error = StoreError;
+
+    fn try_from(r: SubscriptionRow) -> Result<Self> {
+        Ok(Subscription {
+            service: r.service,
+            since: from_ms("outage_subscriptions", r.created_at)?,
+            unreachable_at: r
+                .unreachable_at
+                .map(|t| from_ms("outage_subscriptions", t))
+                .transpose()?,
+        })
+    }
 }
 
 /// A user's subscriptions, by service.
 pub async fn for_user(conn: &mut Conn, user: UserId) -> Result<Vec<Subscription>> {
-    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+    let rows: Vec<SubscriptionRow> = sqlx::query_as(
         "SELECT service, created_at, unreachable_at FROM outage_subscriptions WHERE user_id = ? ORDER BY service",
     )
     .bind(user.get() as i64)
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|(service, since, unreachable)| {
-            Ok(Subscription {
-                service,
-                since: from_ms("outage_subscriptions", since)?,
-                unreachable_at: unreachable.map(|t| from_ms("outage_subscriptions", t)).transpose()?,
-            })
-        })
-        .collect()
+    rows.into_iter().map(Subscription::try_from).collect()
 }
 
 /// The subscribers of a service who can be reached, by user id.

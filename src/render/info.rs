@@ -1,0 +1,94 @@
+//! Sentences of the reference commands: `!help`, `!raci` and `!whois`.
+//!
+//! Shared helpers come from the parent module.
+
+use crate::command::CommandSpec;
+use crate::config::Policy;
+use crate::domain::raci::{Action, RaciRow};
+
+use super::{neutralize, truncate};
+
+/// The command list: one line each (name and the first sentence of its
+/// summary), so it fits one Discord message; `!help <command>` gives the usage.
+pub fn help_list(prefix: &str, commands: &[&CommandSpec]) -> String {
+    let mut s = String::from("Commands you may run:");
+    for c in commands {
+        let first = c.summary.split_inclusive(". ").next().unwrap_or(c.summary).trim_end();
+        s.push_str(&format!("\n`{prefix}{}` — {first}", c.name));
+    }
+    s.push_str(&format!("\n`{prefix}help <command>` shows how to use one."));
+    s
+}
+
+pub fn help_one(prefix: &str, c: &CommandSpec) -> String {
+    let mut s = format!("`{prefix}{}`\n{}", c.usage, c.summary);
+    if !c.aliases.is_empty() {
+        let aliases: Vec<String> = c.aliases.iter().map(|a| format!("`{prefix}{a}`")).collect();
+        s.push_str(&format!("\nAlso: {}", aliases.join(", ")));
+    }
+    s
+}
+
+fn row_line(policy: &Policy, action: Action, row: &RaciRow) -> String {
+    let name = |r: &crate::domain::raci::RoleRef| match r {
+        crate::domain::raci::RoleRef::Role(k) => policy.role_name(k),
+        other => other.to_string(),
+    };
+    let list = |v: &[crate::domain::raci::RoleRef]| {
+        if v.is_empty() {
+            "—".to_owned()
+        } else {
+            v.iter().map(name).collect::<Vec<_>>().join(", ")
+        }
+    };
+    format!(
+        "{action}: R {} · A {} · C {} · I {}",
+        name(&row.responsible),
+        name(&row.accountable),
+        list(&row.consulted),
+        list(&row.informed)
+    )
+}
+
+pub fn raci_all(policy: &Policy) -> String {
+    let mut s = String::from("RACI matrix (Responsible · Accountable · Consulted · Informed):");
+    for (a, row) in policy.raci.rows() {
+        s.push('\n');
+        s.push_str(&row_line(policy, a, row));
+    }
+    s
+}
+
+pub fn raci_one(policy: &Policy, action: Action) -> String {
+    row_line(policy, action, policy.raci.row(action))
+}
+
+pub fn unknown_action(name: &str, suggestion: Option<&str>) -> String {
+    let hint = suggestion.map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
+    format!(
+        "`{}` is not an action in the RACI matrix.{hint}",
+        neutralize(&truncate(name, 40))
+    )
+}
+
+pub fn unknown_role(name: &str, suggestion: Option<&str>) -> String {
+    let hint = suggestion.map(|s| format!(" Did you mean `{s}`?")).unwrap_or_default();
+    format!(
+        "`{}` is not an ITIL role here.{hint} `!raci` lists the roles in use.",
+        neutralize(&truncate(name, 40))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::MESSAGE_LIMIT;
+
+    #[test]
+    fn the_full_command_list_fits_one_message() {
+        let all: Vec<&CommandSpec> = crate::command::COMMANDS.iter().collect();
+        let text = help_list("!", &all);
+        assert!(text.chars().count() < MESSAGE_LIMIT, "{}", text.chars().count());
+        assert!(!text.ends_with('…'));
+    }
+}
