@@ -133,13 +133,12 @@ impl Desk {
         }
         let from = ch.state;
         // A new change is assessed on the way to its vote.
+        let refuse = |e| DeskError::Rejected(render::invalid_change_move(id, &e));
         if from == ChangeState::New {
-            transition(ch.change_type, ChangeState::New, ChangeState::Assessment)
-                .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
-            ch.state = ChangeState::Assessment;
+            ch.move_to(ChangeState::Assessment).map_err(refuse)?;
         }
-        transition(ch.change_type, ch.state, ChangeState::CabVote)
-            .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
+        // Checked before the deadline is, so a change in the wrong state says so first.
+        transition(ch.change_type, ch.state, ChangeState::CabVote).map_err(refuse)?;
         let rules = policy.change.board(board);
         let deadline = deadline.unwrap_or(rules.rules.deadline);
         if deadline < MIN_DEADLINE || deadline > MAX_DEADLINE {
@@ -148,7 +147,7 @@ impl Desk {
         let Some(closes_at) = now.checked_add_signed(deadline) else {
             return super::rejected(render::bad_deadline(deadline, MIN_DEADLINE, MAX_DEADLINE));
         };
-        ch.state = ChangeState::CabVote;
+        ch.move_to(ChangeState::CabVote).map_err(refuse)?;
         store::changes::update(tx, &ch, now).await?;
         let mut vote = Vote {
             change: id,
@@ -373,7 +372,8 @@ impl Desk {
         let mut out = Vec::new();
         let route = self.change_route(Action::CabVote, ch);
         if auto {
-            ch.state = ChangeState::Authorized;
+            ch.move_to(ChangeState::Authorized)
+                .map_err(|e| DeskError::Rejected(render::invalid_change_move(ch.id, &e)))?;
             out.extend(self.apply_decision(tx, ch, Action::ChangeAuthorize, "config").await?);
             tx.record(
                 None,

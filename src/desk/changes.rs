@@ -280,10 +280,9 @@ impl Desk {
         let now = tx.now;
         let mut ch = self.load_change(tx, id).await?;
         let reason = self.checked_reason(reason)?;
-        let from = ch.state;
-        transition(ch.change_type, from, ChangeState::Cancelled)
+        let from = ch
+            .move_to(ChangeState::Cancelled)
             .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
-        ch.state = ChangeState::Cancelled;
         ch.reason = reason.clone();
         store::changes::update(tx, &ch, now).await?;
         store::timers::cancel_one(tx, TimerKind::ChangeNotice.as_str(), &id.to_string()).await?;
@@ -324,6 +323,7 @@ impl Desk {
         }
         let reason = self.checked_reason(reason)?;
         let from = ch.state;
+        // Checked before the window is, so a wrong move says so first.
         transition(ch.change_type, from, to).map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
         if let Some(text) = window.as_deref() {
             if to != ChangeState::Scheduled {
@@ -335,7 +335,8 @@ impl Desk {
         if to == ChangeState::Scheduled && ch.window.is_none() {
             return rejected(render::schedule_needs_window(&policy.prefix, id));
         }
-        ch.state = to;
+        ch.move_to(to)
+            .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
         store::changes::update(tx, &ch, now).await?;
         let clashes = if to == ChangeState::Scheduled {
             self.schedule_notice(tx, &ch).await?;
@@ -403,9 +404,9 @@ impl Desk {
             }
             _ => {}
         }
-        let from = ch.state;
-        transition(ch.change_type, from, to).map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
-        ch.state = to;
+        let from = ch
+            .move_to(to)
+            .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
         if !authorize {
             ch.reason = reason.clone();
         }
@@ -437,9 +438,8 @@ impl Desk {
     ) -> DeskResult<Vec<Outgoing>> {
         let now = tx.now;
         if ch.state == ChangeState::Authorized && ch.window.is_some() {
-            transition(ch.change_type, ChangeState::Authorized, ChangeState::Scheduled)
-                .map_err(|e| DeskError::Rejected(e.to_string()))?;
-            ch.state = ChangeState::Scheduled;
+            ch.move_to(ChangeState::Scheduled)
+                .map_err(|e| DeskError::Rejected(render::invalid_change_move(ch.id, &e)))?;
         }
         store::changes::update(tx, ch, now).await?;
         if ch.state == ChangeState::Scheduled {

@@ -14,9 +14,6 @@ use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store;
 
-/// The emoji that escalates an incident functionally from its card or thread.
-pub const ESCALATE: &str = "⬆";
-
 impl Desk {
     /// An incident notice to its route (`fanout`): `ping` decides who is
     /// pinged; the accountable, consulted and informed roles always hear of it.

@@ -2,7 +2,7 @@
 //! and the 🎫 / ✋ / ⬆️ reactions.
 
 use super::act::Act;
-use super::escalation::ESCALATE;
+use super::emoji::Emoji;
 use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
 use crate::command::{who, ListFilter, UserRef};
@@ -15,11 +15,6 @@ use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store::{self, incidents::Selection};
-
-/// The emoji that logs any message as an incident.
-pub const TICKET: &str = "🎫";
-/// The emoji that claims an incident from its card.
-pub const CLAIM: &str = "✋";
 
 /// A request to log an incident, from a command or a 🎫 reaction.
 pub(crate) struct LogRequest {
@@ -319,16 +314,9 @@ impl Desk {
             let who = self.name_of(tx, assignee).await?;
             return rejected(render::assignee_cannot_work(self.policy(), id, &who, &inc.handler_role));
         }
-        if !inc.state.is_open() {
-            let e = inc.state.transition(State::Assigned).unwrap_err();
-            return rejected(render::invalid_move(id, &e));
-        }
-        let from = inc.state;
-        if inc.state == State::New {
-            inc.state = State::Assigned;
-        }
-        inc.assignee = Some(assignee);
-        inc.updated_at = now;
+        let from = inc
+            .assign(assignee, now)
+            .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
         store::incidents::update(tx, &inc, now).await?;
         // Taking an incident acknowledges it.
         self.clocks_follow(tx, &inc, from, inc.state, actor.user).await?;
@@ -446,24 +434,18 @@ impl Desk {
         let policy = self.policy();
         let now = tx.now;
         let id = inc.id;
-        let from = inc.state;
-        inc.state
-            .transition(to)
+        if to == State::Resolved && reason.is_none() {
+            inc.state
+                .transition(to)
+                .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
+            return rejected(render::say_how_resolved(&policy.prefix, id));
+        }
+        let from = inc
+            .move_to(to, now)
             .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
         if to == State::Resolved {
-            let Some(resolution) = reason.clone() else {
-                return rejected(format!(
-                    "Say how {id} was resolved: `{}resolve {id} <resolution>`.",
-                    policy.prefix
-                ));
-            };
-            inc.resolution = Some(resolution);
+            inc.resolution = reason.clone();
         }
-        if from == State::Resolved && to == State::InProgress {
-            inc.resolution = None;
-        }
-        inc.state = to;
-        inc.updated_at = now;
         store::incidents::update(tx, &inc, now).await?;
         self.clocks_follow(tx, &inc, from, to, actor.user).await?;
         let by = self.name_of(tx, actor.user).await?;
@@ -515,35 +497,29 @@ impl Desk {
     }
 
     /// 🎫 on any message logs it; ✋ on a card claims the incident and ⬆️ on a card
-    /// or in its thread escalates it to the next tier (agents only); 👍 👎
-    /// answer a satisfaction question. Other reactions are not the desk's.
-    pub(crate) fn is_incident_reaction(emoji: &str, added: bool) -> bool {
-        let emoji = emoji.trim_end_matches('\u{FE0F}');
-        added && [TICKET, CLAIM, ESCALATE, super::FIXED, super::NOT_FIXED].contains(&emoji)
-    }
-
+    /// or in its thread escalates it to the next tier; 👍 👎 answer a
+    /// satisfaction question.
     pub(crate) async fn reaction_action(
         &self,
         tx: &mut Act<'_>,
         inbound: &Inbound,
         message_id: &str,
-        emoji: &str,
+        emoji: Emoji,
         message: Option<&ReactedMessage>,
     ) -> DeskResult<Outcome> {
-        let emoji = emoji.trim_end_matches('\u{FE0F}');
-        if emoji == super::FIXED || emoji == super::NOT_FIXED {
+        if matches!(emoji, Emoji::Fixed | Emoji::NotFixed) {
             let answered = self.survey_reaction(tx, &inbound.actor, message_id, emoji).await?;
             return Ok(answered.unwrap_or(Outcome::Ignored));
         }
         let mut card = store::cards::by_message(tx, message_id).await?;
         // ⬆️ also works on any message in the incident's thread.
-        if card.is_none() && emoji == ESCALATE {
+        if card.is_none() && emoji == Emoji::Escalate {
             if let Some(channel) = inbound.channel.as_deref() {
                 card = store::cards::by_message(tx, channel).await?;
             }
         }
         match (emoji, card) {
-            (ESCALATE, Some(card)) => {
+            (Emoji::Escalate, Some(card)) => {
                 let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
                     return Ok(Outcome::Ignored);
                 };
@@ -564,7 +540,7 @@ impl Desk {
                     .await
                     .map(Outcome::Reply)
             }
-            (CLAIM, Some(card)) => {
+            (Emoji::Claim, Some(card)) => {
                 let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
                     return Ok(Outcome::Ignored);
                 };
@@ -574,7 +550,7 @@ impl Desk {
                     .await?;
                 self.assign(tx, &inbound.actor, id, None).await.map(Outcome::Reply)
             }
-            (TICKET, None) => {
+            (Emoji::Ticket, None) => {
                 if let Some(existing) = store::incidents::by_source_message(tx, message_id).await? {
                     return rejected(render::already_ticketed(existing));
                 }

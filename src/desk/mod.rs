@@ -9,6 +9,7 @@ mod act;
 mod cab;
 mod changes;
 mod clock;
+mod emoji;
 mod escalation;
 mod fanout;
 mod incidents;
@@ -27,9 +28,9 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub use clock::Clock;
-pub use escalation::ESCALATE;
+pub use emoji::Emoji;
 pub use reconcile::{Watch, Watched, RECONCILE};
-pub use survey::{FIXED, NOT_FIXED, SYSTEM};
+pub use survey::SYSTEM;
 pub use timers::{Firing, LATE_AFTER};
 
 use crate::command::{self, Command, UsageError};
@@ -280,7 +281,11 @@ impl Desk {
     ) -> DeskResult<Outcome> {
         let desk = self.clone();
         let (actor, message_id) = (inbound.actor.clone(), message_id.to_owned());
-        if let Some(choice) = crate::domain::cab::Choice::from_emoji(emoji) {
+        let emoji = match Emoji::parse(emoji) {
+            Some(e) => e,
+            None => return Ok(Outcome::Ignored),
+        };
+        if let Emoji::Ballot(choice) = emoji {
             let claim = Claim::Ballot {
                 inbound: inbound.clone(),
                 message_id: message_id.clone(),
@@ -293,20 +298,16 @@ impl Desk {
             });
             return self.transact(claim, body).await;
         }
-        if !Desk::is_incident_reaction(emoji, added) {
+        // The incidents' reactions act when added; taking one back changes nothing.
+        if !added {
             return Ok(Outcome::Ignored);
         }
-        let (claimed, emoji) = (inbound.clone(), emoji.to_owned());
+        let claimed = inbound.clone();
         let body: Body = Box::new(move |act| {
-            let (desk, inbound, message_id, emoji, message) = (
-                desk.clone(),
-                claimed.clone(),
-                message_id.clone(),
-                emoji.clone(),
-                message.clone(),
-            );
+            let (desk, inbound, message_id, message) =
+                (desk.clone(), claimed.clone(), message_id.clone(), message.clone());
             Box::pin(async move {
-                desk.reaction_action(act, &inbound, &message_id, &emoji, message.as_ref())
+                desk.reaction_action(act, &inbound, &message_id, emoji, message.as_ref())
                     .await
             })
         });

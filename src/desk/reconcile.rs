@@ -10,7 +10,7 @@
 //! reaction state as always, so a reconciliation that finds the state already
 //! as Discord holds it changes nothing, and a change is counted once.
 
-use super::incidents::CLAIM;
+use super::emoji::Emoji;
 use super::{Desk, DeskResult, Inbound, Outcome};
 use crate::domain::cab::Choice;
 use crate::domain::UserId;
@@ -62,13 +62,13 @@ impl Desk {
         let claims = unclaimed.into_iter().map(|(c, m)| Watched {
             channel_id: c,
             message_id: m,
-            emojis: vec![CLAIM],
+            emojis: vec![Emoji::Claim.as_str()],
             watch: Watch::Added,
         });
         let answers = questions.into_iter().map(|(c, m)| Watched {
             channel_id: c,
             message_id: m,
-            emojis: vec![super::FIXED, super::NOT_FIXED],
+            emojis: vec![Emoji::Fixed.as_str(), Emoji::NotFixed.as_str()],
             watch: Watch::Added,
         });
         Ok(votes.chain(claims).chain(answers).collect())

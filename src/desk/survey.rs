@@ -4,6 +4,7 @@
 //! through a stored timer, so a restart does not lose it.
 
 use super::act::Act;
+use super::emoji::Emoji;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Outcome, Reply};
 use crate::domain::incident::{Incident, IncidentId, State};
 use crate::domain::timer::TimerKind;
@@ -12,10 +13,6 @@ use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store;
 
-/// The reporter's answer "it is fixed".
-pub const FIXED: &str = "👍";
-/// The reporter's answer "it is not fixed".
-pub const NOT_FIXED: &str = "👎";
 /// The actor of what the desk does by itself (timeouts); audited without an actor.
 pub const SYSTEM: UserId = UserId::new(0);
 
@@ -30,7 +27,7 @@ impl Desk {
             Destination::Thread(inc.id.to_string()),
             OutMessage::text(text)
                 .pinging_users([inc.reporter])
-                .with_reactions([FIXED, NOT_FIXED]),
+                .with_reactions([Emoji::Fixed.as_str(), Emoji::NotFixed.as_str()]),
         )
         .about(inc.id.to_string());
         let outbox_id = store::outbox::enqueue_one(tx, &question, now).await?;
@@ -52,7 +49,7 @@ impl Desk {
         tx: &mut Act<'_>,
         actor: &Actor,
         message_id: &str,
-        emoji: &str,
+        emoji: Emoji,
     ) -> DeskResult<Option<Outcome>> {
         let Some(id) = store::surveys::open_by_message(tx, message_id).await? else {
             return Ok(None);
@@ -66,7 +63,7 @@ impl Desk {
         if inc.state != State::Resolved {
             return rejected(render::survey_moot(&inc));
         }
-        let (answer, to, reason) = if emoji == FIXED {
+        let (answer, to, reason) = if emoji == Emoji::Fixed {
             ("fixed", State::Closed, "the reporter confirmed it is fixed (👍)")
         } else {
             ("not_fixed", State::InProgress, "the reporter says it is not fixed (👎)")

@@ -560,18 +560,8 @@ impl Handler {
         }
         let emoji = emoji_text(&reaction.emoji);
         let policy = self.desk.policy();
-        // Only the emoji the desk uses are worth a look-up: 🎫, ✋ and ⬆️, and the
-        // vote choices ✅ ❌ ➖ (added and removed).
-        let used = [
-            "🎫",
-            "✋",
-            crate::desk::ESCALATE,
-            crate::desk::FIXED,
-            crate::desk::NOT_FIXED,
-        ]
-        .contains(&emoji.trim_end_matches('\u{FE0F}'))
-            || crate::domain::cab::Choice::from_emoji(&emoji).is_some();
-        if !used {
+        // Only the emoji the desk uses are worth a look-up (`desk::Emoji`).
+        if crate::desk::Emoji::parse(&emoji).is_none() {
             return;
         }
         if let Some(guild) = reaction.guild_id {
@@ -613,7 +603,8 @@ impl Handler {
             },
         };
         // Bots never act by reaction; an allowed (alerting) bot only logs incidents.
-        if user.bot && !(emoji.starts_with('🎫') && self.bot_may_log(user.id.get())) {
+        let ticket = crate::desk::Emoji::parse(&emoji) == Some(crate::desk::Emoji::Ticket);
+        if user.bot && !(ticket && self.bot_may_log(user.id.get())) {
             return;
         }
         // A ballot is whether the voter's reaction is on the vote card. serenity
@@ -632,7 +623,7 @@ impl Handler {
             }
         }
         // 🎫 needs the reacted message's author and text.
-        let message = if added && emoji.starts_with('🎫') {
+        let message = if added && ticket {
             match reaction.channel_id.message(&ctx.http, reaction.message_id).await {
                 Ok(m) => Some(ReactedMessage {
                     from_bot: (m.author.bot || m.webhook_id.is_some()) && !self.bot_may_log(m.author.id.get()),

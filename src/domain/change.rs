@@ -598,6 +598,15 @@ pub struct Change {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Change {
+    /// Moves the change to `to` if its lifecycle allows it; returns the state
+    /// it left. (The check and its write are one call.)
+    pub fn move_to(&mut self, to: ChangeState) -> Result<ChangeState, InvalidTransition> {
+        transition(self.change_type, self.state, to)?;
+        Ok(std::mem::replace(&mut self.state, to))
+    }
+}
+
 /// What a new change record holds before it has an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewChange {
@@ -624,6 +633,28 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         at(2030, 5, 1, 12, 0)
+    }
+
+    #[test]
+    fn a_change_moves_only_where_its_lifecycle_allows_and_says_where_it_was() {
+        let mut ch = Change {
+            id: ChangeId::parse("CHG-1").unwrap(),
+            title: "t".into(),
+            service: "email".into(),
+            risk: Risk::Low,
+            change_type: ChangeType::Normal,
+            state: ChangeState::New,
+            window: None,
+            requester: crate::domain::UserId::new(1),
+            implementer: None,
+            reason: None,
+            created_at: now(),
+            updated_at: now(),
+        };
+        assert!(ch.move_to(ChangeState::Implementing).is_err());
+        assert_eq!(ch.state, ChangeState::New, "a refused move changes nothing");
+        assert_eq!(ch.move_to(ChangeState::Assessment), Ok(ChangeState::New));
+        assert_eq!(ch.state, ChangeState::Assessment);
     }
 
     fn window(start_hour: u32, end_hour: u32) -> Window {

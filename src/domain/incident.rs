@@ -126,6 +126,58 @@ impl fmt::Display for InvalidTransition {
 mod tests {
     use super::*;
 
+    fn incident(state: State) -> Incident {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Incident {
+            id: IncidentId::from_row(1),
+            title: "t".into(),
+            impact: crate::domain::priority::Impact::Medium,
+            urgency: crate::domain::priority::Urgency::Medium,
+            priority: crate::domain::priority::Priority::from_level(3).unwrap(),
+            service: None,
+            category: None,
+            state,
+            reporter: crate::domain::UserId::new(1),
+            assignee: None,
+            handler_role: crate::domain::RoleKey::parse("service_desk").unwrap(),
+            tier: 0,
+            source_link: None,
+            resolution: Some("rebooted".into()),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_move_checks_and_writes_in_one_call_and_a_reopen_forgets_the_resolution() {
+        let later = chrono::DateTime::from_timestamp(1_800_000_060, 0).unwrap();
+        let mut inc = incident(State::New);
+        let before = inc.clone();
+        assert!(inc.move_to(State::Resolved, later).is_err());
+        assert_eq!(inc, before, "a refused move changes nothing");
+        let mut resolved = incident(State::Resolved);
+        assert_eq!(resolved.move_to(State::InProgress, later), Ok(State::Resolved));
+        assert_eq!(
+            (resolved.state, resolved.resolution.as_deref(), resolved.updated_at),
+            (State::InProgress, None, later)
+        );
+    }
+
+    #[test]
+    fn assigning_makes_a_new_incident_assigned_and_is_refused_once_it_is_resolved() {
+        let later = chrono::DateTime::from_timestamp(1_800_000_060, 0).unwrap();
+        let bob = crate::domain::UserId::new(2);
+        let mut inc = incident(State::New);
+        assert_eq!(inc.assign(bob, later), Ok(State::New));
+        assert_eq!((inc.state, inc.assignee), (State::Assigned, Some(bob)));
+        let mut working = incident(State::InProgress);
+        assert_eq!(working.assign(bob, later), Ok(State::InProgress));
+        assert_eq!(working.state, State::InProgress);
+        let mut done = incident(State::Closed);
+        assert!(done.assign(bob, later).is_err());
+        assert_eq!(done.assignee, None);
+    }
+
     #[test]
     fn every_pair_of_states_is_allowed_exactly_as_the_design_says() {
         let allowed = [
@@ -205,6 +257,40 @@ pub struct Incident {
     pub resolution: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Incident {
+    /// Moves the incident through its lifecycle at `now`, if the move is
+    /// allowed; returns the state it left. A reopened incident forgets its
+    /// resolution. (The check and its write are one call.)
+    pub fn move_to(&mut self, to: State, now: chrono::DateTime<chrono::Utc>) -> Result<State, InvalidTransition> {
+        self.state.transition(to)?;
+        let from = std::mem::replace(&mut self.state, to);
+        if from == State::Resolved && to == State::InProgress {
+            self.resolution = None;
+        }
+        self.updated_at = now;
+        Ok(from)
+    }
+
+    /// Assigns the incident to `user` at `now` (a new one becomes assigned);
+    /// refused once it is resolved or closed. Returns the state it left.
+    pub fn assign(
+        &mut self,
+        user: super::UserId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<State, InvalidTransition> {
+        if !self.state.is_open() {
+            return Err(self.state.transition(State::Assigned).unwrap_err());
+        }
+        let from = self.state;
+        if from == State::New {
+            self.state = State::Assigned;
+        }
+        self.assignee = Some(user);
+        self.updated_at = now;
+        Ok(from)
+    }
 }
 
 /// The fields of a new incident, checked by the desk.

@@ -231,6 +231,10 @@ pub fn not_agent(prefix: &str, command: &str) -> String {
     format!("Only agents (service desk, support groups, incident manager) may run `{prefix}{command}`.")
 }
 
+pub fn say_how_resolved(prefix: &str, id: crate::domain::incident::IncidentId) -> String {
+    format!("Say how {id} was resolved: `{prefix}resolve {id} <resolution>`.")
+}
+
 pub fn invalid_move(id: crate::domain::incident::IncidentId, e: &InvalidTransition) -> String {
     format!("{id}: {e}.")
 }
