@@ -29,6 +29,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 
 use super::{writer, Desk, DeskError, DeskResult, Event, Inbound, Outcome};
+use crate::domain::audit::AuditAction;
 use crate::domain::party::Party;
 use crate::domain::UserId;
 use crate::message::Outgoing;
@@ -49,7 +50,7 @@ pub(crate) struct Act<'a> {
 /// One audit entry and the messages queued with it.
 struct Record {
     actor: Option<UserId>,
-    action: String,
+    action: AuditAction,
     subject: String,
     details: String,
     out: Vec<Outgoing>,
@@ -75,14 +76,14 @@ impl<'a> Act<'a> {
     pub(crate) fn record(
         &mut self,
         actor: Option<UserId>,
-        action: &str,
+        action: impl Into<AuditAction>,
         subject: &str,
         details: &str,
         out: &[Outgoing],
     ) {
         self.records.push(Record {
             actor,
-            action: action.to_owned(),
+            action: action.into(),
             subject: subject.to_owned(),
             details: details.to_owned(),
             out: out.to_vec(),
@@ -100,7 +101,7 @@ impl<'a> Act<'a> {
     /// Writes the recorded audit entries and messages, in order.
     async fn flush(&mut self) -> Result<(), StoreError> {
         for r in std::mem::take(&mut self.records) {
-            store::audit::append(self.conn, self.now, r.actor, &r.action, &r.subject, &r.details).await?;
+            store::audit::append(self.conn, self.now, r.actor, r.action.as_str(), &r.subject, &r.details).await?;
             store::outbox::enqueue(self.conn, &r.out, self.now).await?;
         }
         Ok(())
@@ -179,9 +180,6 @@ impl Claim {
     }
 }
 
-/// The audit action of a change made by reconciliation (`desk/reconcile.rs`).
-const RECONCILE_AUDIT: &str = "reconcile";
-
 fn reconciled_text(what: &str) -> String {
     format!("{what}, read back from Discord after downtime")
 }
@@ -249,7 +247,13 @@ impl Desk {
         match body(&mut act).await {
             Ok(outcome) => {
                 if let (Some((user, subject, what)), Outcome::Reply(_)) = (&reconciled, &outcome) {
-                    act.record(Some(*user), RECONCILE_AUDIT, subject, &reconciled_text(what), &[]);
+                    act.record(
+                        Some(*user),
+                        AuditAction::Reconcile,
+                        subject,
+                        &reconciled_text(what),
+                        &[],
+                    );
                 }
                 act.flush().await?;
                 drop(act);
@@ -262,7 +266,13 @@ impl Desk {
                 let mut act = Act::new(conn, now);
                 if let Some((user, subject, what)) = &reconciled {
                     let what = format!("{what}, refused and removed");
-                    act.record(Some(*user), RECONCILE_AUDIT, subject, &reconciled_text(&what), &[]);
+                    act.record(
+                        Some(*user),
+                        AuditAction::Reconcile,
+                        subject,
+                        &reconciled_text(&what),
+                        &[],
+                    );
                     act.flush().await?;
                 }
                 if let Claim::Ballot {

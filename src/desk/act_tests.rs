@@ -81,7 +81,13 @@ async fn a_timer_whose_rule_refuses_is_marked_done_and_what_it_began_is_undone()
     let body = || -> Body {
         Box::new(|act| {
             Box::pin(async move {
-                act.record(None, "test_begun", "INC-1", "written, then refused", &[]);
+                act.record(
+                    None,
+                    crate::domain::audit::AuditAction::CabClose,
+                    "INC-1",
+                    "written, then refused",
+                    &[],
+                );
                 rejected("this rule refuses")
             })
         })

@@ -18,6 +18,7 @@
 //! looks, not as the event says.
 
 use super::act::Act;
+use crate::domain::audit::AuditAction;
 use crate::domain::timer::TimerKind;
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -193,13 +194,7 @@ impl Desk {
             vote.rules.threshold,
             closes_at.to_rfc3339()
         );
-        tx.record(
-            Some(actor.user),
-            Action::CabVote.as_str(),
-            &id.to_string(),
-            &details,
-            &out,
-        );
+        tx.record(Some(actor.user), Action::CabVote, &id.to_string(), &details, &out);
         // With no member who could vote, the outcome is already certain.
         let ballots = Ballots::new();
         if let Evaluation::Closed(outcome) = evaluate(ballots.tally(), eligible, &vote.rules, now, closes_at) {
@@ -324,7 +319,13 @@ impl Desk {
             Evaluation::Open => vec![self.vote_card(tx, ch, vote, false).await?],
             Evaluation::Closed(_) => Vec::new(),
         };
-        tx.record(Some(actor.user), "cab_ballot", &ch.id.to_string(), &details, &out);
+        tx.record(
+            Some(actor.user),
+            AuditAction::CabBallot,
+            &ch.id.to_string(),
+            &details,
+            &out,
+        );
         if let Evaluation::Closed(outcome) = evaluation {
             self.close_vote(tx, ch, vote, &ballots, outcome, None).await?;
         }
@@ -377,7 +378,7 @@ impl Desk {
             out.extend(self.apply_decision(tx, ch, Action::ChangeAuthorize, "config").await?);
             tx.record(
                 None,
-                Action::ChangeAuthorize.as_str(),
+                Action::ChangeAuthorize,
                 &ch.id.to_string(),
                 "cab_vote → authorized by change.auto_authorize_low_risk",
                 &[],
@@ -405,7 +406,7 @@ impl Desk {
             tally.abstain,
             late.map(|d| format!(", {} late", render::human(d))).unwrap_or_default()
         );
-        tx.record(None, "cab_close", &ch.id.to_string(), &details, &out);
+        tx.record(None, AuditAction::CabClose, &ch.id.to_string(), &details, &out);
         tracing::info!(change = %ch.id, %outcome, "CAB vote closed");
         Ok(())
     }

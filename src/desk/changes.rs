@@ -4,6 +4,7 @@
 
 use super::act::Act;
 use super::fanout::Notice;
+use crate::domain::audit::AuditAction;
 use crate::domain::escalation::Party;
 use crate::domain::timer::TimerKind;
 use chrono::TimeDelta;
@@ -219,7 +220,7 @@ impl Desk {
         );
         tx.record(
             Some(actor.user),
-            Action::ChangeRequest.as_str(),
+            Action::ChangeRequest,
             &ch.id.to_string(),
             &details,
             &out,
@@ -295,7 +296,13 @@ impl Desk {
             "{from} → cancelled{}",
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        tx.record(Some(actor.user), "change_cancel", &id.to_string(), &details, &out);
+        tx.record(
+            Some(actor.user),
+            AuditAction::ChangeCancel,
+            &id.to_string(),
+            &details,
+            &out,
+        );
         Ok(Reply::public(render::change_done(&ch, &Clashes::default())))
     }
 
@@ -362,7 +369,13 @@ impl Desk {
             },
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        tx.record(Some(actor.user), "change_update", &id.to_string(), &details, &out);
+        tx.record(
+            Some(actor.user),
+            AuditAction::ChangeUpdate,
+            &id.to_string(),
+            &details,
+            &out,
+        );
         Ok(Reply::public(render::change_done(&ch, &clashes)))
     }
 
@@ -422,7 +435,7 @@ impl Desk {
             ch.state,
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        tx.record(Some(actor.user), action.as_str(), &id.to_string(), &details, &out);
+        tx.record(Some(actor.user), action, &id.to_string(), &details, &out);
         Ok(Reply::public(render::change_decided(&ch, &by, authorize)))
     }
 
@@ -479,7 +492,7 @@ impl Desk {
         out.extend(self.change_messages(&route, Action::OutageDeclare, &ch, text.clone(), false, &mut covered));
         tx.record(
             None,
-            "planned_outage_notice",
+            AuditAction::PlannedOutageNotice,
             &id.to_string(),
             &render::window_text(ch.window.as_ref()),
             &out,

@@ -5,6 +5,7 @@
 use super::act::Act;
 use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
+use crate::domain::audit::AuditAction;
 use crate::domain::escalation::{ladder, next_rung, next_tier, Party, TierError};
 use crate::domain::incident::{Incident, IncidentId};
 use crate::domain::party::Party as Who;
@@ -118,13 +119,7 @@ impl Desk {
             inc.handler_role,
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        tx.record(
-            Some(actor.user),
-            Action::EscalateFunctional.as_str(),
-            &subject,
-            &details,
-            &out,
-        );
+        tx.record(Some(actor.user), Action::EscalateFunctional, &subject, &details, &out);
         tracing::info!(incident = %inc.id, to = %inc.handler_role, tier = inc.tier, "escalated functionally");
         Ok(Reply::public(render::escalated_functional_reply(
             policy,
@@ -164,13 +159,7 @@ impl Desk {
             "level {level}: {role}{}",
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        tx.record(
-            Some(actor.user),
-            Action::EscalateHierarchical.as_str(),
-            &subject,
-            &details,
-            &out,
-        );
+        tx.record(Some(actor.user), Action::EscalateHierarchical, &subject, &details, &out);
         tracing::info!(incident = %inc.id, to = %role, level, "escalated hierarchically");
         Ok(Reply::public(render::escalated_up_reply(policy, &inc, &role)))
     }
@@ -198,7 +187,7 @@ impl Desk {
         );
         tx.record(
             Some(actor.user),
-            "escalation_request",
+            AuditAction::EscalationRequest,
             &inc.id.to_string(),
             &details,
             &out,
@@ -226,7 +215,7 @@ impl Desk {
         let by = self.name_of(tx, actor.user).await?;
         let route = self.route_for(Action::MajorIncident, &inc);
         let subject = id.to_string();
-        let (text, ping, action, reply): (String, &[Party], &str, String) = if off {
+        let (text, ping, action, reply): (String, &[Party], AuditAction, String) = if off {
             if !esc.major {
                 return rejected(render::not_major(id));
             }
@@ -241,7 +230,7 @@ impl Desk {
             (
                 render::major_reverted(policy, &inc, &by, reason),
                 &[],
-                "major_incident_off",
+                AuditAction::MajorIncidentOff,
                 render::major_reverted_reply(&inc),
             )
         } else {
@@ -256,7 +245,7 @@ impl Desk {
             (
                 render::major_declared(policy, &inc, &by, reason.as_deref()),
                 &policy.escalation.major_ping,
-                Action::MajorIncident.as_str(),
+                AuditAction::Raci(Action::MajorIncident),
                 render::major_reply(&inc),
             )
         };

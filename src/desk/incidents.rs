@@ -208,7 +208,7 @@ impl Desk {
                 .map(|(o, _)| format!(" outage={}", o.id))
                 .unwrap_or_default()
         );
-        tx.record(Some(actor.user), action.as_str(), &inc.id.to_string(), &details, &out);
+        tx.record(Some(actor.user), action, &inc.id.to_string(), &details, &out);
         tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
         let mut reply = render::incident_logged(policy, &inc);
         if let Some((outage, _)) = &known {
@@ -333,7 +333,7 @@ impl Desk {
         let details = format!("assignee={assignee_name} state={}", inc.state);
         tx.record(
             Some(actor.user),
-            Action::AssignIncident.as_str(),
+            Action::AssignIncident,
             &id.to_string(),
             &details,
             &out,
@@ -397,7 +397,7 @@ impl Desk {
         );
         tx.record(
             Some(actor.user),
-            Action::UpdateIncident.as_str(),
+            Action::UpdateIncident,
             &id.to_string(),
             &details,
             &out,
@@ -465,7 +465,7 @@ impl Desk {
         out.extend(self.inform(&route, action, &inc, &inc.handler_role));
         let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
         let audit_actor = (actor.user != super::SYSTEM).then_some(actor.user);
-        tx.record(audit_actor, action.as_str(), &id.to_string(), &details, &out);
+        tx.record(audit_actor, action, &id.to_string(), &details, &out);
         if to == State::Resolved {
             self.ask_survey(tx, &inc, &by).await?;
         } else if from == State::Resolved {
@@ -488,7 +488,7 @@ impl Desk {
         .about(id.to_string())];
         tx.record(
             Some(actor.user),
-            Action::UpdateIncident.as_str(),
+            Action::UpdateIncident,
             &id.to_string(),
             &format!("note: {body}"),
             &out,

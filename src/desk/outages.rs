@@ -11,6 +11,7 @@
 use super::act::Act;
 use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
+use crate::domain::audit::AuditAction;
 use crate::domain::escalation::Party;
 use crate::domain::incident::{Incident, State};
 use crate::domain::outage::{LinkedOutcome, NewOutage, NoticeKind, Outage, OutageId, OutageImpact};
@@ -123,7 +124,7 @@ impl Desk {
         let details = format!("{} {}: {}", outage.service, outage.impact, outage.summary);
         tx.record(
             Some(actor.user),
-            Action::OutageDeclare.as_str(),
+            Action::OutageDeclare,
             &outage.id.to_string(),
             &details,
             &out,
@@ -191,7 +192,7 @@ impl Desk {
         };
         tx.record(
             Some(actor.user),
-            Action::OutageUpdate.as_str(),
+            Action::OutageUpdate,
             &id.to_string(),
             &format!("{change}{text}"),
             &out,
@@ -235,7 +236,7 @@ impl Desk {
         out.extend(self.outage_routing(Action::OutageResolve, &outage, &by, &text, &extra));
         tx.record(
             Some(actor.user),
-            Action::OutageResolve.as_str(),
+            Action::OutageResolve,
             &id.to_string(),
             &format!(
                 "after {}: {text}",
@@ -310,7 +311,7 @@ impl Desk {
         let out = vec![Outgoing::post(Destination::Thread(inc.id.to_string()), msg).about(inc.id.to_string())];
         tx.record(
             Some(actor.user),
-            Action::OutageResolve.as_str(),
+            Action::OutageResolve,
             &inc.id.to_string(),
             &format!("{} over; incident stays {}", outage.id, inc.state),
             &out,
@@ -397,7 +398,7 @@ impl Desk {
         if how != crate::domain::outage::Subscribed::Already {
             tx.record(
                 Some(actor.user),
-                "subscribe",
+                AuditAction::Subscribe,
                 &format!("service:{}", svc.key),
                 &render::subscribed_audit(&svc.key, how),
                 &[],
@@ -416,7 +417,7 @@ impl Desk {
         }
         tx.record(
             Some(actor.user),
-            "unsubscribe",
+            AuditAction::Unsubscribe,
             &format!("service:{}", svc.key),
             &format!("unsubscribed from {}", svc.key),
             &[],

@@ -7,6 +7,7 @@
 //! timers, the audit row and the notices commit together.
 
 use super::act::Act;
+use crate::domain::audit::AuditAction;
 use crate::domain::timer::TimerKind;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -281,7 +282,13 @@ impl Desk {
             crate::domain::sla::format_duration(elapsed),
             crate::domain::sla::format_duration(target)
         );
-        tx.record(Some(actor.user), "acknowledge", &id.to_string(), &details, &out);
+        tx.record(
+            Some(actor.user),
+            AuditAction::Acknowledge,
+            &id.to_string(),
+            &details,
+            &out,
+        );
         Ok(Reply::public(render::acknowledged_reply(&inc, elapsed, target)))
     }
 
@@ -382,7 +389,7 @@ impl Desk {
                 .unwrap_or_default()
         );
         tracing::info!(incident = %inc.id, clock = stored.kind.key(), %threshold, late = late_by.is_some(), "SLA threshold");
-        tx.record(None, action.as_str(), &inc.id.to_string(), &details, &out);
+        tx.record(None, action, &inc.id.to_string(), &details, &out);
         Ok(())
     }
 

@@ -18,3 +18,96 @@ pub struct AuditEntry {
     pub subject: String,
     pub details: String,
 }
+
+/// What an audit entry records: a RACI action, or one of the desk's own
+/// steps that has no row in the matrix. Its word is the stored `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// An action of the RACI matrix (`log_incident`, `cab_vote`, …).
+    Raci(super::raci::Action),
+    /// `!ack`: the response clock stopped.
+    Acknowledge,
+    /// A ballot cast, switched or withdrawn on a CAB vote.
+    CabBallot,
+    /// A CAB vote closed with its outcome.
+    CabClose,
+    /// A change cancelled.
+    ChangeCancel,
+    /// A change moved by `!change status`.
+    ChangeUpdate,
+    /// A reporter asking for their incident to be escalated.
+    EscalationRequest,
+    /// A major incident reverted to an ordinary one.
+    MajorIncidentOff,
+    /// A planned change's outage notice sent.
+    PlannedOutageNotice,
+    Subscribe,
+    Unsubscribe,
+    /// A change found by reading the platform back after downtime.
+    Reconcile,
+}
+
+impl AuditAction {
+    /// The desk's own steps (every RACI action is one more).
+    pub const OWN: [AuditAction; 11] = [
+        AuditAction::Acknowledge,
+        AuditAction::CabBallot,
+        AuditAction::CabClose,
+        AuditAction::ChangeCancel,
+        AuditAction::ChangeUpdate,
+        AuditAction::EscalationRequest,
+        AuditAction::MajorIncidentOff,
+        AuditAction::PlannedOutageNotice,
+        AuditAction::Subscribe,
+        AuditAction::Unsubscribe,
+        AuditAction::Reconcile,
+    ];
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Raci(action) => action.as_str(),
+            AuditAction::Acknowledge => "acknowledge",
+            AuditAction::CabBallot => "cab_ballot",
+            AuditAction::CabClose => "cab_close",
+            AuditAction::ChangeCancel => "change_cancel",
+            AuditAction::ChangeUpdate => "change_update",
+            AuditAction::EscalationRequest => "escalation_request",
+            AuditAction::MajorIncidentOff => "major_incident_off",
+            AuditAction::PlannedOutageNotice => "planned_outage_notice",
+            AuditAction::Subscribe => "subscribe",
+            AuditAction::Unsubscribe => "unsubscribe",
+            AuditAction::Reconcile => "reconcile",
+        }
+    }
+
+    /// The action a stored word names.
+    pub fn parse(word: &str) -> Option<AuditAction> {
+        super::raci::Action::parse(word)
+            .map(AuditAction::Raci)
+            .or_else(|| Self::OWN.into_iter().find(|a| a.as_str() == word))
+    }
+}
+
+impl From<super::raci::Action> for AuditAction {
+    fn from(action: super::raci::Action) -> Self {
+        AuditAction::Raci(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_audit_action_reads_back_from_its_stored_word_and_none_shadows_a_raci_action() {
+        for action in super::super::raci::Action::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(AuditAction::Raci(action)));
+        }
+        for own in AuditAction::OWN {
+            assert_eq!(AuditAction::parse(own.as_str()), Some(own));
+            assert!(super::super::raci::Action::parse(own.as_str()).is_none(), "{own:?}");
+        }
+        assert_eq!(AuditAction::parse("nonsense"), None);
+    }
+}
