@@ -1,0 +1,580 @@
+//! The incident rows of the command table and their parsers: reporting
+//! (`!incident`), seeing (`!show`, `!incidents`), working (`!take`, `!assign`,
+//! `!status`, `!note`, `!resolve`, `!close`, `!reopen`, `!ack`) and raising
+//! (`!escalate`, `!major`, `!priority`) an incident.
+//!
+//! Two rows serve another kind as well and stay here with their main form:
+//! `!show CHG-n` shows a change, and `!status` with no arguments lists the
+//! current outages.
+
+use crate::domain::change::ChangeId;
+use crate::domain::incident::{IncidentId, State};
+use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
+
+use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, OptionKind, UsageError};
+
+const STATES: &[&str] = &["new", "assigned", "in_progress", "on_hold", "resolved", "closed"];
+const FILTERS: &[&str] = &["open", "mine", "all", "P1", "P2", "P3", "P4", "P5"];
+
+/// Which incidents `!incidents` lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFilter {
+    Open,
+    Mine,
+    All,
+    Priority(Priority),
+    Service(String),
+}
+
+pub(super) const INCIDENT: CommandSpec = CommandSpec {
+    name: "incident",
+    aliases: &["inc"],
+    usage: "incident <title> [impact=high|medium|low] [urgency=high|medium|low] [service=<name>] [category=<name>]",
+    summary: "Report an incident; replies with its INC id, priority and who handles it.",
+    may: who::ANYONE,
+    options: &[
+        pos("title", "What is wrong, in one line", OptionKind::Text, true),
+        named("impact", "How widely it hurts", OptionKind::Choice(&LEVELS)),
+        named("urgency", "How soon it must be fixed", OptionKind::Choice(&LEVELS)),
+        named("service", "The affected service", OptionKind::Text),
+        named("category", "A category, e.g. security", OptionKind::Text),
+    ],
+};
+
+/// Also shows a change (`!show CHG-n`): the row stays with its main form, the incident.
+pub(super) const SHOW: CommandSpec = CommandSpec {
+    name: "show",
+    aliases: &[],
+    usage: "show INC-<n>|CHG-<n>",
+    summary: "Show an incident (to those who may see it) or a change, with its history.",
+    may: who::ANYONE,
+    options: &[pos(
+        "id",
+        "The incident or change, e.g. INC-12 or CHG-3",
+        OptionKind::Incident,
+        true,
+    )],
+};
+
+pub(super) const INCIDENTS: CommandSpec = CommandSpec {
+    name: "incidents",
+    aliases: &["list"],
+    usage: "incidents [open|mine|all|P1..P5|service=<name>] [page=<n>]",
+    summary: "List incidents, newest first (non-agents see their own).",
+    may: who::ANYONE,
+    options: &[
+        pos("filter", "Which incidents", OptionKind::Choice(FILTERS), false),
+        named("service", "Only this service", OptionKind::Text),
+        named("page", "Page number", OptionKind::Text),
+    ],
+};
+
+pub(super) const TAKE: CommandSpec = CommandSpec {
+    name: "take",
+    aliases: &["claim"],
+    usage: "take INC-<n>",
+    summary: "Claim an incident: assign it to yourself.",
+    may: who::AGENTS,
+    options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
+};
+
+pub(super) const ASSIGN: CommandSpec = CommandSpec {
+    name: "assign",
+    aliases: &[],
+    usage: "assign INC-<n> @user",
+    summary: "Assign an incident to someone.",
+    may: who::AGENTS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("user", "Who takes it", OptionKind::User, true),
+    ],
+};
+
+/// With no arguments it lists the current outages (`Command::Outages`): the row
+/// stays with its main form, the incident.
+pub(super) const STATUS: CommandSpec = CommandSpec {
+    name: "status",
+    aliases: &[],
+    usage: "status INC-<n> <new|assigned|in_progress|on_hold|resolved|closed> [reason]",
+    summary: "Move an incident through its lifecycle; with no arguments, show current outages.",
+    may: who::ANYONE,
+    options: &[
+        pos(
+            "id",
+            "The incident, e.g. INC-12 (leave out to see outages)",
+            OptionKind::Incident,
+            false,
+        ),
+        pos("state", "The new state", OptionKind::Choice(STATES), false),
+        pos("reason", "Why", OptionKind::Text, false),
+    ],
+};
+
+pub(super) const NOTE: CommandSpec = CommandSpec {
+    name: "note",
+    aliases: &["comment"],
+    usage: "note INC-<n> <text>",
+    summary: "Add a note to an incident.",
+    may: who::INCIDENT_READERS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("text", "The note", OptionKind::Text, true),
+    ],
+};
+
+pub(super) const RESOLVE: CommandSpec = CommandSpec {
+    name: "resolve",
+    aliases: &[],
+    usage: "resolve INC-<n> <resolution>",
+    summary: "Resolve an incident, saying how.",
+    may: who::INCIDENT_WORKERS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("resolution", "How it was fixed", OptionKind::Text, true),
+    ],
+};
+
+pub(super) const CLOSE: CommandSpec = CommandSpec {
+    name: "close",
+    aliases: &[],
+    usage: "close INC-<n>",
+    summary: "Close a resolved incident.",
+    may: who::INCIDENT_CLOSERS,
+    options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
+};
+
+pub(super) const REOPEN: CommandSpec = CommandSpec {
+    name: "reopen",
+    aliases: &[],
+    usage: "reopen INC-<n> [reason]",
+    summary: "Reopen a resolved incident.",
+    may: who::INCIDENT_CLOSERS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("reason", "Why it is not fixed", OptionKind::Text, false),
+    ],
+};
+
+pub(super) const ACK: CommandSpec = CommandSpec {
+    name: "ack",
+    aliases: &["acknowledge"],
+    usage: "ack INC-<n>",
+    summary: "Acknowledge an incident: stops its response clock.",
+    may: who::AGENTS,
+    options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
+};
+
+pub(super) const ESCALATE: CommandSpec = CommandSpec {
+    name: "escalate",
+    aliases: &[],
+    usage: "escalate INC-<n> [up] [reason]",
+    summary: "Escalate to the next support tier, or `up` to the incident manager, then the service owner.",
+    may: who::ESCALATORS_UP,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos(
+            "reason",
+            "Why; start with `up` for hierarchical escalation",
+            OptionKind::Text,
+            false,
+        ),
+    ],
+};
+
+pub(super) const MAJOR: CommandSpec = CommandSpec {
+    name: "major",
+    aliases: &[],
+    usage: "major INC-<n> [off] [reason]",
+    summary: "Declare a major incident, or revert one with `off <reason>`.",
+    may: who::AGENTS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("reason", "Why; start with `off` to revert", OptionKind::Text, false),
+    ],
+};
+
+pub(super) const PRIORITY: CommandSpec = CommandSpec {
+    name: "priority",
+    aliases: &["prio"],
+    usage: "priority INC-<n> [impact=high|medium|low] [urgency=high|medium|low] [reason]",
+    summary: "Re-prioritise an incident from a new impact or urgency; its SLA clocks follow.",
+    may: who::AGENTS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        named("impact", "How widely it hurts now", OptionKind::Choice(&LEVELS)),
+        named("urgency", "How soon it must be fixed now", OptionKind::Choice(&LEVELS)),
+        pos("reason", "Why the priority changes", OptionKind::Text, false),
+    ],
+};
+
+/// Types the arguments of one of this module's rows (the table-wide checks,
+/// extra and missing positionals, are done by [`super::build`]).
+pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageError> {
+    let err = |problem: String| UsageError { command: spec, problem };
+    let at = |i: usize| args.positional.get(i).map(String::as_str);
+    let id = |i: usize| -> Result<IncidentId, UsageError> {
+        let raw = at(i).unwrap_or_default();
+        IncidentId::parse(raw).ok_or_else(|| err(format!("`{}` is not an incident id like INC-12", shorten(raw))))
+    };
+    let text = |i: usize| at(i).map(str::to_owned);
+    let level = |key: &str| -> Result<Option<String>, UsageError> {
+        match args.named.get(key) {
+            None => Ok(None),
+            Some(v) if LEVELS.contains(&v.to_ascii_lowercase().as_str()) || Impact::parse(v).is_some() => {
+                Ok(Some(v.clone()))
+            }
+            Some(v) => Err(err(format!("{key} must be high, medium or low, not `{}`", shorten(v)))),
+        }
+    };
+    let cmd = match spec.name {
+        "incident" => Command::Incident {
+            title: text(0).unwrap_or_default(),
+            impact: level("impact")?.and_then(|v| Impact::parse(&v)),
+            urgency: level("urgency")?.and_then(|v| Urgency::parse(&v)),
+            service: args.named.get("service").cloned().filter(|s| !s.is_empty()),
+            category: args
+                .named
+                .get("category")
+                .map(|s| s.to_lowercase())
+                .filter(|s| !s.is_empty()),
+        },
+        "show" => {
+            let raw = at(0).unwrap_or_default();
+            match (IncidentId::parse(raw), ChangeId::parse(raw)) {
+                (Some(id), _) => Command::Show { id },
+                (None, Some(id)) => Command::ShowChange { id },
+                (None, None) => {
+                    return Err(err(format!(
+                        "`{}` is not an incident or change id like INC-12 or CHG-3",
+                        shorten(raw)
+                    )))
+                }
+            }
+        }
+        "incidents" => {
+            let filter = match (at(0), args.named.get("service")) {
+                (Some(_), Some(_)) => return Err(err("give a filter or service=, not both".into())),
+                (None, Some(s)) => ListFilter::Service(s.clone()),
+                (None, None) => ListFilter::Open,
+                (Some(f), None) => match f.to_ascii_lowercase().as_str() {
+                    "open" => ListFilter::Open,
+                    "mine" => ListFilter::Mine,
+                    "all" => ListFilter::All,
+                    other => ListFilter::Priority(Priority::parse(other).ok_or_else(|| {
+                        err(format!(
+                            "`{}` is not a filter (open, mine, all, P1..P5, service=<name>)",
+                            shorten(f)
+                        ))
+                    })?),
+                },
+            };
+            let page = match args.named.get("page") {
+                None => 1,
+                Some(p) => p
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| err(format!("page must be a number from 1, not `{}`", shorten(p))))?,
+            };
+            Command::Incidents { filter, page }
+        }
+        "take" => Command::Take { id: id(0)? },
+        "assign" => {
+            let raw = at(1).unwrap_or_default();
+            let user = user_ref(raw).map_err(err)?;
+            Command::Assign { id: id(0)?, user }
+        }
+        // With no arguments `!status` shows the outages; with some, it is the
+        // incident form and needs both the incident and the state.
+        "status" if args.positional.is_empty() => Command::Outages,
+        "status" => {
+            let Some(raw) = at(1) else {
+                return Err(err("missing <state>".into()));
+            };
+            let state = State::parse(raw)
+                .ok_or_else(|| err(format!("`{}` is not a state ({})", shorten(raw), STATES.join(", "))))?;
+            Command::Status {
+                id: id(0)?,
+                state,
+                reason: text(2),
+            }
+        }
+        "note" => Command::Note {
+            id: id(0)?,
+            text: text(1).unwrap_or_default(),
+        },
+        "resolve" => Command::Resolve {
+            id: id(0)?,
+            resolution: text(1).unwrap_or_default(),
+        },
+        "close" => Command::Close { id: id(0)? },
+        "reopen" => Command::Reopen {
+            id: id(0)?,
+            reason: text(1),
+        },
+        "ack" => Command::Ack { id: id(0)? },
+        "escalate" => {
+            let (up, reason) = keyword("up", text(1));
+            Command::Escalate { id: id(0)?, up, reason }
+        }
+        "major" => {
+            let (off, reason) = keyword("off", text(1));
+            Command::Major {
+                id: id(0)?,
+                off,
+                reason,
+            }
+        }
+        "priority" => {
+            let impact = level("impact")?.and_then(|v| Impact::parse(&v));
+            let urgency = level("urgency")?.and_then(|v| Urgency::parse(&v));
+            if impact.is_none() && urgency.is_none() {
+                return Err(err("give impact= or urgency= (or both)".into()));
+            }
+            Command::Priority {
+                id: id(0)?,
+                impact,
+                urgency,
+                reason: text(1),
+            }
+        }
+        other => return Err(err(format!("`{other}` has no parser"))),
+    };
+    Ok(cmd)
+}
+
+/// Splits a leading keyword (`up`, `off`, any case) from the rest of a text
+/// argument: `("up", Some("up disk full"))` → `(true, Some("disk full"))`.
+fn keyword(word: &str, text: Option<String>) -> (bool, Option<String>) {
+    let Some(text) = text else {
+        return (false, None);
+    };
+    let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((text.as_str(), ""));
+    if first.eq_ignore_ascii_case(word) {
+        let rest = rest.trim();
+        (true, (!rest.is_empty()).then(|| rest.to_owned()))
+    } else {
+        (false, Some(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::tests::p;
+
+    #[test]
+    fn an_incident_takes_its_title_and_options_in_any_order() {
+        let cmd = p("!incident Mail is down impact=high service=email urgency=LOW").unwrap();
+        assert_eq!(
+            cmd,
+            Command::Incident {
+                title: "Mail is down".into(),
+                impact: Some(Impact::High),
+                urgency: Some(Urgency::Low),
+                service: Some("email".into()),
+                category: None,
+            }
+        );
+        assert!(
+            matches!(p("!inc printer jam category=Security").unwrap(), Command::Incident { category: Some(c), .. } if c == "security")
+        );
+    }
+
+    #[test]
+    fn wrong_arguments_say_what_was_wrong() {
+        let cases = [
+            ("!incident", "incident: missing <title>"),
+            (
+                "!incident x impact=huge",
+                "incident: impact must be high, medium or low, not `huge`",
+            ),
+            ("!show", "show: missing <id>"),
+            (
+                "!show XYZ-1",
+                "show: `XYZ-1` is not an incident or change id like INC-12 or CHG-3",
+            ),
+            ("!show INC-1 extra", "show: unexpected `extra`"),
+            (
+                "!status INC-1 done",
+                "status: `done` is not a state (new, assigned, in_progress, on_hold, resolved, closed)",
+            ),
+            ("!assign INC-1", "assign: missing <user>"),
+            (
+                "!assign INC-1 <@&55>",
+                "assign: `<@&55>` is not a user (mention them: @name)",
+            ),
+            (
+                "!incidents P9",
+                "incidents: `P9` is not a filter (open, mine, all, P1..P5, service=<name>)",
+            ),
+            ("!incidents page=0", "incidents: page must be a number from 1, not `0`"),
+            ("!note INC-2", "note: missing <text>"),
+            ("!status INC-1", "status: missing <state>"),
+            (
+                "!status frob closed",
+                "status: `frob` is not an incident id like INC-12",
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(p(line).unwrap_err(), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn status_without_arguments_shows_outages_and_with_them_moves_an_incident() {
+        assert_eq!(p("!status").unwrap(), Command::Outages);
+        assert_eq!(
+            p("!status INC-4 on_hold waiting for parts").unwrap(),
+            Command::Status {
+                id: IncidentId::parse("4").unwrap(),
+                state: State::OnHold,
+                reason: Some("waiting for parts".into())
+            }
+        );
+    }
+
+    #[test]
+    fn filters_and_pages_parse() {
+        assert_eq!(
+            p("!incidents").unwrap(),
+            Command::Incidents {
+                filter: ListFilter::Open,
+                page: 1
+            }
+        );
+        assert_eq!(
+            p("!list p2 page=3").unwrap(),
+            Command::Incidents {
+                filter: ListFilter::Priority(Priority::parse("P2").unwrap()),
+                page: 3
+            }
+        );
+        assert_eq!(
+            p("!incidents service=vpn").unwrap(),
+            Command::Incidents {
+                filter: ListFilter::Service("vpn".into()),
+                page: 1
+            }
+        );
+    }
+
+    #[test]
+    fn escalate_and_major_read_their_keyword_and_reason() {
+        let id = IncidentId::parse("4").unwrap();
+        let cases = [
+            (
+                "!escalate INC-4",
+                Command::Escalate {
+                    id,
+                    up: false,
+                    reason: None,
+                },
+            ),
+            (
+                "!escalate INC-4 needs a DBA",
+                Command::Escalate {
+                    id,
+                    up: false,
+                    reason: Some("needs a DBA".into()),
+                },
+            ),
+            (
+                "!escalate inc-4 UP  still down after 2h",
+                Command::Escalate {
+                    id,
+                    up: true,
+                    reason: Some("still down after 2h".into()),
+                },
+            ),
+            (
+                "!escalate INC-4 up",
+                Command::Escalate {
+                    id,
+                    up: true,
+                    reason: None,
+                },
+            ),
+            (
+                "!escalate INC-4 upstream router dead",
+                Command::Escalate {
+                    id,
+                    up: false,
+                    reason: Some("upstream router dead".into()),
+                },
+            ),
+            (
+                "!major INC-4 whole floor offline",
+                Command::Major {
+                    id,
+                    off: false,
+                    reason: Some("whole floor offline".into()),
+                },
+            ),
+            (
+                "!major INC-4 off contained to one team",
+                Command::Major {
+                    id,
+                    off: true,
+                    reason: Some("contained to one team".into()),
+                },
+            ),
+            (
+                "!major INC-4 off",
+                Command::Major {
+                    id,
+                    off: true,
+                    reason: None,
+                },
+            ),
+            ("!ack INC-4", Command::Ack { id }),
+            ("!acknowledge 4", Command::Ack { id }),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(p(line).unwrap(), expected, "{line}");
+        }
+        assert_eq!(p("!ack").unwrap_err(), "ack: missing <id>");
+        assert_eq!(p("!ack INC-4 now").unwrap_err(), "ack: unexpected `now`");
+        assert_eq!(
+            p("!escalate up").unwrap_err(),
+            "escalate: `up` is not an incident id like INC-12"
+        );
+        assert_eq!(p("!major").unwrap_err(), "major: missing <id>");
+    }
+
+    #[test]
+    fn priority_needs_an_id_and_impact_or_urgency_and_keeps_a_reason() {
+        let id = IncidentId::parse("7").unwrap();
+        assert_eq!(
+            p("!priority INC-7 impact=high whole floor now").unwrap(),
+            Command::Priority {
+                id,
+                impact: Some(Impact::High),
+                urgency: None,
+                reason: Some("whole floor now".into()),
+            }
+        );
+        assert_eq!(
+            p("!prio 7 urgency=LOW impact=medium").unwrap(),
+            Command::Priority {
+                id,
+                impact: Some(Impact::Medium),
+                urgency: Some(Urgency::Low),
+                reason: None,
+            }
+        );
+        assert_eq!(
+            p("!priority INC-7").unwrap_err(),
+            "priority: give impact= or urgency= (or both)"
+        );
+        assert_eq!(
+            p("!priority INC-7 impact=huge").unwrap_err(),
+            "priority: impact must be high, medium or low, not `huge`"
+        );
+        assert_eq!(p("!priority impact=high").unwrap_err(), "priority: missing <id>");
+        assert_eq!(
+            p("!priority urgent impact=high").unwrap_err(),
+            "priority: `urgent` is not an incident id like INC-12"
+        );
+    }
+}
