@@ -17,7 +17,8 @@
 //! adapter reports a vote reaction as the state the platform holds when it
 //! looks, not as the event says.
 
-use chrono::TimeDelta;
+use super::act::Act;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Actor, Desk, DeskError, DeskResult, Firing, Inbound, Outcome, Reply};
 use crate::domain::cab::{
@@ -41,7 +42,7 @@ impl Desk {
     /// How many members a vote counts: the people seen holding an eligible
     /// role (not the requester or implementer), and at least the board's
     /// configured size.
-    async fn eligible_members(&self, tx: &mut Conn, ch: &Change, vote: &Vote) -> DeskResult<u32> {
+    async fn eligible_members(&self, tx: &mut Act<'_>, ch: &Change, vote: &Vote) -> DeskResult<u32> {
         let mut except = vec![ch.requester];
         except.extend(ch.implementer);
         let seen = store::roster::count_holders(tx, &vote.rules.eligible_roles, &except).await?;
@@ -49,14 +50,19 @@ impl Desk {
     }
 
     /// The vote as readers see it: rules, count and the voters by name.
-    pub(crate) async fn vote_view<'a>(&self, tx: &mut Conn, ch: &Change, vote: &'a Vote) -> DeskResult<VoteView<'a>> {
+    pub(crate) async fn vote_view<'a>(
+        &self,
+        tx: &mut Act<'_>,
+        ch: &Change,
+        vote: &'a Vote,
+    ) -> DeskResult<VoteView<'a>> {
         let ballots = store::cab::ballots(tx, ch.id).await?;
         self.view_of(tx, ch, vote, &ballots).await
     }
 
     async fn view_of<'a>(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         ch: &Change,
         vote: &'a Vote,
         ballots: &Ballots,
@@ -74,7 +80,7 @@ impl Desk {
     }
 
     /// The vote card as it stands, to post (first time) or edit in place.
-    async fn vote_card(&self, tx: &mut Conn, ch: &Change, vote: &Vote, first: bool) -> DeskResult<Outgoing> {
+    async fn vote_card(&self, tx: &mut Act<'_>, ch: &Change, vote: &Vote, first: bool) -> DeskResult<Outgoing> {
         let policy = self.policy();
         let view = self.vote_view(tx, ch, vote).await?;
         let names = self.change_names(tx, ch).await?;
@@ -94,7 +100,7 @@ impl Desk {
     }
 
     /// An edit of the vote card, when the change had a vote.
-    pub(crate) async fn refresh_vote_card(&self, tx: &mut Conn, ch: &Change) -> DeskResult<Vec<Outgoing>> {
+    pub(crate) async fn refresh_vote_card(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<Vec<Outgoing>> {
         match store::cab::get(tx, ch.id).await? {
             Some(vote) => Ok(vec![self.vote_card(tx, ch, &vote, false).await?]),
             None => Ok(Vec::new()),
@@ -102,8 +108,8 @@ impl Desk {
     }
 
     /// Ends an open vote because its change was cancelled.
-    pub(crate) async fn cancel_vote(&self, tx: &mut Conn, ch: &Change) -> DeskResult<Vec<Outgoing>> {
-        let now = self.clock().now();
+    pub(crate) async fn cancel_vote(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<Vec<Outgoing>> {
+        let now = tx.now;
         if store::cab::close(tx, ch.id, VoteStatus::Cancelled, now).await? {
             store::timers::cancel_one(tx, CLOSE_TIMER, &ch.id.to_string()).await?;
         }
@@ -113,13 +119,13 @@ impl Desk {
     /// `!cab CHG-n [deadline=…]`: opens the vote and posts its card.
     pub(crate) async fn call_vote(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: ChangeId,
         deadline: Option<TimeDelta>,
     ) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         if !policy.change.is_authority(&actor.roles) {
             return super::rejected(render::not_authority(policy, "cab"));
         }
@@ -165,7 +171,6 @@ impl Desk {
         };
         store::cab::open(tx, &vote).await?;
         store::timers::schedule(tx, CLOSE_TIMER, &id.to_string(), &id.to_string(), closes_at, "{}").await?;
-        self.timers_changed().notify_one();
 
         let clashes = self.clashes(tx, &ch).await?;
         let mut out = vec![self.vote_card(tx, &ch, &vote, true).await?];
@@ -186,15 +191,13 @@ impl Desk {
             vote.rules.threshold,
             closes_at.to_rfc3339()
         );
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::CabVote.as_str(),
             &id.to_string(),
             &details,
             &out,
-        )
-        .await?;
+        );
         // With no member who could vote, the outcome is already certain.
         let ballots = Ballots::new();
         if let Evaluation::Closed(outcome) = evaluate(ballots.tally(), eligible, &vote.rules, now, closes_at) {
@@ -203,37 +206,30 @@ impl Desk {
         Ok(Reply::public(reply))
     }
 
-    /// A ✅ ❌ ➖ reaction, added or removed. Not on a vote card: the
-    /// incident reactions decide. Deduplicated by reaction state, see the
-    /// module documentation.
-    pub(crate) async fn vote_reaction(
+    /// Claims a ✅ ❌ ➖ reaction's identity by reaction state (see the module
+    /// documentation). `Some(outcome)` when there is nothing to do: not a vote
+    /// card (no desk reaction), or a replay of the state already recorded.
+    pub(crate) async fn claim_ballot(
         &self,
+        conn: &mut Conn,
         inbound: &Inbound,
         message_id: &str,
-        choice: Choice,
+        emoji: &str,
         added: bool,
+        now: DateTime<Utc>,
     ) -> DeskResult<Option<Outcome>> {
-        let now = self.clock().now();
         let actor = &inbound.actor;
-        let mut tx = self.store().begin().await?;
-        let card = store::cards::by_message(&mut tx, message_id).await?;
-        let Some(id) = card
+        let Some(id) = store::cards::by_message(conn, message_id)
+            .await?
             .filter(|c| c.message_id == message_id)
             .and_then(|c| ChangeId::parse(&c.subject))
         else {
-            store::rollback(tx).await?;
-            return Ok(None);
+            return Ok(Some(Outcome::Ignored));
         };
-        let (Some(mut vote), Some(mut ch)) = (
-            store::cab::get(&mut tx, id).await?,
-            store::changes::get(&mut tx, id).await?,
-        ) else {
-            store::rollback(tx).await?;
-            return Ok(None);
-        };
-        let emoji = choice.emoji();
-        let Some(generation) = store::reactions::flip(&mut tx, message_id, actor.user, emoji, added).await? else {
-            store::rollback(tx).await?;
+        if store::cab::get(conn, id).await?.is_none() {
+            return Ok(Some(Outcome::Ignored));
+        }
+        let Some(generation) = store::reactions::flip(conn, message_id, actor.user, emoji, added).await? else {
             return Ok(Some(Outcome::Duplicate));
         };
         let key = format!(
@@ -241,51 +237,37 @@ impl Desk {
             actor.user,
             if added { "add" } else { "remove" }
         );
-        store::events::claim(&mut tx, &key, now).await?;
-        store::users::upsert(&mut tx, actor.user, &actor.name, now).await?;
-        store::roster::refresh(&mut tx, actor.user, &actor.roles, now).await?;
-        let mut action = store::savepoint(&mut tx).await?;
-        let result = self
-            .ballot(&mut action, actor, &mut ch, &mut vote, message_id, choice, added)
-            .await;
-        let reconciled = inbound.key.starts_with(super::reconcile::RECONCILE);
-        let what = format!("{emoji} {}", if added { "added" } else { "removed" });
-        match result {
-            Ok(outcome) => {
-                if reconciled && matches!(outcome, Outcome::Reply(_)) {
-                    self.audit_reconciliation(&mut action, inbound, &id.to_string(), &what)
-                        .await?;
-                }
-                store::commit(action).await?;
-                store::commit(tx).await?;
-                self.outbox_ready().notify_one();
-                Ok(Some(outcome))
-            }
-            Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
-                store::rollback(action).await?;
-                if reconciled {
-                    self.audit_reconciliation(
-                        &mut tx,
-                        inbound,
-                        &id.to_string(),
-                        &format!("{what}, refused and removed"),
-                    )
-                    .await?;
-                }
-                // The reaction is taken back: record it gone now, so the
-                // platform's removal event is not a new one.
-                store::reactions::flip(&mut tx, message_id, actor.user, emoji, false).await?;
-                store::commit(tx).await?;
-                Err(DeskError::RejectedReaction(text))
-            }
-            Err(e) => Err(e),
-        }
+        let claimed = Inbound { key, ..inbound.clone() };
+        self.claim_on(conn, &claimed, now).await?;
+        Ok(None)
+    }
+
+    /// A ballot cast or withdrawn by reaction on the vote card `message_id`,
+    /// its identity already claimed ([`Desk::claim_ballot`]).
+    pub(crate) async fn vote_reaction(
+        &self,
+        tx: &mut Act<'_>,
+        actor: &Actor,
+        message_id: &str,
+        choice: Choice,
+        added: bool,
+    ) -> DeskResult<Outcome> {
+        let card = store::cards::by_message(tx, message_id).await?;
+        let Some(id) = card.and_then(|c| ChangeId::parse(&c.subject)) else {
+            return Ok(Outcome::Ignored);
+        };
+        let (Some(mut vote), Some(mut ch)) = (store::cab::get(tx, id).await?, store::changes::get(tx, id).await?)
+        else {
+            return Ok(Outcome::Ignored);
+        };
+        self.ballot(tx, actor, &mut ch, &mut vote, message_id, choice, added)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
     async fn ballot(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         ch: &mut Change,
         vote: &mut Vote,
@@ -293,7 +275,7 @@ impl Desk {
         choice: Choice,
         added: bool,
     ) -> DeskResult<Outcome> {
-        let now = self.clock().now();
+        let now = tx.now;
         if vote.status != VoteStatus::Open {
             // After closing, reactions change nothing; a new one is taken back.
             return if added {
@@ -340,8 +322,7 @@ impl Desk {
             Evaluation::Open => vec![self.vote_card(tx, ch, vote, false).await?],
             Evaluation::Closed(_) => Vec::new(),
         };
-        self.record(tx, Some(actor.user), "cab_ballot", &ch.id.to_string(), &details, &out)
-            .await?;
+        tx.record(Some(actor.user), "cab_ballot", &ch.id.to_string(), &details, &out);
         if let Evaluation::Closed(outcome) = evaluation {
             self.close_vote(tx, ch, vote, &ballots, outcome, None).await?;
         }
@@ -361,7 +342,7 @@ impl Desk {
     /// passed low-risk normal change).
     async fn close_vote(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         ch: &mut Change,
         vote: &mut Vote,
         ballots: &Ballots,
@@ -369,7 +350,7 @@ impl Desk {
         late: Option<TimeDelta>,
     ) -> DeskResult<()> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         if !store::cab::close(tx, ch.id, VoteStatus::Closed(outcome), now).await? {
             return Ok(());
         }
@@ -391,15 +372,13 @@ impl Desk {
         if auto {
             ch.state = ChangeState::Authorized;
             out.extend(self.apply_decision(tx, ch, Action::ChangeAuthorize, "config").await?);
-            self.record(
-                tx,
+            tx.record(
                 None,
                 Action::ChangeAuthorize.as_str(),
                 &ch.id.to_string(),
                 "cab_vote → authorized by change.auto_authorize_low_risk",
                 &[],
-            )
-            .await?;
+            );
         } else {
             out.extend(self.refresh_vote_card(tx, ch).await?);
         }
@@ -417,15 +396,14 @@ impl Desk {
             tally.abstain,
             late.map(|d| format!(", {} late", render::human(d))).unwrap_or_default()
         );
-        self.record(tx, None, "cab_close", &ch.id.to_string(), &details, &out)
-            .await?;
+        tx.record(None, "cab_close", &ch.id.to_string(), &details, &out);
         tracing::info!(change = %ch.id, %outcome, "CAB vote closed");
         Ok(())
     }
 
     /// The `cab_close` timer: the vote's deadline has come, even if the bot
     /// was down when it did.
-    pub(crate) async fn vote_deadline(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
+    pub(crate) async fn vote_deadline(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
         let Some(id) = ChangeId::parse(&firing.timer.subject) else {
             tracing::warn!(subject = %firing.timer.subject, "vote deadline for something that is not a change");
             return Ok(());
@@ -439,7 +417,7 @@ impl Desk {
         }
         let ballots = store::cab::ballots(tx, id).await?;
         let eligible = self.eligible_members(tx, &ch, &vote).await?;
-        let at = self.clock().now().max(vote.closes_at);
+        let at = tx.now.max(vote.closes_at);
         let outcome = match evaluate(ballots.tally(), eligible, &vote.rules, at, vote.closes_at) {
             Evaluation::Closed(o) => o,
             // Unreachable at or after the deadline; no quorum is the safe reading.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
+use crate::store;
 use crate::store::cards::CardRef;
 use crate::store::testing::temp_store;
 

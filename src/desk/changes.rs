@@ -2,6 +2,7 @@
 //! authorize and reject, and the planned outage notice of an authorized
 //! change. The CAB vote itself is in `cab.rs`.
 
+use super::act::Act;
 use chrono::TimeDelta;
 
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Reply};
@@ -15,7 +16,7 @@ use crate::domain::text::bounded;
 use crate::domain::{RoleKey, UserId};
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render::{self, Clashes};
-use crate::store::{self, Conn};
+use crate::store;
 
 /// Timer kind: the planned outage notice of an authorized change.
 pub const NOTICE_TIMER: &str = "change_notice";
@@ -97,7 +98,7 @@ impl Desk {
 
     /// What a change's window clashes with: other live changes on the same
     /// service, and freeze periods.
-    pub(crate) async fn clashes(&self, tx: &mut Conn, ch: &Change) -> DeskResult<Clashes> {
+    pub(crate) async fn clashes(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<Clashes> {
         let Some(window) = ch.window else {
             return Ok(Clashes::default());
         };
@@ -110,14 +111,14 @@ impl Desk {
         Ok(Clashes { changes, freeze })
     }
 
-    pub(crate) async fn load_change(&self, tx: &mut Conn, id: ChangeId) -> DeskResult<Change> {
+    pub(crate) async fn load_change(&self, tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Change> {
         match store::changes::get(tx, id).await? {
             Some(ch) => Ok(ch),
             None => rejected(render::unknown_change(id)),
         }
     }
 
-    pub(crate) async fn change_names(&self, tx: &mut Conn, ch: &Change) -> DeskResult<render::ChangeNames> {
+    pub(crate) async fn change_names(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<render::ChangeNames> {
         Ok(render::ChangeNames {
             requester: self.name_of(tx, ch.requester).await?,
             implementer: match ch.implementer {
@@ -135,7 +136,7 @@ impl Desk {
         }
     }
 
-    async fn resolve_user(&self, tx: &mut Conn, user: UserRef) -> DeskResult<UserId> {
+    async fn resolve_user(&self, tx: &mut Act<'_>, user: UserRef) -> DeskResult<UserId> {
         match user {
             UserRef::Id(n) => Ok(UserId::new(n)),
             UserRef::Name(name) => match store::users::by_name(tx, &name).await? {
@@ -147,8 +148,8 @@ impl Desk {
 
     /// Schedules (or moves) the planned outage notice of a change that may go
     /// ahead and has a window that has not ended.
-    pub(crate) async fn schedule_notice(&self, tx: &mut Conn, ch: &Change) -> DeskResult<()> {
-        let now = self.clock().now();
+    pub(crate) async fn schedule_notice(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<()> {
+        let now = tx.now;
         let Some(window) = ch.window else {
             return Ok(());
         };
@@ -159,13 +160,12 @@ impl Desk {
         let due = window.start().checked_sub_signed(lead).unwrap_or(now).max(now);
         let id = ch.id.to_string();
         store::timers::schedule(tx, NOTICE_TIMER, &id, &id, due, "{}").await?;
-        self.timers_changed().notify_one();
         Ok(())
     }
 
-    pub(crate) async fn file_change(&self, tx: &mut Conn, actor: &Actor, req: FileRequest) -> DeskResult<Reply> {
+    pub(crate) async fn file_change(&self, tx: &mut Act<'_>, actor: &Actor, req: FileRequest) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         if !policy.change.may_request(&actor.roles) {
             return rejected(render::not_requester(policy));
         }
@@ -237,15 +237,13 @@ impl Desk {
                 format!(" {}", render::clash_warning(&clashes))
             }
         );
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::ChangeRequest.as_str(),
             &ch.id.to_string(),
             &details,
             &out,
-        )
-        .await?;
+        );
         tracing::info!(change = %ch.id, kind = %ch.change_type, "change filed");
         Ok(Reply::public(render::change_filed(
             policy,
@@ -255,7 +253,7 @@ impl Desk {
         )))
     }
 
-    pub(crate) async fn show_change(&self, tx: &mut Conn, id: ChangeId) -> DeskResult<Reply> {
+    pub(crate) async fn show_change(&self, tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Reply> {
         let ch = self.load_change(tx, id).await?;
         let names = self.change_names(tx, &ch).await?;
         let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
@@ -269,13 +267,18 @@ impl Desk {
         Ok(Reply::public(text))
     }
 
-    pub(crate) async fn list_changes(&self, tx: &mut Conn, actor: &Actor, filter: ChangeFilter) -> DeskResult<Reply> {
+    pub(crate) async fn list_changes(
+        &self,
+        tx: &mut Act<'_>,
+        actor: &Actor,
+        filter: ChangeFilter,
+    ) -> DeskResult<Reply> {
         use store::changes::Selection;
         let policy = self.policy();
         let (selection, what) = match filter {
             ChangeFilter::Open => (Selection::Open, "Open".to_owned()),
             ChangeFilter::All => (Selection::All, "All".to_owned()),
-            ChangeFilter::Upcoming => (Selection::Upcoming(self.clock().now()), "Upcoming".to_owned()),
+            ChangeFilter::Upcoming => (Selection::Upcoming(tx.now), "Upcoming".to_owned()),
             ChangeFilter::Mine => (Selection::Involving(actor.user), "Your".to_owned()),
             ChangeFilter::Service(s) => match policy.service(&s) {
                 Some(def) => (Selection::Service(def.key.clone()), def.name.clone()),
@@ -289,13 +292,13 @@ impl Desk {
 
     pub(crate) async fn cancel_change(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: ChangeId,
         reason: Option<String>,
     ) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let mut ch = self.load_change(tx, id).await?;
         if ch.requester != actor.user && !policy.change.is_authority(&actor.roles) {
             return rejected(render::change_cancel_not_allowed(policy, id));
@@ -317,14 +320,13 @@ impl Desk {
             "{from} → cancelled{}",
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        self.record(tx, Some(actor.user), "change_cancel", &id.to_string(), &details, &out)
-            .await?;
+        tx.record(Some(actor.user), "change_cancel", &id.to_string(), &details, &out);
         Ok(Reply::public(render::change_done(&ch, &Clashes::default())))
     }
 
     pub(crate) async fn change_status(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: ChangeId,
         to: ChangeState,
@@ -332,7 +334,7 @@ impl Desk {
         window: Option<String>,
     ) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let mut ch = self.load_change(tx, id).await?;
         if !matches!(
             to,
@@ -389,15 +391,14 @@ impl Desk {
             },
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        self.record(tx, Some(actor.user), "change_update", &id.to_string(), &details, &out)
-            .await?;
+        tx.record(Some(actor.user), "change_update", &id.to_string(), &details, &out);
         Ok(Reply::public(render::change_done(&ch, &clashes)))
     }
 
     /// `!authorize` and `!reject`: the change authority decides after the vote.
     pub(crate) async fn decide(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: ChangeId,
         authorize: bool,
@@ -451,8 +452,7 @@ impl Desk {
             ch.state,
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        self.record(tx, Some(actor.user), action.as_str(), &id.to_string(), &details, &out)
-            .await?;
+        tx.record(Some(actor.user), action.as_str(), &id.to_string(), &details, &out);
         Ok(Reply::public(render::change_decided(&ch, &by, authorize)))
     }
 
@@ -461,12 +461,12 @@ impl Desk {
     /// its outage notice set; the vote card is edited and the RACI row told.
     pub(crate) async fn apply_decision(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         ch: &mut Change,
         action: Action,
         by: &str,
     ) -> DeskResult<Vec<Outgoing>> {
-        let now = self.clock().now();
+        let now = tx.now;
         if ch.state == ChangeState::Authorized && ch.window.is_some() {
             transition(ch.change_type, ChangeState::Authorized, ChangeState::Scheduled)
                 .map_err(|e| DeskError::Rejected(e.to_string()))?;
@@ -485,7 +485,7 @@ impl Desk {
 
     /// The planned outage notice of an authorized change falls due: it goes
     /// to the status channel and the roles the `outage_declare` row informs.
-    pub(crate) async fn planned_outage_notice(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
+    pub(crate) async fn planned_outage_notice(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
         let Some(id) = ChangeId::parse(&firing.timer.subject) else {
             tracing::warn!(subject = %firing.timer.subject, "change notice for something that is not a change");
             return Ok(());
@@ -509,15 +509,14 @@ impl Desk {
         let mut covered = vec![policy.outage.status_channel.clone()];
         out.extend(self.change_messages(&route, Action::OutageDeclare, &ch, text.clone(), false, &mut covered));
         out.extend(self.subscriber_notices(tx, id, &ch.service, &text).await?);
-        self.record(
-            tx,
+        tx.record(
             None,
             "planned_outage_notice",
             &id.to_string(),
             &render::window_text(ch.window.as_ref()),
             &out,
-        )
-        .await
+        );
+        Ok(())
     }
 
     /// Direct messages to the users subscribed to `service` (`!subscribe`),
@@ -525,7 +524,7 @@ impl Desk {
     /// back the others), in the same transaction as the notice.
     async fn subscriber_notices(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         id: ChangeId,
         service: &str,
         text: &str,

@@ -11,6 +11,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub struct Clock {
     offset_ms: Arc<AtomicI64>,
     fixed_ms: Arc<AtomicI64>,
+    #[cfg(test)]
+    tick_ms: Arc<AtomicI64>,
 }
 
 /// Marks "not fixed" in `fixed_ms`.
@@ -22,6 +24,8 @@ impl Clock {
         Self {
             offset_ms: Arc::new(AtomicI64::new(0)),
             fixed_ms: Arc::new(AtomicI64::new(NOT_FIXED)),
+            #[cfg(test)]
+            tick_ms: Arc::default(),
         }
     }
 
@@ -30,10 +34,24 @@ impl Clock {
         Self {
             offset_ms: Arc::new(AtomicI64::new(0)),
             fixed_ms: Arc::new(AtomicI64::new(at.timestamp_millis())),
+            #[cfg(test)]
+            tick_ms: Arc::default(),
         }
     }
 
+    /// A fixed clock that moves `step` forward every time it is read, so a
+    /// test can tell one reading from two (tests).
+    #[cfg(test)]
+    pub(crate) fn ticking(at: DateTime<Utc>, step: TimeDelta) -> Self {
+        let clock = Self::fixed(at);
+        clock.tick_ms.store(step.num_milliseconds(), Ordering::SeqCst);
+        clock
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
+        #[cfg(test)]
+        self.offset_ms
+            .fetch_add(self.tick_ms.load(Ordering::SeqCst), Ordering::SeqCst);
         let fixed = self.fixed_ms.load(Ordering::SeqCst);
         let base = if fixed == NOT_FIXED {
             Utc::now()

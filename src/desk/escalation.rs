@@ -2,6 +2,7 @@
 //! (`!escalate INC-n up`), the reporter's request for escalation, and major
 //! incidents (`!major INC-n [off]`). Every notice is routed through a RACI row.
 
+use super::act::Act;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
 use crate::domain::escalation::{audience, ladder, next_rung, next_tier, Party, TierError};
 use crate::domain::incident::{Incident, IncidentId};
@@ -10,7 +11,7 @@ use crate::domain::text::bounded;
 use crate::domain::RoleKey;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
-use crate::store::{self, Conn};
+use crate::store;
 
 /// The emoji that escalates an incident functionally from its card or thread.
 pub const ESCALATE: &str = "⬆";
@@ -82,7 +83,7 @@ impl Desk {
     /// `!escalate INC-n [up] [reason]`: agents escalate; the reporter asks for it.
     pub(crate) async fn escalate(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: IncidentId,
         up: bool,
@@ -107,13 +108,13 @@ impl Desk {
     /// Hands the incident to the next support tier of its service.
     pub(crate) async fn escalate_functional(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         mut inc: Incident,
         reason: Option<String>,
     ) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let chain = policy.tiers_for(inc.service.as_deref());
         let step = match next_tier(chain, inc.tier) {
             Ok(step) => step,
@@ -150,15 +151,13 @@ impl Desk {
             inc.handler_role,
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::EscalateFunctional.as_str(),
             &subject,
             &details,
             &out,
-        )
-        .await?;
+        );
         tracing::info!(incident = %inc.id, to = %inc.handler_role, tier = inc.tier, "escalated functionally");
         Ok(Reply::public(render::escalated_functional_reply(
             policy,
@@ -170,13 +169,13 @@ impl Desk {
     /// Raises the incident one rung: the incident manager, then the service owner.
     async fn escalate_up(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         inc: Incident,
         reason: Option<String>,
     ) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let route = self.route_for(Action::EscalateHierarchical, &inc);
         let rungs = ladder(&route);
         let mut esc = store::escalations::get(tx, inc.id).await?;
@@ -198,15 +197,13 @@ impl Desk {
             "level {level}: {role}{}",
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::EscalateHierarchical.as_str(),
             &subject,
             &details,
             &out,
-        )
-        .await?;
+        );
         tracing::info!(incident = %inc.id, to = %role, level, "escalated hierarchically");
         Ok(Reply::public(render::escalated_up_reply(policy, &inc, &role)))
     }
@@ -214,7 +211,7 @@ impl Desk {
     /// A reporter asks for escalation: only the current tier is told.
     async fn request_escalation(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         inc: &Incident,
         reason: Option<String>,
@@ -232,22 +229,20 @@ impl Desk {
             inc.handler_role,
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             "escalation_request",
             &inc.id.to_string(),
             &details,
             &out,
-        )
-        .await?;
+        );
         Ok(Reply::public(render::escalation_requested_reply(policy, inc)))
     }
 
     /// `!major INC-n [reason]` declares a major incident; `!major INC-n off <reason>` reverts it.
     pub(crate) async fn major(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: IncidentId,
         off: bool,
@@ -255,7 +250,7 @@ impl Desk {
     ) -> DeskResult<Reply> {
         self.require_agent(actor, "major")?;
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let inc = self.visible(tx, actor, id).await?;
         let reason = self.checked_reason(reason)?;
         if !inc.state.is_open() {
@@ -311,8 +306,7 @@ impl Desk {
         ];
         out.extend(self.notify(&inc, &route, ping, &everyone, &text));
         let details = reason.unwrap_or_default();
-        self.record(tx, Some(actor.user), action, &subject, &details, &out)
-            .await?;
+        tx.record(Some(actor.user), action, &subject, &details, &out);
         tracing::info!(incident = %id, major = !off, "major incident");
         Ok(Reply::public(reply))
     }

@@ -1,6 +1,7 @@
 //! Incident actions: log, show, list, assign, move through the lifecycle, note,
 //! and the 🎫 / ✋ / ⬆️ reactions.
 
+use super::act::Act;
 use super::escalation::ESCALATE;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
 use crate::command::{ListFilter, UserRef};
@@ -11,7 +12,7 @@ use crate::domain::text::bounded;
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
-use crate::store::{self, incidents::Selection, Conn};
+use crate::store::{self, incidents::Selection};
 
 /// The emoji that logs any message as an incident.
 pub const TICKET: &str = "🎫";
@@ -48,7 +49,7 @@ impl Desk {
     }
 
     /// The card of an incident as it is now, to (re)post in its handler's channel.
-    pub(crate) async fn card(&self, tx: &mut Conn, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
+    pub(crate) async fn card(&self, tx: &mut Act<'_>, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
         let reporter = self.name_of(tx, inc.reporter).await?;
         let assignee = match inc.assignee {
             Some(a) => Some(self.name_of(tx, a).await?),
@@ -83,7 +84,7 @@ impl Desk {
         )
     }
 
-    pub(crate) async fn name_of(&self, tx: &mut Conn, user: UserId) -> DeskResult<String> {
+    pub(crate) async fn name_of(&self, tx: &mut Act<'_>, user: UserId) -> DeskResult<String> {
         if user == super::SYSTEM {
             return Ok("opsdesk".to_owned());
         }
@@ -124,13 +125,13 @@ impl Desk {
 
     pub(crate) async fn log_incident(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         _channel: Option<&str>,
         req: LogRequest,
     ) -> DeskResult<Reply> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let title = bounded("title", &req.title, policy.limits.title_max, false)
             .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
         let service = match req.service.as_deref() {
@@ -190,7 +191,7 @@ impl Desk {
         let clocks = self.start_clocks(tx, &inc).await?;
         // Everything the first card shows is at hand: no need to read it back.
         let reporter_label = render::user_label(Some(&reporter_name), reporter);
-        let sla = self.sla_view_of(&inc, &clocks, &Default::default());
+        let sla = self.sla_view_of(&inc, &clocks, &Default::default(), now);
         let mut out = vec![self.card_of(&inc, true, &reporter_label, None, sla.as_ref())];
         out.push(
             Outgoing::post(
@@ -217,15 +218,7 @@ impl Desk {
                 .map(|(o, _)| format!(" outage={}", o.id))
                 .unwrap_or_default()
         );
-        self.record(
-            tx,
-            Some(actor.user),
-            action.as_str(),
-            &inc.id.to_string(),
-            &details,
-            &out,
-        )
-        .await?;
+        tx.record(Some(actor.user), action.as_str(), &inc.id.to_string(), &details, &out);
         tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
         let mut reply = render::incident_logged(policy, &inc);
         if let Some((outage, _)) = &known {
@@ -235,7 +228,7 @@ impl Desk {
     }
 
     /// Loads an incident the actor may see: its reporter or any agent.
-    pub(crate) async fn visible(&self, tx: &mut Conn, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
+    pub(crate) async fn visible(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId) -> DeskResult<Incident> {
         let Some(inc) = store::incidents::get(tx, id).await? else {
             return rejected(render::unknown_incident(id));
         };
@@ -245,7 +238,7 @@ impl Desk {
         Ok(inc)
     }
 
-    pub(crate) async fn show(&self, tx: &mut Conn, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
+    pub(crate) async fn show(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
         let inc = self.visible(tx, actor, id).await?;
         let names = render::Names {
             reporter: self.name_of(tx, inc.reporter).await?,
@@ -271,7 +264,13 @@ impl Desk {
         )))
     }
 
-    pub(crate) async fn list(&self, tx: &mut Conn, actor: &Actor, filter: ListFilter, page: u32) -> DeskResult<Reply> {
+    pub(crate) async fn list(
+        &self,
+        tx: &mut Act<'_>,
+        actor: &Actor,
+        filter: ListFilter,
+        page: u32,
+    ) -> DeskResult<Reply> {
         let policy = self.policy();
         let agent = self.is_agent(actor);
         // Non-agents only ever see their own incidents, whatever filter they ask for.
@@ -316,13 +315,13 @@ impl Desk {
 
     pub(crate) async fn assign(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: IncidentId,
         to: Option<UserRef>,
     ) -> DeskResult<Reply> {
         self.require_agent(actor, if to.is_some() { "assign" } else { "take" })?;
-        let now = self.clock().now();
+        let now = tx.now;
         let mut inc = self.visible(tx, actor, id).await?;
         let assignee = match to {
             None => actor.user,
@@ -356,15 +355,13 @@ impl Desk {
             Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
         ];
         let details = format!("assignee={assignee_name} state={}", inc.state);
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::AssignIncident.as_str(),
             &id.to_string(),
             &details,
             &out,
-        )
-        .await?;
+        );
         Ok(Reply::public(render::assigned_reply(&inc, &assignee_name)))
     }
 
@@ -374,7 +371,7 @@ impl Desk {
     /// incident keeps the major row's targets until it is reverted.
     pub(crate) async fn reprioritize(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: IncidentId,
         (impact, urgency): (Option<Impact>, Option<Urgency>),
@@ -382,7 +379,7 @@ impl Desk {
     ) -> DeskResult<Reply> {
         self.require_agent(actor, "priority")?;
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let mut inc = self.visible(tx, actor, id).await?;
         if !inc.state.is_open() {
             return rejected(render::not_open(&inc, "re-prioritised"));
@@ -423,22 +420,20 @@ impl Desk {
             inc.urgency,
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::UpdateIncident.as_str(),
             &id.to_string(),
             &details,
             &out,
-        )
-        .await?;
+        );
         tracing::info!(incident = %id, from = %from, to = %inc.priority, "re-prioritised");
         Ok(Reply::public(render::reprioritized_reply(&inc, from, major)))
     }
 
     pub(crate) async fn set_state(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: IncidentId,
         to: State,
@@ -462,14 +457,14 @@ impl Desk {
     /// resolving its linked incidents), so every rule tied to a move applies.
     pub(crate) async fn move_incident(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         mut inc: Incident,
         to: State,
         reason: Option<String>,
     ) -> DeskResult<Incident> {
         let policy = self.policy();
-        let now = self.clock().now();
+        let now = tx.now;
         let id = inc.id;
         let from = inc.state;
         inc.state
@@ -508,8 +503,7 @@ impl Desk {
         out.extend(self.inform(&route, action, &inc, &inc.handler_role));
         let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
         let audit_actor = (actor.user != super::SYSTEM).then_some(actor.user);
-        self.record(tx, audit_actor, action.as_str(), &id.to_string(), &details, &out)
-            .await?;
+        tx.record(audit_actor, action.as_str(), &id.to_string(), &details, &out);
         if to == State::Resolved {
             self.ask_survey(tx, &inc, &by).await?;
         } else if from == State::Resolved {
@@ -518,8 +512,8 @@ impl Desk {
         Ok(inc)
     }
 
-    pub(crate) async fn note(&self, tx: &mut Conn, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {
-        let now = self.clock().now();
+    pub(crate) async fn note(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {
+        let now = tx.now;
         let inc = self.visible(tx, actor, id).await?;
         let body = bounded("note", text, self.policy().limits.note_max, true)
             .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
@@ -530,82 +524,33 @@ impl Desk {
             OutMessage::text(render::note_added(&inc, &by, &body)),
         )
         .about(id.to_string())];
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::UpdateIncident.as_str(),
             &id.to_string(),
             &format!("note: {body}"),
             &out,
-        )
-        .await?;
+        );
         Ok(Reply::public(render::note_reply(&inc)))
     }
 
     /// 🎫 on any message logs it; ✋ on a card claims the incident and ⬆️ on a card
-    /// or in its thread escalates it to the next tier (agents only).
-    pub(crate) async fn reaction(
+    /// or in its thread escalates it to the next tier (agents only); 👍 👎
+    /// answer a satisfaction question. Other reactions are not the desk's.
+    pub(crate) fn is_incident_reaction(emoji: &str, added: bool) -> bool {
+        let emoji = emoji.trim_end_matches('\u{FE0F}');
+        added && [TICKET, CLAIM, ESCALATE, super::FIXED, super::NOT_FIXED].contains(&emoji)
+    }
+
+    pub(crate) async fn reaction_action(
         &self,
+        tx: &mut Act<'_>,
         inbound: &Inbound,
         message_id: &str,
         emoji: &str,
-        added: bool,
         message: Option<&ReactedMessage>,
     ) -> DeskResult<Outcome> {
         let emoji = emoji.trim_end_matches('\u{FE0F}');
-        if !added || ![TICKET, CLAIM, ESCALATE, super::FIXED, super::NOT_FIXED].contains(&emoji) {
-            return Ok(Outcome::Ignored);
-        }
-        let Some(mut tx) = self.claim(inbound).await? else {
-            return Ok(Outcome::Duplicate);
-        };
-        let mut action = store::savepoint(&mut tx).await?;
-        let subject = self.reconciliation_subject(&mut action, inbound, message_id).await?;
-        let result = self
-            .reaction_action(&mut action, inbound, message_id, emoji, message)
-            .await;
-        match result {
-            Ok(outcome) => {
-                if let (Some(subject), Outcome::Reply(_)) = (&subject, &outcome) {
-                    self.audit_reconciliation(&mut action, inbound, subject, &format!("{emoji} added"))
-                        .await?;
-                }
-                store::commit(action).await?;
-                store::commit(tx).await?;
-                if matches!(outcome, Outcome::Reply(_)) {
-                    self.outbox_ready().notify_one();
-                    self.timers_changed().notify_one();
-                }
-                Ok(outcome)
-            }
-            // A refusal keeps the event's identity (no second answer to a replay)
-            // and asks for the reaction to be taken back.
-            Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) => {
-                store::rollback(action).await?;
-                if let Some(subject) = &subject {
-                    self.audit_reconciliation(
-                        &mut tx,
-                        inbound,
-                        subject,
-                        &format!("{emoji} added, refused and removed"),
-                    )
-                    .await?;
-                }
-                store::commit(tx).await?;
-                Err(DeskError::RejectedReaction(text))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn reaction_action(
-        &self,
-        tx: &mut Conn,
-        inbound: &Inbound,
-        message_id: &str,
-        emoji: &str,
-        message: Option<&ReactedMessage>,
-    ) -> DeskResult<Outcome> {
         if emoji == super::FIXED || emoji == super::NOT_FIXED {
             let answered = self.survey_reaction(tx, &inbound.actor, message_id, emoji).await?;
             return Ok(answered.unwrap_or(Outcome::Ignored));

@@ -5,6 +5,7 @@
 //! It knows nothing of serenity; every transport goes through here, so every
 //! transport obeys the same permissions.
 
+mod act;
 mod cab;
 mod changes;
 mod clock;
@@ -32,9 +33,9 @@ pub use timers::{Firing, LATE_AFTER};
 use crate::command::{self, Command, UsageError};
 use crate::config::Policy;
 use crate::domain::{RoleKey, UserId};
-use crate::message::Outgoing;
 use crate::render;
-use crate::store::{self, Conn, Store, StoreError, Tx};
+use crate::store::{Store, StoreError};
+use act::{Act, Body, Claim};
 
 /// Who is acting: a chat user and the ITIL roles their chat roles map to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,85 +239,76 @@ impl Desk {
                 emoji,
                 added,
                 message,
-            } => {
-                // ✅ ❌ ➖ on a vote card are ballots; anything else is the incidents' business.
-                if let Some(choice) = crate::domain::cab::Choice::from_emoji(emoji) {
-                    if let Some(outcome) = self.vote_reaction(inbound, message_id, choice, *added).await? {
-                        return Ok(outcome);
-                    }
-                }
-                return self
-                    .reaction(inbound, message_id, emoji, *added, message.as_ref())
-                    .await;
-            }
+            } => return self.reaction(inbound, message_id, emoji, *added, message.clone()).await,
         };
         if let Ok(cmd) = &parsed {
             if cmd.is_read_only() {
                 // Record the event's identity in the writer's next batch (so a
                 // replay gets no second answer), then read from the read pool
                 // instead of holding the writer.
-                let desk = self.clone();
-                let claimed = inbound.clone();
-                let job: writer::Job = Box::new(move |conn| {
-                    let (desk, claimed) = (desk.clone(), claimed.clone());
-                    Box::pin(async move {
-                        let fresh = desk.claim_on(conn, &claimed).await?;
-                        Ok(if fresh { Outcome::Ignored } else { Outcome::Duplicate })
-                    })
-                });
-                if self.inner.writer.run(self.store(), job).await? == Outcome::Duplicate {
+                let body: Body = Box::new(|_| Box::pin(async { Ok(Outcome::Ignored) }));
+                if self.transact(Claim::Event(inbound.clone()), body).await? == Outcome::Duplicate {
                     return Ok(Outcome::Duplicate);
                 }
                 let mut conn = self.store().read().await?;
-                return self.command(&mut conn, inbound, cmd.clone()).await.map(Outcome::Reply);
+                let mut act = Act::new(&mut conn, self.clock().now());
+                return self.command(&mut act, inbound, cmd.clone()).await.map(Outcome::Reply);
             }
         }
-        // Commands are group-committed: this one runs in its own savepoint inside
-        // the writer's next transaction, and is answered after that commits.
         let desk = self.clone();
-        let inbound = inbound.clone();
-        let job: writer::Job = Box::new(move |conn| {
-            let (desk, inbound, parsed) = (desk.clone(), inbound.clone(), parsed.clone());
-            Box::pin(async move { desk.apply(conn, &inbound, parsed).await })
+        let claimed = inbound.clone();
+        let body: Body = Box::new(move |act| {
+            let (desk, inbound, parsed) = (desk.clone(), claimed.clone(), parsed.clone());
+            Box::pin(async move {
+                let cmd = parsed.map_err(|usage| DeskError::Rejected(render::usage(&desk.policy().prefix, &usage)))?;
+                desk.command(act, &inbound, cmd).await.map(Outcome::Reply)
+            })
         });
-        let outcome = self.inner.writer.run(self.store(), job).await?;
-        if matches!(outcome, Outcome::Reply(_)) {
-            self.outbox_ready().notify_one();
-            // The action may have scheduled, moved or cancelled timers.
-            self.timers_changed().notify_one();
-        }
-        Ok(outcome)
+        self.transact(Claim::Event(inbound.clone()), body).await
     }
 
-    /// One command inside the writer's transaction: records the event's
-    /// identity, then runs the action in a savepoint. A refusal undoes whatever
-    /// the action began but keeps the event's identity, so a replay is not
-    /// answered twice; a store error is rolled back whole by the writer.
-    async fn apply(
+    /// A reaction: a ballot on a vote card, or one of the incidents' reactions.
+    async fn reaction(
         &self,
-        conn: &mut Conn,
         inbound: &Inbound,
-        parsed: Result<Command, UsageError>,
+        message_id: &str,
+        emoji: &str,
+        added: bool,
+        message: Option<ReactedMessage>,
     ) -> DeskResult<Outcome> {
-        if !self.claim_on(conn, inbound).await? {
-            return Ok(Outcome::Duplicate);
+        let desk = self.clone();
+        let (actor, message_id) = (inbound.actor.clone(), message_id.to_owned());
+        if let Some(choice) = crate::domain::cab::Choice::from_emoji(emoji) {
+            let claim = Claim::Ballot {
+                inbound: inbound.clone(),
+                message_id: message_id.clone(),
+                emoji: choice.emoji(),
+                added,
+            };
+            let body: Body = Box::new(move |act| {
+                let (desk, actor, message_id) = (desk.clone(), actor.clone(), message_id.clone());
+                Box::pin(async move { desk.vote_reaction(act, &actor, &message_id, choice, added).await })
+            });
+            return self.transact(claim, body).await;
         }
-        let cmd = match parsed {
-            Ok(cmd) => cmd,
-            Err(usage) => return rejected(render::usage(&self.policy().prefix, &usage)),
-        };
-        let mut action = store::savepoint(conn).await?;
-        match self.command(&mut action, inbound, cmd).await {
-            Ok(reply) => {
-                store::commit(action).await?;
-                Ok(Outcome::Reply(reply))
-            }
-            Err(e @ (DeskError::Rejected(_) | DeskError::RejectedReaction(_))) => {
-                store::rollback(action).await?;
-                Err(e)
-            }
-            Err(e) => Err(e),
+        if !Desk::is_incident_reaction(emoji, added) {
+            return Ok(Outcome::Ignored);
         }
+        let (claimed, emoji) = (inbound.clone(), emoji.to_owned());
+        let body: Body = Box::new(move |act| {
+            let (desk, inbound, message_id, emoji, message) = (
+                desk.clone(),
+                claimed.clone(),
+                message_id.clone(),
+                emoji.clone(),
+                message.clone(),
+            );
+            Box::pin(async move {
+                desk.reaction_action(act, &inbound, &message_id, &emoji, message.as_ref())
+                    .await
+            })
+        });
+        self.transact(Claim::Event(inbound.clone()), body).await
     }
 
     /// How many write transactions the group-committing writer has made, and
@@ -325,30 +317,7 @@ impl Desk {
         self.inner.writer.stats()
     }
 
-    /// Begins the action's transaction and records the event's identity;
-    /// `None` when the event was seen before.
-    async fn claim(&self, inbound: &Inbound) -> DeskResult<Option<Tx>> {
-        let mut tx = self.store().begin().await?;
-        if !self.claim_on(&mut tx, inbound).await? {
-            store::rollback(tx).await?;
-            return Ok(None);
-        }
-        Ok(Some(tx))
-    }
-
-    /// Records the event's identity and its actor; false when seen before.
-    async fn claim_on(&self, conn: &mut Conn, inbound: &Inbound) -> DeskResult<bool> {
-        let now = self.clock().now();
-        if !store::events::claim(conn, &inbound.key, now).await? {
-            return Ok(false);
-        }
-        store::users::upsert(conn, inbound.actor.user, &inbound.actor.name, now).await?;
-        // Who holds which role, so a board knows its members (see store::roster).
-        store::roster::refresh(conn, inbound.actor.user, &inbound.actor.roles, now).await?;
-        Ok(true)
-    }
-
-    async fn command(&self, tx: &mut Conn, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {
+    async fn command(&self, tx: &mut Act<'_>, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {
         let actor = &inbound.actor;
         match cmd {
             Command::Incident {
@@ -461,27 +430,13 @@ impl Desk {
         }
     }
 
-    /// Queues messages and appends the audit row: the tail of every action.
-    pub(crate) async fn record(
-        &self,
-        tx: &mut Conn,
-        actor: Option<UserId>,
-        action: &str,
-        subject: &str,
-        details: &str,
-        outgoing: &[Outgoing],
-    ) -> DeskResult<()> {
-        let now = self.clock().now();
-        store::audit::append(tx, now, actor, action, subject, details).await?;
-        store::outbox::enqueue(tx, outgoing, now).await?;
-        Ok(())
-    }
-
     fn is_agent(&self, actor: &Actor) -> bool {
         self.policy().is_agent(&actor.roles)
     }
 }
 
+#[cfg(test)]
+mod act_tests;
 #[cfg(test)]
 mod cab_tests;
 #[cfg(test)]

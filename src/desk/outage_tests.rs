@@ -11,6 +11,7 @@ use super::*;
 use crate::domain::UserId;
 use crate::message::Destination;
 use crate::outbox::{Delivered, Delivery, Dispatcher, SendError, Transport};
+use crate::store;
 use crate::store::testing::temp_store;
 
 const SUBSCRIBERS: u64 = 300;

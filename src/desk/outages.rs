@@ -10,6 +10,7 @@
 //! resumed after a restart; a subscriber whose DMs are closed is marked
 //! unreachable by the store when that row fails (migration 0003).
 
+use super::act::Act;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
 use crate::domain::incident::{Incident, State};
 use crate::domain::outage::{LinkedOutcome, NewOutage, NoticeKind, Outage, OutageId, OutageImpact};
@@ -17,11 +18,11 @@ use crate::domain::raci::{Action, RouteContext};
 use crate::domain::text::bounded;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
-use crate::store::{self, Conn};
+use crate::store;
 
 impl Desk {
     /// The status card of an outage as it is now.
-    async fn outage_card(&self, tx: &mut Conn, o: &Outage) -> DeskResult<OutMessage> {
+    async fn outage_card(&self, tx: &mut Act<'_>, o: &Outage) -> DeskResult<OutMessage> {
         let policy = self.policy();
         let declared_by = self.name_of(tx, o.declared_by).await?;
         Ok(
@@ -89,15 +90,14 @@ impl Desk {
 
     /// Queues one direct message per reachable subscriber of the outage's
     /// service for this notice; returns how many.
-    async fn notify_subscribers(&self, tx: &mut Conn, o: &Outage, notice: i64, text: &str) -> DeskResult<usize> {
-        let now = self.clock().now();
+    async fn notify_subscribers(&self, tx: &mut Act<'_>, o: &Outage, notice: i64, text: &str) -> DeskResult<usize> {
         let users = store::subscriptions::reachable(tx, &o.service).await?;
         for user in &users {
             // A subject per recipient: one subscriber's failed message never
             // holds back the others, and keeps their own messages in order.
             let item =
                 Outgoing::post(Destination::Dm(*user), OutMessage::text(text)).about(format!("{}:dm:{}", o.id, user));
-            let outbox_id = store::outbox::enqueue_one(tx, &item, now).await?;
+            let outbox_id = tx.enqueue_now(&item).await?;
             store::outages::record_delivery(tx, notice, *user, outbox_id).await?;
         }
         Ok(users.len())
@@ -110,7 +110,7 @@ impl Desk {
 
     pub(crate) async fn declare_outage(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         service: &str,
         summary: &str,
@@ -127,7 +127,7 @@ impl Desk {
         if let Some(existing) = store::outages::active_for_service(tx, &svc.key).await? {
             return rejected(render::outage_already_active(policy, &existing));
         }
-        let now = self.clock().now();
+        let now = tx.now;
         let new = NewOutage {
             service: svc.key.clone(),
             impact: impact.unwrap_or(policy.outage.default_impact),
@@ -145,15 +145,13 @@ impl Desk {
         let mut out = vec![Outgoing::card(outage.id.to_string(), self.status_channel(), card)];
         out.extend(self.outage_routing(Action::OutageDeclare, &outage, &by, &outage.summary, ""));
         let details = format!("{} {}: {}", outage.service, outage.impact, outage.summary);
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::OutageDeclare.as_str(),
             &outage.id.to_string(),
             &details,
             &out,
-        )
-        .await?;
+        );
         let dm = render::outage_dm(policy, &outage, NoticeKind::Declare, &outage.summary);
         let n = self.notify_subscribers(tx, &outage, notice, &dm).await?;
         tracing::info!(outage = %outage.id, service = %outage.service, subscribers = n, "outage declared");
@@ -161,7 +159,7 @@ impl Desk {
     }
 
     /// The outage as stored now (with its latest update), after a change.
-    async fn reload_outage(&self, tx: &mut Conn, id: OutageId) -> DeskResult<Outage> {
+    async fn reload_outage(&self, tx: &mut Act<'_>, id: OutageId) -> DeskResult<Outage> {
         store::outages::get(tx, id).await?.ok_or_else(|| {
             DeskError::Store(store::StoreError::Corrupt {
                 table: "outages",
@@ -172,7 +170,7 @@ impl Desk {
 
     /// Loads an outage the actor may change: it exists, they declared it or
     /// hold an outage role, and it is still active.
-    async fn changeable_outage(&self, tx: &mut Conn, actor: &Actor, id: OutageId) -> DeskResult<Outage> {
+    async fn changeable_outage(&self, tx: &mut Act<'_>, actor: &Actor, id: OutageId) -> DeskResult<Outage> {
         let policy = self.policy();
         let Some(outage) = store::outages::get(tx, id).await? else {
             return rejected(render::unknown_outage(self.policy(), id));
@@ -187,7 +185,7 @@ impl Desk {
 
     pub(crate) async fn update_outage(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: OutageId,
         text: &str,
@@ -196,7 +194,7 @@ impl Desk {
         let policy = self.policy();
         let mut outage = self.changeable_outage(tx, actor, id).await?;
         let text = self.text_arg("update", text)?;
-        let now = self.clock().now();
+        let now = tx.now;
         let before = outage.impact;
         outage
             .update(impact, now)
@@ -218,15 +216,13 @@ impl Desk {
         } else {
             format!("impact {before} → {}; ", outage.impact)
         };
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::OutageUpdate.as_str(),
             &id.to_string(),
             &format!("{change}{text}"),
             &out,
-        )
-        .await?;
+        );
         let dm = render::outage_dm(policy, &outage, NoticeKind::Update, &text);
         let n = self.notify_subscribers(tx, &outage, notice, &dm).await?;
         Ok(Reply::public(render::outage_updated(&outage, n)))
@@ -234,7 +230,7 @@ impl Desk {
 
     pub(crate) async fn resolve_outage(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         id: OutageId,
         text: Option<String>,
@@ -245,7 +241,7 @@ impl Desk {
             Some(t) => self.text_arg("resolution", &t)?,
             None => "service restored".to_owned(),
         };
-        let now = self.clock().now();
+        let now = tx.now;
         outage
             .resolve(now)
             .map_err(|e| DeskError::Rejected(render::outage_refused(policy, &e)))?;
@@ -264,8 +260,7 @@ impl Desk {
         ];
         let extra = render::outage_linked_for_role(&linked);
         out.extend(self.outage_routing(Action::OutageResolve, &outage, &by, &text, &extra));
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::OutageResolve.as_str(),
             &id.to_string(),
@@ -274,8 +269,7 @@ impl Desk {
                 crate::domain::outage::duration_text(outage.duration(now))
             ),
             &out,
-        )
-        .await?;
+        );
         let dm = render::outage_dm(policy, &outage, NoticeKind::Resolve, &text);
         let n = self.notify_subscribers(tx, &outage, notice, &dm).await?;
         tracing::info!(outage = %id, subscribers = n, linked = linked.resolved.len(), "outage resolved");
@@ -289,7 +283,7 @@ impl Desk {
     /// for their handler, and their reporter is told the outage is over.
     async fn settle_linked_incidents(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         outage: &Outage,
         text: &str,
@@ -325,7 +319,7 @@ impl Desk {
     /// Tells a linked incident's reporter, in its thread, that the outage is over.
     async fn tell_outage_over(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         outage: &Outage,
         inc: &Incident,
@@ -341,22 +335,21 @@ impl Desk {
         ))
         .pinging_users([inc.reporter]);
         let out = vec![Outgoing::post(Destination::Thread(inc.id.to_string()), msg).about(inc.id.to_string())];
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             Action::OutageResolve.as_str(),
             &inc.id.to_string(),
             &format!("{} over; incident stays {}", outage.id, inc.state),
             &out,
-        )
-        .await
+        );
+        Ok(())
     }
 
     /// Links a just-logged incident to its service's active outage, if any;
     /// returns the outage and the message for the incident's thread.
     pub(crate) async fn link_known_outage(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         inc: &Incident,
     ) -> DeskResult<Option<(Outage, Outgoing)>> {
         let Some(service) = &inc.service else {
@@ -365,7 +358,8 @@ impl Desk {
         let Some(outage) = store::outages::active_for_service(tx, service).await? else {
             return Ok(None);
         };
-        store::outages::link_incident(tx, outage.id, inc.id, self.clock().now()).await?;
+        let now = tx.now;
+        store::outages::link_incident(tx, outage.id, inc.id, now).await?;
         let told = Outgoing::post(
             Destination::Thread(inc.id.to_string()),
             OutMessage::text(render::linked_to_outage(self.policy(), &outage, inc)),
@@ -375,7 +369,7 @@ impl Desk {
     }
 
     /// `!outage show OUT-n`: what was said, to whom it got through, what is linked.
-    pub(crate) async fn show_outage(&self, tx: &mut Conn, id: OutageId) -> DeskResult<Reply> {
+    pub(crate) async fn show_outage(&self, tx: &mut Act<'_>, id: OutageId) -> DeskResult<Reply> {
         let Some(outage) = store::outages::get(tx, id).await? else {
             return rejected(render::unknown_outage(self.policy(), id));
         };
@@ -394,21 +388,17 @@ impl Desk {
             &linked,
             counts,
             subscribers,
-            self.clock().now(),
+            tx.now,
         )))
     }
 
     /// `!status` with no arguments.
-    pub(crate) async fn status_board(&self, tx: &mut Conn) -> DeskResult<Reply> {
+    pub(crate) async fn status_board(&self, tx: &mut Act<'_>) -> DeskResult<Reply> {
         let outages = store::outages::active(tx).await?;
-        Ok(Reply::public(render::status_board(
-            self.policy(),
-            &outages,
-            self.clock().now(),
-        )))
+        Ok(Reply::public(render::status_board(self.policy(), &outages, tx.now)))
     }
 
-    pub(crate) async fn services(&self, tx: &mut Conn, actor: &Actor) -> DeskResult<Reply> {
+    pub(crate) async fn services(&self, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {
         let policy = self.policy();
         let outages = store::outages::active(tx).await?;
         let mine = store::subscriptions::for_user(tx, actor.user).await?;
@@ -424,27 +414,26 @@ impl Desk {
         Ok(Reply::public(render::services(policy, &lines)))
     }
 
-    pub(crate) async fn subscribe(&self, tx: &mut Conn, actor: &Actor, service: &str) -> DeskResult<Reply> {
+    pub(crate) async fn subscribe(&self, tx: &mut Act<'_>, actor: &Actor, service: &str) -> DeskResult<Reply> {
         let policy = self.policy();
         let Some(svc) = policy.service(service) else {
             return rejected(render::unknown_service(policy, service));
         };
-        let how = store::subscriptions::subscribe(tx, &svc.key, actor.user, self.clock().now()).await?;
+        let now = tx.now;
+        let how = store::subscriptions::subscribe(tx, &svc.key, actor.user, now).await?;
         if how != store::subscriptions::Subscribed::Already {
-            self.record(
-                tx,
+            tx.record(
                 Some(actor.user),
                 "subscribe",
                 &format!("service:{}", svc.key),
                 &render::subscribed_audit(&svc.key, how),
                 &[],
-            )
-            .await?;
+            );
         }
         Ok(Reply::private(render::subscribed(svc, how)))
     }
 
-    pub(crate) async fn unsubscribe(&self, tx: &mut Conn, actor: &Actor, service: &str) -> DeskResult<Reply> {
+    pub(crate) async fn unsubscribe(&self, tx: &mut Act<'_>, actor: &Actor, service: &str) -> DeskResult<Reply> {
         let policy = self.policy();
         let Some(svc) = policy.service(service) else {
             return rejected(render::unknown_service(policy, service));
@@ -452,19 +441,17 @@ impl Desk {
         if !store::subscriptions::unsubscribe(tx, &svc.key, actor.user).await? {
             return rejected(render::not_subscribed(policy, svc));
         }
-        self.record(
-            tx,
+        tx.record(
             Some(actor.user),
             "unsubscribe",
             &format!("service:{}", svc.key),
             &format!("unsubscribed from {}", svc.key),
             &[],
-        )
-        .await?;
+        );
         Ok(Reply::private(render::unsubscribed(svc)))
     }
 
-    pub(crate) async fn subscriptions(&self, tx: &mut Conn, actor: &Actor) -> DeskResult<Reply> {
+    pub(crate) async fn subscriptions(&self, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {
         let subs = store::subscriptions::for_user(tx, actor.user).await?;
         Ok(Reply::private(render::subscriptions(self.policy(), &subs)))
     }

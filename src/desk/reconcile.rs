@@ -115,25 +115,4 @@ impl Desk {
             },
         }))
     }
-
-    /// Audits a change a reconciliation made, inside its transaction.
-    pub(crate) async fn audit_reconciliation(
-        &self,
-        tx: &mut Conn,
-        inbound: &Inbound,
-        subject: &str,
-        what: &str,
-    ) -> DeskResult<()> {
-        let details = format!("{what}, read back from Discord after downtime");
-        store::audit::append(
-            tx,
-            self.clock().now(),
-            Some(inbound.actor.user),
-            "reconcile",
-            subject,
-            &details,
-        )
-        .await?;
-        Ok(())
-    }
 }

@@ -6,6 +6,7 @@
 //! Every change here happens inside the caller's transaction, so a clock, its
 //! timers, the audit row and the notices commit together.
 
+use super::act::Act;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,7 @@ use crate::domain::sla::{
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render::{self, ClockView, SlaView};
-use crate::store::{self, clocks::StoredClock, escalations::Escalation, Conn, StoreError};
+use crate::store::{self, clocks::StoredClock, escalations::Escalation, StoreError};
 
 /// The timer kind of SLA thresholds.
 pub const SLA_TIMER: &str = "sla";
@@ -62,7 +63,7 @@ impl Desk {
 
     /// Starts both clocks of a newly logged incident and schedules their
     /// thresholds; returns the clocks (for the incident's first card).
-    pub(crate) async fn start_clocks(&self, tx: &mut Conn, inc: &Incident) -> DeskResult<Vec<StoredClock>> {
+    pub(crate) async fn start_clocks(&self, tx: &mut Act<'_>, inc: &Incident) -> DeskResult<Vec<StoredClock>> {
         let sla = self.sla_policy(inc, false);
         let mut clocks = Vec::with_capacity(2);
         let mut timers = Vec::new();
@@ -90,7 +91,7 @@ impl Desk {
     /// at the instant the clock reaches it.
     async fn schedule_clock(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         stored: &StoredClock,
         calendar: &Calendar,
         now: DateTime<Utc>,
@@ -155,7 +156,7 @@ impl Desk {
     /// stop, reopen) and reschedules their timers. `actor` is who stopped a clock.
     pub(crate) async fn clocks_follow(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         inc: &Incident,
         from: State,
         to: State,
@@ -166,7 +167,7 @@ impl Desk {
 
     async fn move_clocks(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         inc: &Incident,
         moves: &[(ClockKind, ClockMove)],
         actor: UserId,
@@ -174,7 +175,7 @@ impl Desk {
         if moves.is_empty() {
             return Ok(());
         }
-        let now = self.clock().now();
+        let now = tx.now;
         let major = store::escalations::get(tx, inc.id).await?.major;
         let calendar = &self.sla_policy(inc, major).calendar;
         for mut stored in store::clocks::for_incident(tx, inc.id).await? {
@@ -219,12 +220,12 @@ impl Desk {
     /// reschedules them. Stopped clocks keep the target they were measured against.
     pub(crate) async fn retarget_clocks(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         id: IncidentId,
         from: &SlaPolicy,
         to: &SlaPolicy,
     ) -> DeskResult<()> {
-        let now = self.clock().now();
+        let now = tx.now;
         for mut stored in store::clocks::for_incident(tx, id).await? {
             // A stopped clock is measured against the target it ran under.
             if stored.clock.is_stopped() {
@@ -243,9 +244,9 @@ impl Desk {
     }
 
     /// `!ack INC-n`: an agent acknowledges, which stops the response clock.
-    pub(crate) async fn acknowledge(&self, tx: &mut Conn, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
+    pub(crate) async fn acknowledge(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId) -> DeskResult<Reply> {
         self.require_agent(actor, "ack")?;
-        let now = self.clock().now();
+        let now = tx.now;
         let inc = self.visible(tx, actor, id).await?;
         if !inc.state.is_open() {
             return rejected(render::not_open(&inc, "acknowledged"));
@@ -283,14 +284,13 @@ impl Desk {
             crate::domain::sla::format_duration(elapsed),
             crate::domain::sla::format_duration(target)
         );
-        self.record(tx, Some(actor.user), "acknowledge", &id.to_string(), &details, &out)
-            .await?;
+        tx.record(Some(actor.user), "acknowledge", &id.to_string(), &details, &out);
         Ok(Reply::public(render::acknowledged_reply(&inc, elapsed, target)))
     }
 
     /// Fires an SLA threshold timer: announces the threshold (and any earlier one of
     /// the same clock that is due and not yet announced), each exactly once.
-    pub(crate) async fn on_sla_timer(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
+    pub(crate) async fn on_sla_timer(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
         let timer = &firing.timer;
         let Ok(t) = serde_json::from_str::<SlaTimer>(&timer.payload) else {
             tracing::warn!(key = %timer.key, "unreadable SLA timer; dropped");
@@ -309,7 +309,7 @@ impl Desk {
         if stored.run != t.run || stored.fired.contains(&t.threshold) || stored.clock.is_stopped() {
             return Ok(());
         }
-        let now = self.clock().now();
+        let now = tx.now;
         let mut esc = store::escalations::get(tx, id).await?;
         let calendar = self.sla_policy(&inc, esc.major).calendar.clone();
         let schedule = self.policy().sla.schedule.clone();
@@ -338,7 +338,7 @@ impl Desk {
     #[allow(clippy::too_many_arguments)]
     async fn announce(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         inc: &Incident,
         esc: &mut Escalation,
         stored: &StoredClock,
@@ -346,7 +346,7 @@ impl Desk {
         late_by: Option<TimeDelta>,
         calendar: &Calendar,
     ) -> DeskResult<()> {
-        let now = self.clock().now();
+        let now = tx.now;
         if !store::clocks::mark_fired(tx, stored, threshold, now, late_by).await? {
             return Ok(());
         }
@@ -385,24 +385,29 @@ impl Desk {
                 .unwrap_or_default()
         );
         tracing::info!(incident = %inc.id, clock = stored.kind.key(), %threshold, late = late_by.is_some(), "SLA threshold");
-        self.record(tx, None, action.as_str(), &inc.id.to_string(), &details, &out)
-            .await
+        tx.record(None, action.as_str(), &inc.id.to_string(), &details, &out);
+        Ok(())
     }
 
     /// The SLA and escalation state of an incident, for `!show` and its card.
-    pub(crate) async fn sla_view(&self, tx: &mut Conn, inc: &Incident) -> DeskResult<Option<SlaView>> {
+    pub(crate) async fn sla_view(&self, tx: &mut Act<'_>, inc: &Incident) -> DeskResult<Option<SlaView>> {
         let clocks = store::clocks::for_incident(tx, inc.id).await?;
         let esc = store::escalations::get(tx, inc.id).await?;
-        Ok(self.sla_view_of(inc, &clocks, &esc))
+        Ok(self.sla_view_of(inc, &clocks, &esc, tx.now))
     }
 
     /// [`Desk::sla_view`] from clocks and an escalation state already at hand.
-    pub(crate) fn sla_view_of(&self, inc: &Incident, clocks: &[StoredClock], esc: &Escalation) -> Option<SlaView> {
+    pub(crate) fn sla_view_of(
+        &self,
+        inc: &Incident,
+        clocks: &[StoredClock],
+        esc: &Escalation,
+        now: DateTime<Utc>,
+    ) -> Option<SlaView> {
         let tiers = self.policy().tiers_for(inc.service.as_deref()).len();
         if clocks.is_empty() && *esc == Escalation::default() && inc.tier == 0 {
             return None;
         }
-        let now = self.clock().now();
         let sla = self.sla_policy(inc, esc.major);
         let views = clocks
             .iter()

@@ -3,12 +3,13 @@
 //! fixed: it reopens); with no answer it closes after `incident.survey_timeout`
 //! through a stored timer, so a restart does not lose it.
 
+use super::act::Act;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Outcome, Reply};
 use crate::domain::incident::{Incident, IncidentId, State};
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
-use crate::store::{self, Conn};
+use crate::store;
 
 /// The reporter's answer "it is fixed".
 pub const FIXED: &str = "👍";
@@ -21,8 +22,8 @@ pub const SYSTEM: UserId = UserId::new(0);
 
 impl Desk {
     /// Asks the reporter of a just-resolved incident; part of the resolve transaction.
-    pub(crate) async fn ask_survey(&self, tx: &mut Conn, inc: &Incident, by: &str) -> DeskResult<()> {
-        let now = self.clock().now();
+    pub(crate) async fn ask_survey(&self, tx: &mut Act<'_>, inc: &Incident, by: &str) -> DeskResult<()> {
+        let now = tx.now;
         let timeout = self.policy().survey_timeout;
         let reporter = self.name_of(tx, inc.reporter).await?;
         let text = render::resolved_notice(inc, by, &reporter, timeout);
@@ -41,7 +42,7 @@ impl Desk {
     }
 
     /// An incident left `resolved` by hand (`!close`, `!reopen`): the question is moot.
-    pub(crate) async fn drop_survey(&self, tx: &mut Conn, id: IncidentId) -> DeskResult<()> {
+    pub(crate) async fn drop_survey(&self, tx: &mut Act<'_>, id: IncidentId) -> DeskResult<()> {
         store::timers::cancel_one(tx, SURVEY_TIMER, &id.to_string()).await?;
         Ok(())
     }
@@ -49,7 +50,7 @@ impl Desk {
     /// 👍 / 👎 on a satisfaction question; `None` when the message is not one.
     pub(crate) async fn survey_reaction(
         &self,
-        tx: &mut Conn,
+        tx: &mut Act<'_>,
         actor: &Actor,
         message_id: &str,
         emoji: &str,
@@ -71,7 +72,8 @@ impl Desk {
         } else {
             ("not_fixed", State::InProgress, "the reporter says it is not fixed (👎)")
         };
-        store::surveys::answer(tx, id, answer, self.clock().now()).await?;
+        let now = tx.now;
+        store::surveys::answer(tx, id, answer, now).await?;
         let inc = self.move_incident(tx, actor, inc, to, Some(reason.to_owned())).await?;
         Ok(Some(Outcome::Reply(Reply::public(render::survey_answered(
             self.policy(),
@@ -80,7 +82,7 @@ impl Desk {
     }
 
     /// The question went unanswered: a still-resolved incident closes.
-    pub(crate) async fn on_survey_timer(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
+    pub(crate) async fn on_survey_timer(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
         let Some(id) = IncidentId::parse(&firing.timer.subject) else {
             return Ok(());
         };
@@ -90,7 +92,8 @@ impl Desk {
         if inc.state != State::Resolved {
             return Ok(());
         }
-        store::surveys::answer(tx, id, "timeout", self.clock().now()).await?;
+        let now = tx.now;
+        store::surveys::answer(tx, id, "timeout", now).await?;
         let system = Actor {
             user: SYSTEM,
             name: "opsdesk".into(),

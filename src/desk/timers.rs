@@ -4,8 +4,9 @@
 
 use chrono::TimeDelta;
 
-use super::{Desk, DeskError, DeskResult};
-use crate::store::{self, timers::Timer, Conn};
+use super::act::{Act, Body, Claim};
+use super::{Desk, DeskError, DeskResult, Outcome};
+use crate::store::{self, timers::Timer};
 
 /// A timer that fires this long after its due time is reported as late.
 pub const LATE_AFTER: TimeDelta = TimeDelta::minutes(1);
@@ -41,28 +42,34 @@ impl Desk {
                     Ok(true) => fired += 1,
                     Ok(false) => {}
                     Err(DeskError::Store(e)) => return Err(e),
-                    Err(e) => tracing::warn!(error = %e, "timer refused"),
+                    // The spine logs a refusing timer and marks it done.
+                    Err(DeskError::Rejected(_) | DeskError::RejectedReaction(_)) => fired += 1,
                 }
             }
         }
     }
 
+    /// Fires one timer through the action spine: its fired mark is its
+    /// identity, so a timer fires once even if two schedulers race.
     async fn fire(&self, firing: Firing) -> DeskResult<bool> {
-        let now = self.clock().now();
-        let mut tx = self.store().begin().await?;
-        if !store::timers::mark_fired(&mut tx, firing.timer.id, now).await? {
-            store::rollback(tx).await?;
-            return Ok(false);
-        }
-        self.on_timer(&mut tx, &firing).await?;
-        store::commit(tx).await?;
-        self.store().note_written();
-        self.outbox_ready().notify_one();
-        Ok(true)
+        let claim = Claim::Timer {
+            id: firing.timer.id,
+            kind: firing.timer.kind.clone(),
+            key: firing.timer.key.clone(),
+        };
+        let desk = self.clone();
+        let body: Body = Box::new(move |act| {
+            let (desk, firing) = (desk.clone(), firing.clone());
+            Box::pin(async move {
+                desk.on_timer(act, &firing).await?;
+                Ok(Outcome::Ignored)
+            })
+        });
+        Ok(self.transact(claim, body).await? != Outcome::Duplicate)
     }
 
     /// Dispatches a timer to the rule that owns its kind.
-    async fn on_timer(&self, tx: &mut Conn, firing: &Firing) -> DeskResult<()> {
+    async fn on_timer(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
         match firing.timer.kind.as_str() {
             super::cab::CLOSE_TIMER => self.vote_deadline(tx, firing).await,
             super::changes::NOTICE_TIMER => self.planned_outage_notice(tx, firing).await,

@@ -1,0 +1,295 @@
+//! The action spine: the one unit of work every command, reaction, ballot and
+//! timer firing goes through.
+//!
+//! [`Desk::transact`] owns the whole choreography, so no handler writes it:
+//!
+//! 1. it queues the action in the group-commit writer (`writer`), so
+//!    commands, reactions, ballots and timers share its batches;
+//! 2. it claims the event's identity ([`Claim`]): an inbound event's key, a
+//!    vote reaction's state generation, a timer's fired mark; a claim that
+//!    finds the identity taken answers [`Outcome::Duplicate`] and changes
+//!    nothing;
+//! 3. it reads the clock ONCE and runs the body inside a savepoint with an
+//!    [`Act`] holding that instant, the transaction, and the audit entries
+//!    and outgoing messages the body records;
+//! 4. on success it writes the audit and outbox rows in the order recorded and
+//!    releases the savepoint; on a refusal it rolls the body back, keeps the
+//!    identity and does what the claim's kind asks (a reaction is taken back,
+//!    a ballot recorded gone, a refused timer marked done and logged once);
+//! 5. only after the batch's COMMIT does it wake the dispatcher and the
+//!    scheduler, so neither ever looks for rows that are not yet there.
+//!
+//! A store error is not a refusal: the writer rolls the action back whole and
+//! the caller is told it was not saved.
+
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+
+use super::{writer, Desk, DeskError, DeskResult, Event, Inbound, Outcome};
+use crate::domain::UserId;
+use crate::message::Outgoing;
+use crate::store::{self, Conn, StoreError};
+
+/// One action's context: its transaction (the body's savepoint), the instant
+/// it happens at, and what it will write when it succeeds.
+pub(crate) struct Act<'a> {
+    conn: &'a mut Conn,
+    /// The one clock reading of this action: every row it writes carries it.
+    pub(crate) now: DateTime<Utc>,
+    records: Vec<Record>,
+}
+
+/// One audit entry and the messages queued with it.
+struct Record {
+    actor: Option<UserId>,
+    action: String,
+    subject: String,
+    details: String,
+    out: Vec<Outgoing>,
+}
+
+impl<'a> Act<'a> {
+    pub(crate) fn new(conn: &'a mut Conn, now: DateTime<Utc>) -> Self {
+        Self {
+            conn,
+            now,
+            records: Vec::new(),
+        }
+    }
+
+    /// Records an audit entry and the messages it sends, written when the
+    /// action succeeds (and never if it is refused).
+    pub(crate) fn record(
+        &mut self,
+        actor: Option<UserId>,
+        action: &str,
+        subject: &str,
+        details: &str,
+        out: &[Outgoing],
+    ) {
+        self.records.push(Record {
+            actor,
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            details: details.to_owned(),
+            out: out.to_vec(),
+        });
+    }
+
+    /// Queues one message now and returns its outbox id (for a delivery row
+    /// that must name it); what was recorded before it is written first, so
+    /// messages keep the order the action produced them in.
+    pub(crate) async fn enqueue_now(&mut self, item: &Outgoing) -> Result<i64, StoreError> {
+        self.flush().await?;
+        store::outbox::enqueue_one(self.conn, item, self.now).await
+    }
+
+    /// Writes the recorded audit entries and messages, in order.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        for r in std::mem::take(&mut self.records) {
+            store::audit::append(self.conn, self.now, r.actor, &r.action, &r.subject, &r.details).await?;
+            store::outbox::enqueue(self.conn, &r.out, self.now).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Deref for Act<'_> {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        self.conn
+    }
+}
+
+impl DerefMut for Act<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn
+    }
+}
+
+/// The future of an action's body, borrowing its context.
+pub(crate) type BodyFuture<'c> = Pin<Box<dyn Future<Output = DeskResult<Outcome>> + Send + 'c>>;
+
+/// An action's body. It may run more than once (see `writer`): a run that
+/// was undone left nothing behind.
+pub(crate) type Body = Box<dyn for<'c, 'a> Fn(&'c mut Act<'a>) -> BodyFuture<'c> + Send + Sync>;
+
+/// How an action's identity is claimed, and what a refusal of its body means.
+#[derive(Debug, Clone)]
+pub(crate) enum Claim {
+    /// An inbound event, by its key; the actor is recorded with it. A refused
+    /// reaction is taken back.
+    Event(Inbound),
+    /// A ✅ ❌ ➖ reaction on a vote card, by reaction state (`desk/cab.rs`).
+    /// A refused ballot is taken back and recorded gone at once.
+    Ballot {
+        inbound: Inbound,
+        message_id: String,
+        emoji: &'static str,
+        added: bool,
+    },
+    /// A stored timer, by its fired mark. A refusal is logged once and the
+    /// timer stays done.
+    Timer { id: i64, kind: String, key: String },
+}
+
+impl Claim {
+    fn inbound(&self) -> Option<&Inbound> {
+        match self {
+            Claim::Event(inbound) | Claim::Ballot { inbound, .. } => Some(inbound),
+            Claim::Timer { .. } => None,
+        }
+    }
+
+    /// The reacted message and how the reaction is told in audit, for reactions.
+    fn reaction(&self) -> Option<(&str, String)> {
+        match self {
+            Claim::Event(Inbound {
+                event:
+                    Event::Reaction {
+                        message_id,
+                        emoji,
+                        added,
+                        ..
+                    },
+                ..
+            }) => Some((message_id, reaction_text(emoji.trim_end_matches('\u{FE0F}'), *added))),
+            Claim::Ballot {
+                message_id,
+                emoji,
+                added,
+                ..
+            } => Some((message_id, reaction_text(emoji, *added))),
+            _ => None,
+        }
+    }
+}
+
+/// The audit action of a change made by reconciliation (`desk/reconcile.rs`).
+const RECONCILE_AUDIT: &str = "reconcile";
+
+fn reconciled_text(what: &str) -> String {
+    format!("{what}, read back from Discord after downtime")
+}
+
+fn reaction_text(emoji: &str, added: bool) -> String {
+    format!("{emoji} {}", if added { "added" } else { "removed" })
+}
+
+impl Desk {
+    /// Runs one action through the spine (see the module documentation) and
+    /// answers once its batch is committed.
+    pub(crate) async fn transact(&self, claim: Claim, body: Body) -> DeskResult<Outcome> {
+        let desk = self.clone();
+        let body = std::sync::Arc::new(body);
+        let job: writer::Job = Box::new(move |conn| {
+            let (desk, claim, body) = (desk.clone(), claim.clone(), body.clone());
+            Box::pin(async move { desk.unit_of_work(conn, &claim, &body).await })
+        });
+        let outcome = self.inner.writer.run(self.store(), job).await?;
+        if outcome != Outcome::Duplicate {
+            // After the COMMIT: the rows the dispatcher and scheduler look for are there.
+            self.outbox_ready().notify_one();
+            self.timers_changed().notify_one();
+        }
+        Ok(outcome)
+    }
+
+    /// Claims the identity and runs the body in a savepoint, inside the writer's
+    /// transaction on `conn`.
+    async fn unit_of_work(&self, conn: &mut Conn, claim: &Claim, body: &Body) -> DeskResult<Outcome> {
+        let now = self.clock().now();
+        match claim {
+            Claim::Event(inbound) => {
+                if !self.claim_on(conn, inbound, now).await? {
+                    return Ok(Outcome::Duplicate);
+                }
+            }
+            Claim::Ballot {
+                inbound,
+                message_id,
+                emoji,
+                added,
+            } => {
+                if let Some(outcome) = self.claim_ballot(conn, inbound, message_id, emoji, *added, now).await? {
+                    return Ok(outcome);
+                }
+            }
+            Claim::Timer { id, .. } => {
+                if !store::timers::mark_fired(conn, *id, now).await? {
+                    return Ok(Outcome::Duplicate);
+                }
+            }
+        }
+        // A reconciliation is audited beside the action; its record is read
+        // before the body acts (an answered question is no longer found).
+        let reconciled = match (claim.inbound(), claim.reaction()) {
+            (Some(inbound), Some((message_id, what))) => self
+                .reconciliation_subject(conn, inbound, message_id)
+                .await?
+                .map(|subject| (inbound.actor.user, subject, what)),
+            _ => None,
+        };
+        let mut savepoint = store::savepoint(conn).await?;
+        let mut act = Act::new(&mut savepoint, now);
+        match body(&mut act).await {
+            Ok(outcome) => {
+                if let (Some((user, subject, what)), Outcome::Reply(_)) = (&reconciled, &outcome) {
+                    act.record(Some(*user), RECONCILE_AUDIT, subject, &reconciled_text(what), &[]);
+                }
+                act.flush().await?;
+                drop(act);
+                store::commit(savepoint).await?;
+                Ok(outcome)
+            }
+            Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) if claim.reaction().is_some() => {
+                drop(act);
+                store::rollback(savepoint).await?;
+                let mut act = Act::new(conn, now);
+                if let Some((user, subject, what)) = &reconciled {
+                    let what = format!("{what}, refused and removed");
+                    act.record(Some(*user), RECONCILE_AUDIT, subject, &reconciled_text(&what), &[]);
+                    act.flush().await?;
+                }
+                if let Claim::Ballot {
+                    inbound,
+                    message_id,
+                    emoji,
+                    ..
+                } = claim
+                {
+                    // The reaction is taken back: record it gone now, so the
+                    // platform's removal event is not a new one.
+                    store::reactions::flip(&mut act, message_id, inbound.actor.user, emoji, false).await?;
+                }
+                Err(DeskError::RejectedReaction(text))
+            }
+            Err(refusal @ (DeskError::Rejected(_) | DeskError::RejectedReaction(_))) => {
+                drop(act);
+                store::rollback(savepoint).await?;
+                if let Claim::Timer { kind, key, .. } = claim {
+                    // Marked done all the same: a refusing rule is not asked again.
+                    tracing::warn!(kind = %kind, key = %key, reason = %refusal, "timer refused; marked done");
+                    return Ok(Outcome::Ignored);
+                }
+                Err(refusal)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records the event's identity and its actor; false when seen before.
+    pub(crate) async fn claim_on(&self, conn: &mut Conn, inbound: &Inbound, now: DateTime<Utc>) -> DeskResult<bool> {
+        if !store::events::claim(conn, &inbound.key, now).await? {
+            return Ok(false);
+        }
+        store::users::upsert(conn, inbound.actor.user, &inbound.actor.name, now).await?;
+        // Who holds which role, so a board knows its members (see store::roster).
+        store::roster::refresh(conn, inbound.actor.user, &inbound.actor.roles, now).await?;
+        Ok(true)
+    }
+}
