@@ -3,7 +3,8 @@
 //! ```sh
 //! cargo bench --bench opsdesk                 # everything
 //! cargo bench --bench opsdesk -- throughput   # 1. durable incident creations/s
-//! cargo bench --bench opsdesk -- latency      # 2. end-to-end latency through the fake Discord
+//! cargo bench --bench opsdesk -- latency      # 2. end-to-end latency through the fake Discord, against
+//!                                             #    the floor of a durable reply (echo bot + raw commit)
 //! cargo bench --bench opsdesk -- storm        # 3. outage storm: 1,000 /incident during a 2,000-DM fan-out
 //! cargo bench --bench opsdesk -- sweep        # 4. SLA sweep on 1,000,000 timers, and RSS
 //! ```
@@ -18,6 +19,7 @@
 #[path = "../tests/e2e/fake_discord/mod.rs"]
 mod fake_discord;
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -199,6 +201,7 @@ async fn throughput() {
 }
 
 /// What one incident writes, copied from a real desk run so raw and desk insert the same bytes.
+#[derive(Clone)]
 struct Sample {
     incident: (String, String, String, i64, String, String, i64),
     audit: (String, String),
@@ -207,18 +210,61 @@ struct Sample {
     clocks: Vec<(String, i64, i64)>,
     /// Their timers: (kind, key, payload, due_at − created_at), `INC-1` standing for the incident.
     timers: Vec<(String, String, String, i64)>,
+    /// Rows the command added, per table, counted on the fresh file (tables it left alone omitted).
+    written: BTreeMap<String, i64>,
 }
 
 async fn sample_rows() -> Sample {
+    sample_of(incident_line(0, 0, 0)).await
+}
+
+/// Rows in every table of the schema (SQLite's own and sqlx's bookkeeping left out).
+async fn row_counts(conn: &mut sqlx::SqliteConnection) -> BTreeMap<String, i64> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table'
+            AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("tables");
+    let mut counts = BTreeMap::new();
+    for table in tables {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM \"{table}\""))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count");
+        counts.insert(table, n);
+    }
+    counts
+}
+
+/// `after − before`, per table, leaving out tables that did not grow.
+fn grown(before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    after
+        .iter()
+        .map(|(t, n)| (t.clone(), n - before.get(t).copied().unwrap_or(0)))
+        .filter(|(_, d)| *d != 0)
+        .collect()
+}
+
+fn list_rows(rows: &BTreeMap<String, i64>) -> String {
+    let parts: Vec<String> = rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    format!("{} = {} rows", parts.join(", "), rows.values().sum::<i64>())
+}
+
+/// Runs `inbound` (an `!incident`) through `Desk::handle` on a fresh file and copies what it wrote.
+async fn sample_of(inbound: Inbound) -> Sample {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&db_url(&dir, "sample.db")).await.expect("open");
+    let before = row_counts(&mut store.read().await.expect("read")).await;
     let desk = Desk::new(store.clone(), Policy::defaults(), Clock::system());
-    let out = desk.handle(incident_line(0, 0, 0)).await;
+    let out = desk.handle(inbound).await;
     assert!(
         matches!(out, Outcome::Reply(ref r) if r.text.contains("logged")),
         "{out:?}"
     );
     let mut c = store.read().await.expect("read");
+    let written = grown(&before, &row_counts(&mut c).await);
     let incident: (String, String, String, i64, String, String, i64) =
         sqlx::query_as("SELECT title, impact, urgency, priority, state, handler_role, reporter FROM incidents")
             .fetch_one(&mut *c)
@@ -257,6 +303,7 @@ async fn sample_rows() -> Sample {
         outbox,
         clocks,
         timers,
+        written,
     }
 }
 
@@ -319,13 +366,7 @@ async fn raw_rate(sample: &Sample, clients: usize) -> f64 {
     let per = INCIDENTS / clients;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    let sample = Arc::new(Sample {
-        incident: sample.incident.clone(),
-        audit: sample.audit.clone(),
-        outbox: sample.outbox.clone(),
-        clocks: sample.clocks.clone(),
-        timers: sample.timers.clone(),
-    });
+    let sample = Arc::new(sample.clone());
     for client in 0..clients {
         let pool = pool.clone();
         let sample = sample.clone();
@@ -438,10 +479,44 @@ async fn latency() {
     println!(
         "== 2. end-to-end latency: injected MESSAGE_CREATE → the reply's POST recorded by the fake Discord ({RATE}/s steady, {MESSAGES} messages)"
     );
+    // What one of the run's `!incident` lines writes, for the raw durable commit beside it.
+    let spec = GuildSpec::service_desk_default();
+    let sample = sample_of(Inbound {
+        key: "bench:floor-sample".into(),
+        actor: Actor {
+            user: UserId::new(spec.user_id("bob")),
+            name: "bob".into(),
+            roles: vec![],
+        },
+        channel: Some(spec.channel_id("general").to_string()),
+        event: Event::Line(latency_line(0)),
+    })
+    .await;
+    println!(
+        "   one !incident as this run sends it writes (Desk::handle on a fresh file, rows per table): {}",
+        list_rows(&sample.written)
+    );
     let mut echo = (vec![], vec![]);
+    let mut floor = Floor::default();
     let mut desk = (vec![], vec![]);
     let mut normal = (vec![], vec![]);
     for run in 0..RUNS {
+        eprintln!("   … run {} of {RUNS}: raw durable commit", run + 1);
+        let f = floor_run(&sample).await;
+        if run == 0 {
+            if f.rows == sample.written {
+                println!("   the raw durable commit writes the same rows: {}", list_rows(&f.rows));
+            } else {
+                println!(
+                    "   WARNING: the raw durable commit writes {}, not what the desk writes",
+                    list_rows(&f.rows)
+                );
+            }
+        }
+        floor.txn.0.push(ms(f.txn.0));
+        floor.txn.1.push(ms(f.txn.1));
+        floor.commit.0.push(ms(f.commit.0));
+        floor.commit.1.push(ms(f.commit.1));
         let bots = [
             (Bot::Echo, &mut echo),
             (Bot::Opsdesk(Durability::Full), &mut desk),
@@ -468,7 +543,32 @@ async fn latency() {
     let (e50, e99) = (median(echo.0.clone()), median(echo.1.clone()));
     println!("   serenity echo bot   p50 {e50:>7.2} ms ({})", runs(&echo.0, ""));
     println!("                       p99 {e99:>7.2} ms ({})", runs(&echo.1, ""));
-    print_against_echo(&desk, (e50, e99));
+    let (c50, c99) = (median(floor.txn.0.clone()), median(floor.txn.1.clone()));
+    println!(
+        "   raw durable commit  p50 {c50:>7.2} ms ({})   BEGIN, one INSERT per table, COMMIT: plain sqlx, WAL, synchronous=FULL, {RATE}/s, fresh file",
+        runs(&floor.txn.0, "")
+    );
+    println!("                       p99 {c99:>7.2} ms ({})", runs(&floor.txn.1, ""));
+    println!(
+        "     of which COMMIT   p50 {:>7.2} ms ({}), p99 {:.2} ms ({})",
+        median(floor.commit.0.clone()),
+        runs(&floor.commit.0, ""),
+        median(floor.commit.1.clone()),
+        runs(&floor.commit.1, "")
+    );
+    let (f50, f99) = (e50 + c50, e99 + c99);
+    println!("   floor of a durable reply = echo + raw commit: p50 {f50:.2} ms, p99 {f99:.2} ms (the sum of the p99s)");
+    let (d50, d99) = (median(desk.0.clone()), median(desk.1.clone()));
+    println!("   opsdesk !incident   p50 {d50:>7.2} ms ({})", runs(&desk.0, ""));
+    println!("                       p99 {d99:>7.2} ms ({})", runs(&desk.1, ""));
+    println!(
+        "   HEADLINE opsdesk / floor: p50 {:.2}× (goal ≤ {FLOOR_GOAL}×: {}), p99 {:.2}× (≤ {FLOOR_GOAL}×: {})",
+        d50 / f50,
+        verdict(d50 / f50 <= FLOOR_GOAL),
+        d99 / f99,
+        verdict(d99 / f99 <= FLOOR_GOAL)
+    );
+    print_echo_ratios((d50, d99), (e50, e99));
     println!(
         "   not the default: database_durability = \"normal\" (a COMMIT is not fsynced; survives a kill, not a power cut)"
     );
@@ -476,18 +576,177 @@ async fn latency() {
     println!();
 }
 
+/// The issue's goal for opsdesk against the floor of a durable reply.
+const FLOOR_GOAL: f64 = 1.25;
+
+/// The raw durable commit's p50/p99 runs, in ms: the whole transaction, and its COMMIT alone.
+#[derive(Default)]
+struct Floor {
+    txn: (Vec<f64>, Vec<f64>),
+    commit: (Vec<f64>, Vec<f64>),
+}
+
+struct FloorRun {
+    /// p50 and p99 of BEGIN … COMMIT.
+    txn: (Duration, Duration),
+    /// p50 and p99 of the COMMIT statement alone.
+    commit: (Duration, Duration),
+    /// Rows the first transaction wrote, per table.
+    rows: BTreeMap<String, i64>,
+}
+
+fn latency_line(i: usize) -> String {
+    format!("!incident Laptop {i} will not boot impact=low urgency=medium")
+}
+
 /// One opsdesk configuration's p50/p99 runs, and their ratios to the echo bot's medians.
 fn print_against_echo((p50s, p99s): &(Vec<f64>, Vec<f64>), (e50, e99): (f64, f64)) {
     let (d50, d99) = (median(p50s.clone()), median(p99s.clone()));
     println!("   opsdesk !incident   p50 {d50:>7.2} ms ({})", runs(p50s, ""));
     println!("                       p99 {d99:>7.2} ms ({})", runs(p99s, ""));
+    print_echo_ratios((d50, d99), (e50, e99));
+}
+
+fn print_echo_ratios((d50, d99): (f64, f64), (e50, e99): (f64, f64)) {
     println!(
-        "   p50 ratio {:.2}× (target ≤ 1.3×: {}), p99 ratio {:.2}× (target ≤ 1.5×: {})",
+        "   against the echo bot alone: p50 ratio {:.2}× (target ≤ 1.3×: {}), p99 ratio {:.2}× (target ≤ 1.5×: {})",
         d50 / e50,
         verdict(d50 / e50 <= 1.3),
         d99 / e99,
         verdict(d99 / e99 <= 1.5)
     );
+}
+
+/// The physical floor's database half: the rows one `!incident` writes, each
+/// time in one durable transaction of plain sqlx on a fresh file with the
+/// store's settings, paced like the latency runs (`RATE`/s, `WARMUP` first).
+async fn floor_run(sample: &Sample) -> FloorRun {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = db_url(&dir, "floor.db");
+    Store::open(&url).await.expect("migrate").close().await;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(raw_options(&url))
+        .await
+        .expect("pool");
+    let before = row_counts(&mut pool.acquire().await.expect("conn")).await;
+    let mut rows = BTreeMap::new();
+    let (mut txn, mut commit) = (Vec::new(), Vec::new());
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for i in 0..WARMUP + MESSAGES {
+        tick.tick().await;
+        let start = Instant::now();
+        let c = floor_commit(&pool, sample, i).await.expect("raw durable commit");
+        let t = start.elapsed();
+        if i == 0 {
+            rows = grown(&before, &row_counts(&mut pool.acquire().await.expect("conn")).await);
+        }
+        if i >= WARMUP {
+            txn.push(t);
+            commit.push(c);
+        }
+    }
+    pool.close().await;
+    txn.sort();
+    commit.sort();
+    FloorRun {
+        txn: (percentile(&txn, 50.0), percentile(&txn, 99.0)),
+        commit: (percentile(&commit, 50.0), percentile(&commit, 99.0)),
+        rows,
+    }
+}
+
+/// One transaction writing what one `!incident` writes (event identity, the
+/// reporter, the incident, its clocks, timers, audit row and outbox rows), one
+/// statement per table; returns how long its COMMIT took.
+async fn floor_commit(pool: &SqlitePool, s: &Sample, i: usize) -> Result<Duration, sqlx::Error> {
+    let now = Utc::now().timestamp_millis();
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO inbound_events (key, received_at) VALUES (?, ?)")
+        .bind(format!("floor:{i}"))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let (title, impact, urgency, priority, state, handler, reporter) = &s.incident;
+    sqlx::query(
+        "INSERT INTO users (id, display_name, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, updated_at = excluded.updated_at",
+    )
+    .bind(reporter)
+    .bind("bob")
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO incidents (title, impact, urgency, priority, state, reporter, handler_role, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(title)
+    .bind(impact)
+    .bind(urgency)
+    .bind(priority)
+    .bind(state)
+    .bind(reporter)
+    .bind(handler)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let subject = format!("INC-{id}");
+    if !s.clocks.is_empty() {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO incident_clocks (incident_id, kind, run, target_secs, started_at, accumulated_secs, running_since) ",
+        );
+        q.push_values(&s.clocks, |mut row, (kind, target, accumulated)| {
+            row.push_bind(id)
+                .push_bind(kind)
+                .push_bind(0)
+                .push_bind(target)
+                .push_bind(now)
+                .push_bind(accumulated)
+                .push_bind(now);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    if !s.timers.is_empty() {
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO timers (kind, key, subject, due_at, payload) ");
+        q.push_values(&s.timers, |mut row, (kind, key, payload, offset)| {
+            row.push_bind(kind)
+                .push_bind(key.replacen("INC-1", &subject, 1))
+                .push_bind(&subject)
+                .push_bind(now + offset)
+                .push_bind(payload.replace("INC-1", &subject));
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    sqlx::query("INSERT INTO audit (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)")
+        .bind(now)
+        .bind(reporter)
+        .bind(&s.audit.0)
+        .bind(&subject)
+        .bind(&s.audit.1)
+        .execute(&mut *tx)
+        .await?;
+    if !s.outbox.is_empty() {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) ",
+        );
+        q.push_values(&s.outbox, |mut row, (kind, _, destination, payload)| {
+            row.push_bind(now)
+                .push_bind(kind)
+                .push_bind(&subject)
+                .push_bind(destination)
+                .push_bind(payload)
+                .push_bind(now);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    let start = Instant::now();
+    tx.commit().await?;
+    Ok(start.elapsed())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -560,11 +819,7 @@ async fn latency_run(bot: Bot) -> (Duration, Duration) {
     for i in 0..WARMUP + MESSAGES {
         tick.tick().await;
         let at = fake.elapsed();
-        let id = fake.inject_message(
-            general,
-            bob,
-            &format!("!incident Laptop {i} will not boot impact=low urgency=medium"),
-        );
+        let id = fake.inject_message(general, bob, &latency_line(i));
         if i >= WARMUP {
             sent.push((id, at));
         }
