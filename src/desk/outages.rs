@@ -16,6 +16,7 @@ use crate::domain::escalation::Party;
 use crate::domain::incident::{Incident, State};
 use crate::domain::outage::{LinkedOutcome, NewOutage, NoticeKind, Outage, OutageId, OutageImpact};
 use crate::domain::raci::{Action, RouteContext};
+use crate::domain::subject::Subject;
 use crate::domain::text::bounded;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
@@ -399,7 +400,7 @@ impl Desk {
             tx.record(
                 Some(actor.user),
                 AuditAction::Subscribe,
-                &format!("service:{}", svc.key),
+                &Subject::Service(svc.key.clone()).to_string(),
                 &render::subscribed_audit(&svc.key, how),
                 &[],
             );
@@ -418,7 +419,7 @@ impl Desk {
         tx.record(
             Some(actor.user),
             AuditAction::Unsubscribe,
-            &format!("service:{}", svc.key),
+            &Subject::Service(svc.key.clone()).to_string(),
             &format!("unsubscribed from {}", svc.key),
             &[],
         );

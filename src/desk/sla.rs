@@ -8,6 +8,7 @@
 
 use super::act::Act;
 use crate::domain::audit::AuditAction;
+use crate::domain::subject::Subject;
 use crate::domain::timer::TimerKind;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -300,7 +301,7 @@ impl Desk {
             tracing::warn!(key = %timer.key, "unreadable SLA timer; dropped");
             return Ok(());
         };
-        let Some(id) = timer.subject.strip_prefix("INC-").and_then(IncidentId::parse) else {
+        let Some(id) = Subject::parse(&timer.subject).and_then(|s| s.incident()) else {
             tracing::warn!(key = %timer.key, "SLA timer without an incident; dropped");
             return Ok(());
         };

@@ -127,7 +127,7 @@ pub fn whoami(policy: &Policy, name: &str, roles: &[RoleKey], s: Standing<'_>) -
     parties.push(
         "the reporter of what you report, and the assignee of what you are given (with what those allow)".to_owned(),
     );
-    lines.push("Here you are:".to_owned());
+    lines.push("What that makes you here:".to_owned());
     lines.extend(parties.iter().map(|p| format!("• {p}")));
     let commands: Vec<String> = s
         .commands

@@ -56,11 +56,33 @@ pub fn raci_all(policy: &Policy) -> String {
         s.push('\n');
         s.push_str(&row_line(policy, a, row));
     }
+    s.push('\n');
+    s.push_str(&placeholders(policy));
     s
 }
 
 pub fn raci_one(policy: &Policy, action: Action) -> String {
-    row_line(policy, action, policy.raci.row(action))
+    format!(
+        "{}\n{}",
+        row_line(policy, action, policy.raci.row(action)),
+        placeholders(policy)
+    )
+}
+
+/// What the row placeholders stand for, per service: the routing resolves
+/// them the same way (`desk/fanout.rs`).
+fn placeholders(policy: &Policy) -> String {
+    let owners: Vec<String> = policy
+        .services
+        .values()
+        .map(|s| format!("{} → {}", s.name, policy.role_name(&s.owner)))
+        .collect();
+    format!(
+        "`@service_owner` is the owner of the record's service ({}; {} without a service); \
+         `@assignment_group` is the support tier holding the incident.",
+        owners.join(", "),
+        policy.role_name(&policy.incident_manager())
+    )
 }
 
 pub fn unknown_action(name: &str, suggestion: Option<&str>) -> String {

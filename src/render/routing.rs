@@ -62,11 +62,26 @@ pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
     let stands = |r: &RoleRef| -> Option<String> {
         match r {
             RoleRef::Role(k) if *k == role.key => Some(String::new()),
-            RoleRef::ServiceOwner if !owned.is_empty() => Some(format!(" (as owner of {})", owned.join(", "))),
-            RoleRef::ServiceOwner if fallback => Some(" (for records without a service)".to_owned()),
-            RoleRef::AssignmentGroup if is_tier => Some(" (when its tier holds the incident)".to_owned()),
+            RoleRef::ServiceOwner if !owned.is_empty() || fallback => Some(" (@service_owner)".to_owned()),
+            RoleRef::AssignmentGroup if is_tier => Some(" (@assignment_group)".to_owned()),
             _ => None,
         }
+    };
+    // What the placeholders stand for, said once.
+    let mut standing = Vec::new();
+    if !owned.is_empty() {
+        standing.push(format!("`@service_owner` for {}", owned.join(", ")));
+    }
+    if fallback {
+        standing.push("`@service_owner` for records without a service".to_owned());
+    }
+    if is_tier {
+        standing.push("`@assignment_group` when its tier holds the incident".to_owned());
+    }
+    let standing = if standing.is_empty() {
+        String::new()
+    } else {
+        format!("\nStands for {}.", standing.join("; "))
     };
     let (mut r_for, mut a_for, mut c_for, mut i_for) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (action, row) in policy.raci.rows() {
@@ -90,7 +105,7 @@ pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
         ""
     };
     format!(
-        "{} (`{}`) is held by chat role `{}` and works in #{}.{agent}\nResponsible for: {}\nAccountable for: {}\nConsulted on: {}\nInformed of: {}",
+        "{} (`{}`) is held by chat role `{}` and works in #{}.{agent}{standing}\nResponsible for: {}\nAccountable for: {}\nConsulted on: {}\nInformed of: {}",
         role.name,
         role.key,
         role.chat_role,
@@ -100,4 +115,41 @@ pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
         list(&c_for),
         list(&i_for)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whois_of(key: &str) -> String {
+        let policy = Policy::defaults();
+        let role = policy.find_role(key).expect("a default role");
+        whois(&policy, role)
+    }
+
+    #[test]
+    fn whois_resolves_the_placeholders_so_it_agrees_with_raci() {
+        let owner = whois_of("email_owner");
+        assert!(owner.contains("Stands for `@service_owner` for Email"), "{owner}");
+        assert!(
+            owner.contains("Accountable for: escalate_hierarchical (@service_owner)"),
+            "{owner}"
+        );
+        assert!(
+            owner.contains("Consulted on: change_request (@service_owner)"),
+            "{owner}"
+        );
+        let tier = whois_of("systems_support");
+        assert!(
+            tier.contains("`@assignment_group` when its tier holds the incident"),
+            "{tier}"
+        );
+        assert!(
+            tier.contains("Responsible for: update_incident (@assignment_group)"),
+            "{tier}"
+        );
+        // A role named in a row by itself needs no placeholder.
+        let im = whois_of("incident_manager");
+        assert!(im.contains("Accountable for: log_incident,"), "{im}");
+    }
 }
