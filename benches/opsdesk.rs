@@ -166,7 +166,7 @@ async fn throughput() {
     println!("== 1. durable incident creations/s (WAL, synchronous=FULL, transport stubbed: the outbox is written, not sent)");
     let sample = sample_rows().await;
     println!(
-        "   {INCIDENTS} incidents per run; each writes inbound_events + users + incidents + audit + 2 outbox rows + {} SLA clocks + {} timers",
+        "   {INCIDENTS} incidents per run; each writes inbound_events + users + incidents + audit + outbox rows (the card, the thread welcome, the RACI fan-out) + {} SLA clocks + {} timers",
         sample.clocks.len(),
         sample.timers.len()
     );
