@@ -31,7 +31,7 @@ pub(super) const INCIDENT: CommandSpec = CommandSpec {
     aliases: &["inc"],
     usage: "incident <title> [impact=high|medium|low] [urgency=high|medium|low] [service=<name>] [category=<name>]",
     summary: "Report an incident; replies with its INC id, priority and who handles it.",
-    may: who::ANYONE,
+    may: who::INCIDENT_LOGGERS,
     options: &[
         pos("title", "What is wrong, in one line", OptionKind::Text, true),
         named("impact", "How widely it hurts", OptionKind::Choice(&LEVELS)),

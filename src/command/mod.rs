@@ -46,6 +46,8 @@ pub mod who {
     use crate::domain::party::Party::{self, *};
 
     pub const ANYONE: &[Party] = &[Anyone];
+    /// Logging an incident: anyone, and the integrations (alerting bots).
+    pub const INCIDENT_LOGGERS: &[Party] = &[Anyone, Integrations];
     /// Those who may see an incident: show, note.
     pub const INCIDENT_READERS: &[Party] = &[Reporter, Assignee, Group, ServiceOwner, Agents];
     /// Lifecycle moves and resolving: those who work the incident.

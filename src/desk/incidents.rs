@@ -5,7 +5,7 @@ use super::act::Act;
 use super::emoji::Emoji;
 use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
-use crate::command::{who, ListFilter, UserRef};
+use crate::command::{ListFilter, UserRef};
 use crate::domain::incident::{Incident, IncidentId, NewIncident, State};
 use crate::domain::priority::{Impact, Urgency};
 use crate::domain::raci::{Action, Route, RouteContext};
@@ -528,7 +528,7 @@ impl Desk {
                     tx,
                     &inbound.actor,
                     &Subject::Incident(id),
-                    who::ESCALATE_REACTION,
+                    Desk::reaction_may(Emoji::Escalate),
                     || render::escalate_reaction_refused(prefix, id),
                 )
                 .await?;
@@ -544,8 +544,7 @@ impl Desk {
                 let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
                     return Ok(Outcome::Ignored);
                 };
-                // ✋ is `!take`: declared by its row.
-                let take = crate::command::spec("take").map_or(who::AGENTS, |s| s.may);
+                let take = Desk::reaction_may(Emoji::Claim);
                 self.authorize_reaction(tx, &inbound.actor, &Subject::Incident(id), take, render::claim_refused)
                     .await?;
                 self.assign(tx, &inbound.actor, id, None).await.map(Outcome::Reply)

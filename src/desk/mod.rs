@@ -244,6 +244,12 @@ impl Desk {
                 message,
             } => return self.reaction(inbound, message_id, emoji, *added, message.clone()).await,
         };
+        // An integration (an allowed bot) is not answered for what its party
+        // may not do: the same declarations, read before anything is claimed.
+        let may = parsed.as_ref().map_or(command::who::ANYONE, |cmd| cmd.may());
+        if !self.integration_may(&inbound.actor, may) {
+            return Ok(Outcome::Ignored);
+        }
         if let Ok(cmd) = &parsed {
             if cmd.is_read_only() {
                 // Record the event's identity in the writer's next batch (so a
@@ -285,6 +291,9 @@ impl Desk {
             Some(e) => e,
             None => return Ok(Outcome::Ignored),
         };
+        if !self.integration_may(&inbound.actor, Desk::reaction_may(emoji)) {
+            return Ok(Outcome::Ignored);
+        }
         if let Emoji::Ballot(choice) = emoji {
             let claim = Claim::Ballot {
                 inbound: inbound.clone(),

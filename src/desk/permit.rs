@@ -7,6 +7,7 @@
 //! read the same declarations.
 
 use super::act::Act;
+use super::emoji::Emoji;
 use super::{Actor, Desk, DeskError, DeskResult, Reply};
 use crate::command::{who, Command, CommandSpec, COMMANDS};
 use crate::domain::outage::OutageError;
@@ -45,7 +46,36 @@ impl Desk {
             outage_role: policy.may_declare_outages(roles),
             change_requester: policy.change.may_request(roles),
             change_authority: policy.change.is_authority(roles),
+            integration: false,
         }
+    }
+
+    /// What the configuration makes `actor`: an integration (an allowed bot)
+    /// holds that party alone.
+    pub(crate) fn standing_of(&self, actor: &Actor) -> Standing {
+        Standing {
+            integration: self.policy().discord.allowed_bots.contains(&actor.user.get()),
+            ..self.standing(&actor.roles)
+        }
+    }
+
+    /// Who may use a reaction: the declaration of the command it stands for
+    /// (🎫 `!incident`, ✋ `!take`, ⬆️ functional escalation); answers and
+    /// ballots are for people.
+    pub(crate) fn reaction_may(emoji: Emoji) -> &'static [Party] {
+        let row = |name: &str| crate::command::spec(name).map_or(who::ANYONE, |s| s.may);
+        match emoji {
+            Emoji::Ticket => row("incident"),
+            Emoji::Claim => row("take"),
+            Emoji::Escalate => who::ESCALATE_REACTION,
+            Emoji::Fixed | Emoji::NotFixed | Emoji::Ballot(_) => who::ANYONE,
+        }
+    }
+
+    /// Whether an integration may run `may`: what it may not do is not
+    /// answered at all (a bot gets no refusals to read).
+    pub(crate) fn integration_may(&self, actor: &Actor, may: &[Party]) -> bool {
+        !self.standing_of(actor).integration || may.contains(&Party::Integrations)
     }
 
     /// The parties of a record; a refusal when it does not exist.
@@ -101,7 +131,7 @@ impl Desk {
         Ok(party::held(
             actor.user,
             &actor.roles,
-            self.standing(&actor.roles),
+            self.standing_of(actor),
             facts.as_ref().map(Facts::parties).as_ref(),
         ))
     }
@@ -195,6 +225,7 @@ impl Desk {
             Party::OutageRoles => standing.outage_role,
             Party::ChangeRequesters => standing.change_requester,
             Party::ChangeAuthority => standing.change_authority,
+            Party::Integrations => standing.integration,
         })
     }
 

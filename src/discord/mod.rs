@@ -11,7 +11,8 @@
 //! Trust is decided here, before anything reaches the desk: only events from
 //! the desk's guild (see [`directory`]) and from people count. Events of other
 //! guilds, of bots and of webhooks (opsdesk's own included) are dropped without
-//! a reply; the ids in `discord.allowed_bots` may only log incidents. DMs are
+//! a reply; the ids in `discord.allowed_bots` reach the desk, which lets them
+//! only log incidents (the integrations party). DMs are
 //! served to members of the desk's guild only, with their roles there.
 
 mod directory;
@@ -306,8 +307,9 @@ impl Handler {
         }
     }
 
-    /// Whether a bot (or webhook) author may do this: only the allowed bots,
-    /// only to log incidents, never opsdesk itself.
+    /// Whether a bot (or webhook) author reaches the desk at all: only the
+    /// allowed bots, never opsdesk itself. What they may do there is the
+    /// desk's integrations party (`command::who::INCIDENT_LOGGERS`).
     fn bot_may_log(&self, author: u64) -> bool {
         self.bot_user.get() != Some(&author) && self.settings.allowed_bots.contains(&author)
     }
@@ -497,14 +499,10 @@ impl EventHandler for Handler {
     }
 
     async fn message(&self, ctx: Context, msg: Message) {
-        if msg.author.bot || msg.webhook_id.is_some() {
-            let logs_incident = matches!(
-                crate::command::parse(&self.desk.policy().prefix, &msg.content),
-                Some(Ok(crate::command::Command::Incident { .. }))
-            );
-            if !(logs_incident && self.bot_may_log(msg.author.id.get())) {
-                return;
-            }
+        // Bots and webhooks never act, except an allowed bot: the desk lets it
+        // do what the integrations' party is declared for (log incidents).
+        if (msg.author.bot || msg.webhook_id.is_some()) && !self.bot_may_log(msg.author.id.get()) {
+            return;
         }
         let (role_ids, nick): (Vec<u64>, Option<String>) = match msg.guild_id {
             Some(guild) => {
@@ -602,9 +600,10 @@ impl Handler {
                 Err(_) => return,
             },
         };
-        // Bots never act by reaction; an allowed (alerting) bot only logs incidents.
+        // Bots never act by reaction, except an allowed bot within the
+        // integrations' party (the desk decides what that covers: 🎫).
         let ticket = crate::desk::Emoji::parse(&emoji) == Some(crate::desk::Emoji::Ticket);
-        if user.bot && !(ticket && self.bot_may_log(user.id.get())) {
+        if user.bot && !self.bot_may_log(user.id.get()) {
             return;
         }
         // A ballot is whether the voter's reaction is on the vote card. serenity

@@ -31,11 +31,14 @@ pub enum Party {
     ChangeRequesters,
     /// The change authority: `change.authority_roles`.
     ChangeAuthority,
+    /// An integration: a bot allowed to act (config `discord.allowed_bots`).
+    /// It holds this party and no other, whatever roles it carries.
+    Integrations,
 }
 
 impl Party {
     /// Every party, in the order help and whoami name them.
-    pub const ALL: [Party; 9] = [
+    pub const ALL: [Party; 10] = [
         Party::Anyone,
         Party::Reporter,
         Party::Assignee,
@@ -45,6 +48,7 @@ impl Party {
         Party::OutageRoles,
         Party::ChangeRequesters,
         Party::ChangeAuthority,
+        Party::Integrations,
     ];
 
     /// Whether this party is held towards one record (reporter, assignee,
@@ -64,6 +68,8 @@ pub struct Standing {
     pub outage_role: bool,
     pub change_requester: bool,
     pub change_authority: bool,
+    /// An allowed bot: it holds [`Party::Integrations`] only.
+    pub integration: bool,
 }
 
 /// The facts of one record that decide its per-record parties.
@@ -79,6 +85,9 @@ pub struct RecordParties<'a> {
 
 /// The parties `user` holding `roles` holds, towards `record` if given.
 pub fn held(user: UserId, roles: &[RoleKey], standing: Standing, record: Option<&RecordParties<'_>>) -> Vec<Party> {
+    if standing.integration {
+        return vec![Party::Integrations];
+    }
     let holds = |role: Option<&RoleKey>| role.is_some_and(|r| roles.contains(r));
     let mut parties = vec![Party::Anyone];
     if let Some(r) = record {
@@ -157,6 +166,21 @@ mod tests {
             held(UserId::new(1), &[tier], agent, None),
             [Party::Anyone, Party::Agents]
         );
+    }
+
+    #[test]
+    fn an_integration_holds_only_its_own_party_whatever_its_roles_and_record() {
+        let tier = key("service_desk");
+        let record = RecordParties {
+            reporter: Some(UserId::new(1)),
+            ..RecordParties::default()
+        };
+        let bot = Standing {
+            agent: true,
+            integration: true,
+            ..Standing::default()
+        };
+        assert_eq!(held(UserId::new(1), &[tier], bot, Some(&record)), [Party::Integrations]);
     }
 
     #[test]
