@@ -223,7 +223,9 @@ impl Desk {
                 emoji,
                 added,
             } => {
-                if let Some(outcome) = self.claim_ballot(conn, inbound, message_id, emoji, *added, now).await? {
+                if let Some(outcome) =
+                    super::cab::claim_ballot(self, conn, inbound, message_id, emoji, *added, now).await?
+                {
                     return Ok(outcome);
                 }
             }
@@ -236,10 +238,11 @@ impl Desk {
         // A reconciliation is audited beside the action; its record is read
         // before the body acts (an answered question is no longer found).
         let reconciled = match (claim.inbound(), claim.reaction()) {
-            (Some(inbound), Some((message_id, what))) => self
-                .reconciliation_subject(conn, inbound, message_id)
-                .await?
-                .map(|subject| (inbound.actor.user, subject, what)),
+            (Some(inbound), Some((message_id, what))) => {
+                super::reconcile::reconciliation_subject(conn, inbound, message_id)
+                    .await?
+                    .map(|subject| (inbound.actor.user, subject, what))
+            }
             _ => None,
         };
         let mut savepoint = store::savepoint(conn).await?;

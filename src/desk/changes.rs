@@ -32,43 +32,44 @@ pub(crate) struct FileRequest {
     pub implementer: Option<UserRef>,
 }
 
-impl Desk {
-    /// The RACI route of a change action: `@service_owner` is the owner of
-    /// the change's service.
-    pub(crate) fn change_route(&self, action: Action, ch: &Change) -> Route {
-        let policy = self.policy();
-        let owner = policy.service(&ch.service).map(|s| &s.owner);
-        let fallback = policy
-            .change
-            .authority_roles
-            .first()
-            .cloned()
-            .unwrap_or_else(|| policy.incident_manager());
-        policy.raci.route(
-            action,
-            RouteContext {
-                service_owner: owner,
-                assignment_group: None,
-                fallback: &fallback,
-            },
-        )
-    }
+/// The RACI route of a change action: `@service_owner` is the owner of
+/// the change's service.
+pub(crate) fn change_route(desk: &Desk, action: Action, ch: &Change) -> Route {
+    let policy = desk.policy();
+    let owner = policy.service(&ch.service).map(|s| &s.owner);
+    let fallback = policy
+        .change
+        .authority_roles
+        .first()
+        .cloned()
+        .unwrap_or_else(|| policy.incident_manager());
+    policy.raci.route(
+        action,
+        RouteContext {
+            service_owner: owner,
+            assignment_group: None,
+            fallback: &fallback,
+        },
+    )
+}
 
-    /// A change notice to its route (`fanout`): the responsible role gets
-    /// `text` (pinged when `ping`), consulted roles are asked, the accountable
-    /// and informed roles told; channels in `covered` (which already carry
-    /// the change's message) get no FYI, and the channels posted to join it.
-    pub(crate) fn change_messages(
-        &self,
-        route: &Route,
-        action: Action,
-        ch: &Change,
-        text: String,
-        ping: bool,
-        covered: &mut Vec<String>,
-    ) -> Vec<Outgoing> {
-        let policy = self.policy();
-        let out = self.fan_out(Notice {
+/// A change notice to its route (`fanout`): the responsible role gets
+/// `text` (pinged when `ping`), consulted roles are asked, the accountable
+/// and informed roles told; channels in `covered` (which already carry
+/// the change's message) get no FYI, and the channels posted to join it.
+pub(crate) fn change_messages(
+    desk: &Desk,
+    route: &Route,
+    action: Action,
+    ch: &Change,
+    text: String,
+    ping: bool,
+    covered: &mut Vec<String>,
+) -> Vec<Outgoing> {
+    let policy = desk.policy();
+    let out = super::fanout::fan_out(
+        desk,
+        Notice {
             route,
             subject: ch.id.to_string(),
             ping: if ping { &[Party::Responsible] } else { &[] },
@@ -77,437 +78,461 @@ impl Desk {
             tell: render::change_fyi(policy, action, ch, ch.state.as_str()),
             ask: render::consulted_change(policy, action, ch),
             covered: covered.clone(),
-        });
-        for o in &out {
-            if let Destination::RoleChannel(role) = &o.destination {
-                if let Some(def) = policy.role(role) {
-                    covered.push(def.channel.clone());
-                }
+        },
+    );
+    for o in &out {
+        if let Destination::RoleChannel(role) = &o.destination {
+            if let Some(def) = policy.role(role) {
+                covered.push(def.channel.clone());
             }
         }
-        out
     }
+    out
+}
 
-    /// What a change's window clashes with: other live changes on the same
-    /// service, and freeze periods.
-    pub(crate) async fn clashes(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<Clashes> {
-        let Some(window) = ch.window else {
-            return Ok(Clashes::default());
-        };
-        let others = store::changes::active_windows(tx, &ch.service, Some(ch.id)).await?;
-        let changes = conflicts(
-            &window,
-            others.iter().filter_map(|o| o.window.as_ref().map(|w| (o.id, w))),
-        );
-        let freeze = freeze_conflict(&window, &self.policy().change.freezes).map(|f| f.name.clone());
-        Ok(Clashes { changes, freeze })
+/// What a change's window clashes with: other live changes on the same
+/// service, and freeze periods.
+pub(crate) async fn clashes(desk: &Desk, tx: &mut Act<'_>, ch: &Change) -> DeskResult<Clashes> {
+    let Some(window) = ch.window else {
+        return Ok(Clashes::default());
+    };
+    let others = store::changes::active_windows(tx, &ch.service, Some(ch.id)).await?;
+    let changes = conflicts(
+        &window,
+        others.iter().filter_map(|o| o.window.as_ref().map(|w| (o.id, w))),
+    );
+    let freeze = freeze_conflict(&window, &desk.policy().change.freezes).map(|f| f.name.clone());
+    Ok(Clashes { changes, freeze })
+}
+
+pub(crate) async fn load_change(tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Change> {
+    match store::changes::get(tx, id).await? {
+        Some(ch) => Ok(ch),
+        None => rejected(render::unknown_change(id)),
     }
+}
 
-    pub(crate) async fn load_change(&self, tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Change> {
-        match store::changes::get(tx, id).await? {
-            Some(ch) => Ok(ch),
-            None => rejected(render::unknown_change(id)),
-        }
-    }
-
-    pub(crate) async fn change_names(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<render::ChangeNames> {
-        Ok(render::ChangeNames {
-            requester: self.name_of(tx, ch.requester).await?,
-            implementer: match ch.implementer {
-                Some(u) => Some(self.name_of(tx, u).await?),
-                None => None,
-            },
-        })
-    }
-
-    async fn resolve_user(&self, tx: &mut Act<'_>, user: UserRef) -> DeskResult<UserId> {
-        match user {
-            UserRef::Id(n) => Ok(UserId::new(n)),
-            UserRef::Name(name) => match store::users::by_name(tx, &name).await? {
-                Some(u) => Ok(u),
-                None => rejected(render::unknown_user(&name)),
-            },
-        }
-    }
-
-    /// Schedules (or moves) the planned outage notice of a change that may go
-    /// ahead and has a window that has not ended.
-    pub(crate) async fn schedule_notice(&self, tx: &mut Act<'_>, ch: &Change) -> DeskResult<()> {
-        let now = tx.now;
-        let Some(window) = ch.window else {
-            return Ok(());
-        };
-        if window.end() <= now {
-            return Ok(());
-        }
-        let lead = self.policy().change.notice_lead;
-        let due = window.start().checked_sub_signed(lead).unwrap_or(now).max(now);
-        let id = ch.id.to_string();
-        store::timers::schedule(tx, TimerKind::ChangeNotice.as_str(), &id, &id, due, "{}").await?;
-        Ok(())
-    }
-
-    pub(crate) async fn file_change(&self, tx: &mut Act<'_>, actor: &Actor, req: FileRequest) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let now = tx.now;
-        let title = bounded("title", &req.title, policy.limits.title_max, false)
-            .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
-        let Some(service) = policy.service(&req.service) else {
-            return rejected(render::unknown_service(policy, &req.service));
-        };
-        let window = match req.window.as_deref() {
+pub(crate) async fn change_names(tx: &mut Act<'_>, ch: &Change) -> DeskResult<render::ChangeNames> {
+    Ok(render::ChangeNames {
+        requester: super::incidents::name_of(tx, ch.requester).await?,
+        implementer: match ch.implementer {
+            Some(u) => Some(super::incidents::name_of(tx, u).await?),
             None => None,
-            Some(text) => {
-                Some(parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?)
-            }
-        };
-        let implementer = match req.implementer {
-            Some(u) => Some(self.resolve_user(tx, u).await?),
-            None => None,
-        };
-        let state = if req.change_type.is_pre_approved() {
-            let entry = policy
-                .change
-                .catalogue(&title)
-                .filter(|e| e.services.is_empty() || e.services.contains(&service.key));
-            if entry.is_none() {
-                return rejected(render::not_in_catalogue(policy, &title, &service.key));
-            }
-            if req.risk != Risk::Low {
-                return rejected(render::standard_not_low_risk());
-            }
-            transition(req.change_type, ChangeState::New, ChangeState::Scheduled)
-                .map_err(|e| DeskError::Rejected(e.to_string()))?;
-            ChangeState::Scheduled
+        },
+    })
+}
+
+pub(crate) async fn resolve_user(tx: &mut Act<'_>, user: UserRef) -> DeskResult<UserId> {
+    match user {
+        UserRef::Id(n) => Ok(UserId::new(n)),
+        UserRef::Name(name) => match store::users::by_name(tx, &name).await? {
+            Some(u) => Ok(u),
+            None => rejected(render::unknown_user(&name)),
+        },
+    }
+}
+
+/// Schedules (or moves) the planned outage notice of a change that may go
+/// ahead and has a window that has not ended.
+pub(crate) async fn schedule_notice(desk: &Desk, tx: &mut Act<'_>, ch: &Change) -> DeskResult<()> {
+    let now = tx.now;
+    let Some(window) = ch.window else {
+        return Ok(());
+    };
+    if window.end() <= now {
+        return Ok(());
+    }
+    let lead = desk.policy().change.notice_lead;
+    let due = window.start().checked_sub_signed(lead).unwrap_or(now).max(now);
+    let id = ch.id.to_string();
+    store::timers::schedule(tx, TimerKind::ChangeNotice.as_str(), &id, &id, due, "{}").await?;
+    Ok(())
+}
+
+pub(crate) async fn file_change(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, req: FileRequest) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let title = bounded("title", &req.title, policy.limits.title_max, false)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let Some(service) = policy.service(&req.service) else {
+        return rejected(render::unknown_service(policy, &req.service));
+    };
+    let window = match req.window.as_deref() {
+        None => None,
+        Some(text) => {
+            Some(parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?)
+        }
+    };
+    let implementer = match req.implementer {
+        Some(u) => Some(resolve_user(tx, u).await?),
+        None => None,
+    };
+    let state = if req.change_type.is_pre_approved() {
+        let entry = policy
+            .change
+            .catalogue(&title)
+            .filter(|e| e.services.is_empty() || e.services.contains(&service.key));
+        if entry.is_none() {
+            return rejected(render::not_in_catalogue(policy, &title, &service.key));
+        }
+        if req.risk != Risk::Low {
+            return rejected(render::standard_not_low_risk());
+        }
+        transition(req.change_type, ChangeState::New, ChangeState::Scheduled)
+            .map_err(|e| DeskError::Rejected(e.to_string()))?;
+        ChangeState::Scheduled
+    } else {
+        ChangeState::New
+    };
+    let ch = store::changes::insert(
+        tx,
+        &NewChange {
+            title,
+            service: service.key.clone(),
+            risk: req.risk,
+            change_type: req.change_type,
+            state,
+            window,
+            requester: actor.user,
+            implementer,
+        },
+        now,
+    )
+    .await?;
+    let clashes = clashes(desk, tx, &ch).await?;
+    if ch.state == ChangeState::Scheduled {
+        schedule_notice(desk, tx, &ch).await?;
+    }
+    let route = change_route(desk, Action::ChangeRequest, &ch);
+    let requester = super::incidents::name_of(tx, actor.user).await?;
+    let text = render::change_request_notice(policy, &ch, &requester, &clashes);
+    let out = change_messages(desk, &route, Action::ChangeRequest, &ch, text, true, &mut Vec::new());
+    let details = format!(
+        "{} risk={} service={} window={} state={}{}",
+        ch.change_type,
+        ch.risk,
+        ch.service,
+        render::window_text(ch.window.as_ref()),
+        ch.state,
+        if clashes.is_empty() {
+            String::new()
         } else {
-            ChangeState::New
-        };
-        let ch = store::changes::insert(
-            tx,
-            &NewChange {
-                title,
-                service: service.key.clone(),
-                risk: req.risk,
-                change_type: req.change_type,
-                state,
-                window,
-                requester: actor.user,
-                implementer,
-            },
-            now,
-        )
-        .await?;
-        let clashes = self.clashes(tx, &ch).await?;
-        if ch.state == ChangeState::Scheduled {
-            self.schedule_notice(tx, &ch).await?;
+            format!(" {}", render::clash_warning(&clashes))
         }
-        let route = self.change_route(Action::ChangeRequest, &ch);
-        let requester = self.name_of(tx, actor.user).await?;
-        let text = render::change_request_notice(policy, &ch, &requester, &clashes);
-        let out = self.change_messages(&route, Action::ChangeRequest, &ch, text, true, &mut Vec::new());
-        let details = format!(
-            "{} risk={} service={} window={} state={}{}",
-            ch.change_type,
-            ch.risk,
-            ch.service,
-            render::window_text(ch.window.as_ref()),
-            ch.state,
-            if clashes.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", render::clash_warning(&clashes))
-            }
-        );
-        tx.record(
-            Some(actor.user),
-            Action::ChangeRequest,
-            &ch.id.to_string(),
-            &details,
-            &out,
-        );
-        tracing::info!(change = %ch.id, kind = %ch.change_type, "change filed");
-        Ok(Reply::public(render::change_filed(
-            policy,
-            &ch,
-            &route.responsible,
-            &clashes,
-        )))
-    }
+    );
+    tx.record(
+        Some(actor.user),
+        Action::ChangeRequest,
+        &ch.id.to_string(),
+        &details,
+        &out,
+    );
+    tracing::info!(change = %ch.id, kind = %ch.change_type, "change filed");
+    Ok(Reply::public(render::change_filed(
+        policy,
+        &ch,
+        &route.responsible,
+        &clashes,
+    )))
+}
 
-    pub(crate) async fn show_change(&self, tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Reply> {
-        let ch = self.load_change(tx, id).await?;
-        let names = self.change_names(tx, &ch).await?;
-        let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
-        let text = match store::cab::get(tx, id).await? {
-            Some(vote) => {
-                let view = self.vote_view(tx, &ch, &vote).await?;
-                render::change_show(self.policy(), &ch, &names, Some(&view), &history)
-            }
-            None => render::change_show(self.policy(), &ch, &names, None, &history),
-        };
-        Ok(Reply::public(text))
-    }
+pub(crate) async fn show_change(desk: &Desk, tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Reply> {
+    let ch = load_change(tx, id).await?;
+    let names = change_names(tx, &ch).await?;
+    let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
+    let text = match store::cab::get(tx, id).await? {
+        Some(vote) => {
+            let view = super::cab::vote_view(tx, &ch, &vote).await?;
+            render::change_show(desk.policy(), &ch, &names, Some(&view), &history)
+        }
+        None => render::change_show(desk.policy(), &ch, &names, None, &history),
+    };
+    Ok(Reply::public(text))
+}
 
-    pub(crate) async fn list_changes(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        filter: ChangeFilter,
-    ) -> DeskResult<Reply> {
-        use store::changes::Selection;
-        let policy = self.policy();
-        let (selection, what) = match filter {
-            ChangeFilter::Open => (Selection::Open, "Open".to_owned()),
-            ChangeFilter::All => (Selection::All, "All".to_owned()),
-            ChangeFilter::Upcoming => (Selection::Upcoming(tx.now), "Upcoming".to_owned()),
-            ChangeFilter::Mine => (Selection::Involving(actor.user), "Your".to_owned()),
-            ChangeFilter::Service(s) => match policy.service(&s) {
-                Some(def) => (Selection::Service(def.key.clone()), def.name.clone()),
-                None => return rejected(render::unknown_service(policy, &s)),
-            },
-        };
-        let limit = policy.page_size.saturating_mul(2);
-        let (changes, total) = store::changes::list(tx, &selection, limit).await?;
-        Ok(Reply::public(render::change_list(&what, &changes, total)))
-    }
+pub(crate) async fn list_changes(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    filter: ChangeFilter,
+) -> DeskResult<Reply> {
+    use store::changes::Selection;
+    let policy = desk.policy();
+    let (selection, what) = match filter {
+        ChangeFilter::Open => (Selection::Open, "Open".to_owned()),
+        ChangeFilter::All => (Selection::All, "All".to_owned()),
+        ChangeFilter::Upcoming => (Selection::Upcoming(tx.now), "Upcoming".to_owned()),
+        ChangeFilter::Mine => (Selection::Involving(actor.user), "Your".to_owned()),
+        ChangeFilter::Service(s) => match policy.service(&s) {
+            Some(def) => (Selection::Service(def.key.clone()), def.name.clone()),
+            None => return rejected(render::unknown_service(policy, &s)),
+        },
+    };
+    let limit = policy.page_size.saturating_mul(2);
+    let (changes, total) = store::changes::list(tx, &selection, limit).await?;
+    Ok(Reply::public(render::change_list(&what, &changes, total)))
+}
 
-    pub(crate) async fn cancel_change(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: ChangeId,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let now = tx.now;
-        let mut ch = self.load_change(tx, id).await?;
-        let reason = self.checked_reason(reason)?;
-        let from = ch
-            .move_to(ChangeState::Cancelled)
-            .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
+pub(crate) async fn cancel_change(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: ChangeId,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let now = tx.now;
+    let mut ch = load_change(tx, id).await?;
+    let reason = super::escalation::checked_reason(desk, reason)?;
+    let from = ch
+        .move_to(ChangeState::Cancelled)
+        .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
+    ch.reason = reason.clone();
+    store::changes::update(tx, &ch, now).await?;
+    store::timers::cancel_one(tx, TimerKind::ChangeNotice.as_str(), &id.to_string()).await?;
+    let mut out = super::cab::cancel_vote(desk, tx, &ch).await?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let route = change_route(desk, Action::ChangeRequest, &ch);
+    let text = render::change_moved(&ch, &by, from, reason.as_deref());
+    out.extend(change_messages(
+        desk,
+        &route,
+        Action::ChangeRequest,
+        &ch,
+        text,
+        false,
+        &mut Vec::new(),
+    ));
+    let details = format!(
+        "{from} → cancelled{}",
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    tx.record(
+        Some(actor.user),
+        AuditAction::ChangeCancel,
+        &id.to_string(),
+        &details,
+        &out,
+    );
+    Ok(Reply::public(render::change_done(&ch, &Clashes::default())))
+}
+
+pub(crate) async fn change_status(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: ChangeId,
+    to: ChangeState,
+    reason: Option<String>,
+    window: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let mut ch = load_change(tx, id).await?;
+    if !matches!(
+        to,
+        ChangeState::Assessment
+            | ChangeState::Scheduled
+            | ChangeState::Implementing
+            | ChangeState::Review
+            | ChangeState::Closed
+    ) {
+        return rejected(render::change_move_not_here(&policy.prefix, id, to));
+    }
+    let reason = super::escalation::checked_reason(desk, reason)?;
+    let from = ch.state;
+    // Checked before the window is, so a wrong move says so first.
+    transition(ch.change_type, from, to).map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
+    if let Some(text) = window.as_deref() {
+        if to != ChangeState::Scheduled {
+            return rejected(render::window_only_when_scheduling());
+        }
+        ch.window =
+            Some(parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?);
+    }
+    if to == ChangeState::Scheduled && ch.window.is_none() {
+        return rejected(render::schedule_needs_window(&policy.prefix, id));
+    }
+    ch.move_to(to)
+        .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
+    store::changes::update(tx, &ch, now).await?;
+    let clashes = if to == ChangeState::Scheduled {
+        schedule_notice(desk, tx, &ch).await?;
+        clashes(desk, tx, &ch).await?
+    } else {
+        Clashes::default()
+    };
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let mut out = super::cab::refresh_vote_card(desk, tx, &ch).await?;
+    let route = change_route(desk, Action::ChangeRequest, &ch);
+    let mut text = render::change_moved(&ch, &by, from, reason.as_deref());
+    let warning = render::clash_warning(&clashes);
+    if !warning.is_empty() {
+        text = format!("{text} {warning}");
+    }
+    out.extend(change_messages(
+        desk,
+        &route,
+        Action::ChangeRequest,
+        &ch,
+        text,
+        false,
+        &mut Vec::new(),
+    ));
+    let details = format!(
+        "{from} → {to}{}{}",
+        if window.is_some() {
+            format!(" window={}", render::window_text(ch.window.as_ref()))
+        } else {
+            String::new()
+        },
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    tx.record(
+        Some(actor.user),
+        AuditAction::ChangeUpdate,
+        &id.to_string(),
+        &details,
+        &out,
+    );
+    Ok(Reply::public(render::change_done(&ch, &clashes)))
+}
+
+/// `!authorize` and `!reject`: the change authority decides after the vote.
+pub(crate) async fn decide(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: ChangeId,
+    authorize: bool,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let mut ch = load_change(tx, id).await?;
+    let reason = match reason {
+        Some(r) => Some(
+            bounded("reason", &r, policy.limits.note_max, false)
+                .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
+        ),
+        None => None,
+    };
+    let to = if authorize {
+        ChangeState::Authorized
+    } else {
+        ChangeState::Rejected
+    };
+    if authorize && ch.requester == actor.user {
+        return rejected(render::own_change_authority(id));
+    }
+    if Board::for_change(ch.change_type).is_none() {
+        return rejected(render::no_vote_for_standard(id));
+    }
+    match store::cab::get(tx, id).await? {
+        Some(v) if v.status == crate::domain::cab::VoteStatus::Open => {
+            return rejected(render::vote_still_open(id, v.closes_at))
+        }
+        None if matches!(ch.state, ChangeState::New | ChangeState::Assessment) => {
+            return rejected(render::vote_needed(&policy.prefix, id))
+        }
+        _ => {}
+    }
+    let from = ch
+        .move_to(to)
+        .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
+    if !authorize {
         ch.reason = reason.clone();
-        store::changes::update(tx, &ch, now).await?;
-        store::timers::cancel_one(tx, TimerKind::ChangeNotice.as_str(), &id.to_string()).await?;
-        let mut out = self.cancel_vote(tx, &ch).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let route = self.change_route(Action::ChangeRequest, &ch);
-        let text = render::change_moved(&ch, &by, from, reason.as_deref());
-        out.extend(self.change_messages(&route, Action::ChangeRequest, &ch, text, false, &mut Vec::new()));
-        let details = format!(
-            "{from} → cancelled{}",
-            reason.map(|r| format!(": {r}")).unwrap_or_default()
-        );
-        tx.record(
-            Some(actor.user),
-            AuditAction::ChangeCancel,
-            &id.to_string(),
-            &details,
-            &out,
-        );
-        Ok(Reply::public(render::change_done(&ch, &Clashes::default())))
     }
+    let action = if authorize {
+        Action::ChangeAuthorize
+    } else {
+        Action::ChangeReject
+    };
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let out = apply_decision(desk, tx, &mut ch, action, &by).await?;
+    let details = format!(
+        "{from} → {}{}",
+        ch.state,
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    tx.record(Some(actor.user), action, &id.to_string(), &details, &out);
+    Ok(Reply::public(render::change_decided(&ch, &by, authorize)))
+}
 
-    pub(crate) async fn change_status(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: ChangeId,
-        to: ChangeState,
-        reason: Option<String>,
-        window: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let now = tx.now;
-        let mut ch = self.load_change(tx, id).await?;
-        if !matches!(
-            to,
-            ChangeState::Assessment
-                | ChangeState::Scheduled
-                | ChangeState::Implementing
-                | ChangeState::Review
-                | ChangeState::Closed
-        ) {
-            return rejected(render::change_move_not_here(&policy.prefix, id, to));
-        }
-        let reason = self.checked_reason(reason)?;
-        let from = ch.state;
-        // Checked before the window is, so a wrong move says so first.
-        transition(ch.change_type, from, to).map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
-        if let Some(text) = window.as_deref() {
-            if to != ChangeState::Scheduled {
-                return rejected(render::window_only_when_scheduling());
-            }
-            ch.window =
-                Some(parse_window(text, now).map_err(|e| DeskError::Rejected(render::bad_window(&policy.prefix, &e)))?);
-        }
-        if to == ChangeState::Scheduled && ch.window.is_none() {
-            return rejected(render::schedule_needs_window(&policy.prefix, id));
-        }
-        ch.move_to(to)
-            .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
-        store::changes::update(tx, &ch, now).await?;
-        let clashes = if to == ChangeState::Scheduled {
-            self.schedule_notice(tx, &ch).await?;
-            self.clashes(tx, &ch).await?
-        } else {
-            Clashes::default()
-        };
-        let by = self.name_of(tx, actor.user).await?;
-        let mut out = self.refresh_vote_card(tx, &ch).await?;
-        let route = self.change_route(Action::ChangeRequest, &ch);
-        let mut text = render::change_moved(&ch, &by, from, reason.as_deref());
-        let warning = render::clash_warning(&clashes);
-        if !warning.is_empty() {
-            text = format!("{text} {warning}");
-        }
-        out.extend(self.change_messages(&route, Action::ChangeRequest, &ch, text, false, &mut Vec::new()));
-        let details = format!(
-            "{from} → {to}{}{}",
-            if window.is_some() {
-                format!(" window={}", render::window_text(ch.window.as_ref()))
-            } else {
-                String::new()
-            },
-            reason.map(|r| format!(": {r}")).unwrap_or_default()
-        );
-        tx.record(
-            Some(actor.user),
-            AuditAction::ChangeUpdate,
-            &id.to_string(),
-            &details,
-            &out,
-        );
-        Ok(Reply::public(render::change_done(&ch, &clashes)))
+/// Writes an authorization or rejection already checked against the
+/// lifecycle: an authorized change with a window is scheduled at once and
+/// its outage notice set; the vote card is edited and the RACI row told.
+pub(crate) async fn apply_decision(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    ch: &mut Change,
+    action: Action,
+    by: &str,
+) -> DeskResult<Vec<Outgoing>> {
+    let now = tx.now;
+    if ch.state == ChangeState::Authorized && ch.window.is_some() {
+        ch.move_to(ChangeState::Scheduled)
+            .map_err(|e| DeskError::Rejected(render::invalid_change_move(ch.id, &e)))?;
     }
+    store::changes::update(tx, ch, now).await?;
+    if ch.state == ChangeState::Scheduled {
+        schedule_notice(desk, tx, ch).await?;
+    }
+    let mut out = super::cab::refresh_vote_card(desk, tx, ch).await?;
+    let route = change_route(desk, action, ch);
+    let text = render::change_decided(ch, by, action == Action::ChangeAuthorize);
+    out.extend(change_messages(desk, &route, action, ch, text, false, &mut Vec::new()));
+    Ok(out)
+}
 
-    /// `!authorize` and `!reject`: the change authority decides after the vote.
-    pub(crate) async fn decide(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: ChangeId,
-        authorize: bool,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let mut ch = self.load_change(tx, id).await?;
-        let reason = match reason {
-            Some(r) => Some(
-                bounded("reason", &r, policy.limits.note_max, false)
-                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-            ),
-            None => None,
-        };
-        let to = if authorize {
-            ChangeState::Authorized
-        } else {
-            ChangeState::Rejected
-        };
-        if authorize && ch.requester == actor.user {
-            return rejected(render::own_change_authority(id));
-        }
-        if Board::for_change(ch.change_type).is_none() {
-            return rejected(render::no_vote_for_standard(id));
-        }
-        match store::cab::get(tx, id).await? {
-            Some(v) if v.status == crate::domain::cab::VoteStatus::Open => {
-                return rejected(render::vote_still_open(id, v.closes_at))
-            }
-            None if matches!(ch.state, ChangeState::New | ChangeState::Assessment) => {
-                return rejected(render::vote_needed(&policy.prefix, id))
-            }
-            _ => {}
-        }
-        let from = ch
-            .move_to(to)
-            .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
-        if !authorize {
-            ch.reason = reason.clone();
-        }
-        let action = if authorize {
-            Action::ChangeAuthorize
-        } else {
-            Action::ChangeReject
-        };
-        let by = self.name_of(tx, actor.user).await?;
-        let out = self.apply_decision(tx, &mut ch, action, &by).await?;
-        let details = format!(
-            "{from} → {}{}",
-            ch.state,
-            reason.map(|r| format!(": {r}")).unwrap_or_default()
-        );
-        tx.record(Some(actor.user), action, &id.to_string(), &details, &out);
-        Ok(Reply::public(render::change_decided(&ch, &by, authorize)))
+/// The planned outage notice of an authorized change falls due: it goes
+/// to the status channel and the roles the `outage_declare` row informs.
+pub(crate) async fn planned_outage_notice(desk: &Desk, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
+    let Some(id) = ChangeId::parse(&firing.timer.subject) else {
+        tracing::warn!(subject = %firing.timer.subject, "change notice for something that is not a change");
+        return Ok(());
+    };
+    let Some(ch) = store::changes::get(tx, id).await? else {
+        return Ok(());
+    };
+    // Cancelled or not (yet) going ahead: the agreed outage is off.
+    if !matches!(ch.state, ChangeState::Authorized | ChangeState::Scheduled) || ch.window.is_none() {
+        return Ok(());
     }
+    let policy = desk.policy();
+    let late = firing.late_by.filter(|d| *d > TimeDelta::zero());
+    let text = render::planned_outage_notice(policy, &ch, late);
+    let mut out = vec![Outgoing::post(
+        Destination::Channel(policy.outage.status_channel.clone()),
+        OutMessage::text(text.clone()),
+    )
+    .about(id.to_string())];
+    let route = change_route(desk, Action::OutageDeclare, &ch);
+    let mut covered = vec![policy.outage.status_channel.clone()];
+    out.extend(change_messages(
+        desk,
+        &route,
+        Action::OutageDeclare,
+        &ch,
+        text.clone(),
+        false,
+        &mut covered,
+    ));
+    tx.record(
+        None,
+        AuditAction::PlannedOutageNotice,
+        &id.to_string(),
+        &render::window_text(ch.window.as_ref()),
+        &out,
+    );
+    subscriber_notices(tx, id, &ch.service, &text).await?;
+    Ok(())
+}
 
-    /// Writes an authorization or rejection already checked against the
-    /// lifecycle: an authorized change with a window is scheduled at once and
-    /// its outage notice set; the vote card is edited and the RACI row told.
-    pub(crate) async fn apply_decision(
-        &self,
-        tx: &mut Act<'_>,
-        ch: &mut Change,
-        action: Action,
-        by: &str,
-    ) -> DeskResult<Vec<Outgoing>> {
-        let now = tx.now;
-        if ch.state == ChangeState::Authorized && ch.window.is_some() {
-            ch.move_to(ChangeState::Scheduled)
-                .map_err(|e| DeskError::Rejected(render::invalid_change_move(ch.id, &e)))?;
-        }
-        store::changes::update(tx, ch, now).await?;
-        if ch.state == ChangeState::Scheduled {
-            self.schedule_notice(tx, ch).await?;
-        }
-        let mut out = self.refresh_vote_card(tx, ch).await?;
-        let route = self.change_route(action, ch);
-        let text = render::change_decided(ch, by, action == Action::ChangeAuthorize);
-        out.extend(self.change_messages(&route, action, ch, text, false, &mut Vec::new()));
-        Ok(out)
-    }
-
-    /// The planned outage notice of an authorized change falls due: it goes
-    /// to the status channel and the roles the `outage_declare` row informs.
-    pub(crate) async fn planned_outage_notice(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
-        let Some(id) = ChangeId::parse(&firing.timer.subject) else {
-            tracing::warn!(subject = %firing.timer.subject, "change notice for something that is not a change");
-            return Ok(());
-        };
-        let Some(ch) = store::changes::get(tx, id).await? else {
-            return Ok(());
-        };
-        // Cancelled or not (yet) going ahead: the agreed outage is off.
-        if !matches!(ch.state, ChangeState::Authorized | ChangeState::Scheduled) || ch.window.is_none() {
-            return Ok(());
-        }
-        let policy = self.policy();
-        let late = firing.late_by.filter(|d| *d > TimeDelta::zero());
-        let text = render::planned_outage_notice(policy, &ch, late);
-        let mut out = vec![Outgoing::post(
-            Destination::Channel(policy.outage.status_channel.clone()),
-            OutMessage::text(text.clone()),
-        )
-        .about(id.to_string())];
-        let route = self.change_route(Action::OutageDeclare, &ch);
-        let mut covered = vec![policy.outage.status_channel.clone()];
-        out.extend(self.change_messages(&route, Action::OutageDeclare, &ch, text.clone(), false, &mut covered));
-        tx.record(
-            None,
-            AuditAction::PlannedOutageNotice,
-            &id.to_string(),
-            &render::window_text(ch.window.as_ref()),
-            &out,
-        );
-        self.subscriber_notices(tx, id, &ch.service, &text).await?;
-        Ok(())
-    }
-
-    /// Direct messages to the users subscribed to `service` (`!subscribe`),
-    /// through the path every subscriber notice takes (once per notice;
-    /// closed DMs mark the subscriber unreachable), in the same transaction
-    /// as the notice; returns how many were queued.
-    async fn subscriber_notices(&self, tx: &mut Act<'_>, id: ChangeId, service: &str, text: &str) -> DeskResult<usize> {
-        let now = tx.now;
-        let notice = store::notices::planned_outage(tx, id, text, now).await?;
-        super::subscribers::dm_subscribers(tx, notice, service, text).await
-    }
+/// Direct messages to the users subscribed to `service` (`!subscribe`),
+/// through the path every subscriber notice takes (once per notice;
+/// closed DMs mark the subscriber unreachable), in the same transaction
+/// as the notice; returns how many were queued.
+pub(crate) async fn subscriber_notices(tx: &mut Act<'_>, id: ChangeId, service: &str, text: &str) -> DeskResult<usize> {
+    let now = tx.now;
+    let notice = store::notices::planned_outage(tx, id, text, now).await?;
+    super::subscribers::dm_subscribers(tx, notice, service, text).await
 }

@@ -15,18 +15,19 @@ use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store;
 
-impl Desk {
-    /// An incident notice to its route (`fanout`): `ping` decides who is
-    /// pinged; the accountable, consulted and informed roles always hear of it.
-    pub(crate) fn notify(
-        &self,
-        action: Action,
-        inc: &Incident,
-        route: &Route,
-        ping: &[Party],
-        text: &str,
-    ) -> Vec<Outgoing> {
-        self.fan_out(Notice {
+/// An incident notice to its route (`fanout`): `ping` decides who is
+/// pinged; the accountable, consulted and informed roles always hear of it.
+pub(crate) fn notify(
+    desk: &Desk,
+    action: Action,
+    inc: &Incident,
+    route: &Route,
+    ping: &[Party],
+    text: &str,
+) -> Vec<Outgoing> {
+    super::fanout::fan_out(
+        desk,
+        Notice {
             route,
             subject: inc.id.to_string(),
             ping,
@@ -35,228 +36,254 @@ impl Desk {
             tell: text.to_owned(),
             ask: render::consulted_notice(action, text),
             covered: Vec::new(),
-        })
-    }
+        },
+    )
+}
 
-    /// An optional reason, trimmed and checked against the note limit (newlines kept).
-    pub(super) fn checked_reason(&self, reason: Option<String>) -> DeskResult<Option<String>> {
-        match reason {
-            Some(r) => Ok(Some(
-                bounded("reason", &r, self.policy().limits.note_max, true)
-                    .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-            )),
-            None => Ok(None),
-        }
+/// An optional reason, trimmed and checked against the note limit (newlines kept).
+pub(crate) fn checked_reason(desk: &Desk, reason: Option<String>) -> DeskResult<Option<String>> {
+    match reason {
+        Some(r) => Ok(Some(
+            bounded("reason", &r, desk.policy().limits.note_max, true)
+                .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
+        )),
+        None => Ok(None),
     }
+}
 
-    /// `!escalate INC-n [up] [reason]`: agents escalate; the reporter asks for it.
-    pub(crate) async fn escalate(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: IncidentId,
-        up: bool,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let inc = self.incident(tx, id).await?;
-        let reason = self.checked_reason(reason)?;
-        if !inc.state.is_open() {
-            return rejected(render::not_open(&inc, "escalated"));
-        }
-        // Those who work the incident escalate it; its service's owner may
-        // climb the hierarchy; its reporter asks for escalation.
-        let works = [Who::Agents, Who::Group, Who::Assignee]
-            .into_iter()
-            .any(|p| tx.holds(p));
-        let climbs = up && tx.holds(Who::ServiceOwner);
-        if !(works || climbs) {
-            return self.request_escalation(tx, actor, &inc, reason).await;
-        }
-        if up {
-            self.escalate_up(tx, actor, inc, reason).await
-        } else {
-            self.escalate_functional(tx, actor, inc, reason).await
-        }
+/// `!escalate INC-n [up] [reason]`: agents escalate; the reporter asks for it.
+pub(crate) async fn escalate(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    up: bool,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let inc = super::incidents::incident(tx, id).await?;
+    let reason = checked_reason(desk, reason)?;
+    if !inc.state.is_open() {
+        return rejected(render::not_open(&inc, "escalated"));
     }
+    // Those who work the incident escalate it; its service's owner may
+    // climb the hierarchy; its reporter asks for escalation.
+    let works = [Who::Agents, Who::Group, Who::Assignee]
+        .into_iter()
+        .any(|p| tx.holds(p));
+    let climbs = up && tx.holds(Who::ServiceOwner);
+    if !(works || climbs) {
+        return request_escalation(desk, tx, actor, &inc, reason).await;
+    }
+    if up {
+        escalate_up(desk, tx, actor, inc, reason).await
+    } else {
+        escalate_functional(desk, tx, actor, inc, reason).await
+    }
+}
 
-    /// Hands the incident to the next support tier of its service.
-    pub(crate) async fn escalate_functional(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        mut inc: Incident,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let now = tx.now;
-        let chain = policy.tiers_for(inc.service.as_deref());
-        let step = match next_tier(chain, inc.tier) {
-            Ok(step) => step,
-            Err(TierError::LastTier { role }) => return rejected(render::last_tier(policy, &inc, &role)),
-            Err(TierError::NoTiers) => return rejected(render::last_tier(policy, &inc, &inc.handler_role)),
+/// Hands the incident to the next support tier of its service.
+pub(crate) async fn escalate_functional(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    mut inc: Incident,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let chain = policy.tiers_for(inc.service.as_deref());
+    let step = match next_tier(chain, inc.tier) {
+        Ok(step) => step,
+        Err(TierError::LastTier { role }) => return rejected(render::last_tier(policy, &inc, &role)),
+        Err(TierError::NoTiers) => return rejected(render::last_tier(policy, &inc, &inc.handler_role)),
+    };
+    let from = std::mem::replace(&mut inc.handler_role, step.role);
+    let from_tier = inc.tier;
+    inc.tier = step.tier;
+    // The new group decides who works on it: the previous assignee was in the old group.
+    inc.assignee = None;
+    inc.updated_at = now;
+    store::incidents::update(tx, &inc, now).await?;
+
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let text = render::escalated_functional(policy, &inc, &by, &from, chain.len(), reason.as_deref());
+    let route = super::incidents::route_for(desk, Action::EscalateFunctional, &inc);
+    let subject = inc.id.to_string();
+    let mut out = vec![
+        super::incidents::card(desk, tx, &inc, false).await?,
+        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
+    ];
+    out.extend(notify(
+        desk,
+        Action::EscalateFunctional,
+        &inc,
+        &route,
+        &[Party::Responsible],
+        &text,
+    ));
+    let details = format!(
+        "tier {} → {}: {from} → {}{}",
+        from_tier + 1,
+        inc.tier + 1,
+        inc.handler_role,
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    tx.record(Some(actor.user), Action::EscalateFunctional, &subject, &details, &out);
+    tracing::info!(incident = %inc.id, to = %inc.handler_role, tier = inc.tier, "escalated functionally");
+    Ok(Reply::public(render::escalated_functional_reply(
+        policy,
+        &inc,
+        chain.len(),
+    )))
+}
+
+/// Raises the incident one rung: the incident manager, then the service owner.
+pub(crate) async fn escalate_up(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    inc: Incident,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let route = super::incidents::route_for(desk, Action::EscalateHierarchical, &inc);
+    let rungs = ladder(&route);
+    let mut esc = store::escalations::get(tx, inc.id).await?;
+    let Some((level, role, party)) = next_rung(&rungs, esc.level) else {
+        return rejected(render::top_of_ladder(policy, &inc, rungs.last()));
+    };
+    esc.level = level;
+    store::escalations::set(tx, inc.id, &esc, now).await?;
+
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let text = render::escalated_up(policy, &inc, &by, &role, reason.as_deref());
+    let subject = inc.id.to_string();
+    let mut out = vec![
+        super::incidents::card(desk, tx, &inc, false).await?,
+        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
+    ];
+    out.extend(notify(
+        desk,
+        Action::EscalateHierarchical,
+        &inc,
+        &route,
+        &[party],
+        &text,
+    ));
+    let details = format!(
+        "level {level}: {role}{}",
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    tx.record(Some(actor.user), Action::EscalateHierarchical, &subject, &details, &out);
+    tracing::info!(incident = %inc.id, to = %role, level, "escalated hierarchically");
+    Ok(Reply::public(render::escalated_up_reply(policy, &inc, &role)))
+}
+
+/// A reporter asks for escalation: only the current tier is told.
+pub(crate) async fn request_escalation(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    inc: &Incident,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let text = render::escalation_requested(policy, inc, &by, reason.as_deref());
+    let out = vec![Outgoing::post(
+        Destination::RoleChannel(inc.handler_role.clone()),
+        OutMessage::text(text).pinging_roles([inc.handler_role.clone()]),
+    )
+    .about(inc.id.to_string())];
+    let details = format!(
+        "to {}{}",
+        inc.handler_role,
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    tx.record(
+        Some(actor.user),
+        AuditAction::EscalationRequest,
+        &inc.id.to_string(),
+        &details,
+        &out,
+    );
+    Ok(Reply::public(render::escalation_requested_reply(policy, inc)))
+}
+
+/// `!major INC-n [reason]` declares a major incident; `!major INC-n off <reason>` reverts it.
+pub(crate) async fn major(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    off: bool,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let inc = super::incidents::incident(tx, id).await?;
+    let reason = checked_reason(desk, reason)?;
+    if !inc.state.is_open() {
+        return rejected(render::not_open(&inc, "declared major"));
+    }
+    let mut esc = store::escalations::get(tx, id).await?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let route = super::incidents::route_for(desk, Action::MajorIncident, &inc);
+    let subject = id.to_string();
+    let (text, ping, action, reply): (String, &[Party], AuditAction, String) = if off {
+        if !esc.major {
+            return rejected(render::not_major(id));
+        }
+        let Some(reason) = reason.as_deref() else {
+            return rejected(render::major_off_needs_reason(&policy.prefix, id));
         };
-        let from = std::mem::replace(&mut inc.handler_role, step.role);
-        let from_tier = inc.tier;
-        inc.tier = step.tier;
-        // The new group decides who works on it: the previous assignee was in the old group.
-        inc.assignee = None;
-        inc.updated_at = now;
-        store::incidents::update(tx, &inc, now).await?;
-
-        let by = self.name_of(tx, actor.user).await?;
-        let text = render::escalated_functional(policy, &inc, &by, &from, chain.len(), reason.as_deref());
-        let route = self.route_for(Action::EscalateFunctional, &inc);
-        let subject = inc.id.to_string();
-        let mut out = vec![
-            self.card(tx, &inc, false).await?,
-            Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
-        ];
-        out.extend(self.notify(Action::EscalateFunctional, &inc, &route, &[Party::Responsible], &text));
-        let details = format!(
-            "tier {} → {}: {from} → {}{}",
-            from_tier + 1,
-            inc.tier + 1,
-            inc.handler_role,
-            reason.map(|r| format!(": {r}")).unwrap_or_default()
-        );
-        tx.record(Some(actor.user), Action::EscalateFunctional, &subject, &details, &out);
-        tracing::info!(incident = %inc.id, to = %inc.handler_role, tier = inc.tier, "escalated functionally");
-        Ok(Reply::public(render::escalated_functional_reply(
-            policy,
-            &inc,
-            chain.len(),
-        )))
-    }
-
-    /// Raises the incident one rung: the incident manager, then the service owner.
-    async fn escalate_up(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        inc: Incident,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let now = tx.now;
-        let route = self.route_for(Action::EscalateHierarchical, &inc);
-        let rungs = ladder(&route);
-        let mut esc = store::escalations::get(tx, inc.id).await?;
-        let Some((level, role, party)) = next_rung(&rungs, esc.level) else {
-            return rejected(render::top_of_ladder(policy, &inc, rungs.last()));
-        };
-        esc.level = level;
-        store::escalations::set(tx, inc.id, &esc, now).await?;
-
-        let by = self.name_of(tx, actor.user).await?;
-        let text = render::escalated_up(policy, &inc, &by, &role, reason.as_deref());
-        let subject = inc.id.to_string();
-        let mut out = vec![
-            self.card(tx, &inc, false).await?,
-            Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
-        ];
-        out.extend(self.notify(Action::EscalateHierarchical, &inc, &route, &[party], &text));
-        let details = format!(
-            "level {level}: {role}{}",
-            reason.map(|r| format!(": {r}")).unwrap_or_default()
-        );
-        tx.record(Some(actor.user), Action::EscalateHierarchical, &subject, &details, &out);
-        tracing::info!(incident = %inc.id, to = %role, level, "escalated hierarchically");
-        Ok(Reply::public(render::escalated_up_reply(policy, &inc, &role)))
-    }
-
-    /// A reporter asks for escalation: only the current tier is told.
-    async fn request_escalation(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        inc: &Incident,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let by = self.name_of(tx, actor.user).await?;
-        let text = render::escalation_requested(policy, inc, &by, reason.as_deref());
-        let out = vec![Outgoing::post(
-            Destination::RoleChannel(inc.handler_role.clone()),
-            OutMessage::text(text).pinging_roles([inc.handler_role.clone()]),
+        esc.major = false;
+        esc.major_since = None;
+        store::escalations::set(tx, id, &esc, now).await?;
+        super::sla::retarget_clocks(
+            desk,
+            tx,
+            id,
+            super::sla::sla_policy(desk, &inc, true),
+            super::sla::sla_policy(desk, &inc, false),
         )
-        .about(inc.id.to_string())];
-        let details = format!(
-            "to {}{}",
-            inc.handler_role,
-            reason.map(|r| format!(": {r}")).unwrap_or_default()
-        );
-        tx.record(
-            Some(actor.user),
-            AuditAction::EscalationRequest,
-            &inc.id.to_string(),
-            &details,
-            &out,
-        );
-        Ok(Reply::public(render::escalation_requested_reply(policy, inc)))
-    }
-
-    /// `!major INC-n [reason]` declares a major incident; `!major INC-n off <reason>` reverts it.
-    pub(crate) async fn major(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: IncidentId,
-        off: bool,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let now = tx.now;
-        let inc = self.incident(tx, id).await?;
-        let reason = self.checked_reason(reason)?;
-        if !inc.state.is_open() {
-            return rejected(render::not_open(&inc, "declared major"));
+        .await?;
+        (
+            render::major_reverted(policy, &inc, &by, reason),
+            &[],
+            AuditAction::MajorIncidentOff,
+            render::major_reverted_reply(&inc),
+        )
+    } else {
+        if esc.major {
+            return rejected(render::already_major(id));
         }
-        let mut esc = store::escalations::get(tx, id).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let route = self.route_for(Action::MajorIncident, &inc);
-        let subject = id.to_string();
-        let (text, ping, action, reply): (String, &[Party], AuditAction, String) = if off {
-            if !esc.major {
-                return rejected(render::not_major(id));
-            }
-            let Some(reason) = reason.as_deref() else {
-                return rejected(render::major_off_needs_reason(&policy.prefix, id));
-            };
-            esc.major = false;
-            esc.major_since = None;
-            store::escalations::set(tx, id, &esc, now).await?;
-            self.retarget_clocks(tx, id, self.sla_policy(&inc, true), self.sla_policy(&inc, false))
-                .await?;
-            (
-                render::major_reverted(policy, &inc, &by, reason),
-                &[],
-                AuditAction::MajorIncidentOff,
-                render::major_reverted_reply(&inc),
-            )
-        } else {
-            if esc.major {
-                return rejected(render::already_major(id));
-            }
-            esc.major = true;
-            esc.major_since = Some(now);
-            store::escalations::set(tx, id, &esc, now).await?;
-            self.retarget_clocks(tx, id, self.sla_policy(&inc, false), self.sla_policy(&inc, true))
-                .await?;
-            (
-                render::major_declared(policy, &inc, &by, reason.as_deref()),
-                &policy.escalation.major_ping,
-                AuditAction::Raci(Action::MajorIncident),
-                render::major_reply(&inc),
-            )
-        };
-        let mut out = vec![
-            self.card(tx, &inc, false).await?,
-            Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
-        ];
-        out.extend(self.notify(Action::MajorIncident, &inc, &route, ping, &text));
-        let details = reason.unwrap_or_default();
-        tx.record(Some(actor.user), action, &subject, &details, &out);
-        tracing::info!(incident = %id, major = !off, "major incident");
-        Ok(Reply::public(reply))
-    }
+        esc.major = true;
+        esc.major_since = Some(now);
+        store::escalations::set(tx, id, &esc, now).await?;
+        super::sla::retarget_clocks(
+            desk,
+            tx,
+            id,
+            super::sla::sla_policy(desk, &inc, false),
+            super::sla::sla_policy(desk, &inc, true),
+        )
+        .await?;
+        (
+            render::major_declared(policy, &inc, &by, reason.as_deref()),
+            &policy.escalation.major_ping,
+            AuditAction::Raci(Action::MajorIncident),
+            render::major_reply(&inc),
+        )
+    };
+    let mut out = vec![
+        super::incidents::card(desk, tx, &inc, false).await?,
+        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
+    ];
+    out.extend(notify(desk, Action::MajorIncident, &inc, &route, ping, &text));
+    let details = reason.unwrap_or_default();
+    tx.record(Some(actor.user), action, &subject, &details, &out);
+    tracing::info!(incident = %id, major = !off, "major incident");
+    Ok(Reply::public(reply))
 }

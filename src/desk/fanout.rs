@@ -56,64 +56,62 @@ struct Slot {
     pings: Vec<RoleKey>,
 }
 
-impl Desk {
-    /// The messages of one notice, by the rule in the module documentation.
-    pub(crate) fn fan_out(&self, n: Notice<'_>) -> Vec<Outgoing> {
-        let policy = self.policy();
-        let pinged = audience(n.route, n.ping, &[], n.assignee.is_some()).ping_roles;
-        let parts = std::iter::once((&n.route.responsible, Part::Responsible))
-            .chain(std::iter::once((&n.route.accountable, Part::Told)))
-            .chain(n.route.consulted.iter().map(|r| (r, Part::Consulted)))
-            .chain(n.route.informed.iter().map(|r| (r, Part::Told)))
-            .chain(pinged.iter().map(|r| (r, Part::Told)));
-        let mut slots: Vec<Slot> = Vec::new();
-        for (role, part) in parts {
-            let ping = pinged.contains(role);
-            let channel = policy
-                .role(role)
-                .map(|d| d.channel.clone())
-                .unwrap_or_else(|| role.to_string());
-            if n.covered.contains(&channel) && !ping {
-                continue;
-            }
-            match slots.iter_mut().find(|s| s.channel == channel) {
-                Some(slot) => {
-                    slot.part = slot.part.min(part);
-                    slot.asked |= part == Part::Consulted;
-                    if ping && !slot.pings.contains(role) {
-                        slot.pings.push(role.clone());
-                    }
+/// The messages of one notice, by the rule in the module documentation.
+pub(crate) fn fan_out(desk: &Desk, n: Notice<'_>) -> Vec<Outgoing> {
+    let policy = desk.policy();
+    let pinged = audience(n.route, n.ping, &[], n.assignee.is_some()).ping_roles;
+    let parts = std::iter::once((&n.route.responsible, Part::Responsible))
+        .chain(std::iter::once((&n.route.accountable, Part::Told)))
+        .chain(n.route.consulted.iter().map(|r| (r, Part::Consulted)))
+        .chain(n.route.informed.iter().map(|r| (r, Part::Told)))
+        .chain(pinged.iter().map(|r| (r, Part::Told)));
+    let mut slots: Vec<Slot> = Vec::new();
+    for (role, part) in parts {
+        let ping = pinged.contains(role);
+        let channel = policy
+            .role(role)
+            .map(|d| d.channel.clone())
+            .unwrap_or_else(|| role.to_string());
+        if n.covered.contains(&channel) && !ping {
+            continue;
+        }
+        match slots.iter_mut().find(|s| s.channel == channel) {
+            Some(slot) => {
+                slot.part = slot.part.min(part);
+                slot.asked |= part == Part::Consulted;
+                if ping && !slot.pings.contains(role) {
+                    slot.pings.push(role.clone());
                 }
-                None => slots.push(Slot {
-                    channel,
-                    role: role.clone(),
-                    part,
-                    asked: part == Part::Consulted,
-                    pings: if ping { vec![role.clone()] } else { Vec::new() },
-                }),
             }
+            None => slots.push(Slot {
+                channel,
+                role: role.clone(),
+                part,
+                asked: part == Part::Consulted,
+                pings: if ping { vec![role.clone()] } else { Vec::new() },
+            }),
         }
-        let mut out: Vec<Outgoing> = slots
-            .into_iter()
-            .map(|slot| {
-                let text = match (slot.part, slot.asked) {
-                    (Part::Consulted, _) => n.ask.clone(),
-                    (Part::Responsible, true) => format!("{}\n{}", n.text, n.ask),
-                    (Part::Responsible, false) => n.text.clone(),
-                    (Part::Told, true) => format!("{}\n{}", n.tell, n.ask),
-                    (Part::Told, false) => n.tell.clone(),
-                };
-                Outgoing::post(
-                    Destination::RoleChannel(slot.role),
-                    OutMessage::text(text).pinging_roles(slot.pings),
-                )
-                .about(n.subject.clone())
-            })
-            .collect();
-        if let (true, Some(user)) = (n.ping.contains(&Party::Assignee), n.assignee) {
-            let message = OutMessage::text(n.text.clone()).pinging_users([user]);
-            out.push(Outgoing::post(Destination::Thread(n.subject.clone()), message).about(n.subject.clone()));
-        }
-        out
     }
+    let mut out: Vec<Outgoing> = slots
+        .into_iter()
+        .map(|slot| {
+            let text = match (slot.part, slot.asked) {
+                (Part::Consulted, _) => n.ask.clone(),
+                (Part::Responsible, true) => format!("{}\n{}", n.text, n.ask),
+                (Part::Responsible, false) => n.text.clone(),
+                (Part::Told, true) => format!("{}\n{}", n.tell, n.ask),
+                (Part::Told, false) => n.tell.clone(),
+            };
+            Outgoing::post(
+                Destination::RoleChannel(slot.role),
+                OutMessage::text(text).pinging_roles(slot.pings),
+            )
+            .about(n.subject.clone())
+        })
+        .collect();
+    if let (true, Some(user)) = (n.ping.contains(&Party::Assignee), n.assignee) {
+        let message = OutMessage::text(n.text.clone()).pinging_users([user]);
+        out.push(Outgoing::post(Destination::Thread(n.subject.clone()), message).about(n.subject.clone()));
+    }
+    out
 }

@@ -30,78 +30,79 @@ pub(crate) struct LogRequest {
 /// The most notes `!show` lists (the latest): about eight messages at most.
 const SHOW_NOTES: usize = 50;
 
-impl Desk {
-    pub(crate) fn route_for(&self, action: Action, inc: &Incident) -> Route {
-        let policy = self.policy();
-        let owner = inc.service.as_deref().and_then(|s| policy.service(s)).map(|s| &s.owner);
-        let fallback = policy.incident_manager();
-        policy.raci.route(
-            action,
-            RouteContext {
-                service_owner: owner,
-                assignment_group: Some(&inc.handler_role),
-                fallback: &fallback,
-            },
-        )
-    }
+pub(crate) fn route_for(desk: &Desk, action: Action, inc: &Incident) -> Route {
+    let policy = desk.policy();
+    let owner = inc.service.as_deref().and_then(|s| policy.service(s)).map(|s| &s.owner);
+    let fallback = policy.incident_manager();
+    policy.raci.route(
+        action,
+        RouteContext {
+            service_owner: owner,
+            assignment_group: Some(&inc.handler_role),
+            fallback: &fallback,
+        },
+    )
+}
 
-    /// The card of an incident as it is now, to (re)post in its handler's channel.
-    pub(crate) async fn card(&self, tx: &mut Act<'_>, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
-        let reporter = self.name_of(tx, inc.reporter).await?;
-        let assignee = match inc.assignee {
-            Some(a) => Some(self.name_of(tx, a).await?),
-            None => None,
-        };
-        let sla = self.sla_view(tx, inc).await?;
-        Ok(self.card_of(inc, new, &reporter, assignee.as_deref(), sla.as_ref()))
-    }
+/// The card of an incident as it is now, to (re)post in its handler's channel.
+pub(crate) async fn card(desk: &Desk, tx: &mut Act<'_>, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
+    let reporter = name_of(tx, inc.reporter).await?;
+    let assignee = match inc.assignee {
+        Some(a) => Some(name_of(tx, a).await?),
+        None => None,
+    };
+    let sla = super::sla::sla_view(desk, tx, inc).await?;
+    Ok(card_of(desk, inc, new, &reporter, assignee.as_deref(), sla.as_ref()))
+}
 
-    /// [`Desk::card`] from names and SLA state already at hand.
-    fn card_of(
-        &self,
-        inc: &Incident,
-        new: bool,
-        reporter: &str,
-        assignee: Option<&str>,
-        sla: Option<&crate::render::SlaView>,
-    ) -> Outgoing {
-        let policy = self.policy();
-        let mut card = render::incident_card(policy, inc, reporter, assignee);
-        if let Some(sla) = sla {
-            render::card_sla(&mut card, sla);
-        }
-        let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(card);
-        if new {
-            msg = msg.pinging_roles([inc.handler_role.clone()]);
-        }
-        Outgoing::card(
-            inc.id.to_string(),
-            Destination::RoleChannel(inc.handler_role.clone()),
-            msg,
-        )
+/// [`card`] from names and SLA state already at hand.
+pub(crate) fn card_of(
+    desk: &Desk,
+    inc: &Incident,
+    new: bool,
+    reporter: &str,
+    assignee: Option<&str>,
+    sla: Option<&crate::render::SlaView>,
+) -> Outgoing {
+    let policy = desk.policy();
+    let mut card = render::incident_card(policy, inc, reporter, assignee);
+    if let Some(sla) = sla {
+        render::card_sla(&mut card, sla);
     }
-
-    pub(crate) async fn name_of(&self, tx: &mut Act<'_>, user: UserId) -> DeskResult<String> {
-        if user == super::SYSTEM {
-            return Ok("opsdesk".to_owned());
-        }
-        let name = store::users::name(tx, user).await?;
-        Ok(render::user_label(name.as_deref(), user))
+    let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(card);
+    if new {
+        msg = msg.pinging_roles([inc.handler_role.clone()]);
     }
+    Outgoing::card(
+        inc.id.to_string(),
+        Destination::RoleChannel(inc.handler_role.clone()),
+        msg,
+    )
+}
 
-    /// Tells an incident's route of an action whose card goes to the
-    /// handler's channel (`fanout`): nobody is pinged beyond the card, the
-    /// consulted roles are asked, the accountable and informed roles told.
-    fn inform(
-        &self,
-        route: &Route,
-        action: Action,
-        inc: &Incident,
-        card_role: &crate::domain::RoleKey,
-    ) -> Vec<Outgoing> {
-        let policy = self.policy();
-        let covered = policy.role(card_role).map(|r| r.channel.clone()).into_iter().collect();
-        self.fan_out(Notice {
+pub(crate) async fn name_of(tx: &mut Act<'_>, user: UserId) -> DeskResult<String> {
+    if user == super::SYSTEM {
+        return Ok("opsdesk".to_owned());
+    }
+    let name = store::users::name(tx, user).await?;
+    Ok(render::user_label(name.as_deref(), user))
+}
+
+/// Tells an incident's route of an action whose card goes to the
+/// handler's channel (`fanout`): nobody is pinged beyond the card, the
+/// consulted roles are asked, the accountable and informed roles told.
+pub(crate) fn inform(
+    desk: &Desk,
+    route: &Route,
+    action: Action,
+    inc: &Incident,
+    card_role: &crate::domain::RoleKey,
+) -> Vec<Outgoing> {
+    let policy = desk.policy();
+    let covered = policy.role(card_role).map(|r| r.channel.clone()).into_iter().collect();
+    super::fanout::fan_out(
+        desk,
+        Notice {
             route,
             subject: inc.id.to_string(),
             ping: &[],
@@ -110,473 +111,484 @@ impl Desk {
             tell: render::informed(policy, action, inc),
             ask: render::consulted_incident(policy, action, inc),
             covered,
-        })
-    }
+        },
+    )
+}
 
-    pub(crate) async fn log_incident(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        _channel: Option<&str>,
-        req: LogRequest,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let now = tx.now;
-        let title = bounded("title", &req.title, policy.limits.title_max, false)
-            .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
-        let service = match req.service.as_deref() {
-            None => None,
-            Some(name) => match policy.service(name) {
-                Some(s) => Some(s),
-                None => return rejected(render::unknown_service(policy, name)),
-            },
-        };
-        let category = match req.category {
-            Some(c) => {
-                Some(bounded("category", &c, 40, false).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?)
-            }
-            None => None,
-        };
-        let impact = req.impact.unwrap_or(policy.default_impact);
-        let urgency = req.urgency.unwrap_or(policy.default_urgency);
-        let action = if category.as_deref() == Some(policy.security_category.as_str()) {
-            Action::SecurityIncident
-        } else {
-            Action::LogIncident
-        };
-        let fallback = policy.incident_manager();
-        let route = policy.raci.route(
-            action,
-            RouteContext {
-                service_owner: service.map(|s| &s.owner),
-                assignment_group: None,
-                fallback: &fallback,
-            },
-        );
-        let (reporter, reporter_name, source_link, source_message) = match &req.source {
-            Some((message_id, m)) => (
-                m.author,
-                m.author_name.clone(),
-                m.link.clone(),
-                Some(message_id.clone()),
-            ),
-            None => (actor.user, actor.name.clone(), None, None),
-        };
-        if reporter != actor.user {
-            store::users::upsert(tx, reporter, &reporter_name, now).await?;
-        }
-        let new = NewIncident {
-            title,
-            impact,
-            urgency,
-            priority: policy.matrix.priority(impact, urgency),
-            service: service.map(|s| s.key.clone()),
-            category,
-            reporter,
-            handler_role: route.responsible.clone(),
-            source_link,
-            source_message,
-        };
-        let inc = store::incidents::insert(tx, &new, now).await?;
-        let clocks = self.start_clocks(tx, &inc).await?;
-        // Everything the first card shows is at hand: no need to read it back.
-        let reporter_label = render::user_label(Some(&reporter_name), reporter);
-        let sla = self.sla_view_of(&inc, &clocks, &Default::default(), now);
-        let mut out = vec![self.card_of(&inc, true, &reporter_label, None, sla.as_ref())];
-        out.push(
-            Outgoing::post(
-                Destination::Thread(inc.id.to_string()),
-                OutMessage::text(render::thread_welcome(&inc, &reporter_name)).pinging_users([reporter]),
-            )
-            .about(inc.id.to_string()),
-        );
-        out.extend(self.inform(&route, action, &inc, &inc.handler_role));
-        // Known outage: link it, say so in its thread and in the reply.
-        let known = self.link_known_outage(tx, &inc).await?;
-        if let Some((_, told)) = &known {
-            out.push(told.clone());
-        }
-        let details = format!(
-            "{} impact={} urgency={} service={} → {}{}",
-            inc.priority,
-            inc.impact,
-            inc.urgency,
-            inc.service.as_deref().unwrap_or("-"),
-            inc.handler_role,
-            known
-                .as_ref()
-                .map(|(o, _)| format!(" outage={}", o.id))
-                .unwrap_or_default()
-        );
-        tx.record(Some(actor.user), action, &inc.id.to_string(), &details, &out);
-        tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
-        let mut reply = render::incident_logged(policy, &inc);
-        if let Some((outage, _)) = &known {
-            reply = format!("{reply} {}", render::known_outage(policy, outage));
-        }
-        Ok(Reply::public(reply))
+pub(crate) async fn log_incident(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    _channel: Option<&str>,
+    req: LogRequest,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let title = bounded("title", &req.title, policy.limits.title_max, false)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let service = match req.service.as_deref() {
+        None => None,
+        Some(name) => match policy.service(name) {
+            Some(s) => Some(s),
+            None => return rejected(render::unknown_service(policy, name)),
+        },
+    };
+    let category = match req.category {
+        Some(c) => Some(bounded("category", &c, 40, false).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?),
+        None => None,
+    };
+    let impact = req.impact.unwrap_or(policy.default_impact);
+    let urgency = req.urgency.unwrap_or(policy.default_urgency);
+    let action = if category.as_deref() == Some(policy.security_category.as_str()) {
+        Action::SecurityIncident
+    } else {
+        Action::LogIncident
+    };
+    let fallback = policy.incident_manager();
+    let route = policy.raci.route(
+        action,
+        RouteContext {
+            service_owner: service.map(|s| &s.owner),
+            assignment_group: None,
+            fallback: &fallback,
+        },
+    );
+    let (reporter, reporter_name, source_link, source_message) = match &req.source {
+        Some((message_id, m)) => (
+            m.author,
+            m.author_name.clone(),
+            m.link.clone(),
+            Some(message_id.clone()),
+        ),
+        None => (actor.user, actor.name.clone(), None, None),
+    };
+    if reporter != actor.user {
+        store::users::upsert(tx, reporter, &reporter_name, now).await?;
     }
-
-    /// Loads an incident (who may act on it was decided by `permit`).
-    pub(crate) async fn incident(&self, tx: &mut Act<'_>, id: IncidentId) -> DeskResult<Incident> {
-        match store::incidents::get(tx, id).await? {
-            Some(inc) => Ok(inc),
-            None => rejected(render::unknown_incident(id)),
-        }
-    }
-
-    pub(crate) async fn show(&self, tx: &mut Act<'_>, id: IncidentId) -> DeskResult<Reply> {
-        let inc = self.incident(tx, id).await?;
-        let names = render::Names {
-            reporter: self.name_of(tx, inc.reporter).await?,
-            assignee: match inc.assignee {
-                Some(a) => Some(self.name_of(tx, a).await?),
-                None => None,
-            },
-        };
-        let sla = self.sla_view(tx, &inc).await?;
-        // Every note, up to a bound that keeps the answer to a few messages;
-        // the answer says when older ones are left out.
-        let notes = store::incidents::notes(tx, id, u32::MAX).await?;
-        let shown = &notes[notes.len().saturating_sub(SHOW_NOTES)..];
-        let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
-        Ok(Reply::public(render::show(
-            self.policy(),
-            &inc,
-            &names,
-            sla.as_ref(),
-            shown,
-            notes.len(),
-            &history,
-        )))
-    }
-
-    pub(crate) async fn list(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        filter: ListFilter,
-        page: u32,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let agent = self.is_agent(actor);
-        // Non-agents only ever see their own incidents (reported or assigned
-        // to them), whatever filter they ask for.
-        let only = if agent && filter != ListFilter::Mine {
-            None
-        } else {
-            Some(actor.user)
-        };
-        let (selection, what) = match &filter {
-            ListFilter::Open => (Selection::Open, "Open".to_owned()),
-            ListFilter::Mine => (Selection::All, "Your".to_owned()),
-            ListFilter::All => (Selection::All, "All".to_owned()),
-            ListFilter::Priority(p) => (Selection::Priority(p.level()), p.to_string()),
-            ListFilter::Service(s) => match policy.service(s) {
-                Some(def) => (Selection::Service(def.key.clone()), def.name.clone()),
-                None => return rejected(render::unknown_service(policy, s)),
-            },
-        };
-        let what = match (&filter, only.is_some()) {
-            (ListFilter::Mine | ListFilter::All, true) => "Your".to_owned(),
-            (ListFilter::Open, true) => "Your open".to_owned(),
-            (_, true) => format!("Your {what}"),
-            (_, false) => what,
-        };
-        let (items, total) = store::incidents::list(tx, &selection, only, page, policy.page_size).await?;
-        Ok(Reply::public(render::list(
-            &what,
-            &items,
-            page,
-            policy.page_size,
-            total,
-        )))
-    }
-
-    pub(crate) async fn assign(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: IncidentId,
-        to: Option<UserRef>,
-    ) -> DeskResult<Reply> {
-        let now = tx.now;
-        let mut inc = self.incident(tx, id).await?;
-        let assignee = match to {
-            None => actor.user,
-            Some(UserRef::Id(n)) => UserId::new(n),
-            Some(UserRef::Name(name)) => match store::users::by_name(tx, &name).await? {
-                Some(u) => u,
-                None => return rejected(render::unknown_user(&name)),
-            },
-        };
-        if assignee != actor.user && !self.could_work(tx, assignee, &inc.handler_role).await? {
-            let who = self.name_of(tx, assignee).await?;
-            return rejected(render::assignee_cannot_work(self.policy(), id, &who, &inc.handler_role));
-        }
-        let from = inc
-            .assign(assignee, now)
-            .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
-        store::incidents::update(tx, &inc, now).await?;
-        // Taking an incident acknowledges it.
-        self.clocks_follow(tx, &inc, from, inc.state, actor.user).await?;
-        let assignee_name = self.name_of(tx, assignee).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let mut thread = OutMessage::text(render::taken(&inc, &by, &assignee_name));
-        if assignee != actor.user {
-            thread = thread.pinging_users([assignee]);
-        }
-        let out = vec![
-            self.card(tx, &inc, false).await?,
-            Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
-        ];
-        let details = format!("assignee={assignee_name} state={}", inc.state);
-        tx.record(
-            Some(actor.user),
-            Action::AssignIncident,
-            &id.to_string(),
-            &details,
-            &out,
-        );
-        Ok(Reply::public(render::assigned_reply(&inc, &assignee_name)))
-    }
-
-    /// `!priority INC-n [impact=…] [urgency=…] [reason]`: an agent re-assesses
-    /// impact and urgency; the matrix gives the new priority and the running
-    /// SLA clocks move to its targets, keeping the time already counted. A major
-    /// incident keeps the major row's targets until it is reverted.
-    pub(crate) async fn reprioritize(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: IncidentId,
-        (impact, urgency): (Option<Impact>, Option<Urgency>),
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let now = tx.now;
-        let mut inc = self.incident(tx, id).await?;
-        if !inc.state.is_open() {
-            return rejected(render::not_open(&inc, "re-prioritised"));
-        }
-        let reason = self.checked_reason(reason)?;
-        let (impact, urgency) = (impact.unwrap_or(inc.impact), urgency.unwrap_or(inc.urgency));
-        if (impact, urgency) == (inc.impact, inc.urgency) {
-            return rejected(render::same_priority(&inc));
-        }
-        let major = store::escalations::get(tx, id).await?.major;
-        let from = inc.priority;
-        let old_sla = self.sla_policy(&inc, major);
-        inc.impact = impact;
-        inc.urgency = urgency;
-        inc.priority = policy.matrix.priority(impact, urgency);
-        inc.updated_at = now;
-        store::incidents::update(tx, &inc, now).await?;
-        if inc.priority != from && !major {
-            self.retarget_clocks(tx, id, old_sla, self.sla_policy(&inc, major))
-                .await?;
-        }
-        let by = self.name_of(tx, actor.user).await?;
-        let mut thread = OutMessage::text(render::reprioritized(policy, &inc, &by, from, reason.as_deref(), major));
-        // A more urgent incident is news to the people handling it.
-        if inc.priority.level() < from.level() {
-            thread = thread.pinging_roles([inc.handler_role.clone()]);
-        }
-        let mut out = vec![
-            self.card(tx, &inc, false).await?,
-            Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
-        ];
-        let route = self.route_for(Action::UpdateIncident, &inc);
-        out.extend(self.inform(&route, Action::UpdateIncident, &inc, &inc.handler_role));
-        let details = format!(
-            "priority {from} → {} (impact={} urgency={}){}",
-            inc.priority,
-            inc.impact,
-            inc.urgency,
-            reason.map(|r| format!(": {r}")).unwrap_or_default()
-        );
-        tx.record(
-            Some(actor.user),
-            Action::UpdateIncident,
-            &id.to_string(),
-            &details,
-            &out,
-        );
-        tracing::info!(incident = %id, from = %from, to = %inc.priority, "re-prioritised");
-        Ok(Reply::public(render::reprioritized_reply(&inc, from, major)))
-    }
-
-    pub(crate) async fn set_state(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: IncidentId,
-        to: State,
-        reason: Option<String>,
-    ) -> DeskResult<Reply> {
-        let inc = self.incident(tx, id).await?;
-        let reason = self.checked_reason(reason)?;
-        let inc = self.move_incident(tx, actor, inc, to, reason).await?;
-        Ok(Reply::public(render::done(&inc)))
-    }
-
-    /// Moves an incident through its lifecycle, permission already checked:
-    /// the one path every move takes (commands, and a resolved outage
-    /// resolving its linked incidents), so every rule tied to a move applies.
-    pub(crate) async fn move_incident(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        mut inc: Incident,
-        to: State,
-        reason: Option<String>,
-    ) -> DeskResult<Incident> {
-        let policy = self.policy();
-        let now = tx.now;
-        let id = inc.id;
-        if to == State::Resolved && reason.is_none() {
-            inc.state
-                .transition(to)
-                .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
-            return rejected(render::say_how_resolved(&policy.prefix, id));
-        }
-        let from = inc
-            .move_to(to, now)
-            .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
-        if to == State::Resolved {
-            inc.resolution = reason.clone();
-        }
-        store::incidents::update(tx, &inc, now).await?;
-        self.clocks_follow(tx, &inc, from, to, actor.user).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let action = match (from, to) {
-            (_, State::Resolved) => Action::ResolveIncident,
-            (_, State::Closed) => Action::CloseIncident,
-            (State::Resolved, State::InProgress) => Action::ReopenIncident,
-            _ => Action::UpdateIncident,
-        };
-        let mut out = vec![self.card(tx, &inc, false).await?];
-        // On resolve the thread gets the satisfaction question instead (below).
-        if to != State::Resolved {
-            let thread = OutMessage::text(render::state_changed(&inc, &by, from.as_str(), reason.as_deref()));
-            out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
-        }
-        let route = self.route_for(action, &inc);
-        out.extend(self.inform(&route, action, &inc, &inc.handler_role));
-        let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
-        let audit_actor = (actor.user != super::SYSTEM).then_some(actor.user);
-        tx.record(audit_actor, action, &id.to_string(), &details, &out);
-        if to == State::Resolved {
-            self.ask_survey(tx, &inc, &by).await?;
-        } else if from == State::Resolved {
-            self.drop_survey(tx, id).await?;
-        }
-        Ok(inc)
-    }
-
-    pub(crate) async fn note(&self, tx: &mut Act<'_>, actor: &Actor, id: IncidentId, text: &str) -> DeskResult<Reply> {
-        let now = tx.now;
-        let inc = self.incident(tx, id).await?;
-        let body = bounded("note", text, self.policy().limits.note_max, true)
-            .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
-        store::incidents::add_note(tx, id, actor.user, &body, now).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let out = vec![Outgoing::post(
-            Destination::Thread(id.to_string()),
-            OutMessage::text(render::note_added(&inc, &by, &body)),
+    let new = NewIncident {
+        title,
+        impact,
+        urgency,
+        priority: policy.matrix.priority(impact, urgency),
+        service: service.map(|s| s.key.clone()),
+        category,
+        reporter,
+        handler_role: route.responsible.clone(),
+        source_link,
+        source_message,
+    };
+    let inc = store::incidents::insert(tx, &new, now).await?;
+    let clocks = super::sla::start_clocks(desk, tx, &inc).await?;
+    // Everything the first card shows is at hand: no need to read it back.
+    let reporter_label = render::user_label(Some(&reporter_name), reporter);
+    let sla = super::sla::sla_view_of(desk, &inc, &clocks, &Default::default(), now);
+    let mut out = vec![card_of(desk, &inc, true, &reporter_label, None, sla.as_ref())];
+    out.push(
+        Outgoing::post(
+            Destination::Thread(inc.id.to_string()),
+            OutMessage::text(render::thread_welcome(&inc, &reporter_name)).pinging_users([reporter]),
         )
-        .about(id.to_string())];
-        tx.record(
-            Some(actor.user),
-            Action::UpdateIncident,
-            &id.to_string(),
-            &format!("note: {body}"),
-            &out,
-        );
-        Ok(Reply::public(render::note_reply(&inc)))
+        .about(inc.id.to_string()),
+    );
+    out.extend(inform(desk, &route, action, &inc, &inc.handler_role));
+    // Known outage: link it, say so in its thread and in the reply.
+    let known = super::outages::link_known_outage(desk, tx, &inc).await?;
+    if let Some((_, told)) = &known {
+        out.push(told.clone());
     }
+    let details = format!(
+        "{} impact={} urgency={} service={} → {}{}",
+        inc.priority,
+        inc.impact,
+        inc.urgency,
+        inc.service.as_deref().unwrap_or("-"),
+        inc.handler_role,
+        known
+            .as_ref()
+            .map(|(o, _)| format!(" outage={}", o.id))
+            .unwrap_or_default()
+    );
+    tx.record(Some(actor.user), action, &inc.id.to_string(), &details, &out);
+    tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
+    let mut reply = render::incident_logged(policy, &inc);
+    if let Some((outage, _)) = &known {
+        reply = format!("{reply} {}", render::known_outage(policy, outage));
+    }
+    Ok(Reply::public(reply))
+}
 
-    /// 🎫 on any message logs it; ✋ on a card claims the incident and ⬆️ on a card
-    /// or in its thread escalates it to the next tier; 👍 👎 answer a
-    /// satisfaction question.
-    pub(crate) async fn reaction_action(
-        &self,
-        tx: &mut Act<'_>,
-        inbound: &Inbound,
-        message_id: &str,
-        emoji: Emoji,
-        message: Option<&ReactedMessage>,
-    ) -> DeskResult<Outcome> {
-        if matches!(emoji, Emoji::Fixed | Emoji::NotFixed) {
-            let answered = self.survey_reaction(tx, &inbound.actor, message_id, emoji).await?;
-            return Ok(answered.unwrap_or(Outcome::Ignored));
+/// Loads an incident (who may act on it was decided by `permit`).
+pub(crate) async fn incident(tx: &mut Act<'_>, id: IncidentId) -> DeskResult<Incident> {
+    match store::incidents::get(tx, id).await? {
+        Some(inc) => Ok(inc),
+        None => rejected(render::unknown_incident(id)),
+    }
+}
+
+pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskResult<Reply> {
+    let inc = incident(tx, id).await?;
+    let names = render::Names {
+        reporter: name_of(tx, inc.reporter).await?,
+        assignee: match inc.assignee {
+            Some(a) => Some(name_of(tx, a).await?),
+            None => None,
+        },
+    };
+    let sla = super::sla::sla_view(desk, tx, &inc).await?;
+    // Every note, up to a bound that keeps the answer to a few messages;
+    // the answer says when older ones are left out.
+    let notes = store::incidents::notes(tx, id, u32::MAX).await?;
+    let shown = &notes[notes.len().saturating_sub(SHOW_NOTES)..];
+    let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
+    Ok(Reply::public(render::show(
+        desk.policy(),
+        &inc,
+        &names,
+        sla.as_ref(),
+        shown,
+        notes.len(),
+        &history,
+    )))
+}
+
+pub(crate) async fn list(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    filter: ListFilter,
+    page: u32,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let agent = desk.is_agent(actor);
+    // Non-agents only ever see their own incidents (reported or assigned
+    // to them), whatever filter they ask for.
+    let only = if agent && filter != ListFilter::Mine {
+        None
+    } else {
+        Some(actor.user)
+    };
+    let (selection, what) = match &filter {
+        ListFilter::Open => (Selection::Open, "Open".to_owned()),
+        ListFilter::Mine => (Selection::All, "Your".to_owned()),
+        ListFilter::All => (Selection::All, "All".to_owned()),
+        ListFilter::Priority(p) => (Selection::Priority(p.level()), p.to_string()),
+        ListFilter::Service(s) => match policy.service(s) {
+            Some(def) => (Selection::Service(def.key.clone()), def.name.clone()),
+            None => return rejected(render::unknown_service(policy, s)),
+        },
+    };
+    let what = match (&filter, only.is_some()) {
+        (ListFilter::Mine | ListFilter::All, true) => "Your".to_owned(),
+        (ListFilter::Open, true) => "Your open".to_owned(),
+        (_, true) => format!("Your {what}"),
+        (_, false) => what,
+    };
+    let (items, total) = store::incidents::list(tx, &selection, only, page, policy.page_size).await?;
+    Ok(Reply::public(render::list(
+        &what,
+        &items,
+        page,
+        policy.page_size,
+        total,
+    )))
+}
+
+pub(crate) async fn assign(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    to: Option<UserRef>,
+) -> DeskResult<Reply> {
+    let now = tx.now;
+    let mut inc = incident(tx, id).await?;
+    let assignee = match to {
+        None => actor.user,
+        Some(UserRef::Id(n)) => UserId::new(n),
+        Some(UserRef::Name(name)) => match store::users::by_name(tx, &name).await? {
+            Some(u) => u,
+            None => return rejected(render::unknown_user(&name)),
+        },
+    };
+    if assignee != actor.user && !super::permit::could_work(desk, tx, assignee, &inc.handler_role).await? {
+        let who = name_of(tx, assignee).await?;
+        return rejected(render::assignee_cannot_work(desk.policy(), id, &who, &inc.handler_role));
+    }
+    let from = inc
+        .assign(assignee, now)
+        .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
+    store::incidents::update(tx, &inc, now).await?;
+    // Taking an incident acknowledges it.
+    super::sla::clocks_follow(desk, tx, &inc, from, inc.state, actor.user).await?;
+    let assignee_name = name_of(tx, assignee).await?;
+    let by = name_of(tx, actor.user).await?;
+    let mut thread = OutMessage::text(render::taken(&inc, &by, &assignee_name));
+    if assignee != actor.user {
+        thread = thread.pinging_users([assignee]);
+    }
+    let out = vec![
+        card(desk, tx, &inc, false).await?,
+        Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
+    ];
+    let details = format!("assignee={assignee_name} state={}", inc.state);
+    tx.record(
+        Some(actor.user),
+        Action::AssignIncident,
+        &id.to_string(),
+        &details,
+        &out,
+    );
+    Ok(Reply::public(render::assigned_reply(&inc, &assignee_name)))
+}
+
+/// `!priority INC-n [impact=…] [urgency=…] [reason]`: an agent re-assesses
+/// impact and urgency; the matrix gives the new priority and the running
+/// SLA clocks move to its targets, keeping the time already counted. A major
+/// incident keeps the major row's targets until it is reverted.
+pub(crate) async fn reprioritize(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    (impact, urgency): (Option<Impact>, Option<Urgency>),
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let mut inc = incident(tx, id).await?;
+    if !inc.state.is_open() {
+        return rejected(render::not_open(&inc, "re-prioritised"));
+    }
+    let reason = super::escalation::checked_reason(desk, reason)?;
+    let (impact, urgency) = (impact.unwrap_or(inc.impact), urgency.unwrap_or(inc.urgency));
+    if (impact, urgency) == (inc.impact, inc.urgency) {
+        return rejected(render::same_priority(&inc));
+    }
+    let major = store::escalations::get(tx, id).await?.major;
+    let from = inc.priority;
+    let old_sla = super::sla::sla_policy(desk, &inc, major);
+    inc.impact = impact;
+    inc.urgency = urgency;
+    inc.priority = policy.matrix.priority(impact, urgency);
+    inc.updated_at = now;
+    store::incidents::update(tx, &inc, now).await?;
+    if inc.priority != from && !major {
+        super::sla::retarget_clocks(desk, tx, id, old_sla, super::sla::sla_policy(desk, &inc, major)).await?;
+    }
+    let by = name_of(tx, actor.user).await?;
+    let mut thread = OutMessage::text(render::reprioritized(policy, &inc, &by, from, reason.as_deref(), major));
+    // A more urgent incident is news to the people handling it.
+    if inc.priority.level() < from.level() {
+        thread = thread.pinging_roles([inc.handler_role.clone()]);
+    }
+    let mut out = vec![
+        card(desk, tx, &inc, false).await?,
+        Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
+    ];
+    let route = route_for(desk, Action::UpdateIncident, &inc);
+    out.extend(inform(desk, &route, Action::UpdateIncident, &inc, &inc.handler_role));
+    let details = format!(
+        "priority {from} → {} (impact={} urgency={}){}",
+        inc.priority,
+        inc.impact,
+        inc.urgency,
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    tx.record(
+        Some(actor.user),
+        Action::UpdateIncident,
+        &id.to_string(),
+        &details,
+        &out,
+    );
+    tracing::info!(incident = %id, from = %from, to = %inc.priority, "re-prioritised");
+    Ok(Reply::public(render::reprioritized_reply(&inc, from, major)))
+}
+
+pub(crate) async fn set_state(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    to: State,
+    reason: Option<String>,
+) -> DeskResult<Reply> {
+    let inc = incident(tx, id).await?;
+    let reason = super::escalation::checked_reason(desk, reason)?;
+    let inc = move_incident(desk, tx, actor, inc, to, reason).await?;
+    Ok(Reply::public(render::done(&inc)))
+}
+
+/// Moves an incident through its lifecycle, permission already checked:
+/// the one path every move takes (commands, and a resolved outage
+/// resolving its linked incidents), so every rule tied to a move applies.
+pub(crate) async fn move_incident(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    mut inc: Incident,
+    to: State,
+    reason: Option<String>,
+) -> DeskResult<Incident> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let id = inc.id;
+    if to == State::Resolved && reason.is_none() {
+        inc.state
+            .transition(to)
+            .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
+        return rejected(render::say_how_resolved(&policy.prefix, id));
+    }
+    let from = inc
+        .move_to(to, now)
+        .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
+    if to == State::Resolved {
+        inc.resolution = reason.clone();
+    }
+    store::incidents::update(tx, &inc, now).await?;
+    super::sla::clocks_follow(desk, tx, &inc, from, to, actor.user).await?;
+    let by = name_of(tx, actor.user).await?;
+    let action = match (from, to) {
+        (_, State::Resolved) => Action::ResolveIncident,
+        (_, State::Closed) => Action::CloseIncident,
+        (State::Resolved, State::InProgress) => Action::ReopenIncident,
+        _ => Action::UpdateIncident,
+    };
+    let mut out = vec![card(desk, tx, &inc, false).await?];
+    // On resolve the thread gets the satisfaction question instead (below).
+    if to != State::Resolved {
+        let thread = OutMessage::text(render::state_changed(&inc, &by, from.as_str(), reason.as_deref()));
+        out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
+    }
+    let route = route_for(desk, action, &inc);
+    out.extend(inform(desk, &route, action, &inc, &inc.handler_role));
+    let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
+    let audit_actor = (actor.user != super::SYSTEM).then_some(actor.user);
+    tx.record(audit_actor, action, &id.to_string(), &details, &out);
+    if to == State::Resolved {
+        super::survey::ask_survey(desk, tx, &inc, &by).await?;
+    } else if from == State::Resolved {
+        super::survey::drop_survey(tx, id).await?;
+    }
+    Ok(inc)
+}
+
+pub(crate) async fn note(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    text: &str,
+) -> DeskResult<Reply> {
+    let now = tx.now;
+    let inc = incident(tx, id).await?;
+    let body = bounded("note", text, desk.policy().limits.note_max, true)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    store::incidents::add_note(tx, id, actor.user, &body, now).await?;
+    let by = name_of(tx, actor.user).await?;
+    let out = vec![Outgoing::post(
+        Destination::Thread(id.to_string()),
+        OutMessage::text(render::note_added(&inc, &by, &body)),
+    )
+    .about(id.to_string())];
+    tx.record(
+        Some(actor.user),
+        Action::UpdateIncident,
+        &id.to_string(),
+        &format!("note: {body}"),
+        &out,
+    );
+    Ok(Reply::public(render::note_reply(&inc)))
+}
+
+/// 🎫 on any message logs it; ✋ on a card claims the incident and ⬆️ on a card
+/// or in its thread escalates it to the next tier; 👍 👎 answer a
+/// satisfaction question.
+pub(crate) async fn reaction_action(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    inbound: &Inbound,
+    message_id: &str,
+    emoji: Emoji,
+    message: Option<&ReactedMessage>,
+) -> DeskResult<Outcome> {
+    if matches!(emoji, Emoji::Fixed | Emoji::NotFixed) {
+        let answered = super::survey::survey_reaction(desk, tx, &inbound.actor, message_id, emoji).await?;
+        return Ok(answered.unwrap_or(Outcome::Ignored));
+    }
+    let mut card = store::cards::by_message(tx, message_id).await?;
+    // ⬆️ also works on any message in the incident's thread.
+    if card.is_none() && emoji == Emoji::Escalate {
+        if let Some(channel) = inbound.channel.as_deref() {
+            card = store::cards::by_message(tx, channel).await?;
         }
-        let mut card = store::cards::by_message(tx, message_id).await?;
-        // ⬆️ also works on any message in the incident's thread.
-        if card.is_none() && emoji == Emoji::Escalate {
-            if let Some(channel) = inbound.channel.as_deref() {
-                card = store::cards::by_message(tx, channel).await?;
+    }
+    match (emoji, card) {
+        (Emoji::Escalate, Some(card)) => {
+            let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
+                return Ok(Outcome::Ignored);
+            };
+            let prefix = &desk.policy().prefix;
+            super::permit::authorize_reaction(
+                desk,
+                tx,
+                &inbound.actor,
+                &Subject::Incident(id),
+                Desk::reaction_may(Emoji::Escalate),
+                || render::escalate_reaction_refused(prefix, id),
+            )
+            .await?;
+            let inc = incident(tx, id).await?;
+            if !inc.state.is_open() {
+                return rejected(render::not_open(&inc, "escalated"));
             }
+            super::escalation::escalate_functional(desk, tx, &inbound.actor, inc, None)
+                .await
+                .map(Outcome::Reply)
         }
-        match (emoji, card) {
-            (Emoji::Escalate, Some(card)) => {
-                let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
-                    return Ok(Outcome::Ignored);
-                };
-                let prefix = &self.policy().prefix;
-                self.authorize_reaction(
-                    tx,
-                    &inbound.actor,
-                    &Subject::Incident(id),
-                    Desk::reaction_may(Emoji::Escalate),
-                    || render::escalate_reaction_refused(prefix, id),
-                )
-                .await?;
-                let inc = self.incident(tx, id).await?;
-                if !inc.state.is_open() {
-                    return rejected(render::not_open(&inc, "escalated"));
-                }
-                self.escalate_functional(tx, &inbound.actor, inc, None)
-                    .await
-                    .map(Outcome::Reply)
-            }
-            (Emoji::Claim, Some(card)) => {
-                let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
-                    return Ok(Outcome::Ignored);
-                };
-                let take = Desk::reaction_may(Emoji::Claim);
-                self.authorize_reaction(tx, &inbound.actor, &Subject::Incident(id), take, render::claim_refused)
-                    .await?;
-                self.assign(tx, &inbound.actor, id, None).await.map(Outcome::Reply)
-            }
-            (Emoji::Ticket, None) => {
-                if let Some(existing) = store::incidents::by_source_message(tx, message_id).await? {
-                    return rejected(render::already_ticketed(existing));
-                }
-                let Some(m) = message else {
-                    return Ok(Outcome::Ignored);
-                };
-                // A bot's message (opsdesk's own included) has no reporter to log it for.
-                if m.from_bot {
-                    return Err(DeskError::RejectedReaction(render::ticket_on_bot_message(
-                        &self.policy().prefix,
-                    )));
-                }
-                let first_line = m.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no text)");
-                let title = render::truncate(first_line.trim(), self.policy().limits.title_max);
-                let req = LogRequest {
-                    title,
-                    impact: None,
-                    urgency: None,
-                    service: None,
-                    category: None,
-                    source: Some((message_id.to_owned(), m.clone())),
-                };
-                self.log_incident(tx, &inbound.actor, inbound.channel.as_deref(), req)
-                    .await
-                    .map(Outcome::Reply)
-            }
-            _ => Ok(Outcome::Ignored),
+        (Emoji::Claim, Some(card)) => {
+            let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
+                return Ok(Outcome::Ignored);
+            };
+            let take = Desk::reaction_may(Emoji::Claim);
+            super::permit::authorize_reaction(
+                desk,
+                tx,
+                &inbound.actor,
+                &Subject::Incident(id),
+                take,
+                render::claim_refused,
+            )
+            .await?;
+            assign(desk, tx, &inbound.actor, id, None).await.map(Outcome::Reply)
         }
+        (Emoji::Ticket, None) => {
+            if let Some(existing) = store::incidents::by_source_message(tx, message_id).await? {
+                return rejected(render::already_ticketed(existing));
+            }
+            let Some(m) = message else {
+                return Ok(Outcome::Ignored);
+            };
+            // A bot's message (opsdesk's own included) has no reporter to log it for.
+            if m.from_bot {
+                return Err(DeskError::RejectedReaction(render::ticket_on_bot_message(
+                    &desk.policy().prefix,
+                )));
+            }
+            let first_line = m.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no text)");
+            let title = render::truncate(first_line.trim(), desk.policy().limits.title_max);
+            let req = LogRequest {
+                title,
+                impact: None,
+                urgency: None,
+                service: None,
+                category: None,
+                source: Some((message_id.to_owned(), m.clone())),
+            };
+            log_incident(desk, tx, &inbound.actor, inbound.channel.as_deref(), req)
+                .await
+                .map(Outcome::Reply)
+        }
+        _ => Ok(Outcome::Ignored),
     }
 }

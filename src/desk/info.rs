@@ -6,50 +6,48 @@ use crate::domain::raci::Action;
 use crate::domain::text::nearest;
 use crate::render;
 
-impl Desk {
-    pub(crate) fn help(&self, actor: &Actor, command: Option<&str>) -> DeskResult<Reply> {
-        let prefix = &self.policy().prefix;
-        match command {
-            None => {
-                let list = self.commands_for(&actor.roles);
-                Ok(Reply::public(render::help_list(prefix, &list)))
-            }
-            Some(name) => {
-                let name = name.trim_start_matches(prefix.as_str());
-                match spec(name) {
-                    Some(c) => Ok(Reply::public(render::help_one(prefix, c))),
-                    None => {
-                        let names = COMMANDS.iter().map(|c| c.name);
-                        rejected(render::unknown_command(prefix, name, nearest(name, names)))
-                    }
+pub(crate) fn help(desk: &Desk, actor: &Actor, command: Option<&str>) -> DeskResult<Reply> {
+    let prefix = &desk.policy().prefix;
+    match command {
+        None => {
+            let list = super::permit::commands_for(desk, &actor.roles);
+            Ok(Reply::public(render::help_list(prefix, &list)))
+        }
+        Some(name) => {
+            let name = name.trim_start_matches(prefix.as_str());
+            match spec(name) {
+                Some(c) => Ok(Reply::public(render::help_one(prefix, c))),
+                None => {
+                    let names = COMMANDS.iter().map(|c| c.name);
+                    rejected(render::unknown_command(prefix, name, nearest(name, names)))
                 }
             }
         }
     }
+}
 
-    pub(crate) fn raci(&self, action: Option<&str>) -> DeskResult<Reply> {
-        let policy = self.policy();
-        match action {
-            None => Ok(Reply::public(render::raci_all(policy))),
-            Some(a) => match Action::parse(a) {
-                Some(action) => Ok(Reply::public(render::raci_one(policy, action))),
-                None => rejected(render::unknown_action(
-                    a,
-                    nearest(a, Action::ALL.iter().map(|x| x.as_str())),
-                )),
-            },
-        }
+pub(crate) fn raci(desk: &Desk, action: Option<&str>) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    match action {
+        None => Ok(Reply::public(render::raci_all(policy))),
+        Some(a) => match Action::parse(a) {
+            Some(action) => Ok(Reply::public(render::raci_one(policy, action))),
+            None => rejected(render::unknown_action(
+                a,
+                nearest(a, Action::ALL.iter().map(|x| x.as_str())),
+            )),
+        },
     }
+}
 
-    pub(crate) fn whois(&self, role: &str) -> DeskResult<Reply> {
-        let policy = self.policy();
-        match policy.find_role(role) {
-            Some(def) => Ok(Reply::public(render::whois(policy, def))),
-            None => {
-                let keys = policy.roles.keys().map(|k| k.as_str());
-                let guess = role.trim().to_lowercase().replace([' ', '-'], "_");
-                rejected(render::unknown_role(role, nearest(&guess, keys)))
-            }
+pub(crate) fn whois(desk: &Desk, role: &str) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    match policy.find_role(role) {
+        Some(def) => Ok(Reply::public(render::whois(policy, def))),
+        None => {
+            let keys = policy.roles.keys().map(|k| k.as_str());
+            let guess = role.trim().to_lowercase().replace([' ', '-'], "_");
+            rejected(render::unknown_role(role, nearest(&guess, keys)))
         }
     }
 }

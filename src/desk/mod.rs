@@ -4,6 +4,16 @@
 //!
 //! It knows nothing of serenity; every transport goes through here, so every
 //! transport obeys the same permissions.
+//!
+//! Layout: `Desk` is the value the adapters hold (`handle`, `fire_due_timers`,
+//! reconciliation) and the dispatch of a command to its kind. Every action
+//! runs through the spine in `act` (one unit of work) after `permit` checks
+//! the command's declared parties. The handlers are free functions of their
+//! kind over that unit of work — `incidents`, `sla`, `escalation`, `survey`,
+//! `changes`, `cab`, `outages`, `info` — so a cross-kind call is an import
+//! (`super::incidents::move_incident`), not a hidden method. `fanout` is the
+//! one RACI fan-out, `subscribers` the one subscriber-DM path, `emoji` the
+//! desk's reactions, `writer` the group commit.
 
 mod act;
 mod cab;
@@ -247,7 +257,7 @@ impl Desk {
         // An integration (an allowed bot) is not answered for what its party
         // may not do: the same declarations, read before anything is claimed.
         let may = parsed.as_ref().map_or(command::who::ANYONE, |cmd| cmd.may());
-        if !self.integration_may(&inbound.actor, may) {
+        if !permit::integration_may(self, &inbound.actor, may) {
             return Ok(Outcome::Ignored);
         }
         if let Ok(cmd) = &parsed {
@@ -291,7 +301,7 @@ impl Desk {
             Some(e) => e,
             None => return Ok(Outcome::Ignored),
         };
-        if !self.integration_may(&inbound.actor, Desk::reaction_may(emoji)) {
+        if !permit::integration_may(self, &inbound.actor, Desk::reaction_may(emoji)) {
             return Ok(Outcome::Ignored);
         }
         if let Emoji::Ballot(choice) = emoji {
@@ -303,7 +313,7 @@ impl Desk {
             };
             let body: Body = Box::new(move |act| {
                 let (desk, actor, message_id) = (desk.clone(), actor.clone(), message_id.clone());
-                Box::pin(async move { desk.vote_reaction(act, &actor, &message_id, choice, added).await })
+                Box::pin(async move { cab::vote_reaction(&desk, act, &actor, &message_id, choice, added).await })
             });
             return self.transact(claim, body).await;
         }
@@ -316,8 +326,7 @@ impl Desk {
             let (desk, inbound, message_id, message) =
                 (desk.clone(), claimed.clone(), message_id.clone(), message.clone());
             Box::pin(async move {
-                desk.reaction_action(act, &inbound, &message_id, emoji, message.as_ref())
-                    .await
+                incidents::reaction_action(&desk, act, &inbound, &message_id, emoji, message.as_ref()).await
             })
         });
         self.transact(Claim::Event(inbound.clone()), body).await
@@ -332,7 +341,7 @@ impl Desk {
     async fn command(&self, tx: &mut Act<'_>, inbound: &Inbound, cmd: Command) -> DeskResult<Reply> {
         let actor = &inbound.actor;
         // The one permission check: the command's declared parties (`permit`).
-        self.authorize(tx, actor, &cmd).await?;
+        permit::authorize(self, tx, actor, &cmd).await?;
         match cmd {
             Command::Incident {
                 title,
@@ -349,10 +358,10 @@ impl Desk {
                     category,
                     source: None,
                 };
-                self.log_incident(tx, actor, inbound.channel.as_deref(), req).await
+                incidents::log_incident(self, tx, actor, inbound.channel.as_deref(), req).await
             }
-            Command::Show { id } => self.show(tx, id).await,
-            Command::ShowChange { id } => self.show_change(tx, id).await,
+            Command::Show { id } => incidents::show(self, tx, id).await,
+            Command::ShowChange { id } => changes::show_change(self, tx, id).await,
             Command::Change {
                 title,
                 service,
@@ -369,26 +378,27 @@ impl Desk {
                     window,
                     implementer,
                 };
-                self.file_change(tx, actor, req).await
+                changes::file_change(self, tx, actor, req).await
             }
-            Command::ChangeCancel { id, reason } => self.cancel_change(tx, actor, id, reason).await,
+            Command::ChangeCancel { id, reason } => changes::cancel_change(self, tx, actor, id, reason).await,
             Command::ChangeStatus {
                 id,
                 state,
                 reason,
                 window,
-            } => self.change_status(tx, actor, id, state, reason, window).await,
-            Command::Changes { filter } => self.list_changes(tx, actor, filter).await,
-            Command::Cab { id, deadline } => self.call_vote(tx, actor, id, deadline).await,
-            Command::Authorize { id } => self.decide(tx, actor, id, true, None).await,
-            Command::Reject { id, reason } => self.decide(tx, actor, id, false, Some(reason)).await,
-            Command::Incidents { filter, page } => self.list(tx, actor, filter, page).await,
-            Command::Take { id } => self.assign(tx, actor, id, None).await,
-            Command::Assign { id, user } => self.assign(tx, actor, id, Some(user)).await,
-            Command::Status { id, state, reason } => self.set_state(tx, actor, id, state, reason).await,
-            Command::Note { id, text } => self.note(tx, actor, id, &text).await,
+            } => changes::change_status(self, tx, actor, id, state, reason, window).await,
+            Command::Changes { filter } => changes::list_changes(self, tx, actor, filter).await,
+            Command::Cab { id, deadline } => cab::call_vote(self, tx, actor, id, deadline).await,
+            Command::Authorize { id } => changes::decide(self, tx, actor, id, true, None).await,
+            Command::Reject { id, reason } => changes::decide(self, tx, actor, id, false, Some(reason)).await,
+            Command::Incidents { filter, page } => incidents::list(self, tx, actor, filter, page).await,
+            Command::Take { id } => incidents::assign(self, tx, actor, id, None).await,
+            Command::Assign { id, user } => incidents::assign(self, tx, actor, id, Some(user)).await,
+            Command::Status { id, state, reason } => incidents::set_state(self, tx, actor, id, state, reason).await,
+            Command::Note { id, text } => incidents::note(self, tx, actor, id, &text).await,
             Command::Resolve { id, resolution } => {
-                self.set_state(
+                incidents::set_state(
+                    self,
                     tx,
                     actor,
                     id,
@@ -398,39 +408,39 @@ impl Desk {
                 .await
             }
             Command::Close { id } => {
-                self.set_state(tx, actor, id, crate::domain::incident::State::Closed, None)
-                    .await
+                incidents::set_state(self, tx, actor, id, crate::domain::incident::State::Closed, None).await
             }
             Command::Reopen { id, reason } => {
-                self.set_state(tx, actor, id, crate::domain::incident::State::InProgress, reason)
-                    .await
+                incidents::set_state(self, tx, actor, id, crate::domain::incident::State::InProgress, reason).await
             }
-            Command::Outages => self.status_board(tx).await,
+            Command::Outages => outages::status_board(self, tx).await,
             Command::OutageDeclare {
                 service,
                 summary,
                 impact,
-            } => self.declare_outage(tx, actor, &service, &summary, impact).await,
-            Command::OutageUpdate { id, text, impact } => self.update_outage(tx, actor, id, &text, impact).await,
-            Command::OutageResolve { id, text } => self.resolve_outage(tx, actor, id, text).await,
-            Command::OutageShow { id } => self.show_outage(tx, id).await,
-            Command::Services => self.services(tx, actor).await,
-            Command::Subscribe { service } => self.subscribe(tx, actor, &service).await,
-            Command::Unsubscribe { service } => self.unsubscribe(tx, actor, &service).await,
-            Command::Subscriptions => self.subscriptions(tx, actor).await,
-            Command::Ack { id } => self.acknowledge(tx, actor, id).await,
-            Command::Escalate { id, up, reason } => self.escalate(tx, actor, id, up, reason).await,
-            Command::Major { id, off, reason } => self.major(tx, actor, id, off, reason).await,
+            } => outages::declare_outage(self, tx, actor, &service, &summary, impact).await,
+            Command::OutageUpdate { id, text, impact } => {
+                outages::update_outage(self, tx, actor, id, &text, impact).await
+            }
+            Command::OutageResolve { id, text } => outages::resolve_outage(self, tx, actor, id, text).await,
+            Command::OutageShow { id } => outages::show_outage(self, tx, id).await,
+            Command::Services => outages::services(self, tx, actor).await,
+            Command::Subscribe { service } => outages::subscribe(self, tx, actor, &service).await,
+            Command::Unsubscribe { service } => outages::unsubscribe(self, tx, actor, &service).await,
+            Command::Subscriptions => outages::subscriptions(self, tx, actor).await,
+            Command::Ack { id } => sla::acknowledge(self, tx, actor, id).await,
+            Command::Escalate { id, up, reason } => escalation::escalate(self, tx, actor, id, up, reason).await,
+            Command::Major { id, off, reason } => escalation::major(self, tx, actor, id, off, reason).await,
             Command::Priority {
                 id,
                 impact,
                 urgency,
                 reason,
-            } => self.reprioritize(tx, actor, id, (impact, urgency), reason).await,
-            Command::Help { command } => self.help(actor, command.as_deref()),
-            Command::Raci { action } => self.raci(action.as_deref()),
-            Command::Whois { role } => self.whois(&role),
-            Command::Whoami => self.whoami(actor),
+            } => incidents::reprioritize(self, tx, actor, id, (impact, urgency), reason).await,
+            Command::Help { command } => info::help(self, actor, command.as_deref()),
+            Command::Raci { action } => info::raci(self, action.as_deref()),
+            Command::Whois { role } => info::whois(self, &role),
+            Command::Whoami => permit::whoami(self, actor),
             Command::Unknown { name, suggestion } => {
                 rejected(render::unknown_command(&self.policy().prefix, &name, suggestion))
             }

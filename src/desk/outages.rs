@@ -23,49 +23,51 @@ use crate::render;
 use crate::store;
 use crate::store::notices::NoticeRef;
 
-impl Desk {
-    /// The status card of an outage as it is now.
-    async fn outage_card(&self, tx: &mut Act<'_>, o: &Outage) -> DeskResult<OutMessage> {
-        let policy = self.policy();
-        let declared_by = self.name_of(tx, o.declared_by).await?;
-        Ok(
-            OutMessage::text(render::outage_card_text(policy, o)).with_card(render::outage_card(
-                policy,
-                o,
-                &declared_by,
-            )),
-        )
-    }
+/// The status card of an outage as it is now.
+pub(crate) async fn outage_card(desk: &Desk, tx: &mut Act<'_>, o: &Outage) -> DeskResult<OutMessage> {
+    let policy = desk.policy();
+    let declared_by = super::incidents::name_of(tx, o.declared_by).await?;
+    Ok(OutMessage::text(render::outage_card_text(policy, o)).with_card(render::outage_card(policy, o, &declared_by)))
+}
 
-    fn status_channel(&self) -> Destination {
-        Destination::Channel(self.policy().outage.status_channel.clone())
-    }
+pub(crate) fn status_channel(desk: &Desk) -> Destination {
+    Destination::Channel(desk.policy().outage.status_channel.clone())
+}
 
-    /// The service's subscriber role, pinged with each notice in the status channel.
-    fn subscriber_role(&self, o: &Outage) -> Vec<String> {
-        self.policy()
-            .service(&o.service)
-            .and_then(|s| s.subscriber_role.clone())
-            .into_iter()
-            .collect()
-    }
+/// The service's subscriber role, pinged with each notice in the status channel.
+pub(crate) fn subscriber_role(desk: &Desk, o: &Outage) -> Vec<String> {
+    desk.policy()
+        .service(&o.service)
+        .and_then(|s| s.subscriber_role.clone())
+        .into_iter()
+        .collect()
+}
 
-    /// The RACI row of `action` for this outage: the responsible role pinged in
-    /// its channel; the accountable (service owner), consulted and informed
-    /// roles told in theirs, once per channel, without a ping.
-    fn outage_routing(&self, action: Action, o: &Outage, by: &str, text: &str, extra: &str) -> Vec<Outgoing> {
-        let policy = self.policy();
-        let fallback = policy.incident_manager();
-        let route = policy.raci.route(
-            action,
-            RouteContext {
-                service_owner: policy.service(&o.service).map(|s| &s.owner),
-                assignment_group: None,
-                fallback: &fallback,
-            },
-        );
-        let tell = render::outage_for_role(policy, action, o, by, text, false);
-        self.fan_out(Notice {
+/// The RACI row of `action` for this outage: the responsible role pinged in
+/// its channel; the accountable (service owner), consulted and informed
+/// roles told in theirs, once per channel, without a ping.
+pub(crate) fn outage_routing(
+    desk: &Desk,
+    action: Action,
+    o: &Outage,
+    by: &str,
+    text: &str,
+    extra: &str,
+) -> Vec<Outgoing> {
+    let policy = desk.policy();
+    let fallback = policy.incident_manager();
+    let route = policy.raci.route(
+        action,
+        RouteContext {
+            service_owner: policy.service(&o.service).map(|s| &s.owner),
+            assignment_group: None,
+            fallback: &fallback,
+        },
+    );
+    let tell = render::outage_for_role(policy, action, o, by, text, false);
+    super::fanout::fan_out(
+        desk,
+        Notice {
             route: &route,
             subject: o.id.to_string(),
             ping: &[Party::Responsible],
@@ -74,360 +76,365 @@ impl Desk {
             ask: render::consulted_notice(action, &tell),
             tell,
             covered: Vec::new(),
+        },
+    )
+}
+
+/// Queues one direct message per reachable subscriber of the outage's
+/// service for this notice; returns how many.
+pub(crate) async fn notify_subscribers(tx: &mut Act<'_>, o: &Outage, notice: i64, text: &str) -> DeskResult<usize> {
+    let notice = NoticeRef::Outage { outage: o.id, notice };
+    super::subscribers::dm_subscribers(tx, notice, &o.service, text).await
+}
+
+pub(crate) fn text_arg(desk: &Desk, field: &'static str, raw: &str) -> DeskResult<String> {
+    bounded(field, raw, desk.policy().outage.summary_max, false)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))
+}
+
+pub(crate) async fn declare_outage(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    service: &str,
+    summary: &str,
+    impact: Option<OutageImpact>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let Some(svc) = policy.service(service) else {
+        return rejected(render::unknown_service(policy, service));
+    };
+    let summary = text_arg(desk, "summary", summary)?;
+    if let Some(existing) = store::outages::active_for_service(tx, &svc.key).await? {
+        return rejected(render::outage_already_active(policy, &existing));
+    }
+    let now = tx.now;
+    let new = NewOutage {
+        service: svc.key.clone(),
+        impact: impact.unwrap_or(policy.outage.default_impact),
+        summary,
+        declared_by: actor.user,
+    };
+    let outage = store::outages::insert(tx, &new, now).await?;
+    let notice =
+        store::outages::add_notice(tx, outage.id, NoticeKind::Declare, &outage.summary, actor.user, now).await?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let card = outage_card(desk, tx, &outage)
+        .await?
+        .pinging_chat_roles(subscriber_role(desk, &outage));
+    let mut out = vec![Outgoing::card(outage.id.to_string(), status_channel(desk), card)];
+    out.extend(outage_routing(
+        desk,
+        Action::OutageDeclare,
+        &outage,
+        &by,
+        &outage.summary,
+        "",
+    ));
+    let details = format!("{} {}: {}", outage.service, outage.impact, outage.summary);
+    tx.record(
+        Some(actor.user),
+        Action::OutageDeclare,
+        &outage.id.to_string(),
+        &details,
+        &out,
+    );
+    let dm = render::outage_dm(policy, &outage, NoticeKind::Declare, &outage.summary);
+    let n = notify_subscribers(tx, &outage, notice, &dm).await?;
+    tracing::info!(outage = %outage.id, service = %outage.service, subscribers = n, "outage declared");
+    Ok(Reply::public(render::outage_declared(policy, &outage, n)))
+}
+
+/// The outage as stored now (with its latest update), after a change.
+pub(crate) async fn reload_outage(tx: &mut Act<'_>, id: OutageId) -> DeskResult<Outage> {
+    store::outages::get(tx, id).await?.ok_or_else(|| {
+        DeskError::Store(store::StoreError::Corrupt {
+            table: "outages",
+            detail: format!("{id} vanished inside its own transaction"),
         })
-    }
+    })
+}
 
-    /// Queues one direct message per reachable subscriber of the outage's
-    /// service for this notice; returns how many.
-    async fn notify_subscribers(&self, tx: &mut Act<'_>, o: &Outage, notice: i64, text: &str) -> DeskResult<usize> {
-        let notice = NoticeRef::Outage { outage: o.id, notice };
-        super::subscribers::dm_subscribers(tx, notice, &o.service, text).await
-    }
+/// Loads an outage the actor may change: it exists, they declared it or
+/// hold an outage role, and it is still active.
+pub(crate) async fn changeable_outage(desk: &Desk, tx: &mut Act<'_>, id: OutageId) -> DeskResult<Outage> {
+    let policy = desk.policy();
+    let Some(outage) = store::outages::get(tx, id).await? else {
+        return rejected(render::unknown_outage(desk.policy(), id));
+    };
+    let refuse = |e| DeskError::Rejected(render::outage_refused(policy, &e));
+    outage.check_active().map_err(refuse)?;
+    Ok(outage)
+}
 
-    fn text_arg(&self, field: &'static str, raw: &str) -> DeskResult<String> {
-        bounded(field, raw, self.policy().outage.summary_max, false)
-            .map_err(|e| DeskError::Rejected(render::text_refused(&e)))
-    }
+pub(crate) async fn update_outage(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: OutageId,
+    text: &str,
+    impact: Option<OutageImpact>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let mut outage = changeable_outage(desk, tx, id).await?;
+    let text = text_arg(desk, "update", text)?;
+    let now = tx.now;
+    let before = outage.impact;
+    outage
+        .update(impact, now)
+        .map_err(|e| DeskError::Rejected(render::outage_refused(policy, &e)))?;
+    store::outages::save(tx, &outage).await?;
+    let notice = store::outages::add_notice(tx, id, NoticeKind::Update, &text, actor.user, now).await?;
+    let outage = reload_outage(tx, id).await?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let card = outage_card(desk, tx, &outage).await?;
+    let post = OutMessage::text(render::outage_update_post(policy, &outage, &text, &by))
+        .pinging_chat_roles(subscriber_role(desk, &outage));
+    let mut out = vec![
+        Outgoing::card(id.to_string(), status_channel(desk), card),
+        Outgoing::post(status_channel(desk), post).about(id.to_string()),
+    ];
+    out.extend(outage_routing(desk, Action::OutageUpdate, &outage, &by, &text, ""));
+    let change = if before == outage.impact {
+        String::new()
+    } else {
+        format!("impact {before} → {}; ", outage.impact)
+    };
+    tx.record(
+        Some(actor.user),
+        Action::OutageUpdate,
+        &id.to_string(),
+        &format!("{change}{text}"),
+        &out,
+    );
+    let dm = render::outage_dm(policy, &outage, NoticeKind::Update, &text);
+    let n = notify_subscribers(tx, &outage, notice, &dm).await?;
+    Ok(Reply::public(render::outage_updated(&outage, n)))
+}
 
-    pub(crate) async fn declare_outage(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        service: &str,
-        summary: &str,
-        impact: Option<OutageImpact>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let Some(svc) = policy.service(service) else {
-            return rejected(render::unknown_service(policy, service));
+pub(crate) async fn resolve_outage(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: OutageId,
+    text: Option<String>,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let mut outage = changeable_outage(desk, tx, id).await?;
+    let text = match text {
+        Some(t) => text_arg(desk, "resolution", &t)?,
+        None => "service restored".to_owned(),
+    };
+    let now = tx.now;
+    outage
+        .resolve(now)
+        .map_err(|e| DeskError::Rejected(render::outage_refused(policy, &e)))?;
+    store::outages::save(tx, &outage).await?;
+    let notice = store::outages::add_notice(tx, id, NoticeKind::Resolve, &text, actor.user, now).await?;
+    let outage = reload_outage(tx, id).await?;
+    // Linked incidents first, so the roles' message can say what is left.
+    let linked = settle_linked_incidents(desk, tx, actor, &outage, &text).await?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let card = outage_card(desk, tx, &outage).await?;
+    let post = OutMessage::text(render::outage_all_clear(policy, &outage, &text))
+        .pinging_chat_roles(subscriber_role(desk, &outage));
+    let mut out = vec![
+        Outgoing::card(id.to_string(), status_channel(desk), card),
+        Outgoing::post(status_channel(desk), post).about(id.to_string()),
+    ];
+    let extra = render::outage_linked_for_role(&linked);
+    out.extend(outage_routing(desk, Action::OutageResolve, &outage, &by, &text, &extra));
+    tx.record(
+        Some(actor.user),
+        Action::OutageResolve,
+        &id.to_string(),
+        &format!(
+            "after {}: {text}",
+            crate::domain::outage::duration_text(outage.duration(now))
+        ),
+        &out,
+    );
+    let dm = render::outage_dm(policy, &outage, NoticeKind::Resolve, &text);
+    let n = notify_subscribers(tx, &outage, notice, &dm).await?;
+    tracing::info!(outage = %id, subscribers = n, linked = linked.resolved.len(), "outage resolved");
+    Ok(Reply::public(render::outage_resolved(&outage, n, &linked)))
+}
+
+/// Tells the reporters of the incidents linked to a resolved outage, and
+/// moves those whose lifecycle allows it (in_progress) to resolved with the
+/// outage as resolution, through the same path as `!resolve`. Incidents in
+/// new, assigned or on_hold may not jump to resolved: they stay as they are
+/// for their handler, and their reporter is told the outage is over.
+pub(crate) async fn settle_linked_incidents(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    outage: &Outage,
+    text: &str,
+) -> DeskResult<render::LinkedSummary> {
+    let policy = desk.policy();
+    let mut summary = render::LinkedSummary::default();
+    for inc_id in store::outages::linked_incidents(tx, outage.id).await? {
+        let Some(inc) = store::incidents::get(tx, inc_id).await? else {
+            continue;
         };
-        let summary = self.text_arg("summary", summary)?;
-        if let Some(existing) = store::outages::active_for_service(tx, &svc.key).await? {
-            return rejected(render::outage_already_active(policy, &existing));
-        }
-        let now = tx.now;
-        let new = NewOutage {
-            service: svc.key.clone(),
-            impact: impact.unwrap_or(policy.outage.default_impact),
-            summary,
-            declared_by: actor.user,
-        };
-        let outage = store::outages::insert(tx, &new, now).await?;
-        let notice =
-            store::outages::add_notice(tx, outage.id, NoticeKind::Declare, &outage.summary, actor.user, now).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let card = self
-            .outage_card(tx, &outage)
-            .await?
-            .pinging_chat_roles(self.subscriber_role(&outage));
-        let mut out = vec![Outgoing::card(outage.id.to_string(), self.status_channel(), card)];
-        out.extend(self.outage_routing(Action::OutageDeclare, &outage, &by, &outage.summary, ""));
-        let details = format!("{} {}: {}", outage.service, outage.impact, outage.summary);
-        tx.record(
-            Some(actor.user),
-            Action::OutageDeclare,
-            &outage.id.to_string(),
-            &details,
-            &out,
-        );
-        let dm = render::outage_dm(policy, &outage, NoticeKind::Declare, &outage.summary);
-        let n = self.notify_subscribers(tx, &outage, notice, &dm).await?;
-        tracing::info!(outage = %outage.id, service = %outage.service, subscribers = n, "outage declared");
-        Ok(Reply::public(render::outage_declared(policy, &outage, n)))
-    }
-
-    /// The outage as stored now (with its latest update), after a change.
-    async fn reload_outage(&self, tx: &mut Act<'_>, id: OutageId) -> DeskResult<Outage> {
-        store::outages::get(tx, id).await?.ok_or_else(|| {
-            DeskError::Store(store::StoreError::Corrupt {
-                table: "outages",
-                detail: format!("{id} vanished inside its own transaction"),
-            })
-        })
-    }
-
-    /// Loads an outage the actor may change: it exists, they declared it or
-    /// hold an outage role, and it is still active.
-    async fn changeable_outage(&self, tx: &mut Act<'_>, id: OutageId) -> DeskResult<Outage> {
-        let policy = self.policy();
-        let Some(outage) = store::outages::get(tx, id).await? else {
-            return rejected(render::unknown_outage(self.policy(), id));
-        };
-        let refuse = |e| DeskError::Rejected(render::outage_refused(policy, &e));
-        outage.check_active().map_err(refuse)?;
-        Ok(outage)
-    }
-
-    pub(crate) async fn update_outage(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: OutageId,
-        text: &str,
-        impact: Option<OutageImpact>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let mut outage = self.changeable_outage(tx, id).await?;
-        let text = self.text_arg("update", text)?;
-        let now = tx.now;
-        let before = outage.impact;
-        outage
-            .update(impact, now)
-            .map_err(|e| DeskError::Rejected(render::outage_refused(policy, &e)))?;
-        store::outages::save(tx, &outage).await?;
-        let notice = store::outages::add_notice(tx, id, NoticeKind::Update, &text, actor.user, now).await?;
-        let outage = self.reload_outage(tx, id).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let card = self.outage_card(tx, &outage).await?;
-        let post = OutMessage::text(render::outage_update_post(policy, &outage, &text, &by))
-            .pinging_chat_roles(self.subscriber_role(&outage));
-        let mut out = vec![
-            Outgoing::card(id.to_string(), self.status_channel(), card),
-            Outgoing::post(self.status_channel(), post).about(id.to_string()),
-        ];
-        out.extend(self.outage_routing(Action::OutageUpdate, &outage, &by, &text, ""));
-        let change = if before == outage.impact {
-            String::new()
-        } else {
-            format!("impact {before} → {}; ", outage.impact)
-        };
-        tx.record(
-            Some(actor.user),
-            Action::OutageUpdate,
-            &id.to_string(),
-            &format!("{change}{text}"),
-            &out,
-        );
-        let dm = render::outage_dm(policy, &outage, NoticeKind::Update, &text);
-        let n = self.notify_subscribers(tx, &outage, notice, &dm).await?;
-        Ok(Reply::public(render::outage_updated(&outage, n)))
-    }
-
-    pub(crate) async fn resolve_outage(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        id: OutageId,
-        text: Option<String>,
-    ) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let mut outage = self.changeable_outage(tx, id).await?;
-        let text = match text {
-            Some(t) => self.text_arg("resolution", &t)?,
-            None => "service restored".to_owned(),
-        };
-        let now = tx.now;
-        outage
-            .resolve(now)
-            .map_err(|e| DeskError::Rejected(render::outage_refused(policy, &e)))?;
-        store::outages::save(tx, &outage).await?;
-        let notice = store::outages::add_notice(tx, id, NoticeKind::Resolve, &text, actor.user, now).await?;
-        let outage = self.reload_outage(tx, id).await?;
-        // Linked incidents first, so the roles' message can say what is left.
-        let linked = self.settle_linked_incidents(tx, actor, &outage, &text).await?;
-        let by = self.name_of(tx, actor.user).await?;
-        let card = self.outage_card(tx, &outage).await?;
-        let post = OutMessage::text(render::outage_all_clear(policy, &outage, &text))
-            .pinging_chat_roles(self.subscriber_role(&outage));
-        let mut out = vec![
-            Outgoing::card(id.to_string(), self.status_channel(), card),
-            Outgoing::post(self.status_channel(), post).about(id.to_string()),
-        ];
-        let extra = render::outage_linked_for_role(&linked);
-        out.extend(self.outage_routing(Action::OutageResolve, &outage, &by, &text, &extra));
-        tx.record(
-            Some(actor.user),
-            Action::OutageResolve,
-            &id.to_string(),
-            &format!(
-                "after {}: {text}",
-                crate::domain::outage::duration_text(outage.duration(now))
-            ),
-            &out,
-        );
-        let dm = render::outage_dm(policy, &outage, NoticeKind::Resolve, &text);
-        let n = self.notify_subscribers(tx, &outage, notice, &dm).await?;
-        tracing::info!(outage = %id, subscribers = n, linked = linked.resolved.len(), "outage resolved");
-        Ok(Reply::public(render::outage_resolved(&outage, n, &linked)))
-    }
-
-    /// Tells the reporters of the incidents linked to a resolved outage, and
-    /// moves those whose lifecycle allows it (in_progress) to resolved with the
-    /// outage as resolution, through the same path as `!resolve`. Incidents in
-    /// new, assigned or on_hold may not jump to resolved: they stay as they are
-    /// for their handler, and their reporter is told the outage is over.
-    async fn settle_linked_incidents(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        outage: &Outage,
-        text: &str,
-    ) -> DeskResult<render::LinkedSummary> {
-        let policy = self.policy();
-        let mut summary = render::LinkedSummary::default();
-        for inc_id in store::outages::linked_incidents(tx, outage.id).await? {
-            let Some(inc) = store::incidents::get(tx, inc_id).await? else {
-                continue;
-            };
-            let outcome = LinkedOutcome::decide(inc.state, policy.outage.resolve_linked_incidents);
-            match outcome {
-                LinkedOutcome::Resolved => {
-                    let resolution = render::linked_resolution(policy, outage, text, policy.limits.note_max);
-                    self.move_incident(tx, actor, inc, State::Resolved, Some(resolution))
-                        .await?;
-                    summary.resolved.push(inc_id);
-                }
-                LinkedOutcome::LeftOpen | LinkedOutcome::AlreadyDone => {
-                    self.tell_outage_over(tx, actor, outage, &inc, text).await?;
-                    if outcome == LinkedOutcome::LeftOpen {
-                        summary.left_open.push((inc_id, inc.state));
-                    } else {
-                        summary.already_done.push(inc_id);
-                    }
+        let outcome = LinkedOutcome::decide(inc.state, policy.outage.resolve_linked_incidents);
+        match outcome {
+            LinkedOutcome::Resolved => {
+                let resolution = render::linked_resolution(policy, outage, text, policy.limits.note_max);
+                super::incidents::move_incident(desk, tx, actor, inc, State::Resolved, Some(resolution)).await?;
+                summary.resolved.push(inc_id);
+            }
+            LinkedOutcome::LeftOpen | LinkedOutcome::AlreadyDone => {
+                tell_outage_over(desk, tx, actor, outage, &inc, text).await?;
+                if outcome == LinkedOutcome::LeftOpen {
+                    summary.left_open.push((inc_id, inc.state));
+                } else {
+                    summary.already_done.push(inc_id);
                 }
             }
-            store::outages::set_link_outcome(tx, inc_id, outcome).await?;
         }
-        Ok(summary)
+        store::outages::set_link_outcome(tx, inc_id, outcome).await?;
     }
+    Ok(summary)
+}
 
-    /// Tells a linked incident's reporter, in its thread, that the outage is over.
-    async fn tell_outage_over(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        outage: &Outage,
-        inc: &Incident,
-        text: &str,
-    ) -> DeskResult<()> {
-        let reporter = self.name_of(tx, inc.reporter).await?;
-        let msg = OutMessage::text(render::outage_over_for_incident(
-            self.policy(),
-            outage,
-            inc,
-            &reporter,
-            text,
-        ))
-        .pinging_users([inc.reporter]);
-        let out = vec![Outgoing::post(Destination::Thread(inc.id.to_string()), msg).about(inc.id.to_string())];
+/// Tells a linked incident's reporter, in its thread, that the outage is over.
+pub(crate) async fn tell_outage_over(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    outage: &Outage,
+    inc: &Incident,
+    text: &str,
+) -> DeskResult<()> {
+    let reporter = super::incidents::name_of(tx, inc.reporter).await?;
+    let msg = OutMessage::text(render::outage_over_for_incident(
+        desk.policy(),
+        outage,
+        inc,
+        &reporter,
+        text,
+    ))
+    .pinging_users([inc.reporter]);
+    let out = vec![Outgoing::post(Destination::Thread(inc.id.to_string()), msg).about(inc.id.to_string())];
+    tx.record(
+        Some(actor.user),
+        Action::OutageResolve,
+        &inc.id.to_string(),
+        &format!("{} over; incident stays {}", outage.id, inc.state),
+        &out,
+    );
+    Ok(())
+}
+
+/// Links a just-logged incident to its service's active outage, if any;
+/// returns the outage and the message for the incident's thread.
+pub(crate) async fn link_known_outage(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    inc: &Incident,
+) -> DeskResult<Option<(Outage, Outgoing)>> {
+    let Some(service) = &inc.service else {
+        return Ok(None);
+    };
+    let Some(outage) = store::outages::active_for_service(tx, service).await? else {
+        return Ok(None);
+    };
+    let now = tx.now;
+    store::outages::link_incident(tx, outage.id, inc.id, now).await?;
+    let told = Outgoing::post(
+        Destination::Thread(inc.id.to_string()),
+        OutMessage::text(render::linked_to_outage(desk.policy(), &outage, inc)),
+    )
+    .about(inc.id.to_string());
+    Ok(Some((outage, told)))
+}
+
+/// `!outage show OUT-n`: what was said, to whom it got through, what is linked.
+pub(crate) async fn show_outage(desk: &Desk, tx: &mut Act<'_>, id: OutageId) -> DeskResult<Reply> {
+    let Some(outage) = store::outages::get(tx, id).await? else {
+        return rejected(render::unknown_outage(desk.policy(), id));
+    };
+    let mut notices = Vec::new();
+    for n in store::outages::notices(tx, id).await? {
+        let by = super::incidents::name_of(tx, n.actor).await?;
+        notices.push((n, by));
+    }
+    let linked = store::outages::linked_incidents(tx, id).await?;
+    let counts = store::outages::delivery_counts(tx, id).await?;
+    let subscribers = store::subscriptions::count(tx, &outage.service).await?;
+    Ok(Reply::public(render::outage_show(
+        desk.policy(),
+        &outage,
+        &notices,
+        &linked,
+        counts,
+        subscribers,
+        tx.now,
+    )))
+}
+
+/// `!status` with no arguments.
+pub(crate) async fn status_board(desk: &Desk, tx: &mut Act<'_>) -> DeskResult<Reply> {
+    let outages = store::outages::active(tx).await?;
+    Ok(Reply::public(render::status_board(desk.policy(), &outages, tx.now)))
+}
+
+pub(crate) async fn services(desk: &Desk, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let outages = store::outages::active(tx).await?;
+    let mine = store::subscriptions::for_user(tx, actor.user).await?;
+    let lines: Vec<render::ServiceLine<'_>> = policy
+        .services
+        .values()
+        .map(|s| render::ServiceLine {
+            service: s,
+            outage: outages.iter().find(|o| o.service == s.key),
+            subscribed: mine.iter().any(|m| m.service == s.key),
+        })
+        .collect();
+    Ok(Reply::public(render::services(policy, &lines)))
+}
+
+pub(crate) async fn subscribe(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, service: &str) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let Some(svc) = policy.service(service) else {
+        return rejected(render::unknown_service(policy, service));
+    };
+    let now = tx.now;
+    let how = store::subscriptions::subscribe(tx, &svc.key, actor.user, now).await?;
+    if how != crate::domain::outage::Subscribed::Already {
         tx.record(
             Some(actor.user),
-            Action::OutageResolve,
-            &inc.id.to_string(),
-            &format!("{} over; incident stays {}", outage.id, inc.state),
-            &out,
-        );
-        Ok(())
-    }
-
-    /// Links a just-logged incident to its service's active outage, if any;
-    /// returns the outage and the message for the incident's thread.
-    pub(crate) async fn link_known_outage(
-        &self,
-        tx: &mut Act<'_>,
-        inc: &Incident,
-    ) -> DeskResult<Option<(Outage, Outgoing)>> {
-        let Some(service) = &inc.service else {
-            return Ok(None);
-        };
-        let Some(outage) = store::outages::active_for_service(tx, service).await? else {
-            return Ok(None);
-        };
-        let now = tx.now;
-        store::outages::link_incident(tx, outage.id, inc.id, now).await?;
-        let told = Outgoing::post(
-            Destination::Thread(inc.id.to_string()),
-            OutMessage::text(render::linked_to_outage(self.policy(), &outage, inc)),
-        )
-        .about(inc.id.to_string());
-        Ok(Some((outage, told)))
-    }
-
-    /// `!outage show OUT-n`: what was said, to whom it got through, what is linked.
-    pub(crate) async fn show_outage(&self, tx: &mut Act<'_>, id: OutageId) -> DeskResult<Reply> {
-        let Some(outage) = store::outages::get(tx, id).await? else {
-            return rejected(render::unknown_outage(self.policy(), id));
-        };
-        let mut notices = Vec::new();
-        for n in store::outages::notices(tx, id).await? {
-            let by = self.name_of(tx, n.actor).await?;
-            notices.push((n, by));
-        }
-        let linked = store::outages::linked_incidents(tx, id).await?;
-        let counts = store::outages::delivery_counts(tx, id).await?;
-        let subscribers = store::subscriptions::count(tx, &outage.service).await?;
-        Ok(Reply::public(render::outage_show(
-            self.policy(),
-            &outage,
-            &notices,
-            &linked,
-            counts,
-            subscribers,
-            tx.now,
-        )))
-    }
-
-    /// `!status` with no arguments.
-    pub(crate) async fn status_board(&self, tx: &mut Act<'_>) -> DeskResult<Reply> {
-        let outages = store::outages::active(tx).await?;
-        Ok(Reply::public(render::status_board(self.policy(), &outages, tx.now)))
-    }
-
-    pub(crate) async fn services(&self, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let outages = store::outages::active(tx).await?;
-        let mine = store::subscriptions::for_user(tx, actor.user).await?;
-        let lines: Vec<render::ServiceLine<'_>> = policy
-            .services
-            .values()
-            .map(|s| render::ServiceLine {
-                service: s,
-                outage: outages.iter().find(|o| o.service == s.key),
-                subscribed: mine.iter().any(|m| m.service == s.key),
-            })
-            .collect();
-        Ok(Reply::public(render::services(policy, &lines)))
-    }
-
-    pub(crate) async fn subscribe(&self, tx: &mut Act<'_>, actor: &Actor, service: &str) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let Some(svc) = policy.service(service) else {
-            return rejected(render::unknown_service(policy, service));
-        };
-        let now = tx.now;
-        let how = store::subscriptions::subscribe(tx, &svc.key, actor.user, now).await?;
-        if how != crate::domain::outage::Subscribed::Already {
-            tx.record(
-                Some(actor.user),
-                AuditAction::Subscribe,
-                &Subject::Service(svc.key.clone()).to_string(),
-                &render::subscribed_audit(&svc.key, how),
-                &[],
-            );
-        }
-        Ok(Reply::private(render::subscribed(svc, how)))
-    }
-
-    pub(crate) async fn unsubscribe(&self, tx: &mut Act<'_>, actor: &Actor, service: &str) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let Some(svc) = policy.service(service) else {
-            return rejected(render::unknown_service(policy, service));
-        };
-        if !store::subscriptions::unsubscribe(tx, &svc.key, actor.user).await? {
-            return rejected(render::not_subscribed(policy, svc));
-        }
-        tx.record(
-            Some(actor.user),
-            AuditAction::Unsubscribe,
+            AuditAction::Subscribe,
             &Subject::Service(svc.key.clone()).to_string(),
-            &format!("unsubscribed from {}", svc.key),
+            &render::subscribed_audit(&svc.key, how),
             &[],
         );
-        Ok(Reply::private(render::unsubscribed(svc)))
     }
+    Ok(Reply::private(render::subscribed(svc, how)))
+}
 
-    pub(crate) async fn subscriptions(&self, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {
-        let subs = store::subscriptions::for_user(tx, actor.user).await?;
-        Ok(Reply::private(render::subscriptions(self.policy(), &subs)))
+pub(crate) async fn unsubscribe(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, service: &str) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let Some(svc) = policy.service(service) else {
+        return rejected(render::unknown_service(policy, service));
+    };
+    if !store::subscriptions::unsubscribe(tx, &svc.key, actor.user).await? {
+        return rejected(render::not_subscribed(policy, svc));
     }
+    tx.record(
+        Some(actor.user),
+        AuditAction::Unsubscribe,
+        &Subject::Service(svc.key.clone()).to_string(),
+        &format!("unsubscribed from {}", svc.key),
+        &[],
+    );
+    Ok(Reply::private(render::unsubscribed(svc)))
+}
+
+pub(crate) async fn subscriptions(desk: &Desk, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {
+    let subs = store::subscriptions::for_user(tx, actor.user).await?;
+    Ok(Reply::private(render::subscriptions(desk.policy(), &subs)))
 }

@@ -1,4 +1,4 @@
-//! Permissions, checked once: the spine asks [`Desk::authorize`] before any
+//! Permissions, checked once: the spine asks [`authorize`] before any
 //! command runs, against the parties the command declares
 //! ([`Command::may`], from its table row) and the parties the actor holds
 //! towards the command's record. Handlers do not check again; they read the
@@ -38,27 +38,6 @@ impl Facts {
 }
 
 impl Desk {
-    /// What the configuration makes holders of `roles`.
-    pub(crate) fn standing(&self, roles: &[RoleKey]) -> Standing {
-        let policy = self.policy();
-        Standing {
-            agent: policy.is_agent(roles),
-            outage_role: policy.may_declare_outages(roles),
-            change_requester: policy.change.may_request(roles),
-            change_authority: policy.change.is_authority(roles),
-            integration: false,
-        }
-    }
-
-    /// What the configuration makes `actor`: an integration (an allowed bot)
-    /// holds that party alone.
-    pub(crate) fn standing_of(&self, actor: &Actor) -> Standing {
-        Standing {
-            integration: self.policy().discord.allowed_bots.contains(&actor.user.get()),
-            ..self.standing(&actor.roles)
-        }
-    }
-
     /// Who may use a reaction: the declaration of the command it stands for
     /// (🎫 `!incident`, ✋ `!take`, ⬆️ functional escalation); answers and
     /// ballots are for people.
@@ -71,206 +50,233 @@ impl Desk {
             Emoji::Fixed | Emoji::NotFixed | Emoji::Ballot(_) => who::ANYONE,
         }
     }
+}
 
-    /// Whether an integration may run `may`: what it may not do is not
-    /// answered at all (a bot gets no refusals to read).
-    pub(crate) fn integration_may(&self, actor: &Actor, may: &[Party]) -> bool {
-        !self.standing_of(actor).integration || may.contains(&Party::Integrations)
+/// What the configuration makes holders of `roles`.
+pub(crate) fn standing(desk: &Desk, roles: &[RoleKey]) -> Standing {
+    let policy = desk.policy();
+    Standing {
+        agent: policy.is_agent(roles),
+        outage_role: policy.may_declare_outages(roles),
+        change_requester: policy.change.may_request(roles),
+        change_authority: policy.change.is_authority(roles),
+        integration: false,
     }
+}
 
-    /// The parties of a record; a refusal when it does not exist.
-    pub(crate) async fn facts(&self, tx: &mut Act<'_>, subject: &Subject) -> DeskResult<Facts> {
-        let policy = self.policy();
-        let owner = |service: Option<&str>| service.and_then(|s| policy.service(s)).map(|s| s.owner.clone());
-        match subject {
-            Subject::Incident(id) => match store::incidents::get(tx, *id).await? {
-                Some(inc) => Ok(Facts {
-                    reporter: Some(inc.reporter),
-                    assignee: inc.assignee,
-                    group: Some(inc.handler_role.clone()),
-                    owner: owner(inc.service.as_deref()),
-                }),
-                None => super::rejected(render::unknown_incident(*id)),
-            },
-            Subject::Change(id) => match store::changes::get(tx, *id).await? {
-                Some(ch) => Ok(Facts {
-                    reporter: Some(ch.requester),
-                    assignee: ch.implementer,
-                    group: None,
-                    owner: owner(Some(&ch.service)),
-                }),
-                None => super::rejected(render::unknown_change(*id)),
-            },
-            Subject::Outage(id) => match store::outages::get(tx, *id).await? {
-                Some(o) => Ok(Facts {
-                    reporter: Some(o.declared_by),
-                    assignee: None,
-                    group: None,
-                    owner: owner(Some(&o.service)),
-                }),
-                None => super::rejected(render::unknown_outage(policy, *id)),
-            },
-            Subject::Service(key) => Ok(Facts {
-                owner: owner(Some(key)),
-                ..Facts::default()
+/// What the configuration makes `actor`: an integration (an allowed bot)
+/// holds that party alone.
+pub(crate) fn standing_of(desk: &Desk, actor: &Actor) -> Standing {
+    Standing {
+        integration: desk.policy().discord.allowed_bots.contains(&actor.user.get()),
+        ..standing(desk, &actor.roles)
+    }
+}
+
+/// Whether an integration may run `may`: what it may not do is not
+/// answered at all (a bot gets no refusals to read).
+pub(crate) fn integration_may(desk: &Desk, actor: &Actor, may: &[Party]) -> bool {
+    !standing_of(desk, actor).integration || may.contains(&Party::Integrations)
+}
+
+/// The parties of a record; a refusal when it does not exist.
+pub(crate) async fn facts(desk: &Desk, tx: &mut Act<'_>, subject: &Subject) -> DeskResult<Facts> {
+    let policy = desk.policy();
+    let owner = |service: Option<&str>| service.and_then(|s| policy.service(s)).map(|s| s.owner.clone());
+    match subject {
+        Subject::Incident(id) => match store::incidents::get(tx, *id).await? {
+            Some(inc) => Ok(Facts {
+                reporter: Some(inc.reporter),
+                assignee: inc.assignee,
+                group: Some(inc.handler_role.clone()),
+                owner: owner(inc.service.as_deref()),
             }),
+            None => super::rejected(render::unknown_incident(*id)),
+        },
+        Subject::Change(id) => match store::changes::get(tx, *id).await? {
+            Some(ch) => Ok(Facts {
+                reporter: Some(ch.requester),
+                assignee: ch.implementer,
+                group: None,
+                owner: owner(Some(&ch.service)),
+            }),
+            None => super::rejected(render::unknown_change(*id)),
+        },
+        Subject::Outage(id) => match store::outages::get(tx, *id).await? {
+            Some(o) => Ok(Facts {
+                reporter: Some(o.declared_by),
+                assignee: None,
+                group: None,
+                owner: owner(Some(&o.service)),
+            }),
+            None => super::rejected(render::unknown_outage(policy, *id)),
+        },
+        Subject::Service(key) => Ok(Facts {
+            owner: owner(Some(key)),
+            ..Facts::default()
+        }),
+    }
+}
+
+/// The parties `actor` holds, towards `subject` when there is one.
+pub(crate) async fn parties(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    subject: Option<&Subject>,
+) -> DeskResult<Vec<Party>> {
+    let facts = match subject {
+        Some(s) => Some(facts(desk, tx, s).await?),
+        None => None,
+    };
+    Ok(party::held(
+        actor.user,
+        &actor.roles,
+        standing_of(desk, actor),
+        facts.as_ref().map(Facts::parties).as_ref(),
+    ))
+}
+
+/// Lets `cmd` run when the actor holds one of the parties it declares, and
+/// leaves the parties held on the action; otherwise the refusal that says who may.
+pub(crate) async fn authorize(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, cmd: &Command) -> DeskResult<()> {
+    let subject = cmd.record();
+    let held = parties(desk, tx, actor, subject.as_ref()).await?;
+    let may = cmd.may();
+    if party::permits(may, &held) {
+        tx.parties = held;
+        return Ok(());
+    }
+    let name = cmd.spec().map_or("", |s| s.name);
+    Err(DeskError::Rejected(refusal(
+        desk,
+        cmd,
+        subject.as_ref(),
+        may,
+        &held,
+        name,
+    )))
+}
+
+/// Lets a reaction that stands for a command (✋ for `!take`, ⬆️ for
+/// `!escalate`) run under `may`; `refused` says why not.
+pub(crate) async fn authorize_reaction(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    subject: &Subject,
+    may: &[Party],
+    refused: impl FnOnce() -> String,
+) -> DeskResult<()> {
+    let held = parties(desk, tx, actor, Some(subject)).await?;
+    if party::permits(may, &held) {
+        tx.parties = held;
+        Ok(())
+    } else {
+        Err(DeskError::RejectedReaction(refused()))
+    }
+}
+
+pub(crate) fn refusal(
+    desk: &Desk,
+    cmd: &Command,
+    subject: Option<&Subject>,
+    may: &[Party],
+    held: &[Party],
+    name: &str,
+) -> String {
+    let policy = desk.policy();
+    let prefix = &policy.prefix;
+    match subject {
+        // A command for those involved in an incident, refused to someone
+        // who may not even see it: they are told only that.
+        Some(Subject::Incident(id))
+            if may.iter().any(|p| p.is_per_record()) && !party::permits(who::INCIDENT_READERS, held) =>
+        {
+            render::not_yours(*id)
         }
-    }
-
-    /// The parties `actor` holds, towards `subject` when there is one.
-    pub(crate) async fn parties(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        subject: Option<&Subject>,
-    ) -> DeskResult<Vec<Party>> {
-        let facts = match subject {
-            Some(s) => Some(self.facts(tx, s).await?),
-            None => None,
-        };
-        Ok(party::held(
-            actor.user,
-            &actor.roles,
-            self.standing_of(actor),
-            facts.as_ref().map(Facts::parties).as_ref(),
-        ))
-    }
-
-    /// Lets `cmd` run when the actor holds one of the parties it declares, and
-    /// leaves the parties held on the action; otherwise the refusal that says who may.
-    pub(crate) async fn authorize(&self, tx: &mut Act<'_>, actor: &Actor, cmd: &Command) -> DeskResult<()> {
-        let subject = cmd.record();
-        let held = self.parties(tx, actor, subject.as_ref()).await?;
-        let may = cmd.may();
-        if party::permits(may, &held) {
-            tx.parties = held;
-            return Ok(());
+        Some(Subject::Outage(id)) if may == who::OUTAGE_EDITORS => {
+            render::outage_refused(policy, &OutageError::NotYours { id: *id })
         }
-        let name = cmd.spec().map_or("", |s| s.name);
-        Err(DeskError::Rejected(self.refusal(
-            cmd,
-            subject.as_ref(),
-            may,
-            &held,
-            name,
-        )))
+        Some(Subject::Change(id)) if may == who::CHANGE_CANCELLERS => render::change_cancel_not_allowed(policy, *id),
+        Some(Subject::Change(id)) if matches!(cmd, Command::ChangeStatus { .. }) => match cmd {
+            Command::ChangeStatus { state, .. } => render::change_move_not_allowed(policy, *id, *state),
+            _ => unreachable!("matched above"),
+        },
+        _ if may == who::AGENTS => render::not_agent(prefix, name),
+        _ if may == who::OUTAGE_ROLES => render::not_outage_role(policy),
+        _ if may == who::CHANGE_REQUESTERS => render::not_requester(policy),
+        _ if may == who::CHANGE_AUTHORITY => render::not_authority(policy, name),
+        _ => render::not_permitted(policy, name, may, subject),
     }
+}
 
-    /// Lets a reaction that stands for a command (✋ for `!take`, ⬆️ for
-    /// `!escalate`) run under `may`; `refused` says why not.
-    pub(crate) async fn authorize_reaction(
-        &self,
-        tx: &mut Act<'_>,
-        actor: &Actor,
-        subject: &Subject,
-        may: &[Party],
-        refused: impl FnOnce() -> String,
-    ) -> DeskResult<()> {
-        let held = self.parties(tx, actor, Some(subject)).await?;
-        if party::permits(may, &held) {
-            tx.parties = held;
-            Ok(())
-        } else {
-            Err(DeskError::RejectedReaction(refused()))
-        }
-    }
+/// Whether the holder of `roles` may ever run a command declared for
+/// `may` (on some record): what `!help` lists.
+pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], may: &[Party]) -> bool {
+    let policy = desk.policy();
+    let standing = standing(desk, roles);
+    let in_some_group = policy
+        .services
+        .values()
+        .flat_map(|s| s.tiers.iter())
+        .chain(policy.escalation.default_tiers.iter())
+        .any(|t| roles.contains(t));
+    let owns_a_service = policy.services.values().any(|s| roles.contains(&s.owner));
+    may.iter().any(|p| match p {
+        // Anyone may report something, and so be its reporter.
+        Party::Anyone | Party::Reporter => true,
+        Party::Assignee | Party::Group => in_some_group || standing.agent,
+        Party::ServiceOwner => owns_a_service,
+        Party::Agents => standing.agent,
+        Party::OutageRoles => standing.outage_role,
+        Party::ChangeRequesters => standing.change_requester,
+        Party::ChangeAuthority => standing.change_authority,
+        Party::Integrations => standing.integration,
+    })
+}
 
-    fn refusal(&self, cmd: &Command, subject: Option<&Subject>, may: &[Party], held: &[Party], name: &str) -> String {
-        let policy = self.policy();
-        let prefix = &policy.prefix;
-        match subject {
-            // A command for those involved in an incident, refused to someone
-            // who may not even see it: they are told only that.
-            Some(Subject::Incident(id))
-                if may.iter().any(|p| p.is_per_record()) && !party::permits(who::INCIDENT_READERS, held) =>
-            {
-                render::not_yours(*id)
-            }
-            Some(Subject::Outage(id)) if may == who::OUTAGE_EDITORS => {
-                render::outage_refused(policy, &OutageError::NotYours { id: *id })
-            }
-            Some(Subject::Change(id)) if may == who::CHANGE_CANCELLERS => {
-                render::change_cancel_not_allowed(policy, *id)
-            }
-            Some(Subject::Change(id)) if matches!(cmd, Command::ChangeStatus { .. }) => match cmd {
-                Command::ChangeStatus { state, .. } => render::change_move_not_allowed(policy, *id, *state),
-                _ => unreachable!("matched above"),
-            },
-            _ if may == who::AGENTS => render::not_agent(prefix, name),
-            _ if may == who::OUTAGE_ROLES => render::not_outage_role(policy),
-            _ if may == who::CHANGE_REQUESTERS => render::not_requester(policy),
-            _ if may == who::CHANGE_AUTHORITY => render::not_authority(policy, name),
-            _ => render::not_permitted(policy, name, may, subject),
-        }
-    }
+/// The rows the holder of `roles` may run on some record.
+pub(crate) fn commands_for(desk: &Desk, roles: &[RoleKey]) -> Vec<&'static CommandSpec> {
+    COMMANDS.iter().filter(|c| may_ever(desk, roles, c.may)).collect()
+}
 
-    /// Whether the holder of `roles` may ever run a command declared for
-    /// `may` (on some record): what `!help` lists.
-    pub(crate) fn may_ever(&self, roles: &[RoleKey], may: &[Party]) -> bool {
-        let policy = self.policy();
-        let standing = self.standing(roles);
-        let in_some_group = policy
-            .services
-            .values()
-            .flat_map(|s| s.tiers.iter())
-            .chain(policy.escalation.default_tiers.iter())
-            .any(|t| roles.contains(t));
-        let owns_a_service = policy.services.values().any(|s| roles.contains(&s.owner));
-        may.iter().any(|p| match p {
-            // Anyone may report something, and so be its reporter.
-            Party::Anyone | Party::Reporter => true,
-            Party::Assignee | Party::Group => in_some_group || standing.agent,
-            Party::ServiceOwner => owns_a_service,
-            Party::Agents => standing.agent,
-            Party::OutageRoles => standing.outage_role,
-            Party::ChangeRequesters => standing.change_requester,
-            Party::ChangeAuthority => standing.change_authority,
-            Party::Integrations => standing.integration,
+/// `!whoami`: the actor's chat roles, the ITIL roles they map to, the
+/// parties those make them and what that lets them run.
+pub(crate) fn whoami(desk: &Desk, actor: &Actor) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let standing = standing(desk, &actor.roles);
+    let groups: Vec<RoleKey> = actor
+        .roles
+        .iter()
+        .filter(|r| {
+            policy.services.values().any(|s| s.tiers.contains(r)) || policy.escalation.default_tiers.contains(r)
         })
-    }
+        .cloned()
+        .collect();
+    let owned: Vec<String> = policy
+        .services
+        .values()
+        .filter(|s| actor.roles.contains(&s.owner))
+        .map(|s| s.name.clone())
+        .collect();
+    let commands = commands_for(desk, &actor.roles);
+    Ok(Reply::public(render::whoami(
+        policy,
+        &actor.name,
+        &actor.roles,
+        render::Standing {
+            standing,
+            groups: &groups,
+            owned: &owned,
+            commands: &commands,
+        },
+    )))
+}
 
-    /// The rows the holder of `roles` may run on some record.
-    pub(crate) fn commands_for(&self, roles: &[RoleKey]) -> Vec<&'static CommandSpec> {
-        COMMANDS.iter().filter(|c| self.may_ever(roles, c.may)).collect()
-    }
-
-    /// `!whoami`: the actor's chat roles, the ITIL roles they map to, the
-    /// parties those make them and what that lets them run.
-    pub(crate) fn whoami(&self, actor: &Actor) -> DeskResult<Reply> {
-        let policy = self.policy();
-        let standing = self.standing(&actor.roles);
-        let groups: Vec<RoleKey> = actor
-            .roles
-            .iter()
-            .filter(|r| {
-                policy.services.values().any(|s| s.tiers.contains(r)) || policy.escalation.default_tiers.contains(r)
-            })
-            .cloned()
-            .collect();
-        let owned: Vec<String> = policy
-            .services
-            .values()
-            .filter(|s| actor.roles.contains(&s.owner))
-            .map(|s| s.name.clone())
-            .collect();
-        let commands = self.commands_for(&actor.roles);
-        Ok(Reply::public(render::whoami(
-            policy,
-            &actor.name,
-            &actor.roles,
-            render::Standing {
-                standing,
-                groups: &groups,
-                owned: &owned,
-                commands: &commands,
-            },
-        )))
-    }
-
-    /// Whether `user` could work an incident held by `group`: an agent, or a
-    /// holder of the group's role (by the roles last seen on them).
-    pub(crate) async fn could_work(&self, tx: &mut Act<'_>, user: UserId, group: &RoleKey) -> DeskResult<bool> {
-        let roles = store::roster::roles_of(tx, user).await?;
-        Ok(self.policy().is_agent(&roles) || roles.contains(group))
-    }
+/// Whether `user` could work an incident held by `group`: an agent, or a
+/// holder of the group's role (by the roles last seen on them).
+pub(crate) async fn could_work(desk: &Desk, tx: &mut Act<'_>, user: UserId, group: &RoleKey) -> DeskResult<bool> {
+    let roles = store::roster::roles_of(tx, user).await?;
+    Ok(desk.policy().is_agent(&roles) || roles.contains(group))
 }

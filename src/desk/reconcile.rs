@@ -40,38 +40,13 @@ pub struct Watched {
 impl Desk {
     /// The messages whose reactions may hold what the bot missed.
     pub async fn reconciliation_targets(&self) -> Vec<Watched> {
-        match self.targets().await {
+        match targets(self).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "could not list what to reconcile");
                 Vec::new()
             }
         }
-    }
-
-    async fn targets(&self) -> DeskResult<Vec<Watched>> {
-        let mut conn = self.store().read().await?;
-        let (votes, unclaimed) = store::cards::awaiting_reactions(&mut conn).await?;
-        let questions = store::surveys::open_questions(&mut conn).await?;
-        let votes = votes.into_iter().map(|(c, m)| Watched {
-            channel_id: c,
-            message_id: m,
-            emojis: Choice::ALL.iter().map(|c| c.emoji()).collect(),
-            watch: Watch::Vote,
-        });
-        let claims = unclaimed.into_iter().map(|(c, m)| Watched {
-            channel_id: c,
-            message_id: m,
-            emojis: vec![Emoji::Claim.as_str()],
-            watch: Watch::Added,
-        });
-        let answers = questions.into_iter().map(|(c, m)| Watched {
-            channel_id: c,
-            message_id: m,
-            emojis: vec![Emoji::Fixed.as_str(), Emoji::NotFixed.as_str()],
-            watch: Watch::Added,
-        });
-        Ok(votes.chain(claims).chain(answers).collect())
     }
 
     /// Who the desk has recorded with `emoji` on `message` (vote cards).
@@ -95,24 +70,48 @@ impl Desk {
         }
         self.handle(inbound).await
     }
+}
 
-    /// The record a reconciliation event is about (read before it acts: an
-    /// answered question is no longer found); `None` for a live event.
-    pub(crate) async fn reconciliation_subject(
-        &self,
-        tx: &mut Conn,
-        inbound: &Inbound,
-        message_id: &str,
-    ) -> DeskResult<Option<String>> {
-        if !inbound.key.starts_with(RECONCILE) {
-            return Ok(None);
-        }
-        Ok(Some(match store::cards::by_message(tx, message_id).await? {
-            Some(card) => card.subject,
-            None => match store::surveys::open_by_message(tx, message_id).await? {
-                Some(id) => id.to_string(),
-                None => format!("message {message_id}"),
-            },
-        }))
+pub(crate) async fn targets(desk: &Desk) -> DeskResult<Vec<Watched>> {
+    let mut conn = desk.store().read().await?;
+    let (votes, unclaimed) = store::cards::awaiting_reactions(&mut conn).await?;
+    let questions = store::surveys::open_questions(&mut conn).await?;
+    let votes = votes.into_iter().map(|(c, m)| Watched {
+        channel_id: c,
+        message_id: m,
+        emojis: Choice::ALL.iter().map(|c| c.emoji()).collect(),
+        watch: Watch::Vote,
+    });
+    let claims = unclaimed.into_iter().map(|(c, m)| Watched {
+        channel_id: c,
+        message_id: m,
+        emojis: vec![Emoji::Claim.as_str()],
+        watch: Watch::Added,
+    });
+    let answers = questions.into_iter().map(|(c, m)| Watched {
+        channel_id: c,
+        message_id: m,
+        emojis: vec![Emoji::Fixed.as_str(), Emoji::NotFixed.as_str()],
+        watch: Watch::Added,
+    });
+    Ok(votes.chain(claims).chain(answers).collect())
+}
+
+/// The record a reconciliation event is about (read before it acts: an
+/// answered question is no longer found); `None` for a live event.
+pub(crate) async fn reconciliation_subject(
+    tx: &mut Conn,
+    inbound: &Inbound,
+    message_id: &str,
+) -> DeskResult<Option<String>> {
+    if !inbound.key.starts_with(RECONCILE) {
+        return Ok(None);
     }
+    Ok(Some(match store::cards::by_message(tx, message_id).await? {
+        Some(card) => card.subject,
+        None => match store::surveys::open_by_message(tx, message_id).await? {
+            Some(id) => id.to_string(),
+            None => format!("message {message_id}"),
+        },
+    }))
 }

@@ -39,7 +39,7 @@ impl Desk {
                     late_by: (late > LATE_AFTER).then_some(late),
                     timer,
                 };
-                match self.fire(firing).await {
+                match fire(self, firing).await {
                     Ok(true) => fired += 1,
                     Ok(false) => {}
                     Err(DeskError::Store(e)) => return Err(e),
@@ -49,37 +49,37 @@ impl Desk {
             }
         }
     }
+}
 
-    /// Fires one timer through the action spine: its fired mark is its
-    /// identity, so a timer fires once even if two schedulers race.
-    async fn fire(&self, firing: Firing) -> DeskResult<bool> {
-        let claim = Claim::Timer {
-            id: firing.timer.id,
-            kind: firing.timer.kind.clone(),
-            key: firing.timer.key.clone(),
-        };
-        let desk = self.clone();
-        let body: Body = Box::new(move |act| {
-            let (desk, firing) = (desk.clone(), firing.clone());
-            Box::pin(async move {
-                desk.on_timer(act, &firing).await?;
-                Ok(Outcome::Ignored)
-            })
-        });
-        Ok(self.transact(claim, body).await? != Outcome::Duplicate)
-    }
+/// Fires one timer through the action spine: its fired mark is its
+/// identity, so a timer fires once even if two schedulers race.
+pub(crate) async fn fire(desk: &Desk, firing: Firing) -> DeskResult<bool> {
+    let claim = Claim::Timer {
+        id: firing.timer.id,
+        kind: firing.timer.kind.clone(),
+        key: firing.timer.key.clone(),
+    };
+    let owned = desk.clone();
+    let body: Body = Box::new(move |act| {
+        let (desk, firing) = (owned.clone(), firing.clone());
+        Box::pin(async move {
+            on_timer(&desk, act, &firing).await?;
+            Ok(Outcome::Ignored)
+        })
+    });
+    Ok(desk.transact(claim, body).await? != Outcome::Duplicate)
+}
 
-    /// Dispatches a timer to the rule that owns its kind.
-    async fn on_timer(&self, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
-        match TimerKind::parse(&firing.timer.kind) {
-            Some(TimerKind::CabClose) => self.vote_deadline(tx, firing).await,
-            Some(TimerKind::ChangeNotice) => self.planned_outage_notice(tx, firing).await,
-            Some(TimerKind::Sla) => self.on_sla_timer(tx, firing).await,
-            Some(TimerKind::Survey) => self.on_survey_timer(tx, firing).await,
-            None => {
-                tracing::warn!(kind = %firing.timer.kind, key = %firing.timer.key, "no rule owns this timer kind; dropped");
-                Ok(())
-            }
+/// Dispatches a timer to the rule that owns its kind.
+pub(crate) async fn on_timer(desk: &Desk, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
+    match TimerKind::parse(&firing.timer.kind) {
+        Some(TimerKind::CabClose) => super::cab::vote_deadline(desk, tx, firing).await,
+        Some(TimerKind::ChangeNotice) => super::changes::planned_outage_notice(desk, tx, firing).await,
+        Some(TimerKind::Sla) => super::sla::on_sla_timer(desk, tx, firing).await,
+        Some(TimerKind::Survey) => super::survey::on_survey_timer(desk, tx, firing).await,
+        None => {
+            tracing::warn!(kind = %firing.timer.kind, key = %firing.timer.key, "no rule owns this timer kind; dropped");
+            Ok(())
         }
     }
 }
