@@ -115,6 +115,12 @@ pub(crate) async fn facts(desk: &Desk, tx: &mut Act<'_>, subject: &Subject) -> D
             owner: owner(Some(key)),
             ..Facts::default()
         }),
+        // No command acts on one subscriber's messages; their recipient stands
+        // as their reporter.
+        Subject::Dm(_, user) => Ok(Facts {
+            reporter: Some(*user),
+            ..Facts::default()
+        }),
     }
 }
 

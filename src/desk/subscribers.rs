@@ -12,6 +12,7 @@
 
 use super::act::Act;
 use super::DeskResult;
+use crate::domain::subject::Subject;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::store;
 use crate::store::notices::NoticeRef;
@@ -26,14 +27,15 @@ pub(crate) async fn dm_subscribers(
     text: &str,
 ) -> DeskResult<usize> {
     let record = match notice {
-        NoticeRef::Outage { outage, .. } => outage.to_string(),
-        NoticeRef::Change { change, .. } => change.to_string(),
+        NoticeRef::Outage { outage, .. } => Subject::Outage(outage),
+        NoticeRef::Change { change, .. } => Subject::Change(change),
     };
     let users = store::notices::recipients(tx, notice, service).await?;
     for user in &users {
         // A subject per recipient: one subscriber's failed message never
         // holds back the others, and keeps their own messages in order.
-        let item = Outgoing::post(Destination::Dm(*user), OutMessage::text(text)).about(format!("{record}:dm:{user}"));
+        let item = Outgoing::post(Destination::Dm(*user), OutMessage::text(text))
+            .about(Subject::Dm(Box::new(record.clone()), *user).to_string());
         let outbox_id = tx.enqueue_now(&item).await?;
         store::notices::record_delivery(tx, notice, *user, outbox_id).await?;
     }

@@ -7,6 +7,7 @@ use std::fmt;
 use super::change::ChangeId;
 use super::incident::IncidentId;
 use super::outage::OutageId;
+use super::UserId;
 
 /// A record the desk acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -16,12 +17,18 @@ pub enum Subject {
     Outage(OutageId),
     /// A configured service (subscriptions).
     Service(String),
+    /// One subscriber's direct messages about a record (`OUT-1:dm:42`): a
+    /// subject per recipient, so one closed inbox never holds back the others.
+    Dm(Box<Subject>, UserId),
 }
 
 impl Subject {
-    /// Reads a stored subject back; `None` for text that names no record
-    /// (per-recipient message subjects such as `OUT-1:dm:42`).
+    /// Reads a stored subject back; `None` for text that names no record.
     pub fn parse(text: &str) -> Option<Subject> {
+        if let Some((record, user)) = text.split_once(":dm:") {
+            let user = user.parse::<u64>().ok()?;
+            return Some(Subject::Dm(Box::new(Subject::parse(record)?), UserId::new(user)));
+        }
         if let Some(key) = text.strip_prefix("service:") {
             return (!key.is_empty()).then(|| Subject::Service(key.to_owned()));
         }
@@ -52,6 +59,7 @@ impl fmt::Display for Subject {
             Subject::Change(id) => id.fmt(f),
             Subject::Outage(id) => id.fmt(f),
             Subject::Service(key) => write!(f, "service:{key}"),
+            Subject::Dm(record, user) => write!(f, "{record}:dm:{user}"),
         }
     }
 }
@@ -62,11 +70,12 @@ mod tests {
 
     #[test]
     fn a_subject_reads_back_as_it_is_stored() {
-        for text in ["INC-3", "CHG-12", "OUT-1", "service:email"] {
+        for text in ["INC-3", "CHG-12", "OUT-1", "service:email", "OUT-1:dm:42", "CHG-2:dm:7"] {
             let subject = Subject::parse(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(subject.to_string(), text);
         }
-        assert_eq!(Subject::parse("OUT-1:dm:42"), None);
+        assert_eq!(Subject::parse("OUT-1:dm:x"), None);
+        assert_eq!(Subject::parse("nothing:dm:42"), None);
         assert_eq!(Subject::parse("INC-x"), None);
         assert_eq!(Subject::parse("service:"), None);
         assert_eq!(Subject::parse("message 17"), None);
