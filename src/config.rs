@@ -648,6 +648,25 @@ impl Policy {
         roles.iter().any(|r| self.outage.roles.contains(r))
     }
 
+    /// Whether `role` is a support tier of some service (or a default tier):
+    /// its holders are the assignment group of the incidents it holds.
+    pub fn is_support_tier(&self, role: &RoleKey) -> bool {
+        self.services
+            .values()
+            .flat_map(|s| s.tiers.iter())
+            .chain(self.escalation.default_tiers.iter())
+            .any(|t| t == role)
+    }
+
+    /// The names of the services whose owner is one of `roles`.
+    pub fn services_owned_by(&self, roles: &[RoleKey]) -> Vec<String> {
+        self.services
+            .values()
+            .filter(|s| roles.contains(&s.owner))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     /// The ordered support tiers of an incident's service (or the default tiers).
     pub fn tiers_for(&self, service: Option<&str>) -> &[RoleKey] {
         match service.and_then(|s| self.service(s)) {

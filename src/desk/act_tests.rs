@@ -6,25 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta};
 
 use super::act::{Body, Claim};
+use super::testkit::{actor, line};
 use super::*;
 use crate::store::testing::{scalar, temp_store, texts};
-
-fn actor(name: &str, roles: &[&str]) -> Actor {
-    Actor {
-        user: crate::console::console_user_id(name),
-        name: name.into(),
-        roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
-    }
-}
-
-fn line(key: &str, who: &Actor, text: &str) -> Inbound {
-    Inbound {
-        key: key.into(),
-        actor: who.clone(),
-        channel: Some("general".into()),
-        event: Event::Line(text.into()),
-    }
-}
 
 fn start() -> DateTime<chrono::Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -145,7 +129,7 @@ async fn the_dispatcher_is_woken_only_after_the_commit_that_made_the_rows() {
 }
 
 #[tokio::test]
-async fn ballots_and_reactions_are_committed_by_the_group_writer() {
+async fn reactions_are_committed_by_the_group_writer() {
     let (store, _dir) = temp_store().await;
     let desk = Desk::new(store, Policy::defaults(), Clock::fixed(start()));
     let rita = actor("rita", &[]);

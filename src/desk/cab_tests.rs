@@ -3,18 +3,11 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::testkit::actor;
 use super::*;
 use crate::store;
 use crate::store::cards::CardRef;
 use crate::store::testing::{self, temp_store};
-
-fn actor(name: &str, roles: &[&str]) -> Actor {
-    Actor {
-        user: crate::console::console_user_id(name),
-        name: name.into(),
-        roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
-    }
-}
 
 fn start() -> DateTime<Utc> {
     // On a whole minute, as typed windows are.

@@ -40,6 +40,26 @@ pub(crate) fn notify(
     )
 }
 
+/// An escalation's messages: the card's edit, the notice in the incident's
+/// thread, and the notice to its route ([`notify`]).
+async fn announce(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    action: Action,
+    inc: &Incident,
+    route: &Route,
+    ping: &[Party],
+    text: &str,
+) -> DeskResult<Vec<Outgoing>> {
+    let subject = inc.id.to_string();
+    let mut out = vec![
+        super::incidents::card(desk, tx, inc, false).await?,
+        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text)).about(&subject),
+    ];
+    out.extend(notify(desk, action, inc, route, ping, text));
+    Ok(out)
+}
+
 /// An optional reason, trimmed and checked against the note limit (newlines kept).
 pub(crate) fn checked_reason(desk: &Desk, reason: Option<String>) -> DeskResult<Option<String>> {
     match reason {
@@ -108,19 +128,16 @@ pub(crate) async fn escalate_functional(
     let by = super::incidents::name_of(tx, actor.user).await?;
     let text = render::escalated_functional(policy, &inc, &by, &from, chain.len(), reason.as_deref());
     let route = super::incidents::route_for(desk, Action::EscalateFunctional, &inc);
-    let subject = inc.id.to_string();
-    let mut out = vec![
-        super::incidents::card(desk, tx, &inc, false).await?,
-        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
-    ];
-    out.extend(notify(
+    let out = announce(
         desk,
+        tx,
         Action::EscalateFunctional,
         &inc,
         &route,
         &[Party::Responsible],
         &text,
-    ));
+    )
+    .await?;
     let details = format!(
         "tier {} → {}: {from} → {}{}",
         from_tier + 1,
@@ -128,7 +145,13 @@ pub(crate) async fn escalate_functional(
         inc.handler_role,
         reason.map(|r| format!(": {r}")).unwrap_or_default()
     );
-    tx.record(Some(actor.user), Action::EscalateFunctional, &subject, &details, &out);
+    tx.record(
+        Some(actor.user),
+        Action::EscalateFunctional,
+        &inc.id.to_string(),
+        &details,
+        &out,
+    );
     tracing::info!(incident = %inc.id, to = %inc.handler_role, tier = inc.tier, "escalated functionally");
     Ok(Reply::public(render::escalated_functional_reply(
         policy,
@@ -158,24 +181,18 @@ pub(crate) async fn escalate_up(
 
     let by = super::incidents::name_of(tx, actor.user).await?;
     let text = render::escalated_up(policy, &inc, &by, &role, reason.as_deref());
-    let subject = inc.id.to_string();
-    let mut out = vec![
-        super::incidents::card(desk, tx, &inc, false).await?,
-        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
-    ];
-    out.extend(notify(
-        desk,
-        Action::EscalateHierarchical,
-        &inc,
-        &route,
-        &[party],
-        &text,
-    ));
+    let out = announce(desk, tx, Action::EscalateHierarchical, &inc, &route, &[party], &text).await?;
     let details = format!(
         "level {level}: {role}{}",
         reason.map(|r| format!(": {r}")).unwrap_or_default()
     );
-    tx.record(Some(actor.user), Action::EscalateHierarchical, &subject, &details, &out);
+    tx.record(
+        Some(actor.user),
+        Action::EscalateHierarchical,
+        &inc.id.to_string(),
+        &details,
+        &out,
+    );
     tracing::info!(incident = %inc.id, to = %role, level, "escalated hierarchically");
     Ok(Reply::public(render::escalated_up_reply(policy, &inc, &role)))
 }
@@ -277,11 +294,7 @@ pub(crate) async fn major(
             render::major_reply(&inc),
         )
     };
-    let mut out = vec![
-        super::incidents::card(desk, tx, &inc, false).await?,
-        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text.clone())).about(&subject),
-    ];
-    out.extend(notify(desk, Action::MajorIncident, &inc, &route, ping, &text));
+    let out = announce(desk, tx, Action::MajorIncident, &inc, &route, ping, &text).await?;
     let details = reason.unwrap_or_default();
     tx.record(Some(actor.user), action, &subject, &details, &out);
     tracing::info!(incident = %id, major = !off, "major incident");

@@ -534,7 +534,7 @@ pub(crate) async fn reaction_action(
                 tx,
                 &inbound.actor,
                 &Subject::Incident(id),
-                Desk::reaction_may(Emoji::Escalate),
+                super::permit::reaction_may(Emoji::Escalate),
                 || render::escalate_reaction_refused(prefix, id),
             )
             .await?;
@@ -550,7 +550,7 @@ pub(crate) async fn reaction_action(
             let Some(id) = Subject::parse(&card.subject).and_then(|s| s.incident()) else {
                 return Ok(Outcome::Ignored);
             };
-            let take = Desk::reaction_may(Emoji::Claim);
+            let take = super::permit::reaction_may(Emoji::Claim);
             super::permit::authorize_reaction(
                 desk,
                 tx,

@@ -301,7 +301,7 @@ impl Desk {
             Some(e) => e,
             None => return Ok(Outcome::Ignored),
         };
-        if !permit::integration_may(self, &inbound.actor, Desk::reaction_may(emoji)) {
+        if !permit::integration_may(self, &inbound.actor, permit::reaction_may(emoji)) {
             return Ok(Outcome::Ignored);
         }
         if let Emoji::Ballot(choice) = emoji {
@@ -462,5 +462,7 @@ mod outage_tests;
 mod sla_tests;
 #[cfg(test)]
 mod subscriber_tests;
+#[cfg(test)]
+mod testkit;
 #[cfg(test)]
 mod tests;

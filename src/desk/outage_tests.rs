@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta};
 
+use super::testkit::{actor, say};
 use super::*;
 use crate::domain::UserId;
 use crate::message::Destination;
@@ -17,27 +18,6 @@ use crate::store::testing::{self, temp_store};
 const SUBSCRIBERS: u64 = 300;
 /// The subscriber whose DMs are closed.
 const CLOSED: u64 = 1_000 + 77;
-
-fn actor(name: &str, roles: &[&str]) -> Actor {
-    Actor {
-        user: crate::console::console_user_id(name),
-        name: name.into(),
-        roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
-    }
-}
-
-async fn say(desk: &Desk, key: &str, who: &Actor, text: &str) -> Reply {
-    let inbound = Inbound {
-        key: key.into(),
-        actor: who.clone(),
-        channel: Some("general".into()),
-        event: Event::Line(text.into()),
-    };
-    match desk.handle(inbound).await {
-        Outcome::Reply(r) => r,
-        other => panic!("{text}: {other:?}"),
-    }
-}
 
 /// A Discord stand-in: fails about 20 % of first DM attempts (alternating a
 /// 429 with retry-after and a 500), refuses the closed user for good, and

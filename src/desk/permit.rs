@@ -37,18 +37,16 @@ impl Facts {
     }
 }
 
-impl Desk {
-    /// Who may use a reaction: the declaration of the command it stands for
-    /// (🎫 `!incident`, ✋ `!take`, ⬆️ functional escalation); answers and
-    /// ballots are for people.
-    pub(crate) fn reaction_may(emoji: Emoji) -> &'static [Party] {
-        let row = |name: &str| crate::command::spec(name).map_or(who::ANYONE, |s| s.may);
-        match emoji {
-            Emoji::Ticket => row("incident"),
-            Emoji::Claim => row("take"),
-            Emoji::Escalate => who::ESCALATE_REACTION,
-            Emoji::Fixed | Emoji::NotFixed | Emoji::Ballot(_) => who::ANYONE,
-        }
+/// Who may use a reaction: the declaration of the command it stands for
+/// (🎫 `!incident`, ✋ `!take`, ⬆️ functional escalation); answers and
+/// ballots are for people.
+pub(crate) fn reaction_may(emoji: Emoji) -> &'static [Party] {
+    let row = |name: &str| crate::command::spec(name).map_or(who::ANYONE, |s| s.may);
+    match emoji {
+        Emoji::Ticket => row("incident"),
+        Emoji::Claim => row("take"),
+        Emoji::Escalate => who::ESCALATE_REACTION,
+        Emoji::Fixed | Emoji::NotFixed | Emoji::Ballot(_) => who::ANYONE,
     }
 }
 
@@ -222,13 +220,8 @@ pub(crate) fn refusal(
 pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], may: &[Party]) -> bool {
     let policy = desk.policy();
     let standing = standing(desk, roles);
-    let in_some_group = policy
-        .services
-        .values()
-        .flat_map(|s| s.tiers.iter())
-        .chain(policy.escalation.default_tiers.iter())
-        .any(|t| roles.contains(t));
-    let owns_a_service = policy.services.values().any(|s| roles.contains(&s.owner));
+    let in_some_group = roles.iter().any(|r| policy.is_support_tier(r));
+    let owns_a_service = !policy.services_owned_by(roles).is_empty();
     may.iter().any(|p| match p {
         // Anyone may report something, and so be its reporter.
         Party::Anyone | Party::Reporter => true,
@@ -255,17 +248,10 @@ pub(crate) fn whoami(desk: &Desk, actor: &Actor) -> DeskResult<Reply> {
     let groups: Vec<RoleKey> = actor
         .roles
         .iter()
-        .filter(|r| {
-            policy.services.values().any(|s| s.tiers.contains(r)) || policy.escalation.default_tiers.contains(r)
-        })
+        .filter(|r| policy.is_support_tier(r))
         .cloned()
         .collect();
-    let owned: Vec<String> = policy
-        .services
-        .values()
-        .filter(|s| actor.roles.contains(&s.owner))
-        .map(|s| s.name.clone())
-        .collect();
+    let owned = policy.services_owned_by(&actor.roles);
     let commands = commands_for(desk, &actor.roles);
     Ok(Reply::public(render::whoami(
         policy,

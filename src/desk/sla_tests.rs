@@ -3,16 +3,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::testkit::{self, actor};
 use super::*;
 use crate::store::testing::{self, temp_store};
-
-fn actor(name: &str, roles: &[&str]) -> Actor {
-    Actor {
-        user: crate::console::console_user_id(name),
-        name: name.into(),
-        roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
-    }
-}
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-03-04T10:00:00Z").unwrap().to_utc()
@@ -20,16 +13,7 @@ fn t0() -> DateTime<Utc> {
 
 /// Sends a line and returns the reply text (refusals included).
 async fn say(desk: &Desk, key: &str, who: &Actor, text: &str) -> String {
-    let inbound = Inbound {
-        key: key.into(),
-        actor: who.clone(),
-        channel: Some("general".into()),
-        event: Event::Line(text.into()),
-    };
-    match desk.handle(inbound).await {
-        Outcome::Reply(r) => r.text,
-        other => panic!("{text}: {other:?}"),
-    }
+    testkit::say(desk, key, who, text).await.text
 }
 
 /// The SLA audit rows of an incident, in order: `(action, details)`.

@@ -6,32 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::testkit::{actor, say};
 use super::*;
 use crate::domain::UserId;
 use crate::message::Destination;
 use crate::outbox::{Delivered, Delivery, Dispatcher, SendError, Transport};
 use crate::store::testing::{self, temp_store};
-
-fn actor(name: &str, roles: &[&str]) -> Actor {
-    Actor {
-        user: crate::console::console_user_id(name),
-        name: name.into(),
-        roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
-    }
-}
-
-async fn say(desk: &Desk, key: &str, who: &Actor, text: &str) -> Reply {
-    let inbound = Inbound {
-        key: key.into(),
-        actor: who.clone(),
-        channel: Some("general".into()),
-        event: Event::Line(text.into()),
-    };
-    match desk.handle(inbound).await {
-        Outcome::Reply(r) => r,
-        other => panic!("{text}: {other:?}"),
-    }
-}
 
 fn start() -> DateTime<Utc> {
     // On a whole minute, as typed windows are.

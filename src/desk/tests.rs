@@ -1,24 +1,8 @@
 //! Desk rules that need a database: replays, atomicity, permissions.
 
+use super::testkit::{actor, line};
 use super::*;
 use crate::store::testing::{self, temp_store};
-
-fn actor(name: &str, roles: &[&str]) -> Actor {
-    Actor {
-        user: crate::console::console_user_id(name),
-        name: name.into(),
-        roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
-    }
-}
-
-fn line(key: &str, who: &Actor, text: &str) -> Inbound {
-    Inbound {
-        key: key.into(),
-        actor: who.clone(),
-        channel: Some("general".into()),
-        event: Event::Line(text.into()),
-    }
-}
 
 async fn count(desk: &Desk, table: &str) -> i64 {
     testing::scalar(desk.store(), &format!("SELECT COUNT(*) FROM {table}")).await

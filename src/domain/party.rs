@@ -37,20 +37,6 @@ pub enum Party {
 }
 
 impl Party {
-    /// Every party, in the order help and whoami name them.
-    pub const ALL: [Party; 10] = [
-        Party::Anyone,
-        Party::Reporter,
-        Party::Assignee,
-        Party::Group,
-        Party::ServiceOwner,
-        Party::Agents,
-        Party::OutageRoles,
-        Party::ChangeRequesters,
-        Party::ChangeAuthority,
-        Party::Integrations,
-    ];
-
     /// Whether this party is held towards one record (reporter, assignee,
     /// group, owner) rather than by role alone.
     pub fn is_per_record(self) -> bool {

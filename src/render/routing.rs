@@ -45,18 +45,8 @@ pub fn consulted_notice(action: Action, told: &str) -> String {
 /// and the routing agree.
 pub fn whois(policy: &Policy, role: &crate::config::RoleDef) -> String {
     use crate::domain::raci::RoleRef;
-    let owned: Vec<String> = policy
-        .services
-        .values()
-        .filter(|s| s.owner == role.key)
-        .map(|s| s.name.clone())
-        .collect();
-    let is_tier = policy
-        .services
-        .values()
-        .flat_map(|s| s.tiers.iter())
-        .chain(policy.escalation.default_tiers.iter())
-        .any(|t| *t == role.key);
+    let owned = policy.services_owned_by(std::slice::from_ref(&role.key));
+    let is_tier = policy.is_support_tier(&role.key);
     let fallback = policy.incident_manager() == role.key;
     // How this role stands for one reference of a row, if it does.
     let stands = |r: &RoleRef| -> Option<String> {
