@@ -191,22 +191,23 @@ pub(crate) fn refusal(
 ) -> String {
     let policy = desk.policy();
     let prefix = &policy.prefix;
-    match subject {
+    match (subject, cmd) {
         // A command for those involved in an incident, refused to someone
         // who may not even see it: they are told only that.
-        Some(Subject::Incident(id))
+        (Some(Subject::Incident(id)), _)
             if may.iter().any(|p| p.is_per_record()) && !party::permits(who::INCIDENT_READERS, held) =>
         {
             render::not_yours(*id)
         }
-        Some(Subject::Outage(id)) if may == who::OUTAGE_EDITORS => {
+        (Some(Subject::Outage(id)), _) if may == who::OUTAGE_EDITORS => {
             render::outage_refused(policy, &OutageError::NotYours { id: *id })
         }
-        Some(Subject::Change(id)) if may == who::CHANGE_CANCELLERS => render::change_cancel_not_allowed(policy, *id),
-        Some(Subject::Change(id)) if matches!(cmd, Command::ChangeStatus { .. }) => match cmd {
-            Command::ChangeStatus { state, .. } => render::change_move_not_allowed(policy, *id, *state),
-            _ => unreachable!("matched above"),
-        },
+        (Some(Subject::Change(id)), _) if may == who::CHANGE_CANCELLERS => {
+            render::change_cancel_not_allowed(policy, *id)
+        }
+        (Some(Subject::Change(id)), Command::ChangeStatus { state, .. }) => {
+            render::change_move_not_allowed(policy, *id, *state)
+        }
         _ if may == who::AGENTS => render::not_agent(prefix, name),
         _ if may == who::OUTAGE_ROLES => render::not_outage_role(policy),
         _ if may == who::CHANGE_REQUESTERS => render::not_requester(policy),
