@@ -1,8 +1,12 @@
 //! Incidents: their identifier and the lifecycle state machine.
 //!
 //! `new → assigned → in_progress ⇄ on_hold → resolved → closed`, and
-//! `resolved → in_progress` on reopen. Anything else is refused with the moves
-//! that are allowed.
+//! `resolved → in_progress` on reopen. The lifecycle leads rather than
+//! gates: an incident may be resolved from any open state (the desk records
+//! the passage through in progress), put on hold once it is assigned, and
+//! cancelled while it is open. Anything else is refused with the moves that
+//! are allowed ([`InvalidTransition`]); the desk's reply names the command
+//! that gets there.
 
 use std::fmt;
 
@@ -41,16 +45,20 @@ pub enum State {
     OnHold,
     Resolved,
     Closed,
+    /// Ended before it was resolved (withdrawn, logged by mistake, a
+    /// duplicate): final, and without an SLA result.
+    Cancelled,
 }
 
 impl State {
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::New,
         State::Assigned,
         State::InProgress,
         State::OnHold,
         State::Resolved,
         State::Closed,
+        State::Cancelled,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -66,24 +74,39 @@ impl State {
             State::OnHold => "on_hold",
             State::Resolved => "resolved",
             State::Closed => "closed",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    /// The state as people say it: `in progress`, `on hold`.
+    pub fn words(self) -> &'static str {
+        match self {
+            State::InProgress => "in progress",
+            State::OnHold => "on hold",
+            other => other.as_str(),
         }
     }
 
     /// The states this one may move to.
     pub fn allowed_next(self) -> &'static [State] {
         match self {
-            State::New => &[State::Assigned],
-            State::Assigned => &[State::InProgress],
-            State::InProgress => &[State::OnHold, State::Resolved],
-            State::OnHold => &[State::InProgress],
+            State::New => &[State::Assigned, State::Resolved, State::Cancelled],
+            State::Assigned => &[State::InProgress, State::OnHold, State::Resolved, State::Cancelled],
+            State::InProgress => &[State::OnHold, State::Resolved, State::Cancelled],
+            State::OnHold => &[State::InProgress, State::Resolved, State::Cancelled],
             State::Resolved => &[State::Closed, State::InProgress],
-            State::Closed => &[],
+            State::Closed | State::Cancelled => &[],
         }
     }
 
     /// Open means somebody still has work to do on it.
     pub fn is_open(self) -> bool {
-        !matches!(self, State::Resolved | State::Closed)
+        !matches!(self, State::Resolved | State::Closed | State::Cancelled)
+    }
+
+    /// Final: nothing changes it any more (closed or cancelled).
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Closed | State::Cancelled)
     }
 
     /// Checks a move, saying which moves are allowed when it is refused.
@@ -122,6 +145,77 @@ impl fmt::Display for InvalidTransition {
     }
 }
 
+/// Why an incident is on hold: whom or what it waits for. The resolution
+/// clock pauses whichever it is; a note by the caller resumes an incident
+/// awaiting the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldReason {
+    AwaitingCaller,
+    AwaitingChange,
+    AwaitingProblem,
+    AwaitingVendor,
+}
+
+impl HoldReason {
+    pub const ALL: [HoldReason; 4] = [
+        HoldReason::AwaitingCaller,
+        HoldReason::AwaitingChange,
+        HoldReason::AwaitingProblem,
+        HoldReason::AwaitingVendor,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.to_ascii_lowercase().replace(['-', ' '], "_");
+        HoldReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldReason::AwaitingCaller => "awaiting_caller",
+            HoldReason::AwaitingChange => "awaiting_change",
+            HoldReason::AwaitingProblem => "awaiting_problem",
+            HoldReason::AwaitingVendor => "awaiting_vendor",
+        }
+    }
+
+    /// As people say it: `awaiting the caller`.
+    pub fn words(self) -> &'static str {
+        match self {
+            HoldReason::AwaitingCaller => "awaiting the caller",
+            HoldReason::AwaitingChange => "awaiting a change",
+            HoldReason::AwaitingProblem => "awaiting a problem fix",
+            HoldReason::AwaitingVendor => "awaiting the vendor",
+        }
+    }
+}
+
+/// How two incidents are linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    /// Related: both show the other.
+    Related,
+    /// The incident duplicates the other, which carries the work.
+    DuplicateOf,
+    /// The incident is a child of the other and follows it when it is resolved.
+    ChildOf,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Related => "related",
+            LinkKind::DuplicateOf => "duplicate_of",
+            LinkKind::ChildOf => "child_of",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [LinkKind::Related, LinkKind::DuplicateOf, LinkKind::ChildOf]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +236,7 @@ mod tests {
             handler_role: crate::domain::RoleKey::parse("service_desk").unwrap(),
             tier: 0,
             source_link: None,
+            hold: None,
             resolution: Some("rebooted".into()),
             created_at: at,
             updated_at: at,
@@ -153,7 +248,7 @@ mod tests {
         let later = chrono::DateTime::from_timestamp(1_800_000_060, 0).unwrap();
         let mut inc = incident(State::New);
         let before = inc.clone();
-        assert!(inc.move_to(State::Resolved, later).is_err());
+        assert!(inc.move_to(State::InProgress, later).is_err());
         assert_eq!(inc, before, "a refused move changes nothing");
         let mut resolved = incident(State::Resolved);
         assert_eq!(resolved.move_to(State::InProgress, later), Ok(State::Resolved));
@@ -182,10 +277,18 @@ mod tests {
     fn every_pair_of_states_is_allowed_exactly_as_the_design_says() {
         let allowed = [
             (State::New, State::Assigned),
+            (State::New, State::Resolved),
+            (State::New, State::Cancelled),
             (State::Assigned, State::InProgress),
+            (State::Assigned, State::OnHold),
+            (State::Assigned, State::Resolved),
+            (State::Assigned, State::Cancelled),
             (State::InProgress, State::OnHold),
             (State::OnHold, State::InProgress),
             (State::InProgress, State::Resolved),
+            (State::InProgress, State::Cancelled),
+            (State::OnHold, State::Resolved),
+            (State::OnHold, State::Cancelled),
             (State::Resolved, State::Closed),
             (State::Resolved, State::InProgress),
         ];
@@ -199,8 +302,11 @@ mod tests {
 
     #[test]
     fn a_refused_move_lists_the_allowed_ones() {
-        let err = State::New.transition(State::Resolved).unwrap_err();
-        assert_eq!(err.to_string(), "cannot move from new to resolved; allowed: assigned");
+        let err = State::New.transition(State::InProgress).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot move from new to in_progress; allowed: assigned, resolved, cancelled"
+        );
         let err = State::Closed.transition(State::InProgress).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -254,6 +360,8 @@ pub struct Incident {
     /// Index into the service's support tiers (0 = first line).
     pub tier: i64,
     pub source_link: Option<String>,
+    /// Why it waits, while it is on hold.
+    pub hold: Option<HoldReason>,
     pub resolution: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -269,7 +377,42 @@ impl Incident {
         if from == State::Resolved && to == State::InProgress {
             self.resolution = None;
         }
+        if to != State::OnHold {
+            self.hold = None;
+        }
         self.updated_at = now;
+        Ok(from)
+    }
+
+    /// Puts the incident on hold for `reason` at `now`, if it may be held;
+    /// returns the state it left. (On hold again with another reason just
+    /// changes what it waits for.)
+    pub fn hold_for(
+        &mut self,
+        reason: HoldReason,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<State, InvalidTransition> {
+        let from = if self.state == State::OnHold {
+            State::OnHold
+        } else {
+            self.move_to(State::OnHold, now)?
+        };
+        self.hold = Some(reason);
+        self.updated_at = now;
+        Ok(from)
+    }
+
+    /// Ends the incident as resolved or cancelled with `text` as its
+    /// resolution; returns the state it left.
+    pub fn end(
+        &mut self,
+        to: State,
+        text: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<State, InvalidTransition> {
+        debug_assert!(matches!(to, State::Resolved | State::Cancelled));
+        let from = self.move_to(to, now)?;
+        self.resolution = Some(text.to_owned());
         Ok(from)
     }
 

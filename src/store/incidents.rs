@@ -1,13 +1,13 @@
 //! Incident rows and their notes.
 
 use super::{from_ms, to_ms, Conn, Result, StoreError};
-use crate::domain::incident::{Incident, IncidentId, NewIncident, Note, State};
+use crate::domain::incident::{HoldReason, Incident, IncidentId, NewIncident, Note, State};
 use crate::domain::priority::{Impact, Priority, Urgency};
 use crate::domain::{RoleKey, UserId};
 use chrono::{DateTime, Utc};
 
 const COLUMNS: &str = "id, title, impact, urgency, priority, service, category, state, reporter, assignee, \
-                       handler_role, tier, source_link, resolution, created_at, updated_at";
+                       handler_role, tier, source_link, hold_reason, resolution, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -24,6 +24,7 @@ struct Row {
     handler_role: String,
     tier: i64,
     source_link: Option<String>,
+    hold_reason: Option<String>,
     resolution: Option<String>,
     created_at: i64,
     updated_at: i64,
@@ -51,6 +52,10 @@ impl TryFrom<Row> for Incident {
             assignee: r.assignee.map(|a| UserId::new(a as u64)),
             tier: r.tier,
             source_link: r.source_link,
+            hold: match r.hold_reason {
+                Some(h) => Some(HoldReason::parse(&h).ok_or_else(|| corrupt(format!("hold_reason {h}")))?),
+                None => None,
+            },
             resolution: r.resolution,
             created_at: from_ms("incidents", r.created_at)?,
             updated_at: from_ms("incidents", r.updated_at)?,
@@ -104,7 +109,8 @@ pub async fn by_source_message(conn: &mut Conn, message_id: &str) -> Result<Opti
 pub async fn update(conn: &mut Conn, inc: &Incident, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "UPDATE incidents SET state = ?, assignee = ?, handler_role = ?, tier = ?, resolution = ?, impact = ?,
-                              urgency = ?, priority = ?, updated_at = ? WHERE id = ?",
+                              urgency = ?, priority = ?, title = ?, service = ?, category = ?, hold_reason = ?,
+                              updated_at = ? WHERE id = ?",
     )
     .bind(inc.state.as_str())
     .bind(inc.assignee.map(|a| a.get() as i64))
@@ -114,6 +120,10 @@ pub async fn update(conn: &mut Conn, inc: &Incident, now: DateTime<Utc>) -> Resu
     .bind(inc.impact.as_str())
     .bind(inc.urgency.as_str())
     .bind(i64::from(inc.priority.level()))
+    .bind(&inc.title)
+    .bind(&inc.service)
+    .bind(&inc.category)
+    .bind(inc.hold.map(HoldReason::as_str))
     .bind(to_ms(now))
     .bind(inc.id.get())
     .execute(conn)
@@ -139,7 +149,7 @@ pub async fn list(
     page_size: u32,
 ) -> Result<(Vec<Incident>, i64)> {
     let (clause, arg): (&str, Option<String>) = match selection {
-        Selection::Open => ("state NOT IN ('resolved', 'closed')", None),
+        Selection::Open => ("state NOT IN ('resolved', 'closed', 'cancelled')", None),
         Selection::All => ("1 = 1", None),
         Selection::Priority(p) => ("priority = CAST(? AS INTEGER)", Some(p.to_string())),
         Selection::Service(s) => ("service = ?", Some(s.clone())),

@@ -14,6 +14,7 @@ pub mod escalations;
 pub mod events;
 mod health;
 pub mod incidents;
+pub mod links;
 pub mod notices;
 pub mod outages;
 pub mod outbox;
@@ -127,13 +128,22 @@ impl Store {
             .synchronous(durability.synchronous())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // Migrations run on a connection of their own with foreign keys off:
+        // SQLite's procedure for rebuilding a table (the only way to change a
+        // CHECK constraint) needs them off, and sqlx runs each migration in a
+        // transaction, inside which they cannot be switched.
+        {
+            use sqlx::{ConnectOptions, Connection};
+            let mut migrating = options.clone().foreign_keys(false).connect().await?;
+            sqlx::migrate!("./migrations").run(&mut migrating).await?;
+            migrating.close().await?;
+        }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(60))
@@ -358,6 +368,32 @@ pub(crate) mod testing {
         }
         other.close().await.expect("close");
         ok
+    }
+
+    /// Logs `n` plain incidents (P3, service desk, reporter 1) at `now`.
+    pub async fn incidents(
+        conn: &mut super::Conn,
+        n: usize,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<crate::domain::incident::IncidentId> {
+        use crate::domain::priority::{Impact, Priority, Urgency};
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let new = crate::domain::incident::NewIncident {
+                title: format!("incident {i}"),
+                impact: Impact::Medium,
+                urgency: Urgency::Medium,
+                priority: Priority::from_level(3).expect("P3"),
+                service: None,
+                category: None,
+                reporter: crate::domain::UserId::new(1),
+                handler_role: crate::domain::RoleKey::parse("service_desk").expect("a role key"),
+                source_link: None,
+                source_message: None,
+            };
+            ids.push(super::incidents::insert(conn, &new, now).await.expect("insert").id);
+        }
+        ids
     }
 
     /// A fresh store on a temporary file; keep the dir alive as long as the store.
