@@ -57,3 +57,7 @@ CREATE TABLE incident_links (
 );
 CREATE INDEX incident_links_other ON incident_links (other_id, kind);
 CREATE UNIQUE INDEX incident_links_one_parent ON incident_links (incident_id) WHERE kind <> 'related';
+
+-- A plain message in an incident's thread becomes a note: the desk looks the
+-- thread up for every line that is not a command.
+CREATE INDEX cards_thread ON cards (thread_id) WHERE thread_id IS NOT NULL;

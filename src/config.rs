@@ -224,6 +224,7 @@ struct RawOutage {
     status_channel: String,
     summary_max: usize,
     resolve_linked_incidents: bool,
+    link_window: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -335,6 +336,8 @@ pub struct OutagePolicy {
     pub summary_max: usize,
     /// On resolve, move linked incidents that may move to resolved.
     pub resolve_linked_incidents: bool,
+    /// Declaring an outage links the service's open incidents logged within this.
+    pub link_window: TimeDelta,
 }
 
 /// One SLA warning: the threshold and who is pinged when a clock reaches it.
@@ -877,12 +880,17 @@ fn check_outage(
     if !(1..=1000).contains(&raw.summary_max) {
         return Err(invalid("outage.summary_max: must be between 1 and 1000".into()));
     }
+    let link_window = parse_duration(&raw.link_window).map_err(|e| invalid(format!("outage.link_window: {e}")))?;
+    if link_window < TimeDelta::zero() || link_window > TimeDelta::days(30) {
+        return Err(invalid("outage.link_window: must be between 0s and 30d".into()));
+    }
     Ok(OutagePolicy {
         roles: raw.roles,
         default_impact,
         status_channel,
         summary_max: raw.summary_max,
         resolve_linked_incidents: raw.resolve_linked_incidents,
+        link_window,
     })
 }
 

@@ -311,6 +311,12 @@ fn show(out: &Output, ids: &Ids, session: &Session, outcome: Outcome) {
 /// Prints a reply as the messages a chat would show: split within the message
 /// limit, each part with its own id (a reaction's reply takes none).
 fn emit_reply(out: &Output, ids: Option<&Ids>, session: &Session, reply: &crate::desk::Reply) {
+    if let Some(emoji) = reply.react {
+        emit(out, &format!("[#{}] {emoji} on your message", session.channel));
+    }
+    if reply.text.is_empty() {
+        return;
+    }
     for part in render::split(&reply.text, render::MESSAGE_LIMIT) {
         let id = ids.map(Ids::next);
         emit(out, &reply_line(session, id, reply, &part));

@@ -8,12 +8,13 @@
 //! current outages.
 
 use crate::domain::change::ChangeId;
-use crate::domain::incident::{IncidentId, State};
+use crate::domain::incident::{HoldReason, IncidentId, State};
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
 
 use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, OptionKind, UsageError};
 
 const STATES: &[&str] = &["new", "assigned", "in_progress", "on_hold", "resolved", "closed"];
+const HOLD_REASONS: &str = "awaiting_caller, awaiting_change, awaiting_problem or awaiting_vendor";
 const FILTERS: &[&str] = &["open", "mine", "all", "P1", "P2", "P3", "P4", "P5"];
 
 /// Which incidents `!incidents` lists.
@@ -95,7 +96,7 @@ pub(super) const ASSIGN: CommandSpec = CommandSpec {
 pub(super) const STATUS: CommandSpec = CommandSpec {
     name: "status",
     aliases: &[],
-    usage: "status INC-<n> <new|assigned|in_progress|on_hold|resolved|closed> [reason]",
+    usage: "status INC-<n> <in_progress|on_hold|resolved|closed> [reason] (on_hold: awaiting_caller|awaiting_change|awaiting_problem|awaiting_vendor <text>)",
     summary: "Move an incident through its lifecycle; with no arguments, show current outages.",
     may: who::ANYONE,
     options: &[
@@ -152,6 +153,73 @@ pub(super) const REOPEN: CommandSpec = CommandSpec {
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("reason", "Why it is not fixed", OptionKind::Text, false),
+    ],
+};
+
+pub(super) const CANCEL: CommandSpec = CommandSpec {
+    name: "cancel",
+    aliases: &["withdraw"],
+    usage: "cancel INC-<n> <reason>",
+    summary: "Cancel an open incident (logged by mistake, withdrawn): it ends without an SLA result.",
+    may: who::INCIDENT_EDITORS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("reason", "Why it is cancelled", OptionKind::Text, true),
+    ],
+};
+
+pub(super) const EDIT: CommandSpec = CommandSpec {
+    name: "edit",
+    aliases: &["correct"],
+    usage: "edit INC-<n> [title=<text>] [service=<name>] [category=<name>]",
+    summary: "Correct an incident's title, service or category (its reporter while it is new; agents always).",
+    may: who::INCIDENT_EDITORS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        named("title", "The new title", OptionKind::Phrase),
+        named("service", "The affected service", OptionKind::Text),
+        named("category", "A category, e.g. security", OptionKind::Text),
+    ],
+};
+
+pub(super) const LINK: CommandSpec = CommandSpec {
+    name: "link",
+    aliases: &["relate"],
+    usage: "link INC-<a> INC-<b>",
+    summary: "Link two related incidents: each shows the other.",
+    may: who::INCIDENT_WORKERS,
+    options: &[
+        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("other", "The related incident", OptionKind::Incident, true),
+    ],
+};
+
+pub(super) const DUPLICATE: CommandSpec = CommandSpec {
+    name: "duplicate",
+    aliases: &["dup"],
+    usage: "duplicate INC-<b> of INC-<a>",
+    summary: "Close INC-b as a duplicate of INC-a; its reporter hears of INC-a's progress.",
+    may: who::INCIDENT_WORKERS,
+    options: &[
+        pos("id", "The duplicate, e.g. INC-13", OptionKind::Incident, true),
+        pos(
+            "original",
+            "of INC-<a>: the incident that carries the work",
+            OptionKind::Text,
+            true,
+        ),
+    ],
+};
+
+pub(super) const PARENT: CommandSpec = CommandSpec {
+    name: "parent",
+    aliases: &[],
+    usage: "parent INC-<a> INC-<b> [INC-<c>…]",
+    summary: "Make INC-a the parent of the others: resolving it resolves them.",
+    may: who::INCIDENT_WORKERS,
+    options: &[
+        pos("id", "The parent, e.g. INC-12", OptionKind::Incident, true),
+        pos("children", "The child incidents", OptionKind::Text, true),
     ],
 };
 
@@ -293,11 +361,95 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
             };
             let state = State::parse(raw)
                 .ok_or_else(|| err(format!("`{}` is not a state ({})", shorten(raw), STATES.join(", "))))?;
-            Command::Status {
-                id: id(0)?,
-                state,
-                reason: text(2),
+            let id = id(0)?;
+            if state == State::Cancelled {
+                return Err(err(format!("to cancel it, use !cancel {id} <reason>")));
             }
+            let (hold, reason) = match (state, text(2)) {
+                (State::OnHold, None) => {
+                    return Err(err(format!("say what it waits for: on_hold {HOLD_REASONS}, then why")));
+                }
+                (State::OnHold, Some(text)) => {
+                    let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((text.as_str(), ""));
+                    let hold = HoldReason::parse(first).ok_or_else(|| {
+                        err(format!(
+                            "`{}` is not what it waits for ({HOLD_REASONS})",
+                            shorten(first)
+                        ))
+                    })?;
+                    let rest = rest.trim();
+                    (Some(hold), (!rest.is_empty()).then(|| rest.to_owned()))
+                }
+                (_, reason) => (None, reason),
+            };
+            Command::Status {
+                id,
+                state,
+                hold,
+                reason,
+            }
+        }
+        "cancel" => Command::Cancel {
+            id: id(0)?,
+            reason: text(1).unwrap_or_default(),
+        },
+        "edit" => {
+            let field = |key: &str| args.named.get(key).map(|v| v.trim().to_owned());
+            let (title, service, category) = (field("title"), field("service"), field("category"));
+            if title.is_none() && service.is_none() && category.is_none() {
+                return Err(err("give title=, service= or category= (or several)".into()));
+            }
+            if let Some(empty) = [("title", &title), ("service", &service)]
+                .into_iter()
+                .find(|(_, v)| v.as_deref() == Some(""))
+            {
+                return Err(err(format!("{}= needs a value", empty.0)));
+            }
+            Command::Edit {
+                id: id(0)?,
+                title,
+                service,
+                category: category.map(|c| c.to_lowercase()),
+            }
+        }
+        "link" => Command::Link {
+            id: id(0)?,
+            other: id(1)?,
+        },
+        "duplicate" => {
+            let rest = text(1).unwrap_or_default();
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let raw = match words.as_slice() {
+                [of, one] if of.eq_ignore_ascii_case("of") => *one,
+                [one] => *one,
+                _ => {
+                    return Err(err(format!(
+                        "say which it duplicates: `of INC-<n>`, not `{}`",
+                        shorten(&rest)
+                    )))
+                }
+            };
+            let of = IncidentId::parse(raw)
+                .ok_or_else(|| err(format!("`{}` is not an incident id like INC-12", shorten(raw))))?;
+            Command::Duplicate { id: id(0)?, of }
+        }
+        "parent" => {
+            let rest = text(1).unwrap_or_default();
+            let mut children = Vec::new();
+            for raw in rest
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|w| !w.is_empty())
+            {
+                let child = IncidentId::parse(raw)
+                    .ok_or_else(|| err(format!("`{}` is not an incident id like INC-12", shorten(raw))))?;
+                if !children.contains(&child) {
+                    children.push(child);
+                }
+            }
+            if children.len() > 25 {
+                return Err(err("link at most 25 children at once".into()));
+            }
+            Command::Parent { id: id(0)?, children }
         }
         "note" => Command::Note {
             id: id(0)?,
@@ -382,6 +534,50 @@ mod tests {
     }
 
     #[test]
+    fn corrections_links_holds_and_cancels_parse() {
+        let id = |n| IncidentId::parse(n).unwrap();
+        assert_eq!(
+            p("!edit INC-4 title = Mail down for sales service=email").unwrap(),
+            Command::Edit {
+                id: id("4"),
+                title: Some("Mail down for sales".into()),
+                service: Some("email".into()),
+                category: None,
+            }
+        );
+        assert_eq!(
+            p("!duplicate INC-3 of INC-2").unwrap(),
+            Command::Duplicate {
+                id: id("3"),
+                of: id("2")
+            }
+        );
+        assert_eq!(
+            p("!parent INC-1 INC-2, INC-3 INC-2").unwrap(),
+            Command::Parent {
+                id: id("1"),
+                children: vec![id("2"), id("3")]
+            }
+        );
+        assert_eq!(
+            p("!status INC-1 on_hold awaiting_caller waiting for a screenshot").unwrap(),
+            Command::Status {
+                id: id("1"),
+                state: State::OnHold,
+                hold: Some(HoldReason::AwaitingCaller),
+                reason: Some("waiting for a screenshot".into()),
+            }
+        );
+        assert_eq!(
+            p("!cancel INC-5 logged twice").unwrap(),
+            Command::Cancel {
+                id: id("5"),
+                reason: "logged twice".into()
+            }
+        );
+    }
+
+    #[test]
     fn wrong_arguments_say_what_was_wrong() {
         let cases = [
             ("!incident", "incident: missing <title>"),
@@ -398,6 +594,33 @@ mod tests {
             (
                 "!status INC-1 done",
                 "status: `done` is not a state (new, assigned, in_progress, on_hold, resolved, closed)",
+            ),
+            (
+                "!status INC-1 on_hold",
+                "status: say what it waits for: on_hold awaiting_caller, awaiting_change, awaiting_problem or \
+                 awaiting_vendor, then why",
+            ),
+            (
+                "!status INC-1 on_hold lunch",
+                "status: `lunch` is not what it waits for (awaiting_caller, awaiting_change, awaiting_problem or \
+                 awaiting_vendor)",
+            ),
+            (
+                "!status INC-1 cancelled",
+                "status: to cancel it, use !cancel INC-1 <reason>",
+            ),
+            ("!cancel INC-1", "cancel: missing <reason>"),
+            ("!edit INC-1", "edit: give title=, service= or category= (or several)"),
+            ("!edit INC-1 title=", "edit: title= needs a value"),
+            ("!link INC-1", "link: missing <other>"),
+            ("!link INC-1 CHG-2", "link: `CHG-2` is not an incident id like INC-12"),
+            (
+                "!duplicate INC-2 INC-1 INC-3",
+                "duplicate: say which it duplicates: `of INC-<n>`, not `INC-1 INC-3`",
+            ),
+            (
+                "!parent INC-1 INC-2 frob",
+                "parent: `frob` is not an incident id like INC-12",
             ),
             ("!assign INC-1", "assign: missing <user>"),
             (
@@ -425,10 +648,11 @@ mod tests {
     fn status_without_arguments_shows_outages_and_with_them_moves_an_incident() {
         assert_eq!(p("!status").unwrap(), Command::Outages);
         assert_eq!(
-            p("!status INC-4 on_hold waiting for parts").unwrap(),
+            p("!status INC-4 on_hold awaiting_vendor waiting for parts").unwrap(),
             Command::Status {
                 id: IncidentId::parse("4").unwrap(),
                 state: State::OnHold,
+                hold: Some(HoldReason::AwaitingVendor),
                 reason: Some("waiting for parts".into())
             }
         );

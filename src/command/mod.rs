@@ -22,7 +22,7 @@ use regex::Regex;
 use chrono::TimeDelta;
 
 use crate::domain::change::{ChangeId, ChangeState, ChangeType, Risk};
-use crate::domain::incident::{IncidentId, State};
+use crate::domain::incident::{HoldReason, IncidentId, State};
 use crate::domain::outage::{OutageId, OutageImpact};
 use crate::domain::party::Party;
 use crate::domain::priority::{Impact, Urgency};
@@ -48,6 +48,13 @@ pub mod who {
     pub const ANYONE: &[Party] = &[Anyone];
     /// Logging an incident: anyone, and the integrations (alerting bots).
     pub const INCIDENT_LOGGERS: &[Party] = &[Anyone, Integrations];
+    /// Correcting an incident (`!edit`) and cancelling it: its reporter
+    /// (the desk allows the reporter to edit only while it is new) and those
+    /// who work it.
+    pub const INCIDENT_EDITORS: &[Party] = &[Reporter, Assignee, Group, Agents];
+    /// A plain message in an incident's thread becomes a note when its
+    /// author is one of these; anyone else's chat there is left alone.
+    pub const THREAD_NOTERS: &[Party] = &[Reporter, Assignee, Group, Agents];
     /// Those who may see an incident: show, note.
     pub const INCIDENT_READERS: &[Party] = &[Reporter, Assignee, Group, ServiceOwner, Agents];
     /// Lifecycle moves and resolving: those who work the incident.
@@ -62,6 +69,8 @@ pub mod who {
     pub const ESCALATE_REACTION: &[Party] = &[Assignee, Group, Agents];
     pub const AGENTS: &[Party] = &[Agents];
     pub const OUTAGE_ROLES: &[Party] = &[OutageRoles];
+    /// Linking an incident to an outage: the outage roles and the agents.
+    pub const OUTAGE_LINKERS: &[Party] = &[OutageRoles, Agents];
     /// Updating or resolving an outage: its declarer or the outage roles.
     pub const OUTAGE_EDITORS: &[Party] = &[Reporter, OutageRoles];
     pub const CHANGE_REQUESTERS: &[Party] = &[ChangeRequesters];
@@ -77,6 +86,9 @@ pub mod who {
 pub enum OptionKind {
     /// Free text.
     Text,
+    /// Free text as a named option: `title=Mail is down` takes the words up
+    /// to the next option.
+    Phrase,
     /// `INC-n`.
     Incident,
     /// `CHG-n`.
@@ -143,6 +155,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     incident::RESOLVE,
     incident::CLOSE,
     incident::REOPEN,
+    incident::CANCEL,
+    incident::EDIT,
+    incident::LINK,
+    incident::DUPLICATE,
+    incident::PARENT,
     outage::OUTAGE,
     outage::SERVICES,
     outage::SUBSCRIBE,
@@ -232,10 +249,39 @@ pub enum Command {
         id: IncidentId,
         user: UserRef,
     },
+    /// A lifecycle move; `hold` says what an incident put on hold waits for.
     Status {
         id: IncidentId,
         state: State,
+        hold: Option<HoldReason>,
         reason: Option<String>,
+    },
+    /// `!cancel INC-n <reason>`: ends an open incident without an SLA result.
+    Cancel {
+        id: IncidentId,
+        reason: String,
+    },
+    /// `!edit INC-n [title=…] [service=…] [category=…]`: at least one is given.
+    Edit {
+        id: IncidentId,
+        title: Option<String>,
+        service: Option<String>,
+        category: Option<String>,
+    },
+    /// `!link INC-a INC-b`: related incidents.
+    Link {
+        id: IncidentId,
+        other: IncidentId,
+    },
+    /// `!duplicate INC-b of INC-a`: `id` ends as a duplicate of `of`.
+    Duplicate {
+        id: IncidentId,
+        of: IncidentId,
+    },
+    /// `!parent INC-a INC-b…`: the children follow `id`.
+    Parent {
+        id: IncidentId,
+        children: Vec<IncidentId>,
     },
     Note {
         id: IncidentId,
@@ -271,6 +317,11 @@ pub enum Command {
     /// An outage's notices, linked incidents and delivery counts.
     OutageShow {
         id: OutageId,
+    },
+    /// `!outage link OUT-n INC-m`.
+    OutageLink {
+        id: OutageId,
+        incident: IncidentId,
     },
     Services,
     Subscribe {
@@ -347,6 +398,7 @@ impl Command {
             Command::Escalate { up: false, .. } => who::ESCALATORS,
             Command::OutageUpdate { .. } | Command::OutageResolve { .. } => who::OUTAGE_EDITORS,
             Command::OutageShow { .. } => who::ANYONE,
+            Command::OutageLink { .. } => who::OUTAGE_LINKERS,
             Command::Change { .. } => who::CHANGE_REQUESTERS,
             Command::ChangeCancel { .. } => who::CHANGE_CANCELLERS,
             Command::ChangeStatus { state, .. } => match state {
@@ -373,7 +425,12 @@ impl Command {
             | Command::Ack { id }
             | Command::Escalate { id, .. }
             | Command::Major { id, .. }
-            | Command::Priority { id, .. } => Some(Subject::Incident(*id)),
+            | Command::Priority { id, .. }
+            | Command::Cancel { id, .. }
+            | Command::Edit { id, .. }
+            | Command::Link { id, .. }
+            | Command::Duplicate { id, .. }
+            | Command::Parent { id, .. } => Some(Subject::Incident(*id)),
             Command::ChangeCancel { id, .. }
             | Command::ChangeStatus { id, .. }
             | Command::Cab { id, .. }
@@ -397,10 +454,16 @@ impl Command {
             Command::Resolve { .. } => "resolve",
             Command::Close { .. } => "close",
             Command::Reopen { .. } => "reopen",
+            Command::Cancel { .. } => "cancel",
+            Command::Edit { .. } => "edit",
+            Command::Link { .. } => "link",
+            Command::Duplicate { .. } => "duplicate",
+            Command::Parent { .. } => "parent",
             Command::OutageDeclare { .. }
             | Command::OutageUpdate { .. }
             | Command::OutageResolve { .. }
-            | Command::OutageShow { .. } => "outage",
+            | Command::OutageShow { .. }
+            | Command::OutageLink { .. } => "outage",
             Command::Services => "services",
             Command::Subscribe { .. } => "subscribe",
             Command::Unsubscribe { .. } => "unsubscribe",
@@ -436,6 +499,9 @@ pub struct UsageError {
 pub struct Args {
     pub positional: Vec<String>,
     pub named: BTreeMap<String, String>,
+    /// The first `key=value` word whose key the command does not take (only
+    /// commands with named options refuse these; others keep them as text).
+    pub unknown: Option<String>,
 }
 
 /// Finds a command by name or alias (any case).
@@ -483,21 +549,74 @@ pub fn parse(prefix: &str, line: &str) -> Option<Result<Command, UsageError>> {
 }
 
 /// Splits the text after a command name by the spec: known `key=value` words
-/// become named options, the rest positional (the last text positional takes
-/// everything left, spaces included).
+/// (also written `key = value`, `key= value` or `key =value`) become named
+/// options, the rest positional (the last text positional takes everything
+/// left, spaces included). A word in `backticks` is always text.
 pub fn split_args(spec: &CommandSpec, rest: &str) -> Args {
     let mut args = Args::default();
     let positional: Vec<&OptionSpec> = spec.options.iter().filter(|o| !o.named).collect();
+    let takes_named = spec.options.iter().any(|o| o.named);
+    let named_opt = |key: &str| {
+        spec.options
+            .iter()
+            .find(|o| o.named && o.name.eq_ignore_ascii_case(key))
+    };
+    let raw: Vec<&str> = rest.split_whitespace().collect();
     let mut words: Vec<&str> = Vec::new();
-    for word in rest.split_whitespace() {
-        if let Some(c) = named_re().captures(word) {
-            let key = c[1].to_ascii_lowercase();
-            if spec.options.iter().any(|o| o.named && o.name == key) {
-                args.named.insert(key, c[2].to_owned());
-                continue;
+    // The phrase option being filled (`title=Mail is down`), if any.
+    let mut phrase: Option<&'static str> = None;
+    let mut i = 0;
+    while i < raw.len() {
+        let word = raw[i];
+        // `key = value`, `key= value`, `key =value`: joined when key is an option.
+        let spaced = match (raw.get(i + 1), raw.get(i + 2)) {
+            (Some(&"="), Some(v)) if named_opt(word).is_some() => Some((word, *v, 3)),
+            (Some(v), _) if word.ends_with('=') && named_opt(&word[..word.len() - 1]).is_some() => {
+                Some((&word[..word.len() - 1], *v, 2))
             }
+            (Some(v), _) if v.len() > 1 && v.starts_with('=') && named_opt(word).is_some() => Some((word, &v[1..], 2)),
+            _ => None,
+        };
+        let pair = match spaced {
+            Some((k, v, n)) => {
+                i += n;
+                Some((k.to_owned(), v.to_owned()))
+            }
+            None => {
+                i += 1;
+                if word.contains('`') {
+                    None
+                } else {
+                    named_re().captures(word).map(|c| (c[1].to_owned(), c[2].to_owned()))
+                }
+            }
+        };
+        match pair {
+            Some((key, value)) => match named_opt(&key) {
+                Some(opt) => {
+                    phrase = (opt.kind == OptionKind::Phrase).then_some(opt.name);
+                    args.named.insert(opt.name.to_owned(), value);
+                }
+                None if takes_named => {
+                    args.unknown.get_or_insert(key.to_ascii_lowercase());
+                    phrase = None;
+                }
+                None => {
+                    phrase = None;
+                    words.push(word);
+                }
+            },
+            None => match phrase {
+                Some(name) => {
+                    let value = args.named.entry(name.to_owned()).or_default();
+                    if !value.is_empty() {
+                        value.push(' ');
+                    }
+                    value.push_str(word);
+                }
+                None => words.push(word),
+            },
         }
-        words.push(word);
     }
     // Re-join positionally: every positional but the last takes one word; a
     // last text positional takes the rest with its original spacing collapsed.
@@ -518,6 +637,27 @@ pub fn split_args(spec: &CommandSpec, rest: &str) -> Args {
     args
 }
 
+/// The refusal of an option the command does not take: the nearest one it
+/// does, or what to use instead (`priority=` comes from impact and urgency).
+fn unknown_option(spec: &CommandSpec, key: &str) -> String {
+    let options: Vec<&str> = spec.options.iter().filter(|o| o.named).map(|o| o.name).collect();
+    let listed = options.iter().map(|o| format!("{o}=")).collect::<Vec<_>>().join(", ");
+    let hint = match key {
+        "priority" | "prio" | "p" if options.contains(&"impact") => {
+            "priority comes from impact × urgency: use impact= and urgency=".to_owned()
+        }
+        _ => match nearest(key, options.iter().copied()) {
+            Some(near) => format!("did you mean `{near}=`?"),
+            None => format!("it takes {listed}"),
+        },
+    };
+    format!(
+        "`{}=` is not an option of {}: {hint} (to keep text with `=` as it is, put it in `backticks`)",
+        shorten(key),
+        spec.name
+    )
+}
+
 /// Types the arguments of one command.
 pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageError> {
     let err = |problem: String| UsageError { command: spec, problem };
@@ -526,12 +666,17 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         let extra = &args.positional[positional.len()..];
         return Err(err(format!("unexpected `{}`", shorten(&extra.join(" ")))));
     }
+    if let Some(key) = &args.unknown {
+        return Err(err(unknown_option(spec, key)));
+    }
     if let Some(missing) = positional.iter().skip(args.positional.len()).find(|o| o.required) {
         return Err(err(format!("missing <{}>", missing.name)));
     }
     match spec.name {
         "incident" | "show" | "incidents" | "take" | "assign" | "status" | "note" | "resolve" | "close" | "reopen"
-        | "ack" | "escalate" | "major" | "priority" => incident::build(spec, args),
+        | "cancel" | "edit" | "link" | "duplicate" | "parent" | "ack" | "escalate" | "major" | "priority" => {
+            incident::build(spec, args)
+        }
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
@@ -578,9 +723,46 @@ mod tests {
     }
 
     #[test]
-    fn unknown_option_like_words_stay_in_the_title() {
-        let cmd = p("!incident x=1 broke").unwrap();
-        assert!(matches!(cmd, Command::Incident { title, .. } if title == "x=1 broke"));
+    fn unknown_options_are_refused_naming_the_nearest_and_backticks_keep_text() {
+        assert_eq!(
+            p("!incident Mail broken priority=P1").unwrap_err(),
+            "incident: `priority=` is not an option of incident: priority comes from impact × urgency: \
+             use impact= and urgency= (to keep text with `=` as it is, put it in `backticks`)"
+        );
+        assert!(p("!incident Mail broken servce=email")
+            .unwrap_err()
+            .contains("did you mean `service=`?"));
+        let cmd = p("!incident pool `max_conn=100` exhausted").unwrap();
+        assert!(matches!(cmd, Command::Incident { title, .. } if title == "pool `max_conn=100` exhausted"));
+        // A command without options keeps such words as text.
+        assert!(
+            matches!(p("!note INC-1 set retries=3").unwrap(), Command::Note { text, .. } if text == "set retries=3")
+        );
+    }
+
+    #[test]
+    fn options_written_with_spaces_around_the_equals_sign_are_understood() {
+        for line in [
+            "!incident Mail broken service = email",
+            "!incident Mail broken service= email",
+            "!incident Mail broken service =email",
+        ] {
+            assert_eq!(
+                p(line).unwrap(),
+                Command::Incident {
+                    title: "Mail broken".into(),
+                    impact: None,
+                    urgency: None,
+                    service: Some("email".into()),
+                    category: None,
+                },
+                "{line}"
+            );
+        }
+        // A lone `=` next to a word that is no option stays in the text.
+        assert!(
+            matches!(p("!incident 1 = 2 broken").unwrap(), Command::Incident { title, .. } if title == "1 = 2 broken")
+        );
     }
 
     #[test]
@@ -640,6 +822,7 @@ mod tests {
                     "x".into(),
                 ],
                 named: BTreeMap::new(),
+                unknown: None,
             };
             if let Err(e) = build(spec, args) {
                 assert!(!e.problem.contains("has no parser"), "{}", spec.name);

@@ -11,7 +11,7 @@ use super::{named, pos, shorten, who, Args, Command, CommandSpec, OptionKind, Us
 pub(super) const OUTAGE: CommandSpec = CommandSpec {
     name: "outage",
     aliases: &[],
-    usage: "outage <service> <summary> [impact=partial|major] | update OUT-<n> <text> [impact=…] | resolve OUT-<n> [text] | show OUT-<n>",
+    usage: "outage <service> <summary> [impact=partial|major] | update OUT-<n> <text> [impact=…] | resolve OUT-<n> [text] | show OUT-<n> | link OUT-<n> INC-<m>",
     summary: "Declare, update or resolve an outage; subscribers and the status channel are told.",
     may: who::OUTAGE_ROLES,
     options: &[
@@ -79,7 +79,7 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
 }
 
 /// Service keys that `!outage` reads as subcommands.
-pub const RESERVED_SERVICE_KEYS: [&str; 3] = ["update", "resolve", "show"];
+pub const RESERVED_SERVICE_KEYS: [&str; 4] = ["update", "resolve", "show", "link"];
 
 /// `!outage`: a declaration, or the `update` / `resolve` / `show` subcommands
 /// (the first word decides; config refuses services with those keys).
@@ -112,6 +112,15 @@ fn outage(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
     let id =
         OutageId::parse(raw_id).ok_or_else(|| err(format!("`{}` is not an outage id like OUT-3", shorten(raw_id))))?;
     let body = body.trim();
+    if sub == "link" {
+        let incident = crate::domain::incident::IncidentId::parse(body).ok_or_else(|| {
+            err(format!(
+                "say which incident: `link {id} INC-<n>`, not `{}`",
+                shorten(body)
+            ))
+        })?;
+        return Ok(Command::OutageLink { id, incident });
+    }
     if sub == "show" {
         if !body.is_empty() || impact.is_some() {
             return Err(err(format!("unexpected `{}`", shorten(body))));
@@ -165,6 +174,14 @@ mod tests {
             ),
             ("!outage show OUT-1 now", "outage: unexpected `now`"),
             ("!outage show", "outage: missing the outage: `show OUT-<n>`"),
+            (
+                "!outage link OUT-1",
+                "outage: say which incident: `link OUT-1 INC-<n>`, not ``",
+            ),
+            (
+                "!outage link OUT-1 INC-2 INC-3",
+                "outage: say which incident: `link OUT-1 INC-<n>`, not `INC-2 INC-3`",
+            ),
             ("!subscribe", "subscribe: missing <service>"),
             ("!services now", "services: unexpected `now`"),
         ];

@@ -21,6 +21,10 @@ pub enum Emoji {
     Ballot(Choice),
 }
 
+/// What the desk reacts with on a thread message it took as a note: the
+/// desk posts it, and never acts on it.
+pub const NOTED: &str = "📝";
+
 /// Discord and keyboards add U+FE0F to some emoji; the desk ignores it.
 const VARIATION_SELECTOR_16: char = '\u{FE0F}';
 

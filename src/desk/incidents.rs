@@ -6,7 +6,9 @@ use super::emoji::Emoji;
 use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
 use crate::command::{ListFilter, UserRef};
-use crate::domain::incident::{Incident, IncidentId, NewIncident, State};
+use crate::domain::audit::AuditAction;
+use crate::domain::incident::{HoldReason, Incident, IncidentId, LinkKind, NewIncident, State};
+use crate::domain::party::Party;
 use crate::domain::priority::{Impact, Urgency};
 use crate::domain::raci::{Action, Route, RouteContext};
 use crate::domain::subject::Subject;
@@ -240,6 +242,11 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskR
     let notes = store::incidents::notes(tx, id, u32::MAX).await?;
     let shown = &notes[notes.len().saturating_sub(SHOW_NOTES)..];
     let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
+    let links: Vec<_> = store::links::of(tx, id)
+        .await?
+        .into_iter()
+        .map(|l| (l.other, l.kind, l.outgoing, l.other_state))
+        .collect();
     Ok(Reply::public(render::show(
         desk.policy(),
         &inc,
@@ -248,6 +255,7 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskR
         shown,
         notes.len(),
         &history,
+        &links,
     )))
 }
 
@@ -310,13 +318,20 @@ pub(crate) async fn assign(
             None => return rejected(render::unknown_user(&name)),
         },
     };
+    if inc.assignee == Some(assignee) && inc.state.is_open() {
+        if assignee == actor.user {
+            return rejected(render::already_yours(&inc));
+        }
+        let who = name_of(tx, assignee).await?;
+        return rejected(render::already_assigned(&inc, &who));
+    }
     if assignee != actor.user && !super::permit::could_work(desk, tx, assignee, &inc.handler_role).await? {
         let who = name_of(tx, assignee).await?;
         return rejected(render::assignee_cannot_work(desk.policy(), id, &who, &inc.handler_role));
     }
     let from = inc
         .assign(assignee, now)
-        .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
+        .map_err(|e| DeskError::Rejected(render::invalid_move(&desk.policy().prefix, id, &e)))?;
     store::incidents::update(tx, &inc, now).await?;
     // Taking an incident acknowledges it.
     super::sla::clocks_follow(desk, tx, &inc, from, inc.state, actor.user).await?;
@@ -411,66 +426,300 @@ pub(crate) async fn set_state(
     actor: &Actor,
     id: IncidentId,
     to: State,
+    hold: Option<HoldReason>,
     reason: Option<String>,
 ) -> DeskResult<Reply> {
     let inc = incident(tx, id).await?;
     let reason = super::escalation::checked_reason(desk, reason)?;
-    let inc = move_incident(desk, tx, actor, inc, to, reason).await?;
+    let inc = move_incident(desk, tx, actor, inc, Move { to, hold, reason }).await?;
     Ok(Reply::public(render::done(&inc)))
 }
 
+/// A lifecycle move: where to, what it waits for when on hold, and why
+/// (the resolution when resolving, the reason when cancelling).
+pub(crate) struct Move {
+    pub to: State,
+    pub hold: Option<HoldReason>,
+    pub reason: Option<String>,
+}
+
+impl Move {
+    pub(crate) fn to(to: State, reason: Option<String>) -> Self {
+        Move { to, hold: None, reason }
+    }
+}
+
 /// Moves an incident through its lifecycle, permission already checked:
-/// the one path every move takes (commands, and a resolved outage
-/// resolving its linked incidents), so every rule tied to a move applies.
+/// the one path every move takes (commands, the reporter's answers, a
+/// resolved outage or parent resolving what follows it), so every rule
+/// tied to a move applies: clocks, the card, the thread, the route, the
+/// survey, duplicates told and children resolved.
 pub(crate) async fn move_incident(
     desk: &Desk,
     tx: &mut Act<'_>,
     actor: &Actor,
     mut inc: Incident,
-    to: State,
-    reason: Option<String>,
+    step: Move,
 ) -> DeskResult<Incident> {
     let policy = desk.policy();
+    let prefix = &policy.prefix;
     let now = tx.now;
     let id = inc.id;
-    if to == State::Resolved && reason.is_none() {
-        inc.state
-            .transition(to)
-            .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
-        return rejected(render::say_how_resolved(&policy.prefix, id));
-    }
-    let from = inc
-        .move_to(to, now)
-        .map_err(|e| DeskError::Rejected(render::invalid_move(id, &e)))?;
-    if to == State::Resolved {
-        inc.resolution = reason.clone();
-    }
+    let Move { to, hold, reason } = step;
+    let refused = |e| DeskError::Rejected(render::invalid_move(prefix, id, &e));
+    let from = match (to, hold, reason.as_deref()) {
+        (State::Resolved | State::Cancelled, _, None) => {
+            inc.state.transition(to).map_err(refused)?;
+            return rejected(if to == State::Resolved {
+                render::say_how_resolved(prefix, id)
+            } else {
+                render::cannot_cancel(prefix, &inc)
+            });
+        }
+        (State::Resolved | State::Cancelled, _, Some(text)) => inc.end(to, text, now).map_err(refused)?,
+        (State::OnHold, Some(kind), _) => inc.hold_for(kind, now).map_err(refused)?,
+        (State::OnHold, None, _) => {
+            inc.state.transition(to).map_err(refused)?;
+            return rejected(render::say_what_it_waits_for(prefix, id));
+        }
+        _ => inc.move_to(to, now).map_err(refused)?,
+    };
     store::incidents::update(tx, &inc, now).await?;
     super::sla::clocks_follow(desk, tx, &inc, from, to, actor.user).await?;
     let by = name_of(tx, actor.user).await?;
     let action = match (from, to) {
         (_, State::Resolved) => Action::ResolveIncident,
-        (_, State::Closed) => Action::CloseIncident,
+        (_, State::Closed | State::Cancelled) => Action::CloseIncident,
         (State::Resolved, State::InProgress) => Action::ReopenIncident,
         _ => Action::UpdateIncident,
     };
     let mut out = vec![card(desk, tx, &inc, false).await?];
     // On resolve the thread gets the satisfaction question instead (below).
-    if to != State::Resolved {
-        let thread = OutMessage::text(render::state_changed(&inc, &by, from.as_str(), reason.as_deref()));
+    let by_reporter = actor.user == inc.reporter;
+    let thread = match (from, to) {
+        (_, State::Resolved) => None,
+        (_, State::Cancelled) => Some(OutMessage::text(render::cancelled(
+            &inc,
+            &by,
+            reason.as_deref().unwrap_or_default(),
+        ))),
+        (_, State::OnHold) => Some(OutMessage::text(render::held(
+            &inc,
+            &by,
+            hold.unwrap_or(HoldReason::AwaitingCaller),
+            reason.as_deref(),
+        ))),
+        // The reporter says it is not fixed: those working it hear it.
+        (State::Resolved, State::InProgress) if by_reporter => Some(pinging_workers(
+            OutMessage::text(render::reopened_by_reporter(&inc, &by, reason.as_deref())),
+            &inc,
+        )),
+        _ => Some(OutMessage::text(render::state_changed(
+            &inc,
+            &by,
+            from.words(),
+            reason.as_deref(),
+        ))),
+    };
+    if let Some(thread) = thread {
         out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
+    }
+    // Duplicates' reporters hear of the original's progress in their threads.
+    for dup in store::links::pointing_at(tx, id, LinkKind::DuplicateOf).await? {
+        if let Some(d) = store::incidents::get(tx, dup).await? {
+            out.push(
+                Outgoing::post(
+                    Destination::Thread(dup.to_string()),
+                    OutMessage::text(render::original_moved(dup, &inc)).pinging_users([d.reporter]),
+                )
+                .about(dup.to_string()),
+            );
+        }
     }
     let route = route_for(desk, action, &inc);
     out.extend(inform(desk, &route, action, &inc, &inc.handler_role));
-    let details = format!("{from} → {to}{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
+    let passage = matches!(from, State::New | State::Assigned) && to == State::Resolved;
+    let details = format!(
+        "{from} → {}{to}{}",
+        if passage { "in_progress → " } else { "" },
+        reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+    );
     let audit_actor = (actor.user != super::SYSTEM).then_some(actor.user);
-    tx.record(audit_actor, action, &id.to_string(), &details, &out);
+    let audited: AuditAction = if to == State::Cancelled {
+        AuditAction::IncidentCancel
+    } else {
+        action.into()
+    };
+    tx.record(audit_actor, audited, &id.to_string(), &details, &out);
     if to == State::Resolved {
         super::survey::ask_survey(desk, tx, &inc, &by).await?;
+        // Children follow their parent, with its resolution.
+        let resolution = inc.resolution.clone().unwrap_or_default();
+        for child in store::links::pointing_at(tx, id, LinkKind::ChildOf).await? {
+            let Some(c) = store::incidents::get(tx, child).await? else {
+                continue;
+            };
+            if c.state.is_open() {
+                let text = render::resolved_with_parent(id, &resolution);
+                // One level of parents (`links`): this recursion is one deep.
+                Box::pin(move_incident(desk, tx, actor, c, Move::to(State::Resolved, Some(text)))).await?;
+            }
+        }
     } else if from == State::Resolved {
         super::survey::drop_survey(tx, id).await?;
     }
     Ok(inc)
+}
+
+/// Pings whoever works an incident: its assignee, or its group when
+/// nobody has taken it.
+pub(crate) fn pinging_workers(msg: OutMessage, inc: &Incident) -> OutMessage {
+    match inc.assignee {
+        Some(a) => msg.pinging_users([a]),
+        None => msg.pinging_roles([inc.handler_role.clone()]),
+    }
+}
+
+/// `!cancel INC-n <reason>`: ends an open incident without an SLA result.
+pub(crate) async fn cancel(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    reason: String,
+) -> DeskResult<Reply> {
+    let inc = incident(tx, id).await?;
+    if !inc.state.is_open() {
+        return rejected(render::cannot_cancel(&desk.policy().prefix, &inc));
+    }
+    let reason = super::escalation::checked_reason(desk, Some(reason))?;
+    let inc = move_incident(desk, tx, actor, inc, Move::to(State::Cancelled, reason)).await?;
+    Ok(Reply::public(render::cancelled_reply(&inc)))
+}
+
+/// `!edit INC-n [title=…] [service=…] [category=…]`: corrects what was
+/// logged. A new service or category re-routes the incident as logging it
+/// would have (its card follows to the new group's channel) and links it to
+/// the new service's active outage.
+pub(crate) async fn edit(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    fields: (Option<String>, Option<String>, Option<String>),
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let prefix = &policy.prefix;
+    let now = tx.now;
+    let mut inc = incident(tx, id).await?;
+    if !inc.state.is_open() {
+        return rejected(render::not_editable(prefix, &inc));
+    }
+    let works = [Party::Agents, Party::Group, Party::Assignee]
+        .into_iter()
+        .any(|p| tx.holds(p));
+    if !works && inc.state != State::New {
+        return rejected(render::reporter_edits_only_while_new(prefix, &inc));
+    }
+    let (title, service, category) = fields;
+    let text_refused = |e| DeskError::Rejected(render::text_refused(&e));
+    let mut list = Vec::new();
+    if let Some(t) = title {
+        let t = bounded("title", &t, policy.limits.title_max, false).map_err(text_refused)?;
+        if t != inc.title {
+            list.push(render::Correction {
+                field: "title",
+                from: std::mem::replace(&mut inc.title, t.clone()),
+                to: t,
+            });
+        }
+    }
+    if let Some(name) = service {
+        let Some(def) = policy.service(&name) else {
+            return rejected(render::unknown_service(policy, &name));
+        };
+        if inc.service.as_deref() != Some(def.key.as_str()) {
+            let from = inc
+                .service
+                .as_deref()
+                .map(|s| render::service_name(policy, s))
+                .unwrap_or_else(|| "—".into());
+            inc.service = Some(def.key.clone());
+            list.push(render::Correction {
+                field: "service",
+                from,
+                to: def.name.clone(),
+            });
+        }
+    }
+    if let Some(c) = category {
+        let c = match c.as_str() {
+            "" | "none" | "-" => None,
+            _ => Some(bounded("category", &c, 40, false).map_err(text_refused)?),
+        };
+        if c != inc.category {
+            list.push(render::Correction {
+                field: "category",
+                from: inc.category.clone().unwrap_or_else(|| "—".into()),
+                to: c.clone().unwrap_or_else(|| "—".into()),
+            });
+            inc.category = c;
+        }
+    }
+    if list.is_empty() {
+        return rejected(render::nothing_to_edit(&inc));
+    }
+    // Where logging it as corrected would have sent it.
+    let action = if inc.category.as_deref() == Some(policy.security_category.as_str()) {
+        Action::SecurityIncident
+    } else {
+        Action::LogIncident
+    };
+    let fallback = policy.incident_manager();
+    let route = policy.raci.route(
+        action,
+        RouteContext {
+            service_owner: inc.service.as_deref().and_then(|s| policy.service(s)).map(|s| &s.owner),
+            assignment_group: None,
+            fallback: &fallback,
+        },
+    );
+    let rerouted = route.responsible != inc.handler_role;
+    if rerouted {
+        let keeps = match inc.assignee {
+            Some(a) => super::permit::could_work(desk, tx, a, &route.responsible).await?,
+            None => false,
+        };
+        inc.reroute(route.responsible.clone(), keeps, now);
+    }
+    inc.updated_at = now;
+    store::incidents::update(tx, &inc, now).await?;
+    let by = name_of(tx, actor.user).await?;
+    let mut thread = OutMessage::text(render::edited(policy, &inc, &by, &list, rerouted));
+    if rerouted {
+        thread = thread.pinging_roles([inc.handler_role.clone()]);
+    }
+    let mut out = vec![
+        card(desk, tx, &inc, false).await?,
+        Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
+    ];
+    let update = route_for(desk, Action::UpdateIncident, &inc);
+    out.extend(inform(desk, &update, Action::UpdateIncident, &inc, &inc.handler_role));
+    let mut reply = render::edited_reply(policy, &inc, &list, rerouted);
+    if store::outages::outage_of(tx, id).await?.is_none() {
+        if let Some((outage, told)) = super::outages::link_known_outage(desk, tx, &inc).await? {
+            out.push(told);
+            reply = format!("{reply} {}", render::known_outage(policy, &outage));
+        }
+    }
+    tx.record(
+        Some(actor.user),
+        AuditAction::IncidentEdit,
+        &id.to_string(),
+        &render::edited_phrase(&list),
+        &out,
+    );
+    Ok(Reply::public(reply))
 }
 
 pub(crate) async fn note(
@@ -486,11 +735,14 @@ pub(crate) async fn note(
         .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
     store::incidents::add_note(tx, id, actor.user, &body, now).await?;
     let by = name_of(tx, actor.user).await?;
-    let out = vec![Outgoing::post(
-        Destination::Thread(id.to_string()),
-        OutMessage::text(render::note_added(&inc, &by, &body)),
-    )
-    .about(id.to_string())];
+    // The reporter's note is news to those working the incident.
+    let from_reporter = actor.user == inc.reporter && inc.state.is_open();
+    let thread = if from_reporter {
+        pinging_workers(OutMessage::text(render::reporter_note(&inc, &by, &body)), &inc)
+    } else {
+        OutMessage::text(render::note_added(&inc, &by, &body))
+    };
+    let out = vec![Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string())];
     tx.record(
         Some(actor.user),
         Action::UpdateIncident,
@@ -498,7 +750,35 @@ pub(crate) async fn note(
         &format!("note: {body}"),
         &out,
     );
+    // The caller it waited for has answered: work resumes.
+    if from_reporter && inc.state == State::OnHold && inc.hold == Some(HoldReason::AwaitingCaller) {
+        let reason = render::resumed_by_caller(&inc, &by);
+        move_incident(desk, tx, actor, inc.clone(), Move::to(State::InProgress, Some(reason))).await?;
+    }
     Ok(Reply::public(render::note_reply(&inc)))
+}
+
+/// A plain message in an incident's thread by someone who may add notes to
+/// it (its reporter, those working it, the agents) becomes a note, answered
+/// with a reaction; anyone else's chat there is left alone.
+pub(crate) async fn thread_note(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: IncidentId,
+    text: &str,
+) -> DeskResult<Outcome> {
+    let held = super::permit::parties(desk, tx, actor, Some(&Subject::Incident(id))).await?;
+    if !crate::domain::party::permits(crate::command::who::THREAD_NOTERS, &held) {
+        return Ok(Outcome::Ignored);
+    }
+    tx.parties = held;
+    let inc = incident(tx, id).await?;
+    if inc.state.is_final() {
+        return Ok(Outcome::Ignored);
+    }
+    note(desk, tx, actor, id, text).await?;
+    Ok(Outcome::Reply(Reply::acknowledged(super::emoji::NOTED)))
 }
 
 /// 🎫 on any message logs it; ✋ on a card claims the incident and ⬆️ on a card

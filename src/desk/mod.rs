@@ -24,6 +24,7 @@ mod escalation;
 mod fanout;
 mod incidents;
 mod info;
+mod links;
 mod outages;
 mod permit;
 mod reconcile;
@@ -107,6 +108,9 @@ pub struct Reply {
     /// Other reactions of the actor on the same message to take back (a
     /// switched ballot: the old choice's emoji).
     pub remove_reactions: Vec<String>,
+    /// Answer by reacting with this emoji on the actor's message instead of
+    /// writing (`text` is empty): a thread message taken as a note.
+    pub react: Option<&'static str>,
 }
 
 impl Reply {
@@ -116,6 +120,15 @@ impl Reply {
             private: false,
             remove_reaction: false,
             remove_reactions: Vec::new(),
+            react: None,
+        }
+    }
+
+    /// An answer that is only a reaction on the actor's message.
+    pub fn acknowledged(emoji: &'static str) -> Self {
+        Self {
+            react: Some(emoji),
+            ..Self::public(String::new())
         }
     }
 
@@ -125,6 +138,7 @@ impl Reply {
             private: true,
             remove_reaction: false,
             remove_reactions: Vec::new(),
+            react: None,
         }
     }
 }
@@ -219,10 +233,8 @@ impl Desk {
             Ok(outcome) => outcome,
             Err(DeskError::Rejected(text)) => Outcome::Reply(Reply::private(text)),
             Err(DeskError::RejectedReaction(text)) => Outcome::Reply(Reply {
-                text,
-                private: true,
                 remove_reaction: true,
-                remove_reactions: Vec::new(),
+                ..Reply::private(text)
             }),
             Err(DeskError::Store(e)) => match e.write_fault() {
                 // A storage fault is logged by the store when it begins, not per command.
@@ -243,7 +255,7 @@ impl Desk {
         let prefix = &self.policy().prefix;
         let parsed = match &inbound.event {
             Event::Line(line) => match command::parse(prefix, line) {
-                None => return Ok(Outcome::Ignored),
+                None => return self.thread_line(inbound, line).await,
                 Some(p) => p,
             },
             Event::Command(c) => c.clone(),
@@ -282,6 +294,31 @@ impl Desk {
                 let cmd = parsed.map_err(|usage| DeskError::Rejected(render::usage(&desk.policy().prefix, &usage)))?;
                 desk.command(act, &inbound, cmd).await.map(Outcome::Reply)
             })
+        });
+        self.transact(Claim::Event(inbound.clone()), body).await
+    }
+
+    /// A line that is not a command: a note when it was written in an
+    /// incident's thread by someone who may add one; otherwise ordinary chat.
+    async fn thread_line(&self, inbound: &Inbound, line: &str) -> DeskResult<Outcome> {
+        let Some(channel) = inbound.channel.as_deref() else {
+            return Ok(Outcome::Ignored);
+        };
+        if line.trim().is_empty() || !permit::integration_may(self, &inbound.actor, command::who::THREAD_NOTERS) {
+            return Ok(Outcome::Ignored);
+        }
+        let thread = {
+            let mut conn = self.store().read().await?;
+            crate::store::cards::by_thread(&mut conn, channel).await?
+        };
+        let Some(id) = thread.and_then(|c| crate::domain::subject::Subject::parse(&c.subject)?.incident()) else {
+            return Ok(Outcome::Ignored);
+        };
+        let desk = self.clone();
+        let (claimed, text) = (inbound.clone(), line.to_owned());
+        let body: Body = Box::new(move |act| {
+            let (desk, actor, text) = (desk.clone(), claimed.actor.clone(), text.clone());
+            Box::pin(async move { incidents::thread_note(&desk, act, &actor, id, &text).await })
         });
         self.transact(Claim::Event(inbound.clone()), body).await
     }
@@ -394,7 +431,23 @@ impl Desk {
             Command::Incidents { filter, page } => incidents::list(self, tx, actor, filter, page).await,
             Command::Take { id } => incidents::assign(self, tx, actor, id, None).await,
             Command::Assign { id, user } => incidents::assign(self, tx, actor, id, Some(user)).await,
-            Command::Status { id, state, reason } => incidents::set_state(self, tx, actor, id, state, reason).await,
+            Command::Status {
+                id,
+                state,
+                hold,
+                reason,
+            } => incidents::set_state(self, tx, actor, id, state, hold, reason).await,
+            Command::Cancel { id, reason } => incidents::cancel(self, tx, actor, id, reason).await,
+            Command::Edit {
+                id,
+                title,
+                service,
+                category,
+            } => incidents::edit(self, tx, actor, id, (title, service, category)).await,
+            Command::Link { id, other } => links::link(tx, actor, id, other).await,
+            Command::Duplicate { id, of } => links::duplicate(self, tx, actor, id, of).await,
+            Command::Parent { id, children } => links::parent(tx, actor, id, &children).await,
+            Command::OutageLink { id, incident } => links::link_outage(self, tx, actor, id, incident).await,
             Command::Note { id, text } => incidents::note(self, tx, actor, id, &text).await,
             Command::Resolve { id, resolution } => {
                 incidents::set_state(
@@ -403,15 +456,25 @@ impl Desk {
                     actor,
                     id,
                     crate::domain::incident::State::Resolved,
+                    None,
                     Some(resolution),
                 )
                 .await
             }
             Command::Close { id } => {
-                incidents::set_state(self, tx, actor, id, crate::domain::incident::State::Closed, None).await
+                incidents::set_state(self, tx, actor, id, crate::domain::incident::State::Closed, None, None).await
             }
             Command::Reopen { id, reason } => {
-                incidents::set_state(self, tx, actor, id, crate::domain::incident::State::InProgress, reason).await
+                incidents::set_state(
+                    self,
+                    tx,
+                    actor,
+                    id,
+                    crate::domain::incident::State::InProgress,
+                    None,
+                    reason,
+                )
+                .await
             }
             Command::Outages => outages::status_board(self, tx).await,
             Command::OutageDeclare {

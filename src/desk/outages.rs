@@ -13,7 +13,7 @@ use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
 use crate::domain::audit::AuditAction;
 use crate::domain::escalation::Party;
-use crate::domain::incident::{Incident, State};
+use crate::domain::incident::{Incident, IncidentId, State};
 use crate::domain::outage::{LinkedOutcome, NewOutage, NoticeKind, Outage, OutageId, OutageImpact};
 use crate::domain::raci::{Action, RouteContext};
 use crate::domain::subject::Subject;
@@ -141,8 +141,48 @@ pub(crate) async fn declare_outage(
     );
     let dm = render::outage_dm(policy, &outage, NoticeKind::Declare, &outage.summary);
     let n = notify_subscribers(tx, &outage, notice, &dm).await?;
-    tracing::info!(outage = %outage.id, service = %outage.service, subscribers = n, "outage declared");
-    Ok(Reply::public(render::outage_declared(policy, &outage, n)))
+    let linked = link_recent_incidents(desk, tx, &outage).await?;
+    tracing::info!(outage = %outage.id, service = %outage.service, subscribers = n, linked = linked.len(), "outage declared");
+    let mut reply = render::outage_declared(policy, &outage, n);
+    if !linked.is_empty() {
+        let window = crate::domain::outage::duration_text(policy.outage.link_window);
+        reply.push_str(&render::outage_linked_existing(&linked, &window));
+    }
+    Ok(Reply::public(reply))
+}
+
+/// Links the service's open incidents logged within `outage.link_window`
+/// before the declaration (and not linked to another outage), telling each
+/// thread; returns them.
+async fn link_recent_incidents(desk: &Desk, tx: &mut Act<'_>, outage: &Outage) -> DeskResult<Vec<IncidentId>> {
+    let now = tx.now;
+    let since = now - desk.policy().outage.link_window;
+    let ids = store::outages::unlinked_open_since(tx, &outage.service, since).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        let Some(inc) = store::incidents::get(tx, id).await? else {
+            continue;
+        };
+        store::outages::link_incident(tx, outage.id, id, now).await?;
+        out.push(
+            Outgoing::post(
+                Destination::Thread(id.to_string()),
+                OutMessage::text(render::linked_to_outage(desk.policy(), outage, &inc)),
+            )
+            .about(id.to_string()),
+        );
+    }
+    if !out.is_empty() {
+        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        tx.record(
+            None,
+            AuditAction::IncidentLink,
+            &outage.id.to_string(),
+            &format!("linked {} to it", list.join(", ")),
+            &out,
+        );
+    }
+    Ok(ids)
 }
 
 /// The outage as stored now (with its latest update), after a change.
@@ -262,9 +302,10 @@ pub(crate) async fn resolve_outage(
 
 /// Tells the reporters of the incidents linked to a resolved outage, and
 /// moves those whose lifecycle allows it (in_progress) to resolved with the
-/// outage as resolution, through the same path as `!resolve`. Incidents in
-/// new, assigned or on_hold may not jump to resolved: they stay as they are
-/// for their handler, and their reporter is told the outage is over.
+/// outage as resolution, through the same path as `!resolve` (any open
+/// incident may be resolved); with `outage.resolve_linked_incidents` off they
+/// stay as they are for their handler, and their reporter is told the outage
+/// is over.
 pub(crate) async fn settle_linked_incidents(
     desk: &Desk,
     tx: &mut Act<'_>,
@@ -282,7 +323,14 @@ pub(crate) async fn settle_linked_incidents(
         match outcome {
             LinkedOutcome::Resolved => {
                 let resolution = render::linked_resolution(policy, outage, text, policy.limits.note_max);
-                super::incidents::move_incident(desk, tx, actor, inc, State::Resolved, Some(resolution)).await?;
+                super::incidents::move_incident(
+                    desk,
+                    tx,
+                    actor,
+                    inc,
+                    super::incidents::Move::to(State::Resolved, Some(resolution)),
+                )
+                .await?;
                 summary.resolved.push(inc_id);
             }
             LinkedOutcome::LeftOpen | LinkedOutcome::AlreadyDone => {

@@ -131,7 +131,13 @@ async fn on_hold_pauses_the_resolution_clock_and_resuming_continues_it() {
     say(&desk, "3", &sam, "!take INC-1").await;
     say(&desk, "4", &sam, "!status INC-1 in_progress").await;
     desk.clock().advance(TimeDelta::hours(1));
-    say(&desk, "5", &sam, "!status INC-1 on_hold waiting for the vendor").await;
+    say(
+        &desk,
+        "5",
+        &sam,
+        "!status INC-1 on_hold awaiting_vendor waiting for the vendor",
+    )
+    .await;
     // Held for a day: nothing falls due.
     desk.clock().advance(TimeDelta::hours(24));
     assert_eq!(desk.fire_due_timers().await.unwrap(), 0);

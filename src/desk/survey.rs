@@ -69,7 +69,14 @@ pub(crate) async fn survey_reaction(
     };
     let now = tx.now;
     store::surveys::answer(tx, id, answer, now).await?;
-    let inc = super::incidents::move_incident(desk, tx, actor, inc, to, Some(reason.to_owned())).await?;
+    let inc = super::incidents::move_incident(
+        desk,
+        tx,
+        actor,
+        inc,
+        super::incidents::Move::to(to, Some(reason.to_owned())),
+    )
+    .await?;
     Ok(Some(Outcome::Reply(Reply::public(render::survey_answered(
         desk.policy(),
         &inc,
@@ -95,6 +102,13 @@ pub(crate) async fn on_survey_timer(desk: &Desk, tx: &mut Act<'_>, firing: &Firi
         roles: Vec::new(),
     };
     let reason = render::survey_timed_out(desk.policy().survey_timeout);
-    super::incidents::move_incident(desk, tx, &system, inc, State::Closed, Some(reason)).await?;
+    super::incidents::move_incident(
+        desk,
+        tx,
+        &system,
+        inc,
+        super::incidents::Move::to(State::Closed, Some(reason)),
+    )
+    .await?;
     Ok(())
 }

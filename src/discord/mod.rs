@@ -527,6 +527,15 @@ impl EventHandler for Handler {
             event: Event::Line(msg.content.clone()),
         };
         if let Outcome::Reply(reply) = self.desk.handle(inbound).await {
+            if let Some(emoji) = reply.react {
+                let reaction = serenity::all::ReactionType::Unicode(emoji.to_owned());
+                if let Err(e) = ctx.http.create_reaction(msg.channel_id, msg.id, &reaction).await {
+                    tracing::warn!(error = %e, "could not acknowledge a note with a reaction");
+                }
+            }
+            if reply.text.is_empty() {
+                return;
+            }
             let nonce = format!("r{}", msg.id);
             if let Err(e) = send_parts(&ctx.http, msg.channel_id, &reply.text, &nonce, Some(&msg)).await {
                 tracing::warn!(error = %e, "could not reply");

@@ -45,11 +45,17 @@ pub enum AuditAction {
     Unsubscribe,
     /// A change found by reading the platform back after downtime.
     Reconcile,
+    /// An incident's title, service or category corrected (`!edit`).
+    IncidentEdit,
+    /// Incidents linked (related, duplicate, parent) or an incident linked to an outage.
+    IncidentLink,
+    /// An incident cancelled: ended without an SLA result.
+    IncidentCancel,
 }
 
 impl AuditAction {
     /// The desk's own steps (every RACI action is one more).
-    pub const OWN: [AuditAction; 11] = [
+    pub const OWN: [AuditAction; 14] = [
         AuditAction::Acknowledge,
         AuditAction::CabBallot,
         AuditAction::CabClose,
@@ -61,6 +67,9 @@ impl AuditAction {
         AuditAction::Subscribe,
         AuditAction::Unsubscribe,
         AuditAction::Reconcile,
+        AuditAction::IncidentEdit,
+        AuditAction::IncidentLink,
+        AuditAction::IncidentCancel,
     ];
 
     /// The stored word.
@@ -78,6 +87,9 @@ impl AuditAction {
             AuditAction::Subscribe => "subscribe",
             AuditAction::Unsubscribe => "unsubscribe",
             AuditAction::Reconcile => "reconcile",
+            AuditAction::IncidentEdit => "incident_edit",
+            AuditAction::IncidentLink => "incident_link",
+            AuditAction::IncidentCancel => "incident_cancel",
         }
     }
 

@@ -204,7 +204,7 @@ pub fn clock_moves(from: State, to: State) -> Vec<(ClockKind, ClockMove)> {
     match (from, to) {
         (_, State::OnHold) => moves.push((ClockKind::Resolution, ClockMove::Pause)),
         (State::OnHold, State::InProgress) => moves.push((ClockKind::Resolution, ClockMove::Resume)),
-        (_, State::Resolved) => moves.push((ClockKind::Resolution, ClockMove::Stop)),
+        (_, State::Resolved | State::Cancelled) => moves.push((ClockKind::Resolution, ClockMove::Stop)),
         (State::Resolved, State::InProgress) => moves.push((ClockKind::Resolution, ClockMove::Reopen)),
         _ => {}
     }

@@ -402,6 +402,21 @@ impl Incident {
         Ok(from)
     }
 
+    /// Hands the incident to another group (a corrected service) at tier
+    /// 0. The assignee stays when they can work for that group; otherwise
+    /// nobody holds it, and an assigned incident waits to be taken again.
+    pub fn reroute(&mut self, group: super::RoleKey, keep_assignee: bool, now: chrono::DateTime<chrono::Utc>) {
+        self.handler_role = group;
+        self.tier = 0;
+        if !keep_assignee {
+            self.assignee = None;
+            if self.state == State::Assigned {
+                self.state = State::New;
+            }
+        }
+        self.updated_at = now;
+    }
+
     /// Ends the incident as resolved or cancelled with `text` as its
     /// resolution; returns the state it left.
     pub fn end(

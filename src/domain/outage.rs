@@ -385,11 +385,13 @@ mod tests {
         let cases = [
             (State::InProgress, true, LinkedOutcome::Resolved),
             (State::InProgress, false, LinkedOutcome::LeftOpen),
-            (State::New, true, LinkedOutcome::LeftOpen),
-            (State::Assigned, true, LinkedOutcome::LeftOpen),
-            (State::OnHold, true, LinkedOutcome::LeftOpen),
+            (State::New, true, LinkedOutcome::Resolved),
+            (State::Assigned, true, LinkedOutcome::Resolved),
+            (State::OnHold, true, LinkedOutcome::Resolved),
+            (State::OnHold, false, LinkedOutcome::LeftOpen),
             (State::Resolved, true, LinkedOutcome::AlreadyDone),
             (State::Closed, false, LinkedOutcome::AlreadyDone),
+            (State::Cancelled, true, LinkedOutcome::AlreadyDone),
         ];
         for (state, auto, expected) in cases {
             assert_eq!(LinkedOutcome::decide(state, auto), expected, "{state} auto={auto}");

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Policy;
 use crate::domain::audit::AuditEntry;
-use crate::domain::incident::{Incident, InvalidTransition, Note};
+use crate::domain::incident::{Incident, Note};
 use crate::domain::outage::Outage;
 use crate::domain::priority::Priority;
 use crate::domain::raci::Action;
@@ -58,7 +58,13 @@ pub fn incident_card(policy: &Policy, inc: &Incident, reporter: &str, assignee: 
     };
     let mut fields = vec![
         ("Priority".to_owned(), inc.priority.to_string()),
-        ("State".to_owned(), inc.state.to_string()),
+        (
+            "State".to_owned(),
+            match inc.hold {
+                Some(h) => format!("{} ({})", inc.state.words(), h.words()),
+                None => inc.state.words().to_owned(),
+            },
+        ),
         ("Service".to_owned(), inc.service.clone().unwrap_or_else(|| "—".into())),
         ("Handled by".to_owned(), policy.role_name(&inc.handler_role)),
         ("Reporter".to_owned(), neutralize(reporter)),
@@ -87,7 +93,7 @@ pub fn incident_card(policy: &Policy, inc: &Incident, reporter: &str, assignee: 
 
 pub fn thread_welcome(inc: &Incident, reporter: &str) -> String {
     format!(
-        "{}, thanks for reporting {}. Updates will be posted here; reply with `!note {} <text>` to add details.",
+        "{}, thanks for reporting {}. Updates will be posted here; reply here to add details (or `!note {} <text>` anywhere).",
         neutralize(reporter),
         inc.id,
         inc.id
@@ -146,6 +152,12 @@ pub fn show(
     notes: &[Note],
     notes_total: usize,
     history: &[AuditEntry],
+    links: &[(
+        crate::domain::incident::IncidentId,
+        crate::domain::incident::LinkKind,
+        bool,
+        crate::domain::incident::State,
+    )],
 ) -> String {
     let mut s = format!(
         "**{}** · {} · {}\n{}\nImpact {} × urgency {} · service {} · handled by {}\nReporter {} · assignee {}\nOpened {} · updated {}",
@@ -165,11 +177,21 @@ pub fn show(
     if let Some(c) = &inc.category {
         s.push_str(&format!("\nCategory {}", neutralize(c)));
     }
+    if let Some(h) = inc.hold {
+        s.push_str(&format!("\nOn hold, {}", h.words()));
+    }
     if let Some(r) = &inc.resolution {
         s.push_str(&format!("\nResolution: {}", neutralize(r)));
     }
+    if !links.is_empty() {
+        s.push_str(&format!("\n{}", super::links_line(links)));
+    }
     if let Some(sla) = sla {
-        s.push_str(&sla_lines(sla));
+        if inc.state == crate::domain::incident::State::Cancelled {
+            s.push_str("\nSLA: not counted (cancelled).");
+        } else {
+            s.push_str(&sla_lines(sla));
+        }
     }
     if !notes.is_empty() {
         if notes.len() < notes_total {
@@ -233,10 +255,6 @@ pub fn not_agent(prefix: &str, command: &str) -> String {
 
 pub fn say_how_resolved(prefix: &str, id: crate::domain::incident::IncidentId) -> String {
     format!("Say how {id} was resolved: `{prefix}resolve {id} <resolution>`.")
-}
-
-pub fn invalid_move(id: crate::domain::incident::IncidentId, e: &InvalidTransition) -> String {
-    format!("{id}: {e}.")
 }
 
 pub fn ticket_on_bot_message(prefix: &str) -> String {

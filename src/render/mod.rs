@@ -7,8 +7,9 @@
 //! characters are shown as U+FFFD.
 //!
 //! The sentences live in one module per record kind, named for the desk file
-//! that says them: `incident`, `sla`, `escalation`, `survey`, `outage`,
-//! `change`, `cab` and `info`; `access` holds who-may sentences (refusals by
+//! that says them: `incident`, `lifecycle` (corrections, links, holds and
+//! cancels), `sla`, `escalation`, `survey`, `outage`, `change`, `cab` and
+//! `info`; `access` holds who-may sentences (refusals by
 //! party, `!whoami`) and `routing` the RACI fan-out's questions and `!whois`.
 //! This module keeps what several kinds (or the
 //! adapters) share: mention safety, cutting and splitting to the platform's
@@ -40,6 +41,7 @@ mod change;
 mod escalation;
 mod incident;
 mod info;
+mod lifecycle;
 mod outage;
 mod routing;
 mod sla;
@@ -51,6 +53,7 @@ pub use change::*;
 pub use escalation::*;
 pub use incident::*;
 pub use info::*;
+pub use lifecycle::*;
 pub use outage::*;
 pub use routing::*;
 pub use sla::*;
@@ -200,7 +203,7 @@ fn role_label(policy: &Policy, role: &RoleKey) -> String {
     }
 }
 
-fn service_name(policy: &Policy, key: &str) -> String {
+pub fn service_name(policy: &Policy, key: &str) -> String {
     policy
         .service(key)
         .map(|s| s.name.clone())

@@ -43,6 +43,21 @@ pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<CardRef
     }))
 }
 
+/// The card whose thread is the platform channel `thread_id`, if any.
+pub async fn by_thread(conn: &mut Conn, thread_id: &str) -> Result<Option<CardRef>> {
+    let row: Option<(String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT subject, channel_id, message_id, thread_id FROM cards WHERE thread_id = ?")
+            .bind(thread_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(subject, channel_id, message_id, thread_id)| CardRef {
+        subject,
+        channel_id,
+        message_id,
+        thread_id,
+    }))
+}
+
 /// The card posted as a platform message (a reaction's target), if any.
 pub async fn by_message(conn: &mut Conn, message_id: &str) -> Result<Option<CardRef>> {
     let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(

@@ -211,6 +211,22 @@ pub async fn link_incident(conn: &mut Conn, id: OutageId, incident: IncidentId, 
     Ok(())
 }
 
+/// Open incidents of a service logged at or after `since` that no outage
+/// has linked yet, oldest first.
+pub async fn unlinked_open_since(conn: &mut Conn, service: &str, since: DateTime<Utc>) -> Result<Vec<IncidentId>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT i.id FROM incidents i
+          WHERE i.service = ? AND i.created_at >= ? AND i.state NOT IN ('resolved', 'closed', 'cancelled')
+            AND NOT EXISTS (SELECT 1 FROM outage_incidents o WHERE o.incident_id = i.id)
+          ORDER BY i.id",
+    )
+    .bind(service)
+    .bind(to_ms(since))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| IncidentId::from_row(id)).collect())
+}
+
 /// The incidents linked to an outage, oldest first.
 pub async fn linked_incidents(conn: &mut Conn, id: OutageId) -> Result<Vec<IncidentId>> {
     let rows: Vec<(i64,)> =
