@@ -641,21 +641,21 @@ pub fn split_args(spec: &CommandSpec, rest: &str) -> Args {
 /// does, or what to use instead (`priority=` comes from impact and urgency).
 fn unknown_option(spec: &CommandSpec, key: &str) -> String {
     let options: Vec<&str> = spec.options.iter().filter(|o| o.named).map(|o| o.name).collect();
-    let listed = options.iter().map(|o| format!("{o}=")).collect::<Vec<_>>().join(", ");
-    let hint = match key {
-        "priority" | "prio" | "p" if options.contains(&"impact") => {
-            "priority comes from impact × urgency: use impact= and urgency=".to_owned()
+    let key: String = key.chars().take(20).collect();
+    match key.as_str() {
+        "priority" | "prio" if options.contains(&"impact") => {
+            "`priority=` is not an option: priority comes from impact × urgency, so use impact= and urgency=".into()
         }
-        _ => match nearest(key, options.iter().copied()) {
-            Some(near) => format!("did you mean `{near}=`?"),
-            None => format!("it takes {listed}"),
+        _ => match nearest(&key, options.iter().copied()) {
+            Some(near) => {
+                format!("`{key}=` is not an option: did you mean `{near}=`? (text with = goes in `backticks`)")
+            }
+            None => format!(
+                "`{key}=` is not an option of {} (see `help {}`; text with = goes in `backticks`)",
+                spec.name, spec.name
+            ),
         },
-    };
-    format!(
-        "`{}=` is not an option of {}: {hint} (to keep text with `=` as it is, put it in `backticks`)",
-        shorten(key),
-        spec.name
-    )
+    }
 }
 
 /// Types the arguments of one command.
@@ -726,8 +726,11 @@ mod tests {
     fn unknown_options_are_refused_naming_the_nearest_and_backticks_keep_text() {
         assert_eq!(
             p("!incident Mail broken priority=P1").unwrap_err(),
-            "incident: `priority=` is not an option of incident: priority comes from impact × urgency: \
-             use impact= and urgency= (to keep text with `=` as it is, put it in `backticks`)"
+            "incident: `priority=` is not an option: priority comes from impact × urgency, so use impact= and urgency="
+        );
+        assert_eq!(
+            p("!change x id=7").unwrap_err(),
+            "change: `id=` is not an option of change (see `help change`; text with = goes in `backticks`)"
         );
         assert!(p("!incident Mail broken servce=email")
             .unwrap_err()

@@ -252,8 +252,10 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskR
         &inc,
         &names,
         sla.as_ref(),
-        shown,
-        notes.len(),
+        render::Latest {
+            items: shown,
+            total: notes.len(),
+        },
         &history,
         &links,
     )))
@@ -684,13 +686,23 @@ pub(crate) async fn edit(
             fallback: &fallback,
         },
     );
-    let rerouted = route.responsible != inc.handler_role;
+    // First line is where logging it would have gone; an escalated one
+    // stays at its tier of the new service's ladder (its last when shorter).
+    let tiers = policy.tiers_for(inc.service.as_deref());
+    let (group, tier) = match (inc.tier, tiers.len()) {
+        (0, _) | (_, 0) => (route.responsible.clone(), 0),
+        (t, n) => {
+            let t = (t as usize).min(n - 1);
+            (tiers[t].clone(), t as i64)
+        }
+    };
+    let rerouted = group != inc.handler_role;
     if rerouted {
         let keeps = match inc.assignee {
-            Some(a) => super::permit::could_work(desk, tx, a, &route.responsible).await?,
+            Some(a) => super::permit::could_work(desk, tx, a, &group).await?,
             None => false,
         };
-        inc.reroute(route.responsible.clone(), keeps, now);
+        inc.reroute(group, tier, keeps, now);
     }
     inc.updated_at = now;
     store::incidents::update(tx, &inc, now).await?;

@@ -402,12 +402,18 @@ impl Incident {
         Ok(from)
     }
 
-    /// Hands the incident to another group (a corrected service) at tier
-    /// 0. The assignee stays when they can work for that group; otherwise
+    /// Hands the incident to another group at `tier` (a corrected service).
+    /// The assignee stays when they can work for that group; otherwise
     /// nobody holds it, and an assigned incident waits to be taken again.
-    pub fn reroute(&mut self, group: super::RoleKey, keep_assignee: bool, now: chrono::DateTime<chrono::Utc>) {
+    pub fn reroute(
+        &mut self,
+        group: super::RoleKey,
+        tier: i64,
+        keep_assignee: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
         self.handler_role = group;
-        self.tier = 0;
+        self.tier = tier;
         if !keep_assignee {
             self.assignee = None;
             if self.state == State::Assigned {

@@ -124,7 +124,13 @@ pub fn assigned_reply(inc: &Incident, assignee: &str) -> String {
 }
 
 pub fn state_changed(inc: &Incident, by: &str, from: &str, reason: Option<&str>) -> String {
-    let mut s = format!("{} moved {} from {} to {}", neutralize(by), inc.id, from, inc.state);
+    let mut s = format!(
+        "{} moved {} from {} to {}",
+        neutralize(by),
+        inc.id,
+        from,
+        inc.state.words()
+    );
     if let Some(r) = reason {
         s.push_str(&format!(": {}", neutralize(r)));
     }
@@ -141,7 +147,7 @@ pub fn note_reply(inc: &Incident) -> String {
 }
 
 pub fn done(inc: &Incident) -> String {
-    format!("{} is now {}.", inc.id, inc.state)
+    format!("{} is now {}.", inc.id, inc.state.words())
 }
 
 pub fn show(
@@ -149,8 +155,7 @@ pub fn show(
     inc: &Incident,
     names: &Names,
     sla: Option<&SlaView>,
-    notes: &[Note],
-    notes_total: usize,
+    notes: Latest<'_, Note>,
     history: &[AuditEntry],
     links: &[(
         crate::domain::incident::IncidentId,
@@ -193,6 +198,10 @@ pub fn show(
             s.push_str(&sla_lines(sla));
         }
     }
+    let Latest {
+        items: notes,
+        total: notes_total,
+    } = notes;
     if !notes.is_empty() {
         if notes.len() < notes_total {
             s.push_str(&format!("\nNotes (the latest {} of {notes_total}):", notes.len()));
@@ -211,6 +220,12 @@ pub fn show(
     }
     push_history(&mut s, history);
     s
+}
+
+/// The latest of a record's entries shown, and how many there are in all.
+pub struct Latest<'a, T> {
+    pub items: &'a [T],
+    pub total: usize,
 }
 
 /// Names shown on an incident.

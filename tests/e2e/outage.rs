@@ -203,14 +203,14 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
         "{out}"
     );
     // The existing incident form of !status still works.
-    assert!(out.contains("INC-1 is now in_progress."), "{out}");
+    assert!(out.contains("INC-1 is now in progress."), "{out}");
 
-    // On resolve: INC-1 (in_progress) is resolved with the outage; INC-2 (new)
-    // may not jump to resolved, so it stays for its handler; both reporters are told.
+    // On resolve: INC-1 (in progress) and INC-2 (new: any open incident may
+    // be resolved) are resolved with the outage; both reporters are told.
     assert!(
         out.contains(
-            "OUT-1 resolved after 2h; 2 subscribers will be messaged. Linked incidents: INC-1 resolved with it; \
-             INC-2 (new) left open for their handlers; their reporters are told."
+            "OUT-1 resolved after 2h; 2 subscribers will be messaged. Linked incidents: INC-1, INC-2 resolved with it; \
+             their reporters are told."
         ),
         "{out}"
     );
@@ -219,7 +219,7 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
         "{out}"
     );
     assert!(
-        out.contains("@frank frank: outage OUT-1 on Email is over: MTA restarted\nINC-2 stays new until Service Desk confirms it is fixed."),
+        out.contains("@frank frank: INC-2 was resolved by sam: Resolved with outage OUT-1 (Email): MTA restarted"),
         "{out}"
     );
 
@@ -228,10 +228,10 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
         text(&db, "SELECT resolution FROM incidents WHERE id = 1").await,
         "Resolved with outage OUT-1 (Email): MTA restarted"
     );
-    assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 2").await, "new");
+    assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 2").await, "resolved");
     assert_eq!(
         column(&db, "SELECT outcome FROM outage_incidents ORDER BY incident_id").await,
-        ["resolved", "left_open"]
+        ["resolved", "resolved"]
     );
     assert_eq!(
         column(&db, "SELECT action FROM audit WHERE subject = 'INC-1' ORDER BY id").await,
@@ -239,7 +239,7 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
     );
     assert_eq!(
         column(&db, "SELECT action FROM audit WHERE subject = 'INC-2' ORDER BY id").await,
-        ["log_incident", "outage_resolve"]
+        ["log_incident", "resolve_incident"]
     );
 }
 

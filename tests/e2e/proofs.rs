@@ -289,6 +289,11 @@ fn invocation(name: &str, id: &str) -> Option<(String, Prep)> {
         "resolve" => (format!("resolve {id} replaced the cable"), Prep::InProgress),
         "close" => (format!("close {id}"), Prep::Resolved),
         "reopen" => (format!("reopen {id} it broke again"), Prep::Resolved),
+        "cancel" => (format!("cancel {id} logged by mistake"), Prep::Fresh),
+        "edit" => (format!("edit {id} title=Matrix probe corrected"), Prep::Fresh),
+        // INC-1 is the first case's incident, still new: a second end for links.
+        "link" => (format!("link {id} INC-1"), Prep::Fresh),
+        "duplicate" => (format!("duplicate {id} of INC-1"), Prep::Fresh),
         "help" => ("help".to_owned(), Prep::Fresh),
         "raci" => ("raci".to_owned(), Prep::Fresh),
         "whois" => ("whois service_desk".to_owned(), Prep::Fresh),
@@ -313,7 +318,7 @@ fn generic_invocation(spec: &command::CommandSpec, id: &str) -> String {
             command::OptionKind::Change => "CHG-1".to_owned(),
             command::OptionKind::User => "@rita".to_owned(),
             command::OptionKind::Choice(c) => c.first().copied().unwrap_or("x").to_owned(),
-            command::OptionKind::Text => "probe".to_owned(),
+            command::OptionKind::Text | command::OptionKind::Phrase => "probe".to_owned(),
         });
     }
     line
