@@ -274,6 +274,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reroute_keeps_the_assignee_only_when_they_can_work_for_the_new_group() {
+        let later = chrono::DateTime::from_timestamp(1_800_000_060, 0).unwrap();
+        let security = crate::domain::RoleKey::parse("it_security_manager").unwrap();
+        let mut inc = incident(State::Assigned);
+        inc.assignee = Some(crate::domain::UserId::new(2));
+        let mut kept = inc.clone();
+        kept.reroute(security.clone(), 0, true, later);
+        assert_eq!((kept.state, kept.assignee.is_some()), (State::Assigned, true));
+        inc.reroute(security.clone(), 1, false, later);
+        assert_eq!((inc.state, inc.assignee, inc.tier), (State::New, None, 1));
+        assert_eq!(inc.handler_role, security);
+        let mut held = incident(State::OnHold);
+        held.hold = Some(HoldReason::AwaitingVendor);
+        held.move_to(State::InProgress, later).unwrap();
+        assert_eq!(held.hold, None, "leaving hold forgets what it waited for");
+    }
+
+    #[test]
     fn every_pair_of_states_is_allowed_exactly_as_the_design_says() {
         let allowed = [
             (State::New, State::Assigned),

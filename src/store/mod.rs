@@ -409,6 +409,62 @@ pub(crate) mod testing {
 mod tests {
     use super::{Durability, Store};
 
+    #[tokio::test]
+    async fn rebuilding_incidents_for_the_cancelled_state_keeps_every_row_and_reference() {
+        use sqlx::{ConnectOptions, Connection};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        // A desk as it was before migration 11, with an incident, a note and its clocks.
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations =
+            std::borrow::Cow::Owned(before.migrations.iter().filter(|m| m.version < 11).cloned().collect());
+        let mut conn = std::str::FromStr::from_str(&url)
+            .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        before.run(&mut conn).await.unwrap();
+        for sql in [
+            "INSERT INTO incidents (title, impact, urgency, priority, state, reporter, handler_role, created_at, updated_at)
+             VALUES ('old one', 'low', 'low', 5, 'on_hold', 1, 'service_desk', 0, 0)",
+            "INSERT INTO incident_notes (incident_id, author, body, created_at) VALUES (1, 1, 'a note', 0)",
+            "INSERT INTO incident_clocks (incident_id, kind, target_secs, started_at, accumulated_secs)
+             VALUES (1, 'response', 60, 0, 0)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&url).await.unwrap();
+        let mut w = store.write().await.unwrap();
+        let (notes, clocks, broken): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM incident_notes), (SELECT COUNT(*) FROM incident_clocks),
+                    (SELECT COUNT(*) FROM pragma_foreign_key_check)",
+        )
+        .fetch_one(&mut *w)
+        .await
+        .unwrap();
+        assert_eq!((notes, clocks, broken), (1, 1, 0));
+        let (state, hold): (String, Option<String>) =
+            sqlx::query_as("SELECT state, hold_reason FROM incidents WHERE id = 1")
+                .fetch_one(&mut *w)
+                .await
+                .unwrap();
+        assert_eq!((state.as_str(), hold), ("on_hold", None));
+        // The new state is accepted, foreign keys are on again, and they hold.
+        sqlx::query("UPDATE incidents SET state = 'cancelled' WHERE id = 1")
+            .execute(&mut *w)
+            .await
+            .unwrap();
+        assert!(sqlx::query(
+            "INSERT INTO incident_notes (incident_id, author, body, created_at) VALUES (9, 1, 'x', 0)"
+        )
+        .execute(&mut *w)
+        .await
+        .is_err());
+    }
+
     /// Waits (up to 10 s) for something the store does in the background.
     async fn until(what: &str, done: impl Fn() -> bool) {
         for _ in 0..200 {

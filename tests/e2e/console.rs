@@ -1,7 +1,7 @@
 //! The real `opsdesk console` driven by piped scripts: what a user would read,
 //! and what the database file holds afterwards.
 
-use crate::util::{console, lines_with, opsdesk, run_with_input, scalar, text, TestDb};
+use crate::util::{console, id_of_last, lines_with, opsdesk, run_with_input, scalar, text, TestDb};
 
 #[tokio::test]
 async fn an_incident_goes_through_its_whole_lifecycle_in_the_console() {
@@ -318,15 +318,6 @@ fn without_a_token_run_explains_and_the_default_starts_the_console() {
         db.dir.path().join("opsdesk.db").exists(),
         "the default database is created in the working directory"
     );
-}
-
-/// The id of the last message printed with `needle`: `[#chan #12] …` → "12".
-fn id_of_last(out: &str, needle: &str) -> String {
-    let line = lines_with(out, needle)
-        .pop()
-        .unwrap_or_else(|| panic!("no {needle:?} in:\n{out}"));
-    let head = line.split(']').next().unwrap_or_default();
-    head.rsplit('#').next().unwrap_or_default().trim().to_owned()
 }
 
 #[tokio::test]

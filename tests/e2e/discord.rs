@@ -506,3 +506,70 @@ fn the_binary_exits_non_zero_with_a_message_when_discord_rejects_the_token() {
     assert!(!err.contains("panicked"), "{err}");
     drop(rt);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_in_an_incidents_thread_becomes_a_note_acknowledged_with_a_reaction() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let bot = bot::start(&fake, &db).await;
+    let (general, desk_ch, bob, alice, dana) = (
+        spec.channel_id("general"),
+        spec.channel_id("service-desk"),
+        spec.user_id("bob"),
+        spec.user_id("alice"),
+        spec.user_id("dana"),
+    );
+    fake.inject_message(general, bob, "!incident Scanner offline");
+    bot::eventually(&fake, "the incident's thread", || {
+        fake.threads().iter().any(|t| t.parent_id == desk_ch)
+    })
+    .await;
+    let thread = fake.threads().into_iter().find(|t| t.parent_id == desk_ch).unwrap().id;
+    bot::eventually(&fake, "the welcome", || !fake.bot_messages(thread).is_empty()).await;
+
+    // The reporter and an agent write in the thread: each message is a note,
+    // answered with 📝 on it; the reporter's pings the group working it.
+    let by_bob = fake.inject_message(thread, bob, "still error 42 after a restart");
+    let by_alice = fake.inject_message(thread, alice, "looking at it now");
+    // Someone who neither reported nor works it chats there: left alone.
+    let by_dana = fake.inject_message(thread, dana, "same here");
+    for m in [by_bob, by_alice] {
+        bot::eventually(&fake, "the 📝 reaction", || {
+            fake.reactions(m).iter().any(|(e, _)| e == "📝")
+        })
+        .await;
+    }
+    bot::eventually(&fake, "the reporter's note in the thread", || {
+        fake.bot_messages(thread).iter().any(|m| {
+            m.content()
+                .contains("bob (the reporter) added a note to INC-1: still error 42")
+        })
+    })
+    .await;
+    let sd_role = spec.role_id("Service Desk");
+    let note = fake
+        .bot_messages(thread)
+        .into_iter()
+        .find(|m| m.content().contains("(the reporter) added a note"))
+        .unwrap();
+    assert_eq!(
+        ids(&note.create_body.clone().unwrap()["allowed_mentions"]["roles"]),
+        vec![sd_role]
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM incident_notes WHERE incident_id = 1").await,
+        2
+    );
+    assert!(fake.reactions(by_dana).is_empty(), "{:?}", fake.reactions(by_dana));
+    // No text reply is written for a note taken from the thread.
+    assert!(
+        !fake
+            .bot_messages(thread)
+            .iter()
+            .any(|m| m.content().contains("Note added to INC-1")),
+        "a thread note is answered by reaction only"
+    );
+    bot.stop().await;
+    assert_no_decode_problems();
+}

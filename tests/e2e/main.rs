@@ -4,6 +4,7 @@
 mod bot;
 mod changes;
 mod console;
+mod day;
 mod discord;
 mod discord_cab;
 mod discord_escalation;

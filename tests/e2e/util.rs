@@ -89,6 +89,15 @@ pub fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
     out.lines().filter(|l| l.contains(needle)).collect()
 }
 
+/// The id of the last message printed with `needle`: `[#chan #12] …` → "12".
+pub fn id_of_last(out: &str, needle: &str) -> String {
+    let line = lines_with(out, needle)
+        .pop()
+        .unwrap_or_else(|| panic!("no {needle:?} in:\n{out}"));
+    let head = line.split(']').next().unwrap_or_default();
+    head.rsplit('#').next().unwrap_or_default().trim().to_owned()
+}
+
 /// One integer from the test database (`SELECT COUNT(*) …`).
 pub async fn scalar(db: &TestDb, sql: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut db.conn().await).await.expect(sql);
