@@ -118,7 +118,6 @@ pub(crate) async fn escalate_functional(
         Err(TierError::NoTiers) => return rejected(render::last_tier(policy, &inc, &inc.handler_role)),
     };
     let from = std::mem::replace(&mut inc.handler_role, step.role);
-    let from_tier = inc.tier;
     inc.tier = step.tier;
     // The new group decides who works on it: the previous assignee was in the old group.
     inc.assignee = None;
@@ -138,18 +137,19 @@ pub(crate) async fn escalate_functional(
         &text,
     )
     .await?;
-    let details = format!(
-        "tier {} → {}: {from} → {}{}",
-        from_tier + 1,
-        inc.tier + 1,
-        inc.handler_role,
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    let details = render::history::escalated(
+        policy,
+        &from,
+        &inc.handler_role,
+        inc.tier,
+        chain.len(),
+        reason.as_deref(),
     );
     tx.record(
         Some(actor.user),
         Action::EscalateFunctional,
         &inc.id.to_string(),
-        &details,
+        details,
         &out,
     );
     tracing::info!(incident = %inc.id, to = %inc.handler_role, tier = inc.tier, "escalated functionally");
@@ -182,15 +182,12 @@ pub(crate) async fn escalate_up(
     let by = super::incidents::name_of(tx, actor.user).await?;
     let text = render::escalated_up(policy, &inc, &by, &role, reason.as_deref());
     let out = announce(desk, tx, Action::EscalateHierarchical, &inc, &route, &[party], &text).await?;
-    let details = format!(
-        "level {level}: {role}{}",
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
+    let details = render::history::escalated_up(policy, &role, reason.as_deref());
     tx.record(
         Some(actor.user),
         Action::EscalateHierarchical,
         &inc.id.to_string(),
-        &details,
+        details,
         &out,
     );
     tracing::info!(incident = %inc.id, to = %role, level, "escalated hierarchically");
@@ -213,16 +210,12 @@ pub(crate) async fn request_escalation(
         OutMessage::text(text).pinging_roles([inc.handler_role.clone()]),
     )
     .about(inc.id.to_string())];
-    let details = format!(
-        "to {}{}",
-        inc.handler_role,
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
+    let details = render::history::asked_for_escalation(policy, &inc.handler_role, reason.as_deref());
     tx.record(
         Some(actor.user),
         AuditAction::EscalationRequest,
         &inc.id.to_string(),
-        &details,
+        details,
         &out,
     );
     Ok(Reply::public(render::escalation_requested_reply(policy, inc)))
@@ -248,7 +241,7 @@ pub(crate) async fn major(
     let by = super::incidents::name_of(tx, actor.user).await?;
     let route = super::incidents::route_for(desk, Action::MajorIncident, &inc);
     let subject = id.to_string();
-    let (text, ping, action, reply): (String, &[Party], AuditAction, String) = if off {
+    let (text, ping, action, reply, details): (String, &[Party], AuditAction, String, _) = if off {
         if !esc.major {
             return rejected(render::not_major(id));
         }
@@ -271,6 +264,7 @@ pub(crate) async fn major(
             &[],
             AuditAction::MajorIncidentOff,
             render::major_reverted_reply(&inc),
+            render::history::reverted_major(reason),
         )
     } else {
         if esc.major {
@@ -292,11 +286,11 @@ pub(crate) async fn major(
             &policy.escalation.major_ping,
             AuditAction::Raci(Action::MajorIncident),
             render::major_reply(&inc),
+            render::history::declared_major(reason.as_deref()),
         )
     };
     let out = announce(desk, tx, Action::MajorIncident, &inc, &route, ping, &text).await?;
-    let details = reason.unwrap_or_default();
-    tx.record(Some(actor.user), action, &subject, &details, &out);
+    tx.record(Some(actor.user), action, &subject, details, &out);
     tracing::info!(incident = %id, major = !off, "major incident");
     Ok(Reply::public(reply))
 }

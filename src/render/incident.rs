@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Policy;
-use crate::domain::audit::AuditEntry;
+
 use crate::domain::incident::{Incident, InvalidTransition, Note};
 use crate::domain::outage::Outage;
 use crate::domain::priority::Priority;
@@ -18,7 +18,7 @@ use crate::message::{Card, Tone};
 
 use super::{
     clock_name, neutralize, push_history, reason_suffix, role_label, service_name, time, truncate, user_label,
-    user_text, ClockView, SlaView,
+    user_text, ClockView, SlaView, Trail,
 };
 
 pub fn incident_logged(policy: &Policy, inc: &Incident) -> String {
@@ -145,7 +145,7 @@ pub fn show(
     sla: Option<&SlaView>,
     notes: &[Note],
     notes_total: usize,
-    history: &[AuditEntry],
+    history: &Trail<'_>,
 ) -> String {
     let mut s = format!(
         "**{}** · {} · {}\n{}\nImpact {} × urgency {} · service {} · handled by {}\nReporter {} · assignee {}\nOpened {} · updated {}",

@@ -314,7 +314,7 @@ async fn slash_priority_by_an_agent_edits_the_card_and_pings_the_role_only_when_
     assert_eq!(
         scalar(
             &db,
-            &format!("SELECT COUNT(*) FROM audit WHERE details LIKE 'priority %' AND actor = {alice}")
+            &format!("SELECT COUNT(*) FROM audit WHERE details LIKE 're-prioritised %' AND actor = {alice}")
         )
         .await,
         2

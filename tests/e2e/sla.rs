@@ -363,19 +363,25 @@ async fn escalation_walks_the_tiers_then_climbs_to_the_owner_and_major_pings_the
         [
             (
                 "escalate_functional",
-                "tier 1 → 2: service_desk → systems_support: mailbox store corrupt"
+                "escalated it to Systems Support (tier 2 of 3, from Service Desk): mailbox store corrupt"
             ),
             (
                 "escalate_functional",
-                "tier 2 → 3: systems_support → network_operations: needs the network team"
+                "escalated it to Network Operations (tier 3 of 3, from Systems Support): needs the network team"
             ),
             (
                 "escalate_hierarchical",
-                "level 1: incident_manager: still down after an hour"
+                "escalated it up to Incident Manager: still down after an hour"
             ),
-            ("escalate_hierarchical", "level 2: email_owner"),
-            ("major_incident", "whole company without mail"),
-            ("major_incident_off", "contained to one site"),
+            ("escalate_hierarchical", "escalated it up to Email Service Owner"),
+            (
+                "major_incident",
+                "declared it a major incident: whole company without mail"
+            ),
+            (
+                "major_incident_off",
+                "reverted it to an ordinary incident: contained to one site"
+            ),
         ]
     );
 }
