@@ -1,6 +1,13 @@
 //! Escalation actions: functional (`!escalate INC-n`, ⬆️), hierarchical
 //! (`!escalate INC-n up`), the reporter's request for escalation, and major
 //! incidents (`!major INC-n [off]`). Every notice is routed through a RACI row.
+//!
+//! The card follows the work: a functional escalation to a tier with another
+//! channel re-posts the card there (pinging the tier, so ✋ and ⬆️ work where
+//! it now works) and edits the old post into a pointer ([`follow_card`]).
+//! The incident's thread stays where the first card started it: the reporter
+//! was told updates happen there and already follows it, it holds the whole
+//! conversation, and ⬆️ in it keeps working; the re-posted card links to it.
 
 use super::act::Act;
 use super::fanout::Notice;
@@ -11,6 +18,7 @@ use crate::domain::incident::{Incident, IncidentId};
 use crate::domain::party::Party as Who;
 use crate::domain::raci::{Action, Route};
 use crate::domain::text::bounded;
+use crate::domain::RoleKey;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store;
@@ -25,6 +33,20 @@ pub(crate) fn notify(
     ping: &[Party],
     text: &str,
 ) -> Vec<Outgoing> {
+    notify_beside(desk, action, inc, route, ping, text, Vec::new())
+}
+
+/// [`notify`], but channels in `covered` already see the card (or its edit)
+/// for this action: they get no FYI on top (a role pinged there still is).
+fn notify_beside(
+    desk: &Desk,
+    action: Action,
+    inc: &Incident,
+    route: &Route,
+    ping: &[Party],
+    text: &str,
+    covered: Vec<String>,
+) -> Vec<Outgoing> {
     super::fanout::fan_out(
         desk,
         Notice {
@@ -35,9 +57,41 @@ pub(crate) fn notify(
             text: text.to_owned(),
             tell: text.to_owned(),
             ask: render::consulted_notice(action, text),
-            covered: Vec::new(),
+            covered,
         },
     )
+}
+
+/// The channel of an ITIL role's work, if configured.
+fn channel_of(desk: &Desk, role: &RoleKey) -> Option<String> {
+    desk.policy().role(role).map(|r| r.channel.clone())
+}
+
+/// Moves an incident's card from `from`'s channel to its handler's: the card
+/// posted anew there with `text` above it, pinging the handler, then the old
+/// post edited into `left` (two outbox rows of the incident, delivered in
+/// order; see `message::CardStep`). Empty when both roles share a channel:
+/// the card is then edited in place as for any other change.
+pub(crate) async fn follow_card(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    inc: &Incident,
+    from: &RoleKey,
+    text: &str,
+    left: String,
+) -> DeskResult<Vec<Outgoing>> {
+    if channel_of(desk, from) == channel_of(desk, &inc.handler_role) {
+        return Ok(Vec::new());
+    }
+    let card = super::incidents::card(desk, tx, inc, false).await?;
+    let subject = inc.id.to_string();
+    let mut message = card.message;
+    message.text = text.to_owned();
+    let message = message.pinging_roles([inc.handler_role.clone()]);
+    Ok(vec![
+        Outgoing::card_moved(&subject, card.destination, message),
+        Outgoing::card_left(&subject, Destination::RoleChannel(from.clone()), OutMessage::text(left)),
+    ])
 }
 
 /// An escalation's messages: the card's edit, the notice in the incident's
@@ -127,16 +181,44 @@ pub(crate) async fn escalate_functional(
     let by = super::incidents::name_of(tx, actor.user).await?;
     let text = render::escalated_functional(policy, &inc, &by, &from, chain.len(), reason.as_deref());
     let route = super::incidents::route_for(desk, Action::EscalateFunctional, &inc);
-    let out = announce(
-        desk,
-        tx,
-        Action::EscalateFunctional,
-        &inc,
-        &route,
-        &[Party::Responsible],
-        &text,
-    )
-    .await?;
+    let moved = follow_card(desk, tx, &inc, &from, &text, render::card_escalated_away(policy, &inc)).await?;
+    let out = if moved.is_empty() {
+        announce(
+            desk,
+            tx,
+            Action::EscalateFunctional,
+            &inc,
+            &route,
+            &[Party::Responsible],
+            &text,
+        )
+        .await?
+    } else {
+        // The re-posted card pings the new tier in its channel, and the old
+        // channel sees its post edited: neither needs a message beside it.
+        let subject = inc.id.to_string();
+        let covered = [&from, &inc.handler_role]
+            .into_iter()
+            .filter_map(|r| channel_of(desk, r))
+            .collect();
+        let ping: &[Party] = if route.responsible == inc.handler_role {
+            &[]
+        } else {
+            &[Party::Responsible]
+        };
+        let mut out = moved;
+        out.push(Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(&text)).about(&subject));
+        out.extend(notify_beside(
+            desk,
+            Action::EscalateFunctional,
+            &inc,
+            &route,
+            ping,
+            &text,
+            covered,
+        ));
+        out
+    };
     let details = render::history::escalated(
         policy,
         &from,
