@@ -160,7 +160,7 @@ impl<T: Transport> Dispatcher<T> {
             OutKind::Card => row.message.step,
             OutKind::Post => CardStep::InPlace,
         };
-        if step == CardStep::Leave && card.as_ref().is_none_or(|c| c.previous.is_none()) {
+        if step == CardStep::Leave && !card.as_ref().is_some_and(|c| c.previous.is_some()) {
             // The card never moved from a post of its own (its first post
             // failed, say): there is nothing to point from.
             let mut conn = self.store.write().await?;
