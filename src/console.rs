@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use crate::desk::{Actor, Desk, Event, Inbound, Outcome, ReactedMessage};
 use crate::domain::sla::parse_duration;
 use crate::domain::UserId;
-use crate::message::{Card, Destination, OutKind};
+use crate::message::{Card, CardStep, Destination, OutKind};
 use crate::outbox::{Delivered, Delivery, Dispatcher, SendError, Transport};
 use crate::render;
 use crate::store::{self, StoreError};
@@ -125,10 +125,35 @@ impl Transport for ConsoleTransport {
             text.push(' ');
         }
         text.push_str(&d.message.text);
+        // A card that moved away from its thread says where the thread is.
+        let moved = d.message.step == CardStep::Move || d.card.is_some_and(|c| c.previous.is_some());
+        if let (OutKind::Card, true, Some(thread)) = (
+            d.kind,
+            moved && d.message.step != CardStep::Leave,
+            d.card.and_then(|c| c.thread_id.as_deref()),
+        ) {
+            text.push('\n');
+            text.push_str(&render::card_thread_elsewhere(&format!("#{thread}")));
+        }
         if let Some(card) = &d.message.card {
             text.push_str(&card_lines(card));
         }
+        let step = d.message.step;
         let (id, label, thread) = match (d.kind, d.card) {
+            // The post a moved card left behind becomes a pointer to it.
+            (OutKind::Card, Some(existing)) if step == CardStep::Leave => {
+                let Some((previous_channel, previous_message)) = existing.previous.clone() else {
+                    return Err(SendError::Permanent("no post left behind".into()));
+                };
+                channel = previous_channel;
+                let label = format!("#{previous_message} edited");
+                (previous_message, label, None)
+            }
+            // A moved card is posted anew where its destination says; its thread stays.
+            (OutKind::Card, Some(_)) if step == CardStep::Move => {
+                let id = self.ids.next().to_string();
+                (id.clone(), format!("#{id}"), None)
+            }
             // A card is edited where it was posted, even when its handler changed.
             (OutKind::Card, Some(existing)) => {
                 channel = existing.channel_id.clone();
@@ -165,7 +190,7 @@ impl Transport for ConsoleTransport {
             }
         };
         // The bot's own reactions go on a message when it is first posted.
-        let first_post = !(d.kind == OutKind::Card && d.card.is_some());
+        let first_post = !(d.kind == OutKind::Card && d.card.is_some() && step != CardStep::Move);
         if first_post && !d.message.reactions.is_empty() {
             text.push_str(&format!("\n  + reactions: {}", d.message.reactions.join(" ")));
         }

@@ -64,6 +64,34 @@ pub struct OutMessage {
     /// options ✅ ❌ ➖); never added again when a card is edited.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<String>,
+    /// Where a card row puts the card (cards only; posts ignore it).
+    #[serde(default, skip_serializing_if = "CardStep::is_in_place")]
+    pub step: CardStep,
+}
+
+/// Where a card row puts its record's card. A card follows the work: when
+/// the record moves to a group with another channel, one row posts it anew
+/// there ([`CardStep::Move`]) and the next edits the post left behind into a
+/// pointer ([`CardStep::Leave`]). Two rows, so a restart between them
+/// resumes from the outbox; the post left behind is kept in `store::cards`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStep {
+    /// Posted the first time, edited where it is after.
+    #[default]
+    InPlace,
+    /// Posted anew at the row's destination and remembered as the card; the
+    /// post it replaces is kept as the card's previous post. Its thread stays.
+    Move,
+    /// Edits the card's previous post (left by a [`CardStep::Move`]) into this
+    /// message, without the card; nothing to do when there is none.
+    Leave,
+}
+
+impl CardStep {
+    fn is_in_place(&self) -> bool {
+        *self == CardStep::InPlace
+    }
 }
 
 impl OutMessage {
@@ -75,6 +103,7 @@ impl OutMessage {
             ping_chat_roles: Vec::new(),
             card: None,
             reactions: Vec::new(),
+            step: CardStep::InPlace,
         }
     }
 
@@ -168,6 +197,20 @@ impl Outgoing {
             destination,
             message,
         }
+    }
+
+    /// The card of `subject`, posted anew at `destination` (see [`CardStep::Move`]).
+    pub fn card_moved(subject: impl Into<String>, destination: Destination, mut message: OutMessage) -> Self {
+        message.step = CardStep::Move;
+        Self::card(subject, destination, message)
+    }
+
+    /// The post the card of `subject` left behind, edited into `message` (see
+    /// [`CardStep::Leave`]); `destination` is where that post is.
+    pub fn card_left(subject: impl Into<String>, destination: Destination, mut message: OutMessage) -> Self {
+        message.step = CardStep::Leave;
+        message.card = None;
+        Self::card(subject, destination, message)
     }
 
     pub fn about(mut self, subject: impl Into<String>) -> Self {

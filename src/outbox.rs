@@ -1,6 +1,12 @@
 //! The outbox dispatcher: delivers committed messages through a [`Transport`],
 //! records the platform message id, retries failures with backoff, and resumes
 //! after a restart (undelivered rows simply stay due).
+//!
+//! A card row is placed by its [`CardStep`]: edited in place (posted the first
+//! time), moved (posted anew at its destination, the post it replaces kept as
+//! the card's previous post in the same transaction as the "sent" mark), or
+//! left (that previous post edited into a pointer). A subject's rows keep
+//! their order, so a move's pointer follows its new post even across a restart.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +17,7 @@ use chrono::TimeDelta;
 use tokio::sync::Mutex;
 
 use crate::desk::Clock;
-use crate::message::{Destination, OutKind, OutMessage};
+use crate::message::{CardStep, Destination, OutKind, OutMessage};
 use crate::store::cards::CardRef;
 use crate::store::outbox::{Failure, Pending};
 use crate::store::{self, Store, StoreError};
@@ -24,7 +30,8 @@ pub struct Delivery<'a> {
     pub subject: Option<&'a str>,
     pub destination: &'a Destination,
     pub message: &'a OutMessage,
-    /// The subject's card when it exists: edited for `Card`, its thread used for `Thread`.
+    /// The subject's card when it exists: edited for `Card` (its previous post
+    /// for [`CardStep::Leave`]), its thread used for `Thread`.
     pub card: Option<&'a CardRef>,
     /// Stable per outbox row, so a platform can drop a duplicate send (Discord `nonce`).
     pub nonce: String,
@@ -149,6 +156,17 @@ impl<T: Transport> Dispatcher<T> {
             None => None,
         };
         let now = self.clock.now();
+        let step = match row.kind {
+            OutKind::Card => row.message.step,
+            OutKind::Post => CardStep::InPlace,
+        };
+        if step == CardStep::Leave && !card.as_ref().is_some_and(|c| c.previous.is_some()) {
+            // The card never moved from a post of its own (its first post
+            // failed, say): there is nothing to point from.
+            let mut conn = self.store.write().await?;
+            store::outbox::mark_delivered(&mut conn, row.id, "", now).await?;
+            return Ok(true);
+        }
         if matches!(row.destination, Destination::Thread(_)) && card.is_none() {
             let mut conn = self.store.write().await?;
             let next = now + TimeDelta::from_std(backoff(row.attempts)).unwrap_or(TimeDelta::seconds(1));
@@ -167,7 +185,11 @@ impl<T: Transport> Dispatcher<T> {
         let result = self.transport.deliver(&delivery).await;
         match result {
             Ok(done) => {
-                let card_subject = row.subject.as_ref().filter(|_| row.kind == OutKind::Card);
+                // A pointer left behind changes nothing about where the card is.
+                let card_subject = row
+                    .subject
+                    .as_ref()
+                    .filter(|_| row.kind == OutKind::Card && step != CardStep::Leave);
                 let mut saved = card_subject.map(|subject| CardRef {
                     subject: subject.clone(),
                     channel_id: done.channel_id.clone(),
@@ -176,13 +198,21 @@ impl<T: Transport> Dispatcher<T> {
                         .as_ref()
                         .and_then(|c| c.thread_id.clone())
                         .or(done.thread_id.clone()),
+                    // A move leaves its old post behind, unless the platform
+                    // found it already in place and edited it there.
+                    previous: card
+                        .as_ref()
+                        .filter(|c| step == CardStep::Move && c.message_id != done.message_id)
+                        .map(|c| (c.channel_id.clone(), c.message_id.clone())),
                 });
                 // The card's place and the row's "sent" mark commit together or
                 // not at all: a mark that fails leaves the row due, and it is
                 // sent again under the same nonce (the platform drops the copy).
                 let mut tx = self.store.begin().await?;
-                if let Some(saved) = &saved {
-                    store::cards::save(&mut tx, saved).await?;
+                match &saved {
+                    Some(saved) if step == CardStep::Move => store::cards::moved(&mut tx, saved).await?,
+                    Some(saved) => store::cards::save(&mut tx, saved).await?,
+                    None => {}
                 }
                 store::outbox::mark_delivered(&mut tx, row.id, &done.message_id, self.clock.now()).await?;
                 tx.commit().await?;
@@ -190,7 +220,8 @@ impl<T: Transport> Dispatcher<T> {
                 tracing::debug!(outbox = row.id, message = %done.message_id, "delivered");
                 // A new message (not a card edited in place) is finished only
                 // now that it is recorded, so reactions to it find their record.
-                let posted_new = card.as_ref().map_or(true, |c| c.message_id != done.message_id);
+                let posted_new =
+                    step != CardStep::Leave && card.as_ref().map_or(true, |c| c.message_id != done.message_id);
                 if posted_new {
                     let thread = self.transport.complete(&delivery, &done).await;
                     if let (Some(saved), Some(thread)) = (saved.as_mut(), thread) {
@@ -492,6 +523,149 @@ mod tests {
         assert_eq!(
             (card.message_id.as_str(), card.thread_id.as_deref()),
             ("101", Some("t101"))
+        );
+    }
+
+    /// A platform that posts new messages with fresh ids and edits in place,
+    /// failing the first `fail_leave` edits of a post left behind.
+    struct Platform {
+        fail_leave: StdMutex<u32>,
+        next: StdMutex<u64>,
+        /// What happened, as `post <channel> <id>` / `edit <channel> <id> <text>`.
+        log: StdMutex<Vec<String>>,
+    }
+
+    impl Transport for Platform {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            let channel = match d.destination {
+                Destination::RoleChannel(r) => r.to_string(),
+                other => format!("{other:?}"),
+            };
+            // A post in the card's thread.
+            if let (OutKind::Post, Some(card)) = (d.kind, d.card) {
+                let thread = card.thread_id.clone().unwrap_or_default();
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push(format!("thread {thread} {}", d.message.text));
+                return Ok(Delivered {
+                    channel_id: thread,
+                    message_id: "p".into(),
+                    thread_id: None,
+                });
+            }
+            let (channel, message) = match (d.message.step, d.card) {
+                (CardStep::Leave, Some(card)) => {
+                    if std::mem::replace(&mut *self.fail_leave.lock().unwrap(), 0) > 0 {
+                        return Err(SendError::Retry {
+                            after: Some(Duration::from_millis(0)),
+                            reason: "503".into(),
+                        });
+                    }
+                    card.previous.clone().unwrap()
+                }
+                (CardStep::InPlace, Some(card)) => (card.channel_id.clone(), card.message_id.clone()),
+                _ => {
+                    let mut next = self.next.lock().unwrap();
+                    *next += 1;
+                    self.log.lock().unwrap().push(format!("post {channel} m{next}"));
+                    return Ok(Delivered {
+                        channel_id: channel,
+                        message_id: format!("m{next}"),
+                        thread_id: Some(format!("t{next}")),
+                    });
+                }
+            };
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("edit {channel} {message} {}", d.message.text));
+            Ok(Delivered {
+                channel_id: channel,
+                message_id: message,
+                thread_id: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_moved_card_is_posted_anew_keeps_its_thread_and_its_old_post_is_edited_even_after_a_restart() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::system();
+        let desk = RoleKey::parse("service_desk").unwrap();
+        let support = RoleKey::parse("systems_support").unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let items = vec![
+            Outgoing::card(
+                "INC-1",
+                Destination::RoleChannel(desk.clone()),
+                OutMessage::text("card"),
+            ),
+            Outgoing::card_moved(
+                "INC-1",
+                Destination::RoleChannel(support.clone()),
+                OutMessage::text("card, escalated"),
+            ),
+            Outgoing::card_left(
+                "INC-1",
+                Destination::RoleChannel(desk),
+                OutMessage::text("see #systems-support"),
+            ),
+            Outgoing::post(Destination::Thread("INC-1".into()), OutMessage::text("escalated")).about("INC-1"),
+            Outgoing::card(
+                "INC-1",
+                Destination::RoleChannel(support),
+                OutMessage::text("card, taken"),
+            ),
+        ];
+        store::outbox::enqueue(&mut tx, &items, clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let platform = Arc::new(Platform {
+            fail_leave: StdMutex::new(1),
+            next: StdMutex::new(0),
+            log: StdMutex::new(Vec::new()),
+        });
+        let first = Dispatcher::new(store.clone(), platform.clone(), clock.clone());
+        // The first card and its move go; the old post's edit fails, and the rest wait behind it.
+        assert_eq!(first.deliver_due().await.unwrap(), 2);
+        drop(first);
+        let mut conn = store.write().await.unwrap();
+        let card = store::cards::by_subject(&mut conn, "INC-1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                card.channel_id.as_str(),
+                card.message_id.as_str(),
+                card.thread_id.as_deref()
+            ),
+            ("systems_support", "m2", Some("t1")),
+            "the card is on its new post and keeps the first post's thread"
+        );
+        assert_eq!(card.previous, Some(("service_desk".to_owned(), "m1".to_owned())));
+        drop(conn);
+
+        // A restart: a new dispatcher finds the old post in the store, not in memory.
+        clock.advance(TimeDelta::seconds(10));
+        let again = Dispatcher::new(store.clone(), platform.clone(), clock.clone());
+        assert_eq!(again.deliver_due().await.unwrap(), 3);
+        assert_eq!(
+            *platform.log.lock().unwrap(),
+            [
+                "post service_desk m1",
+                "post systems_support m2",
+                "edit service_desk m1 see #systems-support",
+                "thread t1 escalated",
+                "edit systems_support m2 card, taken",
+            ]
+            .map(String::from),
+            "in order: the move, the pointer on the old post, then the thread and the new card"
+        );
+        let mut conn = store.write().await.unwrap();
+        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (0, 5, 0));
+        let card = store::cards::by_subject(&mut conn, "INC-1").await.unwrap().unwrap();
+        assert_eq!(
+            (card.message_id.as_str(), card.thread_id.as_deref()),
+            ("m2", Some("t1"))
         );
     }
 

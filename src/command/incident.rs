@@ -10,6 +10,7 @@
 use crate::domain::change::ChangeId;
 use crate::domain::incident::{HoldReason, IncidentId, State};
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
+use crate::domain::subject::Subject;
 
 use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, OptionKind, UsageError};
 
@@ -55,6 +56,24 @@ pub(super) const SHOW: CommandSpec = CommandSpec {
         OptionKind::Incident,
         true,
     )],
+};
+
+/// Also pages a change's or an outage's trail (`!history CHG-n`, `OUT-n`).
+pub(super) const HISTORY: CommandSpec = CommandSpec {
+    name: "history",
+    aliases: &["trail"],
+    usage: "history INC-<n>|CHG-<n>|OUT-<n> [page=<n>]",
+    summary: "Page a record's history. Its whole trail, oldest first, for INC-, CHG- and OUT- ids.",
+    may: who::INCIDENT_READERS,
+    options: &[
+        pos(
+            "id",
+            "The incident, change or outage, e.g. INC-12, CHG-3 or OUT-2",
+            OptionKind::Text,
+            true,
+        ),
+        named("page", "Page number", OptionKind::Text),
+    ],
 };
 
 pub(super) const INCIDENTS: CommandSpec = CommandSpec {
@@ -318,6 +337,27 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
                     )))
                 }
             }
+        }
+        "history" => {
+            let raw = at(0).unwrap_or_default();
+            let record = match Subject::parse(raw) {
+                Some(s @ (Subject::Incident(_) | Subject::Change(_) | Subject::Outage(_))) => s,
+                _ => {
+                    return Err(err(format!(
+                        "`{}` is not an incident, change or outage id like INC-12, CHG-3 or OUT-2",
+                        shorten(raw)
+                    )))
+                }
+            };
+            let page = match args.named.get("page") {
+                None => 1,
+                Some(p) => p
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| err(format!("page must be a number from 1, not `{}`", shorten(p))))?,
+            };
+            Command::History { record, page }
         }
         "incidents" => {
             let filter = match (at(0), args.named.get("service")) {

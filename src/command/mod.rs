@@ -147,6 +147,7 @@ const fn named(name: &'static str, description: &'static str, kind: OptionKind) 
 pub const COMMANDS: &[CommandSpec] = &[
     incident::INCIDENT,
     incident::SHOW,
+    incident::HISTORY,
     incident::INCIDENTS,
     incident::TAKE,
     incident::ASSIGN,
@@ -204,6 +205,11 @@ pub enum Command {
     },
     ShowChange {
         id: ChangeId,
+    },
+    /// `!history INC-n|CHG-n|OUT-n [page=<n>]`: a page of a record's trail.
+    History {
+        record: Subject,
+        page: u32,
     },
     /// File a change; the window is checked by the desk against the clock.
     Change {
@@ -379,6 +385,7 @@ impl Command {
             self,
             Command::Show { .. }
                 | Command::ShowChange { .. }
+                | Command::History { .. }
                 | Command::Changes { .. }
                 | Command::Incidents { .. }
                 | Command::Help { .. }
@@ -394,6 +401,12 @@ impl Command {
     pub fn may(&self) -> &'static [Party] {
         match self {
             Command::Show { .. } => who::INCIDENT_READERS,
+            // A change's or an outage's trail is as open as `!show CHG-n` and `!outage show`.
+            Command::History {
+                record: Subject::Incident(_),
+                ..
+            } => who::INCIDENT_READERS,
+            Command::History { .. } => who::ANYONE,
             Command::Status { .. } => who::INCIDENT_WORKERS,
             Command::Escalate { up: false, .. } => who::ESCALATORS,
             Command::OutageUpdate { .. } | Command::OutageResolve { .. } => who::OUTAGE_EDITORS,
@@ -437,6 +450,10 @@ impl Command {
             | Command::Authorize { id }
             | Command::Reject { id, .. } => Some(Subject::Change(*id)),
             Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } => Some(Subject::Outage(*id)),
+            Command::History {
+                record: record @ Subject::Incident(_),
+                ..
+            } => Some(record.clone()),
             _ => None,
         }
     }
@@ -446,6 +463,7 @@ impl Command {
         let name = match self {
             Command::Incident { .. } => "incident",
             Command::Show { .. } | Command::ShowChange { .. } => "show",
+            Command::History { .. } => "history",
             Command::Incidents { .. } => "incidents",
             Command::Take { .. } => "take",
             Command::Assign { .. } => "assign",
@@ -673,10 +691,9 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         return Err(err(format!("missing <{}>", missing.name)));
     }
     match spec.name {
-        "incident" | "show" | "incidents" | "take" | "assign" | "status" | "note" | "resolve" | "close" | "reopen"
-        | "cancel" | "edit" | "link" | "duplicate" | "parent" | "ack" | "escalate" | "major" | "priority" => {
-            incident::build(spec, args)
-        }
+        "incident" | "show" | "history" | "incidents" | "take" | "assign" | "status" | "note" | "resolve" | "close"
+        | "reopen" | "cancel" | "edit" | "link" | "duplicate" | "parent" | "ack" | "escalate" | "major"
+        | "priority" => incident::build(spec, args),
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),

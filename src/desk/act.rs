@@ -29,10 +29,11 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 
 use super::{writer, Desk, DeskError, DeskResult, Event, Inbound, Outcome};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, Phrase};
 use crate::domain::party::Party;
 use crate::domain::UserId;
 use crate::message::Outgoing;
+use crate::render;
 use crate::store::{self, Conn, StoreError};
 
 /// One action's context: its transaction (the body's savepoint), the instant
@@ -52,7 +53,7 @@ struct Record {
     actor: Option<UserId>,
     action: AuditAction,
     subject: String,
-    details: String,
+    details: Phrase,
     out: Vec<Outgoing>,
 }
 
@@ -72,20 +73,21 @@ impl<'a> Act<'a> {
     }
 
     /// Records an audit entry and the messages it sends, written when the
-    /// action succeeds (and never if it is refused).
+    /// action succeeds (and never if it is refused). `details` completes
+    /// "<actor> …" (`took it`): a `render::history` function words it.
     pub(crate) fn record(
         &mut self,
         actor: Option<UserId>,
         action: impl Into<AuditAction>,
         subject: &str,
-        details: &str,
+        details: Phrase,
         out: &[Outgoing],
     ) {
         self.records.push(Record {
             actor,
             action: action.into(),
             subject: subject.to_owned(),
-            details: details.to_owned(),
+            details,
             out: out.to_vec(),
         });
     }
@@ -156,8 +158,8 @@ impl Claim {
         }
     }
 
-    /// The reacted message and how the reaction is told in audit, for reactions.
-    fn reaction(&self) -> Option<(&str, String)> {
+    /// The reacted message, the emoji and whether it was added, for reactions.
+    fn reaction(&self) -> Option<(&str, &str, bool)> {
         match self {
             Claim::Event(Inbound {
                 event:
@@ -168,24 +170,16 @@ impl Claim {
                         ..
                     },
                 ..
-            }) => Some((message_id, reaction_text(emoji.trim_end_matches('\u{FE0F}'), *added))),
+            }) => Some((message_id, emoji.trim_end_matches('\u{FE0F}'), *added)),
             Claim::Ballot {
                 message_id,
                 emoji,
                 added,
                 ..
-            } => Some((message_id, reaction_text(emoji, *added))),
+            } => Some((message_id, *emoji, *added)),
             _ => None,
         }
     }
-}
-
-fn reconciled_text(what: &str) -> String {
-    format!("{what}, read back from Discord after downtime")
-}
-
-fn reaction_text(emoji: &str, added: bool) -> String {
-    format!("{emoji} {}", if added { "added" } else { "removed" })
 }
 
 impl Desk {
@@ -238,10 +232,10 @@ impl Desk {
         // A reconciliation is audited beside the action; its record is read
         // before the body acts (an answered question is no longer found).
         let reconciled = match (claim.inbound(), claim.reaction()) {
-            (Some(inbound), Some((message_id, what))) => {
+            (Some(inbound), Some((message_id, emoji, added))) => {
                 super::reconcile::reconciliation_subject(conn, inbound, message_id)
                     .await?
-                    .map(|subject| (inbound.actor.user, subject, what))
+                    .map(|subject| (inbound.actor.user, subject, emoji.to_owned(), added))
             }
             _ => None,
         };
@@ -249,12 +243,12 @@ impl Desk {
         let mut act = Act::new(&mut savepoint, now);
         match body(&mut act).await {
             Ok(outcome) => {
-                if let (Some((user, subject, what)), Outcome::Reply(_)) = (&reconciled, &outcome) {
+                if let (Some((user, subject, emoji, added)), Outcome::Reply(_)) = (&reconciled, &outcome) {
                     act.record(
                         Some(*user),
                         AuditAction::Reconcile,
                         subject,
-                        &reconciled_text(what),
+                        render::history::reaction_read_back(emoji, *added, false),
                         &[],
                     );
                 }
@@ -267,13 +261,12 @@ impl Desk {
                 drop(act);
                 store::rollback(savepoint).await?;
                 let mut act = Act::new(conn, now);
-                if let Some((user, subject, what)) = &reconciled {
-                    let what = format!("{what}, refused and removed");
+                if let Some((user, subject, emoji, added)) = &reconciled {
                     act.record(
                         Some(*user),
                         AuditAction::Reconcile,
                         subject,
-                        &reconciled_text(&what),
+                        render::history::reaction_read_back(emoji, *added, true),
                         &[],
                     );
                     act.flush().await?;

@@ -69,7 +69,7 @@ async fn a_timer_whose_rule_refuses_is_marked_done_and_what_it_began_is_undone()
                     None,
                     crate::domain::audit::AuditAction::CabClose,
                     "INC-1",
-                    "written, then refused",
+                    crate::domain::audit::Phrase::new("wrote this, then was refused"),
                     &[],
                 );
                 rejected("this rule refuses")

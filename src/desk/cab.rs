@@ -194,14 +194,14 @@ pub(crate) async fn call_vote(
         false,
         &mut covered,
     ));
-    let details = format!(
-        "{from} → cab_vote: {} vote, quorum {} of {eligible}, threshold {}, closes {}",
-        board.as_str(),
+    let details = render::history::vote_called(
+        board,
         vote.rules.required_quorum(eligible),
+        eligible,
         vote.rules.threshold,
-        closes_at.to_rfc3339()
+        closes_at,
     );
-    tx.record(Some(actor.user), Action::CabVote, &id.to_string(), &details, &out);
+    tx.record(Some(actor.user), Action::CabVote, &id.to_string(), details, &out);
     // With no member who could vote, the outcome is already certain.
     let ballots = Ballots::new();
     if let Evaluation::Closed(outcome) = evaluate(ballots.tally(), eligible, &vote.rules, now, closes_at) {
@@ -297,11 +297,11 @@ pub(crate) async fn ballot(
             CastOutcome::Unchanged => return Ok(Outcome::Ignored),
             CastOutcome::New => {
                 switched_from = None;
-                details = format!("ballot {choice}");
+                details = render::history::voted(choice);
             }
             CastOutcome::Switched { from } => {
                 switched_from = Some(from);
-                details = format!("ballot {from} → {choice}");
+                details = render::history::switched_vote(from, choice);
                 // One ballot each: the old reaction is taken back, and recorded gone.
                 store::reactions::flip(tx, message_id, actor.user, from.emoji(), false).await?;
                 reply_extra.push(from.emoji().to_owned());
@@ -314,7 +314,7 @@ pub(crate) async fn ballot(
             return Ok(Outcome::Ignored);
         }
         switched_from = None;
-        details = format!("ballot {choice} withdrawn");
+        details = render::history::withdrew_vote(choice);
         store::cab::remove_ballot(tx, ch.id, actor.user).await?;
     }
     let eligible = eligible_members(tx, ch, vote).await?;
@@ -328,7 +328,7 @@ pub(crate) async fn ballot(
         Some(actor.user),
         AuditAction::CabBallot,
         &ch.id.to_string(),
-        &details,
+        details,
         &out,
     );
     if let Evaluation::Closed(outcome) = evaluation {
@@ -385,7 +385,7 @@ pub(crate) async fn close_vote(
             None,
             Action::ChangeAuthorize,
             &ch.id.to_string(),
-            "cab_vote → authorized by change.auto_authorize_low_risk",
+            render::history::change_auto_authorized(),
             &[],
         );
     } else {
@@ -412,14 +412,8 @@ pub(crate) async fn close_vote(
         !auto,
         &mut covered,
     ));
-    let details = format!(
-        "closed: {outcome} (approve {}, reject {}, abstain {}; eligible {eligible}){}",
-        tally.approve,
-        tally.reject,
-        tally.abstain,
-        late.map(|d| format!(", {} late", render::human(d))).unwrap_or_default()
-    );
-    tx.record(None, AuditAction::CabClose, &ch.id.to_string(), &details, &out);
+    let details = render::history::vote_closed(outcome, &tally, eligible, late);
+    tx.record(None, AuditAction::CabClose, &ch.id.to_string(), details, &out);
     tracing::info!(change = %ch.id, %outcome, "CAB vote closed");
     Ok(())
 }

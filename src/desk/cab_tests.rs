@@ -106,6 +106,7 @@ impl Harness {
                 channel_id: "cab".into(),
                 message_id: "500".into(),
                 thread_id: None,
+                previous: None,
             },
         )
         .await

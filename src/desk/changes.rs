@@ -207,24 +207,13 @@ pub(crate) async fn file_change(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, re
     let requester = super::incidents::name_of(tx, actor.user).await?;
     let text = render::change_request_notice(policy, &ch, &requester, &clashes);
     let out = change_messages(desk, &route, Action::ChangeRequest, &ch, text, true, &mut Vec::new());
-    let details = format!(
-        "{} risk={} service={} window={} state={}{}",
-        ch.change_type,
-        ch.risk,
-        ch.service,
-        render::window_text(ch.window.as_ref()),
-        ch.state,
-        if clashes.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", render::clash_warning(&clashes))
-        }
-    );
+    let clash = (!clashes.is_empty()).then(|| render::clash_warning(&clashes));
+    let details = render::history::change_filed(policy, &ch, clash.as_deref());
     tx.record(
         Some(actor.user),
         Action::ChangeRequest,
         &ch.id.to_string(),
-        &details,
+        details,
         &out,
     );
     tracing::info!(change = %ch.id, kind = %ch.change_type, "change filed");
@@ -239,7 +228,15 @@ pub(crate) async fn file_change(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, re
 pub(crate) async fn show_change(desk: &Desk, tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Reply> {
     let ch = load_change(tx, id).await?;
     let names = change_names(tx, &ch).await?;
-    let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
+    let subject = id.to_string();
+    let (entries, total) = super::incidents::latest_history(tx, &subject).await?;
+    let history = render::Trail {
+        prefix: &desk.policy().prefix,
+        subject: &subject,
+        entries: &entries,
+        total,
+        now: tx.now,
+    };
     let text = match store::cab::get(tx, id).await? {
         Some(vote) => {
             let view = super::cab::vote_view(tx, &ch, &vote).await?;
@@ -302,15 +299,12 @@ pub(crate) async fn cancel_change(
         false,
         &mut Vec::new(),
     ));
-    let details = format!(
-        "{from} → cancelled{}",
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
+    let details = render::history::change_cancelled(from, reason.as_deref());
     tx.record(
         Some(actor.user),
         AuditAction::ChangeCancel,
         &id.to_string(),
-        &details,
+        details,
         &out,
     );
     Ok(Reply::public(render::change_done(&ch, &Clashes::default())))
@@ -378,20 +372,17 @@ pub(crate) async fn change_status(
         false,
         &mut Vec::new(),
     ));
-    let details = format!(
-        "{from} → {to}{}{}",
-        if window.is_some() {
-            format!(" window={}", render::window_text(ch.window.as_ref()))
-        } else {
-            String::new()
-        },
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    let details = render::history::change_moved(
+        from,
+        to,
+        ch.window.as_ref().filter(|_| window.is_some()),
+        reason.as_deref(),
     );
     tx.record(
         Some(actor.user),
         AuditAction::ChangeUpdate,
         &id.to_string(),
-        &details,
+        details,
         &out,
     );
     Ok(Reply::public(render::change_done(&ch, &clashes)))
@@ -448,12 +439,8 @@ pub(crate) async fn decide(
     };
     let by = super::incidents::name_of(tx, actor.user).await?;
     let out = apply_decision(desk, tx, &mut ch, action, &by).await?;
-    let details = format!(
-        "{from} → {}{}",
-        ch.state,
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
-    tx.record(Some(actor.user), action, &id.to_string(), &details, &out);
+    let details = render::history::change_decided(authorize, from, reason.as_deref());
+    tx.record(Some(actor.user), action, &id.to_string(), details, &out);
     Ok(Reply::public(render::change_decided(&ch, &by, authorize)))
 }
 
@@ -520,7 +507,7 @@ pub(crate) async fn planned_outage_notice(desk: &Desk, tx: &mut Act<'_>, firing:
         None,
         AuditAction::PlannedOutageNotice,
         &id.to_string(),
-        &render::window_text(ch.window.as_ref()),
+        render::history::planned_outage_notice(ch.window.as_ref()),
         &out,
     );
     subscriber_notices(tx, id, &ch.service, &text).await?;

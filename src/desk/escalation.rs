@@ -1,6 +1,13 @@
 //! Escalation actions: functional (`!escalate INC-n`, ⬆️), hierarchical
 //! (`!escalate INC-n up`), the reporter's request for escalation, and major
 //! incidents (`!major INC-n [off]`). Every notice is routed through a RACI row.
+//!
+//! The card follows the work: a functional escalation to a tier with another
+//! channel re-posts the card there (pinging the tier, so ✋ and ⬆️ work where
+//! it now works) and edits the old post into a pointer ([`follow_card`]).
+//! The incident's thread stays where the first card started it: the reporter
+//! was told updates happen there and already follows it, it holds the whole
+//! conversation, and ⬆️ in it keeps working; the re-posted card links to it.
 
 use super::act::Act;
 use super::fanout::Notice;
@@ -11,6 +18,7 @@ use crate::domain::incident::{Incident, IncidentId};
 use crate::domain::party::Party as Who;
 use crate::domain::raci::{Action, Route};
 use crate::domain::text::bounded;
+use crate::domain::RoleKey;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
 use crate::store;
@@ -25,6 +33,20 @@ pub(crate) fn notify(
     ping: &[Party],
     text: &str,
 ) -> Vec<Outgoing> {
+    notify_beside(desk, action, inc, route, ping, text, Vec::new())
+}
+
+/// [`notify`], but channels in `covered` already see the card (or its edit)
+/// for this action: they get no FYI on top (a role pinged there still is).
+fn notify_beside(
+    desk: &Desk,
+    action: Action,
+    inc: &Incident,
+    route: &Route,
+    ping: &[Party],
+    text: &str,
+    covered: Vec<String>,
+) -> Vec<Outgoing> {
     super::fanout::fan_out(
         desk,
         Notice {
@@ -35,9 +57,41 @@ pub(crate) fn notify(
             text: text.to_owned(),
             tell: text.to_owned(),
             ask: render::consulted_notice(action, text),
-            covered: Vec::new(),
+            covered,
         },
     )
+}
+
+/// The channel of an ITIL role's work, if configured.
+fn channel_of(desk: &Desk, role: &RoleKey) -> Option<String> {
+    desk.policy().role(role).map(|r| r.channel.clone())
+}
+
+/// Moves an incident's card from `from`'s channel to its handler's: the card
+/// posted anew there with `text` above it, pinging the handler, then the old
+/// post edited into `left` (two outbox rows of the incident, delivered in
+/// order; see `message::CardStep`). Empty when both roles share a channel:
+/// the card is then edited in place as for any other change.
+pub(crate) async fn follow_card(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    inc: &Incident,
+    from: &RoleKey,
+    text: &str,
+    left: String,
+) -> DeskResult<Vec<Outgoing>> {
+    if channel_of(desk, from) == channel_of(desk, &inc.handler_role) {
+        return Ok(Vec::new());
+    }
+    let card = super::incidents::card(desk, tx, inc, false).await?;
+    let subject = inc.id.to_string();
+    let mut message = card.message;
+    message.text = text.to_owned();
+    let message = message.pinging_roles([inc.handler_role.clone()]);
+    Ok(vec![
+        Outgoing::card_moved(&subject, card.destination, message),
+        Outgoing::card_left(&subject, Destination::RoleChannel(from.clone()), OutMessage::text(left)),
+    ])
 }
 
 /// An escalation's messages: the card's edit, the notice in the incident's
@@ -118,7 +172,6 @@ pub(crate) async fn escalate_functional(
         Err(TierError::NoTiers) => return rejected(render::last_tier(policy, &inc, &inc.handler_role)),
     };
     let from = std::mem::replace(&mut inc.handler_role, step.role);
-    let from_tier = inc.tier;
     inc.tier = step.tier;
     // The new group decides who works on it: the previous assignee was in the old group.
     inc.assignee = None;
@@ -128,28 +181,57 @@ pub(crate) async fn escalate_functional(
     let by = super::incidents::name_of(tx, actor.user).await?;
     let text = render::escalated_functional(policy, &inc, &by, &from, chain.len(), reason.as_deref());
     let route = super::incidents::route_for(desk, Action::EscalateFunctional, &inc);
-    let out = announce(
-        desk,
-        tx,
-        Action::EscalateFunctional,
-        &inc,
-        &route,
-        &[Party::Responsible],
-        &text,
-    )
-    .await?;
-    let details = format!(
-        "tier {} → {}: {from} → {}{}",
-        from_tier + 1,
-        inc.tier + 1,
-        inc.handler_role,
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    let moved = follow_card(desk, tx, &inc, &from, &text, render::card_escalated_away(policy, &inc)).await?;
+    let out = if moved.is_empty() {
+        announce(
+            desk,
+            tx,
+            Action::EscalateFunctional,
+            &inc,
+            &route,
+            &[Party::Responsible],
+            &text,
+        )
+        .await?
+    } else {
+        // The re-posted card pings the new tier in its channel, and the old
+        // channel sees its post edited: neither needs a message beside it.
+        let subject = inc.id.to_string();
+        let covered = [&from, &inc.handler_role]
+            .into_iter()
+            .filter_map(|r| channel_of(desk, r))
+            .collect();
+        let ping: &[Party] = if route.responsible == inc.handler_role {
+            &[]
+        } else {
+            &[Party::Responsible]
+        };
+        let mut out = moved;
+        out.push(Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(&text)).about(&subject));
+        out.extend(notify_beside(
+            desk,
+            Action::EscalateFunctional,
+            &inc,
+            &route,
+            ping,
+            &text,
+            covered,
+        ));
+        out
+    };
+    let details = render::history::escalated(
+        policy,
+        &from,
+        &inc.handler_role,
+        inc.tier,
+        chain.len(),
+        reason.as_deref(),
     );
     tx.record(
         Some(actor.user),
         Action::EscalateFunctional,
         &inc.id.to_string(),
-        &details,
+        details,
         &out,
     );
     tracing::info!(incident = %inc.id, to = %inc.handler_role, tier = inc.tier, "escalated functionally");
@@ -182,15 +264,12 @@ pub(crate) async fn escalate_up(
     let by = super::incidents::name_of(tx, actor.user).await?;
     let text = render::escalated_up(policy, &inc, &by, &role, reason.as_deref());
     let out = announce(desk, tx, Action::EscalateHierarchical, &inc, &route, &[party], &text).await?;
-    let details = format!(
-        "level {level}: {role}{}",
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
+    let details = render::history::escalated_up(policy, &role, reason.as_deref());
     tx.record(
         Some(actor.user),
         Action::EscalateHierarchical,
         &inc.id.to_string(),
-        &details,
+        details,
         &out,
     );
     tracing::info!(incident = %inc.id, to = %role, level, "escalated hierarchically");
@@ -213,16 +292,12 @@ pub(crate) async fn request_escalation(
         OutMessage::text(text).pinging_roles([inc.handler_role.clone()]),
     )
     .about(inc.id.to_string())];
-    let details = format!(
-        "to {}{}",
-        inc.handler_role,
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
+    let details = render::history::asked_for_escalation(policy, &inc.handler_role, reason.as_deref());
     tx.record(
         Some(actor.user),
         AuditAction::EscalationRequest,
         &inc.id.to_string(),
-        &details,
+        details,
         &out,
     );
     Ok(Reply::public(render::escalation_requested_reply(policy, inc)))
@@ -248,7 +323,7 @@ pub(crate) async fn major(
     let by = super::incidents::name_of(tx, actor.user).await?;
     let route = super::incidents::route_for(desk, Action::MajorIncident, &inc);
     let subject = id.to_string();
-    let (text, ping, action, reply): (String, &[Party], AuditAction, String) = if off {
+    let (text, ping, action, reply, details): (String, &[Party], AuditAction, String, _) = if off {
         if !esc.major {
             return rejected(render::not_major(id));
         }
@@ -271,6 +346,7 @@ pub(crate) async fn major(
             &[],
             AuditAction::MajorIncidentOff,
             render::major_reverted_reply(&inc),
+            render::history::reverted_major(reason),
         )
     } else {
         if esc.major {
@@ -292,11 +368,11 @@ pub(crate) async fn major(
             &policy.escalation.major_ping,
             AuditAction::Raci(Action::MajorIncident),
             render::major_reply(&inc),
+            render::history::declared_major(reason.as_deref()),
         )
     };
     let out = announce(desk, tx, Action::MajorIncident, &inc, &route, ping, &text).await?;
-    let details = reason.unwrap_or_default();
-    tx.record(Some(actor.user), action, &subject, &details, &out);
+    tx.record(Some(actor.user), action, &subject, details, &out);
     tracing::info!(incident = %id, major = !off, "major incident");
     Ok(Reply::public(reply))
 }

@@ -6,7 +6,7 @@ use super::emoji::Emoji;
 use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
 use crate::command::{ListFilter, UserRef};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::incident::{HoldReason, Incident, IncidentId, LinkKind, NewIncident, State};
 use crate::domain::party::Party;
 use crate::domain::priority::{Impact, Urgency};
@@ -31,6 +31,13 @@ pub(crate) struct LogRequest {
 
 /// The most notes `!show` lists (the latest): about eight messages at most.
 const SHOW_NOTES: usize = 50;
+
+/// How many history entries `!show` lists (the latest); `!history` has the rest.
+const SHOW_HISTORY: u32 = 8;
+
+/// History entries per `!history` page: lines are cut at 200 characters, so
+/// a page fits two Discord messages at most.
+pub(crate) const HISTORY_PAGE: u32 = 15;
 
 pub(crate) fn route_for(desk: &Desk, action: Action, inc: &Incident) -> Route {
     let policy = desk.policy();
@@ -198,19 +205,9 @@ pub(crate) async fn log_incident(
     if let Some((_, told)) = &known {
         out.push(told.clone());
     }
-    let details = format!(
-        "{} impact={} urgency={} service={} → {}{}",
-        inc.priority,
-        inc.impact,
-        inc.urgency,
-        inc.service.as_deref().unwrap_or("-"),
-        inc.handler_role,
-        known
-            .as_ref()
-            .map(|(o, _)| format!(" outage={}", o.id))
-            .unwrap_or_default()
-    );
-    tx.record(Some(actor.user), action, &inc.id.to_string(), &details, &out);
+    let for_reporter = (reporter != actor.user).then_some(reporter_label.as_str());
+    let details = render::history::logged(policy, &inc, for_reporter, known.as_ref().map(|(o, _)| o.id));
+    tx.record(Some(actor.user), action, &inc.id.to_string(), details, &out);
     tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
     let mut reply = render::incident_logged(policy, &inc);
     if let Some((outage, _)) = &known {
@@ -241,7 +238,15 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskR
     // the answer says when older ones are left out.
     let notes = store::incidents::notes(tx, id, u32::MAX).await?;
     let shown = &notes[notes.len().saturating_sub(SHOW_NOTES)..];
-    let history = store::audit::for_subject(tx, &id.to_string(), 8).await?;
+    let subject = id.to_string();
+    let (entries, total) = latest_history(tx, &subject).await?;
+    let history = render::Trail {
+        prefix: &desk.policy().prefix,
+        subject: &subject,
+        entries: &entries,
+        total,
+        now: tx.now,
+    };
     let links: Vec<_> = store::links::of(tx, id)
         .await?
         .into_iter()
@@ -258,6 +263,65 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskR
         },
         &history,
         &links,
+    )))
+}
+
+/// The latest entries of a record's history `!show` lists, and how many it has in all.
+pub(crate) async fn latest_history(tx: &mut Act<'_>, subject: &str) -> DeskResult<(Vec<AuditEntry>, usize)> {
+    let entries = store::audit::for_subject(tx, subject, SHOW_HISTORY).await?;
+    let total = store::audit::count_for(tx, subject).await?;
+    Ok((entries, usize::try_from(total).unwrap_or(usize::MAX)))
+}
+
+/// `!history INC-n|CHG-n|OUT-n [page=<n>]`: one page of a record's whole
+/// trail, oldest first, so pages stay put while new entries arrive (they
+/// only ever lengthen the last page). Who may read it was decided by
+/// `permit` (an incident's readers; anyone for changes and outages, as
+/// `!show CHG-n` and `!outage show`).
+pub(crate) async fn history(desk: &Desk, tx: &mut Act<'_>, record: &Subject, page: u32) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let subject = record.to_string();
+    let unknown = match record {
+        Subject::Incident(id) => store::incidents::get(tx, *id)
+            .await?
+            .is_none()
+            .then(|| render::unknown_incident(*id)),
+        Subject::Change(id) => store::changes::get(tx, *id)
+            .await?
+            .is_none()
+            .then(|| render::unknown_change(*id)),
+        Subject::Outage(id) => store::outages::get(tx, *id)
+            .await?
+            .is_none()
+            .then(|| render::unknown_outage(policy, *id)),
+        // The parser builds no other kind.
+        Subject::Service(_) | Subject::Dm(..) => Some(render::history::no_history(&subject)),
+    };
+    if let Some(refusal) = unknown {
+        return rejected(refusal);
+    }
+    let total = store::audit::count_for(tx, &subject).await?;
+    if total == 0 {
+        return Ok(Reply::public(render::history::no_history(&subject)));
+    }
+    let pages = render::history::pages(total, HISTORY_PAGE);
+    if page > pages {
+        return rejected(render::history::history_page_out_of_range(
+            &policy.prefix,
+            &subject,
+            page,
+            pages,
+        ));
+    }
+    let entries = store::audit::page(tx, &subject, (page - 1) * HISTORY_PAGE, HISTORY_PAGE).await?;
+    Ok(Reply::public(render::history::history_page(
+        &policy.prefix,
+        &subject,
+        &entries,
+        page,
+        HISTORY_PAGE,
+        total,
+        tx.now,
     )))
 }
 
@@ -347,14 +411,12 @@ pub(crate) async fn assign(
         card(desk, tx, &inc, false).await?,
         Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
     ];
-    let details = format!("assignee={assignee_name} state={}", inc.state);
-    tx.record(
-        Some(actor.user),
-        Action::AssignIncident,
-        &id.to_string(),
-        &details,
-        &out,
-    );
+    let details = if assignee == actor.user {
+        render::history::took_it()
+    } else {
+        render::history::assigned_to(&assignee_name)
+    };
+    tx.record(Some(actor.user), Action::AssignIncident, &id.to_string(), details, &out);
     Ok(Reply::public(render::assigned_reply(&inc, &assignee_name)))
 }
 
@@ -404,20 +466,8 @@ pub(crate) async fn reprioritize(
     ];
     let route = route_for(desk, Action::UpdateIncident, &inc);
     out.extend(inform(desk, &route, Action::UpdateIncident, &inc, &inc.handler_role));
-    let details = format!(
-        "priority {from} → {} (impact={} urgency={}){}",
-        inc.priority,
-        inc.impact,
-        inc.urgency,
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    );
-    tx.record(
-        Some(actor.user),
-        Action::UpdateIncident,
-        &id.to_string(),
-        &details,
-        &out,
-    );
+    let details = render::history::reprioritized(from, &inc, reason.as_deref());
+    tx.record(Some(actor.user), Action::UpdateIncident, &id.to_string(), details, &out);
     tracing::info!(incident = %id, from = %from, to = %inc.priority, "re-prioritised");
     Ok(Reply::public(render::reprioritized_reply(&inc, from, major)))
 }
@@ -540,19 +590,17 @@ pub(crate) async fn move_incident(
     }
     let route = route_for(desk, action, &inc);
     out.extend(inform(desk, &route, action, &inc, &inc.handler_role));
-    let passage = matches!(from, State::New | State::Assigned) && to == State::Resolved;
-    let details = format!(
-        "{from} → {}{to}{}",
-        if passage { "in_progress → " } else { "" },
-        reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-    );
+    let details = match (to, hold) {
+        (State::OnHold, Some(kind)) => render::history::held(kind, reason.as_deref()),
+        _ => render::history::moved(from, to, reason.as_deref()),
+    };
     let audit_actor = (actor.user != super::SYSTEM).then_some(actor.user);
     let audited: AuditAction = if to == State::Cancelled {
         AuditAction::IncidentCancel
     } else {
         action.into()
     };
-    tx.record(audit_actor, audited, &id.to_string(), &details, &out);
+    tx.record(audit_actor, audited, &id.to_string(), details, &out);
     if to == State::Resolved {
         super::survey::ask_survey(desk, tx, &inc, &by).await?;
         // Children follow their parent, with its resolution.
@@ -697,6 +745,7 @@ pub(crate) async fn edit(
         }
     };
     let rerouted = group != inc.handler_role;
+    let old_group = inc.handler_role.clone();
     if rerouted {
         let keeps = match inc.assignee {
             Some(a) => super::permit::could_work(desk, tx, a, &group).await?,
@@ -707,14 +756,25 @@ pub(crate) async fn edit(
     inc.updated_at = now;
     store::incidents::update(tx, &inc, now).await?;
     let by = name_of(tx, actor.user).await?;
-    let mut thread = OutMessage::text(render::edited(policy, &inc, &by, &list, rerouted));
+    let text = render::edited(policy, &inc, &by, &list, rerouted);
+    let mut thread = OutMessage::text(&text);
     if rerouted {
         thread = thread.pinging_roles([inc.handler_role.clone()]);
     }
-    let mut out = vec![
-        card(desk, tx, &inc, false).await?,
-        Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
-    ];
+    // Handed to a group with another channel, the card follows it there.
+    let moved = match rerouted {
+        true => {
+            let left = render::card_handed_over(policy, &inc);
+            super::escalation::follow_card(desk, tx, &inc, &old_group, &text, left).await?
+        }
+        false => Vec::new(),
+    };
+    let mut out = if moved.is_empty() {
+        vec![card(desk, tx, &inc, false).await?]
+    } else {
+        moved
+    };
+    out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
     let update = route_for(desk, Action::UpdateIncident, &inc);
     out.extend(inform(desk, &update, Action::UpdateIncident, &inc, &inc.handler_role));
     let mut reply = render::edited_reply(policy, &inc, &list, rerouted);
@@ -728,7 +788,7 @@ pub(crate) async fn edit(
         Some(actor.user),
         AuditAction::IncidentEdit,
         &id.to_string(),
-        &render::edited_phrase(&list),
+        render::history::corrected(&list),
         &out,
     );
     Ok(Reply::public(reply))
@@ -759,7 +819,7 @@ pub(crate) async fn note(
         Some(actor.user),
         Action::UpdateIncident,
         &id.to_string(),
-        &format!("note: {body}"),
+        render::history::noted(&body),
         &out,
     );
     // The caller it waited for has answered: work resumes.

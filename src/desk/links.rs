@@ -46,7 +46,7 @@ pub(crate) async fn link(tx: &mut Act<'_>, actor: &Actor, a: IncidentId, b: Inci
         Some(actor.user),
         AuditAction::IncidentLink,
         &a.to_string(),
-        &format!("linked it to {b} as related"),
+        render::history::linked_related(b),
         &out,
     );
     Ok(Reply::public(render::linked_reply(a, b)))
@@ -104,7 +104,7 @@ pub(crate) async fn duplicate(
         Some(actor.user),
         AuditAction::IncidentLink,
         &dup.to_string(),
-        &format!("marked it a duplicate of {of}"),
+        render::history::marked_duplicate(of),
         &out,
     );
     super::incidents::move_incident(
@@ -165,12 +165,11 @@ pub(crate) async fn parent(
             OutMessage::text(render::follows_parent(child, &parent)).pinging_users([c.reporter]),
         ));
     }
-    let list: Vec<String> = children.iter().map(ToString::to_string).collect();
     tx.record(
         Some(actor.user),
         AuditAction::IncidentLink,
         &id.to_string(),
-        &format!("made it the parent of {}", list.join(", ")),
+        render::history::made_parent(children),
         &out,
     );
     Ok(Reply::public(render::parent_reply(id, children)))
@@ -206,7 +205,7 @@ pub(crate) async fn link_outage(
         Some(actor.user),
         AuditAction::IncidentLink,
         &id.to_string(),
-        &format!("linked it to {outage}"),
+        render::history::linked_to_outage(outage),
         &out,
     );
     Ok(Reply::public(render::outage_linked_reply(&o, id)))

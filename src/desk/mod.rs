@@ -399,6 +399,7 @@ impl Desk {
             }
             Command::Show { id } => incidents::show(self, tx, id).await,
             Command::ShowChange { id } => changes::show_change(self, tx, id).await,
+            Command::History { record, page } => incidents::history(self, tx, &record, page).await,
             Command::Change {
                 title,
                 service,

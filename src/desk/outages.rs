@@ -131,12 +131,12 @@ pub(crate) async fn declare_outage(
         &outage.summary,
         "",
     ));
-    let details = format!("{} {}: {}", outage.service, outage.impact, outage.summary);
+    let details = render::history::outage_declared(policy, &outage.service, outage.impact, &outage.summary);
     tx.record(
         Some(actor.user),
         Action::OutageDeclare,
         &outage.id.to_string(),
-        &details,
+        details,
         &out,
     );
     let dm = render::outage_dm(policy, &outage, NoticeKind::Declare, &outage.summary);
@@ -173,12 +173,11 @@ async fn link_recent_incidents(desk: &Desk, tx: &mut Act<'_>, outage: &Outage) -
         );
     }
     if !out.is_empty() {
-        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
         tx.record(
             None,
             AuditAction::IncidentLink,
             &outage.id.to_string(),
-            &format!("linked {} to it", list.join(", ")),
+            render::history::linked_incidents(&ids),
             &out,
         );
     }
@@ -235,16 +234,12 @@ pub(crate) async fn update_outage(
         Outgoing::post(status_channel(desk), post).about(id.to_string()),
     ];
     out.extend(outage_routing(desk, Action::OutageUpdate, &outage, &by, &text, ""));
-    let change = if before == outage.impact {
-        String::new()
-    } else {
-        format!("impact {before} → {}; ", outage.impact)
-    };
+    let change = (before != outage.impact).then_some((before, outage.impact));
     tx.record(
         Some(actor.user),
         Action::OutageUpdate,
         &id.to_string(),
-        &format!("{change}{text}"),
+        render::history::outage_updated(change, &text),
         &out,
     );
     let dm = render::outage_dm(policy, &outage, NoticeKind::Update, &text);
@@ -288,10 +283,7 @@ pub(crate) async fn resolve_outage(
         Some(actor.user),
         Action::OutageResolve,
         &id.to_string(),
-        &format!(
-            "after {}: {text}",
-            crate::domain::outage::duration_text(outage.duration(now))
-        ),
+        render::history::outage_resolved(&crate::domain::outage::duration_text(outage.duration(now)), &text),
         &out,
     );
     let dm = render::outage_dm(policy, &outage, NoticeKind::Resolve, &text);
@@ -370,7 +362,7 @@ pub(crate) async fn tell_outage_over(
         Some(actor.user),
         Action::OutageResolve,
         &inc.id.to_string(),
-        &format!("{} over; incident stays {}", outage.id, inc.state),
+        render::history::outage_over(outage.id, inc.state),
         &out,
     );
     Ok(())
@@ -457,7 +449,7 @@ pub(crate) async fn subscribe(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, serv
             Some(actor.user),
             AuditAction::Subscribe,
             &Subject::Service(svc.key.clone()).to_string(),
-            &render::subscribed_audit(&svc.key, how),
+            render::history::subscribed(policy, &svc.key, how),
             &[],
         );
     }
@@ -476,7 +468,7 @@ pub(crate) async fn unsubscribe(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, se
         Some(actor.user),
         AuditAction::Unsubscribe,
         &Subject::Service(svc.key.clone()).to_string(),
-        &format!("unsubscribed from {}", svc.key),
+        render::history::unsubscribed(policy, &svc.key),
         &[],
     );
     Ok(Reply::private(render::unsubscribed(svc)))

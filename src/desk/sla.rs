@@ -277,16 +277,12 @@ pub(crate) async fn acknowledge(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id
         )
         .about(id.to_string()),
     ];
-    let details = format!(
-        "response {} of {}",
-        crate::domain::sla::format_duration(elapsed),
-        crate::domain::sla::format_duration(target)
-    );
+    let details = render::history::acknowledged(elapsed, target);
     tx.record(
         Some(actor.user),
         AuditAction::Acknowledge,
         &id.to_string(),
-        &details,
+        details,
         &out,
     );
     Ok(Reply::public(render::acknowledged_reply(&inc, elapsed, target)))
@@ -377,18 +373,9 @@ pub(crate) async fn announce(
         store::escalations::set(tx, inc.id, esc, now).await?;
         out.push(super::incidents::card(desk, tx, inc, false).await?);
     }
-    let details = format!(
-        "{} {}: {} of {}{}",
-        stored.kind.key(),
-        threshold,
-        crate::domain::sla::format_duration(elapsed),
-        crate::domain::sla::format_duration(target),
-        late_by
-            .map(|l| format!(", late by {}", crate::domain::sla::format_duration(l)))
-            .unwrap_or_default()
-    );
+    let details = render::history::sla_threshold(stored.kind, threshold, elapsed, target, late_by);
     tracing::info!(incident = %inc.id, clock = stored.kind.key(), %threshold, late = late_by.is_some(), "SLA threshold");
-    tx.record(None, action, &inc.id.to_string(), &details, &out);
+    tx.record(None, action, &inc.id.to_string(), details, &out);
     Ok(())
 }
 

@@ -74,11 +74,11 @@ async fn after_a_restart_missed_thresholds_fire_once_each_in_order_marked_late()
         [
             (
                 "sla_warning".to_owned(),
-                "resolution warn50: 3h 10m of 4h, late by 1h 10m".to_owned()
+                "warned that 50% of the resolution target was used (3h 10m of 4h; 1h 10m late)".to_owned()
             ),
             (
                 "sla_warning".to_owned(),
-                "resolution warn75: 3h 10m of 4h, late by 10m".to_owned()
+                "warned that 75% of the resolution target was used (3h 10m of 4h; 10m late)".to_owned()
             ),
         ]
     );
@@ -107,7 +107,10 @@ async fn after_a_restart_missed_thresholds_fire_once_each_in_order_marked_late()
     assert_eq!(audit.len(), 3);
     assert_eq!(
         audit[2],
-        ("sla_breach".to_owned(), "resolution breach: 4h of 4h".to_owned())
+        (
+            "sla_breach".to_owned(),
+            "recorded a breach of the resolution target (4h of 4h)".to_owned()
+        )
     );
     let fired = testing::scalar(
         again.store(),
@@ -157,7 +160,10 @@ async fn on_hold_pauses_the_resolution_clock_and_resuming_continues_it() {
     );
     assert_eq!(
         sla_audit(&desk).await,
-        [("sla_warning".to_owned(), "resolution warn50: 2h of 4h".to_owned())]
+        [(
+            "sla_warning".to_owned(),
+            "warned that 50% of the resolution target was used (2h of 4h)".to_owned()
+        )]
     );
     // The warning pings the assignee in the incident's thread; the tier
     // (responsible) and the incident manager (accountable) are told unpinged.
@@ -199,9 +205,12 @@ async fn resolving_stops_the_clock_and_reopening_restarts_it_with_fresh_warnings
         [
             (
                 "sla_warning".to_owned(),
-                "resolution warn50: 2h 30m of 4h, late by 30m".to_owned()
+                "warned that 50% of the resolution target was used (2h 30m of 4h; 30m late)".to_owned()
             ),
-            ("sla_warning".to_owned(), "resolution warn50: 2h of 4h".to_owned()),
+            (
+                "sla_warning".to_owned(),
+                "warned that 50% of the resolution target was used (2h of 4h)".to_owned()
+            ),
         ]
     );
     let run = testing::scalar(
@@ -303,7 +312,7 @@ async fn re_prioritising_moves_the_running_clocks_to_the_new_targets_and_leaves_
     );
     let audit: Vec<(String,)> = testing::texts(
         desk.store(),
-        "SELECT details FROM audit WHERE details LIKE 'priority %'",
+        "SELECT details FROM audit WHERE details LIKE 're-prioritised %'",
     )
     .await
     .into_iter()
@@ -311,7 +320,7 @@ async fn re_prioritising_moves_the_running_clocks_to_the_new_targets_and_leaves_
     .collect();
     assert_eq!(
         audit,
-        vec![("priority P1 → P2 (impact=medium urgency=high): only one team is affected".to_owned(),)]
+        vec![("re-prioritised it from P1 to P2 (impact medium × urgency high): only one team is affected".to_owned(),)]
     );
     let impact = testing::text(desk.store(), "SELECT impact FROM incidents WHERE id = 1").await;
     let priority = testing::scalar(desk.store(), "SELECT priority FROM incidents WHERE id = 1").await;
@@ -399,7 +408,10 @@ async fn business_hours_clocks_count_only_opening_hours_across_the_weekend() {
     assert_eq!(desk.fire_due_timers().await.unwrap(), 1);
     assert_eq!(
         sla_audit(&desk).await,
-        [("sla_warning".to_owned(), "response warn50: 2h of 4h".to_owned())]
+        [(
+            "sla_warning".to_owned(),
+            "warned that 50% of the response target was used (2h of 4h)".to_owned()
+        )]
     );
     let show = say(&desk, "3", &sam, "!show INC-1").await;
     assert!(

@@ -1,6 +1,8 @@
 //! Delivers the outbox to Discord: resolves destinations through the
 //! [`Directory`], pings only the mentions the desk asked for (allowed_mentions is
-//! always explicit), posts cards as embeds edited in place with a thread each,
+//! always explicit), posts cards as embeds edited in place with a thread each
+//! (a card that moved to another channel is posted there anew, keeps its
+//! thread, and its old post is edited into a pointer),
 //! splits long posts into several messages (never cuts them) and keeps cards
 //! within Discord's limits, paces under the budgets, and never
 //! duplicates a message on retry (`nonce` + `enforce_nonce`).
@@ -19,7 +21,7 @@ use tokio::sync::Mutex;
 use super::directory::Directory;
 use super::pace::Pacer;
 use crate::config::Policy;
-use crate::message::{Card, Destination, OutKind, OutMessage, Tone};
+use crate::message::{Card, CardStep, Destination, OutKind, OutMessage, Tone};
 use crate::outbox::{Delivered, Delivery, SendError, Transport};
 use crate::render;
 
@@ -149,6 +151,41 @@ impl DiscordTransport {
                 tracing::warn!(error = %err, message, emoji = %e, "could not add the bot's reaction");
             }
         }
+    }
+
+    /// Edits the post a moved card left behind into `text` (a pointer to
+    /// where the card is now), without its embed. A post deleted by hand has
+    /// nothing to point from: that is done too.
+    async fn leave(
+        &self,
+        d: &Delivery<'_>,
+        text: &str,
+        allowed: CreateAllowedMentions,
+    ) -> Result<Delivered, SendError> {
+        let Some((channel, message)) = d.card.and_then(|c| c.previous.clone()) else {
+            return Err(SendError::Permanent("no post left behind".into()));
+        };
+        let (Ok(ch), Ok(mid)) = (channel.parse::<u64>(), message.parse::<u64>()) else {
+            return Err(SendError::Permanent("stored card ids are not Discord ids".into()));
+        };
+        let edit = EditMessage::new()
+            .content(render::truncate(text, render::MESSAGE_LIMIT))
+            .embeds(Vec::new())
+            .allowed_mentions(allowed);
+        self.pacer.acquire(Some(ch)).await;
+        match ChannelId::new(ch)
+            .edit_message(&*self.http, MessageId::new(mid), edit)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unknown_message(&e) => {}
+            Err(e) => return Err(classify(e)),
+        }
+        Ok(Delivered {
+            channel_id: channel,
+            message_id: message,
+            thread_id: None,
+        })
     }
 
     async fn send(&self, channel: u64, msg: CreateMessage) -> Result<u64, SendError> {
@@ -282,11 +319,24 @@ impl Transport for DiscordTransport {
             format!("{pings} {}", d.message.text)
         };
 
+        if d.kind == OutKind::Card && d.message.step == CardStep::Leave {
+            return self.leave(d, &text, allowed).await;
+        }
         if d.kind == OutKind::Card {
+            // A card that moved away from its thread says where the thread is.
+            let moved = d.message.step == CardStep::Move || d.card.is_some_and(|c| c.previous.is_some());
+            let text = match d.card.and_then(|c| c.thread_id.as_deref()).filter(|_| moved) {
+                Some(thread) => format!("{text}\n{}", render::card_thread_elsewhere(&format!("<#{thread}>"))),
+                None => text,
+            };
             let content = render::truncate(&text, render::MESSAGE_LIMIT);
             let more = render::card_more(&self.policy.prefix, d.subject);
             let card = d.message.card.as_ref().map(|c| embed(c, &more));
-            if let Some(existing) = d.card {
+            // A moved card is posted anew, unless it already is in that channel.
+            let in_place = d
+                .card
+                .filter(|c| d.message.step != CardStep::Move || c.channel_id == channel.to_string());
+            if let Some(existing) = in_place {
                 let (Ok(ch), Ok(mid)) = (existing.channel_id.parse::<u64>(), existing.message_id.parse::<u64>()) else {
                     return Err(SendError::Permanent("stored card ids are not Discord ids".into()));
                 };

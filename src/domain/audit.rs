@@ -13,10 +13,42 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// Who acted; `None` when the desk acted on its own.
     pub actor: Option<UserId>,
+    /// The actor's display name as the desk last saw it, when known.
+    pub actor_name: Option<String>,
     pub action: String,
     /// The record acted on, as its id reads (`INC-3`).
     pub subject: String,
-    pub details: String,
+    pub details: Details,
+}
+
+/// What an audit row says happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Details {
+    /// A phrase completing "<actor> …" (`took it`), written since the
+    /// convention of `render::history`.
+    Phrase(Phrase),
+    /// Free text written before it (`assignee=sam state=assigned`): shown as
+    /// stored, never parsed.
+    Legacy(String),
+}
+
+/// A phrase completing "<actor> …": `took it`, `assigned it to erin`,
+/// `moved it from new to in progress: waiting for logs`. Built by the
+/// functions of `render::history` when the action is written, so the audit
+/// trail reads as sentences without anyone parsing it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phrase(String);
+
+impl Phrase {
+    /// A phrase from its words (`render::history` builds them; the store reads them back).
+    pub fn new(words: impl Into<String>) -> Self {
+        Self(words.into())
+    }
+
+    /// The stored words.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What an audit entry records: a RACI action, or one of the desk's own

@@ -8,14 +8,14 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Policy;
-use crate::domain::audit::AuditEntry;
+
 use crate::domain::change::{Change, ChangeId, ChangeState, ParseWindowError};
 use crate::domain::raci::Action;
 use crate::domain::RoleKey;
 
 use super::{
     board_name, capitalize, human, neutralize, push_history, role_label, service_name, status_text, tally_text, time,
-    truncate, voters_text, window_text, with_warning, ChangeNames, Clashes, VoteView,
+    truncate, voters_text, window_text, with_warning, ChangeNames, Clashes, Trail, VoteView,
 };
 
 pub fn change_filed(policy: &Policy, ch: &Change, handler: &RoleKey, clashes: &Clashes) -> String {
@@ -255,7 +255,7 @@ pub fn change_show(
     ch: &Change,
     names: &ChangeNames,
     vote: Option<&VoteView<'_>>,
-    history: &[AuditEntry],
+    history: &Trail<'_>,
 ) -> String {
     let mut s =
         format!(

@@ -165,3 +165,25 @@ pub fn not_major(id: crate::domain::incident::IncidentId) -> String {
 pub fn major_off_needs_reason(prefix: &str, id: crate::domain::incident::IncidentId) -> String {
     format!("Say why {id} is no longer major: `{prefix}major {id} off <reason>`.")
 }
+
+/// What the post an escalated incident's card left behind says once the
+/// card is re-posted in the new tier's channel.
+pub fn card_escalated_away(policy: &Policy, inc: &Incident) -> String {
+    let channel = policy
+        .role(&inc.handler_role)
+        .map(|r| format!(" — see #{}", r.channel))
+        .unwrap_or_default();
+    format!(
+        "⬆️ Escalated to {}{channel}. {} ({}): {}",
+        policy.role_name(&inc.handler_role),
+        inc.id,
+        inc.priority,
+        neutralize(&truncate(&inc.title, 200))
+    )
+}
+
+/// The line a card re-posted in another channel carries: its record's thread
+/// stays where it was started (`thread` as the platform mentions it).
+pub fn card_thread_elsewhere(thread: &str) -> String {
+    format!("Updates and replies stay in the incident's thread: {thread}")
+}

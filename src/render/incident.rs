@@ -8,7 +8,6 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Policy;
-use crate::domain::audit::AuditEntry;
 use crate::domain::incident::{Incident, Note};
 use crate::domain::outage::Outage;
 use crate::domain::priority::Priority;
@@ -18,7 +17,7 @@ use crate::message::{Card, Tone};
 
 use super::{
     clock_name, neutralize, push_history, reason_suffix, role_label, service_name, time, truncate, user_label,
-    user_text, ClockView, SlaView,
+    user_text, ClockView, SlaView, Trail,
 };
 
 pub fn incident_logged(policy: &Policy, inc: &Incident) -> String {
@@ -156,7 +155,7 @@ pub fn show(
     names: &Names,
     sla: Option<&SlaView>,
     notes: Latest<'_, Note>,
-    history: &[AuditEntry],
+    history: &Trail<'_>,
     links: &[(
         crate::domain::incident::IncidentId,
         crate::domain::incident::LinkKind,

@@ -189,6 +189,22 @@ pub fn edited_reply(policy: &Policy, inc: &Incident, list: &[Correction], rerout
     s
 }
 
+/// What the post a re-routed incident's card left behind says once the card
+/// is re-posted in the new group's channel.
+pub fn card_handed_over(policy: &Policy, inc: &Incident) -> String {
+    let channel = policy
+        .role(&inc.handler_role)
+        .map(|r| format!(" — see #{}", r.channel))
+        .unwrap_or_default();
+    format!(
+        "↪️ Handed to {}{channel}. {} ({}): {}",
+        policy.role_name(&inc.handler_role),
+        inc.id,
+        inc.priority,
+        neutralize(&truncate(&inc.title, 200))
+    )
+}
+
 /// The audit phrase of a correction (completes "<actor> …").
 pub fn edited_phrase(list: &[Correction]) -> String {
     format!("corrected {}", corrections(list))

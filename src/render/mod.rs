@@ -39,6 +39,7 @@ mod access;
 mod cab;
 mod change;
 mod escalation;
+pub mod history;
 mod incident;
 mod info;
 mod lifecycle;
@@ -256,20 +257,35 @@ fn reason_suffix(reason: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// Appends a record's audit history (oldest first) to a `!show` answer.
-fn push_history(s: &mut String, history: &[AuditEntry]) {
-    if history.is_empty() {
+/// Appends the latest of a record's audit history (oldest first) to a
+/// `!show` answer, saying how many earlier entries it leaves out.
+fn push_history(s: &mut String, trail: &Trail<'_>) {
+    if trail.entries.is_empty() {
         return;
     }
-    s.push_str("\nHistory:");
-    for h in history {
-        s.push_str(&format!(
-            "\n• {} {} {}",
-            time(h.at),
-            h.action,
-            neutralize(&truncate(&h.details, 200))
-        ));
+    s.push('\n');
+    s.push_str(&history::history_heading(
+        trail.prefix,
+        trail.subject,
+        trail.entries.len(),
+        trail.total,
+    ));
+    for h in trail.entries {
+        s.push_str(&format!("\n• {}", history::line(h, trail.now)));
     }
+}
+
+/// The latest entries of a record's audit trail, as `!show` prints them.
+pub struct Trail<'a> {
+    pub prefix: &'a str,
+    /// The record, as its id reads (`INC-3`).
+    pub subject: &'a str,
+    /// The latest entries, oldest first.
+    pub entries: &'a [AuditEntry],
+    /// How many entries the record has in all.
+    pub total: usize,
+    /// The moment of the answer (dates in another year show it).
+    pub now: DateTime<Utc>,
 }
 
 /// The last field of a card whose fields do not all fit Discord's embed

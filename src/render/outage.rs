@@ -495,14 +495,6 @@ pub fn subscriptions(policy: &Policy, subs: &[Subscription]) -> String {
     s
 }
 
-pub fn subscribed_audit(service: &str, how: Subscribed) -> String {
-    match how {
-        Subscribed::New => format!("subscribed to {service}"),
-        Subscribed::Reenabled => format!("subscribed to {service} again (was unreachable)"),
-        Subscribed::Already => format!("already subscribed to {service}"),
-    }
-}
-
 fn clock_time(t: DateTime<Utc>) -> String {
     t.format("%H:%M UTC").to_string()
 }

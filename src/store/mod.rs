@@ -414,10 +414,10 @@ mod tests {
         use sqlx::{ConnectOptions, Connection};
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("old.db").display());
-        // A desk as it was before migration 11, with an incident, a note and its clocks.
+        // A desk as it was before migration 10, with an incident, a note and its clocks.
         let mut before = sqlx::migrate!("./migrations");
         before.migrations =
-            std::borrow::Cow::Owned(before.migrations.iter().filter(|m| m.version < 11).cloned().collect());
+            std::borrow::Cow::Owned(before.migrations.iter().filter(|m| m.version < 10).cloned().collect());
         let mut conn = std::str::FromStr::from_str(&url)
             .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
             .unwrap()

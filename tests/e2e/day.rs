@@ -69,6 +69,21 @@ async fn mistakes_are_corrected_and_options_are_never_swallowed() {
             .any(|l| l.contains("@IT Security Manager sam corrected INC-2: category")),
         "{out}"
     );
+    // The card follows it to the security channel; the old post points there.
+    assert!(
+        lines_with(&out, "[#security #")
+            .iter()
+            .any(|l| l.contains("@IT Security Manager sam corrected INC-2")),
+        "{out}"
+    );
+    assert!(
+        out.contains("↪️ Handed to IT Security Manager — see #security. INC-2 (P3): VPN drops every hour"),
+        "{out}"
+    );
+    assert_eq!(
+        text(&db, "SELECT channel_id FROM cards WHERE subject = 'INC-2'").await,
+        "security"
+    );
     assert!(out.contains("`vpm` is not a service. Did you mean `vpn`?"), "{out}");
     assert!(out.contains("INC-99 does not exist."), "{out}");
     assert!(out.contains("`owner=` is not an option of edit"), "{out}");
@@ -353,7 +368,7 @@ async fn the_lifecycle_leads_and_the_people_working_an_incident_hear_the_reporte
             "SELECT details FROM audit WHERE action = 'resolve_incident' AND subject = 'INC-3'"
         )
         .await,
-        "new → in_progress → resolved: cable reseated at the desk"
+        "resolved it straight from new (passing through in progress): cable reseated at the desk"
     );
     assert!(
         out.contains("INC-1 is in progress: resolve it with `!resolve INC-1 <resolution>` first, then close it with `!close INC-1`."),

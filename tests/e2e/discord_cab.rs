@@ -777,7 +777,7 @@ async fn a_vote_left_open_closes_at_its_deadline_when_the_bot_comes_back() {
         "SELECT details FROM audit WHERE action = 'cab_close' AND subject = 'CHG-1'"
     )
     .await
-    .starts_with("closed: no_quorum (approve 1, reject 0, abstain 0; eligible 5), 1h late"),);
+    .starts_with("closed the vote: no quorum (not approved); 1 approve, 0 reject, 0 abstain of 5 eligible, 1h late"),);
 
     // A ballot after the deadline is taken back; the chair rejects on the recommendation.
     fake.inject_reaction_add(cab, vote, eli, APPROVE);

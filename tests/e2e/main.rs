@@ -11,6 +11,7 @@ mod discord_escalation;
 mod discord_guard;
 mod discord_outage;
 mod fake_discord;
+mod history;
 mod outage;
 mod proofs;
 mod proofs_discord;

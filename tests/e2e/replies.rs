@@ -122,10 +122,14 @@ async fn a_long_show_in_the_console_lists_every_note_and_the_history_across_mark
             "note {n} is missing:\n{shown}"
         );
     }
-    assert!(shown.contains("\nHistory:\n"), "{shown}");
+    // 46 entries (logged, taken, 44 notes): the latest 8, and what is left out.
+    assert!(
+        shown.contains("\nHistory (38 earlier entries left out; `!history INC-1` shows the whole trail):\n"),
+        "{shown}"
+    );
     let last = shown.trim_end().lines().last().unwrap_or_default();
     assert!(
-        last.contains(" update_incident note: note 44: "),
+        last.contains(" · sam added a note: note 44: "),
         "the history runs to the end: {shown}"
     );
     assert_eq!(
@@ -322,7 +326,10 @@ async fn on_discord_a_long_show_is_several_messages_and_a_split_question_takes_i
     for n in 1..=44 {
         assert!(shown.contains(&format!(" alice: {}\n", note(n))), "note {n} is missing");
     }
-    assert!(shown.contains("\nHistory:\n"), "{shown}");
+    assert!(
+        shown.contains("\nHistory (39 earlier entries left out; `!history INC-1` shows the whole trail):\n"),
+        "{shown}"
+    );
 
     // As a slash command: the first part is the response, the rest follow it up.
     let (interaction, _) =

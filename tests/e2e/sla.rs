@@ -229,28 +229,55 @@ async fn escalation_walks_the_tiers_then_climbs_to_the_owner_and_major_pings_the
 ";
     let out = console(&db, script, &[]);
 
-    // Functional: routed to the new tier's role in its channel, and the thread.
+    // Functional: the card follows the work. It is posted anew in the new
+    // tier's channel, pinging the tier; the thread and the accountable
+    // incident manager hear of it; the old card points to the new one, and
+    // its channel (the informed service desk's) gets no FYI beside it.
     let to_ss = lines_with(&out, "escalated INC-1 (P1) from Service Desk to Systems Support (tier 2 of 3): Mail is down. Reason: mailbox store corrupt.");
     assert_eq!(
         to_ss.len(),
-        4,
-        "thread, the new tier, the accountable incident manager, the informed service desk: {out}"
+        3,
+        "the card in the new tier's channel, the thread, the incident manager: {out}"
     );
-    assert!(to_ss[0].starts_with("[#service-desk/INC-1 #"), "{}", to_ss[0]);
     assert!(
-        to_ss[1].starts_with("[#systems-support #") && to_ss[1].contains("] @Systems Support ⬆️"),
+        to_ss[0].starts_with("[#systems-support #") && to_ss[0].contains("] @Systems Support ⬆️"),
         "{}",
-        to_ss[1]
+        to_ss[0]
     );
+    assert!(to_ss[1].starts_with("[#service-desk/INC-1 #"), "{}", to_ss[1]);
     assert!(
         to_ss[2].starts_with("[#incident-management #") && !to_ss[2].contains('@'),
         "{}",
         to_ss[2]
     );
     assert!(
-        to_ss[3].starts_with("[#service-desk #") && !to_ss[3].contains('@'),
+        out.contains(
+            "\nUpdates and replies stay in the incident's thread: #service-desk/INC-1\n  ┃ INC-1 · Mail is down"
+        ),
+        "the moved card says where the thread is: {out}"
+    );
+    assert!(
+        out.contains("[#service-desk #3 edited] ⬆️ Escalated to Systems Support — see #systems-support. INC-1 (P1): Mail is down"),
+        "{out}"
+    );
+    let moved_to_ss = to_ss[0]["[#systems-support #".len()..].split(']').next().unwrap();
+    // The next tier shares #incident-management with the incident manager: one card there, no FYI.
+    let to_no = lines_with(&out, "escalated INC-1 (P1) from Systems Support to Network Operations (tier 3 of 3): Mail is down. Reason: needs the network team.");
+    assert_eq!(to_no.len(), 3, "{out}");
+    assert!(
+        to_no[0].starts_with("[#incident-management #") && to_no[0].contains("] @Network Operations ⬆️"),
         "{}",
-        to_ss[3]
+        to_no[0]
+    );
+    assert!(to_no[1].starts_with("[#service-desk/INC-1 #"), "{}", to_no[1]);
+    assert!(
+        to_no[2].starts_with("[#service-desk #") && !to_no[2].contains('@'),
+        "the informed service desk no longer holds the card: {}",
+        to_no[2]
+    );
+    assert!(
+        out.contains(&format!("[#systems-support #{moved_to_ss} edited] ⬆️ Escalated to Network Operations — see #incident-management. INC-1 (P1): Mail is down")),
+        "{out}"
     );
     assert!(
         out.contains("INC-1 escalated to Systems Support (#systems-support), tier 2 of 3."),
@@ -264,10 +291,23 @@ async fn escalation_walks_the_tiers_then_climbs_to_the_owner_and_major_pings_the
         out.contains("(only sam)] INC-1 is already with Network Operations (#incident-management), the last support tier for Email. To escalate further, use `!escalate INC-1 up [reason]`"),
         "{out}"
     );
-    // The card is edited in place where it was posted, and shows the new group.
+    // Later edits go to the card where it is now.
+    let moved_to_no = to_no[0]["[#incident-management #".len()..].split(']').next().unwrap();
     assert!(
-        out.contains("[#service-desk #3 edited] Incident INC-1 (P1) for Network Operations"),
+        out.contains(&format!(
+            "[#incident-management #{moved_to_no} edited] Incident INC-1 (P1) for Network Operations"
+        )),
         "{out}"
+    );
+    assert!(
+        lines_with(&out, "[#service-desk #3 edited] Incident INC-1")
+            .iter()
+            .all(|l| l.contains(" for Service Desk: ")),
+        "the old post is not edited as a card after the move: {out}"
+    );
+    assert_eq!(
+        text(&db, "SELECT previous_message_id FROM cards WHERE subject = 'INC-1'").await,
+        moved_to_ss
     );
 
     // Hierarchical: the incident manager, then the service owner; informs, does not reassign.
@@ -363,19 +403,25 @@ async fn escalation_walks_the_tiers_then_climbs_to_the_owner_and_major_pings_the
         [
             (
                 "escalate_functional",
-                "tier 1 → 2: service_desk → systems_support: mailbox store corrupt"
+                "escalated it to Systems Support (tier 2 of 3, from Service Desk): mailbox store corrupt"
             ),
             (
                 "escalate_functional",
-                "tier 2 → 3: systems_support → network_operations: needs the network team"
+                "escalated it to Network Operations (tier 3 of 3, from Systems Support): needs the network team"
             ),
             (
                 "escalate_hierarchical",
-                "level 1: incident_manager: still down after an hour"
+                "escalated it up to Incident Manager: still down after an hour"
             ),
-            ("escalate_hierarchical", "level 2: email_owner"),
-            ("major_incident", "whole company without mail"),
-            ("major_incident_off", "contained to one site"),
+            ("escalate_hierarchical", "escalated it up to Email Service Owner"),
+            (
+                "major_incident",
+                "declared it a major incident: whole company without mail"
+            ),
+            (
+                "major_incident_off",
+                "reverted it to an ordinary incident: contained to one site"
+            ),
         ]
     );
 }
