@@ -26,6 +26,7 @@ use crate::domain::incident::{IncidentId, State};
 use crate::domain::outage::{OutageId, OutageImpact};
 use crate::domain::party::Party;
 use crate::domain::priority::{Impact, Urgency};
+use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 use crate::domain::text::nearest;
 
@@ -35,7 +36,7 @@ mod info;
 mod outage;
 
 pub use change::ChangeFilter;
-pub use incident::ListFilter;
+pub use incident::{ListFilter, ListState, TierFilter};
 pub use outage::RESERVED_SERVICE_KEYS;
 
 /// Who may run a command: the parties its row declares (see `domain::party`),
@@ -136,6 +137,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     incident::INCIDENT,
     incident::SHOW,
     incident::INCIDENTS,
+    incident::SEARCH,
     incident::TAKE,
     incident::ASSIGN,
     incident::STATUS,
@@ -223,6 +225,11 @@ pub enum Command {
     },
     Incidents {
         filter: ListFilter,
+        page: u32,
+    },
+    /// `!search <words> [page=n]`: incidents whose title, notes or resolution hold the words.
+    Search {
+        query: SearchQuery,
         page: u32,
     },
     Take {
@@ -330,6 +337,7 @@ impl Command {
                 | Command::ShowChange { .. }
                 | Command::Changes { .. }
                 | Command::Incidents { .. }
+                | Command::Search { .. }
                 | Command::Help { .. }
                 | Command::Raci { .. }
                 | Command::Whois { .. }
@@ -390,6 +398,7 @@ impl Command {
             Command::Incident { .. } => "incident",
             Command::Show { .. } | Command::ShowChange { .. } => "show",
             Command::Incidents { .. } => "incidents",
+            Command::Search { .. } => "search",
             Command::Take { .. } => "take",
             Command::Assign { .. } => "assign",
             Command::Status { .. } | Command::Outages => "status",
@@ -530,8 +539,8 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         return Err(err(format!("missing <{}>", missing.name)));
     }
     match spec.name {
-        "incident" | "show" | "incidents" | "take" | "assign" | "status" | "note" | "resolve" | "close" | "reopen"
-        | "ack" | "escalate" | "major" | "priority" => incident::build(spec, args),
+        "incident" | "show" | "incidents" | "search" | "take" | "assign" | "status" | "note" | "resolve" | "close"
+        | "reopen" | "ack" | "escalate" | "major" | "priority" => incident::build(spec, args),
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
