@@ -384,7 +384,7 @@ async fn business_hours_clocks_count_only_opening_hours_across_the_weekend() {
     assert_eq!(
         r,
         "INC-1 logged: P3 (impact medium × urgency medium). Handled by Service Desk (#service-desk). \
-         Expect a first response by Mon 11 Mar 12:00 UTC (within 4 business hours)."
+         Expect a first response within 4 business hours, by Mon 11 Mar 12:00 UTC."
     );
     // P3 responds in 4 business hours: 50 % is Monday 10:00, the breach Monday 12:00.
     let show = say(&desk, "2", &sam, "!show INC-1").await;

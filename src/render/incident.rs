@@ -40,9 +40,9 @@ pub fn incident_logged(policy: &Policy, inc: &Incident, sla: Option<&SlaView>) -
     });
     if let Some((at, target, basis)) = response {
         s.push_str(&format!(
-            " Expect a first response by {} (within {}).",
-            due_time(at),
-            sla_target(target, basis)
+            " Expect a first response within {}, by {}.",
+            sla_target(target, basis),
+            due_time(at)
         ));
     }
     s

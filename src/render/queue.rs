@@ -249,8 +249,12 @@ pub fn search_results(
         };
     }
     let pages = pages(total, page_size);
-    let noun = if total == 1 { "incident" } else { "incidents" };
-    let mut s = format!("{total} {noun}{scope} match `{words}` (page {page} of {pages}), best match first:");
+    let (noun, verb) = if total == 1 {
+        ("incident", "matches")
+    } else {
+        ("incidents", "match")
+    };
+    let mut s = format!("{total} {noun}{scope} {verb} `{words}` (page {page} of {pages}), best match first:");
     for h in hits {
         let inc = &h.incident;
         s.push_str(&format!(

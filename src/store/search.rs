@@ -125,6 +125,66 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_migration_indexes_the_incidents_logged_before_it() {
+        use sqlx::{Connection, SqliteConnection};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+        let mut conn = SqliteConnection::connect(&url).await.unwrap();
+        let migrator = sqlx::migrate!("./migrations");
+        // The schema as it was before search, with a day's incidents in it.
+        for m in migrator.iter().filter(|m| m.version < 10) {
+            sqlx::raw_sql(&m.sql).execute(&mut conn).await.unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO incidents (title, impact, urgency, priority, state, reporter, handler_role, resolution, created_at, updated_at)
+             VALUES ('Mail relay down', 'high', 'high', 1, 'resolved', 1, 'service_desk', 'flushed the DNS cache', 0, 0),
+                    ('VPN drops', 'low', 'low', 5, 'new', 2, 'service_desk', NULL, 0, 0);
+             INSERT INTO incident_notes (incident_id, author, body, created_at)
+             VALUES (2, 2, 'after the certificate rotation', 0), (2, 9, 'rolled the certificate back', 1),
+                    (1, 9, 'restarted the relay', 0);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let search_migration = migrator.iter().find(|m| m.version == 10).expect("migration 0010");
+        sqlx::raw_sql(&search_migration.sql).execute(&mut conn).await.unwrap();
+
+        let everyone = Visibility::Everything;
+        let ids = |v: (Vec<SearchHit>, i64)| v.0.iter().map(|h| h.incident.id.get()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(search(&mut conn, &q("dns"), &everyone, 1, 10).await.unwrap()),
+            vec![1]
+        );
+        assert_eq!(
+            ids(search(&mut conn, &q("certificate"), &everyone, 1, 10).await.unwrap()),
+            vec![2]
+        );
+        assert_eq!(
+            ids(search(&mut conn, &q("relay"), &everyone, 1, 10).await.unwrap()),
+            vec![1]
+        );
+        let (notes,): (String,) = sqlx::query_as("SELECT notes FROM incident_search WHERE rowid = 2")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            notes, "after the certificate rotation\nrolled the certificate back",
+            "in the order written"
+        );
+        // And from then on the triggers keep it in step.
+        sqlx::raw_sql(
+            "INSERT INTO incident_notes (incident_id, author, body, created_at) VALUES (2, 9, 'tunnel stable', 2)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            ids(search(&mut conn, &q("tunnel"), &everyone, 1, 10).await.unwrap()),
+            vec![2]
+        );
+    }
+
+    #[tokio::test]
     async fn titles_notes_and_resolutions_are_found_as_they_are_written() {
         let (store, _dir) = temp_store().await;
         let mut tx = store.begin().await.unwrap();

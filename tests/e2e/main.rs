@@ -13,6 +13,7 @@ mod fake_discord;
 mod outage;
 mod proofs;
 mod proofs_discord;
+mod queues;
 mod replies;
 mod sla;
 mod storage_faults;
