@@ -101,7 +101,7 @@ async fn an_outage_is_declared_updated_and_resolved_and_subscribers_are_told_onc
         "{out}"
     );
     assert!(
-        out.contains("VPN (`vpn`) · owner Email Service Owner · ✅ operational"),
+        out.contains("VPN (`vpn`) · owner VPN Service Owner · ✅ operational"),
         "{out}"
     );
 
