@@ -32,10 +32,6 @@ const FILTER_WORDS: &[&str] = &[
     "p5",
 ];
 
-/// How a refused filter word lists the choices.
-const FILTER_HELP: &str =
-    "open, resolved, closed, unassigned, breaching, mine, all, P1..P5, service=<name>, tier=<n or role>";
-
 /// Which lifecycle states `!incidents` lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ListState {
@@ -131,7 +127,7 @@ impl ListFilter {
                         let hint = crate::domain::text::nearest(other, FILTER_WORDS.iter().copied())
                             .map(|w| {
                                 format!(
-                                    " Did you mean `{}`?",
+                                    " (nearest: `{}`)",
                                     if w.starts_with('p') {
                                         w.to_uppercase()
                                     } else {
@@ -140,13 +136,15 @@ impl ListFilter {
                                 )
                             })
                             .unwrap_or_default();
-                        return Err(format!(
-                            "`{}` is not a filter.{hint} Filters: {FILTER_HELP}",
-                            shorten(raw)
-                        ));
+                        // The usage line that follows lists every filter.
+                        return Err(format!("`{}` is not a filter{hint}", shorten(raw)));
                     }
                 },
             }
+        }
+        // `mine` alone is everything of one's own, resolved and closed too.
+        if state.is_none() && f.mine {
+            f.state = ListState::Any;
         }
         if f.breaching && matches!(f.state, ListState::Resolved | ListState::Closed) {
             return Err(format!(
@@ -636,6 +634,15 @@ mod tests {
                 1,
             ),
             (
+                "!incidents mine",
+                ListFilter {
+                    mine: true,
+                    state: ListState::Any,
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
                 "!incidents mine open",
                 ListFilter {
                     mine: true,
@@ -705,23 +712,22 @@ mod tests {
 
     #[test]
     fn unknown_and_contradictory_filters_are_refused_clearly() {
-        let help = "Filters: open, resolved, closed, unassigned, breaching, mine, all, P1..P5, service=<name>, tier=<n or role>";
         let cases = [
             (
                 "!incidents opne",
-                format!("incidents: `opne` is not a filter. Did you mean `open`? {help}"),
+                "incidents: `opne` is not a filter (nearest: `open`)".to_owned(),
             ),
             (
                 "!incidents unasigned",
-                format!("incidents: `unasigned` is not a filter. Did you mean `unassigned`? {help}"),
+                "incidents: `unasigned` is not a filter (nearest: `unassigned`)".to_owned(),
             ),
             (
                 "!incidents P9",
-                format!("incidents: `P9` is not a filter. Did you mean `P1`? {help}"),
+                "incidents: `P9` is not a filter (nearest: `P1`)".to_owned(),
             ),
             (
                 "!incidents frobnicate",
-                format!("incidents: `frobnicate` is not a filter. {help}"),
+                "incidents: `frobnicate` is not a filter".to_owned(),
             ),
             (
                 "!incidents open resolved",

@@ -302,24 +302,26 @@ pub(crate) async fn list(
         None => (None, None),
         Some(TierFilter::Level(n)) => {
             let level = i64::from(*n) - 1;
-            // With a service the tier has a role: say it.
+            // With a service the tier has a role: the heading names it.
             let role = service
                 .and_then(|s| s.tiers.get(level as usize))
-                .map(|r| format!(" ({})", policy.role_name(r)))
-                .unwrap_or_default();
-            (Some(TierSelection::Level(level)), Some(format!("at tier {n}{role}")))
+                .map(|r| policy.role_name(r));
+            (
+                Some(TierSelection::Level(level)),
+                Some(render::QueueTier::Level { n: *n, role }),
+            )
         }
         Some(TierFilter::Role(name)) => match policy.find_role(name).filter(|r| policy.is_support_tier(&r.key)) {
             Some(role) => (
                 Some(TierSelection::Role(role.key.clone())),
-                Some(format!("held by {}", role.name)),
+                Some(render::QueueTier::HeldBy(role.name.clone())),
             ),
             None => return rejected(render::not_a_tier(policy, name)),
         },
     };
     let selection = Selection {
         states: match filter.state {
-            ListState::Open => Selection::open(visible.clone()).states,
+            ListState::Open => Some(store::incidents::open_states()),
             ListState::Resolved => Some(vec![State::Resolved]),
             ListState::Closed => Some(vec![State::Closed]),
             ListState::Any => None,

@@ -19,10 +19,18 @@ pub struct QueueWhat<'a> {
     pub filter: &'a ListFilter,
     /// The service's display name, for `service=`.
     pub service: Option<&'a str>,
-    /// The tier, as `tier=` named it: its number and the role, or the role.
-    pub tier: Option<String>,
+    /// The tier `tier=` named.
+    pub tier: Option<QueueTier>,
     /// The caller is not an agent: only what they may see is listed.
     pub narrowed: bool,
+}
+
+/// The support tier a queue is narrowed to.
+pub enum QueueTier {
+    /// Its number from 1, and its role when the service says which it is.
+    Level { n: u32, role: Option<String> },
+    /// The role holding the incidents.
+    HeldBy(String),
 }
 
 /// One incident of a queue and what the desk knows around it.
@@ -56,8 +64,11 @@ fn queue_phrase(w: &QueueWhat<'_>) -> String {
     if let Some(s) = w.service {
         words.push(format!("on {}", neutralize(s)));
     }
-    if let Some(t) = &w.tier {
-        words.push(t.clone());
+    match &w.tier {
+        Some(QueueTier::Level { n, role: Some(r) }) => words.push(format!("at tier {n} ({r})")),
+        Some(QueueTier::Level { n, role: None }) => words.push(format!("at tier {n}")),
+        Some(QueueTier::HeldBy(r)) => words.push(format!("held by {r}")),
+        None => {}
     }
     if f.mine {
         words.push("assigned to you or reported by you".into());
@@ -81,6 +92,15 @@ fn age(d: TimeDelta) -> String {
     }
 }
 
+/// A queue speaks in whole minutes: `3h left`, not `2h 59m 59s left`.
+fn to_minute(d: TimeDelta) -> TimeDelta {
+    let secs = d.num_seconds();
+    if secs < 60 {
+        return d;
+    }
+    TimeDelta::minutes((secs + 30) / 60)
+}
+
 /// The next SLA deadline of an open incident, or what is breached.
 fn next_due(sla: &SlaView) -> Option<String> {
     let live = || sla.clocks.iter().filter(|c| c.state != ClockState::Stopped);
@@ -89,7 +109,7 @@ fn next_due(sla: &SlaView) -> Option<String> {
             Remaining::Breached { by } => Some(format!(
                 "{} breached by {}",
                 clock_name(c.kind),
-                sla_span(by, sla.basis)
+                sla_span(to_minute(by), sla.basis)
             )),
             Remaining::Left(_) => None,
         })
@@ -107,7 +127,7 @@ fn next_due(sla: &SlaView) -> Option<String> {
             ClockKind::Resolution => "resolve",
         };
         let left = match c.remaining {
-            Remaining::Left(left) => format!(" ({} left)", sla_span(left, sla.basis)),
+            Remaining::Left(left) => format!(" ({} left)", sla_span(to_minute(left), sla.basis)),
             Remaining::Breached { .. } => String::new(),
         };
         return Some(format!("{verb} by {}{left}", due_time(at)));
@@ -222,9 +242,7 @@ pub fn queue(
 /// An excerpt as shown: safe, on one line, the matched words in bold.
 fn excerpt(text: &str) -> String {
     let flat: String = text.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
-    neutralize(&truncate(&flat, 200))
-        .replace(HIT_START, "**")
-        .replace(HIT_END, "**")
+    neutralize(&truncate(&flat, 200)).replace([HIT_START, HIT_END], "**")
 }
 
 /// A page of `!search` matches, best first.
@@ -350,7 +368,10 @@ mod tests {
             &QueueWhat {
                 filter: &open,
                 service: Some("Payroll"),
-                tier: Some("at tier 2 (Systems Support)".into()),
+                tier: Some(QueueTier::Level {
+                    n: 2,
+                    role: Some("Systems Support".into()),
+                }),
                 narrowed: false,
             },
             &[],
@@ -363,6 +384,14 @@ mod tests {
             named,
             "No open incidents on Payroll at tier 2 (Systems Support) on page 3: there is 1 page."
         );
+    }
+
+    #[test]
+    fn queue_time_is_rounded_to_the_minute() {
+        let s = TimeDelta::seconds;
+        assert_eq!(to_minute(s(3 * 3_600 - 1)), TimeDelta::hours(3));
+        assert_eq!(to_minute(s(30 * 60 + 1)), TimeDelta::minutes(30));
+        assert_eq!(to_minute(s(45)), s(45));
     }
 
     #[test]

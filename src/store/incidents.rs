@@ -166,11 +166,16 @@ pub struct Selection {
     pub visible: Visibility,
 }
 
+/// The states in which an incident is open (someone still has work on it).
+pub fn open_states() -> Vec<State> {
+    State::ALL.into_iter().filter(|s| s.is_open()).collect()
+}
+
 impl Selection {
-    /// The open incidents anyone may see: the narrowing starts from here.
+    /// The open incidents `visible` allows: the narrowing starts from here.
     pub fn open(visible: Visibility) -> Self {
         Self {
-            states: Some(State::ALL.into_iter().filter(|s| s.is_open()).collect()),
+            states: Some(open_states()),
             unassigned: false,
             breaching: false,
             involving: None,

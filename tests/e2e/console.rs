@@ -151,7 +151,7 @@ async fn refusals_and_bad_input_get_clear_replies_and_change_nothing() {
         "(only bob)] `wizard` is not an ITIL role here.",
         "(only sam)] I don't know `nobody` yet: mention them, or have them say something first.",
         "(only sam)] INC-1: cannot move from new to on_hold; allowed: assigned.",
-        "(only sam)] `P9` is not a filter (open, mine, all, P1..P5, service=<name>). Usage: `!incidents",
+        "(only sam)] `P9` is not a filter (nearest: `P1`). Usage: `!incidents [open|resolved|closed|all] [unassigned]",
     ];
     for e in expected {
         assert!(out.contains(e), "missing {e:?} in:\n{out}");

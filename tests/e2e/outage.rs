@@ -198,7 +198,7 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
             "INC-1 logged: P3 (impact medium × urgency medium). Handled by Service Desk (#service-desk). \
              Expect a first response within 4 business hours, by "
         ) && logged[0]
-            .ends_with(" UTC. This is a known outage: OUT-1 (Email, major): Mail delivery delayed @\u{200B}everyone."),
+            .contains(" UTC. This is a known outage: OUT-1 (Email, major): Mail delivery delayed @\u{200B}everyone."),
         "{out}"
     );
     assert!(out.contains("[#service-desk/INC-2 #"), "{out}");
