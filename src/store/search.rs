@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_migration_indexes_the_incidents_logged_before_it() {
+    async fn the_migrations_index_the_incidents_logged_before_them_and_survive_a_rebuild_of_incidents() {
         use sqlx::{Connection, SqliteConnection};
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
@@ -146,11 +146,45 @@ mod tests {
         .execute(&mut conn)
         .await
         .unwrap();
-        let search_migration = migrator.iter().find(|m| m.version == 10).expect("migration 0010");
-        sqlx::raw_sql(&search_migration.sql).execute(&mut conn).await.unwrap();
-
         let everyone = Visibility::Everything;
         let ids = |v: (Vec<SearchHit>, i64)| v.0.iter().map(|h| h.incident.id.get()).collect::<Vec<_>>();
+        // Search (0010), then a rebuild of `incidents` as SQLite does it, which
+        // drops its triggers, then the migrations after it (0012 restores them).
+        let search_migration = migrator.iter().find(|m| m.version == 10).expect("migration 0010");
+        sqlx::raw_sql(&search_migration.sql).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE incidents_copy AS SELECT * FROM incidents;
+             DROP TABLE incidents;
+             ALTER TABLE incidents_copy RENAME TO incidents;",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let (triggers,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'incidents'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(triggers, 0, "the rebuild dropped the index's triggers");
+        for m in migrator.iter().filter(|m| m.version > 10) {
+            sqlx::raw_sql(&m.sql).execute(&mut conn).await.unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO incidents (id, title, impact, urgency, priority, state, reporter, handler_role, created_at, updated_at)
+             VALUES (3, 'Printer toner empty', 'low', 'low', 5, 'new', 3, 'service_desk', 0, 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            ids(search(&mut conn, &q("toner"), &Visibility::Everything, 1, 10)
+                .await
+                .unwrap()),
+            vec![3],
+            "an incident logged after the rebuild is indexed"
+        );
+
         assert_eq!(
             ids(search(&mut conn, &q("dns"), &everyone, 1, 10).await.unwrap()),
             vec![1]
