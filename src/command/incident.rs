@@ -1,5 +1,6 @@
 //! The incident rows of the command table and their parsers: reporting
-//! (`!incident`), seeing (`!show`, `!incidents`), working (`!take`, `!assign`,
+//! (`!incident`), seeing (`!show`, `!incidents` and its combinable filters,
+//! `!search`), working (`!take`, `!assign`,
 //! `!status`, `!note`, `!resolve`, `!close`, `!reopen`, `!ack`) and raising
 //! (`!escalate`, `!major`, `!priority`) an incident.
 //!
@@ -10,22 +11,170 @@
 use crate::domain::change::ChangeId;
 use crate::domain::incident::{HoldReason, IncidentId, State};
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
+use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 
 use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, OptionKind, UsageError};
 
 const STATES: &[&str] = &["new", "assigned", "in_progress", "on_hold", "resolved", "closed"];
 const HOLD_REASONS: &str = "awaiting_caller, awaiting_change, awaiting_problem or awaiting_vendor";
-const FILTERS: &[&str] = &["open", "mine", "all", "P1", "P2", "P3", "P4", "P5"];
+/// The words `!incidents` understands; `service=` and `tier=` come beside them.
+const FILTER_WORDS: &[&str] = &[
+    "open",
+    "resolved",
+    "closed",
+    "cancelled",
+    "unassigned",
+    "breaching",
+    "mine",
+    "all",
+    "p1",
+    "p2",
+    "p3",
+    "p4",
+    "p5",
+];
 
-/// Which incidents `!incidents` lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListFilter {
+/// Which lifecycle states `!incidents` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListState {
+    /// Not yet resolved (the default).
+    #[default]
     Open,
-    Mine,
-    All,
-    Priority(Priority),
-    Service(String),
+    Resolved,
+    Closed,
+    /// Ended without an SLA result (`!cancel`, duplicates).
+    Cancelled,
+    /// Every state (`all`).
+    Any,
+}
+
+impl ListState {
+    fn word(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+            Self::Closed => "closed",
+            Self::Cancelled => "cancelled",
+            Self::Any => "all",
+        }
+    }
+}
+
+/// The support tier `tier=` names: a number from 1 (first line) or a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TierFilter {
+    /// 1 is the first line.
+    Level(u32),
+    /// A role key or name, checked by the desk against the configuration.
+    Role(String),
+}
+
+/// Which incidents `!incidents` lists: every word narrows the list, so
+/// `unassigned breaching P1` is the unassigned P1s in breach.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListFilter {
+    pub state: ListState,
+    /// `all` was asked for: every state, and everyone's (for agents).
+    pub all: bool,
+    /// Nobody is assigned.
+    pub unassigned: bool,
+    /// A live SLA clock has passed its target.
+    pub breaching: bool,
+    /// Only what the caller reported or is assigned.
+    pub mine: bool,
+    pub priority: Option<Priority>,
+    /// A service name or key, checked by the desk.
+    pub service: Option<String>,
+    pub tier: Option<TierFilter>,
+}
+
+impl ListFilter {
+    /// Reads the filter words of `!incidents` (any order, any case) and its
+    /// `service=`/`tier=` options, refusing unknown words (naming the nearest)
+    /// and words that cannot hold together (`open resolved`).
+    fn parse(words: &str, service: Option<&String>, tier: Option<&String>) -> Result<Self, String> {
+        let mut f = ListFilter::default();
+        // The state word given so far: a second, different one contradicts it.
+        let mut state: Option<ListState> = None;
+        let mut set_state = |f: &mut ListFilter, to: ListState| match state {
+            Some(before) if before != to => Err(format!(
+                "`{}` and `{}` cannot both hold: give one of open, resolved, closed, cancelled or all",
+                before.word(),
+                to.word()
+            )),
+            _ => {
+                state = Some(to);
+                f.state = to;
+                Ok(())
+            }
+        };
+        for raw in words.split_whitespace() {
+            let word = raw.to_ascii_lowercase();
+            match word.as_str() {
+                "open" => set_state(&mut f, ListState::Open)?,
+                "resolved" => set_state(&mut f, ListState::Resolved)?,
+                "closed" => set_state(&mut f, ListState::Closed)?,
+                "cancelled" | "canceled" => set_state(&mut f, ListState::Cancelled)?,
+                "all" => {
+                    set_state(&mut f, ListState::Any)?;
+                    f.all = true;
+                }
+                "unassigned" => f.unassigned = true,
+                "breaching" => f.breaching = true,
+                "mine" => f.mine = true,
+                other => match Priority::parse(other) {
+                    Some(p) => match f.priority {
+                        Some(before) if before != p => {
+                            return Err(format!("give one priority, not both {before} and {p}"));
+                        }
+                        _ => f.priority = Some(p),
+                    },
+                    None => {
+                        let hint = crate::domain::text::nearest(other, FILTER_WORDS.iter().copied())
+                            .map(|w| {
+                                format!(
+                                    " (nearest: `{}`)",
+                                    if w.starts_with('p') {
+                                        w.to_uppercase()
+                                    } else {
+                                        w.to_owned()
+                                    }
+                                )
+                            })
+                            .unwrap_or_default();
+                        // The usage line that follows lists every filter.
+                        return Err(format!("`{}` is not a filter{hint}", shorten(raw)));
+                    }
+                },
+            }
+        }
+        // `mine` alone is everything of one's own, resolved and closed too.
+        if state.is_none() && f.mine {
+            f.state = ListState::Any;
+        }
+        if f.breaching && matches!(f.state, ListState::Resolved | ListState::Closed | ListState::Cancelled) {
+            return Err(format!(
+                "`breaching` means an SLA clock is still running past its target, so it cannot be {}",
+                f.state.word()
+            ));
+        }
+        f.service = service.cloned().filter(|s| !s.is_empty());
+        f.tier = match tier.map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) if t.chars().all(|c| c.is_ascii_digit()) => match t.parse::<u32>() {
+                Ok(n) if (1..=99).contains(&n) => Some(TierFilter::Level(n)),
+                _ => {
+                    return Err(format!(
+                        "tier must be a number from 1 or a support role, not `{}`",
+                        shorten(t)
+                    ))
+                }
+            },
+            Some(t) => Some(TierFilter::Role(t.to_owned())),
+        };
+        Ok(f)
+    }
 }
 
 pub(super) const INCIDENT: CommandSpec = CommandSpec {
@@ -79,12 +228,30 @@ pub(super) const HISTORY: CommandSpec = CommandSpec {
 pub(super) const INCIDENTS: CommandSpec = CommandSpec {
     name: "incidents",
     aliases: &["list"],
-    usage: "incidents [open|mine|all|P1..P5|service=<name>] [page=<n>]",
-    summary: "List incidents, newest first (non-agents see their own).",
+    usage: "incidents [open|resolved|closed|cancelled|all] [unassigned] [breaching] [mine] [P1..P5] [service=<name>] [tier=<n|role>] [page=<n>]",
+    summary: "List incidents, newest first. Each line shows the assignee, age and next SLA deadline; filter words combine (`unassigned breaching P1`); non-agents see their own.",
     may: who::ANYONE,
     options: &[
-        pos("filter", "Which incidents", OptionKind::Choice(FILTERS), false),
+        pos(
+            "filter",
+            "Words that narrow the list, e.g. `unassigned breaching P1` or `mine open`",
+            OptionKind::Text,
+            false,
+        ),
         named("service", "Only this service", OptionKind::Text),
+        named("tier", "Only this support tier: a number from 1, or its role", OptionKind::Text),
+        named("page", "Page number", OptionKind::Text),
+    ],
+};
+
+pub(super) const SEARCH: CommandSpec = CommandSpec {
+    name: "search",
+    aliases: &["find"],
+    usage: "search <words> [page=<n>]",
+    summary: "Find incidents by words. Looks in titles, notes and resolutions, best match first; non-agents search their own.",
+    may: who::ANYONE,
+    options: &[
+        pos("words", "Words to look for, e.g. mail relay restarted", OptionKind::Text, true),
         named("page", "Page number", OptionKind::Text),
     ],
 };
@@ -360,31 +527,29 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
             Command::History { record, page }
         }
         "incidents" => {
-            let filter = match (at(0), args.named.get("service")) {
-                (Some(_), Some(_)) => return Err(err("give a filter or service=, not both".into())),
-                (None, Some(s)) => ListFilter::Service(s.clone()),
-                (None, None) => ListFilter::Open,
-                (Some(f), None) => match f.to_ascii_lowercase().as_str() {
-                    "open" => ListFilter::Open,
-                    "mine" => ListFilter::Mine,
-                    "all" => ListFilter::All,
-                    other => ListFilter::Priority(Priority::parse(other).ok_or_else(|| {
-                        err(format!(
-                            "`{}` is not a filter (open, mine, all, P1..P5, service=<name>)",
-                            shorten(f)
-                        ))
-                    })?),
-                },
-            };
-            let page = match args.named.get("page") {
-                None => 1,
-                Some(p) => p
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| err(format!("page must be a number from 1, not `{}`", shorten(p))))?,
-            };
-            Command::Incidents { filter, page }
+            let filter = ListFilter::parse(
+                at(0).unwrap_or_default(),
+                args.named.get("service"),
+                args.named.get("tier"),
+            )
+            .map_err(err)?;
+            Command::Incidents {
+                filter,
+                page: page(&args).map_err(err)?,
+            }
+        }
+        "search" => {
+            let raw = at(0).unwrap_or_default();
+            let query = SearchQuery::parse(raw).ok_or_else(|| {
+                err(format!(
+                    "`{}` has no words to search for: give words of letters or digits",
+                    shorten(raw)
+                ))
+            })?;
+            Command::Search {
+                query,
+                page: page(&args).map_err(err)?,
+            }
         }
         "take" => Command::Take { id: id(0)? },
         "assign" => {
@@ -535,6 +700,18 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
     Ok(cmd)
 }
 
+/// The `page=` option of a listing: a number from 1 (1 when absent).
+fn page(args: &Args) -> Result<u32, String> {
+    match args.named.get("page") {
+        None => Ok(1),
+        Some(p) => p
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| format!("page must be a number from 1, not `{}`", shorten(p))),
+    }
+}
+
 /// Splits a leading keyword (`up`, `off`, any case) from the rest of a text
 /// argument: `("up", Some("up disk full"))` → `(true, Some("disk full"))`.
 fn keyword(word: &str, text: Option<String>) -> (bool, Option<String>) {
@@ -667,11 +844,6 @@ mod tests {
                 "!assign INC-1 <@&55>",
                 "assign: `<@&55>` is not a user (mention them: @name)",
             ),
-            (
-                "!incidents P9",
-                "incidents: `P9` is not a filter (open, mine, all, P1..P5, service=<name>)",
-            ),
-            ("!incidents page=0", "incidents: page must be a number from 1, not `0`"),
             ("!note INC-2", "note: missing <text>"),
             ("!status INC-1", "status: missing <state>"),
             (
@@ -699,28 +871,192 @@ mod tests {
     }
 
     #[test]
-    fn filters_and_pages_parse() {
+    fn filters_combine_in_any_order_and_pages_parse() {
+        let open = ListFilter::default();
+        let p1 = Priority::parse("P1");
+        let cases = [
+            ("!incidents", open.clone(), 1),
+            (
+                "!list p2 page=3",
+                ListFilter {
+                    priority: Priority::parse("P2"),
+                    ..open.clone()
+                },
+                3,
+            ),
+            (
+                "!incidents service=vpn",
+                ListFilter {
+                    service: Some("vpn".into()),
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
+                "!incidents unassigned breaching P1",
+                ListFilter {
+                    unassigned: true,
+                    breaching: true,
+                    priority: p1,
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
+                "!incidents mine",
+                ListFilter {
+                    mine: true,
+                    state: ListState::Any,
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
+                "!incidents mine open",
+                ListFilter {
+                    mine: true,
+                    ..open.clone()
+                },
+                1,
+            ),
+            ("!incidents OPEN open", open.clone(), 1),
+            (
+                "!incidents p1 P1",
+                ListFilter {
+                    priority: p1,
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
+                "!incidents all mine",
+                ListFilter {
+                    state: ListState::Any,
+                    all: true,
+                    mine: true,
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
+                "!incidents resolved",
+                ListFilter {
+                    state: ListState::Resolved,
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
+                "!incidents closed page=2",
+                ListFilter {
+                    state: ListState::Closed,
+                    ..open.clone()
+                },
+                2,
+            ),
+            (
+                "!incidents tier=2 service=email P3",
+                ListFilter {
+                    tier: Some(TierFilter::Level(2)),
+                    service: Some("email".into()),
+                    priority: Priority::parse("P3"),
+                    ..open.clone()
+                },
+                1,
+            ),
+            (
+                "!incidents tier=systems_support unassigned",
+                ListFilter {
+                    tier: Some(TierFilter::Role("systems_support".into())),
+                    unassigned: true,
+                    ..open.clone()
+                },
+                1,
+            ),
+        ];
+        for (line, filter, page) in cases {
+            assert_eq!(p(line).unwrap(), Command::Incidents { filter, page }, "{line}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_contradictory_filters_are_refused_clearly() {
+        let cases = [
+            (
+                "!incidents opne",
+                "incidents: `opne` is not a filter (nearest: `open`)".to_owned(),
+            ),
+            (
+                "!incidents unasigned",
+                "incidents: `unasigned` is not a filter (nearest: `unassigned`)".to_owned(),
+            ),
+            (
+                "!incidents P9",
+                "incidents: `P9` is not a filter (nearest: `P1`)".to_owned(),
+            ),
+            (
+                "!incidents frobnicate",
+                "incidents: `frobnicate` is not a filter".to_owned(),
+            ),
+            (
+                "!incidents open resolved",
+                "incidents: `open` and `resolved` cannot both hold: give one of open, resolved, closed, cancelled or all"
+                    .to_owned(),
+            ),
+            (
+                "!incidents closed all",
+                "incidents: `closed` and `all` cannot both hold: give one of open, resolved, closed, cancelled or all".to_owned(),
+            ),
+            (
+                "!incidents P1 P2",
+                "incidents: give one priority, not both P1 and P2".to_owned(),
+            ),
+            (
+                "!incidents breaching resolved",
+                "incidents: `breaching` means an SLA clock is still running past its target, so it cannot be resolved"
+                    .to_owned(),
+            ),
+            (
+                "!incidents tier=0",
+                "incidents: tier must be a number from 1 or a support role, not `0`".to_owned(),
+            ),
+            (
+                "!incidents page=0",
+                "incidents: page must be a number from 1, not `0`".to_owned(),
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(p(line).unwrap_err(), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn search_takes_its_words_and_refuses_a_search_without_any() {
+        let words = |t: &str| SearchQuery::parse(t).unwrap();
         assert_eq!(
-            p("!incidents").unwrap(),
-            Command::Incidents {
-                filter: ListFilter::Open,
+            p("!search mail relay page=2").unwrap(),
+            Command::Search {
+                query: words("mail relay"),
+                page: 2
+            }
+        );
+        assert_eq!(
+            p("!find \"DNS\" AND cache*").unwrap(),
+            Command::Search {
+                query: words("dns and cache"),
                 page: 1
             }
         );
+        assert_eq!(p("!search").unwrap_err(), "search: missing <words>");
         assert_eq!(
-            p("!list p2 page=3").unwrap(),
-            Command::Incidents {
-                filter: ListFilter::Priority(Priority::parse("P2").unwrap()),
-                page: 3
-            }
+            p("!search *** \"\" ^").unwrap_err(),
+            "search: `*** \"\" ^` has no words to search for: give words of letters or digits"
         );
         assert_eq!(
-            p("!incidents service=vpn").unwrap(),
-            Command::Incidents {
-                filter: ListFilter::Service("vpn".into()),
-                page: 1
-            }
+            p("!search vpn page=x").unwrap_err(),
+            "search: page must be a number from 1, not `x`"
         );
+        assert!(p("!search vpn").unwrap().is_read_only());
     }
 
     #[test]

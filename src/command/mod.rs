@@ -26,6 +26,7 @@ use crate::domain::incident::{HoldReason, IncidentId, State};
 use crate::domain::outage::{OutageId, OutageImpact};
 use crate::domain::party::Party;
 use crate::domain::priority::{Impact, Urgency};
+use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 use crate::domain::text::nearest;
 
@@ -35,7 +36,7 @@ mod info;
 mod outage;
 
 pub use change::ChangeFilter;
-pub use incident::ListFilter;
+pub use incident::{ListFilter, ListState, TierFilter};
 pub use outage::RESERVED_SERVICE_KEYS;
 
 /// Who may run a command: the parties its row declares (see `domain::party`),
@@ -149,6 +150,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     incident::SHOW,
     incident::HISTORY,
     incident::INCIDENTS,
+    incident::SEARCH,
     incident::TAKE,
     incident::ASSIGN,
     incident::STATUS,
@@ -246,6 +248,11 @@ pub enum Command {
     },
     Incidents {
         filter: ListFilter,
+        page: u32,
+    },
+    /// `!search <words> [page=n]`: incidents whose title, notes or resolution hold the words.
+    Search {
+        query: SearchQuery,
         page: u32,
     },
     Take {
@@ -388,6 +395,7 @@ impl Command {
                 | Command::History { .. }
                 | Command::Changes { .. }
                 | Command::Incidents { .. }
+                | Command::Search { .. }
                 | Command::Help { .. }
                 | Command::Raci { .. }
                 | Command::Whois { .. }
@@ -465,6 +473,7 @@ impl Command {
             Command::Show { .. } | Command::ShowChange { .. } => "show",
             Command::History { .. } => "history",
             Command::Incidents { .. } => "incidents",
+            Command::Search { .. } => "search",
             Command::Take { .. } => "take",
             Command::Assign { .. } => "assign",
             Command::Status { .. } | Command::Outages => "status",
@@ -691,9 +700,9 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         return Err(err(format!("missing <{}>", missing.name)));
     }
     match spec.name {
-        "incident" | "show" | "history" | "incidents" | "take" | "assign" | "status" | "note" | "resolve" | "close"
-        | "reopen" | "cancel" | "edit" | "link" | "duplicate" | "parent" | "ack" | "escalate" | "major"
-        | "priority" => incident::build(spec, args),
+        "incident" | "show" | "history" | "incidents" | "search" | "take" | "assign" | "status" | "note"
+        | "resolve" | "close" | "reopen" | "cancel" | "edit" | "link" | "duplicate" | "parent" | "ack" | "escalate"
+        | "major" | "priority" => incident::build(spec, args),
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),

@@ -1,22 +1,26 @@
-//! Incident actions: log, show, list, assign, move through the lifecycle, note,
+//! Incident actions: log, show, list (the queues and `!search`), assign, move through the lifecycle, note,
 //! and the 🎫 / ✋ / ⬆️ reactions.
 
 use super::act::Act;
 use super::emoji::Emoji;
 use super::fanout::Notice;
 use super::{rejected, Actor, Desk, DeskError, DeskResult, Inbound, Outcome, ReactedMessage, Reply};
-use crate::command::{ListFilter, UserRef};
+use crate::command::{ListFilter, ListState, TierFilter, UserRef};
 use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::incident::{HoldReason, Incident, IncidentId, LinkKind, NewIncident, State};
 use crate::domain::party::Party;
 use crate::domain::priority::{Impact, Urgency};
 use crate::domain::raci::{Action, Route, RouteContext};
+use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 use crate::domain::text::bounded;
 use crate::domain::UserId;
 use crate::message::{Destination, OutMessage, Outgoing};
 use crate::render;
-use crate::store::{self, incidents::Selection};
+use crate::store::{
+    self,
+    incidents::{Selection, TierSelection, Visibility},
+};
 
 /// A request to log an incident, from a command or a 🎫 reaction.
 pub(crate) struct LogRequest {
@@ -209,7 +213,7 @@ pub(crate) async fn log_incident(
     let details = render::history::logged(policy, &inc, for_reporter, known.as_ref().map(|(o, _)| o.id));
     tx.record(Some(actor.user), action, &inc.id.to_string(), details, &out);
     tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
-    let mut reply = render::incident_logged(policy, &inc);
+    let mut reply = render::incident_logged(policy, &inc, sla.as_ref());
     if let Some((outage, _)) = &known {
         reply = format!("{reply} {}", render::known_outage(policy, outage));
     }
@@ -325,6 +329,33 @@ pub(crate) async fn history(desk: &Desk, tx: &mut Act<'_>, record: &Subject, pag
     )))
 }
 
+/// What `actor` may see of the incidents: everything for an agent; for anyone
+/// else what `!show` would let them see — what they reported or are assigned,
+/// what a support group of theirs holds, and the services they own.
+pub(crate) fn visibility(desk: &Desk, actor: &Actor) -> Visibility {
+    let policy = desk.policy();
+    if desk.is_agent(actor) {
+        return Visibility::Everything;
+    }
+    Visibility::Involving {
+        user: actor.user,
+        groups: actor
+            .roles
+            .iter()
+            .filter(|r| policy.is_support_tier(r))
+            .cloned()
+            .collect(),
+        services: policy
+            .services
+            .values()
+            .filter(|s| actor.roles.contains(&s.owner))
+            .map(|s| s.key.clone())
+            .collect(),
+    }
+}
+
+/// `!incidents`: a page of the queue the filter words select, each line with
+/// its assignee, age and next SLA deadline (or breach).
 pub(crate) async fn list(
     desk: &Desk,
     tx: &mut Act<'_>,
@@ -333,34 +364,97 @@ pub(crate) async fn list(
     page: u32,
 ) -> DeskResult<Reply> {
     let policy = desk.policy();
-    let agent = desk.is_agent(actor);
-    // Non-agents only ever see their own incidents (reported or assigned
-    // to them), whatever filter they ask for.
-    let only = if agent && filter != ListFilter::Mine {
-        None
-    } else {
-        Some(actor.user)
-    };
-    let (selection, what) = match &filter {
-        ListFilter::Open => (Selection::Open, "Open".to_owned()),
-        ListFilter::Mine => (Selection::All, "Your".to_owned()),
-        ListFilter::All => (Selection::All, "All".to_owned()),
-        ListFilter::Priority(p) => (Selection::Priority(p.level()), p.to_string()),
-        ListFilter::Service(s) => match policy.service(s) {
-            Some(def) => (Selection::Service(def.key.clone()), def.name.clone()),
-            None => return rejected(render::unknown_service(policy, s)),
+    let visible = visibility(desk, actor);
+    let service = match filter.service.as_deref() {
+        None => None,
+        Some(name) => match policy.service(name) {
+            Some(def) => Some(def),
+            None => return rejected(render::unknown_service(policy, name)),
         },
     };
-    let what = match (&filter, only.is_some()) {
-        (ListFilter::Mine | ListFilter::All, true) => "Your".to_owned(),
-        (ListFilter::Open, true) => "Your open".to_owned(),
-        (_, true) => format!("Your {what}"),
-        (_, false) => what,
+    let (tier, tier_words) = match &filter.tier {
+        None => (None, None),
+        Some(TierFilter::Level(n)) => {
+            let level = i64::from(*n) - 1;
+            // With a service the tier has a role: the heading names it.
+            let role = service
+                .and_then(|s| s.tiers.get(level as usize))
+                .map(|r| policy.role_name(r));
+            (
+                Some(TierSelection::Level(level)),
+                Some(render::QueueTier::Level { n: *n, role }),
+            )
+        }
+        Some(TierFilter::Role(name)) => match policy.find_role(name).filter(|r| policy.is_support_tier(&r.key)) {
+            Some(role) => (
+                Some(TierSelection::Role(role.key.clone())),
+                Some(render::QueueTier::HeldBy(role.name.clone())),
+            ),
+            None => return rejected(render::not_a_tier(policy, name)),
+        },
     };
-    let (items, total) = store::incidents::list(tx, &selection, only, page, policy.page_size).await?;
-    Ok(Reply::public(render::list(
+    let selection = Selection {
+        states: match filter.state {
+            ListState::Open => Some(store::incidents::open_states()),
+            ListState::Resolved => Some(vec![State::Resolved]),
+            ListState::Closed => Some(vec![State::Closed]),
+            ListState::Cancelled => Some(vec![State::Cancelled]),
+            ListState::Any => None,
+        },
+        unassigned: filter.unassigned,
+        breaching: filter.breaching,
+        involving: filter.mine.then_some(actor.user),
+        priority: filter.priority,
+        service: service.map(|s| s.key.clone()),
+        tier,
+        visible: visible.clone(),
+    };
+    let (items, total) = store::incidents::list(tx, &selection, page, policy.page_size).await?;
+    let mut lines = Vec::with_capacity(items.len());
+    for inc in &items {
+        let assignee = match inc.assignee {
+            Some(a) => Some(name_of(tx, a).await?),
+            None => None,
+        };
+        let sla = super::sla::sla_view(desk, tx, inc).await?;
+        lines.push(render::QueueLine {
+            incident: inc,
+            assignee,
+            sla,
+        });
+    }
+    let what = render::QueueWhat {
+        filter: &filter,
+        service: service.map(|s| s.name.as_str()),
+        tier: tier_words,
+        narrowed: visible != Visibility::Everything,
+    };
+    Ok(Reply::public(render::queue(
         &what,
-        &items,
+        &lines,
+        tx.now,
+        page,
+        policy.page_size,
+        total,
+    )))
+}
+
+/// `!search <words>`: the incidents the caller may see whose title, notes or
+/// resolution hold every word, best match first.
+pub(crate) async fn search(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    query: SearchQuery,
+    page: u32,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let visible = visibility(desk, actor);
+    let (hits, total) = store::search::search(tx, &query, &visible, page, policy.page_size).await?;
+    Ok(Reply::public(render::search_results(
+        &query,
+        &hits,
+        visible != Visibility::Everything,
         page,
         policy.page_size,
         total,

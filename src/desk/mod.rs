@@ -430,6 +430,7 @@ impl Desk {
             Command::Authorize { id } => changes::decide(self, tx, actor, id, true, None).await,
             Command::Reject { id, reason } => changes::decide(self, tx, actor, id, false, Some(reason)).await,
             Command::Incidents { filter, page } => incidents::list(self, tx, actor, filter, page).await,
+            Command::Search { query, page } => incidents::search(self, tx, actor, query, page).await,
             Command::Take { id } => incidents::assign(self, tx, actor, id, None).await,
             Command::Assign { id, user } => incidents::assign(self, tx, actor, id, Some(user)).await,
             Command::Status {

@@ -273,7 +273,13 @@ pub(crate) async fn acknowledge(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id
         super::incidents::card(desk, tx, &inc, false).await?,
         Outgoing::post(
             Destination::Thread(id.to_string()),
-            OutMessage::text(render::acknowledged_notice(&inc, &by, elapsed, target)),
+            OutMessage::text(render::acknowledged_notice(
+                &inc,
+                &by,
+                elapsed,
+                target,
+                calendar.basis(),
+            )),
         )
         .about(id.to_string()),
     ];
@@ -285,7 +291,12 @@ pub(crate) async fn acknowledge(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id
         details,
         &out,
     );
-    Ok(Reply::public(render::acknowledged_reply(&inc, elapsed, target)))
+    Ok(Reply::public(render::acknowledged_reply(
+        &inc,
+        elapsed,
+        target,
+        calendar.basis(),
+    )))
 }
 
 /// Fires an SLA threshold timer: announces the threshold (and any earlier one of
@@ -360,6 +371,7 @@ pub(crate) async fn announce(
         kind: stored.kind,
         threshold,
         target,
+        basis: calendar.basis(),
         remaining: stored.clock.remaining(now, calendar),
         due: breach_instant(stored, calendar),
         late_by,
@@ -428,6 +440,7 @@ pub(crate) fn sla_view_of(
             inc.priority.to_string()
         },
         calendar: sla.calendar.to_string(),
+        basis: sla.calendar.basis(),
         clocks: views,
         tier: inc.tier,
         tiers,

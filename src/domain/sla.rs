@@ -583,6 +583,17 @@ impl fmt::Display for BusinessHours {
     }
 }
 
+/// How time on a [`Calendar`] is spoken of: a 24×7 target is a calendar
+/// duration (`4h`), a business-hours target counts business time, whose day is
+/// as long as the desk is open (`24 business hours`, 3 business days of 8 hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBasis {
+    /// Every instant counts: calendar durations.
+    Calendar,
+    /// Only opening hours count; `day` is one business day (closing minus opening).
+    Business { day: TimeDelta },
+}
+
 /// When SLA time counts: around the clock, or only during business hours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -604,6 +615,16 @@ impl fmt::Display for Calendar {
 }
 
 impl Calendar {
+    /// How durations on this calendar are spoken of.
+    pub fn basis(&self) -> TimeBasis {
+        match self {
+            Self::AlwaysOpen => TimeBasis::Calendar,
+            Self::BusinessHours(hours) => TimeBasis::Business {
+                day: seconds(i64::from(hours.close_secs.saturating_sub(hours.open_secs))),
+            },
+        }
+    }
+
     /// Whether SLA time counts at this instant. An instant exactly at opening counts as
     /// open, one exactly at closing as closed.
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
@@ -1521,6 +1542,20 @@ mod tests {
     }
 
     // ----- durations -----
+
+    #[test]
+    fn a_calendar_says_whether_its_time_is_calendar_or_business_time() {
+        assert_eq!(Calendar::AlwaysOpen.basis(), TimeBasis::Calendar);
+        assert_eq!(office("UTC").basis(), TimeBasis::Business { day: hours(8) });
+        assert_eq!(
+            daily("08:30", "18:00", "Europe/Berlin").basis(),
+            TimeBasis::Business { day: mins(570) }
+        );
+        assert_eq!(
+            daily("00:00", "24:00", "UTC").basis(),
+            TimeBasis::Business { day: hours(24) }
+        );
+    }
 
     #[test]
     fn parse_duration_accepts_the_documented_forms() {

@@ -1,5 +1,5 @@
 //! Sentences about incidents: logging one and its card and thread, taking,
-//! assigning and moving it, notes, `!show` and `!list`, re-prioritising, the
+//! assigning and moving it, notes, `!show`, re-prioritising, the
 //! note on an incident logged during a known outage, and the refusals of
 //! incident commands and of the 🎫 ✋ ⬆️ reactions.
 //!
@@ -12,23 +12,39 @@ use crate::domain::incident::{Incident, Note};
 use crate::domain::outage::Outage;
 use crate::domain::priority::Priority;
 use crate::domain::raci::Action;
-use crate::domain::sla::{format_duration, ClockKind, ClockState, Remaining};
+use crate::domain::sla::{ClockKind, ClockState, Remaining, TimeBasis};
 use crate::message::{Card, Tone};
 
 use super::{
-    clock_name, neutralize, push_history, reason_suffix, role_label, service_name, time, truncate, user_label,
-    user_text, ClockView, SlaView, Trail,
+    clock_name, due_time, neutralize, push_history, reason_suffix, role_label, service_name, sla_span, sla_target,
+    time, truncate, user_label, user_text, ClockView, SlaView, Trail,
 };
 
-pub fn incident_logged(policy: &Policy, inc: &Incident) -> String {
-    format!(
+/// The reporter's answer when an incident is logged: its priority, who
+/// handles it and, from its response clock, when to expect a first response.
+pub fn incident_logged(policy: &Policy, inc: &Incident, sla: Option<&SlaView>) -> String {
+    let mut s = format!(
         "{} logged: {} (impact {} × urgency {}). Handled by {}.",
         inc.id,
         inc.priority,
         inc.impact,
         inc.urgency,
         role_label(policy, &inc.handler_role)
-    )
+    );
+    let response = sla.and_then(|v| {
+        v.clocks
+            .iter()
+            .find(|c| c.kind == ClockKind::Response && c.state == ClockState::Running)
+            .and_then(|c| c.due.map(|at| (at, c.target, v.basis)))
+    });
+    if let Some((at, target, basis)) = response {
+        s.push_str(&format!(
+            " Expect a first response within {}, by {}.",
+            sla_target(target, basis),
+            due_time(at)
+        ));
+    }
+    s
 }
 
 pub fn card_text(policy: &Policy, inc: &Incident, new: bool) -> String {
@@ -233,32 +249,6 @@ pub struct Names {
     pub assignee: Option<String>,
 }
 
-pub fn list(what: &str, incidents: &[Incident], page: u32, page_size: u32, total: i64) -> String {
-    if incidents.is_empty() {
-        return if page > 1 {
-            format!("No {what} incidents on page {page}.")
-        } else {
-            format!("No {what} incidents.")
-        };
-    }
-    let pages = ((total.max(1) - 1) / i64::from(page_size.max(1))) + 1;
-    let mut s = format!("{what} incidents (page {page} of {pages}, {total} in all), newest first:");
-    for inc in incidents {
-        s.push_str(&format!(
-            "\n{} {} {} {}{}",
-            inc.id,
-            inc.priority,
-            inc.state,
-            neutralize(&truncate(&inc.title, 80)),
-            inc.service.as_deref().map(|sv| format!(" [{sv}]")).unwrap_or_default()
-        ));
-    }
-    if i64::from(page) < pages {
-        s.push_str(&format!("\nMore: add page={}", page + 1));
-    }
-    s
-}
-
 pub fn unknown_incident(id: crate::domain::incident::IncidentId) -> String {
     format!("{id} does not exist.")
 }
@@ -290,7 +280,7 @@ fn clock_title(kind: ClockKind) -> &'static str {
     }
 }
 
-fn clock_line(c: &ClockView) -> String {
+fn clock_line(c: &ClockView, basis: TimeBasis) -> String {
     let state = match (c.state, c.kind, c.stopped_at) {
         (ClockState::Running, _, _) => "running".to_owned(),
         (ClockState::Paused, _, _) => "paused (on hold)".to_owned(),
@@ -299,26 +289,27 @@ fn clock_line(c: &ClockView) -> String {
         (ClockState::Stopped, _, None) => "stopped".to_owned(),
     };
     let left = match (c.remaining, c.state) {
-        (Remaining::Breached { by }, _) => format!("breached by {}", format_duration(by)),
-        (Remaining::Left(left), ClockState::Stopped) => format!("met with {} to spare", format_duration(left)),
-        (Remaining::Left(left), _) => format!("{} left", format_duration(left)),
+        (Remaining::Breached { by }, _) => format!("breached by {}", sla_span(by, basis)),
+        (Remaining::Left(left), ClockState::Stopped) => format!("met with {} to spare", sla_span(left, basis)),
+        (Remaining::Left(left), _) => format!("{} left", sla_span(left, basis)),
     };
-    let due = match (c.state, c.due) {
-        (ClockState::Running, Some(at)) => format!(" (due {})", time(at)),
+    let due = match (c.state, c.due, c.remaining) {
+        (ClockState::Running, Some(at), Remaining::Breached { .. }) => format!(" · was due {}", due_time(at)),
+        (ClockState::Running, Some(at), Remaining::Left(_)) => format!(" · due {}", due_time(at)),
         _ => String::new(),
     };
     format!(
         "\n• {}: target {} · elapsed {} · {state} · {left}{due}",
         clock_title(c.kind),
-        format_duration(c.target),
-        format_duration(c.elapsed),
+        sla_target(c.target, basis),
+        sla_span(c.elapsed, basis),
     )
 }
 
 fn sla_lines(sla: &SlaView) -> String {
     let mut s = format!("\nSLA ({}, {}):", sla.row, sla.calendar);
     for c in &sla.clocks {
-        s.push_str(&clock_line(c));
+        s.push_str(&clock_line(c, sla.basis));
     }
     let mut escalation = Vec::new();
     if sla.tiers > 1 {
@@ -391,6 +382,23 @@ pub fn card_sla(card: &mut Card, sla: &SlaView) {
         card.fields
             .push(("SLA".to_owned(), "resolution clock paused".to_owned()));
     }
+    // The targets, not the time left: a card is edited only when something
+    // happens, so a countdown on it would go stale (the due time above does not).
+    let targets: Vec<String> = sla
+        .clocks
+        .iter()
+        .filter(|c| c.state != ClockState::Stopped)
+        .map(|c| {
+            let verb = match c.kind {
+                ClockKind::Response => "respond within",
+                ClockKind::Resolution => "resolve within",
+            };
+            format!("{verb} {}", sla_target(c.target, sla.basis))
+        })
+        .collect();
+    if !targets.is_empty() {
+        card.fields.push(("SLA targets".to_owned(), targets.join(" · ")));
+    }
 }
 
 pub fn escalate_reaction_refused(prefix: &str, id: crate::domain::incident::IncidentId) -> String {
@@ -418,8 +426,8 @@ pub fn reprioritized(
         inc.urgency,
         reason_suffix(reason),
         if major { " (major incident)" } else { "" },
-        format_duration(sla.respond),
-        format_duration(sla.resolve)
+        sla_target(sla.respond, sla.calendar.basis()),
+        sla_target(sla.resolve, sla.calendar.basis())
     )
 }
 
@@ -467,6 +475,7 @@ mod tests {
         let mut sla = SlaView {
             row: "P1".into(),
             calendar: "24×7".into(),
+            basis: TimeBasis::Calendar,
             clocks: vec![
                 clock(ClockKind::Response, ClockState::Running, left, Some(at(1))),
                 clock(ClockKind::Resolution, ClockState::Running, left, Some(at(4))),
@@ -490,7 +499,11 @@ mod tests {
             card.fields,
             [
                 ("Tier".to_owned(), "2 of 3".to_owned()),
-                ("Escalated to".to_owned(), "Incident Manager".to_owned())
+                ("Escalated to".to_owned(), "Incident Manager".to_owned()),
+                (
+                    "SLA targets".to_owned(),
+                    "respond within 4h · resolve within 4h".to_owned()
+                ),
             ]
         );
 

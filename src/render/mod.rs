@@ -9,7 +9,8 @@
 //! The sentences live in one module per record kind, named for the desk file
 //! that says them: `incident`, `lifecycle` (corrections, links, holds and
 //! cancels), `sla`, `escalation`, `survey`, `outage`, `change`, `cab` and
-//! `info`; `access` holds who-may sentences (refusals by
+//! `info`; `queue` holds the incident queues (`!incidents`) and `!search`;
+//! `access` holds who-may sentences (refusals by
 //! party, `!whoami`) and `routing` the RACI fan-out's questions and `!whois`.
 //! This module keeps what several kinds (or the
 //! adapters) share: mention safety, cutting and splitting to the platform's
@@ -32,7 +33,7 @@ use crate::domain::cab::{Board, Choice, Outcome as VoteOutcome, Tally, Vote, Vot
 use crate::domain::change::{ChangeId, InvalidTransition as ChangeTransitionError, Window};
 use crate::domain::fault::WriteFault;
 use crate::domain::incident::Incident;
-use crate::domain::sla::{ClockKind, ClockState, Remaining};
+use crate::domain::sla::{format_duration, ClockKind, ClockState, Remaining, TimeBasis};
 use crate::domain::RoleKey;
 
 mod access;
@@ -44,6 +45,7 @@ mod incident;
 mod info;
 mod lifecycle;
 mod outage;
+mod queue;
 mod routing;
 mod sla;
 mod survey;
@@ -56,6 +58,7 @@ pub use incident::*;
 pub use info::*;
 pub use lifecycle::*;
 pub use outage::*;
+pub use queue::*;
 pub use routing::*;
 pub use sla::*;
 pub use survey::*;
@@ -385,6 +388,8 @@ pub struct SlaView {
     pub row: String,
     /// When SLA time counts (`24×7`, or business hours).
     pub calendar: String,
+    /// Whether the clocks count calendar or business time (how they are worded).
+    pub basis: TimeBasis,
     pub clocks: Vec<ClockView>,
     /// The support tier (0 = first line) and how many tiers the chain has.
     pub tier: i64,
@@ -392,6 +397,64 @@ pub struct SlaView {
     /// The role of the hierarchical rung reached, if escalated up.
     pub escalated_to: Option<String>,
     pub major_since: Option<DateTime<Utc>>,
+}
+
+// ── How SLA time is worded wherever it is shown (card, `!show`, the queue,
+// notices, the intake reply): a 24×7 target in calendar time (`4h`), a
+// business-hours one in business time (`24 business hours (3 business days)`).
+
+/// A span of SLA time: calendar wording for 24×7 (`7h 30m`), business time
+/// for business hours (`7 business hours 30m`, `45 business minutes`).
+pub fn sla_span(d: TimeDelta, basis: TimeBasis) -> String {
+    if basis == TimeBasis::Calendar {
+        return format_duration(d);
+    }
+    let secs = d.num_seconds().max(0);
+    let (hours, mins, rest) = (secs / 3_600, secs / 60 % 60, secs % 60);
+    let plural = |n: i64, unit: &str| format!("{n} business {unit}{}", if n == 1 { "" } else { "s" });
+    match (hours, mins) {
+        (0, 0) if rest > 0 => plural(rest, "second"),
+        (0, 0) => plural(0, "hour"),
+        (0, m) => plural(m, "minute"),
+        (h, 0) => plural(h, "hour"),
+        (h, m) => format!("{} {m}m", plural(h, "hour")),
+    }
+}
+
+/// A target: [`sla_span`], and for business time that is whole business days
+/// the days as well (`24 business hours (3 business days)`).
+pub fn sla_target(d: TimeDelta, basis: TimeBasis) -> String {
+    let span = sla_span(d, basis);
+    match basis {
+        TimeBasis::Business { day } if day > TimeDelta::zero() && d >= day => {
+            let (secs, day_secs) = (d.num_seconds(), day.num_seconds());
+            if secs % day_secs == 0 {
+                let days = secs / day_secs;
+                format!("{span} ({days} business day{})", if days == 1 { "" } else { "s" })
+            } else {
+                span
+            }
+        }
+        _ => span,
+    }
+}
+
+/// When something falls due, as people read it: `Thu 4 Dec 17:00 UTC`.
+pub fn due_time(at: DateTime<Utc>) -> String {
+    at.format("%a %-d %b %H:%M UTC").to_string()
+}
+
+/// Where a live clock stands: `3 business hours left · due Thu 4 Dec 17:00 UTC`,
+/// or `breached by 20m · was due …`.
+fn standing(remaining: Remaining, due: Option<DateTime<Utc>>, basis: TimeBasis) -> String {
+    match (remaining, due) {
+        (Remaining::Left(left), Some(at)) => format!("{} left · due {}", sla_span(left, basis), due_time(at)),
+        (Remaining::Left(left), None) => format!("{} left", sla_span(left, basis)),
+        (Remaining::Breached { by }, Some(at)) => {
+            format!("breached by {} · was due {}", sla_span(by, basis), due_time(at))
+        }
+        (Remaining::Breached { by }, None) => format!("breached by {}", sla_span(by, basis)),
+    }
 }
 
 fn clock_name(kind: ClockKind) -> &'static str {
@@ -690,5 +753,75 @@ mod tests {
             let whole: String = parts.iter().map(|p| p.strip_suffix(MORE).unwrap_or(p)).collect();
             assert_eq!(whole, text, "max {max}");
         }
+    }
+
+    // ----- SLA time -----
+
+    const OFFICE: TimeBasis = TimeBasis::Business {
+        day: TimeDelta::hours(8),
+    };
+
+    #[test]
+    fn business_time_is_worded_as_business_time_and_calendar_time_as_calendar_time() {
+        let h = TimeDelta::hours;
+        let cases = [
+            (
+                "a P3 resolution target",
+                h(24),
+                OFFICE,
+                "24 business hours (3 business days)",
+            ),
+            (
+                "a P5 resolution target",
+                h(80),
+                OFFICE,
+                "80 business hours (10 business days)",
+            ),
+            (
+                "a P4 response target",
+                h(8),
+                OFFICE,
+                "8 business hours (1 business day)",
+            ),
+            ("a P3 response target", h(4), OFFICE, "4 business hours"),
+            ("part of a day more than a day", h(12), OFFICE, "12 business hours"),
+            ("one hour", h(1), OFFICE, "1 business hour"),
+            (
+                "hours and minutes",
+                h(7) + TimeDelta::minutes(30),
+                OFFICE,
+                "7 business hours 30m",
+            ),
+            ("minutes only", TimeDelta::minutes(45), OFFICE, "45 business minutes"),
+            ("seconds only", TimeDelta::seconds(5), OFFICE, "5 business seconds"),
+            ("nothing yet", TimeDelta::zero(), OFFICE, "0 business hours"),
+            ("a 24×7 day", h(24), TimeBasis::Calendar, "1d"),
+            ("a 24×7 target", h(4), TimeBasis::Calendar, "4h"),
+            ("a 24×7 P5 would read", h(80), TimeBasis::Calendar, "3d 8h"),
+        ];
+        for (what, d, basis, expected) in cases {
+            assert_eq!(sla_target(d, basis), expected, "{what}");
+        }
+        assert_eq!(sla_span(h(24), OFFICE), "24 business hours", "a span never adds days");
+    }
+
+    #[test]
+    fn a_due_time_names_the_weekday_and_the_date() {
+        let at: DateTime<Utc> = "2026-12-04T17:00:00Z".parse().unwrap();
+        assert_eq!(due_time(at), "Fri 4 Dec 17:00 UTC");
+        assert_eq!(
+            standing(Remaining::Left(TimeDelta::hours(24)), Some(at), OFFICE),
+            "24 business hours left · due Fri 4 Dec 17:00 UTC"
+        );
+        assert_eq!(
+            standing(
+                Remaining::Breached {
+                    by: TimeDelta::minutes(20)
+                },
+                Some(at),
+                TimeBasis::Calendar
+            ),
+            "breached by 20m · was due Fri 4 Dec 17:00 UTC"
+        );
     }
 }

@@ -1,17 +1,19 @@
 //! Sentences about SLA clocks: the warning and breach notices, the answers to
 //! `!ack`, and its refusals.
 //!
-//! Shared helpers (and the [`SlaView`](super::SlaView) that `!show` and the
-//! card read) come from the parent module.
+//! Shared helpers (the [`SlaView`](super::SlaView) that `!show` and the
+//! card read, and the wording of SLA time: [`sla_span`](super::sla_span),
+//! [`sla_target`](super::sla_target), [`due_time`](super::due_time)) come
+//! from the parent module.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Policy;
 use crate::domain::incident::Incident;
-use crate::domain::sla::{format_duration, ClockKind, Remaining, Threshold};
+use crate::domain::sla::{format_duration, ClockKind, Remaining, Threshold, TimeBasis};
 use crate::domain::RoleKey;
 
-use super::{clock_name, neutralize, time, truncate};
+use super::{clock_name, due_time, neutralize, sla_span, sla_target, standing, time, truncate};
 
 fn late_note(late_by: Option<TimeDelta>) -> String {
     match late_by {
@@ -29,6 +31,8 @@ pub struct SlaNotice {
     pub kind: ClockKind,
     pub threshold: Threshold,
     pub target: TimeDelta,
+    /// Whether the target counts calendar or business time.
+    pub basis: TimeBasis,
     /// Where the clock stands as the notice goes out.
     pub remaining: Remaining,
     /// When the target is (or was) reached, if known.
@@ -42,18 +46,17 @@ pub struct SlaNotice {
 pub fn sla_notice(policy: &Policy, inc: &Incident, n: &SlaNotice, escalated_to: &RoleKey) -> String {
     let title = neutralize(&truncate(&inc.title, 200));
     let handler = policy.role_name(&inc.handler_role);
-    let due = n.due.map(|at| format!(", due {}", time(at))).unwrap_or_default();
-    let standing = match n.remaining {
-        Remaining::Left(left) => format!("{} left{due}", format_duration(left)),
-        Remaining::Breached { by } if by < TimeDelta::seconds(1) => due.trim_start_matches(", ").to_owned(),
-        Remaining::Breached { by } => format!("breached by {}{due}", format_duration(by)),
+    let standing = match (n.remaining, n.due) {
+        (Remaining::Breached { by }, Some(at)) if by < TimeDelta::seconds(1) => format!("due {}", due_time(at)),
+        (Remaining::Breached { by }, None) if by < TimeDelta::seconds(1) => "due now".to_owned(),
+        (remaining, due) => standing(remaining, due, n.basis),
     };
     match n.threshold {
         Threshold::Breach => format!(
             "🚨 SLA breached: {} ({}) missed its {} {} target ({standing}); escalated to {}. Handled by {handler}: {title}{}",
             inc.id,
             inc.priority,
-            format_duration(n.target),
+            sla_target(n.target, n.basis),
             clock_name(n.kind),
             policy.role_name(escalated_to),
             late_note(n.late_by),
@@ -63,39 +66,45 @@ pub fn sla_notice(policy: &Policy, inc: &Incident, n: &SlaNotice, escalated_to: 
             inc.id,
             inc.priority,
             n.threshold.percent(),
-            format_duration(n.target),
+            sla_target(n.target, n.basis),
             clock_name(n.kind),
             late_note(n.late_by),
         ),
     }
 }
 
-pub fn acknowledged_reply(inc: &Incident, elapsed: TimeDelta, target: TimeDelta) -> String {
+pub fn acknowledged_reply(inc: &Incident, elapsed: TimeDelta, target: TimeDelta, basis: TimeBasis) -> String {
     if elapsed >= target {
         format!(
             "{} acknowledged after {}: the {} response target was missed by {}.",
             inc.id,
-            format_duration(elapsed),
-            format_duration(target),
-            format_duration(elapsed - target)
+            sla_span(elapsed, basis),
+            sla_target(target, basis),
+            sla_span(elapsed - target, basis)
         )
     } else {
         format!(
             "{} acknowledged after {}, within the {} response target.",
             inc.id,
-            format_duration(elapsed),
-            format_duration(target)
+            sla_span(elapsed, basis),
+            sla_target(target, basis)
         )
     }
 }
 
-pub fn acknowledged_notice(inc: &Incident, by: &str, elapsed: TimeDelta, target: TimeDelta) -> String {
+pub fn acknowledged_notice(
+    inc: &Incident,
+    by: &str,
+    elapsed: TimeDelta,
+    target: TimeDelta,
+    basis: TimeBasis,
+) -> String {
     format!(
         "{} acknowledged {} after {} (response target {}).",
         neutralize(by),
         inc.id,
-        format_duration(elapsed),
-        format_duration(target)
+        sla_span(elapsed, basis),
+        sla_target(target, basis)
     )
 }
 

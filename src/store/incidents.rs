@@ -5,12 +5,13 @@ use crate::domain::incident::{HoldReason, Incident, IncidentId, NewIncident, Not
 use crate::domain::priority::{Impact, Priority, Urgency};
 use crate::domain::{RoleKey, UserId};
 use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite};
 
-const COLUMNS: &str = "id, title, impact, urgency, priority, service, category, state, reporter, assignee, \
+pub(super) const COLUMNS: &str = "id, title, impact, urgency, priority, service, category, state, reporter, assignee, \
                        handler_role, tier, source_link, hold_reason, resolution, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(super) struct Row {
     id: i64,
     title: String,
     impact: String,
@@ -131,52 +132,165 @@ pub async fn update(conn: &mut Conn, inc: &Incident, now: DateTime<Utc>) -> Resu
     Ok(())
 }
 
-/// Which incidents a listing selects.
+/// Who sees what in a listing or a search.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    Open,
-    All,
-    Priority(u8),
-    Service(String),
+pub enum Visibility {
+    /// Every incident (agents).
+    Everything,
+    /// Only incidents `user` reported or is assigned, held by one of `groups`
+    /// (support roles the user holds) or on one of `services` (service keys
+    /// whose owner role the user holds): the incidents `!show` lets them see.
+    Involving {
+        user: UserId,
+        groups: Vec<RoleKey>,
+        services: Vec<String>,
+    },
+}
+
+/// A support tier, as a listing selects it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TierSelection {
+    /// The position in the service's chain, 0 the first line.
+    Level(i64),
+    /// The role holding the incident.
+    Role(RoleKey),
+}
+
+/// Which incidents a listing selects: every field set narrows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// These states only; `None` for every state.
+    pub states: Option<Vec<State>>,
+    /// Nobody is assigned.
+    pub unassigned: bool,
+    /// A clock still running (or paused) has announced its breach in its
+    /// current run: the desk has said the target is missed and nothing has
+    /// stopped that clock since.
+    pub breaching: bool,
+    /// Reported by or assigned to this user.
+    pub involving: Option<UserId>,
+    pub priority: Option<Priority>,
+    /// A service key.
+    pub service: Option<String>,
+    pub tier: Option<TierSelection>,
+    pub visible: Visibility,
+}
+
+/// The states in which an incident is open (someone still has work on it).
+pub fn open_states() -> Vec<State> {
+    State::ALL.into_iter().filter(|s| s.is_open()).collect()
+}
+
+impl Selection {
+    /// The open incidents `visible` allows: the narrowing starts from here.
+    pub fn open(visible: Visibility) -> Self {
+        Self {
+            states: Some(open_states()),
+            unassigned: false,
+            breaching: false,
+            involving: None,
+            priority: None,
+            service: None,
+            tier: None,
+            visible,
+        }
+    }
+}
+
+/// `AND (…)` for who may see an incident; `t` is the incidents table's alias
+/// with its dot (`i.`), or empty.
+pub(super) fn push_visibility(qb: &mut QueryBuilder<'_, Sqlite>, t: &str, visible: &Visibility) {
+    let Visibility::Involving { user, groups, services } = visible else {
+        return;
+    };
+    let user = user.get() as i64;
+    qb.push(format!(" AND ({t}reporter = "))
+        .push_bind(user)
+        .push(format!(" OR {t}assignee = "))
+        .push_bind(user);
+    if !groups.is_empty() {
+        qb.push(format!(" OR {t}handler_role IN ("));
+        let mut list = qb.separated(", ");
+        for g in groups {
+            list.push_bind(g.as_str().to_owned());
+        }
+        qb.push(")");
+    }
+    if !services.is_empty() {
+        qb.push(format!(" OR {t}service IN ("));
+        let mut list = qb.separated(", ");
+        for s in services {
+            list.push_bind(s.clone());
+        }
+        qb.push(")");
+    }
+    qb.push(")");
+}
+
+/// `WHERE …` for a selection (the incidents table unaliased).
+fn push_selection(qb: &mut QueryBuilder<'_, Sqlite>, sel: &Selection) {
+    qb.push(" WHERE 1 = 1");
+    if let Some(states) = &sel.states {
+        qb.push(" AND state IN (");
+        let mut list = qb.separated(", ");
+        for st in states {
+            list.push_bind(st.as_str());
+        }
+        // An empty set selects nothing rather than failing on `IN ()`.
+        if states.is_empty() {
+            list.push("NULL");
+        }
+        qb.push(")");
+    }
+    if sel.unassigned {
+        qb.push(" AND assignee IS NULL");
+    }
+    if sel.breaching {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM incident_clocks c JOIN clock_thresholds t
+                 ON t.incident_id = c.incident_id AND t.kind = c.kind AND t.run = c.run AND t.threshold = 'breach'
+               WHERE c.incident_id = incidents.id AND c.stopped_at IS NULL)",
+        );
+    }
+    if let Some(u) = sel.involving {
+        let u = u.get() as i64;
+        qb.push(" AND (reporter = ")
+            .push_bind(u)
+            .push(" OR assignee = ")
+            .push_bind(u)
+            .push(")");
+    }
+    if let Some(p) = sel.priority {
+        qb.push(" AND priority = ").push_bind(i64::from(p.level()));
+    }
+    if let Some(s) = &sel.service {
+        qb.push(" AND service = ").push_bind(s.clone());
+    }
+    match &sel.tier {
+        Some(TierSelection::Level(n)) => {
+            qb.push(" AND tier = ").push_bind(*n);
+        }
+        Some(TierSelection::Role(r)) => {
+            qb.push(" AND handler_role = ").push_bind(r.as_str().to_owned());
+        }
+        None => {}
+    }
+    push_visibility(qb, "", &sel.visible);
 }
 
 /// A page of incidents, newest first, and the total matching.
-pub async fn list(
-    conn: &mut Conn,
-    selection: &Selection,
-    only_involving: Option<UserId>,
-    page: u32,
-    page_size: u32,
-) -> Result<(Vec<Incident>, i64)> {
-    let (clause, arg): (&str, Option<String>) = match selection {
-        Selection::Open => ("state NOT IN ('resolved', 'closed', 'cancelled')", None),
-        Selection::All => ("1 = 1", None),
-        Selection::Priority(p) => ("priority = CAST(? AS INTEGER)", Some(p.to_string())),
-        Selection::Service(s) => ("service = ?", Some(s.clone())),
-    };
-    // `only_involving`: incidents that user reported or is assigned.
-    let user = only_involving.map(|u| u.get() as i64);
-    let filter = format!("{clause} AND (? IS NULL OR reporter = ? OR assignee = ?)");
-    let count_sql = format!("SELECT COUNT(*) FROM incidents WHERE {filter}");
-    let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
-    if let Some(a) = &arg {
-        count = count.bind(a);
-    }
-    let (total,) = count.bind(user).bind(user).bind(user).fetch_one(&mut *conn).await?;
-    let page_sql = format!("SELECT {COLUMNS} FROM incidents WHERE {filter} ORDER BY id DESC LIMIT ? OFFSET ?");
-    let mut q = sqlx::query_as::<_, Row>(&page_sql);
-    if let Some(a) = &arg {
-        q = q.bind(a);
-    }
+pub async fn list(conn: &mut Conn, sel: &Selection, page: u32, page_size: u32) -> Result<(Vec<Incident>, i64)> {
+    let mut count = QueryBuilder::new("SELECT COUNT(*) FROM incidents");
+    push_selection(&mut count, sel);
+    let (total,): (i64,) = count.build_query_as().fetch_one(&mut *conn).await?;
+    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM incidents"));
+    push_selection(&mut q, sel);
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
-    let rows = q
-        .bind(user)
-        .bind(user)
-        .bind(user)
-        .bind(i64::from(page_size))
-        .bind(offset)
-        .fetch_all(conn)
-        .await?;
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(page_size))
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows: Vec<Row> = q.build_query_as().fetch_all(conn).await?;
     let incidents = rows.into_iter().map(Incident::try_from).collect::<Result<Vec<_>>>()?;
     Ok((incidents, total))
 }
@@ -279,34 +393,154 @@ mod tests {
         );
 
         let ids = |v: (Vec<Incident>, i64)| (v.0.iter().map(|i| i.id.get()).collect::<Vec<_>>(), v.1);
-        assert_eq!(
-            ids(list(&mut tx, &Selection::Open, None, 1, 10).await.unwrap()),
-            (vec![1], 1)
-        );
-        assert_eq!(
-            ids(list(&mut tx, &Selection::All, None, 1, 10).await.unwrap()),
-            (vec![2, 1], 2)
-        );
-        assert_eq!(
-            ids(list(&mut tx, &Selection::All, None, 2, 1).await.unwrap()),
-            (vec![1], 2)
-        );
-        assert_eq!(
-            ids(list(&mut tx, &Selection::Priority(3), None, 1, 10).await.unwrap()),
-            (vec![2], 1)
-        );
-        assert_eq!(
-            ids(list(&mut tx, &Selection::Service("email".into()), None, 1, 10)
-                .await
-                .unwrap()),
-            (vec![1], 1)
-        );
-        assert_eq!(
-            ids(list(&mut tx, &Selection::All, Some(UserId::new(2)), 1, 10)
-                .await
-                .unwrap()),
-            (vec![2], 1)
-        );
+        let open = || Selection::open(Visibility::Everything);
+        let any = || Selection { states: None, ..open() };
+        assert_eq!(ids(list(&mut tx, &open(), 1, 10).await.unwrap()), (vec![1], 1));
+        assert_eq!(ids(list(&mut tx, &any(), 1, 10).await.unwrap()), (vec![2, 1], 2));
+        assert_eq!(ids(list(&mut tx, &any(), 2, 1).await.unwrap()), (vec![1], 2));
+        let cases: Vec<(&str, Selection, Vec<i64>)> = vec![
+            (
+                "resolved",
+                Selection {
+                    states: Some(vec![State::Resolved]),
+                    ..any()
+                },
+                vec![2],
+            ),
+            (
+                "no state at all",
+                Selection {
+                    states: Some(vec![]),
+                    ..any()
+                },
+                vec![],
+            ),
+            (
+                "P3",
+                Selection {
+                    priority: Priority::parse("P3"),
+                    ..any()
+                },
+                vec![2],
+            ),
+            (
+                "email",
+                Selection {
+                    service: Some("email".into()),
+                    ..any()
+                },
+                vec![1],
+            ),
+            (
+                "unassigned",
+                Selection {
+                    unassigned: true,
+                    ..any()
+                },
+                vec![1],
+            ),
+            (
+                "involving the reporter of vpn",
+                Selection {
+                    involving: Some(UserId::new(2)),
+                    ..any()
+                },
+                vec![2],
+            ),
+            (
+                "involving its assignee",
+                Selection {
+                    involving: Some(UserId::new(9)),
+                    ..any()
+                },
+                vec![2],
+            ),
+            (
+                "tier 1",
+                Selection {
+                    tier: Some(TierSelection::Level(0)),
+                    ..any()
+                },
+                vec![2, 1],
+            ),
+            (
+                "tier 2",
+                Selection {
+                    tier: Some(TierSelection::Level(1)),
+                    ..any()
+                },
+                vec![],
+            ),
+            (
+                "held by the service desk",
+                Selection {
+                    tier: Some(TierSelection::Role(RoleKey::parse("service_desk").unwrap())),
+                    ..any()
+                },
+                vec![2, 1],
+            ),
+            (
+                "none breaching without clocks",
+                Selection {
+                    breaching: true,
+                    ..any()
+                },
+                vec![],
+            ),
+            (
+                "visible to a stranger",
+                Selection {
+                    visible: Visibility::Involving {
+                        user: UserId::new(77),
+                        groups: vec![],
+                        services: vec![],
+                    },
+                    ..any()
+                },
+                vec![],
+            ),
+            (
+                "visible to the vpn owner",
+                Selection {
+                    visible: Visibility::Involving {
+                        user: UserId::new(77),
+                        groups: vec![],
+                        services: vec!["vpn".into()],
+                    },
+                    ..any()
+                },
+                vec![2],
+            ),
+            (
+                "visible to the group holding them",
+                Selection {
+                    visible: Visibility::Involving {
+                        user: UserId::new(77),
+                        groups: vec![RoleKey::parse("service_desk").unwrap()],
+                        services: vec![],
+                    },
+                    ..any()
+                },
+                vec![2, 1],
+            ),
+            (
+                "visible to its reporter, and open",
+                Selection {
+                    visible: Visibility::Involving {
+                        user: UserId::new(1),
+                        groups: vec![],
+                        services: vec![],
+                    },
+                    ..open()
+                },
+                vec![1],
+            ),
+        ];
+        for (what, sel, expected) in cases {
+            let (got, total) = ids(list(&mut tx, &sel, 1, 10).await.unwrap());
+            assert_eq!(got, expected, "{what}");
+            assert_eq!(total, expected.len() as i64, "{what}");
+        }
 
         add_note(&mut tx, a.id, UserId::new(1), "first", now).await.unwrap();
         add_note(&mut tx, a.id, UserId::new(1), "second", now).await.unwrap();

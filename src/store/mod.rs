@@ -20,6 +20,7 @@ pub mod outages;
 pub mod outbox;
 pub mod reactions;
 pub mod roster;
+pub mod search;
 pub mod subscriptions;
 pub mod surveys;
 pub mod timers;

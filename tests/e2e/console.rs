@@ -151,7 +151,7 @@ async fn refusals_and_bad_input_get_clear_replies_and_change_nothing() {
         "(only bob)] `wizard` is not an ITIL role here.",
         "(only sam)] I don't know `nobody` yet: mention them, or have them say something first.",
         "(only sam)] INC-1 is new: take it with `!take INC-1` first, then put it on hold with `!status INC-1 on_hold awaiting_caller <why>`.",
-        "(only sam)] `P9` is not a filter (open, mine, all, P1..P5, service=<name>). Usage: `!incidents",
+        "(only sam)] `P9` is not a filter (nearest: `P1`). Usage: `!incidents [open|resolved|closed|cancelled|all] [unassigned]",
     ];
     for e in expected {
         assert!(out.contains(e), "missing {e:?} in:\n{out}");

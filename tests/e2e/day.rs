@@ -301,6 +301,7 @@ async fn the_lifecycle_leads_and_the_people_working_an_incident_hear_the_reporte
 !resolve INC-3 cable reseated at the desk
 !close INC-1
 !resolve INC-1 reseated the RAM
+!incidents cancelled
 ";
     let out = console(&db, script, &[]);
 
@@ -375,6 +376,11 @@ async fn the_lifecycle_leads_and_the_people_working_an_incident_hear_the_reporte
         "{out}"
     );
     assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 1").await, "resolved");
+    // The cancelled queue lists it; the open queue does not.
+    assert!(
+        out.contains("Cancelled incidents (page 1 of 1, 1 in all), newest first:\nINC-2 P3 cancelled · Wrong ticket"),
+        "{out}"
+    );
 
     // 👎 on the satisfaction question reopens it and pings the one working it.
     let question = id_of_last(&out, "alice: INC-1 was resolved by sam");

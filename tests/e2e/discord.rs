@@ -385,7 +385,7 @@ async fn events_replayed_after_a_dropped_gateway_make_no_duplicates() {
     bot::eventually(&fake, "the list", || {
         fake.bot_messages(general)
             .iter()
-            .any(|m| m.content().contains("Your open incidents"))
+            .any(|m| m.content().contains("Open incidents you can see"))
     })
     .await;
     assert_eq!(

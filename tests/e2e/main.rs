@@ -15,6 +15,7 @@ mod history;
 mod outage;
 mod proofs;
 mod proofs_discord;
+mod queues;
 mod replies;
 mod sla;
 mod storage_faults;

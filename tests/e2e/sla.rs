@@ -467,7 +467,7 @@ async fn bad_escalation_input_gets_clear_replies_and_changes_nothing() {
         "(only sam)] INC-2 is closed: only open incidents can be escalated.",
         "(only sam)] INC-2 is closed: only open incidents can be declared major.",
         "(only sam)] INC-2 is closed: only open incidents can be acknowledged.",
-        "within the 4h response target.",
+        "within the 4 business hours response target.",
         "(only sam)] INC-1 was already acknowledged at ",
         "(only sam)] INC-1 is not a major incident.",
         "(only sam)] Say why INC-1 is no longer major: `!major INC-1 off <reason>`.",
