@@ -44,8 +44,13 @@ pub struct Delivered {
 pub enum SendError {
     /// Try again later (rate limit, server error, network); `after` when the platform said when.
     Retry { after: Option<Duration>, reason: String },
-    /// Never deliverable (e.g. a channel that does not exist); recorded, not retried.
+    /// Never deliverable (e.g. a body the platform refuses); recorded, not retried.
     Permanent(String),
+    /// Not deliverable until something changes on the platform (the bot may
+    /// not post in the channel, or the channel does not exist): parked, and
+    /// tried again when the platform changes or the bot starts (see
+    /// [`unblock`]); dead-lettered like a retry once the give-up time passes.
+    Blocked(String),
     /// The recipient cannot be reached (e.g. their DMs are closed to the bot):
     /// recorded, not retried, and the subscriber the message was a notice to
     /// is marked unreachable, so later notices skip them.
@@ -77,6 +82,20 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1u64 << exp)).min(MAX_BACKOFF)
 }
 
+/// How long a failing row is tried by default before it is dead-lettered (`outbox.give_up_after`).
+pub const GIVE_UP_AFTER: TimeDelta = TimeDelta::hours(24);
+
+/// Makes every blocked row due again, because its cause may have cleared (the
+/// platform's channels, roles or permissions changed); returns how many.
+pub async fn unblock(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+    let mut conn = store.write().await?;
+    let n = store::outbox::unblock_all(&mut conn, now).await?;
+    if n > 0 {
+        tracing::info!(rows = n, "trying blocked outbox messages again");
+    }
+    Ok(n)
+}
+
 /// Delivers the outbox; shareable so a console can flush between lines while a
 /// background loop handles retries (a lock keeps them from sending a row twice).
 pub struct Dispatcher<T> {
@@ -84,6 +103,7 @@ pub struct Dispatcher<T> {
     transport: Arc<T>,
     clock: Clock,
     lock: Mutex<()>,
+    give_up_after: TimeDelta,
 }
 
 impl<T: Transport> Dispatcher<T> {
@@ -93,7 +113,33 @@ impl<T: Transport> Dispatcher<T> {
             transport,
             clock,
             lock: Mutex::new(()),
+            give_up_after: GIVE_UP_AFTER,
         }
+    }
+
+    /// Dead-letters rows still failing `after` they were queued (instead of [`GIVE_UP_AFTER`]).
+    pub fn giving_up_after(mut self, after: TimeDelta) -> Self {
+        self.give_up_after = after;
+        self
+    }
+
+    /// Whether a row failing now has been failing for the give-up time.
+    fn expired(&self, row: &Pending, now: chrono::DateTime<chrono::Utc>) -> bool {
+        now - row.created_at >= self.give_up_after
+    }
+
+    /// Dead-letters a row, logging it once, as an error: a message nobody will get.
+    async fn give_up(&self, row: &Pending, reason: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let mut conn = self.store.write().await?;
+        tracing::error!(
+            outbox = row.id,
+            subject = row.subject.as_deref().unwrap_or("-"),
+            attempts = row.attempts + 1,
+            %reason,
+            "delivery given up after outbox.give_up_after; the message is dead-lettered"
+        );
+        crate::telemetry::metrics().outbox_failure("dead");
+        store::outbox::mark_dead(&mut conn, row.id, reason, now).await
     }
 
     /// Delivers every row due now; returns how many were delivered.
@@ -109,6 +155,15 @@ impl<T: Transport> Dispatcher<T> {
         loop {
             let now = self.clock.now();
             let mut conn = self.store.write().await?;
+            // A blocked row is never due, so its give-up time is checked here.
+            for (id, reason) in store::outbox::expire_blocked(&mut conn, now - self.give_up_after, now).await? {
+                crate::telemetry::metrics().outbox_failure("dead");
+                tracing::error!(
+                    outbox = id,
+                    reason = reason.as_deref().unwrap_or("-"),
+                    "a blocked message was still blocked after outbox.give_up_after; it is dead-lettered"
+                );
+            }
             let batch = store::outbox::due(&mut conn, now, 64).await?;
             drop(conn);
             if batch.is_empty() {
@@ -149,8 +204,12 @@ impl<T: Transport> Dispatcher<T> {
             None => None,
         };
         let now = self.clock.now();
-        if matches!(row.destination, Destination::Thread(_)) && card.is_none() {
+        if let (Destination::Thread(subject), None) = (&row.destination, &card) {
             let mut conn = self.store.write().await?;
+            if let Some(why) = store::outbox::card_trouble(&mut conn, subject).await? {
+                drop(conn);
+                return self.deliver_without_thread(row, &why).await;
+            }
             let next = now + TimeDelta::from_std(backoff(row.attempts)).unwrap_or(TimeDelta::seconds(1));
             store::outbox::mark_retry(&mut conn, row.id, "waiting for the card to be posted", next).await?;
             return Ok(false);
@@ -204,20 +263,51 @@ impl<T: Transport> Dispatcher<T> {
                 Ok(true)
             }
             Err(SendError::Retry { after, reason }) => {
+                if self.expired(row, now) {
+                    self.give_up(row, &reason, now).await?;
+                    return Ok(false);
+                }
+                crate::telemetry::metrics().outbox_failure("retry");
                 let mut conn = self.store.write().await?;
+                // The platform's own wait wins over the backoff (a 429's Retry-After).
                 let wait = after.unwrap_or_else(|| backoff(row.attempts));
                 let next = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1));
-                tracing::warn!(outbox = row.id, attempts = row.attempts + 1, %reason, "delivery failed; will retry");
+                // Logged when the reason changes, not on every attempt.
+                if row.last_error.as_deref() == Some(reason.as_str()) {
+                    tracing::debug!(outbox = row.id, attempts = row.attempts + 1, %reason, "delivery failed again; will retry");
+                } else {
+                    tracing::warn!(outbox = row.id, attempts = row.attempts + 1, %reason, wait_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                }
                 store::outbox::mark_retry(&mut conn, row.id, &reason, next).await?;
                 Ok(false)
             }
+            Err(SendError::Blocked(reason)) => {
+                if self.expired(row, now) {
+                    self.give_up(row, &reason, now).await?;
+                    return Ok(false);
+                }
+                crate::telemetry::metrics().outbox_failure("blocked");
+                let mut conn = self.store.write().await?;
+                if row.last_error.as_deref() != Some(reason.as_str()) {
+                    tracing::warn!(
+                        outbox = row.id,
+                        subject = row.subject.as_deref().unwrap_or("-"),
+                        %reason,
+                        "delivery blocked; tried again when the guild's channels or permissions change, or at the next start"
+                    );
+                }
+                store::outbox::mark_blocked(&mut conn, row.id, &reason, now).await?;
+                Ok(false)
+            }
             Err(SendError::Permanent(reason)) => {
+                crate::telemetry::metrics().outbox_failure("permanent");
                 let mut conn = self.store.write().await?;
                 tracing::warn!(outbox = row.id, %reason, "delivery impossible; giving up on this message");
                 store::outbox::mark_failed(&mut conn, row.id, Failure::Permanent, &reason, now).await?;
                 Ok(false)
             }
             Err(SendError::Unreachable(reason)) => {
+                crate::telemetry::metrics().outbox_failure("unreachable");
                 tracing::warn!(outbox = row.id, %reason, "recipient unreachable; giving up on this message");
                 // The failure and the subscriber's mark commit together: a
                 // closed inbox is never counted as lost nor tried again.
@@ -231,6 +321,82 @@ impl<T: Transport> Dispatcher<T> {
         }
     }
 
+    /// A message for a card's thread while the card cannot be posted: the
+    /// people it names (the reporter's welcome, the assignee's ping) get it by
+    /// direct message now; a message naming nobody is parked with the card and
+    /// goes to the thread once the card is posted.
+    async fn deliver_without_thread(&self, row: &Pending, why: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let subject = row.subject.as_deref().unwrap_or("-");
+        if row.message.ping_users.is_empty() {
+            let mut conn = self.store.write().await?;
+            let reason = format!("waiting for the card of {subject}, which cannot be posted: {why}");
+            store::outbox::mark_blocked(&mut conn, row.id, &reason, now).await?;
+            return Ok(false);
+        }
+        let mut message = row.message.clone();
+        message.text = crate::render::without_thread(subject, &row.message.text);
+        message.ping_users.clear();
+        message.ping_roles.clear();
+        message.ping_chat_roles.clear();
+        let mut last: Option<(Delivered, Destination)> = None;
+        let mut refused = Vec::new();
+        for (i, user) in row.message.ping_users.iter().enumerate() {
+            let destination = Destination::Dm(*user);
+            let delivery = Delivery {
+                id: row.id,
+                kind: OutKind::Post,
+                subject: None,
+                destination: &destination,
+                message: &message,
+                card: None,
+                nonce: format!("opsdesk-{}-u{i}", row.id),
+            };
+            match self.transport.deliver(&delivery).await {
+                Ok(done) => last = Some((done, destination.clone())),
+                Err(SendError::Retry { after, reason }) => {
+                    let mut conn = self.store.write().await?;
+                    let wait = after.unwrap_or_else(|| backoff(row.attempts));
+                    let next = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1));
+                    store::outbox::mark_retry(&mut conn, row.id, &reason, next).await?;
+                    return Ok(false);
+                }
+                Err(SendError::Permanent(r) | SendError::Blocked(r) | SendError::Unreachable(r)) => refused.push(r),
+            }
+        }
+        let mut conn = self.store.write().await?;
+        match last {
+            Some((done, destination)) => {
+                let how = format!("delivered by direct message: the card cannot be posted ({why})");
+                tracing::info!(outbox = row.id, subject, "delivered a thread message by direct message while its card is blocked");
+                store::outbox::mark_delivered_instead(&mut conn, row.id, &done.message_id, &how, now).await?;
+                drop(conn);
+                self.store.note_written();
+                // Its reactions (a survey's 👍/👎) go on the message it is recorded as.
+                let delivery = Delivery {
+                    id: row.id,
+                    kind: OutKind::Post,
+                    subject: None,
+                    destination: &destination,
+                    message: &message,
+                    card: None,
+                    nonce: String::new(),
+                };
+                self.transport.complete(&delivery, &done).await;
+                Ok(true)
+            }
+            None => {
+                let reason = format!(
+                    "the card cannot be posted ({why}), and the direct message failed: {}",
+                    refused.join("; ")
+                );
+                tracing::warn!(outbox = row.id, subject, %reason, "delivery impossible; giving up on this message");
+                store::outbox::mark_failed(&mut conn, row.id, Failure::Permanent, &reason, now).await?;
+                Ok(false)
+            }
+        }
+    }
+
     /// Delivers until `shutdown` resolves: on every commit (`ready`), and when
     /// the next retry falls due. Shutting down does not wait for a long pass (a
     /// fan-out to hundreds of subscribers takes a while at Discord's pace): the
@@ -239,6 +405,10 @@ impl<T: Transport> Dispatcher<T> {
     pub async fn run(&self, ready: &tokio::sync::Notify, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let stop = AtomicBool::new(false);
+        // A new start: what was blocked may deliver now (a permission granted meanwhile).
+        if let Err(e) = unblock(&self.store, self.clock.now()).await {
+            self.failed(&e);
+        }
         loop {
             let pass = self.deliver_due_until(&stop);
             tokio::pin!(pass);
