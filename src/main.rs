@@ -356,7 +356,7 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
         }
     };
     if let Some(http) = http {
-        let _ = http.await;
+        http.abort();
     }
     result?;
     finish(&store).await;

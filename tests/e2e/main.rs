@@ -10,6 +10,7 @@ mod discord_escalation;
 mod discord_guard;
 mod discord_outage;
 mod fake_discord;
+mod ops;
 mod outage;
 mod proofs;
 mod proofs_discord;
