@@ -190,3 +190,30 @@ async fn metrics_text(State(ops): State<Ops>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Destination, OutMessage, Outgoing};
+    use crate::store::testing::temp_store;
+
+    #[tokio::test]
+    async fn readiness_names_an_outbox_stuck_past_its_threshold() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::fixed(chrono::Utc::now());
+        let ops = Ops::new(store.clone(), clock.clone(), TimeDelta::minutes(10));
+        assert!(not_ready(&ops).await.is_empty());
+        let mut tx = store.begin().await.unwrap();
+        let item = Outgoing::post(Destination::Channel("status".into()), OutMessage::text("x"));
+        store::outbox::enqueue(&mut tx, &[item], clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+        clock.advance(TimeDelta::minutes(9));
+        assert!(not_ready(&ops).await.is_empty(), "behind, not stuck");
+        clock.advance(TimeDelta::minutes(2));
+        let why = not_ready(&ops).await;
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].starts_with("outbox stuck: a message queued at "), "{why:?}");
+        let response = readyz(State(ops)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

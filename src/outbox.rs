@@ -152,6 +152,9 @@ impl<T: Transport> Dispatcher<T> {
     async fn deliver_due_until(&self, stop: &AtomicBool) -> Result<usize, StoreError> {
         let _guard = self.lock.lock().await;
         let mut delivered = 0;
+        // The rows of the last pass: a pass that finds the same rows due again
+        // (nothing delivered, nothing blocked out of the way) ends the loop.
+        let mut previous: Vec<i64> = Vec::new();
         loop {
             let now = self.clock.now();
             let mut conn = self.store.write().await?;
@@ -166,24 +169,21 @@ impl<T: Transport> Dispatcher<T> {
             }
             let batch = store::outbox::due(&mut conn, now, 64).await?;
             drop(conn);
-            if batch.is_empty() {
+            let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+            if batch.is_empty() || ids == previous {
                 return Ok(delivered);
             }
+            previous = ids;
             // The batch holds at most one row per subject (the store holds back
             // a row while an earlier one of its subject is undelivered), so a
             // subject's messages keep their order across passes and retries.
-            let mut progressed = false;
             for row in &batch {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(delivered);
                 }
                 if self.deliver_one(row).await? {
                     delivered += 1;
-                    progressed = true;
                 }
-            }
-            if !progressed {
-                return Ok(delivered);
             }
         }
     }
@@ -732,5 +732,144 @@ mod tests {
         let attempts = testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await;
         assert_eq!(attempts, 1, "marked once");
         assert!(store::cards::by_subject(&mut conn, "INC-1").await.unwrap().is_some());
+    }
+
+    /// Answers each attempt with the next scripted result (then delivers).
+    struct Scripted {
+        answers: StdMutex<Vec<SendError>>,
+        sent: StdMutex<Vec<(i64, Destination, String)>>,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<SendError>) -> Arc<Self> {
+            Arc::new(Self {
+                answers: StdMutex::new(answers.into_iter().rev().collect()),
+                sent: StdMutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl Transport for Scripted {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            if let Some(e) = self.answers.lock().unwrap().pop() {
+                return Err(e);
+            }
+            self.sent
+                .lock()
+                .unwrap()
+                .push((d.id, d.destination.clone(), d.message.text.clone()));
+            Ok(Delivered {
+                channel_id: "c".into(),
+                message_id: format!("m{}", d.id),
+                thread_id: Some(format!("t{}", d.id)),
+            })
+        }
+    }
+
+    async fn queue(store: &Store, items: Vec<Outgoing>, clock: &Clock) {
+        let mut tx = store.begin().await.unwrap();
+        store::outbox::enqueue(&mut tx, &items, clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_is_honoured_and_a_row_failing_past_the_give_up_time_is_dead_lettered() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::fixed(chrono::Utc::now());
+        queue(
+            &store,
+            vec![Outgoing::post(Destination::Channel("status".into()), OutMessage::text("notice"))],
+            &clock,
+        )
+        .await;
+        let retry = |secs| SendError::Retry {
+            after: Some(Duration::from_secs(secs)),
+            reason: "HTTP 429: rate limited, retry after 30s".into(),
+        };
+        let transport = Scripted::new(vec![retry(30), retry(30), retry(30)]);
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone()).giving_up_after(TimeDelta::hours(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        let created = testing::scalar(&store, "SELECT created_at FROM outbox WHERE id = 1").await;
+        let next = testing::scalar(&store, "SELECT next_attempt_at FROM outbox WHERE id = 1").await;
+        assert_eq!(next - created, 30_000, "the platform's wait, not the 0.5 s backoff");
+        clock.advance(TimeDelta::seconds(29));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        assert_eq!(testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await, 1, "not before it");
+        clock.advance(TimeDelta::seconds(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        // Still failing an hour after it was queued: given up, kept with its reason.
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        let row = testing::text(
+            &store,
+            "SELECT (dead_at IS NOT NULL) || ' ' || (failed_at IS NOT NULL) || ' ' || last_error FROM outbox WHERE id = 1",
+        )
+        .await;
+        assert_eq!(row, "1 1 HTTP 429: rate limited, retry after 30s");
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0, "never tried again");
+        assert!(transport.sent.lock().unwrap().is_empty());
+        assert_eq!(testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await, 3);
+    }
+
+    #[tokio::test]
+    async fn a_blocked_card_waits_for_a_change_its_thread_message_goes_by_dm_and_it_dies_after_the_give_up_time() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::fixed(chrono::Utc::now());
+        let role = RoleKey::parse("service_desk").unwrap();
+        let reporter = crate::domain::UserId::new(42);
+        queue(
+            &store,
+            vec![
+                Outgoing::card("INC-1", Destination::RoleChannel(role.clone()), OutMessage::text("card")),
+                Outgoing::post(
+                    Destination::Thread("INC-1".into()),
+                    OutMessage::text("welcome").pinging_users([reporter]),
+                )
+                .about("INC-1"),
+                Outgoing::post(Destination::Thread("INC-1".into()), OutMessage::text("a note")).about("INC-1"),
+                Outgoing::card("INC-1", Destination::RoleChannel(role), OutMessage::text("card edit")),
+            ],
+            &clock,
+        )
+        .await;
+        let transport = Scripted::new(vec![SendError::Blocked("HTTP 403 code 50013: Missing Permissions".into())]);
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone()).giving_up_after(TimeDelta::hours(24));
+        // The card is blocked; the welcome reaches the reporter by DM; the note
+        // (naming nobody) and the card's edit wait with the card.
+        assert_eq!(d.deliver_due().await.unwrap(), 1);
+        let sent = transport.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].0, &sent[0].1), (2, &Destination::Dm(reporter)));
+        assert!(sent[0].2.starts_with("welcome\n") && sent[0].2.contains("INC-1"), "{}", sent[0].2);
+        let blocked = testing::texts(&store, "SELECT CAST(id AS TEXT) FROM outbox WHERE blocked_at IS NOT NULL ORDER BY id").await;
+        assert_eq!(blocked, ["1", "3"]);
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0, "a blocked card is not retried on a timer");
+
+        // A change on the platform: the card, its edit and the note go, in order.
+        assert_eq!(unblock(&store, clock.now()).await.unwrap(), 2);
+        assert_eq!(d.deliver_due().await.unwrap(), 3);
+        let ids: Vec<i64> = transport.sent.lock().unwrap().iter().map(|s| s.0).collect();
+        assert_eq!(ids, [2, 1, 3, 4]);
+
+        // Blocked for longer than the give-up time: dead-lettered, never retried.
+        queue(
+            &store,
+            vec![Outgoing::card("INC-2", Destination::RoleChannel(RoleKey::parse("cab").unwrap()), OutMessage::text("c"))],
+            &clock,
+        )
+        .await;
+        transport
+            .answers
+            .lock()
+            .unwrap()
+            .push(SendError::Blocked("the guild has no channel #cab".into()));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        clock.advance(TimeDelta::hours(25));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        let dead = testing::text(&store, "SELECT (COALESCE(dead_at, 0) > 0) || ' ' || last_error FROM outbox WHERE id = 5").await;
+        assert_eq!(dead, "1 the guild has no channel #cab");
+        assert_eq!(unblock(&store, clock.now()).await.unwrap(), 0, "a dead row is not revived");
     }
 }

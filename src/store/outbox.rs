@@ -221,13 +221,13 @@ pub async fn expire_blocked(
     Ok(rows)
 }
 
-/// Why the card of `subject` is not on the platform, when its newest
-/// undelivered card row is blocked or failed: what waits on the card's thread
+/// Why the card of `subject` is not on the platform, when its first
+/// undelivered card row (the one the others wait for) is blocked or failed: what waits on the card's thread
 /// is then delivered without it.
 pub async fn card_trouble(conn: &mut Conn, subject: &str) -> Result<Option<String>> {
     let row: Option<(bool, Option<String>)> = sqlx::query_as(
         "SELECT blocked_at IS NOT NULL OR failed_at IS NOT NULL, last_error FROM outbox
-          WHERE subject = ? AND kind = 'card' AND delivered_at IS NULL ORDER BY id DESC LIMIT 1",
+          WHERE subject = ? AND kind = 'card' AND delivered_at IS NULL ORDER BY id LIMIT 1",
     )
     .bind(subject)
     .fetch_optional(conn)

@@ -477,3 +477,58 @@ fn config_errors_exit_78_stray_variables_warn_by_name_and_typos_get_a_suggestion
     let no_token = opsdesk().args(["run"]).current_dir(db.dir.path()).output().unwrap();
     assert_eq!(no_token.status.code(), Some(78));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_a_post_waits_for_discords_retry_after_and_is_counted() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let (desk_ch, general, bob) = (spec.channel_id("service-desk"), spec.channel_id("general"), spec.user_id("bob"));
+    let bot = bot::start(&fake, &db).await;
+    let card_post = format!("/channels/{desk_ch}/messages");
+    fake.fail_next(
+        CallMatcher::custom(move |m, p| m == "POST" && p.trim_end_matches('/') == card_post),
+        Fault::RateLimited {
+            retry_after_secs: 30.0,
+            global: false,
+        },
+    );
+    fake.inject_message(general, bob, "!incident Printer on fire");
+    bot::eventually(&fake, "the 429 served", || fake.faults_served().rate_limited == 1).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let error = loop {
+        let e = scalar_text(&db, "SELECT COALESCE(last_error, '') FROM outbox WHERE kind = 'card'").await;
+        if !e.is_empty() {
+            break e;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the 429 is recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(error, "HTTP 429: rate limited, retry after 30.000s");
+    let wait = scalar(&db, "SELECT next_attempt_at - created_at FROM outbox WHERE kind = 'card'").await;
+    assert!(wait >= 30_000, "the next attempt waits for Retry-After: {wait} ms");
+    let scrape = opsdesk::telemetry::metrics().encode();
+    let counted = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("opsdesk_discord_rate_limited_total "))
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(counted >= 1.0, "{scrape}");
+    bot.stop().await;
+}
+
+async fn scalar_text(db: &TestDb, sql: &str) -> String {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db.path())
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query_as::<_, (String,)>(sql)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap()
+        .map(|(s,)| s)
+        .unwrap_or_default()
+}
