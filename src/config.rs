@@ -966,7 +966,11 @@ fn check_escalation(
 }
 
 /// Checks `[outbox]`, `[http]` and `[shutdown]`: positive durations and a socket address.
-fn check_ops(outbox: &RawOutbox, http: &RawHttp, shutdown: &RawShutdown) -> Result<(OutboxSettings, OpsSettings), ConfigError> {
+fn check_ops(
+    outbox: &RawOutbox,
+    http: &RawHttp,
+    shutdown: &RawShutdown,
+) -> Result<(OutboxSettings, OpsSettings), ConfigError> {
     let positive = |field: &str, text: Option<&str>, default: &str| -> Result<TimeDelta, ConfigError> {
         let text = text.unwrap_or(default);
         match parse_duration(text) {

@@ -187,7 +187,12 @@ fn report(e: &anyhow::Error, format: LogFormat) {
 /// The environment the config reads (`OPSDESK_*`, `DISCORD_*`), less what the CLI reads itself.
 fn env_settings() -> Vec<(String, String)> {
     std::env::vars()
-        .filter(|(k, _)| !matches!(k.as_str(), "OPSDESK_CONFIG" | "OPSDESK_DATABASE_URL" | "OPSDESK_LOG_FORMAT"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "OPSDESK_CONFIG" | "OPSDESK_DATABASE_URL" | "OPSDESK_LOG_FORMAT"
+            )
+        })
         .collect()
 }
 
@@ -283,7 +288,10 @@ fn signals() -> watch::Receiver<Option<&'static str>> {
             };
             count += 1;
             if count > 1 {
-                tracing::error!(signal = name, "a second signal: exiting now, abandoning the shutdown in progress");
+                tracing::error!(
+                    signal = name,
+                    "a second signal: exiting now, abandoning the shutdown in progress"
+                );
                 std::process::exit(1);
             }
             let _ = tx.send(Some(name));
@@ -313,7 +321,11 @@ struct UntilSignal<R> {
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for UntilSignal<R> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         if self.stopped || self.stop.as_mut().poll(cx).is_ready() {
             self.stopped = true;
             return Poll::Ready(Ok(()));
@@ -331,7 +343,11 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
         eprintln!(
             "opsdesk local console on {}{}. Type `{}help` for commands, `:help` for directives; Ctrl-D to quit.",
             redact_url(database),
-            if announce { " (no DISCORD_TOKEN, so not connecting to Discord)" } else { "" },
+            if announce {
+                " (no DISCORD_TOKEN, so not connecting to Discord)"
+            } else {
+                ""
+            },
             policy.prefix
         );
     }
@@ -441,7 +457,10 @@ async fn run_discord(policy: Policy, database: &str, token: String) -> Outcome {
         let signal = signal.clone();
         async move {
             let name = signalled(signal).await;
-            tracing::info!(signal = name, "shutting down: no new events; finishing commands in flight and the delivery in hand");
+            tracing::info!(
+                signal = name,
+                "shutting down: no new events; finishing commands in flight and the delivery in hand"
+            );
         }
     };
     let run = opsdesk::discord::run(desk, &settings, opsdesk::discord::Token::new(token), shutdown);
@@ -494,7 +513,9 @@ async fn snapshot(database: &str) -> Result<Snapshot, Fail> {
 
 /// The file of a `sqlite:` URL.
 fn sqlite_path(database: &str) -> Option<PathBuf> {
-    let rest = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:"))?;
+    let rest = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
@@ -502,12 +523,18 @@ fn sqlite_path(database: &str) -> Option<PathBuf> {
 fn ago(now: chrono::DateTime<chrono::Utc>, t: chrono::DateTime<chrono::Utc>) -> String {
     let secs = (now - t).num_seconds();
     if secs < 0 {
-        return format!("in {}", opsdesk::domain::sla::format_duration(chrono::TimeDelta::seconds(-secs)));
+        return format!(
+            "in {}",
+            opsdesk::domain::sla::format_duration(chrono::TimeDelta::seconds(-secs))
+        );
     }
     if secs == 0 {
         return "now".into();
     }
-    format!("{} ago", opsdesk::domain::sla::format_duration(chrono::TimeDelta::seconds(secs)))
+    format!(
+        "{} ago",
+        opsdesk::domain::sla::format_duration(chrono::TimeDelta::seconds(secs))
+    )
 }
 
 async fn status(database: &str, policy: &Policy) -> Outcome {
@@ -530,9 +557,10 @@ async fn status(database: &str, policy: &Policy) -> Outcome {
         outbox.blocked,
         outbox.failed,
         outbox.dead,
-        outbox
-            .oldest_pending
-            .map_or(String::new(), |t| format!("; oldest undelivered queued {}", ago(now, t)))
+        outbox.oldest_pending.map_or(String::new(), |t| format!(
+            "; oldest undelivered queued {}",
+            ago(now, t)
+        ))
     ));
     for (state, reason, n) in &outbox.reasons {
         out.push_str(&format!("  {n:>5} {state}: {reason}\n"));
@@ -541,15 +569,24 @@ async fn status(database: &str, policy: &Policy) -> Outcome {
         out.push_str(&format!("  blocked #{id} ({subject}): {reason}\n"));
     }
     if outbox.blocked > 0 {
-        out.push_str("  (blocked messages are tried again when the guild's channels or permissions change, and at start)\n");
+        out.push_str(
+            "  (blocked messages are tried again when the guild's channels or permissions change, and at start)\n",
+        );
     }
     let open_text: Vec<String> = open.iter().map(|(p, n)| format!("P{p}: {n}")).collect();
     out.push_str(&format!(
         "incidents  {} open{}\n",
         open.iter().map(|(_, n)| n).sum::<i64>(),
-        if open_text.is_empty() { String::new() } else { format!(" ({})", open_text.join(", ")) }
+        if open_text.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", open_text.join(", "))
+        }
     ));
-    out.push_str(&format!("timers     {}\n", if timers.is_empty() { "none due" } else { "next due:" }));
+    out.push_str(&format!(
+        "timers     {}\n",
+        if timers.is_empty() { "none due" } else { "next due:" }
+    ));
     for (kind, subject, due) in &timers {
         out.push_str(&format!("  {kind} {subject} {}\n", ago(now, *due)));
     }
@@ -615,7 +652,9 @@ async fn export(database: &str, kind: ExportKind, since: Option<&str>, format: F
         match c {
             Cell::Null => serde_json::Value::Null,
             Cell::Int(ms) if is_time(col) => chrono::DateTime::from_timestamp_millis(*ms)
-                .map_or(serde_json::Value::from(*ms), |t| serde_json::Value::from(t.to_rfc3339())),
+                .map_or(serde_json::Value::from(*ms), |t| {
+                    serde_json::Value::from(t.to_rfc3339())
+                }),
             Cell::Int(n) => serde_json::Value::from(*n),
             Cell::Real(x) => serde_json::Value::from(*x),
             Cell::Text(s) => serde_json::Value::from(s.clone()),
@@ -644,7 +683,11 @@ async fn export(database: &str, kind: ExportKind, since: Option<&str>, format: F
                 }
             };
             if !table.columns.is_empty() {
-                writeln!(w, "{}", table.columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","))?;
+                writeln!(
+                    w,
+                    "{}",
+                    table.columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
+                )?;
             }
             for row in &table.rows {
                 let fields: Vec<String> = table

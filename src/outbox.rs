@@ -368,7 +368,11 @@ impl<T: Transport> Dispatcher<T> {
         match last {
             Some((done, destination)) => {
                 let how = format!("delivered by direct message: the card cannot be posted ({why})");
-                tracing::info!(outbox = row.id, subject, "delivered a thread message by direct message while its card is blocked");
+                tracing::info!(
+                    outbox = row.id,
+                    subject,
+                    "delivered a thread message by direct message while its card is blocked"
+                );
                 store::outbox::mark_delivered_instead(&mut conn, row.id, &done.message_id, &how, now).await?;
                 drop(conn);
                 self.store.note_written();
@@ -778,7 +782,10 @@ mod tests {
         let clock = Clock::fixed(chrono::Utc::now());
         queue(
             &store,
-            vec![Outgoing::post(Destination::Channel("status".into()), OutMessage::text("notice"))],
+            vec![Outgoing::post(
+                Destination::Channel("status".into()),
+                OutMessage::text("notice"),
+            )],
             &clock,
         )
         .await;
@@ -794,7 +801,11 @@ mod tests {
         assert_eq!(next - created, 30_000, "the platform's wait, not the 0.5 s backoff");
         clock.advance(TimeDelta::seconds(29));
         assert_eq!(d.deliver_due().await.unwrap(), 0);
-        assert_eq!(testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await, 1, "not before it");
+        assert_eq!(
+            testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await,
+            1,
+            "not before it"
+        );
         clock.advance(TimeDelta::seconds(1));
         assert_eq!(d.deliver_due().await.unwrap(), 0);
         // Still failing an hour after it was queued: given up, kept with its reason.
@@ -809,7 +820,10 @@ mod tests {
         clock.advance(TimeDelta::hours(1));
         assert_eq!(d.deliver_due().await.unwrap(), 0, "never tried again");
         assert!(transport.sent.lock().unwrap().is_empty());
-        assert_eq!(testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await, 3);
+        assert_eq!(
+            testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await,
+            3
+        );
     }
 
     #[tokio::test]
@@ -821,7 +835,11 @@ mod tests {
         queue(
             &store,
             vec![
-                Outgoing::card("INC-1", Destination::RoleChannel(role.clone()), OutMessage::text("card")),
+                Outgoing::card(
+                    "INC-1",
+                    Destination::RoleChannel(role.clone()),
+                    OutMessage::text("card"),
+                ),
                 Outgoing::post(
                     Destination::Thread("INC-1".into()),
                     OutMessage::text("welcome").pinging_users([reporter]),
@@ -833,7 +851,9 @@ mod tests {
             &clock,
         )
         .await;
-        let transport = Scripted::new(vec![SendError::Blocked("HTTP 403 code 50013: Missing Permissions".into())]);
+        let transport = Scripted::new(vec![SendError::Blocked(
+            "HTTP 403 code 50013: Missing Permissions".into(),
+        )]);
         let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone()).giving_up_after(TimeDelta::hours(24));
         // The card is blocked; the welcome reaches the reporter by DM; the note
         // (naming nobody) and the card's edit wait with the card.
@@ -841,11 +861,23 @@ mod tests {
         let sent = transport.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1);
         assert_eq!((sent[0].0, &sent[0].1), (2, &Destination::Dm(reporter)));
-        assert!(sent[0].2.starts_with("welcome\n") && sent[0].2.contains("INC-1"), "{}", sent[0].2);
-        let blocked = testing::texts(&store, "SELECT CAST(id AS TEXT) FROM outbox WHERE blocked_at IS NOT NULL ORDER BY id").await;
+        assert!(
+            sent[0].2.starts_with("welcome\n") && sent[0].2.contains("INC-1"),
+            "{}",
+            sent[0].2
+        );
+        let blocked = testing::texts(
+            &store,
+            "SELECT CAST(id AS TEXT) FROM outbox WHERE blocked_at IS NOT NULL ORDER BY id",
+        )
+        .await;
         assert_eq!(blocked, ["1", "3"]);
         clock.advance(TimeDelta::hours(1));
-        assert_eq!(d.deliver_due().await.unwrap(), 0, "a blocked card is not retried on a timer");
+        assert_eq!(
+            d.deliver_due().await.unwrap(),
+            0,
+            "a blocked card is not retried on a timer"
+        );
 
         // A change on the platform: the card, its edit and the note go, in order.
         assert_eq!(unblock(&store, clock.now()).await.unwrap(), 2);
@@ -856,7 +888,11 @@ mod tests {
         // Blocked for longer than the give-up time: dead-lettered, never retried.
         queue(
             &store,
-            vec![Outgoing::card("INC-2", Destination::RoleChannel(RoleKey::parse("cab").unwrap()), OutMessage::text("c"))],
+            vec![Outgoing::card(
+                "INC-2",
+                Destination::RoleChannel(RoleKey::parse("cab").unwrap()),
+                OutMessage::text("c"),
+            )],
             &clock,
         )
         .await;
@@ -868,8 +904,16 @@ mod tests {
         assert_eq!(d.deliver_due().await.unwrap(), 0);
         clock.advance(TimeDelta::hours(25));
         assert_eq!(d.deliver_due().await.unwrap(), 0);
-        let dead = testing::text(&store, "SELECT (COALESCE(dead_at, 0) > 0) || ' ' || last_error FROM outbox WHERE id = 5").await;
+        let dead = testing::text(
+            &store,
+            "SELECT (COALESCE(dead_at, 0) > 0) || ' ' || last_error FROM outbox WHERE id = 5",
+        )
+        .await;
         assert_eq!(dead, "1 the guild has no channel #cab");
-        assert_eq!(unblock(&store, clock.now()).await.unwrap(), 0, "a dead row is not revived");
+        assert_eq!(
+            unblock(&store, clock.now()).await.unwrap(),
+            0,
+            "a dead row is not revived"
+        );
     }
 }

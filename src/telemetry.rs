@@ -127,7 +127,9 @@ impl Metrics {
             commands.clone(),
         );
         // 1 ms … about 16 s.
-        let latency = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15));
+        let latency = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+            0.001, 2.0, 15,
+        ));
         registry.register(
             "opsdesk_command_duration_seconds",
             "Time from an inbound event to the desk's answer",
@@ -270,9 +272,7 @@ fn classic_text(open_metrics: &str) -> String {
         let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
             let rest = line.strip_prefix(p)?;
             let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(&name)
-                .then(|| format!("{p}{name}_total {tail}"))
+            counters.contains(&name).then(|| format!("{p}{name}_total {tail}"))
         });
         out.push_str(renamed.as_deref().unwrap_or(line));
         out.push('\n');
@@ -287,11 +287,20 @@ mod tests {
     #[test]
     fn passwords_in_database_urls_are_redacted() {
         let cases = [
-            ("postgres://u:secret@db.example:5432/desk", "postgres://u:***@db.example:5432/desk"),
+            (
+                "postgres://u:secret@db.example:5432/desk",
+                "postgres://u:***@db.example:5432/desk",
+            ),
             ("postgres://u@db/desk", "postgres://u@db/desk"),
             ("sqlite://opsdesk.db", "sqlite://opsdesk.db"),
-            ("sqlite:///data/opsdesk.db?mode=rwc", "sqlite:///data/opsdesk.db?mode=rwc"),
-            ("postgres://db/desk?user=u&password=secret", "postgres://db/desk?user=u&password=***"),
+            (
+                "sqlite:///data/opsdesk.db?mode=rwc",
+                "sqlite:///data/opsdesk.db?mode=rwc",
+            ),
+            (
+                "postgres://db/desk?user=u&password=secret",
+                "postgres://db/desk?user=u&password=***",
+            ),
             ("postgres://u:p@ss@db/desk", "postgres://u:***@db/desk"),
         ];
         for (url, want) in cases {
@@ -301,7 +310,8 @@ mod tests {
 
     #[test]
     fn counters_are_named_by_their_total_sample_in_the_classic_format() {
-        let open = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total 3\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# EOF\n";
+        let open =
+            "# HELP a_b Things.\n# TYPE a_b counter\na_b_total 3\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# EOF\n";
         assert_eq!(
             classic_text(open),
             "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total 3\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n"

@@ -105,7 +105,11 @@ impl Poster {
                 Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
                 Err(_) => serde_json::Value::Null,
             };
-            let secs = body["retry_after"].as_f64().or(header).unwrap_or(1.0).clamp(0.0, 3600.0);
+            let secs = body["retry_after"]
+                .as_f64()
+                .or(header)
+                .unwrap_or(1.0)
+                .clamp(0.0, 3600.0);
             let global = global || body["global"].as_bool() == Some(true);
             return Err(SendError::Retry {
                 after: Some(Duration::from_secs_f64(secs)),
@@ -171,7 +175,10 @@ impl DiscordTransport {
         let missing = |name: &str| SendError::Blocked(format!("the guild has no channel #{name}"));
         match d.destination {
             Destination::RoleChannel(role) => self.directory.role_channel(&self.policy, role).ok_or_else(|| {
-                let name = self.policy.role(role).map_or_else(|| role.to_string(), |r| r.channel.clone());
+                let name = self
+                    .policy
+                    .role(role)
+                    .map_or_else(|| role.to_string(), |r| r.channel.clone());
                 missing(&name)
             }),
             Destination::Channel(c) => match self.directory.channel(c) {

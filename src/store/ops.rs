@@ -27,7 +27,10 @@ impl Snapshot {
             .read_only(true)
             .create_if_missing(false)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         Ok(Self { pool })
     }
 
@@ -294,7 +297,10 @@ pub async fn backup(conn: &mut Conn, path: &Path) -> std::result::Result<BackupR
         .await
         .map_err(StoreError::from)?;
     if check != "ok" {
-        return Err(BackupError::Corrupt { path: shown, detail: check });
+        return Err(BackupError::Corrupt {
+            path: shown,
+            detail: check,
+        });
     }
     let (migrations,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(&mut copy)
@@ -335,21 +341,39 @@ mod tests {
         crate::store::outbox::mark_blocked(&mut conn, 1, "HTTP 403 code 50013: Missing Permissions", now)
             .await
             .unwrap();
-        crate::store::outbox::mark_dead(&mut conn, 2, "HTTP 500", now).await.unwrap();
+        crate::store::outbox::mark_dead(&mut conn, 2, "HTTP 500", now)
+            .await
+            .unwrap();
         crate::store::outbox::mark_failed(&mut conn, 3, crate::store::outbox::Failure::Permanent, "bad body", now)
             .await
             .unwrap();
         drop(conn);
         let mut conn = store.read().await.unwrap();
         let status = outbox_status(&mut conn).await.unwrap();
-        assert_eq!((status.pending, status.blocked, status.failed, status.dead), (1, 1, 1, 1));
+        assert_eq!(
+            (status.pending, status.blocked, status.failed, status.dead),
+            (1, 1, 1, 1)
+        );
         assert_eq!(
             status.blocked_rows,
-            [(1, "OUT-0".to_owned(), "HTTP 403 code 50013: Missing Permissions".to_owned())]
+            [(
+                1,
+                "OUT-0".to_owned(),
+                "HTTP 403 code 50013: Missing Permissions".to_owned()
+            )]
         );
-        assert!(status.reasons.contains(&("dead".into(), "HTTP 500".into(), 1)), "{:?}", status.reasons);
+        assert!(
+            status.reasons.contains(&("dead".into(), "HTTP 500".into(), 1)),
+            "{:?}",
+            status.reasons
+        );
         assert_eq!(status.oldest_pending.map(to_ms), Some(to_ms(now)));
-        assert_eq!(outbox_stuck_since(&mut conn, now - chrono::TimeDelta::minutes(1)).await.unwrap(), None);
+        assert_eq!(
+            outbox_stuck_since(&mut conn, now - chrono::TimeDelta::minutes(1))
+                .await
+                .unwrap(),
+            None
+        );
         assert!(outbox_stuck_since(&mut conn, now).await.unwrap().is_some());
     }
 
@@ -369,13 +393,20 @@ mod tests {
         assert!(report.migrations >= 9, "{report:?}");
         assert!(matches!(backup(&mut conn, &path).await, Err(BackupError::Exists(_))));
         let nowhere = dir.path().join("no/such/dir/copy.db");
-        assert!(matches!(backup(&mut conn, &nowhere).await, Err(BackupError::Write { .. })));
+        assert!(matches!(
+            backup(&mut conn, &nowhere).await,
+            Err(BackupError::Write { .. })
+        ));
 
         let table = export(&mut conn, ExportKind::Incidents, None).await.unwrap();
         assert_eq!(table.rows.len(), 1);
         let title = table.columns.iter().position(|c| c == "title").unwrap();
         assert_eq!(table.rows[0][title], Cell::Text("Printer".into()));
         let later = from_ms("t", 6).unwrap();
-        assert!(export(&mut conn, ExportKind::Incidents, Some(later)).await.unwrap().rows.is_empty());
+        assert!(export(&mut conn, ExportKind::Incidents, Some(later))
+            .await
+            .unwrap()
+            .rows
+            .is_empty());
     }
 }

@@ -107,21 +107,23 @@ pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|(id, kind, subject, destination, payload, attempts, created_at, last_error)| {
-            Ok(Pending {
-                id,
-                kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
-                    table: "outbox",
-                    detail: kind,
-                })?,
-                subject,
-                destination: serde_json::from_str(&destination).map_err(json_err)?,
-                message: serde_json::from_str(&payload).map_err(json_err)?,
-                attempts,
-                created_at: super::from_ms("outbox", created_at)?,
-                last_error,
-            })
-        })
+        .map(
+            |(id, kind, subject, destination, payload, attempts, created_at, last_error)| {
+                Ok(Pending {
+                    id,
+                    kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                        table: "outbox",
+                        detail: kind,
+                    })?,
+                    subject,
+                    destination: serde_json::from_str(&destination).map_err(json_err)?,
+                    message: serde_json::from_str(&payload).map_err(json_err)?,
+                    attempts,
+                    created_at: super::from_ms("outbox", created_at)?,
+                    last_error,
+                })
+            },
+        )
         .collect()
 }
 

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::bot::{self, WAIT};
 use crate::discord_outage::{dms, dms_created, extra_members, guild_with_members, subscribe};
-use crate::fake_discord::{CallMatcher, Fault, FakeDiscord, GuildSpec};
+use crate::fake_discord::{CallMatcher, FakeDiscord, Fault, GuildSpec};
 use crate::util::{opsdesk, scalar, TestDb};
 
 /// The binary connected to `fake`, its stderr in `log`.
@@ -97,10 +97,16 @@ async fn sigterm_during_a_fan_out_exits_0_checkpointed_and_a_restart_delivers_th
     let code = exit_code(&mut first).await;
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("shutting down") && stderr.contains("SIGTERM"), "{stderr}");
+    assert!(
+        stderr.contains("shutting down") && stderr.contains("SIGTERM"),
+        "{stderr}"
+    );
     assert!(!wal(&db).exists(), "the WAL is checkpointed and removed");
     let left = scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await;
-    assert!(left > 0, "the fan-out was cut short by the signal (measure: {left} of {queued} left)");
+    assert!(
+        left > 0,
+        "the fan-out was cut short by the signal (measure: {left} of {queued} left)"
+    );
 
     let mut second = run_binary(&fake, &db, &db.dir.path().join("second.log"), &[]);
     bot::eventually(&fake, "every subscriber's notice", || {
@@ -113,7 +119,11 @@ async fn sigterm_during_a_fan_out_exits_0_checkpointed_and_a_restart_delivers_th
         assert_eq!(dms(&fake, *u).len(), 1, "subscriber {u} got the declaration once");
     }
     assert_eq!(
-        scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL").await,
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
+        )
+        .await,
         0
     );
 }
@@ -145,13 +155,20 @@ async fn as_pid_1_sigterm_still_stops_the_console_cleanly() {
     stdin.flush().await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     while scalar_or_zero(&db, "SELECT COUNT(*) FROM incidents").await == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the console logged the incident");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the console logged the incident"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The process inside the namespace is PID 1 there: signal it by its outer pid.
     let inner = std::fs::read_to_string(format!("/proc/{}/task/{0}/children", child.id().unwrap())).unwrap();
     let pid = inner.split_whitespace().next().expect("opsdesk runs").to_owned();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let code = exit_code(&mut child).await;
     drop(stdin);
     assert_eq!(code, Some(0));
@@ -235,7 +252,11 @@ async fn a_card_refused_403_is_blocked_the_reporter_is_told_by_dm_and_the_card_p
     assert_eq!(retries, 1, "no retry loop while blocked");
     bot.stop().await;
     assert_eq!(
-        scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL").await,
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
+        )
+        .await,
         0,
         "nothing left waiting"
     );
@@ -243,7 +264,11 @@ async fn a_card_refused_403_is_blocked_the_reporter_is_told_by_dm_and_the_card_p
 
 /// A free port on loopback (bound, then released for the binary).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `promtool check metrics` on a scrape; `None` when promtool is not installed (outside CI).
@@ -264,7 +289,11 @@ fn promtool(scrape: &str) -> Option<(bool, String)> {
     let out = child.wait_with_output().unwrap();
     Some((
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     ))
 }
 
@@ -298,7 +327,10 @@ async fn the_listener_serves_health_readiness_and_valid_metrics_and_the_operator
                 break body;
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "the metrics show both incidents");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the metrics show both incidents"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     for family in [
@@ -340,7 +372,10 @@ async fn the_listener_serves_health_readiness_and_valid_metrics_and_the_operator
         .unwrap();
     let err = String::from_utf8_lossy(&taken.stderr);
     assert_eq!(taken.status.code(), Some(78), "{err}");
-    assert!(err.contains("http.listen: cannot listen on") && err.contains(&listen), "{err}");
+    assert!(
+        err.contains("http.listen: cannot listen on") && err.contains(&listen),
+        "{err}"
+    );
 
     // The operator commands, while the console holds the database.
     let url = db.url();
@@ -373,7 +408,10 @@ async fn the_listener_serves_health_readiness_and_valid_metrics_and_the_operator
         .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["title"], "Mail is down");
-    assert!(lines[0]["created_at"].as_str().unwrap().contains('T'), "times are RFC 3339");
+    assert!(
+        lines[0]["created_at"].as_str().unwrap().contains('T'),
+        "times are RFC 3339"
+    );
     let csv = run(&["export", "audit", "--format", "csv", "--since", "2000-01-01"]);
     let csv = String::from_utf8_lossy(&csv.stdout);
     assert!(csv.starts_with("id,at,actor,action,subject,details\n"), "{csv}");
@@ -395,7 +433,11 @@ async fn the_listener_serves_health_readiness_and_valid_metrics_and_the_operator
 
     drop(stdin);
     assert_eq!(exit_code(&mut console).await, Some(0));
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM incidents").await, 2, "nothing changed by the operator commands");
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM incidents").await,
+        2,
+        "nothing changed by the operator commands"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,8 +456,14 @@ async fn logs_at_trace_hold_no_token_or_password_no_colour_and_json_lines_parse(
     assert!(text.len() > 10_000, "trace logs were written");
     assert!(!text.contains(token.as_str()), "the token appears in the trace log");
     assert!(!text.contains('\u{1b}'), "no ANSI colour when stderr is a file");
-    let first = text.lines().find(|l| l.contains("starting opsdesk")).expect("the start line");
-    assert!(first.contains(env!("CARGO_PKG_VERSION")) && first.contains("database="), "{first}");
+    let first = text
+        .lines()
+        .find(|l| l.contains("starting opsdesk"))
+        .expect("the start line");
+    assert!(
+        first.contains(env!("CARGO_PKG_VERSION")) && first.contains("database="),
+        "{first}"
+    );
 
     // A password in a database URL is never printed, and the error says why once.
     let out = opsdesk()
@@ -468,7 +516,10 @@ fn config_errors_exit_78_stray_variables_warn_by_name_and_typos_get_a_suggestion
         .unwrap();
     let err = String::from_utf8_lossy(&stray.stderr);
     assert!(stray.status.success(), "{err}");
-    assert!(err.contains("OPSDESK_PORT") && err.contains("OPSDESK_SERVICE_HOST"), "{err}");
+    assert!(
+        err.contains("OPSDESK_PORT") && err.contains("OPSDESK_SERVICE_HOST"),
+        "{err}"
+    );
 
     let typo = opsdesk().args(["chek-config"]).output().unwrap();
     assert_eq!(typo.status.code(), Some(2));
@@ -483,7 +534,11 @@ async fn a_429_on_a_post_waits_for_discords_retry_after_and_is_counted() {
     let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
     let spec = fake.spec().clone();
     let db = TestDb::new();
-    let (desk_ch, general, bob) = (spec.channel_id("service-desk"), spec.channel_id("general"), spec.user_id("bob"));
+    let (desk_ch, general, bob) = (
+        spec.channel_id("service-desk"),
+        spec.channel_id("general"),
+        spec.user_id("bob"),
+    );
     let bot = bot::start(&fake, &db).await;
     let card_post = format!("/channels/{desk_ch}/messages");
     fake.fail_next(
@@ -505,7 +560,11 @@ async fn a_429_on_a_post_waits_for_discords_retry_after_and_is_counted() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(error, "HTTP 429: rate limited, retry after 30.000s");
-    let wait = scalar(&db, "SELECT next_attempt_at - created_at FROM outbox WHERE kind = 'card'").await;
+    let wait = scalar(
+        &db,
+        "SELECT next_attempt_at - created_at FROM outbox WHERE kind = 'card'",
+    )
+    .await;
     assert!(wait >= 30_000, "the next attempt waits for Retry-After: {wait} ms");
     let scrape = opsdesk::telemetry::metrics().encode();
     let counted = scrape
