@@ -463,7 +463,12 @@ async fn run_discord(policy: Policy, database: &str, token: String) -> Outcome {
             );
         }
     };
-    let run = opsdesk::discord::run(desk, &settings, opsdesk::discord::Token::new(token), shutdown);
+    let run = async {
+        let result = opsdesk::discord::run(desk, &settings, opsdesk::discord::Token::new(token), shutdown).await;
+        // Commands still in the desk's hands finish (their replies may no longer go out).
+        telemetry::metrics().idle().await;
+        result
+    };
     tokio::pin!(run);
     let result = tokio::select! {
         r = &mut run => r,

@@ -109,6 +109,20 @@ pub struct Metrics {
     gateway_used: AtomicBool,
     ever_connected: AtomicBool,
     last_inbound_ms: AtomicI64,
+    /// Inbound events the desk is handling now, and a wake-up when none is.
+    in_flight: AtomicI64,
+    idle: tokio::sync::Notify,
+}
+
+/// One inbound event in the desk's hands; dropped when it is answered.
+pub struct InFlight(&'static Metrics);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// The process-wide metrics.
@@ -192,6 +206,27 @@ impl Metrics {
             gateway_used: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
             last_inbound_ms: AtomicI64::new(0),
+            in_flight: AtomicI64::new(0),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Counts an inbound event as in flight until the guard is dropped.
+    pub fn begin_command(&'static self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
+
+    /// Resolves once no inbound event is in the desk's hands (shutdown waits for it).
+    pub async fn idle(&self) {
+        loop {
+            let woken = self.idle.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) <= 0 {
+                return;
+            }
+            woken.await;
         }
     }
 

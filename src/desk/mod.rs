@@ -216,6 +216,8 @@ impl Desk {
     #[tracing::instrument(skip_all, fields(event = %inbound.key, actor = %inbound.actor.user))]
     pub async fn handle(&self, inbound: Inbound) -> Outcome {
         let started = std::time::Instant::now();
+        // Shutdown waits for the events in hand (see `telemetry::Metrics::idle`).
+        let _in_flight = crate::telemetry::metrics().begin_command();
         let result = self.handle_inner(&inbound).await;
         let outcome = match &result {
             Ok(Outcome::Reply(_)) => "ok",

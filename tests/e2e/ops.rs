@@ -591,3 +591,50 @@ async fn scalar_text(db: &TestDb, sql: &str) -> String {
         .map(|(s,)| s)
         .unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_past_its_grace_exits_1_saying_what_it_abandoned_and_the_rest_is_delivered_later() {
+    let fake = FakeDiscord::start(guild_with_members(3)).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let subscribers = extra_members(&spec);
+    subscribe(&fake, &db, &subscribers).await;
+    declare_offline(&fake, &db).await;
+    let guild_channels: Vec<u64> = spec.channels.iter().map(|c| c.id).collect();
+    // The first direct message hangs far longer than the grace.
+    fake.fail_next(
+        CallMatcher::custom(move |m, p| {
+            let seg: Vec<&str> = p.trim_matches('/').split('/').collect();
+            m == "POST"
+                && seg.len() == 3
+                && seg[0] == "channels"
+                && seg[2] == "messages"
+                && seg[1].parse::<u64>().is_ok_and(|c| !guild_channels.contains(&c))
+        }),
+        Fault::Delay(Duration::from_secs(15)),
+    );
+    let log = db.dir.path().join("grace.log");
+    let mut child = run_binary(&fake, &db, &log, &[("OPSDESK_SHUTDOWN__GRACE", "1s")]);
+    fake.wait_for_call("POST /users/@me/channels", 0, WAIT)
+        .await
+        .expect("a DM channel opened");
+    signal(&child, "TERM");
+    let code = exit_code(&mut child).await;
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("did not finish within shutdown.grace") && stderr.contains("queued_messages="),
+        "{stderr}"
+    );
+    assert!(stderr.contains("took longer than 1s"), "{stderr}");
+
+    // What committed stays queued: a later start delivers every notice once.
+    fake.clear_faults();
+    let mut again = run_binary(&fake, &db, &db.dir.path().join("again.log"), &[]);
+    bot::eventually(&fake, "every subscriber's notice", || {
+        subscribers.iter().all(|u| !dms(&fake, *u).is_empty())
+    })
+    .await;
+    signal(&again, "TERM");
+    assert_eq!(exit_code(&mut again).await, Some(0));
+}
