@@ -60,6 +60,31 @@ struct RawConfig {
     sla: RawSla,
     #[serde(default)]
     discord: RawDiscord,
+    #[serde(default)]
+    outbox: RawOutbox,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    shutdown: RawShutdown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    give_up_after: Option<String>,
+    stuck_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShutdown {
+    grace: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -511,6 +536,27 @@ pub struct Policy {
     pub escalation: EscalationSettings,
     pub sla: SlaSettings,
     pub discord: DiscordSettings,
+    pub outbox: OutboxSettings,
+    pub ops: OpsSettings,
+}
+
+/// How long delivery keeps trying (`[outbox]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// A row still failing (or blocked) this long after it was queued is
+    /// dead-lettered: never tried again, counted and shown as dead.
+    pub give_up_after: TimeDelta,
+    /// `/readyz` reports the outbox stuck when a row due this long ago is still undelivered.
+    pub stuck_after: TimeDelta,
+}
+
+/// The operator's surfaces: the HTTP listener (`[http]`) and shutdown (`[shutdown]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpsSettings {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None` (the default) serves nothing.
+    pub listen: Option<std::net::SocketAddr>,
+    /// How long a signalled shutdown may take before the process exits anyway, non-zero.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// The role every fallback routes to: the single point of contact.
@@ -521,6 +567,17 @@ pub const INCIDENT_MANAGER: &str = "incident_manager";
 impl Policy {
     /// Loads the embedded defaults, overlays `file` and the environment, and checks the result.
     pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        Self::load_noting(file, env).map(|(policy, _)| policy)
+    }
+
+    /// Like [`Self::load`], also returning the `OPSDESK_*` variables that name
+    /// no configuration key (left out, for the caller to warn about: a process
+    /// supervisor may inject its own, as Kubernetes does with `OPSDESK_PORT`).
+    /// Keys in a config file stay strict.
+    pub fn load_noting(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, Vec<String>), ConfigError> {
         let mut value: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
             origin: "config/default.toml".into(),
             message: e.to_string(),
@@ -536,8 +593,8 @@ impl Policy {
             })?;
             merge(&mut value, overlay);
         }
-        apply_env(&mut value, env);
-        Self::from_table(value)
+        let stray = apply_env(&mut value, env);
+        Ok((Self::from_table(value)?, stray))
     }
 
     /// The defaults alone (tests, benchmarks).
@@ -570,6 +627,7 @@ impl Policy {
         let escalation = check_escalation(raw.escalation, &role_known)?;
         let sla = check_sla(raw.sla)?;
         let discord = check_discord(raw.discord)?;
+        let (outbox, ops) = check_ops(&raw.outbox, &raw.http, &raw.shutdown)?;
 
         Ok(Policy {
             prefix: raw.prefix,
@@ -591,6 +649,8 @@ impl Policy {
             escalation,
             sla,
             discord,
+            outbox,
+            ops,
         })
     }
 
@@ -911,6 +971,43 @@ fn check_escalation(
         default_tiers: raw.default_tiers,
         major_ping: parties("escalation.major_ping", &raw.major_ping)?,
     })
+}
+
+/// Checks `[outbox]`, `[http]` and `[shutdown]`: positive durations and a socket address.
+fn check_ops(
+    outbox: &RawOutbox,
+    http: &RawHttp,
+    shutdown: &RawShutdown,
+) -> Result<(OutboxSettings, OpsSettings), ConfigError> {
+    let positive = |field: &str, text: Option<&str>, default: &str| -> Result<TimeDelta, ConfigError> {
+        let text = text.unwrap_or(default);
+        match parse_duration(text) {
+            Ok(d) if d > TimeDelta::zero() => Ok(d),
+            Ok(_) => Err(invalid(format!("{field}: must be longer than zero"))),
+            Err(e) => Err(invalid(format!("{field}: {e}"))),
+        }
+    };
+    let give_up_after = positive("outbox.give_up_after", outbox.give_up_after.as_deref(), "24h")?;
+    let stuck_after = positive("outbox.stuck_after", outbox.stuck_after.as_deref(), "10m")?;
+    let grace = positive("shutdown.grace", shutdown.grace.as_deref(), "10s")?;
+    let listen = match http.listen.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(addr) => Some(addr.parse::<std::net::SocketAddr>().map_err(|_| {
+            invalid(format!(
+                "http.listen: `{addr}` is not an address and port such as \"127.0.0.1:9187\""
+            ))
+        })?),
+    };
+    Ok((
+        OutboxSettings {
+            give_up_after,
+            stuck_after,
+        },
+        OpsSettings {
+            listen,
+            shutdown_grace: grace.to_std().unwrap_or(std::time::Duration::from_secs(10)),
+        },
+    ))
 }
 
 /// Checks `[discord]`: endpoint schemes, rate limits of at least 1, and ids.
@@ -1236,7 +1333,16 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 
 /// Applies `OPSDESK_A__B=value` as `a.b = value` (TOML literal if it parses,
 /// else a string), and `DISCORD_API_BASE` / `DISCORD_GATEWAY_URL` / `DISCORD_GUILD_ID`.
-fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) {
+/// Returns the `OPSDESK_*` names whose first part names no top-level key;
+/// they are left out.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    // The sections and keys the defaults hold, and the optional ones they may leave out.
+    let known: Vec<String> = table
+        .keys()
+        .cloned()
+        .chain(OPTIONAL_TOP_LEVEL.iter().map(|k| (*k).to_owned()))
+        .collect();
+    let mut stray = Vec::new();
     for (name, raw) in env {
         let path: Vec<String> = match name.as_str() {
             "DISCORD_API_BASE" => vec!["discord".into(), "api_base".into()],
@@ -1247,6 +1353,10 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
                 _ => continue,
             },
         };
+        if !known.contains(&path[0]) {
+            stray.push(name);
+            continue;
+        }
         let value = format!("v = {raw}")
             .parse::<toml::Table>()
             .ok()
@@ -1254,7 +1364,11 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
             .unwrap_or(toml::Value::String(raw));
         set_path(table, &path, value);
     }
+    stray
 }
+
+/// Top-level keys the embedded defaults may leave out.
+const OPTIONAL_TOP_LEVEL: [&str; 5] = ["database_durability", "discord", "outbox", "http", "shutdown"];
 
 /// Sets `path` in `table`, creating tables on the way; a non-table in the way
 /// is replaced, so the check that follows names the key.

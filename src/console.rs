@@ -244,7 +244,8 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
         );
     }
     let transport = Arc::new(ConsoleTransport::new(desk.clone(), out.clone(), ids.clone()));
-    let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
+    let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone())
+        .giving_up_after(desk.policy().outbox.give_up_after);
     let flush = || async {
         if let Err(e) = desk.fire_due_timers().await {
             if !desk.store().note_fault(&e) {

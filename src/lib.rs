@@ -11,18 +11,16 @@ pub mod console;
 pub mod desk;
 pub mod discord;
 pub mod domain;
+pub mod http;
 pub mod message;
 pub mod outbox;
 pub mod render;
 pub mod scheduler;
 pub mod store;
+pub mod telemetry;
 
 /// Sets up logging to stderr from `RUST_LOG` (default: opsdesk at info, the rest at warn).
+/// Text lines, coloured only on a terminal (see [`telemetry::init_logging`] for JSON).
 pub fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    telemetry::init_logging(default, telemetry::LogFormat::Text);
 }

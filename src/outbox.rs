@@ -51,8 +51,13 @@ pub struct Delivered {
 pub enum SendError {
     /// Try again later (rate limit, server error, network); `after` when the platform said when.
     Retry { after: Option<Duration>, reason: String },
-    /// Never deliverable (e.g. a channel that does not exist); recorded, not retried.
+    /// Never deliverable (e.g. a body the platform refuses); recorded, not retried.
     Permanent(String),
+    /// Not deliverable until something changes on the platform (the bot may
+    /// not post in the channel, or the channel does not exist): parked, and
+    /// tried again when the platform changes or the bot starts (see
+    /// [`unblock`]); dead-lettered like a retry once the give-up time passes.
+    Blocked(String),
     /// The recipient cannot be reached (e.g. their DMs are closed to the bot):
     /// recorded, not retried, and the subscriber the message was a notice to
     /// is marked unreachable, so later notices skip them.
@@ -84,6 +89,20 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1u64 << exp)).min(MAX_BACKOFF)
 }
 
+/// How long a failing row is tried by default before it is dead-lettered (`outbox.give_up_after`).
+pub const GIVE_UP_AFTER: TimeDelta = TimeDelta::hours(24);
+
+/// Makes every blocked row due again, because its cause may have cleared (the
+/// platform's channels, roles or permissions changed); returns how many.
+pub async fn unblock(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+    let mut conn = store.write().await?;
+    let n = store::outbox::unblock_all(&mut conn, now).await?;
+    if n > 0 {
+        tracing::info!(rows = n, "trying blocked outbox messages again");
+    }
+    Ok(n)
+}
+
 /// Delivers the outbox; shareable so a console can flush between lines while a
 /// background loop handles retries (a lock keeps them from sending a row twice).
 pub struct Dispatcher<T> {
@@ -91,6 +110,7 @@ pub struct Dispatcher<T> {
     transport: Arc<T>,
     clock: Clock,
     lock: Mutex<()>,
+    give_up_after: TimeDelta,
 }
 
 impl<T: Transport> Dispatcher<T> {
@@ -100,7 +120,33 @@ impl<T: Transport> Dispatcher<T> {
             transport,
             clock,
             lock: Mutex::new(()),
+            give_up_after: GIVE_UP_AFTER,
         }
+    }
+
+    /// Dead-letters rows still failing `after` they were queued (instead of [`GIVE_UP_AFTER`]).
+    pub fn giving_up_after(mut self, after: TimeDelta) -> Self {
+        self.give_up_after = after;
+        self
+    }
+
+    /// Whether a row failing now has been failing for the give-up time.
+    fn expired(&self, row: &Pending, now: chrono::DateTime<chrono::Utc>) -> bool {
+        now - row.created_at >= self.give_up_after
+    }
+
+    /// Dead-letters a row, logging it once, as an error: a message nobody will get.
+    async fn give_up(&self, row: &Pending, reason: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let mut conn = self.store.write().await?;
+        tracing::error!(
+            outbox = row.id,
+            subject = row.subject.as_deref().unwrap_or("-"),
+            attempts = row.attempts + 1,
+            %reason,
+            "delivery given up after outbox.give_up_after; the message is dead-lettered"
+        );
+        crate::telemetry::metrics().outbox_failure("dead");
+        store::outbox::mark_dead(&mut conn, row.id, reason, now).await
     }
 
     /// Delivers every row due now; returns how many were delivered.
@@ -113,29 +159,38 @@ impl<T: Transport> Dispatcher<T> {
     async fn deliver_due_until(&self, stop: &AtomicBool) -> Result<usize, StoreError> {
         let _guard = self.lock.lock().await;
         let mut delivered = 0;
+        // The rows of the last pass: a pass that finds the same rows due again
+        // (nothing delivered, nothing blocked out of the way) ends the loop.
+        let mut previous: Vec<i64> = Vec::new();
         loop {
             let now = self.clock.now();
             let mut conn = self.store.write().await?;
+            // A blocked row is never due, so its give-up time is checked here.
+            for (id, reason) in store::outbox::expire_blocked(&mut conn, now - self.give_up_after, now).await? {
+                crate::telemetry::metrics().outbox_failure("dead");
+                tracing::error!(
+                    outbox = id,
+                    reason = reason.as_deref().unwrap_or("-"),
+                    "a blocked message was still blocked after outbox.give_up_after; it is dead-lettered"
+                );
+            }
             let batch = store::outbox::due(&mut conn, now, 64).await?;
             drop(conn);
-            if batch.is_empty() {
+            let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+            if batch.is_empty() || ids == previous {
                 return Ok(delivered);
             }
+            previous = ids;
             // The batch holds at most one row per subject (the store holds back
             // a row while an earlier one of its subject is undelivered), so a
             // subject's messages keep their order across passes and retries.
-            let mut progressed = false;
             for row in &batch {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(delivered);
                 }
                 if self.deliver_one(row).await? {
                     delivered += 1;
-                    progressed = true;
                 }
-            }
-            if !progressed {
-                return Ok(delivered);
             }
         }
     }
@@ -167,8 +222,12 @@ impl<T: Transport> Dispatcher<T> {
             store::outbox::mark_delivered(&mut conn, row.id, "", now).await?;
             return Ok(true);
         }
-        if matches!(row.destination, Destination::Thread(_)) && card.is_none() {
+        if let (Destination::Thread(subject), None) = (&row.destination, &card) {
             let mut conn = self.store.write().await?;
+            if let Some(why) = store::outbox::card_trouble(&mut conn, subject).await? {
+                drop(conn);
+                return self.deliver_without_thread(row, &why).await;
+            }
             let next = now + TimeDelta::from_std(backoff(row.attempts)).unwrap_or(TimeDelta::seconds(1));
             store::outbox::mark_retry(&mut conn, row.id, "waiting for the card to be posted", next).await?;
             return Ok(false);
@@ -235,20 +294,51 @@ impl<T: Transport> Dispatcher<T> {
                 Ok(true)
             }
             Err(SendError::Retry { after, reason }) => {
+                if self.expired(row, now) {
+                    self.give_up(row, &reason, now).await?;
+                    return Ok(false);
+                }
+                crate::telemetry::metrics().outbox_failure("retry");
                 let mut conn = self.store.write().await?;
+                // The platform's own wait wins over the backoff (a 429's Retry-After).
                 let wait = after.unwrap_or_else(|| backoff(row.attempts));
                 let next = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1));
-                tracing::warn!(outbox = row.id, attempts = row.attempts + 1, %reason, "delivery failed; will retry");
+                // Logged when the reason changes, not on every attempt.
+                if row.last_error.as_deref() == Some(reason.as_str()) {
+                    tracing::debug!(outbox = row.id, attempts = row.attempts + 1, %reason, "delivery failed again; will retry");
+                } else {
+                    tracing::warn!(outbox = row.id, attempts = row.attempts + 1, %reason, wait_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                }
                 store::outbox::mark_retry(&mut conn, row.id, &reason, next).await?;
                 Ok(false)
             }
+            Err(SendError::Blocked(reason)) => {
+                if self.expired(row, now) {
+                    self.give_up(row, &reason, now).await?;
+                    return Ok(false);
+                }
+                crate::telemetry::metrics().outbox_failure("blocked");
+                let mut conn = self.store.write().await?;
+                if row.last_error.as_deref() != Some(reason.as_str()) {
+                    tracing::warn!(
+                        outbox = row.id,
+                        subject = row.subject.as_deref().unwrap_or("-"),
+                        %reason,
+                        "delivery blocked; tried again when the guild's channels or permissions change, or at the next start"
+                    );
+                }
+                store::outbox::mark_blocked(&mut conn, row.id, &reason, now).await?;
+                Ok(false)
+            }
             Err(SendError::Permanent(reason)) => {
+                crate::telemetry::metrics().outbox_failure("permanent");
                 let mut conn = self.store.write().await?;
                 tracing::warn!(outbox = row.id, %reason, "delivery impossible; giving up on this message");
                 store::outbox::mark_failed(&mut conn, row.id, Failure::Permanent, &reason, now).await?;
                 Ok(false)
             }
             Err(SendError::Unreachable(reason)) => {
+                crate::telemetry::metrics().outbox_failure("unreachable");
                 tracing::warn!(outbox = row.id, %reason, "recipient unreachable; giving up on this message");
                 // The failure and the subscriber's mark commit together: a
                 // closed inbox is never counted as lost nor tried again.
@@ -262,6 +352,86 @@ impl<T: Transport> Dispatcher<T> {
         }
     }
 
+    /// A message for a card's thread while the card cannot be posted: the
+    /// people it names (the reporter's welcome, the assignee's ping) get it by
+    /// direct message now; a message naming nobody is parked with the card and
+    /// goes to the thread once the card is posted.
+    async fn deliver_without_thread(&self, row: &Pending, why: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let subject = row.subject.as_deref().unwrap_or("-");
+        if row.message.ping_users.is_empty() {
+            let mut conn = self.store.write().await?;
+            let reason = format!("waiting for the card of {subject}, which cannot be posted: {why}");
+            store::outbox::mark_blocked(&mut conn, row.id, &reason, now).await?;
+            return Ok(false);
+        }
+        let mut message = row.message.clone();
+        message.text = crate::render::without_thread(subject, &row.message.text);
+        message.ping_users.clear();
+        message.ping_roles.clear();
+        message.ping_chat_roles.clear();
+        let mut last: Option<(Delivered, Destination)> = None;
+        let mut refused = Vec::new();
+        for (i, user) in row.message.ping_users.iter().enumerate() {
+            let destination = Destination::Dm(*user);
+            let delivery = Delivery {
+                id: row.id,
+                kind: OutKind::Post,
+                subject: None,
+                destination: &destination,
+                message: &message,
+                card: None,
+                nonce: format!("opsdesk-{}-u{i}", row.id),
+            };
+            match self.transport.deliver(&delivery).await {
+                Ok(done) => last = Some((done, destination.clone())),
+                Err(SendError::Retry { after, reason }) => {
+                    let mut conn = self.store.write().await?;
+                    let wait = after.unwrap_or_else(|| backoff(row.attempts));
+                    let next = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1));
+                    store::outbox::mark_retry(&mut conn, row.id, &reason, next).await?;
+                    return Ok(false);
+                }
+                Err(SendError::Permanent(r) | SendError::Blocked(r) | SendError::Unreachable(r)) => refused.push(r),
+            }
+        }
+        let mut conn = self.store.write().await?;
+        match last {
+            Some((done, destination)) => {
+                let how = format!("delivered by direct message: the card cannot be posted ({why})");
+                tracing::info!(
+                    outbox = row.id,
+                    subject,
+                    "delivered a thread message by direct message while its card is blocked"
+                );
+                store::outbox::mark_delivered_instead(&mut conn, row.id, &done.message_id, &how, now).await?;
+                drop(conn);
+                self.store.note_written();
+                // Its reactions (a survey's 👍/👎) go on the message it is recorded as.
+                let delivery = Delivery {
+                    id: row.id,
+                    kind: OutKind::Post,
+                    subject: None,
+                    destination: &destination,
+                    message: &message,
+                    card: None,
+                    nonce: String::new(),
+                };
+                self.transport.complete(&delivery, &done).await;
+                Ok(true)
+            }
+            None => {
+                let reason = format!(
+                    "the card cannot be posted ({why}), and the direct message failed: {}",
+                    refused.join("; ")
+                );
+                tracing::warn!(outbox = row.id, subject, %reason, "delivery impossible; giving up on this message");
+                store::outbox::mark_failed(&mut conn, row.id, Failure::Permanent, &reason, now).await?;
+                Ok(false)
+            }
+        }
+    }
+
     /// Delivers until `shutdown` resolves: on every commit (`ready`), and when
     /// the next retry falls due. Shutting down does not wait for a long pass (a
     /// fan-out to hundreds of subscribers takes a while at Discord's pace): the
@@ -270,6 +440,10 @@ impl<T: Transport> Dispatcher<T> {
     pub async fn run(&self, ready: &tokio::sync::Notify, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let stop = AtomicBool::new(false);
+        // A new start: what was blocked may deliver now (a permission granted meanwhile).
+        if let Err(e) = unblock(&self.store, self.clock.now()).await {
+            self.failed(&e);
+        }
         loop {
             let pass = self.deliver_due_until(&stop);
             tokio::pin!(pass);
@@ -736,5 +910,184 @@ mod tests {
         let attempts = testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await;
         assert_eq!(attempts, 1, "marked once");
         assert!(store::cards::by_subject(&mut conn, "INC-1").await.unwrap().is_some());
+    }
+
+    /// Answers each attempt with the next scripted result (then delivers).
+    struct Scripted {
+        answers: StdMutex<Vec<SendError>>,
+        sent: StdMutex<Vec<(i64, Destination, String)>>,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<SendError>) -> Arc<Self> {
+            Arc::new(Self {
+                answers: StdMutex::new(answers.into_iter().rev().collect()),
+                sent: StdMutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl Transport for Scripted {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            if let Some(e) = self.answers.lock().unwrap().pop() {
+                return Err(e);
+            }
+            self.sent
+                .lock()
+                .unwrap()
+                .push((d.id, d.destination.clone(), d.message.text.clone()));
+            Ok(Delivered {
+                channel_id: "c".into(),
+                message_id: format!("m{}", d.id),
+                thread_id: Some(format!("t{}", d.id)),
+            })
+        }
+    }
+
+    async fn queue(store: &Store, items: Vec<Outgoing>, clock: &Clock) {
+        let mut tx = store.begin().await.unwrap();
+        store::outbox::enqueue(&mut tx, &items, clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_is_honoured_and_a_row_failing_past_the_give_up_time_is_dead_lettered() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::fixed(chrono::Utc::now());
+        queue(
+            &store,
+            vec![Outgoing::post(
+                Destination::Channel("status".into()),
+                OutMessage::text("notice"),
+            )],
+            &clock,
+        )
+        .await;
+        let retry = |secs| SendError::Retry {
+            after: Some(Duration::from_secs(secs)),
+            reason: "HTTP 429: rate limited, retry after 30s".into(),
+        };
+        let transport = Scripted::new(vec![retry(30), retry(30), retry(30)]);
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone()).giving_up_after(TimeDelta::hours(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        let created = testing::scalar(&store, "SELECT created_at FROM outbox WHERE id = 1").await;
+        let next = testing::scalar(&store, "SELECT next_attempt_at FROM outbox WHERE id = 1").await;
+        assert_eq!(next - created, 30_000, "the platform's wait, not the 0.5 s backoff");
+        clock.advance(TimeDelta::seconds(29));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        assert_eq!(
+            testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await,
+            1,
+            "not before it"
+        );
+        clock.advance(TimeDelta::seconds(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        // Still failing an hour after it was queued: given up, kept with its reason.
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        let row = testing::text(
+            &store,
+            "SELECT (dead_at IS NOT NULL) || ' ' || (failed_at IS NOT NULL) || ' ' || last_error FROM outbox WHERE id = 1",
+        )
+        .await;
+        assert_eq!(row, "1 1 HTTP 429: rate limited, retry after 30s");
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(d.deliver_due().await.unwrap(), 0, "never tried again");
+        assert!(transport.sent.lock().unwrap().is_empty());
+        assert_eq!(
+            testing::scalar(&store, "SELECT attempts FROM outbox WHERE id = 1").await,
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_blocked_card_waits_for_a_change_its_thread_message_goes_by_dm_and_it_dies_after_the_give_up_time() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::fixed(chrono::Utc::now());
+        let role = RoleKey::parse("service_desk").unwrap();
+        let reporter = crate::domain::UserId::new(42);
+        queue(
+            &store,
+            vec![
+                Outgoing::card(
+                    "INC-1",
+                    Destination::RoleChannel(role.clone()),
+                    OutMessage::text("card"),
+                ),
+                Outgoing::post(
+                    Destination::Thread("INC-1".into()),
+                    OutMessage::text("welcome").pinging_users([reporter]),
+                )
+                .about("INC-1"),
+                Outgoing::post(Destination::Thread("INC-1".into()), OutMessage::text("a note")).about("INC-1"),
+                Outgoing::card("INC-1", Destination::RoleChannel(role), OutMessage::text("card edit")),
+            ],
+            &clock,
+        )
+        .await;
+        let transport = Scripted::new(vec![SendError::Blocked(
+            "HTTP 403 code 50013: Missing Permissions".into(),
+        )]);
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone()).giving_up_after(TimeDelta::hours(24));
+        // The card is blocked; the welcome reaches the reporter by DM; the note
+        // (naming nobody) and the card's edit wait with the card.
+        assert_eq!(d.deliver_due().await.unwrap(), 1);
+        let sent = transport.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].0, &sent[0].1), (2, &Destination::Dm(reporter)));
+        assert!(
+            sent[0].2.starts_with("welcome\n") && sent[0].2.contains("INC-1"),
+            "{}",
+            sent[0].2
+        );
+        let blocked = testing::texts(
+            &store,
+            "SELECT CAST(id AS TEXT) FROM outbox WHERE blocked_at IS NOT NULL ORDER BY id",
+        )
+        .await;
+        assert_eq!(blocked, ["1", "3"]);
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(
+            d.deliver_due().await.unwrap(),
+            0,
+            "a blocked card is not retried on a timer"
+        );
+
+        // A change on the platform: the card, its edit and the note go, in order.
+        assert_eq!(unblock(&store, clock.now()).await.unwrap(), 2);
+        assert_eq!(d.deliver_due().await.unwrap(), 3);
+        let ids: Vec<i64> = transport.sent.lock().unwrap().iter().map(|s| s.0).collect();
+        assert_eq!(ids, [2, 1, 3, 4]);
+
+        // Blocked for longer than the give-up time: dead-lettered, never retried.
+        queue(
+            &store,
+            vec![Outgoing::card(
+                "INC-2",
+                Destination::RoleChannel(RoleKey::parse("cab").unwrap()),
+                OutMessage::text("c"),
+            )],
+            &clock,
+        )
+        .await;
+        transport
+            .answers
+            .lock()
+            .unwrap()
+            .push(SendError::Blocked("the guild has no channel #cab".into()));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        clock.advance(TimeDelta::hours(25));
+        assert_eq!(d.deliver_due().await.unwrap(), 0);
+        let dead = testing::text(
+            &store,
+            "SELECT (COALESCE(dead_at, 0) > 0) || ' ' || last_error FROM outbox WHERE id = 5",
+        )
+        .await;
+        assert_eq!(dead, "1 the guild has no channel #cab");
+        assert_eq!(
+            unblock(&store, clock.now()).await.unwrap(),
+            0,
+            "a dead row is not revived"
+        );
     }
 }

@@ -229,7 +229,29 @@ impl Desk {
     /// generic reply and are logged here, once.
     #[tracing::instrument(skip_all, fields(event = %inbound.key, actor = %inbound.actor.user))]
     pub async fn handle(&self, inbound: Inbound) -> Outcome {
-        match self.handle_inner(&inbound).await {
+        let started = std::time::Instant::now();
+        // Shutdown waits for the events in hand (see `telemetry::Metrics::idle`).
+        let _in_flight = crate::telemetry::metrics().begin_command();
+        let result = self.handle_inner(&inbound).await;
+        let outcome = match &result {
+            Ok(Outcome::Reply(_)) => "ok",
+            Ok(Outcome::Ignored) => "ignored",
+            Ok(Outcome::Duplicate) => "duplicate",
+            Err(DeskError::Rejected(_) | DeskError::RejectedReaction(_)) => "rejected",
+            Err(DeskError::Store(_)) => "error",
+        };
+        let kind = match &inbound.event {
+            Event::Line(line) => match command::parse(&self.policy().prefix, line) {
+                Some(Ok(cmd)) => cmd.spec().map_or("other", |s| s.name),
+                Some(Err(_)) => "usage",
+                None => "chat",
+            },
+            Event::Command(Ok(cmd)) => cmd.spec().map_or("other", |s| s.name),
+            Event::Command(Err(_)) => "usage",
+            Event::Reaction { .. } => "reaction",
+        };
+        crate::telemetry::metrics().command(kind, outcome, started.elapsed(), self.clock().now().timestamp_millis());
+        match result {
             Ok(outcome) => outcome,
             Err(DeskError::Rejected(text)) => Outcome::Reply(Reply::private(text)),
             Err(DeskError::RejectedReaction(text)) => Outcome::Reply(Reply {

@@ -250,6 +250,16 @@ impl Directory {
         rebind(&mut inner, policy, guild, false);
     }
 
+    /// A channel of the desk's guild was created or renamed: it can be routed to by name.
+    pub fn channel_changed(&self, guild: u64, id: u64, name: &str) {
+        let Ok(mut inner) = self.inner.write() else { return };
+        if inner.desk != Some(guild) || !inner.loaded {
+            return;
+        }
+        inner.channels.retain(|_, c| *c != id);
+        inner.channels.insert(name.to_lowercase(), id);
+    }
+
     /// A role of the desk's guild was deleted: re-resolves (logged).
     pub fn role_deleted(&self, policy: &Policy, guild: u64, id: u64) {
         let Ok(mut inner) = self.inner.write() else { return };

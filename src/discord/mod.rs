@@ -120,12 +120,12 @@ pub async fn run(
         *client.ws_url.lock().await = url.trim_end_matches('/').to_owned();
     }
 
-    let transport = Arc::new(DiscordTransport::new(
-        client.http.clone(),
-        desk.policy().clone(),
-        directory.clone(),
-    ));
-    let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone());
+    let transport = Arc::new(
+        DiscordTransport::new(client.http.clone(), desk.policy().clone(), directory.clone())
+            .with_poster(transport::Poster::new(token.expose(), settings.api_base.as_deref())),
+    );
+    let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone())
+        .giving_up_after(desk.policy().outbox.give_up_after);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_rx_sched = stop_rx.clone();
     let outbox = {
@@ -430,6 +430,7 @@ impl EventHandler for Handler {
         let _ = self.bot_user.set(ready.user.id.get());
         let guilds: Vec<u64> = ready.guilds.iter().map(|g| g.id.get()).collect();
         tracing::info!(user = %ready.user.name, guilds = guilds.len(), "connected to Discord");
+        crate::telemetry::metrics().gateway(true);
         if let Err(why) = self.directory.ready(&guilds) {
             let _ = self.refuse.send(why);
             self.ready_seen.notify_waiters();
@@ -486,6 +487,44 @@ impl EventHandler for Handler {
     async fn guild_role_update(&self, _ctx: Context, _old: Option<serenity::all::Role>, new: serenity::all::Role) {
         self.directory
             .role_changed(self.desk.policy(), new.guild_id.get(), new.id.get(), &new.name);
+        // The bot's permissions may have changed with it.
+        self.unblock_outbox(new.guild_id.get()).await;
+    }
+
+    async fn channel_create(&self, _ctx: Context, channel: serenity::all::GuildChannel) {
+        self.directory
+            .channel_changed(channel.guild_id.get(), channel.id.get(), &channel.name);
+        self.unblock_outbox(channel.guild_id.get()).await;
+    }
+
+    async fn channel_update(
+        &self,
+        _ctx: Context,
+        _old: Option<serenity::all::GuildChannel>,
+        new: serenity::all::GuildChannel,
+    ) {
+        self.directory
+            .channel_changed(new.guild_id.get(), new.id.get(), &new.name);
+        self.unblock_outbox(new.guild_id.get()).await;
+    }
+
+    async fn guild_member_update(
+        &self,
+        _ctx: Context,
+        _old: Option<Member>,
+        new: Option<Member>,
+        _event: serenity::all::GuildMemberUpdateEvent,
+    ) {
+        // The bot given a role (and with it a permission) may deliver what was blocked.
+        if let Some(m) = new {
+            if self.bot_user.get() == Some(&m.user.id.get()) {
+                self.unblock_outbox(m.guild_id.get()).await;
+            }
+        }
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: serenity::all::ShardStageUpdateEvent) {
+        crate::telemetry::metrics().gateway(event.new == serenity::gateway::ConnectionStage::Connected);
     }
 
     async fn guild_role_delete(
@@ -559,6 +598,18 @@ impl EventHandler for Handler {
 }
 
 impl Handler {
+    /// A change in the desk's guild may clear what blocked delivery: try it again.
+    async fn unblock_outbox(&self, guild: u64) {
+        if !self.directory.is_desk(guild) {
+            return;
+        }
+        match crate::outbox::unblock(self.desk.store(), self.desk.clock().now()).await {
+            Ok(n) if n > 0 => self.desk.outbox_ready().notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not retry the blocked outbox messages"),
+        }
+    }
+
     async fn reaction(&self, ctx: Context, reaction: Reaction, added: bool) {
         let Some(user_id) = reaction.user_id else { return };
         // The bot's own reactions (e.g. the vote options it adds) are not events.

@@ -31,6 +31,100 @@ pub const DMS_CLOSED: isize = 50007;
 const UNKNOWN_MESSAGE: isize = 10008;
 /// Discord error code: a thread was already created for this message.
 const THREAD_EXISTS: isize = 160004;
+/// Discord error codes that a change on the guild can clear: the bot may not
+/// see the channel (Missing Access), may not post there (Missing
+/// Permissions), or the channel is gone (Unknown Channel).
+const MISSING_ACCESS: isize = 50001;
+const MISSING_PERMISSIONS: isize = 50013;
+const UNKNOWN_CHANNEL: isize = 10003;
+
+/// Posts messages itself (not through serenity's `send_message`) so that a 429's
+/// `Retry-After` (header, or `retry_after` in the body) reaches the outbox:
+/// serenity's error type keeps only the status, code and message.
+pub struct Poster {
+    client: reqwest::Client,
+    /// `Bot <token>`, as serenity sends it.
+    authorization: String,
+    proxy: Option<String>,
+}
+
+impl Poster {
+    pub fn new(token: &str, proxy: Option<&str>) -> Self {
+        let token = token.trim();
+        let authorization = if token.starts_with("Bot ") || token.starts_with("Bearer ") {
+            token.to_owned()
+        } else {
+            format!("Bot {token}")
+        };
+        Self {
+            client: reqwest::Client::builder()
+                .use_rustls_tls()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+            authorization,
+            proxy: proxy.map(|p| p.trim_end_matches('/').to_owned()),
+        }
+    }
+
+    /// Posts `msg` in `channel`; returns the new message's id.
+    async fn post(&self, channel: u64, msg: &CreateMessage) -> Result<u64, SendError> {
+        let body = serde_json::to_vec(msg).map_err(|e| SendError::Permanent(format!("unencodable message: {e}")))?;
+        let request = serenity::http::Request::new(
+            serenity::http::Route::ChannelMessages {
+                channel_id: ChannelId::new(channel),
+            },
+            serenity::http::LightMethod::Post,
+        )
+        .body(Some(body))
+        .build(&self.client, &self.authorization, self.proxy.as_deref())
+        .map_err(classify)?;
+        let response = request.send().await.map_err(|e| SendError::Retry {
+            after: None,
+            reason: format!("network: {e}"),
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| SendError::Retry {
+                after: None,
+                reason: format!("unreadable answer: {e}"),
+            })?;
+            let sent: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            return sent["id"]
+                .as_str()
+                .and_then(|id| id.parse::<u64>().ok())
+                .ok_or_else(|| SendError::Permanent("Discord's answer has no message id".into()));
+        }
+        if status.as_u16() == 429 {
+            crate::telemetry::metrics().rate_limited();
+            let header = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            let global = response.headers().get("x-ratelimit-global").is_some();
+            let body: serde_json::Value = match response.bytes().await {
+                Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            let secs = body["retry_after"]
+                .as_f64()
+                .or(header)
+                .unwrap_or(1.0)
+                .clamp(0.0, 3600.0);
+            let global = global || body["global"].as_bool() == Some(true);
+            return Err(SendError::Retry {
+                after: Some(Duration::from_secs_f64(secs)),
+                reason: format!(
+                    "HTTP 429: rate limited{}, retry after {secs:.3}s",
+                    if global { " (global)" } else { "" }
+                ),
+            });
+        }
+        let error = serenity::http::ErrorResponse::from_response(response, reqwest::Method::POST).await;
+        Err(classify(serenity::Error::Http(HttpError::UnsuccessfulRequest(error))))
+    }
+}
 
 /// The outbox's way to Discord.
 pub struct DiscordTransport {
@@ -39,11 +133,19 @@ pub struct DiscordTransport {
     directory: Arc<Directory>,
     pacer: Pacer,
     dm_channels: Mutex<HashMap<u64, u64>>,
+    poster: Option<Poster>,
 }
 
 impl DiscordTransport {
+    /// Posts through `poster` when given (Retry-After honoured), else through serenity.
+    pub fn with_poster(mut self, poster: Poster) -> Self {
+        self.poster = Some(poster);
+        self
+    }
+
     pub fn new(http: Arc<Http>, policy: Policy, directory: Arc<Directory>) -> Self {
         Self {
+            poster: None,
             http,
             pacer: Pacer::new(
                 policy.discord.requests_per_second as usize,
@@ -71,17 +173,22 @@ impl DiscordTransport {
     }
 
     async fn channel_for(&self, d: &Delivery<'_>) -> Result<u64, SendError> {
-        let not_ready = || SendError::Retry {
-            after: Some(Duration::from_secs(1)),
-            reason: "guild not loaded yet".into(),
-        };
+        // The guild is loaded (see `deliver`): a channel it lacks is blocked, not "not loaded".
+        let missing = |name: &str| SendError::Blocked(format!("the guild has no channel #{name}"));
         match d.destination {
-            Destination::RoleChannel(role) => self.directory.role_channel(&self.policy, role).ok_or_else(not_ready),
+            Destination::RoleChannel(role) => self.directory.role_channel(&self.policy, role).ok_or_else(|| {
+                let name = self
+                    .policy
+                    .role(role)
+                    .map_or_else(|| role.to_string(), |r| r.channel.clone());
+                missing(&name)
+            }),
             Destination::Channel(c) => match self.directory.channel(c) {
                 Some(id) => Ok(id),
-                None if *c == self.policy.outage.status_channel => {
-                    self.directory.status_channel(&self.policy).ok_or_else(not_ready)
-                }
+                None if *c == self.policy.outage.status_channel => self
+                    .directory
+                    .status_channel(&self.policy)
+                    .ok_or_else(|| missing(c.trim_start_matches('#'))),
                 // An id of a channel we were told about (e.g. where a command came from).
                 None => c
                     .parse::<u64>()
@@ -190,6 +297,9 @@ impl DiscordTransport {
 
     async fn send(&self, channel: u64, msg: CreateMessage) -> Result<u64, SendError> {
         self.pacer.acquire(Some(channel)).await;
+        if let Some(poster) = &self.poster {
+            return poster.post(channel, &msg).await;
+        }
         let sent = ChannelId::new(channel)
             .send_message(&*self.http, msg)
             .await
@@ -260,7 +370,15 @@ fn classify(e: serenity::Error) -> SendError {
             let status = resp.status_code.as_u16();
             if resp.error.code == DMS_CLOSED {
                 SendError::Unreachable(format!("dms closed ({DMS_CLOSED})"))
+            } else if matches!(resp.error.code, MISSING_ACCESS | MISSING_PERMISSIONS | UNKNOWN_CHANNEL) {
+                SendError::Blocked(format!(
+                    "HTTP {status} code {}: {}",
+                    resp.error.code, resp.error.message
+                ))
             } else if status == 429 || status >= 500 {
+                if status == 429 {
+                    crate::telemetry::metrics().rate_limited();
+                }
                 SendError::Retry {
                     after: None,
                     reason: format!("HTTP {status}: {}", resp.error.message),

@@ -16,6 +16,7 @@ mod health;
 pub mod incidents;
 pub mod links;
 pub mod notices;
+pub mod ops;
 pub mod outages;
 pub mod outbox;
 pub mod reactions;
@@ -222,6 +223,15 @@ impl Store {
     pub async fn integrity_check(&self) -> Result<String> {
         let (r,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&self.reader).await?;
         Ok(r)
+    }
+
+    /// Copies the whole write-ahead log into the database file and empties it
+    /// (`wal_checkpoint(TRUNCATE)`), so a stopped desk leaves one file behind.
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.checkpointer)
+            .await?;
+        Ok(())
     }
 
     /// Closes the pools, waiting for open connections.

@@ -14,6 +14,10 @@ pub struct Pending {
     pub destination: Destination,
     pub message: OutMessage,
     pub attempts: i64,
+    /// When it was queued (the give-up clock starts here).
+    pub created_at: DateTime<Utc>,
+    /// Why the last attempt failed, if one did (a failure is logged when it changes).
+    pub last_error: Option<String>,
 }
 
 /// Queues messages; part of the action's transaction.
@@ -77,16 +81,24 @@ fn json_err(e: serde_json::Error) -> StoreError {
 /// subject is undelivered (its retry may be minutes away), so the messages of
 /// one subject arrive in order: a card's edits after the card, a subscriber's
 /// update after the declaration.
-const READY: &str = "o.delivered_at IS NULL AND o.failed_at IS NULL
+///
+/// A blocked row (see [`mark_blocked`]) is not tried until it is unblocked,
+/// and holds back only the cards of its subject (a card's edits never
+/// overtake it); the rest of its subject goes on, so a card that cannot be
+/// posted does not silence its record (the dispatcher delivers what waits on
+/// the card's thread without it).
+const READY: &str = "o.delivered_at IS NULL AND o.failed_at IS NULL AND o.blocked_at IS NULL
     AND (o.subject IS NULL OR NOT EXISTS (
         SELECT 1 FROM outbox e
          WHERE e.delivered_at IS NULL AND e.failed_at IS NULL
-           AND e.subject = o.subject AND e.id < o.id))";
+           AND e.subject = o.subject AND e.id < o.id
+           AND (e.blocked_at IS NULL OR (e.kind = 'card' AND o.kind = 'card'))))";
 
 /// Rows due for an attempt at `now`, oldest first, at most one per subject.
 pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<Pending>> {
-    let rows: Vec<(i64, String, Option<String>, String, String, i64)> = sqlx::query_as(&format!(
-        "SELECT o.id, o.kind, o.subject, o.destination, o.payload, o.attempts FROM outbox o
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, String, Option<String>, String, String, i64, i64, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT o.id, o.kind, o.subject, o.destination, o.payload, o.attempts, o.created_at, o.last_error FROM outbox o
           WHERE {READY} AND o.next_attempt_at <= ?
           ORDER BY o.id LIMIT ?"
     ))
@@ -95,19 +107,23 @@ pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|(id, kind, subject, destination, payload, attempts)| {
-            Ok(Pending {
-                id,
-                kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
-                    table: "outbox",
-                    detail: kind,
-                })?,
-                subject,
-                destination: serde_json::from_str(&destination).map_err(json_err)?,
-                message: serde_json::from_str(&payload).map_err(json_err)?,
-                attempts,
-            })
-        })
+        .map(
+            |(id, kind, subject, destination, payload, attempts, created_at, last_error)| {
+                Ok(Pending {
+                    id,
+                    kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                        table: "outbox",
+                        detail: kind,
+                    })?,
+                    subject,
+                    destination: serde_json::from_str(&destination).map_err(json_err)?,
+                    message: serde_json::from_str(&payload).map_err(json_err)?,
+                    attempts,
+                    created_at: super::from_ms("outbox", created_at)?,
+                    last_error,
+                })
+            },
+        )
         .collect()
 }
 
@@ -143,6 +159,107 @@ pub async fn mark_retry(conn: &mut Conn, id: i64, error: &str, next: DateTime<Ut
         .bind(id)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Parks a row that cannot be delivered until something changes on the
+/// platform (a permission, a channel): not tried again on a timer, but by
+/// [`unblock_all`] when the platform changes or the bot starts.
+pub async fn mark_blocked(conn: &mut Conn, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, blocked_at = ? WHERE id = ?")
+        .bind(error)
+        .bind(to_ms(now))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes every blocked row due now (its cause may have cleared); returns how many.
+pub async fn unblock_all(conn: &mut Conn, now: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outbox SET blocked_at = NULL, next_attempt_at = ?
+          WHERE blocked_at IS NOT NULL AND delivered_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Dead-letters a row that kept failing for the give-up time: out of
+/// delivery for good, its last reason kept.
+pub async fn mark_dead(conn: &mut Conn, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ?, dead_at = ?, blocked_at = NULL
+          WHERE id = ? AND delivered_at IS NULL",
+    )
+    .bind(error)
+    .bind(to_ms(now))
+    .bind(to_ms(now))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Dead-letters the blocked rows queued before `cutoff` (they are never due,
+/// so no attempt would find them); returns (id, last error) of each.
+pub async fn expire_blocked(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, Option<String>)>> {
+    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "UPDATE outbox SET failed_at = ?, dead_at = ?, blocked_at = NULL
+          WHERE blocked_at IS NOT NULL AND delivered_at IS NULL AND failed_at IS NULL AND created_at <= ?
+          RETURNING id, last_error",
+    )
+    .bind(to_ms(now))
+    .bind(to_ms(now))
+    .bind(to_ms(cutoff))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows)
+}
+
+/// Why the card of `subject` is not on the platform, when its first
+/// undelivered card row (the one the others wait for) is blocked or failed: what waits on the card's thread
+/// is then delivered without it.
+pub async fn card_trouble(conn: &mut Conn, subject: &str) -> Result<Option<String>> {
+    let row: Option<(bool, Option<String>)> = sqlx::query_as(
+        "SELECT blocked_at IS NOT NULL OR failed_at IS NOT NULL, last_error FROM outbox
+          WHERE subject = ? AND kind = 'card' AND delivered_at IS NULL ORDER BY id LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        Some((true, why)) => Some(why.unwrap_or_default()),
+        _ => None,
+    })
+}
+
+/// Marks a row delivered some other way than it was addressed (by direct
+/// message while its card's thread cannot be had), saying how in `last_error`.
+pub async fn mark_delivered_instead(
+    conn: &mut Conn,
+    id: i64,
+    message_id: &str,
+    how: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1, last_error = ?,
+                blocked_at = NULL
+          WHERE id = ? AND delivered_at IS NULL",
+    )
+    .bind(to_ms(now))
+    .bind(message_id)
+    .bind(how)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

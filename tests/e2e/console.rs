@@ -299,7 +299,8 @@ fn check_config_names_the_bad_key_and_start_up_refuses_it() {
 fn without_a_token_run_explains_and_the_default_starts_the_console() {
     let db = TestDb::new();
     let out = run_with_input(&["run"], db.dir.path(), "");
-    assert_eq!(out.status.code(), Some(2));
+    // EX_CONFIG: a missing token is the configuration's problem.
+    assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("DISCORD_TOKEN is not set") && err.contains("opsdesk console"),

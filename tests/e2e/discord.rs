@@ -500,7 +500,8 @@ fn the_binary_exits_non_zero_with_a_message_when_discord_rejects_the_token() {
         .current_dir(db.dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // EX_CONFIG: a rejected token is not worth a restart.
+    assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("opsdesk run: Discord rejected the token"), "{err}");
     assert!(!err.contains("panicked"), "{err}");

@@ -39,7 +39,7 @@ async fn scalar(db: &TestDb, sql: &str) -> i64 {
 
 /// The service desk guild with the email subscriber role and `n` more plain
 /// members (`sub000`, `sub001`, …).
-fn guild_with_members(n: u64) -> GuildSpec {
+pub(crate) fn guild_with_members(n: u64) -> GuildSpec {
     let mut spec = GuildSpec::service_desk_default();
     spec.roles.push(RoleSpec {
         id: 1_200_000_000_000_000_299,
@@ -55,7 +55,7 @@ fn guild_with_members(n: u64) -> GuildSpec {
 }
 
 /// The extra members' user ids.
-fn extra_members(spec: &GuildSpec) -> Vec<u64> {
+pub(crate) fn extra_members(spec: &GuildSpec) -> Vec<u64> {
     spec.members
         .iter()
         .filter(|m| m.username.starts_with("sub"))
@@ -65,7 +65,7 @@ fn extra_members(spec: &GuildSpec) -> Vec<u64> {
 
 /// Subscribes each user to email with `!subscribe email` through the desk, as
 /// they would in chat, before the bot connects.
-async fn subscribe(fake: &FakeDiscord, db: &TestDb, users: &[u64]) {
+pub(crate) async fn subscribe(fake: &FakeDiscord, db: &TestDb, users: &[u64]) {
     let desk = bot::offline_desk(fake, db).await;
     for &user in users {
         let member = fake.spec().members.iter().find(|m| m.user_id == user).unwrap();
@@ -105,7 +105,7 @@ fn dm_sends(spec: &GuildSpec) -> CallMatcher {
 /// Distinct messages created in DM channels so far, read from the calls alone
 /// (cheap to re-check after every call, and a send repeated with the same
 /// nonce counts once).
-fn dms_created(calls: &[Call]) -> usize {
+pub(crate) fn dms_created(calls: &[Call]) -> usize {
     let dm_channels: HashSet<&str> = calls
         .iter()
         .filter(|c| c.is("POST /users/@me/channels") && c.succeeded())
@@ -131,7 +131,7 @@ async fn wait_for_dms(fake: &FakeDiscord, n: usize) {
 }
 
 /// What a user has received by direct message, oldest first.
-fn dms(fake: &FakeDiscord, user: u64) -> Vec<String> {
+pub(crate) fn dms(fake: &FakeDiscord, user: u64) -> Vec<String> {
     fake.dm_channel(user)
         .map(|c| fake.bot_messages(c).iter().map(|m| m.content().to_owned()).collect())
         .unwrap_or_default()

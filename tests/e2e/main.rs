@@ -12,6 +12,7 @@ mod discord_guard;
 mod discord_outage;
 mod fake_discord;
 mod history;
+mod ops;
 mod outage;
 mod proofs;
 mod proofs_discord;

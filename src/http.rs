@@ -1,0 +1,219 @@
+//! The operator's HTTP listener (`http.listen`, off by default): `/healthz`
+//! (the process answers), `/readyz` (the database takes writes, the gateway is
+//! connected, the outbox is not stuck; 503 naming what is not) and `/metrics`
+//! (the Prometheus text format). The router is open for more routes on the
+//! same listener (the alert webhooks, under `/hooks/`): add them in
+//! [`router`]. Unknown paths get 404 and other methods 405; nothing here
+//! changes data. It must not import sqlx or serenity.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::TimeDelta;
+
+use crate::desk::Clock;
+use crate::store::{self, Store};
+use crate::telemetry::metrics;
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct Ops {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: Clock,
+    stuck_after: TimeDelta,
+}
+
+impl Ops {
+    /// The listener's view of a desk's store; the outbox counts as stuck when
+    /// a message queued `stuck_after` ago is still undelivered.
+    pub fn new(store: Store, clock: Clock, stuck_after: TimeDelta) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                stuck_after,
+            }),
+        }
+    }
+}
+
+/// Why the listener did not start.
+#[derive(Debug, thiserror::Error)]
+#[error("http.listen: cannot listen on {addr}: {source}")]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds the listener now, so a port in use stops start-up with a clear message.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ListenError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError { addr, source })
+}
+
+/// Every route the listener serves.
+pub fn router(ops: Ops) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .with_state(ops)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+async fn not_found() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        "not found: this listener serves /healthz, /readyz and /metrics\n".into(),
+    )
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "ok\n".into())
+}
+
+/// The reasons the desk is not ready, empty when it is.
+async fn not_ready(ops: &Ops) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Err(fault) = ops.inner.store.writable() {
+        why.push(format!("database not writable: {}", fault.as_str()));
+    }
+    if metrics().gateway_connected() == Some(false) {
+        why.push("Discord gateway not connected".to_owned());
+    }
+    let cutoff = ops.inner.clock.now() - ops.inner.stuck_after;
+    let stuck = match ops.inner.store.read().await {
+        Ok(mut conn) => store::ops::outbox_stuck_since(&mut conn, cutoff).await,
+        Err(e) => Err(e),
+    };
+    match stuck {
+        Ok(None) => {}
+        Ok(Some(since)) => why.push(format!(
+            "outbox stuck: a message queued at {} is still undelivered (outbox.stuck_after)",
+            since.format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+        Err(e) => why.push(format!("database not readable: {e}")),
+    }
+    why
+}
+
+async fn readyz(State(ops): State<Ops>) -> Response {
+    let why = not_ready(&ops).await;
+    if why.is_empty() {
+        text(StatusCode::OK, "ready\n".into())
+    } else {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", why.join("; ")),
+        )
+    }
+}
+
+/// Sets a counter to a total read elsewhere (it only ever grows).
+fn catch_up(counter: &prometheus_client::metrics::counter::Counter, total: i64) {
+    let total = u64::try_from(total).unwrap_or(0);
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
+/// Reads what the database holds into the gauges.
+async fn refresh(ops: &Ops) -> Result<(), store::StoreError> {
+    let m = metrics();
+    let mut conn = ops.inner.store.read().await?;
+    let by_priority = store::ops::open_incidents_by_priority(&mut conn).await?;
+    for p in 1..=5 {
+        let n = by_priority.iter().find(|(q, _)| *q == p).map_or(0, |(_, n)| *n);
+        m.open_incidents
+            .get_or_create(&vec![("priority".to_owned(), format!("P{p}"))])
+            .set(n);
+    }
+    let outbox = store::ops::outbox_status(&mut conn).await?;
+    for (state, n) in [
+        ("pending", outbox.pending),
+        ("blocked", outbox.blocked),
+        ("failed", outbox.failed),
+        ("dead", outbox.dead),
+    ] {
+        m.outbox_rows
+            .get_or_create(&vec![("state".to_owned(), state.to_owned())])
+            .set(n);
+    }
+    let age = outbox
+        .oldest_pending
+        .map_or(0, |t| (ops.inner.clock.now() - t).num_seconds().max(0));
+    m.outbox_oldest.set(age);
+    let (warnings, breaches) = store::ops::sla_notices(&mut conn).await?;
+    for (kind, n) in [("warning", warnings), ("breach", breaches)] {
+        catch_up(
+            &m.sla_notices.get_or_create(&vec![("kind".to_owned(), kind.to_owned())]),
+            n,
+        );
+    }
+    Ok(())
+}
+
+async fn metrics_text(State(ops): State<Ops>) -> Response {
+    if let Err(e) = refresh(&ops).await {
+        tracing::warn!(error = %e, "metrics: could not read the database");
+        return text(StatusCode::SERVICE_UNAVAILABLE, format!("database not readable: {e}\n"));
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        metrics().encode(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Destination, OutMessage, Outgoing};
+    use crate::store::testing::temp_store;
+
+    #[tokio::test]
+    async fn readiness_names_an_outbox_stuck_past_its_threshold() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::fixed(chrono::Utc::now());
+        let ops = Ops::new(store.clone(), clock.clone(), TimeDelta::minutes(10));
+        assert!(not_ready(&ops).await.is_empty());
+        let mut tx = store.begin().await.unwrap();
+        let item = Outgoing::post(Destination::Channel("status".into()), OutMessage::text("x"));
+        store::outbox::enqueue(&mut tx, &[item], clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+        clock.advance(TimeDelta::minutes(9));
+        assert!(not_ready(&ops).await.is_empty(), "behind, not stuck");
+        clock.advance(TimeDelta::minutes(2));
+        let why = not_ready(&ops).await;
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].starts_with("outbox stuck: a message queued at "), "{why:?}");
+        let response = readyz(State(ops)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
