@@ -6,7 +6,7 @@
 use crate::domain::change::{ChangeId, ChangeState, ChangeType, Risk};
 use crate::domain::sla::parse_duration;
 
-use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, OptionKind, UsageError};
+use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, Kind, OptionKind, UsageError};
 
 const RISKS: &[&str] = &["low", "medium", "high"];
 const CHANGE_TYPES: &[&str] = &["standard", "normal", "emergency"];
@@ -30,7 +30,9 @@ pub(super) const CHANGE: CommandSpec = CommandSpec {
             [window=<start>..<end>] [implementer=@user]",
     summary: "File a change (RFC); replies with its CHG id. Also `change cancel CHG-<n> [reason]` and \
               `change status CHG-<n> <state> [reason] [window=…]`.",
-    may: who::ANYONE,
+    may: who::CHANGE_ANY_FORM,
+    kind: Kind::Changes,
+    example: "change Upgrade the MTA service=email risk=medium type=normal window=2026-12-10T22:00..2026-12-11T00:00",
     options: &[
         pos("title", "What will change, in one line", OptionKind::Text, true),
         named("service", "The service it changes", OptionKind::Text),
@@ -55,6 +57,8 @@ pub(super) const CHANGES: CommandSpec = CommandSpec {
     usage: "changes [open|upcoming|mine|all|service=<name>]",
     summary: "List changes: open (default, newest first), upcoming (by window), yours, or one service's.",
     may: who::ANYONE,
+    kind: Kind::Changes,
+    example: "changes upcoming",
     options: &[
         pos("filter", "Which changes", OptionKind::Choice(CHANGE_FILTERS), false),
         named("service", "Only this service", OptionKind::Text),
@@ -67,6 +71,8 @@ pub(super) const CAB: CommandSpec = CommandSpec {
     usage: "cab CHG-<n> [deadline=<duration>]",
     summary: "Call the CAB (or ECAB) vote on a change: members vote ✅ ❌ ➖ by reaction.",
     may: who::CHANGE_AUTHORITY,
+    kind: Kind::Changes,
+    example: "cab CHG-3 deadline=2d",
     options: &[
         pos("id", "The change, e.g. CHG-3", OptionKind::Change, true),
         named("deadline", "How long the vote stays open, e.g. 24h", OptionKind::Text),
@@ -79,6 +85,8 @@ pub(super) const AUTHORIZE: CommandSpec = CommandSpec {
     usage: "authorize CHG-<n>",
     summary: "Authorize a change after its vote (not your own).",
     may: who::CHANGE_AUTHORITY,
+    kind: Kind::Changes,
+    example: "authorize CHG-3",
     options: &[pos("id", "The change, e.g. CHG-3", OptionKind::Change, true)],
 };
 
@@ -88,6 +96,8 @@ pub(super) const REJECT: CommandSpec = CommandSpec {
     usage: "reject CHG-<n> <reason>",
     summary: "Reject a change after its vote, saying why.",
     may: who::CHANGE_AUTHORITY,
+    kind: Kind::Changes,
+    example: "reject CHG-3 no rollback plan",
     options: &[
         pos("id", "The change, e.g. CHG-3", OptionKind::Change, true),
         pos("reason", "Why", OptionKind::Text, true),

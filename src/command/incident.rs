@@ -14,7 +14,7 @@ use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
 use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 
-use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, OptionKind, UsageError};
+use super::{named, pos, shorten, user_ref, who, Args, Command, CommandSpec, Kind, OptionKind, UsageError};
 
 const STATES: &[&str] = &["new", "assigned", "in_progress", "on_hold", "resolved", "closed"];
 const HOLD_REASONS: &str = "awaiting_caller, awaiting_change, awaiting_problem or awaiting_vendor";
@@ -183,6 +183,8 @@ pub(super) const INCIDENT: CommandSpec = CommandSpec {
     usage: "incident <title> [impact=high|medium|low] [urgency=high|medium|low] [service=<name>] [category=<name>]",
     summary: "Report an incident; replies with its INC id, priority and who handles it.",
     may: who::INCIDENT_LOGGERS,
+    kind: Kind::Incidents,
+    example: "incident Mail is down impact=high urgency=high service=email",
     options: &[
         pos("title", "What is wrong, in one line", OptionKind::Text, true),
         named("impact", "How widely it hurts", OptionKind::Choice(&LEVELS)),
@@ -199,6 +201,8 @@ pub(super) const SHOW: CommandSpec = CommandSpec {
     usage: "show INC-<n>|CHG-<n>",
     summary: "Show an incident (to those who may see it) or a change, with its history.",
     may: who::ANYONE,
+    kind: Kind::Incidents,
+    example: "show INC-12",
     options: &[pos(
         "id",
         "The incident or change, e.g. INC-12 or CHG-3",
@@ -214,6 +218,8 @@ pub(super) const HISTORY: CommandSpec = CommandSpec {
     usage: "history INC-<n>|CHG-<n>|OUT-<n> [page=<n>]",
     summary: "Page a record's history. Its whole trail, oldest first, for INC-, CHG- and OUT- ids.",
     may: who::INCIDENT_READERS,
+    kind: Kind::Incidents,
+    example: "history INC-12 page=2",
     options: &[
         pos(
             "id",
@@ -231,6 +237,8 @@ pub(super) const INCIDENTS: CommandSpec = CommandSpec {
     usage: "incidents [open|resolved|closed|cancelled|all] [unassigned] [breaching] [mine] [P1..P5] [service=<name>] [tier=<n|role>] [page=<n>]",
     summary: "List incidents, newest first. Each line shows the assignee, age and next SLA deadline; filter words combine (`unassigned breaching P1`); non-agents see their own.",
     may: who::ANYONE,
+    kind: Kind::Incidents,
+    example: "incidents unassigned breaching P1",
     options: &[
         pos(
             "filter",
@@ -250,6 +258,8 @@ pub(super) const SEARCH: CommandSpec = CommandSpec {
     usage: "search <words> [page=<n>]",
     summary: "Find incidents by words. Looks in titles, notes and resolutions, best match first; non-agents search their own.",
     may: who::ANYONE,
+    kind: Kind::Incidents,
+    example: "search vpn certificate",
     options: &[
         pos("words", "Words to look for, e.g. mail relay restarted", OptionKind::Text, true),
         named("page", "Page number", OptionKind::Text),
@@ -262,6 +272,8 @@ pub(super) const TAKE: CommandSpec = CommandSpec {
     usage: "take INC-<n>",
     summary: "Claim an incident: assign it to yourself.",
     may: who::AGENTS,
+    kind: Kind::Incidents,
+    example: "take INC-12",
     options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
 };
 
@@ -271,6 +283,8 @@ pub(super) const ASSIGN: CommandSpec = CommandSpec {
     usage: "assign INC-<n> @user",
     summary: "Assign an incident to someone.",
     may: who::AGENTS,
+    kind: Kind::Incidents,
+    example: "assign INC-12 @sam",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("user", "Who takes it", OptionKind::User, true),
@@ -285,6 +299,8 @@ pub(super) const STATUS: CommandSpec = CommandSpec {
     usage: "status INC-<n> <in_progress|on_hold|resolved|closed> [reason] (on_hold: awaiting_caller|awaiting_change|awaiting_problem|awaiting_vendor <text>)",
     summary: "Move an incident through its lifecycle; with no arguments, show current outages.",
     may: who::ANYONE,
+    kind: Kind::Incidents,
+    example: "status INC-12 on_hold awaiting_caller waiting for a screenshot",
     options: &[
         pos(
             "id",
@@ -303,6 +319,8 @@ pub(super) const NOTE: CommandSpec = CommandSpec {
     usage: "note INC-<n> <text>",
     summary: "Add a note to an incident.",
     may: who::INCIDENT_READERS,
+    kind: Kind::Incidents,
+    example: "note INC-12 restarted the MTA, watching the queue",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("text", "The note", OptionKind::Text, true),
@@ -315,6 +333,8 @@ pub(super) const RESOLVE: CommandSpec = CommandSpec {
     usage: "resolve INC-<n> <resolution>",
     summary: "Resolve an incident, saying how.",
     may: who::INCIDENT_WORKERS,
+    kind: Kind::Incidents,
+    example: "resolve INC-12 renewed the certificate",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("resolution", "How it was fixed", OptionKind::Text, true),
@@ -327,6 +347,8 @@ pub(super) const CLOSE: CommandSpec = CommandSpec {
     usage: "close INC-<n>",
     summary: "Close a resolved incident.",
     may: who::INCIDENT_CLOSERS,
+    kind: Kind::Incidents,
+    example: "close INC-12",
     options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
 };
 
@@ -336,6 +358,8 @@ pub(super) const REOPEN: CommandSpec = CommandSpec {
     usage: "reopen INC-<n> [reason]",
     summary: "Reopen a resolved incident.",
     may: who::INCIDENT_CLOSERS,
+    kind: Kind::Incidents,
+    example: "reopen INC-12 still bouncing",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("reason", "Why it is not fixed", OptionKind::Text, false),
@@ -348,6 +372,8 @@ pub(super) const CANCEL: CommandSpec = CommandSpec {
     usage: "cancel INC-<n> <reason>",
     summary: "Cancel an open incident (logged by mistake, withdrawn): it ends without an SLA result.",
     may: who::INCIDENT_EDITORS,
+    kind: Kind::Incidents,
+    example: "cancel INC-12 logged twice by mistake",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("reason", "Why it is cancelled", OptionKind::Text, true),
@@ -360,6 +386,8 @@ pub(super) const EDIT: CommandSpec = CommandSpec {
     usage: "edit INC-<n> [title=<text>] [service=<name>] [category=<name>]",
     summary: "Correct an incident's title, service or category (its reporter while it is new; agents always).",
     may: who::INCIDENT_EDITORS,
+    kind: Kind::Incidents,
+    example: "edit INC-12 service=vpn title=VPN drops every hour",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         named("title", "The new title", OptionKind::Phrase),
@@ -374,6 +402,8 @@ pub(super) const LINK: CommandSpec = CommandSpec {
     usage: "link INC-<a> INC-<b>",
     summary: "Link two related incidents: each shows the other.",
     may: who::INCIDENT_WORKERS,
+    kind: Kind::Incidents,
+    example: "link INC-12 INC-14",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("other", "The related incident", OptionKind::Incident, true),
@@ -386,6 +416,8 @@ pub(super) const DUPLICATE: CommandSpec = CommandSpec {
     usage: "duplicate INC-<b> of INC-<a>",
     summary: "Close INC-b as a duplicate of INC-a; its reporter hears of INC-a's progress.",
     may: who::INCIDENT_WORKERS,
+    kind: Kind::Incidents,
+    example: "duplicate INC-14 of INC-12",
     options: &[
         pos("id", "The duplicate, e.g. INC-13", OptionKind::Incident, true),
         pos(
@@ -403,6 +435,8 @@ pub(super) const PARENT: CommandSpec = CommandSpec {
     usage: "parent INC-<a> INC-<b> [INC-<c>…]",
     summary: "Make INC-a the parent of the others: resolving it resolves them.",
     may: who::INCIDENT_WORKERS,
+    kind: Kind::Incidents,
+    example: "parent INC-12 INC-13 INC-14",
     options: &[
         pos("id", "The parent, e.g. INC-12", OptionKind::Incident, true),
         pos("children", "The child incidents", OptionKind::Text, true),
@@ -415,6 +449,8 @@ pub(super) const ACK: CommandSpec = CommandSpec {
     usage: "ack INC-<n>",
     summary: "Acknowledge an incident: stops its response clock.",
     may: who::AGENTS,
+    kind: Kind::Incidents,
+    example: "ack INC-12",
     options: &[pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true)],
 };
 
@@ -424,6 +460,8 @@ pub(super) const ESCALATE: CommandSpec = CommandSpec {
     usage: "escalate INC-<n> [up] [reason]",
     summary: "Escalate to the next support tier, or `up` to the incident manager, then the service owner.",
     may: who::ESCALATORS_UP,
+    kind: Kind::Incidents,
+    example: "escalate INC-12 needs the network team",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos(
@@ -441,6 +479,8 @@ pub(super) const MAJOR: CommandSpec = CommandSpec {
     usage: "major INC-<n> [off] [reason]",
     summary: "Declare a major incident, or revert one with `off <reason>`.",
     may: who::AGENTS,
+    kind: Kind::Incidents,
+    example: "major INC-12 whole floor is down",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         pos("reason", "Why; start with `off` to revert", OptionKind::Text, false),
@@ -453,6 +493,8 @@ pub(super) const PRIORITY: CommandSpec = CommandSpec {
     usage: "priority INC-<n> [impact=high|medium|low] [urgency=high|medium|low] [reason]",
     summary: "Re-prioritise an incident from a new impact or urgency; its SLA clocks follow.",
     may: who::AGENTS,
+    kind: Kind::Incidents,
+    example: "priority INC-12 impact=high the whole floor now",
     options: &[
         pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
         named("impact", "How widely it hurts now", OptionKind::Choice(&LEVELS)),

@@ -1,7 +1,7 @@
 //! The rows that explain the desk rather than act on a record, and their
 //! parsers: `!help`, `!raci`, `!whois` and `!whoami`.
 
-use super::{pos, who, Args, Command, CommandSpec, OptionKind, UsageError};
+use super::{pos, who, Args, Command, CommandSpec, Kind, OptionKind, UsageError};
 
 pub(super) const HELP: CommandSpec = CommandSpec {
     name: "help",
@@ -9,6 +9,8 @@ pub(super) const HELP: CommandSpec = CommandSpec {
     usage: "help [command]",
     summary: "List the commands you may run, or explain one.",
     may: who::ANYONE,
+    kind: Kind::Info,
+    example: "help take",
     options: &[pos("command", "A command name", OptionKind::Text, false)],
 };
 
@@ -18,6 +20,8 @@ pub(super) const RACI: CommandSpec = CommandSpec {
     usage: "raci [action]",
     summary: "Show who is Responsible, Accountable, Consulted and Informed.",
     may: who::ANYONE,
+    kind: Kind::Info,
+    example: "raci log_incident",
     options: &[pos("action", "An action, e.g. log_incident", OptionKind::Text, false)],
 };
 
@@ -27,6 +31,8 @@ pub(super) const WHOIS: CommandSpec = CommandSpec {
     usage: "whois <itil-role>",
     summary: "Say which chat role and channel hold an ITIL role.",
     may: who::ANYONE,
+    kind: Kind::Info,
+    example: "whois incident_manager",
     options: &[pos(
         "role",
         "An ITIL role, e.g. incident_manager",
@@ -41,6 +47,8 @@ pub(super) const WHOAMI: CommandSpec = CommandSpec {
     usage: "whoami",
     summary: "Your roles here and what they let you do.",
     may: who::ANYONE,
+    kind: Kind::Info,
+    example: "whoami",
     options: &[],
 };
 

@@ -75,6 +75,10 @@ pub mod who {
     /// Updating or resolving an outage: its declarer or the outage roles.
     pub const OUTAGE_EDITORS: &[Party] = &[Reporter, OutageRoles];
     pub const CHANGE_REQUESTERS: &[Party] = &[ChangeRequesters];
+    /// The `!change` row, the widest of its forms: filing (the requesters),
+    /// cancelling (the requester), working it (the implementer) and moving
+    /// it (the change authority). Each form is checked by its own.
+    pub const CHANGE_ANY_FORM: &[Party] = &[Reporter, Assignee, ChangeRequesters, ChangeAuthority];
     /// Cancelling a change: its requester or the change authority.
     pub const CHANGE_CANCELLERS: &[Party] = &[Reporter, ChangeAuthority];
     /// Starting work and asking for review: the implementer or the authority.
@@ -112,6 +116,21 @@ pub struct OptionSpec {
     pub named: bool,
 }
 
+/// The kind of record a command is about: `!help` groups by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Incidents,
+    Outages,
+    Changes,
+    /// The desk itself: help, the RACI matrix, roles.
+    Info,
+}
+
+impl Kind {
+    /// In the order `!help` lists them.
+    pub const ALL: [Kind; 4] = [Kind::Incidents, Kind::Outages, Kind::Changes, Kind::Info];
+}
+
 /// One row of the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandSpec {
@@ -121,6 +140,9 @@ pub struct CommandSpec {
     pub summary: &'static str,
     /// Who may run it (the widest of its forms).
     pub may: &'static [Party],
+    pub kind: Kind,
+    /// One working line, without the prefix (`!help <command>` shows it).
+    pub example: &'static str,
     pub options: &'static [OptionSpec],
 }
 
@@ -835,6 +857,16 @@ mod tests {
                 user: UserRef::Name("bob".into())
             }
         );
+    }
+
+    #[test]
+    fn every_rows_example_parses_as_that_command() {
+        for spec in COMMANDS {
+            assert!(spec.example.starts_with(spec.name), "{}: {}", spec.name, spec.example);
+            let parsed = parse("!", &format!("!{}", spec.example)).expect("a command line");
+            let cmd = parsed.unwrap_or_else(|e| panic!("{}: {}", spec.example, e.problem));
+            assert_eq!(cmd.spec().map(|s| s.name), Some(spec.name), "{}", spec.example);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::domain::outage::{OutageId, OutageImpact, IMPACTS};
 
-use super::{named, pos, shorten, who, Args, Command, CommandSpec, OptionKind, UsageError};
+use super::{named, pos, shorten, who, Args, Command, CommandSpec, Kind, OptionKind, UsageError};
 
 pub(super) const OUTAGE: CommandSpec = CommandSpec {
     name: "outage",
@@ -14,6 +14,8 @@ pub(super) const OUTAGE: CommandSpec = CommandSpec {
     usage: "outage <service> <summary> [impact=partial|major] | update OUT-<n> <text> [impact=…] | resolve OUT-<n> [text] | show OUT-<n> | link OUT-<n> INC-<m>",
     summary: "Declare, update or resolve an outage; subscribers and the status channel are told.",
     may: who::OUTAGE_ROLES,
+    kind: Kind::Outages,
+    example: "outage email Mail delivery delayed impact=major",
     options: &[
         pos("target", "The service, or update / resolve / show", OptionKind::Text, true),
         pos("text", "The summary; after update/resolve/show: OUT-n (and the text)", OptionKind::Text, false),
@@ -27,6 +29,8 @@ pub(super) const SERVICES: CommandSpec = CommandSpec {
     usage: "services",
     summary: "List the services with their owners and whether they are up.",
     may: who::ANYONE,
+    kind: Kind::Outages,
+    example: "services",
     options: &[],
 };
 
@@ -36,6 +40,8 @@ pub(super) const SUBSCRIBE: CommandSpec = CommandSpec {
     usage: "subscribe <service>",
     summary: "Be told by direct message about outages of a service.",
     may: who::ANYONE,
+    kind: Kind::Outages,
+    example: "subscribe email",
     options: &[pos("service", "The service, e.g. email", OptionKind::Text, true)],
 };
 
@@ -45,6 +51,8 @@ pub(super) const UNSUBSCRIBE: CommandSpec = CommandSpec {
     usage: "unsubscribe <service>",
     summary: "Stop outage messages about a service.",
     may: who::ANYONE,
+    kind: Kind::Outages,
+    example: "unsubscribe email",
     options: &[pos("service", "The service, e.g. email", OptionKind::Text, true)],
 };
 
@@ -54,6 +62,8 @@ pub(super) const SUBSCRIPTIONS: CommandSpec = CommandSpec {
     usage: "subscriptions",
     summary: "List the services you are subscribed to.",
     may: who::ANYONE,
+    kind: Kind::Outages,
+    example: "subscriptions",
     options: &[],
 };
 

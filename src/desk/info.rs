@@ -16,10 +16,13 @@ pub(crate) fn help(desk: &Desk, actor: &Actor, command: Option<&str>) -> DeskRes
         Some(name) => {
             let name = name.trim_start_matches(prefix.as_str());
             match spec(name) {
-                Some(c) => Ok(Reply::public(render::help_one(prefix, c))),
+                Some(c) => Ok(Reply::public(render::help_one(desk.policy(), c))),
                 None => {
-                    let names = COMMANDS.iter().map(|c| c.name);
-                    rejected(render::unknown_command(prefix, name, nearest(name, names)))
+                    let names = COMMANDS
+                        .iter()
+                        .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()));
+                    let suggestion = nearest(name, names).and_then(spec).map(|c| c.name);
+                    rejected(render::unknown_command(prefix, name, suggestion))
                 }
             }
         }

@@ -9,7 +9,7 @@
 use super::act::Act;
 use super::emoji::Emoji;
 use super::{Actor, Desk, DeskError, DeskResult, Reply};
-use crate::command::{who, Command, CommandSpec, COMMANDS};
+use crate::command::{who, Command, CommandSpec, Kind, COMMANDS};
 use crate::domain::outage::OutageError;
 use crate::domain::party::{self, Party, RecordParties, Standing};
 use crate::domain::subject::Subject;
@@ -216,16 +216,22 @@ pub(crate) fn refusal(
     }
 }
 
-/// Whether the holder of `roles` may ever run a command declared for
-/// `may` (on some record): what `!help` lists.
-pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], may: &[Party]) -> bool {
+/// Whether the holder of `roles` may ever run the command `spec` (on some
+/// record): what `!help` lists. Being a record's reporter takes what
+/// creating one of that kind takes: anyone reports an incident, only the
+/// change requesters file a change and the outage roles declare an outage.
+pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], spec: &CommandSpec) -> bool {
     let policy = desk.policy();
     let standing = standing(desk, roles);
     let in_some_group = roles.iter().any(|r| policy.is_support_tier(r));
     let owns_a_service = !policy.services_owned_by(roles).is_empty();
-    may.iter().any(|p| match p {
-        // Anyone may report something, and so be its reporter.
-        Party::Anyone | Party::Reporter => true,
+    spec.may.iter().any(|p| match p {
+        Party::Anyone => true,
+        Party::Reporter => match spec.kind {
+            Kind::Changes => standing.change_requester,
+            Kind::Outages => standing.outage_role,
+            Kind::Incidents | Kind::Info => true,
+        },
         Party::Assignee | Party::Group => in_some_group || standing.agent,
         Party::ServiceOwner => owns_a_service,
         Party::Agents => standing.agent,
@@ -238,7 +244,7 @@ pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], may: &[Party]) -> bool {
 
 /// The rows the holder of `roles` may run on some record.
 pub(crate) fn commands_for(desk: &Desk, roles: &[RoleKey]) -> Vec<&'static CommandSpec> {
-    COMMANDS.iter().filter(|c| may_ever(desk, roles, c.may)).collect()
+    COMMANDS.iter().filter(|c| may_ever(desk, roles, c)).collect()
 }
 
 /// `!whoami`: the actor's chat roles, the ITIL roles they map to, the

@@ -370,3 +370,43 @@ async fn show_lists_the_latest_fifty_notes_and_says_how_many_there_are() {
     assert!(shown.text.contains("note number 52") && shown.text.contains("note number 03"));
     assert!(!shown.text.contains("note number 02"), "only the latest fifty");
 }
+
+#[tokio::test]
+async fn help_lists_only_what_the_caller_may_run_grouped_and_explains_one_with_who_may() {
+    use super::testkit::{actor, say};
+    let (desk, _dir) = desk().await;
+    let alice = actor("alice", &[]);
+    let sam = actor("sam", &["service_desk"]);
+    let hers = say(&desk, "1", &alice, "!help").await.text;
+    assert!(
+        hers.contains("**Incidents**") && hers.contains("`!incident` — Report an incident"),
+        "{hers}"
+    );
+    for not_hers in ["`!take`", "`!change`", "`!outage`", "`!major`"] {
+        assert!(!hers.contains(not_hers), "{not_hers} in {hers}");
+    }
+    assert!(hers.contains("  e.g. `!incident Mail is down"), "{hers}");
+    let his = say(&desk, "2", &sam, "!help").await.text;
+    assert!(
+        his.contains("`!take` — Claim an incident") && his.contains("**Outages and services**"),
+        "{his}"
+    );
+    let take = say(&desk, "3", &alice, "!help claim").await.text;
+    assert!(take.starts_with("`!take INC-<n>`"), "{take}");
+    assert!(take.contains("Who may run it: agents."), "{take}");
+    assert!(
+        take.contains("Example: `!take INC-12`") && take.contains("Also: `!claim`"),
+        "{take}"
+    );
+    let cancel = say(&desk, "4", &alice, "!help cancel").await.text;
+    assert!(
+        cancel.contains("Who may run it: its reporter, its assignee, its assignment group (the support tier holding it) and agents."),
+        "{cancel}"
+    );
+    let unknown = say(&desk, "5", &alice, "!help frobnicate").await;
+    assert!(
+        unknown.private && unknown.text.contains("Try `!help`"),
+        "{}",
+        unknown.text
+    );
+}

@@ -1,7 +1,7 @@
 //! The sentences of permissions: who may run a command (`desk/permit.rs`),
 //! and `!whoami`.
 
-use crate::command::CommandSpec;
+use crate::command::{CommandSpec, Kind};
 use crate::config::Policy;
 use crate::domain::party::{Party, Standing as Parties};
 use crate::domain::subject::Subject;
@@ -30,13 +30,23 @@ fn and(words: &[String]) -> String {
     }
 }
 
-/// One party, as a refusal names it for a record of this kind.
-fn party_words(policy: &Policy, party: Party, subject: Option<&Subject>) -> String {
-    let change = matches!(subject, Some(Subject::Change(_)));
+/// The kind of record a subject is, as `!help` groups commands.
+fn kind_of(subject: Option<&Subject>) -> Option<Kind> {
+    match subject? {
+        Subject::Incident(_) => Some(Kind::Incidents),
+        Subject::Change(_) => Some(Kind::Changes),
+        Subject::Outage(_) => Some(Kind::Outages),
+        _ => None,
+    }
+}
+
+/// One party, as a refusal or `!help` names it for a record of this kind.
+fn party_words(policy: &Policy, party: Party, kind: Option<Kind>) -> String {
+    let change = kind == Some(Kind::Changes);
     match party {
         Party::Anyone => "anyone".into(),
         Party::Reporter if change => "its requester".into(),
-        Party::Reporter if matches!(subject, Some(Subject::Outage(_))) => "whoever declared it".into(),
+        Party::Reporter if kind == Some(Kind::Outages) => "whoever declared it".into(),
         Party::Reporter => "its reporter".into(),
         Party::Assignee if change => "its implementer".into(),
         Party::Assignee => "its assignee".into(),
@@ -62,9 +72,19 @@ pub fn not_yours(id: crate::domain::incident::IncidentId) -> String {
 
 /// A command refused because the actor holds none of the parties it declares.
 pub fn not_permitted(policy: &Policy, command: &str, may: &[Party], subject: Option<&Subject>) -> String {
-    let who: Vec<String> = may.iter().map(|p| party_words(policy, *p, subject)).collect();
+    let who: Vec<String> = may.iter().map(|p| party_words(policy, *p, kind_of(subject))).collect();
     let on = subject.map(|s| format!(" on {s}")).unwrap_or_default();
     format!("Only {} may run `{}{command}`{on}.", and(&who), policy.prefix)
+}
+
+/// Who may run a command, as `!help <command>` says it.
+pub fn who_may(policy: &Policy, spec: &CommandSpec) -> String {
+    let who: Vec<String> = spec
+        .may
+        .iter()
+        .map(|p| party_words(policy, *p, Some(spec.kind)))
+        .collect();
+    and(&who)
 }
 
 pub fn assignee_cannot_work(

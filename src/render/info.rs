@@ -2,26 +2,52 @@
 //!
 //! Shared helpers come from the parent module.
 
-use crate::command::CommandSpec;
+use crate::command::{CommandSpec, Kind};
 use crate::config::Policy;
 use crate::domain::raci::{Action, RaciRow};
 
 use super::{neutralize, truncate};
 
-/// The command list: one line each (name and the first sentence of its
-/// summary), so it fits one Discord message; `!help <command>` gives the usage.
-pub fn help_list(prefix: &str, commands: &[&CommandSpec]) -> String {
-    let mut s = String::from("Commands you may run:");
-    for c in commands {
-        let first = c.summary.split_inclusive(". ").next().unwrap_or(c.summary).trim_end();
-        s.push_str(&format!("\n`{prefix}{}` — {first}", c.name));
+fn kind_title(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Incidents => "Incidents",
+        Kind::Outages => "Outages and services",
+        Kind::Changes => "Changes and the CAB",
+        Kind::Info => "The desk",
     }
-    s.push_str(&format!("\n`{prefix}help <command>` shows how to use one."));
+}
+
+/// The commands the caller may run, grouped by kind, one line each (name
+/// and the first sentence of its summary) and one example per group;
+/// `!help <command>` gives the usage, who may run it and an example.
+pub fn help_list(prefix: &str, commands: &[&CommandSpec]) -> String {
+    let mut s = format!("Commands you may run (`{prefix}help <command>` explains one):");
+    for kind in Kind::ALL {
+        let group: Vec<&&CommandSpec> = commands.iter().filter(|c| c.kind == kind).collect();
+        let Some(first) = group.first() else {
+            continue;
+        };
+        s.push_str(&format!("\n**{}**", kind_title(kind)));
+        for c in &group {
+            let line = c.summary.split_inclusive(". ").next().unwrap_or(c.summary).trim_end();
+            s.push_str(&format!("\n`{prefix}{}` — {line}", c.name));
+        }
+        s.push_str(&format!("\n  e.g. `{prefix}{}`", first.example));
+    }
     s
 }
 
-pub fn help_one(prefix: &str, c: &CommandSpec) -> String {
-    let mut s = format!("`{prefix}{}`\n{}", c.usage, c.summary);
+/// One command: its usage, what it does, who may run it, an example and
+/// its other names.
+pub fn help_one(policy: &Policy, c: &CommandSpec) -> String {
+    let prefix = &policy.prefix;
+    let mut s = format!(
+        "`{prefix}{}`\n{}\nWho may run it: {}.\nExample: `{prefix}{}`",
+        c.usage,
+        c.summary,
+        super::who_may(policy, c),
+        c.example
+    );
     if !c.aliases.is_empty() {
         let aliases: Vec<String> = c.aliases.iter().map(|a| format!("`{prefix}{a}`")).collect();
         s.push_str(&format!("\nAlso: {}", aliases.join(", ")));
@@ -29,10 +55,32 @@ pub fn help_one(prefix: &str, c: &CommandSpec) -> String {
     s
 }
 
+/// A RACI action in words: `cab_vote` → `CAB vote`.
+fn action_words(action: Action) -> String {
+    let words: Vec<String> = action
+        .as_str()
+        .split('_')
+        .enumerate()
+        .map(|(i, w)| match w {
+            "cab" | "sla" => w.to_uppercase(),
+            _ if i == 0 => {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
+            }
+            _ => w.to_owned(),
+        })
+        .collect();
+    words.join(" ")
+}
+
 fn row_line(policy: &Policy, action: Action, row: &RaciRow) -> String {
-    let name = |r: &crate::domain::raci::RoleRef| match r {
-        crate::domain::raci::RoleRef::Role(k) => policy.role_name(k),
-        other => other.to_string(),
+    use crate::domain::raci::RoleRef;
+    let name = |r: &RoleRef| match r {
+        RoleRef::Role(k) => policy.role_name(k),
+        RoleRef::ServiceOwner => "the service's owner".to_owned(),
+        RoleRef::AssignmentGroup => "the assignment group".to_owned(),
     };
     let list = |v: &[crate::domain::raci::RoleRef]| {
         if v.is_empty() {
@@ -42,7 +90,8 @@ fn row_line(policy: &Policy, action: Action, row: &RaciRow) -> String {
         }
     };
     format!(
-        "{action}: R {} · A {} · C {} · I {}",
+        "{} (`{action}`): R {} · A {} · C {} · I {}",
+        action_words(action),
         name(&row.responsible),
         name(&row.accountable),
         list(&row.consulted),
@@ -78,8 +127,8 @@ fn placeholders(policy: &Policy) -> String {
         .map(|s| format!("{} → {}", s.name, policy.role_name(&s.owner)))
         .collect();
     format!(
-        "`@service_owner` is the owner of the record's service ({}; {} without a service); \
-         `@assignment_group` is the support tier holding the incident.",
+        "The service's owner is the owner role of the record's service ({}; {} without a service); \
+         the assignment group is the support tier holding the incident.",
         owners.join(", "),
         policy.role_name(&policy.incident_manager())
     )
@@ -119,10 +168,8 @@ mod tests {
                 .lines()
                 .filter(|l| !l.trim().is_empty() && !l.starts_with("Commands"))
             {
-                assert!(
-                    line.starts_with("`!") || line.trim() == crate::render::MORE.trim(),
-                    "{line}"
-                );
+                let whole = line.starts_with("`!") || line.starts_with("**") || line.starts_with("  e.g. `!");
+                assert!(whole || line.trim() == crate::render::MORE.trim(), "{line}");
             }
         }
         let anyone: Vec<&CommandSpec> = crate::command::COMMANDS
