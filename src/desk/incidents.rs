@@ -57,6 +57,28 @@ pub(crate) fn route_for(desk: &Desk, action: Action, inc: &Incident) -> Route {
     )
 }
 
+/// Where an incident of this service and category goes when it is logged
+/// (and when a correction re-routes it): the security row for the security
+/// category, the log row otherwise, with the service's owner.
+pub(crate) fn intake_route(desk: &Desk, service: Option<&str>, category: Option<&str>) -> (Action, Route) {
+    let policy = desk.policy();
+    let action = if category == Some(policy.security_category.as_str()) {
+        Action::SecurityIncident
+    } else {
+        Action::LogIncident
+    };
+    let fallback = policy.incident_manager();
+    let route = policy.raci.route(
+        action,
+        RouteContext {
+            service_owner: service.and_then(|s| policy.service(s)).map(|s| &s.owner),
+            assignment_group: None,
+            fallback: &fallback,
+        },
+    );
+    (action, route)
+}
+
 /// The card of an incident as it is now, to (re)post in its handler's channel.
 pub(crate) async fn card(desk: &Desk, tx: &mut Act<'_>, inc: &Incident, new: bool) -> DeskResult<Outgoing> {
     let reporter = name_of(tx, inc.reporter).await?;
@@ -152,20 +174,7 @@ pub(crate) async fn log_incident(
     };
     let impact = req.impact.unwrap_or(policy.default_impact);
     let urgency = req.urgency.unwrap_or(policy.default_urgency);
-    let action = if category.as_deref() == Some(policy.security_category.as_str()) {
-        Action::SecurityIncident
-    } else {
-        Action::LogIncident
-    };
-    let fallback = policy.incident_manager();
-    let route = policy.raci.route(
-        action,
-        RouteContext {
-            service_owner: service.map(|s| &s.owner),
-            assignment_group: None,
-            fallback: &fallback,
-        },
-    );
+    let (action, route) = intake_route(desk, service.map(|s| s.key.as_str()), category.as_deref());
     let (reporter, reporter_name, source_link, source_message) = match &req.source {
         Some((message_id, m)) => (
             m.author,
@@ -814,20 +823,7 @@ pub(crate) async fn edit(
         return rejected(render::nothing_to_edit(&inc));
     }
     // Where logging it as corrected would have sent it.
-    let action = if inc.category.as_deref() == Some(policy.security_category.as_str()) {
-        Action::SecurityIncident
-    } else {
-        Action::LogIncident
-    };
-    let fallback = policy.incident_manager();
-    let route = policy.raci.route(
-        action,
-        RouteContext {
-            service_owner: inc.service.as_deref().and_then(|s| policy.service(s)).map(|s| &s.owner),
-            assignment_group: None,
-            fallback: &fallback,
-        },
-    );
+    let (_, route) = intake_route(desk, inc.service.as_deref(), inc.category.as_deref());
     // First line is where logging it would have gone; an escalated one
     // stays at its tier of the new service's ladder (its last when shorter).
     let tiers = policy.tiers_for(inc.service.as_deref());
