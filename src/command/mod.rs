@@ -232,6 +232,16 @@ pub enum Command {
         reason: Option<String>,
         window: Option<String>,
     },
+    /// `!change implementer CHG-n @user`: who carries the change out.
+    ChangeImplementer {
+        id: ChangeId,
+        user: UserRef,
+    },
+    /// `!change review CHG-n <text>`: the post-implementation review note.
+    ChangeReview {
+        id: ChangeId,
+        text: String,
+    },
     Changes {
         filter: ChangeFilter,
     },
@@ -421,7 +431,8 @@ impl Command {
             Command::OutageShow { .. } => who::ANYONE,
             Command::OutageLink { .. } => who::OUTAGE_LINKERS,
             Command::Change { .. } => who::CHANGE_REQUESTERS,
-            Command::ChangeCancel { .. } => who::CHANGE_CANCELLERS,
+            Command::ChangeCancel { .. } | Command::ChangeImplementer { .. } => who::CHANGE_CANCELLERS,
+            Command::ChangeReview { .. } => who::CHANGE_IMPLEMENTERS,
             Command::ChangeStatus { state, .. } => match state {
                 ChangeState::Implementing | ChangeState::Review => who::CHANGE_IMPLEMENTERS,
                 ChangeState::Assessment | ChangeState::Scheduled | ChangeState::Closed => who::CHANGE_AUTHORITY,
@@ -454,6 +465,8 @@ impl Command {
             | Command::Parent { id, .. } => Some(Subject::Incident(*id)),
             Command::ChangeCancel { id, .. }
             | Command::ChangeStatus { id, .. }
+            | Command::ChangeImplementer { id, .. }
+            | Command::ChangeReview { id, .. }
             | Command::Cab { id, .. }
             | Command::Authorize { id }
             | Command::Reject { id, .. } => Some(Subject::Change(*id)),
@@ -495,7 +508,11 @@ impl Command {
             Command::Subscribe { .. } => "subscribe",
             Command::Unsubscribe { .. } => "unsubscribe",
             Command::Subscriptions => "subscriptions",
-            Command::Change { .. } | Command::ChangeCancel { .. } | Command::ChangeStatus { .. } => "change",
+            Command::Change { .. }
+            | Command::ChangeCancel { .. }
+            | Command::ChangeStatus { .. }
+            | Command::ChangeImplementer { .. }
+            | Command::ChangeReview { .. } => "change",
             Command::Changes { .. } => "changes",
             Command::Cab { .. } => "cab",
             Command::Authorize { .. } => "authorize",

@@ -447,6 +447,8 @@ impl Desk {
                 reason,
                 window,
             } => changes::change_status(self, tx, actor, id, state, reason, window).await,
+            Command::ChangeImplementer { id, user } => changes::set_implementer(self, tx, actor, id, user).await,
+            Command::ChangeReview { id, text } => changes::write_review(self, tx, actor, id, &text).await,
             Command::Changes { filter } => changes::list_changes(self, tx, actor, filter).await,
             Command::Cab { id, deadline } => cab::call_vote(self, tx, actor, id, deadline).await,
             Command::Authorize { id } => changes::decide(self, tx, actor, id, true, None).await,

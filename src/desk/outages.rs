@@ -418,7 +418,10 @@ pub(crate) async fn show_outage(desk: &Desk, tx: &mut Act<'_>, id: OutageId) -> 
 /// `!status` with no arguments.
 pub(crate) async fn status_board(desk: &Desk, tx: &mut Act<'_>) -> DeskResult<Reply> {
     let outages = store::outages::active(tx).await?;
-    Ok(Reply::public(render::status_board(desk.policy(), &outages, tx.now)))
+    let board = render::status_board(desk.policy(), &outages, tx.now);
+    // Planned maintenance under way is shown beside the outages.
+    let maintenance = super::changes::maintenance_lines(desk, tx).await?;
+    Ok(Reply::public(render::with_maintenance(board, &maintenance)))
 }
 
 pub(crate) async fn services(desk: &Desk, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {

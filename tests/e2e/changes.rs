@@ -280,7 +280,7 @@ async fn an_emergency_vote_closes_at_its_deadline_after_a_restart_and_a_standard
         "{out}"
     );
     assert!(
-        out.contains("CHG-1: a emergency change in rejected cannot move to cancelled; allowed: none."),
+        out.contains("CHG-1: an emergency change in rejected cannot move to cancelled; allowed: none."),
         "{out}"
     );
     assert!(out.contains("All changes (2):"), "{out}");

@@ -631,7 +631,7 @@ async fn a_vote_closes_early_once_certain_later_reactions_do_not_count_and_only_
     let card = fake.message(vote).unwrap();
     assert_eq!(
         card.content(),
-        "CAB vote on CHG-1 closed: approved — Upgrade the MTA. Change is cab_vote."
+        "CAB vote on CHG-1 closed: approved — Upgrade the MTA. The change is in CAB vote; the vote is closed and takes no more ballots."
     );
     assert_eq!(field(&card, "Tally"), "✅ 3 approve · ❌ 0 reject · ➖ 0 abstain");
     assert_eq!(card.embeds()[0]["color"], 0x2E_CC_71);
@@ -758,7 +758,7 @@ async fn a_vote_left_open_closes_at_its_deadline_when_the_bot_comes_back() {
     wait_field(&fake, vote, "Vote", "closed: no quorum (not approved)").await;
     assert_eq!(
         fake.message(vote).unwrap().content(),
-        "CAB vote on CHG-1 closed: no quorum (not approved) — Upgrade the MTA. Change is cab_vote."
+        "CAB vote on CHG-1 closed: no quorum (not approved) — Upgrade the MTA. The change is in CAB vote; the vote is closed and takes no more ballots."
     );
     assert_eq!(
         text(&db, "SELECT outcome FROM cab_votes WHERE change_id = 1").await,
