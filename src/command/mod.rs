@@ -80,6 +80,10 @@ pub mod who {
     /// Starting work and asking for review: the implementer or the authority.
     pub const CHANGE_IMPLEMENTERS: &[Party] = &[Assignee, ChangeAuthority];
     pub const CHANGE_AUTHORITY: &[Party] = &[ChangeAuthority];
+    /// A note on a change: its requester, implementer, service owner and the authority.
+    pub const CHANGE_NOTERS: &[Party] = &[Reporter, Assignee, ServiceOwner, ChangeAuthority];
+    /// A note on an outage: its declarer, the outage roles, its service owner and the agents.
+    pub const OUTAGE_NOTERS: &[Party] = &[Reporter, OutageRoles, ServiceOwner, Agents];
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -310,6 +314,16 @@ pub enum Command {
         id: IncidentId,
         text: String,
     },
+    /// `!note CHG-n <text>`: a note on a change.
+    ChangeNote {
+        id: ChangeId,
+        text: String,
+    },
+    /// `!note OUT-n <text>`: a note on an outage.
+    OutageNote {
+        id: OutageId,
+        text: String,
+    },
     Resolve {
         id: IncidentId,
         resolution: String,
@@ -433,6 +447,8 @@ impl Command {
             Command::Change { .. } => who::CHANGE_REQUESTERS,
             Command::ChangeCancel { .. } | Command::ChangeImplementer { .. } => who::CHANGE_CANCELLERS,
             Command::ChangeReview { .. } => who::CHANGE_IMPLEMENTERS,
+            Command::ChangeNote { .. } => who::CHANGE_NOTERS,
+            Command::OutageNote { .. } => who::OUTAGE_NOTERS,
             Command::ChangeStatus { state, .. } => match state {
                 ChangeState::Implementing | ChangeState::Review => who::CHANGE_IMPLEMENTERS,
                 ChangeState::Assessment | ChangeState::Scheduled | ChangeState::Closed => who::CHANGE_AUTHORITY,
@@ -467,10 +483,13 @@ impl Command {
             | Command::ChangeStatus { id, .. }
             | Command::ChangeImplementer { id, .. }
             | Command::ChangeReview { id, .. }
+            | Command::ChangeNote { id, .. }
             | Command::Cab { id, .. }
             | Command::Authorize { id }
             | Command::Reject { id, .. } => Some(Subject::Change(*id)),
-            Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } => Some(Subject::Outage(*id)),
+            Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } | Command::OutageNote { id, .. } => {
+                Some(Subject::Outage(*id))
+            }
             Command::History {
                 record: record @ Subject::Incident(_),
                 ..
@@ -490,7 +509,7 @@ impl Command {
             Command::Take { .. } => "take",
             Command::Assign { .. } => "assign",
             Command::Status { .. } | Command::Outages => "status",
-            Command::Note { .. } => "note",
+            Command::Note { .. } | Command::ChangeNote { .. } | Command::OutageNote { .. } => "note",
             Command::Resolve { .. } => "resolve",
             Command::Close { .. } => "close",
             Command::Reopen { .. } => "reopen",

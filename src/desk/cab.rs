@@ -441,18 +441,17 @@ pub(crate) async fn close_vote(
         .map(|r| r.channel.clone())
         .into_iter()
         .collect();
-    out.extend(super::changes::change_messages(
-        desk,
-        &route,
-        Action::CabVote,
-        ch,
-        text.clone(),
-        !auto,
-        &mut covered,
-    ));
+    let board_channel = covered.first().cloned();
+    let routed = super::changes::change_messages(desk, &route, Action::CabVote, ch, text.clone(), !auto, &mut covered);
+    let said_on_board = routed.iter().any(|o| match &o.destination {
+        Destination::RoleChannel(r) => policy.role(r).map(|d| Some(&d.channel) == board_channel.as_ref()) == Some(true),
+        _ => false,
+    });
+    out.extend(routed);
     // A vote that found no quorum is said in the board's channel too, not
-    // only edited into its card: the members are who failed to turn up.
-    if outcome == VoteOutcome::NoQuorum {
+    // only edited into its card: the members are who failed to turn up
+    // (once: where the chair's channel is the board's, that post says it).
+    if outcome == VoteOutcome::NoQuorum && !said_on_board {
         out.push(
             Outgoing::post(
                 Destination::RoleChannel(board_role(vote)),

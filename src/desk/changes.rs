@@ -75,7 +75,7 @@ pub(crate) fn change_messages(
             ping: if ping { &[Party::Responsible] } else { &[] },
             assignee: None,
             text,
-            tell: render::change_fyi(policy, action, ch, ch.state.as_str()),
+            tell: render::change_fyi(policy, action, ch, ch.state.label()),
             ask: render::consulted_change(policy, action, ch),
             covered: covered.clone(),
         },
@@ -166,11 +166,11 @@ async fn cancel_window_timers(tx: &mut Act<'_>, id: ChangeId) -> DeskResult<()> 
     Ok(())
 }
 
-/// What a change's requester and implementer are told, each pinged in a
-/// direct message (the one place a person reads for sure); `except` is the
-/// person who did it, who has the reply already.
+/// What a change's requester and implementer are told (`what` names the
+/// change), each pinged in a direct message (the one place a person reads
+/// for sure); `except` is the person who did it, who has the reply already.
 pub(crate) fn people_notices(ch: &Change, what: &str, except: Option<UserId>) -> Vec<Outgoing> {
-    let text = render::change_people_notice(ch, what);
+    let text = what.to_owned();
     let mut people = vec![ch.requester];
     if let Some(i) = ch.implementer.filter(|i| *i != ch.requester) {
         people.push(i);
@@ -265,6 +265,33 @@ pub(crate) async fn write_review(
         &out,
     );
     Ok(Reply::public(reply))
+}
+
+/// `!note CHG-n <text>`: a note on a change, kept in its history and posted
+/// where its people read: the vote card's thread while it has one (else the
+/// change authority's channel), and to its requester and implementer.
+pub(crate) async fn note(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id: ChangeId, text: &str) -> DeskResult<Reply> {
+    let ch = load_change(tx, id).await?;
+    let body = bounded("note", text, desk.policy().limits.note_max, true)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let posted = render::record_note(&id.to_string(), &ch.title, &by, &body);
+    let place = if store::cab::get(tx, id).await?.is_some() {
+        Destination::Thread(id.to_string())
+    } else {
+        Destination::RoleChannel(change_route(desk, Action::ChangeRequest, &ch).responsible)
+    };
+    let mut out = vec![Outgoing::post(place, OutMessage::text(posted.clone())).about(id.to_string())];
+    out.extend(people_notices(&ch, &posted, Some(actor.user)));
+    let places = out.len();
+    tx.record(
+        Some(actor.user),
+        AuditAction::ChangeUpdate,
+        &id.to_string(),
+        render::history::noted(&body),
+        &out,
+    );
+    Ok(Reply::public(render::record_note_saved(&id.to_string(), places)))
 }
 
 /// The planned maintenance under way now, for `!status`.

@@ -475,6 +475,8 @@ impl Desk {
             Command::Parent { id, children } => links::parent(tx, actor, id, &children).await,
             Command::OutageLink { id, incident } => links::link_outage(self, tx, actor, id, incident).await,
             Command::Note { id, text } => incidents::note(self, tx, actor, id, &text).await,
+            Command::ChangeNote { id, text } => changes::note(self, tx, actor, id, &text).await,
+            Command::OutageNote { id, text } => outages::note(self, tx, actor, id, &text).await,
             Command::Resolve { id, resolution } => {
                 incidents::set_state(
                     self,

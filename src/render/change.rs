@@ -356,11 +356,6 @@ pub fn review_needed(prefix: &str, ch: &Change) -> String {
     )
 }
 
-/// To a change's requester and implementer: what happened to it.
-pub fn change_people_notice(ch: &Change, what: &str) -> String {
-    format!("{} ({}): {what}", ch.id, neutralize(&truncate(&ch.title, 200)))
-}
-
 /// At window start, to the implementer.
 pub fn window_start_prompt(policy: &Policy, ch: &Change) -> String {
     format!(
@@ -423,4 +418,23 @@ pub fn with_maintenance(board: String, maintenance: &[String]) -> String {
         return board;
     }
     format!("{board}\n{}", maintenance.join("\n"))
+}
+
+/// A note on a change or an outage, as posted where its people read.
+pub fn record_note(subject: &str, title: &str, by: &str, body: &str) -> String {
+    format!(
+        "Note on {subject} ({}) by {}: {}",
+        neutralize(&truncate(title, 200)),
+        neutralize(by),
+        neutralize(body)
+    )
+}
+
+/// The reply to a note on a change or an outage: where it went.
+pub fn record_note_saved(subject: &str, places: usize) -> String {
+    match places {
+        0 => format!("Note added to {subject} (in its history)."),
+        1 => format!("Note added to {subject}; posted to 1 place its people read."),
+        n => format!("Note added to {subject}; posted to {n} places its people read."),
+    }
 }

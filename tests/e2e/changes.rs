@@ -286,3 +286,161 @@ async fn an_emergency_vote_closes_at_its_deadline_after_a_restart_and_a_standard
     assert!(out.contains("All changes (2):"), "{out}");
     assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 1").await, "rejected");
 }
+
+/// The id of a user the desk has seen, by display name.
+async fn user_id(db: &TestDb, name: &str) -> i64 {
+    scalar(db, &format!("SELECT id FROM users WHERE display_name = '{name}'")).await
+}
+
+#[tokio::test]
+async fn an_implementer_is_named_after_filing_and_bad_implementers_change_nothing() {
+    let db = TestDb::new();
+    let strict = db.dir.path().join("strict.toml");
+    std::fs::write(&strict, "[change]\nrequester_may_implement = false\n").unwrap();
+    let strict = strict.display().to_string();
+    let w = window(TimeDelta::hours(6), TimeDelta::hours(7));
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as nina Systems Support
+!status
+:as nora NOC
+!change Patch the VPN concentrator service=vpn risk=high type=emergency window={w}
+!change Rotate the VPN keys service=vpn risk=low type=normal
+!change cancel CHG-2 not needed
+!change implementer CHG-1 @zed
+!change implementer CHG-1 @nora
+!change implementer CHG-2 @nina
+:as alice Service Desk
+!change implementer CHG-1 @nina
+:as nora NOC
+!change implementer CHG-1 @nina
+!change implementer CHG-1 @nina
+"
+        ),
+        &["--config", &strict],
+    );
+    let expected = [
+        "(only nora)] I don't know `zed`: mention them with a real @mention",
+        "(only nora)] You requested CHG-1, and config (change.requester_may_implement = false) keeps the requester and the implementer apart",
+        "(only nora)] CHG-2 is cancelled: its implementer can be set only before work starts.",
+        "(only alice)] ",
+        "nora made nina the implementer of CHG-1 (Patch the VPN concentrator).",
+        "(only nora)] That person is already the implementer of CHG-1.",
+    ];
+    for e in expected {
+        assert!(out.contains(e), "missing {e:?} in:\n{out}");
+    }
+    // alice is neither requester nor change authority: refused, nothing changed.
+    let alice = lines_with(&out, "(only alice)]");
+    assert_eq!(alice.len(), 1, "{out}");
+    // nina hears it, pinged in a direct message; the requester has the reply.
+    let dm = lines_with(&out, "[#dm/nina #");
+    assert_eq!(dm.len(), 1, "{out}");
+    assert!(
+        dm[0].contains("@nina nora made nina the implementer of CHG-1"),
+        "{}",
+        dm[0]
+    );
+    assert!(lines_with(&out, "[#dm/nora #").is_empty(), "{out}");
+    let nina = user_id(&db, "nina").await;
+    assert_eq!(scalar(&db, "SELECT implementer FROM changes WHERE id = 1").await, nina);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM changes WHERE id = 2 AND implementer IS NULL").await,
+        1
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM audit WHERE action = 'change_implementer'").await,
+        1
+    );
+    assert_eq!(
+        text(&db, "SELECT details FROM audit WHERE action = 'change_implementer'").await,
+        "made nina its implementer"
+    );
+
+    // Now the implementer may start it: the requester's side of the rule holds.
+    let out = console(
+        &db,
+        ":as nina Systems Support\n!change status CHG-1 implementing\n",
+        &["--config", &strict],
+    );
+    assert!(!out.contains("Only the change authority"), "{out}");
+}
+
+#[tokio::test]
+async fn notes_go_on_changes_and_outages_where_their_people_read_and_incident_notes_are_unchanged() {
+    let db = TestDb::new();
+    let out = console(
+        &db,
+        "\
+:as nina Systems Support
+!status
+:as nora NOC
+!change Patch the VPN concentrator service=vpn risk=high type=emergency implementer=nina
+!note CHG-1 patch staged on gw-1 @everyone
+:as sam Service Desk
+!outage email Mail delivery delayed
+:as nora NOC
+!note OUT-1 relay queue at 40k
+:as alice
+!incident Mail is slow service=email impact=low urgency=low
+!note INC-1 still slow after lunch
+!note CHG-1 me too
+!note PRB-1 hello
+",
+        &[],
+    );
+    // The change note: in the change manager's channel (no vote yet) and to its implementer.
+    let posted = lines_with(
+        &out,
+        "Note on CHG-1 (Patch the VPN concentrator) by nora: patch staged on gw-1",
+    );
+    assert_eq!(posted.len(), 2, "{out}");
+    assert!(posted.iter().any(|l| l.starts_with("[#cab #")), "{out}");
+    assert!(
+        posted
+            .iter()
+            .any(|l| l.starts_with("[#dm/nina #") && l.contains("@nina")),
+        "{out}"
+    );
+    assert!(
+        posted[0].contains("@\u{200B}everyone"),
+        "user text never pings: {}",
+        posted[0]
+    );
+    assert!(
+        out.contains("Note added to CHG-1; posted to 2 places its people read."),
+        "{out}"
+    );
+    // The outage note: to the role working it and its declarer, not to #status.
+    let posted = lines_with(&out, "Note on OUT-1");
+    assert!(!posted.is_empty(), "{out}");
+    assert!(posted.iter().all(|l| !l.starts_with("[#status")), "{out}");
+    assert!(posted.iter().any(|l| l.starts_with("[#dm/sam #")), "{out}");
+    // Incident notes work as before.
+    assert!(out.contains("Note added to INC-1."), "{out}");
+    // alice is nobody to CHG-1; an unknown kind of id says which ids work.
+    assert!(out.contains("(only alice)]"), "{out}");
+    assert!(
+        out.contains("`PRB-1` is not an incident, change or outage id like INC-12, CHG-3 or OUT-2"),
+        "{out}"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM audit WHERE subject = 'CHG-1' AND details LIKE 'added a note:%'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM audit WHERE subject = 'OUT-1' AND details LIKE 'added a note:%'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM incident_notes").await, 1);
+}
