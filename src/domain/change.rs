@@ -254,6 +254,16 @@ impl ChangeState {
         }
     }
 
+    /// The state after "is" in a sentence: `in review`, `scheduled`.
+    pub const fn predicate(self) -> &'static str {
+        match self {
+            Self::Assessment => "in assessment",
+            Self::CabVote => "in CAB vote",
+            Self::Review => "in review",
+            other => other.label(),
+        }
+    }
+
     /// Tells whether no state may follow this one.
     pub const fn is_terminal(self) -> bool {
         matches!(self, Self::Rejected | Self::Closed | Self::Cancelled)

@@ -47,11 +47,11 @@ pub fn vote_text(ch: &Change, v: &VoteView<'_>) -> String {
             Choice::Abstain.emoji()
         ),
         status => format!(
-            "{board} vote on {} {} — {}. The change is in {}; the vote is closed and takes no more ballots.",
+            "{board} vote on {} {} — {}. The change is {}; the vote is closed and takes no more ballots.",
             ch.id,
             status_text(status),
             neutralize(&truncate(&ch.title, 200)),
-            ch.state
+            ch.state.predicate()
         ),
     }
 }
@@ -149,7 +149,7 @@ pub fn vote_closed_notice(
             id = ch.id
         )
     } else {
-        format!(" {} is now {}.", ch.id, ch.state)
+        format!(" {} is now {}.", ch.id, ch.state.predicate())
     };
     with_warning(
         format!(
@@ -230,6 +230,7 @@ pub fn bad_deadline(given: TimeDelta, min: TimeDelta, max: TimeDelta) -> String 
 pub fn change_auto_authorized(ch: &Change) -> String {
     format!(
         "{} is a low-risk normal change and its vote passed, so it is authorized by config (change.auto_authorize_low_risk); it is now {}.",
-        ch.id, ch.state
+        ch.id,
+        ch.state.predicate()
     )
 }

@@ -178,7 +178,7 @@ pub fn change_moved(ch: &Change, by: &str, from: ChangeState, reason: Option<&st
 }
 
 pub fn change_done(ch: &Change, clashes: &Clashes) -> String {
-    with_warning(format!("{} is now {}.", ch.id, ch.state), clashes)
+    with_warning(format!("{} is now {}.", ch.id, ch.state.predicate()), clashes)
 }
 
 /// One line of a change in a list.
@@ -305,8 +305,9 @@ pub fn implementer_set(ch: &Change, name: &str, by: &str) -> String {
 pub fn implementer_refused(ch: &Change, why: ImplementerRefused) -> String {
     match why {
         ImplementerRefused::TooLate(state) => format!(
-            "{} is {state}: its implementer can be set only before work starts.",
-            ch.id
+            "{} is {}: its implementer can be set only before work starts.",
+            ch.id,
+            state.predicate()
         ),
         ImplementerRefused::Requester => format!(
             "You requested {}, and config (change.requester_may_implement = false) keeps the requester and the implementer apart: name someone else.",
@@ -333,8 +334,9 @@ pub fn review_refused(ch: &Change, why: ReviewRefused) -> String {
             article(kind)
         ),
         ReviewRefused::NotImplemented(state) => format!(
-            "{} is {state}: its post-implementation review is written once it is implementing or in review.",
-            ch.id
+            "{} is {}: its post-implementation review is written once it is implementing or in review.",
+            ch.id,
+            state.predicate()
         ),
     }
 }

@@ -444,3 +444,166 @@ async fn notes_go_on_changes_and_outages_where_their_people_read_and_incident_no
     );
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM incident_notes").await, 1);
 }
+
+#[tokio::test]
+async fn windows_drive_changes_across_a_restart_and_an_emergency_change_closes_only_after_its_review() {
+    let db = TestDb::new();
+    let w1 = window(TimeDelta::hours(1), TimeDelta::hours(3));
+    let w2 = window(TimeDelta::hours(1), TimeDelta::hours(2));
+    console(
+        &db,
+        &format!(
+            "\
+:as nina Systems Support
+!status
+:as dana Systems Support
+!change Upgrade the mail relay to v5 service=email risk=medium type=normal window={w1} implementer=nina
+:as nora NOC
+!change Patch the VPN concentrator service=vpn risk=high type=emergency window={w2} implementer=nina
+:as carl Change Manager
+!cab CHG-1
+!cab CHG-2
+"
+        ),
+        &[],
+    );
+    let cab = text(&db, "SELECT message_id FROM cards WHERE subject = 'CHG-1'").await;
+    let ecab = text(&db, "SELECT message_id FROM cards WHERE subject = 'CHG-2'").await;
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as bob CAB
+:react {cab} ✅
+:as erin CAB
+:react {cab} ✅
+:as fred CAB
+:react {cab} ✅
+:as olga ECAB
+:react {ecab} ✅
+:as pete ECAB
+:react {ecab} ✅
+:as carl Change Manager
+!authorize CHG-1
+!authorize CHG-2
+"
+        ),
+        &[],
+    );
+    // The requester and the implementer are pinged of the outcome and of the authorization.
+    for (who, id) in [
+        ("dana", "CHG-1"),
+        ("nina", "CHG-1"),
+        ("nora", "CHG-2"),
+        ("nina", "CHG-2"),
+    ] {
+        let dms = lines_with(&out, &format!("[#dm/{who} #"));
+        assert!(
+            dms.iter()
+                .any(|l| l.contains(&format!("@{who} CAB vote on {id} closed: approved"))
+                    || l.contains(&format!("@{who} ECAB vote on {id} closed: approved"))),
+            "{who} not told the outcome of {id}:\n{out}"
+        );
+        assert!(
+            dms.iter()
+                .any(|l| l.contains(&format!("@{who} carl authorized {id}; it is scheduled for"))),
+            "{who} not told {id} is authorized:\n{out}"
+        );
+    }
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 1").await, "scheduled");
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 2").await, "scheduled");
+
+    // Into the windows: the implementer is prompted and `!status` shows the maintenance.
+    let out = console(
+        &db,
+        ":clock +90m\n:as alice\n!status\n:as nina Systems Support\n!change status CHG-2 implementing\n",
+        &[],
+    );
+    let prompts = lines_with(&out, "[#dm/nina #");
+    assert_eq!(prompts.len(), 2, "{out}");
+    assert!(
+        prompts[0].contains("@nina The window of CHG-1 on Email has started")
+            && prompts[0].contains("`!change status CHG-1 implementing`"),
+        "{}",
+        prompts[0]
+    );
+    let end = (Utc::now() + TimeDelta::hours(3)).format("%H:%M UTC").to_string();
+    assert!(
+        out.contains(&format!("🔧 Email: planned maintenance CHG-1 until {end}")),
+        "{out}"
+    );
+    assert!(out.contains("🔧 VPN: planned maintenance CHG-2 until"), "{out}");
+    assert!(out.contains("CHG-2 is now implementing."), "{out}");
+
+    // The bot restarts; past both ends: one change missed its window, the other is asked for its review.
+    let out = console(
+        &db,
+        "\
+:clock +4h
+:as nina Systems Support
+!change status CHG-2 review
+:as carl Change Manager
+!change status CHG-2 closed
+:as nina Systems Support
+!change review CHG-1 went well
+!change review CHG-2 patched gw-1 and gw-2; no user impact; keep the rollback script
+:as carl Change Manager
+!change status CHG-2 closed
+:as alice
+!status
+",
+        &[],
+    );
+    assert!(
+        lines_with(&out, "has started").is_empty(),
+        "a start prompt fires once: {out}"
+    );
+    let missed = lines_with(&out, "@Change Manager CHG-1 missed its window on Email");
+    assert_eq!(missed.len(), 1, "{out}");
+    assert!(
+        missed[0].starts_with("[#cab #") && missed[0].contains("it is still scheduled"),
+        "{}",
+        missed[0]
+    );
+    let review = lines_with(&out, "@nina The window of CHG-2 has ended and it is still implementing");
+    assert_eq!(review.len(), 1, "{out}");
+    assert!(review[0].contains("`!change review CHG-2 <text>`"), "{}", review[0]);
+    let refusals = [
+        "(only carl)] CHG-2 is an emergency change: it closes only after its post-implementation review. Write it with `!change review CHG-2",
+        "(only nina)] CHG-1 is a normal change: only emergency changes take a post-implementation review here",
+    ];
+    for e in refusals {
+        assert!(out.contains(e), "missing {e:?} in:\n{out}");
+    }
+    assert!(
+        out.contains("nina wrote the post-implementation review of CHG-2: patched gw-1"),
+        "{out}"
+    );
+    assert!(out.contains("CHG-2 is now in review."), "{out}");
+    assert!(out.contains("CHG-2 is now closed."), "{out}");
+    assert!(out.contains("✅ All services operational."), "{out}");
+    assert!(!out.contains("🔧"), "the windows are over: {out}");
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 2").await, "closed");
+    assert_eq!(text(&db, "SELECT state FROM changes WHERE id = 1").await, "scheduled");
+    assert_eq!(
+        text(&db, "SELECT review FROM changes WHERE id = 2").await,
+        "patched gw-1 and gw-2; no user impact; keep the rollback script"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM changes WHERE id = 1 AND review IS NULL").await,
+        1
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM audit WHERE action = 'change_window'").await,
+        4,
+        "two starts, one missed, one review prompt"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM timers WHERE kind LIKE 'change_window_%' AND fired_at IS NULL AND cancelled = 0"
+        )
+        .await,
+        0
+    );
+}
