@@ -607,3 +607,123 @@ async fn windows_drive_changes_across_a_restart_and_an_emergency_change_closes_o
         0
     );
 }
+
+#[tokio::test]
+async fn a_vote_reminds_who_has_not_voted_and_after_no_quorum_is_called_again_with_a_new_card() {
+    let db = TestDb::new();
+    console(
+        &db,
+        "\
+:as olga ECAB
+!status
+:as pete ECAB
+!status
+:as quinn ECAB
+!status
+:as nora NOC
+!change Patch the VPN concentrator service=vpn risk=high type=emergency
+:as carl Change Manager
+!cab CHG-1 deadline=4h
+",
+        &[],
+    );
+    let first = text(&db, "SELECT message_id FROM cards WHERE subject = 'CHG-1'").await;
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as olga ECAB
+:react {first} ✅
+:as carl Change Manager
+!cab CHG-1
+:clock +3h30m
+"
+        ),
+        &[],
+    );
+    // Calling a vote twice while one is open: refused, nothing changed.
+    assert!(out.contains("(only carl)] CHG-1 has a vote open until"), "{out}");
+    // At 75 % of the deadline the ECAB members who have not voted are pinged; olga voted, nora requested.
+    let reminders = lines_with(&out, "Reminder: the ECAB vote on CHG-1");
+    assert_eq!(reminders.len(), 1, "{out}");
+    assert!(reminders[0].starts_with("[#cab #"), "{}", reminders[0]);
+    assert!(
+        reminders[0].contains("@pete") && reminders[0].contains("@quinn"),
+        "{}",
+        reminders[0]
+    );
+    assert!(
+        !reminders[0].contains("@olga") && !reminders[0].contains("@nora"),
+        "{}",
+        reminders[0]
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM audit WHERE action = 'cab_remind'").await,
+        1
+    );
+
+    // The restarted bot finds the deadline passed: no quorum, said on the board and to the requester.
+    let out = console(&db, ":clock +5h\n", &[]);
+    let board = lines_with(&out, "ECAB vote on CHG-1 closed: no quorum (not approved)");
+    assert!(board.iter().any(|l| l.starts_with("[#cab #")), "{out}");
+    assert!(
+        board
+            .iter()
+            .any(|l| l.starts_with("[#dm/nora #") && l.contains("@nora")),
+        "{out}"
+    );
+    assert!(out.contains("`!cab CHG-1` calls the vote again"), "{out}");
+    assert_eq!(
+        text(&db, "SELECT outcome FROM cab_votes WHERE change_id = 1").await,
+        "no_quorum"
+    );
+
+    // The change authority calls it again: a new card, no old ballots, a new deadline.
+    let out = console(
+        &db,
+        &format!(
+            "\
+:as carl Change Manager
+!cab CHG-1
+!cab CHG-1
+:as pete ECAB
+:react {first} ✅
+"
+        ),
+        &[],
+    );
+    assert!(out.contains("ECAB vote on CHG-1 is open until"), "{out}");
+    assert_eq!(lines_with(&out, "@ECAB ECAB vote on CHG-1").len(), 1, "{out}");
+    assert!(out.contains("(only carl)] CHG-1 has a vote open until"), "{out}");
+    let second = text(&db, "SELECT message_id FROM cards WHERE subject = 'CHG-1'").await;
+    assert_ne!(first, second, "the vote called again has its own card");
+    assert_eq!(
+        text(&db, "SELECT status FROM cab_votes WHERE change_id = 1").await,
+        "open"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM cab_ballots WHERE change_id = 1").await,
+        0
+    );
+    // Reactions on the old card count for nothing.
+    assert!(!out.contains("(only pete)] Your ballot"), "{out}");
+    let out = console(
+        &db,
+        &format!(":as pete ECAB\n:react {second} ✅\n:as quinn ECAB\n:react {second} ✅\n"),
+        &[],
+    );
+    assert!(out.contains("The vote is now closed: approved."), "{out}");
+    assert_eq!(
+        text(&db, "SELECT outcome FROM cab_votes WHERE change_id = 1").await,
+        "approved"
+    );
+    // The first round's timers are spent; the second round's are stopped with its close.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM timers WHERE kind IN ('cab_close', 'cab_remind') AND fired_at IS NULL AND cancelled = 0"
+        )
+        .await,
+        0
+    );
+}
