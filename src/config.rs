@@ -1563,6 +1563,11 @@ mod tests {
                 "change.notice_lead:",
             ),
             (
+                "a reminder at or past the deadline",
+                "[change.ecab]\nremind_at = 1.0",
+                "change.ecab.remind_at: 1 must be a share of the deadline between 0 and 1",
+            ),
+            (
                 "unknown eligible role",
                 "[change.cab]\neligible_roles = [\"cabb\"]",
                 "change.cab.eligible_roles[0]: unknown role `cabb` (did you mean `cab`?)",
