@@ -277,6 +277,16 @@ pub fn change_show(
     if let Some(r) = &ch.reason {
         s.push_str(&format!("\nReason: {}", neutralize(r)));
     }
+    if let Some(r) = &ch.review {
+        s.push_str(&format!("\nPost-implementation review: {}", neutralize(r)));
+    } else if ch.change_type == crate::domain::change::ChangeType::Emergency
+        && matches!(ch.state, ChangeState::Implementing | ChangeState::Review)
+    {
+        s.push_str(&format!(
+            "\nPost-implementation review: not written yet (`{}change review {} <text>`)",
+            policy.prefix, ch.id
+        ));
+    }
     if let Some(v) = vote {
         s.push_str(&format!(
             "\n{} vote {}: {}; voters: {}",

@@ -548,6 +548,7 @@ async fn windows_drive_changes_across_a_restart_and_an_emergency_change_closes_o
 !change review CHG-1 went well
 !change review CHG-2 patched gw-1 and gw-2; no user impact; keep the rollback script
 :as carl Change Manager
+!show CHG-2
 !change status CHG-2 closed
 :as alice
 !status
@@ -580,6 +581,14 @@ async fn windows_drive_changes_across_a_restart_and_an_emergency_change_closes_o
         "{out}"
     );
     assert!(out.contains("CHG-2 is now in review."), "{out}");
+    assert!(
+        out.contains("Post-implementation review: patched gw-1 and gw-2; no user impact; keep the rollback script"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wrote its post-implementation review: patched gw-1"),
+        "the history says who reviewed: {out}"
+    );
     assert!(out.contains("CHG-2 is now closed."), "{out}");
     assert!(out.contains("✅ All services operational."), "{out}");
     assert!(!out.contains("🔧"), "the windows are over: {out}");
