@@ -315,5 +315,32 @@ mod tests {
             (closed.status, closed.closed_at),
             (VoteStatus::Closed(Outcome::NoQuorum), Some(later))
         );
+
+        // Members seen holding an eligible role, without a ballot, not the requester.
+        for (user, role) in [(1, "ecab"), (3, "ecab"), (5, "cab"), (6, "network_operations")] {
+            crate::store::roster::refresh(&mut tx, UserId::new(user), &[RoleKey::parse(role).unwrap()], now)
+                .await
+                .unwrap();
+        }
+        let pending = pending_voters(&mut tx, &closed, &[UserId::new(1)]).await.unwrap();
+        assert_eq!(pending, vec![UserId::new(5)], "3 voted, 1 requested, 6 is not eligible");
+
+        // A vote without quorum is called again: new times, no ballots; only once it is closed so.
+        let again = Vote {
+            opened_at: later,
+            closes_at: later + TimeDelta::hours(4),
+            ..v.clone()
+        };
+        assert!(reopen(&mut tx, &again).await.unwrap());
+        assert_eq!(get(&mut tx, change.id).await.unwrap(), Some(again.clone()));
+        assert!(ballots(&mut tx, change.id).await.unwrap().iter().next().is_none());
+        assert!(
+            !reopen(&mut tx, &again).await.unwrap(),
+            "an open vote is not called again"
+        );
+        assert!(close(&mut tx, change.id, VoteStatus::Closed(Outcome::Approved), later)
+            .await
+            .unwrap());
+        assert!(!reopen(&mut tx, &again).await.unwrap(), "nor one that passed");
     }
 }
