@@ -94,6 +94,9 @@ struct RawChange {
     authority_roles: Vec<RoleKey>,
     auto_authorize_low_risk: bool,
     notice_lead: String,
+    /// Whether a change's requester may also be its implementer (default true).
+    #[serde(default)]
+    requester_may_implement: Option<bool>,
     cab: RawBoard,
     ecab: RawBoard,
     #[serde(default)]
@@ -138,6 +141,10 @@ struct RawBoard {
     threshold: f64,
     deadline: String,
     expected_members: u32,
+    /// The share of the deadline at which members who have not voted are
+    /// reminded (default 0.75).
+    #[serde(default)]
+    remind_at: Option<f64>,
 }
 
 /// `quorum = 3` is a count of ballots, `quorum = 0.5` a share of the members.
@@ -454,6 +461,9 @@ pub struct BoardPolicy {
     /// How many members the board has at least, for a fraction quorum and
     /// early close while fewer members have been seen holding the role.
     pub expected_members: u32,
+    /// The share of the deadline (between 0 and 1, exclusive) at which the
+    /// members who have not voted are reminded (`change.<board>.remind_at`).
+    pub remind_at: f64,
 }
 
 /// A pre-approved standard change from the catalogue.
@@ -476,6 +486,8 @@ pub struct ChangePolicy {
     pub auto_authorize_low_risk: bool,
     /// How long before its window an authorized change's outage notice goes out.
     pub notice_lead: TimeDelta,
+    /// Whether a change's requester may also be its implementer.
+    pub requester_may_implement: bool,
     pub cab: BoardPolicy,
     pub ecab: BoardPolicy,
     pub standard: BTreeMap<String, StandardChange>,
@@ -1107,9 +1119,16 @@ fn check_change(
         if b.expected_members > 10_000 {
             return Err(bad(format!("{at}.expected_members: must be at most 10000")));
         }
+        let remind_at = b.remind_at.unwrap_or(0.75);
+        if !(remind_at > 0.0 && remind_at < 1.0) {
+            return Err(bad(format!(
+                "{at}.remind_at: {remind_at} must be a share of the deadline between 0 and 1"
+            )));
+        }
         Ok(BoardPolicy {
             rules,
             expected_members: b.expected_members,
+            remind_at,
         })
     };
     let cab = board("cab", raw.cab)?;
@@ -1157,6 +1176,7 @@ fn check_change(
         authority_roles: raw.authority_roles,
         auto_authorize_low_risk: raw.auto_authorize_low_risk,
         notice_lead,
+        requester_may_implement: raw.requester_may_implement.unwrap_or(true),
         cab,
         ecab,
         standard,
@@ -1541,6 +1561,11 @@ mod tests {
                 "bad notice lead",
                 "[change]\nnotice_lead = \"soon\"",
                 "change.notice_lead:",
+            ),
+            (
+                "a reminder at or past the deadline",
+                "[change.ecab]\nremind_at = 1.0",
+                "change.ecab.remind_at: 1 must be a share of the deadline between 0 and 1",
             ),
             (
                 "unknown eligible role",

@@ -28,8 +28,9 @@ pub(super) const CHANGE: CommandSpec = CommandSpec {
     aliases: &["rfc"],
     usage: "change <title> service=<name> risk=low|medium|high type=standard|normal|emergency \
             [window=<start>..<end>] [implementer=@user]",
-    summary: "File a change (RFC); replies with its CHG id. Also `change cancel CHG-<n> [reason]` and \
-              `change status CHG-<n> <state> [reason] [window=…]`.",
+    summary: "File a change (RFC); replies with its CHG id. Also `change cancel CHG-<n> [reason]`, \
+              `change status CHG-<n> <state> [reason] [window=…]`, `change implementer CHG-<n> @user` and \
+              `change review CHG-<n> <text>` (the post-implementation review).",
     may: who::CHANGE_ANY_FORM,
     kind: Kind::Changes,
     example: "change Upgrade the MTA service=email risk=medium type=normal window=2026-12-10T22:00..2026-12-11T00:00",
@@ -172,6 +173,26 @@ fn change(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
     let filing = ["service", "risk", "type"].iter().any(|k| named(k).is_some());
     let mut words = title.split_whitespace();
     let verb = words.next().unwrap_or_default().to_ascii_lowercase();
+    if !filing && (verb == "implementer" || verb == "review") {
+        let id = change_id(words.next()).map_err(err)?;
+        let rest: Vec<&str> = words.collect();
+        if verb == "implementer" {
+            let raw = match rest.as_slice() {
+                [] => return Err(err("missing <user> (mention them: @name)".into())),
+                [one] => *one,
+                _ => return Err(err("name one implementer: @name".into())),
+            };
+            let user = user_ref(raw).map_err(|e| err(format!("implementer: {e}")))?;
+            return Ok(Command::ChangeImplementer { id, user });
+        }
+        if rest.is_empty() {
+            return Err(err("missing <text> of the post-implementation review".into()));
+        }
+        return Ok(Command::ChangeReview {
+            id,
+            text: rest.join(" "),
+        });
+    }
     if !filing && (verb == "cancel" || verb == "status") {
         let id = change_id(words.next()).map_err(err)?;
         if verb == "cancel" {
@@ -267,6 +288,27 @@ mod tests {
         );
         assert_eq!(p("!show CHG-4").unwrap(), Command::ShowChange { id });
         assert_eq!(
+            p("!change implementer CHG-4 @nina").unwrap(),
+            Command::ChangeImplementer {
+                id,
+                user: UserRef::Name("nina".into())
+            }
+        );
+        assert_eq!(
+            p("!change implementer CHG-4 <@77>").unwrap(),
+            Command::ChangeImplementer {
+                id,
+                user: UserRef::Id(77)
+            }
+        );
+        assert_eq!(
+            p("!change review CHG-4 patched gw-1, no side effects").unwrap(),
+            Command::ChangeReview {
+                id,
+                text: "patched gw-1, no side effects".into()
+            }
+        );
+        assert_eq!(
             p("!cab CHG-4 deadline=90m").unwrap(),
             Command::Cab {
                 id,
@@ -334,6 +376,15 @@ mod tests {
             (
                 "!change status CHG-3 done",
                 "change: `done` is not a change state; use one of",
+            ),
+            (
+                "!change implementer CHG-3",
+                "change: missing <user> (mention them: @name)",
+            ),
+            ("!change implementer CHG-3 @a @b", "change: name one implementer: @name"),
+            (
+                "!change review CHG-3",
+                "change: missing <text> of the post-implementation review",
             ),
             ("!cab", "cab: missing <id>"),
             ("!cab INC-2", "cab: `INC-2` is not a change id like CHG-3"),

@@ -316,13 +316,13 @@ pub(super) const STATUS: CommandSpec = CommandSpec {
 pub(super) const NOTE: CommandSpec = CommandSpec {
     name: "note",
     aliases: &["comment"],
-    usage: "note INC-<n> <text>",
-    summary: "Add a note to an incident.",
+    usage: "note INC-<n>|CHG-<n>|OUT-<n> <text>",
+    summary: "Add a note to an incident, a change or an outage.",
     may: who::INCIDENT_READERS,
     kind: Kind::Incidents,
     example: "note INC-12 restarted the MTA, watching the queue",
     options: &[
-        pos("id", "The incident, e.g. INC-12", OptionKind::Incident, true),
+        pos("id", "The record, e.g. INC-12, CHG-3 or OUT-2", OptionKind::Text, true),
         pos("text", "The note", OptionKind::Text, true),
     ],
 };
@@ -698,10 +698,24 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
             }
             Command::Parent { id: id(0)?, children }
         }
-        "note" => Command::Note {
-            id: id(0)?,
-            text: text(1).unwrap_or_default(),
-        },
+        // An incident's note reads its id as before; a change or an outage takes one too.
+        "note" => {
+            let raw = at(0).unwrap_or_default();
+            let body = text(1).unwrap_or_default();
+            match Subject::parse(raw) {
+                Some(Subject::Change(id)) => Command::ChangeNote { id, text: body },
+                Some(Subject::Outage(id)) => Command::OutageNote { id, text: body },
+                _ => match IncidentId::parse(raw) {
+                    Some(id) => Command::Note { id, text: body },
+                    None => {
+                        return Err(err(format!(
+                            "`{}` is not an incident, change or outage id like INC-12, CHG-3 or OUT-2",
+                            shorten(raw)
+                        )))
+                    }
+                },
+            }
+        }
         "resolve" => Command::Resolve {
             id: id(0)?,
             resolution: text(1).unwrap_or_default(),

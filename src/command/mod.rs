@@ -84,6 +84,10 @@ pub mod who {
     /// Starting work and asking for review: the implementer or the authority.
     pub const CHANGE_IMPLEMENTERS: &[Party] = &[Assignee, ChangeAuthority];
     pub const CHANGE_AUTHORITY: &[Party] = &[ChangeAuthority];
+    /// A note on a change: its requester, implementer, service owner and the authority.
+    pub const CHANGE_NOTERS: &[Party] = &[Reporter, Assignee, ServiceOwner, ChangeAuthority];
+    /// A note on an outage: its declarer, the outage roles, its service owner and the agents.
+    pub const OUTAGE_NOTERS: &[Party] = &[Reporter, OutageRoles, ServiceOwner, Agents];
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -254,6 +258,16 @@ pub enum Command {
         reason: Option<String>,
         window: Option<String>,
     },
+    /// `!change implementer CHG-n @user`: who carries the change out.
+    ChangeImplementer {
+        id: ChangeId,
+        user: UserRef,
+    },
+    /// `!change review CHG-n <text>`: the post-implementation review note.
+    ChangeReview {
+        id: ChangeId,
+        text: String,
+    },
     Changes {
         filter: ChangeFilter,
     },
@@ -320,6 +334,16 @@ pub enum Command {
     },
     Note {
         id: IncidentId,
+        text: String,
+    },
+    /// `!note CHG-n <text>`: a note on a change.
+    ChangeNote {
+        id: ChangeId,
+        text: String,
+    },
+    /// `!note OUT-n <text>`: a note on an outage.
+    OutageNote {
+        id: OutageId,
         text: String,
     },
     Resolve {
@@ -443,7 +467,10 @@ impl Command {
             Command::OutageShow { .. } => who::ANYONE,
             Command::OutageLink { .. } => who::OUTAGE_LINKERS,
             Command::Change { .. } => who::CHANGE_REQUESTERS,
-            Command::ChangeCancel { .. } => who::CHANGE_CANCELLERS,
+            Command::ChangeCancel { .. } | Command::ChangeImplementer { .. } => who::CHANGE_CANCELLERS,
+            Command::ChangeReview { .. } => who::CHANGE_IMPLEMENTERS,
+            Command::ChangeNote { .. } => who::CHANGE_NOTERS,
+            Command::OutageNote { .. } => who::OUTAGE_NOTERS,
             Command::ChangeStatus { state, .. } => match state {
                 ChangeState::Implementing | ChangeState::Review => who::CHANGE_IMPLEMENTERS,
                 ChangeState::Assessment | ChangeState::Scheduled | ChangeState::Closed => who::CHANGE_AUTHORITY,
@@ -476,10 +503,15 @@ impl Command {
             | Command::Parent { id, .. } => Some(Subject::Incident(*id)),
             Command::ChangeCancel { id, .. }
             | Command::ChangeStatus { id, .. }
+            | Command::ChangeImplementer { id, .. }
+            | Command::ChangeReview { id, .. }
+            | Command::ChangeNote { id, .. }
             | Command::Cab { id, .. }
             | Command::Authorize { id }
             | Command::Reject { id, .. } => Some(Subject::Change(*id)),
-            Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } => Some(Subject::Outage(*id)),
+            Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } | Command::OutageNote { id, .. } => {
+                Some(Subject::Outage(*id))
+            }
             Command::History {
                 record: record @ Subject::Incident(_),
                 ..
@@ -499,7 +531,7 @@ impl Command {
             Command::Take { .. } => "take",
             Command::Assign { .. } => "assign",
             Command::Status { .. } | Command::Outages => "status",
-            Command::Note { .. } => "note",
+            Command::Note { .. } | Command::ChangeNote { .. } | Command::OutageNote { .. } => "note",
             Command::Resolve { .. } => "resolve",
             Command::Close { .. } => "close",
             Command::Reopen { .. } => "reopen",
@@ -517,7 +549,11 @@ impl Command {
             Command::Subscribe { .. } => "subscribe",
             Command::Unsubscribe { .. } => "unsubscribe",
             Command::Subscriptions => "subscriptions",
-            Command::Change { .. } | Command::ChangeCancel { .. } | Command::ChangeStatus { .. } => "change",
+            Command::Change { .. }
+            | Command::ChangeCancel { .. }
+            | Command::ChangeStatus { .. }
+            | Command::ChangeImplementer { .. }
+            | Command::ChangeReview { .. } => "change",
             Command::Changes { .. } => "changes",
             Command::Cab { .. } => "cab",
             Command::Authorize { .. } => "authorize",

@@ -109,9 +109,29 @@ pub(crate) async fn refresh_vote_card(desk: &Desk, tx: &mut Act<'_>, ch: &Change
 pub(crate) async fn cancel_vote(desk: &Desk, tx: &mut Act<'_>, ch: &Change) -> DeskResult<Vec<Outgoing>> {
     let now = tx.now;
     if store::cab::close(tx, ch.id, VoteStatus::Cancelled, now).await? {
-        store::timers::cancel_one(tx, TimerKind::CabClose.as_str(), &ch.id.to_string()).await?;
+        stop_vote_timers(tx, ch.id).await?;
     }
     refresh_vote_card(desk, tx, ch).await
+}
+
+/// The key of a vote's timers: the change id for its first round (as rows
+/// were always written), `CHG-n@<opened ms>` for a vote called again, so a
+/// new round's timers are new rows.
+fn vote_timer_key(vote: &Vote, again: bool) -> String {
+    if again {
+        format!("{}@{}", vote.change, vote.opened_at.timestamp_millis())
+    } else {
+        vote.change.to_string()
+    }
+}
+
+/// Stops the deadline and reminder timers of every round of a change's vote.
+async fn stop_vote_timers(tx: &mut Act<'_>, id: ChangeId) -> DeskResult<()> {
+    for kind in [TimerKind::CabClose, TimerKind::CabRemind] {
+        store::timers::cancel_one(tx, kind.as_str(), &id.to_string()).await?;
+        store::timers::cancel(tx, kind.as_str(), &format!("{id}@")).await?;
+    }
+    Ok(())
 }
 
 /// `!cab CHG-n [deadline=…]`: opens the vote and posts its card.
@@ -128,9 +148,12 @@ pub(crate) async fn call_vote(
     let Some(board) = Board::for_change(ch.change_type) else {
         return super::rejected(render::no_vote_for_standard(id));
     };
-    if let Some(v) = store::cab::get(tx, id).await? {
-        return super::rejected(render::vote_already(id, v.status));
-    }
+    // A vote that closed without quorum may be called again; any other is final.
+    let again = match store::cab::get(tx, id).await? {
+        None => false,
+        Some(v) if v.status == VoteStatus::Closed(VoteOutcome::NoQuorum) && ch.state == ChangeState::CabVote => true,
+        Some(v) => return super::rejected(render::vote_already(id, &v)),
+    };
     let from = ch.state;
     // A new change is assessed on the way to its vote.
     let refuse = |e| DeskError::Rejected(render::invalid_change_move(id, &e));
@@ -138,7 +161,9 @@ pub(crate) async fn call_vote(
         ch.move_to(ChangeState::Assessment).map_err(refuse)?;
     }
     // Checked before the deadline is, so a change in the wrong state says so first.
-    transition(ch.change_type, ch.state, ChangeState::CabVote).map_err(refuse)?;
+    if !again {
+        transition(ch.change_type, ch.state, ChangeState::CabVote).map_err(refuse)?;
+    }
     let rules = policy.change.board(board);
     let deadline = deadline.unwrap_or(rules.rules.deadline);
     if deadline < MIN_DEADLINE || deadline > MAX_DEADLINE {
@@ -147,8 +172,10 @@ pub(crate) async fn call_vote(
     let Some(closes_at) = now.checked_add_signed(deadline) else {
         return super::rejected(render::bad_deadline(deadline, MIN_DEADLINE, MAX_DEADLINE));
     };
-    ch.move_to(ChangeState::CabVote).map_err(refuse)?;
-    store::changes::update(tx, &ch, now).await?;
+    if !again {
+        ch.move_to(ChangeState::CabVote).map_err(refuse)?;
+        store::changes::update(tx, &ch, now).await?;
+    }
     let mut vote = Vote {
         change: id,
         board,
@@ -163,19 +190,30 @@ pub(crate) async fn call_vote(
         status: VoteStatus::Open,
         closed_at: None,
     };
-    store::cab::open(tx, &vote).await?;
-    store::timers::schedule(
-        tx,
-        TimerKind::CabClose.as_str(),
-        &id.to_string(),
-        &id.to_string(),
-        closes_at,
-        "{}",
-    )
-    .await?;
+    if again {
+        if !store::cab::reopen(tx, &vote).await? {
+            return super::rejected(render::vote_already(id, &vote));
+        }
+    } else {
+        store::cab::open(tx, &vote).await?;
+    }
+    let key = vote_timer_key(&vote, again);
+    store::timers::schedule(tx, TimerKind::CabClose.as_str(), &key, &id.to_string(), closes_at, "{}").await?;
+    // The members who have not voted are reminded at `remind_at` of the deadline.
+    let remind_after = TimeDelta::milliseconds((deadline.num_milliseconds() as f64 * rules.remind_at) as i64);
+    if let Some(remind) = now.checked_add_signed(remind_after).filter(|at| *at < closes_at) {
+        store::timers::schedule(tx, TimerKind::CabRemind.as_str(), &key, &id.to_string(), remind, "{}").await?;
+    }
 
     let clashes = super::changes::clashes(desk, tx, &ch).await?;
-    let mut out = vec![vote_card(desk, tx, &ch, &vote, true).await?];
+    let card = vote_card(desk, tx, &ch, &vote, true).await?;
+    // A vote called again gets a new card (and reactions): the old one stays closed.
+    let card = if again {
+        Outgoing::card_moved(id.to_string(), card.destination, card.message)
+    } else {
+        card
+    };
+    let mut out = vec![card];
     let view = vote_view(tx, &ch, &vote).await?;
     let reply = render::vote_opened(policy, &ch, &view, &clashes);
     let eligible = view.eligible;
@@ -364,7 +402,7 @@ pub(crate) async fn close_vote(
     }
     vote.status = VoteStatus::Closed(outcome);
     vote.closed_at = Some(now);
-    store::timers::cancel_one(tx, TimerKind::CabClose.as_str(), &ch.id.to_string()).await?;
+    stop_vote_timers(tx, ch.id).await?;
     let clashes = super::changes::clashes(desk, tx, ch).await?;
     let auto = policy.change.auto_authorize_low_risk
         && outcome.is_approved()
@@ -403,15 +441,27 @@ pub(crate) async fn close_vote(
         .map(|r| r.channel.clone())
         .into_iter()
         .collect();
-    out.extend(super::changes::change_messages(
-        desk,
-        &route,
-        Action::CabVote,
-        ch,
-        text,
-        !auto,
-        &mut covered,
-    ));
+    let board_channel = covered.first().cloned();
+    let routed = super::changes::change_messages(desk, &route, Action::CabVote, ch, text.clone(), !auto, &mut covered);
+    let said_on_board = routed.iter().any(|o| match &o.destination {
+        Destination::RoleChannel(r) => policy.role(r).map(|d| Some(&d.channel) == board_channel.as_ref()) == Some(true),
+        _ => false,
+    });
+    out.extend(routed);
+    // A vote that found no quorum is said in the board's channel too, not
+    // only edited into its card: the members are who failed to turn up
+    // (once: where the chair's channel is the board's, that post says it).
+    if outcome == VoteOutcome::NoQuorum && !said_on_board {
+        out.push(
+            Outgoing::post(
+                Destination::RoleChannel(board_role(vote)),
+                OutMessage::text(text.clone()),
+            )
+            .about(ch.id.to_string()),
+        );
+    }
+    // The requester and implementer hear the outcome (and any authorization).
+    out.extend(super::changes::people_notices(ch, &text, None));
     let details = render::history::vote_closed(outcome, &tally, eligible, late);
     tx.record(None, AuditAction::CabClose, &ch.id.to_string(), details, &out);
     tracing::info!(change = %ch.id, %outcome, "CAB vote closed");
@@ -428,7 +478,8 @@ pub(crate) async fn vote_deadline(desk: &Desk, tx: &mut Act<'_>, firing: &Firing
     let (Some(mut vote), Some(mut ch)) = (store::cab::get(tx, id).await?, store::changes::get(tx, id).await?) else {
         return Ok(());
     };
-    if vote.status != VoteStatus::Open {
+    // A timer of an earlier round (before a vote called again) is stale.
+    if vote.status != VoteStatus::Open || firing.timer.due_at < vote.closes_at {
         return Ok(());
     }
     let ballots = store::cab::ballots(tx, id).await?;
@@ -440,6 +491,42 @@ pub(crate) async fn vote_deadline(desk: &Desk, tx: &mut Act<'_>, firing: &Firing
         Evaluation::Open => VoteOutcome::NoQuorum,
     };
     close_vote(desk, tx, &mut ch, &mut vote, &ballots, outcome, firing.late_by).await
+}
+
+/// The `cab_remind` timer: at `remind_at` of the deadline the members seen
+/// holding an eligible role who have not voted are pinged in the board's
+/// channel (the requester and implementer may not vote, so are not asked).
+pub(crate) async fn vote_reminder(_desk: &Desk, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
+    let Some(id) = ChangeId::parse(&firing.timer.subject) else {
+        tracing::warn!(subject = %firing.timer.subject, "vote reminder for something that is not a change");
+        return Ok(());
+    };
+    let (Some(vote), Some(ch)) = (store::cab::get(tx, id).await?, store::changes::get(tx, id).await?) else {
+        return Ok(());
+    };
+    if vote.status != VoteStatus::Open || firing.timer.due_at < vote.opened_at {
+        return Ok(());
+    }
+    let mut except = vec![ch.requester];
+    except.extend(ch.implementer);
+    let pending = store::cab::pending_voters(tx, &vote, &except).await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let text = render::vote_reminder(&ch, &vote);
+    let out = vec![Outgoing::post(
+        Destination::RoleChannel(board_role(&vote)),
+        OutMessage::text(text).pinging_users(pending.iter().copied()),
+    )
+    .about(id.to_string())];
+    tx.record(
+        None,
+        AuditAction::CabRemind,
+        &id.to_string(),
+        render::history::vote_reminded(pending.len()),
+        &out,
+    );
+    Ok(())
 }
 
 /// The role whose channel holds the vote card and whose members it pings:

@@ -75,7 +75,7 @@ pub(crate) fn change_messages(
             ping: if ping { &[Party::Responsible] } else { &[] },
             assignee: None,
             text,
-            tell: render::change_fyi(policy, action, ch, ch.state.as_str()),
+            tell: render::change_fyi(policy, action, ch, ch.state.label()),
             ask: render::consulted_change(policy, action, ch),
             covered: covered.clone(),
         },
@@ -146,7 +146,235 @@ pub(crate) async fn schedule_notice(desk: &Desk, tx: &mut Act<'_>, ch: &Change) 
     let due = window.start().checked_sub_signed(lead).unwrap_or(now).max(now);
     let id = ch.id.to_string();
     store::timers::schedule(tx, TimerKind::ChangeNotice.as_str(), &id, &id, due, "{}").await?;
+    // The window drives the change: a prompt at its start, a check at its end.
+    let start = window.start().max(now);
+    store::timers::schedule(tx, TimerKind::ChangeWindowStart.as_str(), &id, &id, start, "{}").await?;
+    store::timers::schedule(tx, TimerKind::ChangeWindowEnd.as_str(), &id, &id, window.end(), "{}").await?;
     Ok(())
+}
+
+/// Stops the timers of a change's window (it was cancelled).
+async fn cancel_window_timers(tx: &mut Act<'_>, id: ChangeId) -> DeskResult<()> {
+    let id = id.to_string();
+    for kind in [
+        TimerKind::ChangeNotice,
+        TimerKind::ChangeWindowStart,
+        TimerKind::ChangeWindowEnd,
+    ] {
+        store::timers::cancel_one(tx, kind.as_str(), &id).await?;
+    }
+    Ok(())
+}
+
+/// What a change's requester and implementer are told (`what` names the
+/// change), each pinged in a direct message (the one place a person reads
+/// for sure); `except` is the person who did it, who has the reply already.
+pub(crate) fn people_notices(ch: &Change, what: &str, except: Option<UserId>) -> Vec<Outgoing> {
+    let text = what.to_owned();
+    let mut people = vec![ch.requester];
+    if let Some(i) = ch.implementer.filter(|i| *i != ch.requester) {
+        people.push(i);
+    }
+    people
+        .into_iter()
+        .filter(|u| Some(*u) != except)
+        .map(|u| {
+            Outgoing::post(Destination::Dm(u), OutMessage::text(text.clone()).pinging_users([u]))
+                .about(ch.id.to_string())
+        })
+        .collect()
+}
+
+/// `!change implementer CHG-n @user`: the requester or the change authority
+/// names who carries the change out, before work starts.
+pub(crate) async fn set_implementer(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: ChangeId,
+    user: UserRef,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let mut ch = load_change(tx, id).await?;
+    let user = match user {
+        UserRef::Id(n) => UserId::new(n),
+        UserRef::Name(name) => match store::users::by_name(tx, &name).await? {
+            Some(u) => u,
+            None => return rejected(render::unknown_implementer(&name)),
+        },
+    };
+    let before = ch.implementer;
+    ch.set_implementer(user, policy.change.requester_may_implement)
+        .map_err(|e| DeskError::Rejected(render::implementer_refused(&ch, e)))?;
+    store::changes::update(tx, &ch, now).await?;
+    let name = super::incidents::name_of(tx, user).await?;
+    let before = match before {
+        Some(b) => Some(super::incidents::name_of(tx, b).await?),
+        None => None,
+    };
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let text = render::implementer_set(&ch, &name, &by);
+    let mut out = super::cab::refresh_vote_card(desk, tx, &ch).await?;
+    out.extend(people_notices(&ch, &text, Some(actor.user)));
+    tx.record(
+        Some(actor.user),
+        AuditAction::ChangeImplementer,
+        &id.to_string(),
+        render::history::implementer_set(&name, before.as_deref()),
+        &out,
+    );
+    Ok(Reply::public(text))
+}
+
+/// `!change review CHG-n <text>`: the post-implementation review note an
+/// emergency change needs before it closes.
+pub(crate) async fn write_review(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    id: ChangeId,
+    text: &str,
+) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let now = tx.now;
+    let mut ch = load_change(tx, id).await?;
+    let note = bounded("review", text, policy.limits.note_max, false)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    ch.set_review(note.clone())
+        .map_err(|e| DeskError::Rejected(render::review_refused(&ch, e)))?;
+    store::changes::update(tx, &ch, now).await?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let reply = render::review_noted(&ch, &by, &note);
+    let route = change_route(desk, Action::ChangeRequest, &ch);
+    let mut out = change_messages(
+        desk,
+        &route,
+        Action::ChangeRequest,
+        &ch,
+        reply.clone(),
+        false,
+        &mut Vec::new(),
+    );
+    out.extend(people_notices(&ch, &reply, Some(actor.user)));
+    tx.record(
+        Some(actor.user),
+        AuditAction::ChangeReview,
+        &id.to_string(),
+        render::history::review_noted(&note),
+        &out,
+    );
+    Ok(Reply::public(reply))
+}
+
+/// `!note CHG-n <text>`: a note on a change, kept in its history and posted
+/// where its people read: the vote card's thread while it has one (else the
+/// change authority's channel), and to its requester and implementer.
+pub(crate) async fn note(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id: ChangeId, text: &str) -> DeskResult<Reply> {
+    let ch = load_change(tx, id).await?;
+    let body = bounded("note", text, desk.policy().limits.note_max, true)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let posted = render::record_note(&id.to_string(), &ch.title, &by, &body);
+    let place = if store::cab::get(tx, id).await?.is_some() {
+        Destination::Thread(id.to_string())
+    } else {
+        Destination::RoleChannel(change_route(desk, Action::ChangeRequest, &ch).responsible)
+    };
+    let mut out = vec![Outgoing::post(place, OutMessage::text(posted.clone())).about(id.to_string())];
+    out.extend(people_notices(&ch, &posted, Some(actor.user)));
+    let places = out.len();
+    tx.record(
+        Some(actor.user),
+        AuditAction::ChangeUpdate,
+        &id.to_string(),
+        render::history::noted(&body),
+        &out,
+    );
+    Ok(Reply::public(render::record_note_saved(&id.to_string(), places)))
+}
+
+/// The planned maintenance under way now, for `!status`.
+pub(crate) async fn maintenance_lines(desk: &Desk, tx: &mut Act<'_>) -> DeskResult<Vec<String>> {
+    let now = tx.now;
+    let changes = store::changes::in_window(tx, now).await?;
+    Ok(changes
+        .iter()
+        .map(|ch| render::maintenance_line(desk.policy(), ch))
+        .collect())
+}
+
+/// The `change_window_start` timer: a scheduled change's window has
+/// started; its implementer (or, with none, its requester) is prompted.
+pub(crate) async fn window_started(desk: &Desk, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
+    let Some(ch) = windowed_change(tx, firing).await? else {
+        return Ok(());
+    };
+    if ch.state != ChangeState::Scheduled {
+        return Ok(());
+    }
+    let who = ch.implementer.unwrap_or(ch.requester);
+    let text = render::window_start_prompt(desk.policy(), &ch);
+    let out = vec![
+        Outgoing::post(Destination::Dm(who), OutMessage::text(text).pinging_users([who])).about(ch.id.to_string()),
+    ];
+    tx.record(
+        None,
+        AuditAction::ChangeWindow,
+        &ch.id.to_string(),
+        render::history::window_started(),
+        &out,
+    );
+    Ok(())
+}
+
+/// The `change_window_end` timer: a change still implementing is prompted
+/// to move to review; one never started is reported to the change manager
+/// as missed.
+pub(crate) async fn window_ended(desk: &Desk, tx: &mut Act<'_>, firing: &Firing) -> DeskResult<()> {
+    let Some(ch) = windowed_change(tx, firing).await? else {
+        return Ok(());
+    };
+    let policy = desk.policy();
+    let out = match ch.state {
+        ChangeState::Implementing => {
+            let who = ch.implementer.unwrap_or(ch.requester);
+            let text = render::window_end_review_prompt(policy, &ch);
+            vec![
+                Outgoing::post(Destination::Dm(who), OutMessage::text(text).pinging_users([who]))
+                    .about(ch.id.to_string()),
+            ]
+        }
+        ChangeState::Scheduled | ChangeState::Authorized => {
+            let route = change_route(desk, Action::ChangeRequest, &ch);
+            let text = render::window_missed(policy, &ch);
+            let mut out = vec![Outgoing::post(
+                Destination::RoleChannel(route.responsible.clone()),
+                OutMessage::text(text.clone()).pinging_roles([route.responsible.clone()]),
+            )
+            .about(ch.id.to_string())];
+            out.extend(people_notices(&ch, &text, None));
+            out
+        }
+        _ => return Ok(()),
+    };
+    tx.record(
+        None,
+        AuditAction::ChangeWindow,
+        &ch.id.to_string(),
+        render::history::window_ended(ch.state),
+        &out,
+    );
+    Ok(())
+}
+
+/// The change a window timer is for, when it still has a window.
+async fn windowed_change(tx: &mut Act<'_>, firing: &Firing) -> DeskResult<Option<Change>> {
+    let Some(id) = ChangeId::parse(&firing.timer.subject) else {
+        tracing::warn!(subject = %firing.timer.subject, "window timer for something that is not a change");
+        return Ok(None);
+    };
+    Ok(store::changes::get(tx, id).await?.filter(|ch| ch.window.is_some()))
 }
 
 pub(crate) async fn file_change(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, req: FileRequest) -> DeskResult<Reply> {
@@ -285,7 +513,7 @@ pub(crate) async fn cancel_change(
         .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
     ch.reason = reason.clone();
     store::changes::update(tx, &ch, now).await?;
-    store::timers::cancel_one(tx, TimerKind::ChangeNotice.as_str(), &id.to_string()).await?;
+    cancel_window_timers(tx, id).await?;
     let mut out = super::cab::cancel_vote(desk, tx, &ch).await?;
     let by = super::incidents::name_of(tx, actor.user).await?;
     let route = change_route(desk, Action::ChangeRequest, &ch);
@@ -295,10 +523,11 @@ pub(crate) async fn cancel_change(
         &route,
         Action::ChangeRequest,
         &ch,
-        text,
+        text.clone(),
         false,
         &mut Vec::new(),
     ));
+    out.extend(people_notices(&ch, &text, Some(actor.user)));
     let details = render::history::change_cancelled(from, reason.as_deref());
     tx.record(
         Some(actor.user),
@@ -345,6 +574,9 @@ pub(crate) async fn change_status(
     }
     if to == ChangeState::Scheduled && ch.window.is_none() {
         return rejected(render::schedule_needs_window(&policy.prefix, id));
+    }
+    if ch.review_missing_for(to) {
+        return rejected(render::review_needed(&policy.prefix, &ch));
     }
     ch.move_to(to)
         .map_err(|e| DeskError::Rejected(render::invalid_change_move(id, &e)))?;
@@ -438,7 +670,12 @@ pub(crate) async fn decide(
         Action::ChangeReject
     };
     let by = super::incidents::name_of(tx, actor.user).await?;
-    let out = apply_decision(desk, tx, &mut ch, action, &by).await?;
+    let mut out = apply_decision(desk, tx, &mut ch, action, &by).await?;
+    out.extend(people_notices(
+        &ch,
+        &render::change_decided(&ch, &by, authorize),
+        Some(actor.user),
+    ));
     let details = render::history::change_decided(authorize, from, reason.as_deref());
     tx.record(Some(actor.user), action, &id.to_string(), details, &out);
     Ok(Reply::public(render::change_decided(&ch, &by, authorize)))

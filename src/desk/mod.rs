@@ -447,6 +447,8 @@ impl Desk {
                 reason,
                 window,
             } => changes::change_status(self, tx, actor, id, state, reason, window).await,
+            Command::ChangeImplementer { id, user } => changes::set_implementer(self, tx, actor, id, user).await,
+            Command::ChangeReview { id, text } => changes::write_review(self, tx, actor, id, &text).await,
             Command::Changes { filter } => changes::list_changes(self, tx, actor, filter).await,
             Command::Cab { id, deadline } => cab::call_vote(self, tx, actor, id, deadline).await,
             Command::Authorize { id } => changes::decide(self, tx, actor, id, true, None).await,
@@ -473,6 +475,8 @@ impl Desk {
             Command::Parent { id, children } => links::parent(tx, actor, id, &children).await,
             Command::OutageLink { id, incident } => links::link_outage(self, tx, actor, id, incident).await,
             Command::Note { id, text } => incidents::note(self, tx, actor, id, &text).await,
+            Command::ChangeNote { id, text } => changes::note(self, tx, actor, id, &text).await,
+            Command::OutageNote { id, text } => outages::note(self, tx, actor, id, &text).await,
             Command::Resolve { id, resolution } => {
                 incidents::set_state(
                     self,

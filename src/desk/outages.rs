@@ -418,7 +418,51 @@ pub(crate) async fn show_outage(desk: &Desk, tx: &mut Act<'_>, id: OutageId) -> 
 /// `!status` with no arguments.
 pub(crate) async fn status_board(desk: &Desk, tx: &mut Act<'_>) -> DeskResult<Reply> {
     let outages = store::outages::active(tx).await?;
-    Ok(Reply::public(render::status_board(desk.policy(), &outages, tx.now)))
+    let board = render::status_board(desk.policy(), &outages, tx.now);
+    // Planned maintenance under way is shown beside the outages.
+    let maintenance = super::changes::maintenance_lines(desk, tx).await?;
+    Ok(Reply::public(render::with_maintenance(board, &maintenance)))
+}
+
+/// `!note OUT-n <text>`: a note on an outage, kept in its history and posted
+/// to the channel of the role working it (not the public status channel)
+/// and to its declarer.
+pub(crate) async fn note(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id: OutageId, text: &str) -> DeskResult<Reply> {
+    let policy = desk.policy();
+    let Some(outage) = store::outages::get(tx, id).await? else {
+        return rejected(render::unknown_outage(policy, id));
+    };
+    let body = crate::domain::text::bounded("note", text, policy.limits.note_max, true)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let by = super::incidents::name_of(tx, actor.user).await?;
+    let posted = render::record_note(&id.to_string(), &outage.summary, &by, &body);
+    let fallback = policy.incident_manager();
+    let route = policy.raci.route(
+        Action::OutageUpdate,
+        RouteContext {
+            service_owner: policy.service(&outage.service).map(|s| &s.owner),
+            assignment_group: None,
+            fallback: &fallback,
+        },
+    );
+    let mut out = vec![Outgoing::post(
+        Destination::RoleChannel(route.responsible),
+        OutMessage::text(posted.clone()),
+    )
+    .about(id.to_string())];
+    if outage.declared_by != actor.user {
+        let u = outage.declared_by;
+        out.push(Outgoing::post(Destination::Dm(u), OutMessage::text(posted).pinging_users([u])).about(id.to_string()));
+    }
+    let places = out.len();
+    tx.record(
+        Some(actor.user),
+        Action::OutageUpdate,
+        &id.to_string(),
+        render::history::noted(&body),
+        &out,
+    );
+    Ok(Reply::public(render::record_note_saved(&id.to_string(), places)))
 }
 
 pub(crate) async fn services(desk: &Desk, tx: &mut Act<'_>, actor: &Actor) -> DeskResult<Reply> {

@@ -75,6 +75,9 @@ pub(crate) async fn on_timer(desk: &Desk, tx: &mut Act<'_>, firing: &Firing) -> 
     match TimerKind::parse(&firing.timer.kind) {
         Some(TimerKind::CabClose) => super::cab::vote_deadline(desk, tx, firing).await,
         Some(TimerKind::ChangeNotice) => super::changes::planned_outage_notice(desk, tx, firing).await,
+        Some(TimerKind::ChangeWindowStart) => super::changes::window_started(desk, tx, firing).await,
+        Some(TimerKind::ChangeWindowEnd) => super::changes::window_ended(desk, tx, firing).await,
+        Some(TimerKind::CabRemind) => super::cab::vote_reminder(desk, tx, firing).await,
         Some(TimerKind::Sla) => super::sla::on_sla_timer(desk, tx, firing).await,
         Some(TimerKind::Survey) => super::survey::on_survey_timer(desk, tx, firing).await,
         None => {

@@ -83,11 +83,19 @@ pub enum AuditAction {
     IncidentLink,
     /// An incident cancelled: ended without an SLA result.
     IncidentCancel,
+    /// A change's implementer set (`!change implementer`).
+    ChangeImplementer,
+    /// A change's post-implementation review note (`!change review`).
+    ChangeReview,
+    /// A change's window starting or ending (a stored timer's prompt).
+    ChangeWindow,
+    /// A CAB vote's reminder to members who have not voted.
+    CabRemind,
 }
 
 impl AuditAction {
     /// The desk's own steps (every RACI action is one more).
-    pub const OWN: [AuditAction; 14] = [
+    pub const OWN: [AuditAction; 18] = [
         AuditAction::Acknowledge,
         AuditAction::CabBallot,
         AuditAction::CabClose,
@@ -102,6 +110,10 @@ impl AuditAction {
         AuditAction::IncidentEdit,
         AuditAction::IncidentLink,
         AuditAction::IncidentCancel,
+        AuditAction::ChangeImplementer,
+        AuditAction::ChangeReview,
+        AuditAction::ChangeWindow,
+        AuditAction::CabRemind,
     ];
 
     /// The stored word.
@@ -122,6 +134,10 @@ impl AuditAction {
             AuditAction::IncidentEdit => "incident_edit",
             AuditAction::IncidentLink => "incident_link",
             AuditAction::IncidentCancel => "incident_cancel",
+            AuditAction::ChangeImplementer => "change_implementer",
+            AuditAction::ChangeReview => "change_review",
+            AuditAction::ChangeWindow => "change_window",
+            AuditAction::CabRemind => "cab_remind",
         }
     }
 

@@ -246,15 +246,34 @@ impl ChangeState {
         }
     }
 
+    /// The state in words, for people (`CAB vote`, not `cab_vote`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::CabVote => "CAB vote",
+            other => other.as_str(),
+        }
+    }
+
+    /// The state after "is" in a sentence: `in review`, `scheduled`.
+    pub const fn predicate(self) -> &'static str {
+        match self {
+            Self::Assessment => "in assessment",
+            Self::CabVote => "in CAB vote",
+            Self::Review => "in review",
+            other => other.label(),
+        }
+    }
+
     /// Tells whether no state may follow this one.
     pub const fn is_terminal(self) -> bool {
         matches!(self, Self::Rejected | Self::Closed | Self::Cancelled)
     }
 }
 
+/// Shown in words (`CAB vote`); `as_str` is the stored key.
 impl fmt::Display for ChangeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.label())
     }
 }
 
@@ -286,13 +305,24 @@ pub fn list_states(states: &[ChangeState]) -> String {
     if states.is_empty() {
         return "none".to_owned();
     }
-    states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    states.iter().map(|s| s.label()).collect::<Vec<_>>().join(", ")
+}
+
+/// `a` or `an` before a change type's word (`an emergency change`).
+pub const fn article(change_type: ChangeType) -> &'static str {
+    match change_type {
+        ChangeType::Emergency => "an",
+        ChangeType::Standard | ChangeType::Normal => "a",
+    }
 }
 
 /// A requested state change that the lifecycle does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "a {change_type} change in {from} cannot move to {to}; allowed: {}",
+    "{} {change_type} change in {} cannot move to {}; allowed: {}",
+    article(*change_type),
+    from.label(),
+    to.label(),
     list_states(allowed)
 )]
 pub struct InvalidTransition {
@@ -594,6 +624,8 @@ pub struct Change {
     pub implementer: Option<crate::domain::UserId>,
     /// Why it was rejected or cancelled.
     pub reason: Option<String>,
+    /// The post-implementation review note (`!change review`).
+    pub review: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -605,6 +637,67 @@ impl Change {
         transition(self.change_type, self.state, to)?;
         Ok(std::mem::replace(&mut self.state, to))
     }
+
+    /// Whether moving to `to` waits for a post-implementation review note:
+    /// an emergency change does not close without one (seed: the change
+    /// manager "participating in the change review before changes are
+    /// closed").
+    pub fn review_missing_for(&self, to: ChangeState) -> bool {
+        to == ChangeState::Closed && self.change_type == ChangeType::Emergency && self.review.is_none()
+    }
+
+    /// Records the post-implementation review note; only an emergency change
+    /// in implementing or review takes one. The check and its write are one call.
+    pub fn set_review(&mut self, note: String) -> Result<(), ReviewRefused> {
+        if self.change_type != ChangeType::Emergency {
+            return Err(ReviewRefused::NotEmergency(self.change_type));
+        }
+        if !matches!(self.state, ChangeState::Implementing | ChangeState::Review) {
+            return Err(ReviewRefused::NotImplemented(self.state));
+        }
+        self.review = Some(note);
+        Ok(())
+    }
+
+    /// Sets who carries the change out; only before work starts. The check
+    /// and its write are one call.
+    pub fn set_implementer(
+        &mut self,
+        user: crate::domain::UserId,
+        requester_may_implement: bool,
+    ) -> Result<(), ImplementerRefused> {
+        if self.state.is_terminal() || matches!(self.state, ChangeState::Implementing | ChangeState::Review) {
+            return Err(ImplementerRefused::TooLate(self.state));
+        }
+        if user == self.requester && !requester_may_implement {
+            return Err(ImplementerRefused::Requester);
+        }
+        if self.implementer == Some(user) {
+            return Err(ImplementerRefused::Already);
+        }
+        self.implementer = Some(user);
+        Ok(())
+    }
+}
+
+/// Why a review note was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewRefused {
+    /// Only emergency changes hold a post-implementation review here.
+    NotEmergency(ChangeType),
+    /// The change has not been carried out (or is final).
+    NotImplemented(ChangeState),
+}
+
+/// Why an implementer was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImplementerRefused {
+    /// Work has started, or the change is final.
+    TooLate(ChangeState),
+    /// Config (`change.requester_may_implement = false`) keeps the requester apart.
+    Requester,
+    /// That person is the implementer already.
+    Already,
 }
 
 /// What a new change record holds before it has an id.
@@ -648,6 +741,7 @@ mod tests {
             requester: crate::domain::UserId::new(1),
             implementer: None,
             reason: None,
+            review: None,
             created_at: now(),
             updated_at: now(),
         };
@@ -721,7 +815,7 @@ mod tests {
     fn states_parse_from_snake_case_words_and_round_trip() {
         for state in ChangeState::ALL {
             assert_eq!(ChangeState::parse(state.as_str()), Ok(state));
-            assert_eq!(state.to_string(), state.as_str());
+            assert_eq!(state.to_string(), state.label());
         }
         assert_eq!(ChangeState::parse("CAB-Vote"), Ok(ChangeState::CabVote));
         assert_eq!(ChangeState::parse("cab vote"), Ok(ChangeState::CabVote));
@@ -826,8 +920,13 @@ mod tests {
         assert_eq!(err.allowed_list(), "authorized, rejected, cancelled");
         assert_eq!(
             err.to_string(),
-            "a normal change in cab_vote cannot move to closed; \
+            "a normal change in CAB vote cannot move to closed; \
              allowed: authorized, rejected, cancelled"
+        );
+        let err = transition(ChangeType::Emergency, ChangeState::Scheduled, ChangeState::Closed).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "an emergency change in scheduled cannot move to closed; allowed: implementing, cancelled"
         );
     }
 

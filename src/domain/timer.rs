@@ -14,14 +14,23 @@ pub enum TimerKind {
     CabClose,
     /// An authorized change's planned-outage notice falling due.
     ChangeNotice,
+    /// A scheduled change's window starting: the implementer is prompted.
+    ChangeWindowStart,
+    /// A change's window ending: review prompted, or reported missed.
+    ChangeWindowEnd,
+    /// A CAB vote's reminder to members who have not voted.
+    CabRemind,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 4] = [
+    pub const ALL: [TimerKind; 7] = [
         TimerKind::Sla,
         TimerKind::Survey,
         TimerKind::CabClose,
         TimerKind::ChangeNotice,
+        TimerKind::ChangeWindowStart,
+        TimerKind::ChangeWindowEnd,
+        TimerKind::CabRemind,
     ];
 
     /// The stored word.
@@ -31,6 +40,9 @@ impl TimerKind {
             TimerKind::Survey => "survey",
             TimerKind::CabClose => "cab_close",
             TimerKind::ChangeNotice => "change_notice",
+            TimerKind::ChangeWindowStart => "change_window_start",
+            TimerKind::ChangeWindowEnd => "change_window_end",
+            TimerKind::CabRemind => "cab_remind",
         }
     }
 

@@ -7,7 +7,7 @@
 use chrono::TimeDelta;
 
 use crate::config::Policy;
-use crate::domain::cab::{Choice, Ineligible, Outcome as VoteOutcome, VoteStatus};
+use crate::domain::cab::{Choice, Ineligible, Outcome as VoteOutcome, Vote, VoteStatus};
 use crate::domain::change::{Change, ChangeId, ChangeState};
 use crate::message::{Card, Tone};
 
@@ -47,11 +47,11 @@ pub fn vote_text(ch: &Change, v: &VoteView<'_>) -> String {
             Choice::Abstain.emoji()
         ),
         status => format!(
-            "{board} vote on {} {} — {}. Change is {}.",
+            "{board} vote on {} {} — {}. The change is {}; the vote is closed and takes no more ballots.",
             ch.id,
             status_text(status),
             neutralize(&truncate(&ch.title, 200)),
-            ch.state
+            ch.state.predicate()
         ),
     }
 }
@@ -98,7 +98,10 @@ pub fn vote_card(policy: &Policy, ch: &Change, names: &ChangeNames, v: &VoteView
         tone,
         fields,
         times: vec![time],
-        footer: Some("A recommendation to the change authority. One ballot each: change your reaction to change it, remove it to withdraw.".to_owned()),
+        footer: Some(match v.vote.status {
+            VoteStatus::Open => "A recommendation to the change authority. One ballot each: change your reaction to change it, remove it to withdraw.".to_owned(),
+            status => format!("This vote is {}: reactions no longer count.", status_text(status)),
+        }),
     }
 }
 
@@ -133,14 +136,20 @@ pub fn vote_closed_notice(
     let late = late
         .map(|d| format!(" (closed {} late: the bot was not running at the deadline)", human(d)))
         .unwrap_or_default();
-    let next = if ch.state == ChangeState::CabVote {
+    let next = if ch.state == ChangeState::CabVote && outcome == VoteOutcome::NoQuorum {
+        format!(
+            " `{p}cab {id}` calls the vote again, or `{p}reject {id} <reason>`.",
+            p = policy.prefix,
+            id = ch.id
+        )
+    } else if ch.state == ChangeState::CabVote {
         format!(
             " It is a recommendation: `{p}authorize {id}` or `{p}reject {id} <reason>`.",
             p = policy.prefix,
             id = ch.id
         )
     } else {
-        format!(" {} is now {}.", ch.id, ch.state)
+        format!(" {} is now {}.", ch.id, ch.state.predicate())
     };
     with_warning(
         format!(
@@ -185,8 +194,28 @@ pub fn vote_ineligible(ch: &Change, e: &Ineligible) -> String {
     format!("Your reaction on {} was removed: {e}.", ch.id)
 }
 
-pub fn vote_already(id: ChangeId, status: VoteStatus) -> String {
-    format!("{id} already had its vote ({}).", status_text(status))
+pub fn vote_already(id: ChangeId, vote: &Vote) -> String {
+    match vote.status {
+        VoteStatus::Open => format!(
+            "{id} has a vote open until {}: one vote at a time; it closes by itself.",
+            time(vote.closes_at)
+        ),
+        status => format!(
+            "{id} already had its vote ({}); only a vote that closed without quorum may be called again.",
+            status_text(status)
+        ),
+    }
+}
+
+/// The reminder before a vote's deadline, to members who have not voted.
+pub fn vote_reminder(ch: &Change, vote: &Vote) -> String {
+    format!(
+        "Reminder: the {} vote on {} ({}) closes {} and you have not voted yet. React ✅ ❌ ➖ on its card.",
+        board_name(vote.board),
+        ch.id,
+        neutralize(&truncate(&ch.title, 200)),
+        time(vote.closes_at)
+    )
 }
 
 pub fn bad_deadline(given: TimeDelta, min: TimeDelta, max: TimeDelta) -> String {
@@ -201,6 +230,7 @@ pub fn bad_deadline(given: TimeDelta, min: TimeDelta, max: TimeDelta) -> String 
 pub fn change_auto_authorized(ch: &Change) -> String {
     format!(
         "{} is a low-risk normal change and its vote passed, so it is authorized by config (change.auto_authorize_low_risk); it is now {}.",
-        ch.id, ch.state
+        ch.id,
+        ch.state.predicate()
     )
 }

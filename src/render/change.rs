@@ -9,7 +9,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Policy;
 
-use crate::domain::change::{Change, ChangeId, ChangeState, ParseWindowError};
+use crate::domain::change::{
+    article, Change, ChangeId, ChangeState, ImplementerRefused, ParseWindowError, ReviewRefused,
+};
 use crate::domain::raci::Action;
 use crate::domain::RoleKey;
 
@@ -176,7 +178,7 @@ pub fn change_moved(ch: &Change, by: &str, from: ChangeState, reason: Option<&st
 }
 
 pub fn change_done(ch: &Change, clashes: &Clashes) -> String {
-    with_warning(format!("{} is now {}.", ch.id, ch.state), clashes)
+    with_warning(format!("{} is now {}.", ch.id, ch.state.predicate()), clashes)
 }
 
 /// One line of a change in a list.
@@ -275,6 +277,16 @@ pub fn change_show(
     if let Some(r) = &ch.reason {
         s.push_str(&format!("\nReason: {}", neutralize(r)));
     }
+    if let Some(r) = &ch.review {
+        s.push_str(&format!("\nPost-implementation review: {}", neutralize(r)));
+    } else if ch.change_type == crate::domain::change::ChangeType::Emergency
+        && matches!(ch.state, ChangeState::Implementing | ChangeState::Review)
+    {
+        s.push_str(&format!(
+            "\nPost-implementation review: not written yet (`{}change review {} <text>`)",
+            policy.prefix, ch.id
+        ));
+    }
     if let Some(v) = vote {
         s.push_str(&format!(
             "\n{} vote {}: {}; voters: {}",
@@ -286,4 +298,155 @@ pub fn change_show(
     }
     push_history(&mut s, history);
     s
+}
+
+/// `!change implementer`: the reply and what the change's people are told.
+pub fn implementer_set(ch: &Change, name: &str, by: &str) -> String {
+    format!(
+        "{} made {} the implementer of {} ({}). They may start it with `!change status {} implementing` in its window.",
+        neutralize(by),
+        neutralize(name),
+        ch.id,
+        neutralize(&truncate(&ch.title, 200)),
+        ch.id
+    )
+}
+
+pub fn implementer_refused(ch: &Change, why: ImplementerRefused) -> String {
+    match why {
+        ImplementerRefused::TooLate(state) => format!(
+            "{} is {}: its implementer can be set only before work starts.",
+            ch.id,
+            state.predicate()
+        ),
+        ImplementerRefused::Requester => format!(
+            "You requested {}, and config (change.requester_may_implement = false) keeps the requester and the implementer apart: name someone else.",
+            ch.id
+        ),
+        ImplementerRefused::Already => format!("That person is already the implementer of {}.", ch.id),
+    }
+}
+
+/// An unknown name for an implementer: how to name them.
+pub fn unknown_implementer(name: &str) -> String {
+    format!(
+        "I don't know `{}`: mention them with a real @mention (type @ and pick them from the list), \
+         or ask them to say something where I can see it first.",
+        neutralize(&truncate(name, 40))
+    )
+}
+
+pub fn review_refused(ch: &Change, why: ReviewRefused) -> String {
+    match why {
+        ReviewRefused::NotEmergency(kind) => format!(
+            "{} is {} {kind} change: only emergency changes take a post-implementation review here; move it to review and closed with `!change status`.",
+            ch.id,
+            article(kind)
+        ),
+        ReviewRefused::NotImplemented(state) => format!(
+            "{} is {}: its post-implementation review is written once it is implementing or in review.",
+            ch.id,
+            state.predicate()
+        ),
+    }
+}
+
+pub fn review_noted(ch: &Change, by: &str, text: &str) -> String {
+    format!(
+        "{} wrote the post-implementation review of {}: {}. It may now close: `!change status {} closed`.",
+        neutralize(by),
+        ch.id,
+        neutralize(&truncate(text, 500)),
+        ch.id
+    )
+}
+
+pub fn review_needed(prefix: &str, ch: &Change) -> String {
+    format!(
+        "{} is an emergency change: it closes only after its post-implementation review. Write it with `{prefix}change review {} <what was done and what was learned>`.",
+        ch.id, ch.id
+    )
+}
+
+/// At window start, to the implementer.
+pub fn window_start_prompt(policy: &Policy, ch: &Change) -> String {
+    format!(
+        "The window of {} on {} has started ({}). Start it with `{}change status {} implementing`.",
+        ch.id,
+        service_name(policy, &ch.service),
+        window_text(ch.window.as_ref()),
+        policy.prefix,
+        ch.id
+    )
+}
+
+/// At window end, a change still implementing: to its implementer.
+pub fn window_end_review_prompt(policy: &Policy, ch: &Change) -> String {
+    let review = if ch.change_type == crate::domain::change::ChangeType::Emergency {
+        format!(
+            " As an emergency change it also needs its post-implementation review: `{}change review {} <text>`.",
+            policy.prefix, ch.id
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "The window of {} has ended and it is still implementing. Hand it to review with `{}change status {} review`.{review}",
+        ch.id, policy.prefix, ch.id
+    )
+}
+
+/// At window end, a change never started: to the change manager.
+pub fn window_missed(policy: &Policy, ch: &Change) -> String {
+    format!(
+        "{} missed its window on {} ({}): it is still {}. Its implementer may start it late with `{}change status {} implementing`, or it is cancelled with `{}change cancel {} <reason>`.",
+        ch.id,
+        service_name(policy, &ch.service),
+        window_text(ch.window.as_ref()),
+        ch.state,
+        policy.prefix,
+        ch.id,
+        policy.prefix,
+        ch.id
+    )
+}
+
+/// `!status`: a change whose window is under way.
+pub fn maintenance_line(policy: &Policy, ch: &Change) -> String {
+    let until = ch
+        .window
+        .map(|w| w.end().format("%H:%M UTC").to_string())
+        .unwrap_or_default();
+    format!(
+        "🔧 {}: planned maintenance {} until {until}",
+        service_name(policy, &ch.service),
+        ch.id
+    )
+}
+
+/// The `!status` board with the planned maintenance under way beneath it.
+pub fn with_maintenance(board: String, maintenance: &[String]) -> String {
+    if maintenance.is_empty() {
+        return board;
+    }
+    format!("{board}\n{}", maintenance.join("\n"))
+}
+
+/// A note on a change or an outage, as posted where its people read.
+pub fn record_note(subject: &str, title: &str, by: &str, body: &str) -> String {
+    format!(
+        "Note on {subject} ({}) by {}: {}",
+        neutralize(&truncate(title, 200)),
+        neutralize(by),
+        neutralize(body)
+    )
+}
+
+/// The reply to a note on a change or an outage: where it went.
+pub fn record_note_saved(subject: &str, places: usize) -> String {
+    match places {
+        0 => format!("Note added to {subject} (in its history)."),
+        1 => format!("Note added to {subject}; posted to 1 place its people read."),
+        n => format!("Note added to {subject}; posted to {n} places its people read."),
+    }
 }

@@ -391,6 +391,32 @@ pub fn change_auto_authorized() -> Phrase {
     Phrase::new("authorized it after the vote (change.auto_authorize_low_risk)")
 }
 
+pub fn implementer_set(name: &str, before: Option<&str>) -> Phrase {
+    match before {
+        Some(b) => Phrase::new(format!("made {name} its implementer (was {b})")),
+        None => Phrase::new(format!("made {name} its implementer")),
+    }
+}
+
+pub fn review_noted(text: &str) -> Phrase {
+    Phrase::new(format!("wrote its post-implementation review: {}", truncate(text, 300)))
+}
+
+pub fn window_started() -> Phrase {
+    Phrase::new("prompted the implementer as its window started".to_owned())
+}
+
+pub fn window_ended(state: ChangeState) -> Phrase {
+    match state {
+        ChangeState::Implementing => Phrase::new("asked for its review as its window ended".to_owned()),
+        _ => Phrase::new("reported its window missed to the change manager".to_owned()),
+    }
+}
+
+pub fn vote_reminded(count: usize) -> Phrase {
+    Phrase::new(format!("reminded {count} member(s) who had not voted"))
+}
+
 pub fn planned_outage_notice(window: Option<&Window>) -> Phrase {
     Phrase::new(format!("sent the planned outage notice for {}", window_text(window)))
 }

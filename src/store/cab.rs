@@ -129,6 +129,71 @@ pub async fn close(conn: &mut Conn, change: ChangeId, status: VoteStatus, at: Da
     Ok(done.rows_affected() == 1)
 }
 
+/// Calls a vote again after one that closed without quorum: the row takes
+/// the new rules and times, and the old ballots are dropped (a new round).
+/// False when the vote is not one closed for no quorum.
+pub async fn reopen(conn: &mut Conn, v: &Vote) -> Result<bool> {
+    let roles: Vec<&str> = v.rules.eligible_roles.iter().map(RoleKey::as_str).collect();
+    let quorum = serde_json::to_string(&v.rules.quorum).map_err(|e| corrupt(e.to_string()))?;
+    let done = sqlx::query(
+        "UPDATE cab_votes SET board = ?, eligible_roles = ?, quorum = ?, threshold = ?, expected_members = ?,
+                opened_by = ?, opened_at = ?, closes_at = ?, status = 'open', outcome = NULL, closed_at = NULL
+          WHERE change_id = ? AND status = 'closed' AND outcome = 'no_quorum'",
+    )
+    .bind(v.board.as_str())
+    .bind(roles.join(","))
+    .bind(quorum)
+    .bind(v.rules.threshold)
+    .bind(i64::from(v.expected_members))
+    .bind(v.opened_by.get() as i64)
+    .bind(to_ms(v.opened_at))
+    .bind(to_ms(v.closes_at))
+    .bind(v.change.get())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM cab_ballots WHERE change_id = ?")
+        .bind(v.change.get())
+        .execute(conn)
+        .await?;
+    Ok(true)
+}
+
+/// The people seen holding one of the vote's eligible roles who have no
+/// ballot on it, leaving out `except` (requester, implementer): whom a
+/// reminder pings.
+pub async fn pending_voters(conn: &mut Conn, v: &Vote, except: &[UserId]) -> Result<Vec<UserId>> {
+    let roles: Vec<String> = v
+        .rules
+        .eligible_roles
+        .iter()
+        .map(|r| format!("'{}'", r.as_str()))
+        .collect();
+    let except: Vec<String> = except.iter().map(|u| (u.get() as i64).to_string()).collect();
+    // Role keys are checked to be [a-z0-9_] and user ids are numbers, so
+    // building the lists inline cannot inject anything.
+    let sql = format!(
+        "SELECT DISTINCT h.user_id FROM role_holders h
+          WHERE h.role IN ({}) AND h.user_id NOT IN ({})
+            AND NOT EXISTS (SELECT 1 FROM cab_ballots b WHERE b.change_id = ? AND b.voter = h.user_id)
+          ORDER BY h.user_id",
+        if roles.is_empty() {
+            "''".to_owned()
+        } else {
+            roles.join(",")
+        },
+        if except.is_empty() {
+            "-1".to_owned()
+        } else {
+            except.join(",")
+        },
+    );
+    let rows: Vec<(i64,)> = sqlx::query_as(&sql).bind(v.change.get()).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|(u,)| UserId::new(u as u64)).collect())
+}
+
 /// Stores a voter's ballot, replacing any earlier one.
 pub async fn put_ballot(
     conn: &mut Conn,
@@ -250,5 +315,32 @@ mod tests {
             (closed.status, closed.closed_at),
             (VoteStatus::Closed(Outcome::NoQuorum), Some(later))
         );
+
+        // Members seen holding an eligible role, without a ballot, not the requester.
+        for (user, role) in [(1, "ecab"), (3, "ecab"), (5, "cab"), (6, "network_operations")] {
+            crate::store::roster::refresh(&mut tx, UserId::new(user), &[RoleKey::parse(role).unwrap()], now)
+                .await
+                .unwrap();
+        }
+        let pending = pending_voters(&mut tx, &closed, &[UserId::new(1)]).await.unwrap();
+        assert_eq!(pending, vec![UserId::new(5)], "3 voted, 1 requested, 6 is not eligible");
+
+        // A vote without quorum is called again: new times, no ballots; only once it is closed so.
+        let again = Vote {
+            opened_at: later,
+            closes_at: later + TimeDelta::hours(4),
+            ..v.clone()
+        };
+        assert!(reopen(&mut tx, &again).await.unwrap());
+        assert_eq!(get(&mut tx, change.id).await.unwrap(), Some(again.clone()));
+        assert!(ballots(&mut tx, change.id).await.unwrap().iter().next().is_none());
+        assert!(
+            !reopen(&mut tx, &again).await.unwrap(),
+            "an open vote is not called again"
+        );
+        assert!(close(&mut tx, change.id, VoteStatus::Closed(Outcome::Approved), later)
+            .await
+            .unwrap());
+        assert!(!reopen(&mut tx, &again).await.unwrap(), "nor one that passed");
     }
 }

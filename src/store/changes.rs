@@ -6,7 +6,7 @@ use crate::domain::UserId;
 use chrono::{DateTime, Utc};
 
 const COLUMNS: &str = "id, title, service, risk, change_type, state, window_start, window_end, requester, \
-                       implementer, reason, created_at, updated_at";
+                       implementer, reason, review, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -21,6 +21,7 @@ struct Row {
     requester: i64,
     implementer: Option<i64>,
     reason: Option<String>,
+    review: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -51,6 +52,7 @@ impl TryFrom<Row> for Change {
             requester: UserId::new(r.requester as u64),
             implementer: r.implementer.map(|u| UserId::new(u as u64)),
             reason: r.reason,
+            review: r.review,
             created_at: from_ms("changes", r.created_at)?,
             updated_at: from_ms("changes", r.updated_at)?,
         })
@@ -92,7 +94,8 @@ pub async fn get(conn: &mut Conn, id: ChangeId) -> Result<Option<Change>> {
 /// Writes back the mutable fields of a change.
 pub async fn update(conn: &mut Conn, change: &Change, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "UPDATE changes SET state = ?, window_start = ?, window_end = ?, implementer = ?, reason = ?, updated_at = ?
+        "UPDATE changes SET state = ?, window_start = ?, window_end = ?, implementer = ?, reason = ?, review = ?,
+                            updated_at = ?
           WHERE id = ?",
     )
     .bind(change.state.as_str())
@@ -100,11 +103,27 @@ pub async fn update(conn: &mut Conn, change: &Change, now: DateTime<Utc>) -> Res
     .bind(change.window.map(|w| to_ms(w.end())))
     .bind(change.implementer.map(|u| u.get() as i64))
     .bind(&change.reason)
+    .bind(&change.review)
     .bind(to_ms(now))
     .bind(change.id.get())
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Changes whose window holds `now` and that are scheduled or being
+/// carried out: the planned maintenance `!status` shows.
+pub async fn in_window(conn: &mut Conn, now: DateTime<Utc>) -> Result<Vec<Change>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM changes
+          WHERE window_start <= ? AND window_end > ? AND state IN ('scheduled', 'implementing')
+          ORDER BY window_end, id"
+    ))
+    .bind(to_ms(now))
+    .bind(to_ms(now))
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Change::try_from).collect()
 }
 
 /// Changes still under way (not rejected, closed or cancelled) on `service`
@@ -193,6 +212,33 @@ mod tests {
             requester: UserId::new(requester),
             implementer: Some(UserId::new(99)),
         }
+    }
+
+    #[tokio::test]
+    async fn a_change_is_in_its_window_while_scheduled_or_implementing_and_keeps_its_review() {
+        let (store, _dir) = temp_store().await;
+        let mut tx = store.begin().await.unwrap();
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let w = Window::existing(now + TimeDelta::hours(1), now + TimeDelta::hours(3)).unwrap();
+        let mut a = insert(&mut tx, &new_change("upgrade MTA", "email", Some(w), 1), now)
+            .await
+            .unwrap();
+        let inside = now + TimeDelta::hours(2);
+        assert!(
+            in_window(&mut tx, inside).await.unwrap().is_empty(),
+            "a new change is no maintenance"
+        );
+        a.state = ChangeState::Scheduled;
+        a.review = Some("went fine".into());
+        update(&mut tx, &a, now).await.unwrap();
+        let got = in_window(&mut tx, inside).await.unwrap();
+        assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a.id]);
+        assert_eq!(got[0].review.as_deref(), Some("went fine"));
+        assert!(in_window(&mut tx, now).await.unwrap().is_empty(), "before the window");
+        assert!(
+            in_window(&mut tx, now + TimeDelta::hours(3)).await.unwrap().is_empty(),
+            "at its end"
+        );
     }
 
     #[tokio::test]

@@ -70,7 +70,8 @@ fn ids(v: &Value) -> Vec<u64> {
 }
 
 /// Every message the bot created or edited sets allowed_mentions explicitly,
-/// parses nothing, pings no user and only the roles in `allowed_roles`.
+/// parses nothing, pings only the roles in `allowed_roles`, and a user only
+/// in that user's own DM (the requester or implementer told of their change).
 fn assert_mention_safe(fake: &FakeDiscord, allowed_roles: &[u64]) {
     for call in fake.calls() {
         let writes = call.is("POST /channels/{c}/messages") || call.is("PATCH /channels/{c}/messages/{m}");
@@ -86,7 +87,9 @@ fn assert_mention_safe(fake: &FakeDiscord, allowed_roles: &[u64]) {
         for r in ids(&am["roles"]) {
             assert!(allowed_roles.contains(&r), "role {r} may ping on {call}");
         }
-        assert!(ids(&am["users"]).is_empty(), "a user may ping on {call}");
+        for u in ids(&am["users"]) {
+            assert_eq!(fake.dm_channel(u), call.id_at(1), "user {u} may ping on {call}");
+        }
     }
 }
 
@@ -631,7 +634,7 @@ async fn a_vote_closes_early_once_certain_later_reactions_do_not_count_and_only_
     let card = fake.message(vote).unwrap();
     assert_eq!(
         card.content(),
-        "CAB vote on CHG-1 closed: approved — Upgrade the MTA. Change is cab_vote."
+        "CAB vote on CHG-1 closed: approved — Upgrade the MTA. The change is in CAB vote; the vote is closed and takes no more ballots."
     );
     assert_eq!(field(&card, "Tally"), "✅ 3 approve · ❌ 0 reject · ➖ 0 abstain");
     assert_eq!(card.embeds()[0]["color"], 0x2E_CC_71);
@@ -699,7 +702,104 @@ async fn a_vote_closes_early_once_certain_later_reactions_do_not_count_and_only_
         decisions.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
         ["change_request", "change_authorize"]
     );
+    // The requester is pinged by DM of the outcome and of the authorization.
+    let alice = spec.user_id("alice");
+    let told = wait_dms(&fake, alice, 2).await;
+    assert!(
+        told[0].starts_with(&format!("<@{alice}> CAB vote on CHG-1 closed: approved.")),
+        "{told:?}"
+    );
+    assert!(
+        told[1].starts_with(&format!("<@{alice}> carlos authorized CHG-1; it is scheduled for ")),
+        "{told:?}"
+    );
+    let dm = fake.dm_channel(alice).unwrap();
+    for m in fake.bot_messages(dm) {
+        assert_eq!(
+            ids(&m.create_body.clone().unwrap()["allowed_mentions"]["users"]),
+            vec![alice]
+        );
+    }
     assert_mention_safe(&fake, &[cab_role, cm_role]);
+    bot.stop().await;
+    assert_no_decode_problems();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_who_have_not_voted_are_reminded_before_the_deadline_across_a_restart() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let clock = Clock::system();
+    let bot = bot::start_with_clock(&fake, &db, clock.clone()).await;
+    let (general, cab) = (spec.channel_id("general"), spec.channel_id("cab"));
+    let (alice, dana, eli, fay) = (
+        spec.user_id("alice"),
+        spec.user_id("dana"),
+        spec.user_id("eli"),
+        spec.user_id("fay"),
+    );
+    // eli and fay have been seen holding the CAB role.
+    for who in [eli, fay] {
+        say(&fake, general, who, "!status").await;
+    }
+    let vote = open_vote(
+        &fake,
+        "alice",
+        "Upgrade the MTA service=email risk=medium type=normal",
+        "deadline=4h",
+    )
+    .await;
+    fake.inject_reaction_add(cab, vote, dana, APPROVE);
+    wait_dms(&fake, dana, 1).await;
+    // The reminder is a stored timer at 75 % of the deadline.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT t.due_at - v.opened_at FROM timers t JOIN cab_votes v ON t.key = 'CHG-' || v.change_id
+              WHERE t.kind = 'cab_remind' AND t.fired_at IS NULL AND t.cancelled = 0"
+        )
+        .await,
+        3 * 3600 * 1000
+    );
+    bot.stop().await;
+
+    // Down past the reminder, back before the deadline: the reminder goes out once.
+    clock.advance(TimeDelta::hours(3) + TimeDelta::minutes(10));
+    let bot = bot::start_with_clock(&fake, &db, clock.clone()).await;
+    let is_reminder = |m: &StoredMessage| m.content().contains("Reminder: the CAB vote on CHG-1");
+    bot::eventually(&fake, "the reminder in #cab", || {
+        fake.bot_messages(cab).iter().any(is_reminder)
+    })
+    .await;
+    let reminders: Vec<StoredMessage> = fake.bot_messages(cab).into_iter().filter(is_reminder).collect();
+    assert_eq!(reminders.len(), 1);
+    let r = &reminders[0];
+    assert!(
+        r.content().contains(&format!("<@{eli}>")) && r.content().contains(&format!("<@{fay}>")),
+        "{}",
+        r.content()
+    );
+    assert!(
+        !r.content().contains(&format!("<@{dana}>")),
+        "dana voted: {}",
+        r.content()
+    );
+    assert!(
+        !r.content().contains(&format!("<@{alice}>")),
+        "the requester may not vote: {}",
+        r.content()
+    );
+    let mut pinged = ids(&r.create_body.clone().unwrap()["allowed_mentions"]["users"]);
+    pinged.sort_unstable();
+    let mut expected = vec![eli, fay];
+    expected.sort_unstable();
+    assert_eq!(pinged, expected);
+    assert_eq!(
+        text(&db, "SELECT status FROM cab_votes WHERE change_id = 1").await,
+        "open"
+    );
+    until_db(&fake, &db, "SELECT COUNT(*) FROM audit WHERE action = 'cab_remind'", 1).await;
     bot.stop().await;
     assert_no_decode_problems();
 }
@@ -758,7 +858,7 @@ async fn a_vote_left_open_closes_at_its_deadline_when_the_bot_comes_back() {
     wait_field(&fake, vote, "Vote", "closed: no quorum (not approved)").await;
     assert_eq!(
         fake.message(vote).unwrap().content(),
-        "CAB vote on CHG-1 closed: no quorum (not approved) — Upgrade the MTA. Change is cab_vote."
+        "CAB vote on CHG-1 closed: no quorum (not approved) — Upgrade the MTA. The change is in CAB vote; the vote is closed and takes no more ballots."
     );
     assert_eq!(
         text(&db, "SELECT outcome FROM cab_votes WHERE change_id = 1").await,
