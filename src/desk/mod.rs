@@ -215,6 +215,23 @@ impl Desk {
         &self.inner.clock
     }
 
+    /// Learns the names of the platform's members (a guild's member list at
+    /// start), so a command may name someone who has not spoken yet
+    /// (`!assign INC-1 @irene`, `!change implementer CHG-1 @nina`). One
+    /// transaction; a known user's name is brought up to date.
+    pub async fn learn_names(&self, members: &[(UserId, String)]) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        for (user, name) in members {
+            crate::store::users::upsert(&mut tx, *user, name, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Woken whenever an action commits outbound messages.
     pub fn outbox_ready(&self) -> &Notify {
         &self.inner.outbox_ready

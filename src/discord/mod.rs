@@ -454,6 +454,15 @@ impl EventHandler for Handler {
                 }
                 self.guild_ready.notify_waiters();
                 self.desk.outbox_ready().notify_one();
+                let members: Vec<(UserId, String)> = guild
+                    .members
+                    .values()
+                    .filter(|m| !m.user.bot)
+                    .map(|m| (UserId::new(m.user.id.get()), display_name(&m.user, Some(m))))
+                    .collect();
+                if let Err(e) = self.desk.learn_names(&members).await {
+                    tracing::warn!(error = %e, "could not learn the guild's member names");
+                }
                 register_commands(&ctx, guild.id).await;
             }
             Standing::Foreign { first } => {

@@ -574,3 +574,35 @@ async fn a_reply_in_an_incidents_thread_becomes_a_note_acknowledged_with_a_react
     bot.stop().await;
     assert_no_decode_problems();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_never_spoke_can_be_named_in_a_command() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let bot = bot::start(&fake, &db).await;
+    let (general, carlos, dana) = (spec.channel_id("general"), spec.user_id("carlos"), spec.user_id("dana"));
+    fake.inject_message(
+        general,
+        carlos,
+        "!change Patch the mail relay service=email risk=low type=normal",
+    );
+    bot::eventually(&fake, "the change", || {
+        fake.bot_messages(general).iter().any(|m| m.content().contains("CHG-1"))
+    })
+    .await;
+    // dana has never written anything: the guild's member list names her.
+    fake.inject_message(general, carlos, "!change implementer CHG-1 @dana");
+    bot::eventually(&fake, "the implementer", || {
+        fake.bot_messages(general)
+            .iter()
+            .any(|m| m.content().contains("carlos made dana the implementer of CHG-1"))
+    })
+    .await;
+    assert_eq!(
+        scalar(&db, &format!("SELECT COUNT(*) FROM changes WHERE implementer = {dana}")).await,
+        1
+    );
+    bot.stop().await;
+    assert_no_decode_problems();
+}
