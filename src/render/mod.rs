@@ -48,6 +48,7 @@ mod lifecycle;
 mod outage;
 mod queue;
 mod routing;
+mod report;
 mod sla;
 mod survey;
 
@@ -62,6 +63,7 @@ pub use lifecycle::*;
 pub use outage::*;
 pub use queue::*;
 pub use routing::*;
+pub use report::*;
 pub use sla::*;
 pub use survey::*;
 
