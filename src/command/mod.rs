@@ -34,6 +34,7 @@ mod change;
 mod incident;
 mod info;
 mod outage;
+mod report;
 
 pub use change::ChangeFilter;
 pub use incident::{ListFilter, ListState, TierFilter};
@@ -80,6 +81,10 @@ pub mod who {
     /// Starting work and asking for review: the implementer or the authority.
     pub const CHANGE_IMPLEMENTERS: &[Party] = &[Assignee, ChangeAuthority];
     pub const CHANGE_AUTHORITY: &[Party] = &[ChangeAuthority];
+    /// Service reports: agents (the incident manager among them), the
+    /// report readers (the service level manager) and, for a report of
+    /// their service, its owner.
+    pub const REPORT_READERS: &[Party] = &[Agents, ReportReaders, ServiceOwner];
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -181,6 +186,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     info::RACI,
     info::WHOIS,
     info::WHOAMI,
+    report::REPORT,
 ];
 
 /// A user named in a command.
@@ -377,6 +383,12 @@ pub enum Command {
         role: String,
     },
     Whoami,
+    /// `!report [period] [service=…] [priority=…]`: service figures and a chart.
+    Report {
+        period: crate::domain::report::PeriodSpec,
+        service: Option<String>,
+        priority: Option<crate::domain::priority::Priority>,
+    },
     /// Not a command we know; `suggestion` is the nearest name.
     Unknown {
         name: String,
@@ -400,6 +412,7 @@ impl Command {
                 | Command::Raci { .. }
                 | Command::Whois { .. }
                 | Command::Whoami
+                | Command::Report { .. }
                 | Command::Unknown { .. }
         )
     }
@@ -458,6 +471,11 @@ impl Command {
             | Command::Authorize { id }
             | Command::Reject { id, .. } => Some(Subject::Change(*id)),
             Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } => Some(Subject::Outage(*id)),
+            // A service's owner may read its report.
+            Command::Report {
+                service: Some(service),
+                ..
+            } => Some(Subject::Service(service.clone())),
             Command::History {
                 record: record @ Subject::Incident(_),
                 ..
@@ -508,6 +526,7 @@ impl Command {
             Command::Raci { .. } => "raci",
             Command::Whois { .. } => "whois",
             Command::Whoami => "whoami",
+            Command::Report { .. } => "report",
             Command::Unknown { .. } => return None,
         };
         spec(name)
@@ -706,6 +725,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
+        "report" => report::build(spec, args),
         other => Err(err(format!("`{other}` has no parser"))),
     }
 }

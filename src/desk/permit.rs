@@ -58,6 +58,7 @@ pub(crate) fn standing(desk: &Desk, roles: &[RoleKey]) -> Standing {
         outage_role: policy.may_declare_outages(roles),
         change_requester: policy.change.may_request(roles),
         change_authority: policy.change.is_authority(roles),
+        report_reader: policy.reports.is_reader(roles),
         integration: false,
     }
 }
@@ -232,6 +233,7 @@ pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], may: &[Party]) -> bool {
         Party::OutageRoles => standing.outage_role,
         Party::ChangeRequesters => standing.change_requester,
         Party::ChangeAuthority => standing.change_authority,
+        Party::ReportReaders => standing.report_reader,
         Party::Integrations => standing.integration,
     })
 }

@@ -41,42 +41,6 @@ impl Period {
         }
     }
 
-    /// Reads `7d`, `30d` (any `<n>d` from 1 to 366), `YYYY-MM` (that calendar
-    /// month) or `YYYY-MM-DD..YYYY-MM-DD` (both days included).
-    pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Self, PeriodError> {
-        let unknown = || PeriodError::Unknown(text.to_owned());
-        let t = text.trim();
-        if let Some(n) = t.strip_suffix(['d', 'D']) {
-            let days: i64 = n.parse().map_err(|_| unknown())?;
-            if !(1..=366).contains(&days) {
-                return Err(unknown());
-            }
-            return Ok(Self::last_days(days, now));
-        }
-        let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"));
-        if let Some((a, b)) = t.split_once("..") {
-            let day = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| unknown());
-            let (a, b) = (day(a)?, day(b)?);
-            if b < a {
-                return Err(PeriodError::Backwards(text.to_owned()));
-            }
-            let end = b.succ_opt().ok_or_else(unknown)?;
-            return Ok(Self {
-                from: midnight(a),
-                to: midnight(end),
-            });
-        }
-        let first = NaiveDate::parse_from_str(&format!("{t}-01"), "%Y-%m-%d").map_err(|_| unknown())?;
-        if t.len() != 7 {
-            return Err(unknown());
-        }
-        let next = first.checked_add_months(Months::new(1)).ok_or_else(unknown)?;
-        Ok(Self {
-            from: midnight(first),
-            to: midnight(next),
-        })
-    }
-
     /// The calendar week (Monday 00:00 UTC to Monday 00:00) before the one holding `now`.
     pub fn last_week(now: DateTime<Utc>) -> Self {
         let today = now.date_naive();
@@ -101,6 +65,72 @@ impl Period {
             };
         }
         out
+    }
+}
+
+/// A period as written (`7d`, `2026-11`, `2026-11-01..2026-11-15`), before
+/// the clock makes it a [`Period`]: the parser has no clock, the desk has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodSpec {
+    /// The last `n` days (1 to 366) up to now.
+    LastDays(i64),
+    /// A calendar month, UTC.
+    Month(NaiveDate),
+    /// From the first day's start to the last day's end, UTC.
+    Span(NaiveDate, NaiveDate),
+}
+
+impl PeriodSpec {
+    /// Reads `7d`, `30d` (any `<n>d` from 1 to 366), `YYYY-MM` (that calendar
+    /// month) or `YYYY-MM-DD..YYYY-MM-DD` (both days included).
+    pub fn parse(text: &str) -> Result<Self, PeriodError> {
+        let unknown = || PeriodError::Unknown(text.to_owned());
+        let t = text.trim();
+        if let Some(n) = t.strip_suffix(['d', 'D']) {
+            let days: i64 = n.parse().map_err(|_| unknown())?;
+            if !(1..=366).contains(&days) {
+                return Err(unknown());
+            }
+            return Ok(PeriodSpec::LastDays(days));
+        }
+        if let Some((a, b)) = t.split_once("..") {
+            let day = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| unknown());
+            let (a, b) = (day(a)?, day(b)?);
+            if b < a {
+                return Err(PeriodError::Backwards(text.to_owned()));
+            }
+            b.succ_opt().ok_or_else(unknown)?;
+            return Ok(PeriodSpec::Span(a, b));
+        }
+        if t.len() != 7 {
+            return Err(unknown());
+        }
+        let first = NaiveDate::parse_from_str(&format!("{t}-01"), "%Y-%m-%d").map_err(|_| unknown())?;
+        first.checked_add_months(Months::new(1)).ok_or_else(unknown)?;
+        Ok(PeriodSpec::Month(first))
+    }
+
+    /// The span this names at `now`.
+    pub fn resolve(self, now: DateTime<Utc>) -> Period {
+        let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"));
+        match self {
+            PeriodSpec::LastDays(n) => Period::last_days(n, now),
+            PeriodSpec::Month(first) => Period {
+                from: midnight(first),
+                to: midnight(first.checked_add_months(Months::new(1)).unwrap_or(first)),
+            },
+            PeriodSpec::Span(a, b) => Period {
+                from: midnight(a),
+                to: midnight(b.succ_opt().unwrap_or(b)),
+            },
+        }
+    }
+}
+
+impl Period {
+    /// Reads a period as [`PeriodSpec::parse`] does and resolves it at `now`.
+    pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Self, PeriodError> {
+        Ok(PeriodSpec::parse(text)?.resolve(now))
     }
 }
 

@@ -41,10 +41,13 @@ fn party_words(policy: &Policy, party: Party, subject: Option<&Subject>) -> Stri
         Party::Assignee if change => "its implementer".into(),
         Party::Assignee => "its assignee".into(),
         Party::Group => "its assignment group (the support tier holding it)".into(),
+        Party::ServiceOwner if matches!(subject, Some(Subject::Service(_))) => "the service's owner".into(),
         Party::ServiceOwner => "its service's owner".into(),
         Party::Agents => "agents".into(),
         Party::OutageRoles => and(&names(policy, &policy.outage.roles)),
         Party::ChangeRequesters => and(&names(policy, &policy.change.requester_roles)),
+        Party::ReportReaders if policy.reports.roles.is_empty() => "report readers (config `reports.roles`)".into(),
+        Party::ReportReaders => and(&names(policy, &policy.reports.roles)),
         Party::Integrations => "allowed bots (config `discord.allowed_bots`)".into(),
         Party::ChangeAuthority => format!(
             "the change authority ({})",

@@ -15,11 +15,19 @@ use crate::domain::incident::IncidentId;
 use crate::domain::priority::Priority;
 use crate::domain::raci::Action;
 use crate::domain::report::{
-    ChangeFacts, Decision, IncidentFacts, OutageFacts, ReportQuery, Satisfaction, SlaResult,
+    ChangeFacts, Decision, IncidentFacts, OutageFacts, Report, ReportQuery, Satisfaction, SlaResult,
 };
 
 fn word(a: Action) -> &'static str {
     AuditAction::Raci(a).as_str()
+}
+
+/// Every figure of one report: the three reads, counted.
+pub async fn report(conn: &mut Conn, q: &ReportQuery) -> Result<Report> {
+    let incidents = incidents(conn, q).await?;
+    let changes = changes(conn, q).await?;
+    let outages = outages(conn, q).await?;
+    Ok(Report::build(q.clone(), &incidents, &changes, &outages))
 }
 
 #[derive(sqlx::FromRow)]
@@ -248,7 +256,7 @@ mod tests {
     use chrono::{TimeDelta, TimeZone};
 
     use super::*;
-    use crate::domain::report::{Period, Report};
+    use crate::domain::report::Period;
     use crate::store::testing::{exec, temp_store};
     use crate::store::Store;
 
