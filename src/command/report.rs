@@ -31,7 +31,10 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
     };
     let priority = match args.named.get("priority") {
         None => None,
-        Some(p) => Some(Priority::parse(p).ok_or_else(|| err(format!("`{p}` is not a priority: P1 to P5")))?),
+        Some(p) => {
+            let echo: String = p.chars().take(20).collect();
+            Some(Priority::parse(p).ok_or_else(|| err(format!("`{echo}` is not a priority: P1 to P5")))?)
+        }
     };
     let service = args.named.get("service").map(|s| s.to_lowercase());
     Ok(Command::Report {

@@ -26,7 +26,7 @@ pub struct Period {
 /// Why a period or filter was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
-    #[error("`{0}` is not a period: write 7d, 30d, a month (2026-11) or a span (2026-11-01..2026-11-15)")]
+    #[error("`{0}` is not a period: write 7d, 30d, 2026-11 or 2026-11-01..2026-11-15")]
     Unknown(String),
     #[error("the span `{0}` ends before it starts")]
     Backwards(String),
@@ -84,7 +84,9 @@ impl PeriodSpec {
     /// Reads `7d`, `30d` (any `<n>d` from 1 to 366), `YYYY-MM` (that calendar
     /// month) or `YYYY-MM-DD..YYYY-MM-DD` (both days included).
     pub fn parse(text: &str) -> Result<Self, PeriodError> {
-        let unknown = || PeriodError::Unknown(text.to_owned());
+        // What is echoed back is cut short: a wall of text is not repeated.
+        let echo: String = text.trim().chars().take(30).collect();
+        let unknown = || PeriodError::Unknown(echo.clone());
         let t = text.trim();
         if let Some(n) = t.strip_suffix(['d', 'D']) {
             let days: i64 = n.parse().map_err(|_| unknown())?;
@@ -97,7 +99,7 @@ impl PeriodSpec {
             let day = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| unknown());
             let (a, b) = (day(a)?, day(b)?);
             if b < a {
-                return Err(PeriodError::Backwards(text.to_owned()));
+                return Err(PeriodError::Backwards(echo.clone()));
             }
             b.succ_opt().ok_or_else(unknown)?;
             return Ok(PeriodSpec::Span(a, b));
