@@ -412,7 +412,6 @@ impl Command {
                 | Command::Raci { .. }
                 | Command::Whois { .. }
                 | Command::Whoami
-                | Command::Report { .. }
                 | Command::Unknown { .. }
         )
     }

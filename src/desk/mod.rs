@@ -533,7 +533,7 @@ impl Desk {
                 period,
                 service,
                 priority,
-            } => reports::report(self, tx, period, service, priority).await,
+            } => reports::report(self, tx, inbound.channel.as_deref(), period, service, priority).await,
             Command::Unknown { name, suggestion } => {
                 rejected(render::unknown_command(&self.policy().prefix, &name, suggestion))
             }

@@ -16,6 +16,9 @@ pub const CARD_MAX_FIELDS: usize = 25;
 pub const CARD_MAX_FIELD: usize = 1024;
 pub const CARD_MAX_TOTAL: usize = 6000;
 
+/// The reaction that answers `!report` once its card is queued.
+pub const REPORT_POSTED: &str = "📊";
+
 /// The most breaches the card lists by name.
 const BREACHES_LISTED: usize = 15;
 
