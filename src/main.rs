@@ -166,7 +166,11 @@ fn main() -> ExitCode {
     // The console's stdout is the conversation: keep logs to warnings there.
     let console = matches!(cli.command, Some(Cmd::Console { .. }))
         || (cli.command.is_none() && std::env::var_os("DISCORD_TOKEN").is_none());
-    let quiet = console || matches!(cli.command, Some(Cmd::Export { .. } | Cmd::Report { .. } | Cmd::Status | Cmd::Backup { .. }));
+    let quiet = console
+        || matches!(
+            cli.command,
+            Some(Cmd::Export { .. } | Cmd::Report { .. } | Cmd::Status | Cmd::Backup { .. })
+        );
     telemetry::init_logging(if quiet { "warn" } else { "opsdesk=info,warn" }, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -268,7 +272,18 @@ async fn real_main(cli: Cli) -> Outcome {
             priority,
             format,
             output,
-        }) => service_report(&database, &policy, &period, service.as_deref(), priority.as_deref(), format, output).await,
+        }) => {
+            service_report(
+                &database,
+                &policy,
+                &period,
+                service.as_deref(),
+                priority.as_deref(),
+                format,
+                output,
+            )
+            .await
+        }
         Some(Cmd::Console { hold_outbox }) => console(policy, &database, hold_outbox, false).await,
         Some(Cmd::Run) => match token {
             Some(token) => run_discord(policy, &database, token).await,

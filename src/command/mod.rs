@@ -472,8 +472,7 @@ impl Command {
             Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } => Some(Subject::Outage(*id)),
             // A service's owner may read its report.
             Command::Report {
-                service: Some(service),
-                ..
+                service: Some(service), ..
             } => Some(Subject::Service(service.clone())),
             Command::History {
                 record: record @ Subject::Incident(_),

@@ -60,12 +60,24 @@ async fn report_counts_incidents_worked_by_commands() {
     assert!(!resolved.private, "{}", resolved.text);
     clock.advance(TimeDelta::hours(1));
     let (_, r) = report(&desk, "5", &agent, "!report 1d").await;
-    assert!(r.contains("2 logged, 1 resolved, 1 still open at the end, 0 cancelled"), "{r}");
-    assert!(r.contains(r#"["MTTA (logged → first response)","median 10m, p90 10m (n=1)"]"#), "{r}");
-    assert!(r.contains(r#"["MTTR (logged → resolved)","median 1h, p90 1h (n=1)"]"#), "{r}");
+    assert!(
+        r.contains("2 logged, 1 resolved, 1 still open at the end, 0 cancelled"),
+        "{r}"
+    );
+    assert!(
+        r.contains(r#"["MTTA (logged → first response)","median 10m, p90 10m (n=1)"]"#),
+        "{r}"
+    );
+    assert!(
+        r.contains(r#"["MTTR (logged → resolved)","median 1h, p90 1h (n=1)"]"#),
+        "{r}"
+    );
     let (_, email) = report(&desk, "6", &agent, "!report 1d service=Email").await;
     assert!(email.contains("1 logged, 1 resolved, 0 still open"), "{email}");
     // A period with no data says so rather than inventing figures.
     let (_, empty) = report(&desk, "7", &agent, "!report 2026-10").await;
-    assert!(empty.contains("0 logged") && empty.contains(r#"["MTTA (logged → first response)","—"]"#), "{empty}");
+    assert!(
+        empty.contains("0 logged") && empty.contains(r#"["MTTA (logged → first response)","—"]"#),
+        "{empty}"
+    );
 }

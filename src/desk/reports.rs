@@ -43,7 +43,10 @@ pub(crate) async fn report(
         return Ok(Reply::public(render::report_text(&report)));
     };
     let card = render::report_card(&report);
-    let post = Outgoing::post(Destination::Channel(channel.to_owned()), OutMessage::text("").with_card(card));
+    let post = Outgoing::post(
+        Destination::Channel(channel.to_owned()),
+        OutMessage::text("").with_card(card),
+    );
     tx.enqueue_now(&post).await?;
     Ok(Reply::acknowledged(render::REPORT_POSTED))
 }

@@ -592,7 +592,10 @@ mod tests {
         let s = Period::parse("2026-11-03..2026-11-04", now).unwrap();
         assert_eq!((s.from, s.to), (at("2026-11-03T00:00:00Z"), at("2026-11-05T00:00:00Z")));
         assert_eq!(s.days().len(), 2);
-        assert!(matches!(Period::parse("2026-11-04..2026-11-03", now), Err(PeriodError::Backwards(_))));
+        assert!(matches!(
+            Period::parse("2026-11-04..2026-11-03", now),
+            Err(PeriodError::Backwards(_))
+        ));
         for bad in ["0d", "400d", "2026-13", "week", "2026-11-1", ""] {
             assert!(Period::parse(bad, now).is_err(), "{bad}");
         }

@@ -47,8 +47,8 @@ mod info;
 mod lifecycle;
 mod outage;
 mod queue;
-mod routing;
 mod report;
+mod routing;
 mod sla;
 mod survey;
 
@@ -62,8 +62,8 @@ pub use info::*;
 pub use lifecycle::*;
 pub use outage::*;
 pub use queue::*;
-pub use routing::*;
 pub use report::*;
+pub use routing::*;
 pub use sla::*;
 pub use survey::*;
 

@@ -97,7 +97,11 @@ fn sections(r: &Report) -> Vec<(String, String)> {
         ));
     }
     if !r.by_service.is_empty() {
-        let v: Vec<String> = r.by_service.iter().map(|(s, n)| format!("{}: {n}", neutralize(s))).collect();
+        let v: Vec<String> = r
+            .by_service
+            .iter()
+            .map(|(s, n)| format!("{}: {n}", neutralize(s)))
+            .collect();
         out.push(("By service".to_owned(), v.join(", ")));
     }
     let breaches = if r.breaches.is_empty() {
@@ -117,7 +121,12 @@ fn sections(r: &Report) -> Vec<(String, String)> {
     out.push(("Breaches".to_owned(), breaches));
     out.push((
         "Reopened".to_owned(),
-        format!("{} of {} resolved ({})", r.reopened, r.ever_resolved, pct(r.reopen_percent())),
+        format!(
+            "{} of {} resolved ({})",
+            r.reopened,
+            r.ever_resolved,
+            pct(r.reopen_percent())
+        ),
     ));
     out.push((
         "Satisfaction".to_owned(),
@@ -146,7 +155,8 @@ fn sections(r: &Report) -> Vec<(String, String)> {
             c.rejected,
             c.no_quorum,
             c.cancelled,
-            c.median_decision_secs.map_or("—".to_owned(), |s| human(TimeDelta::seconds(s))),
+            c.median_decision_secs
+                .map_or("—".to_owned(), |s| human(TimeDelta::seconds(s))),
             pct(c.emergency_percent())
         ),
     ));
@@ -263,7 +273,11 @@ pub fn report_csv(r: &Report) -> String {
     row("changes", "emergency", c.emergency.to_string());
     row("changes", "median_decision_secs", opt(c.median_decision_secs));
     for (service, o) in &r.outages {
-        row("outages", service, format!("{} {} {}", o.count, o.total_secs, o.longest_secs));
+        row(
+            "outages",
+            service,
+            format!("{} {} {}", o.count, o.total_secs, o.longest_secs),
+        );
     }
     t
 }
@@ -284,7 +298,10 @@ mod tests {
 
     fn card_size(c: &Card) -> usize {
         c.title.chars().count()
-            + c.fields.iter().map(|(n, v)| n.chars().count() + v.chars().count()).sum::<usize>()
+            + c.fields
+                .iter()
+                .map(|(n, v)| n.chars().count() + v.chars().count())
+                .sum::<usize>()
             + c.footer.as_ref().map_or(0, |f| f.chars().count())
     }
 

@@ -487,16 +487,26 @@ mod tests {
         assert_eq!((mttr.count, mttr.median_secs, mttr.p90_secs), (3, 7200, 36_000));
         assert_eq!((r.response.met, r.response.breached, r.response.running), (3, 1, 1));
         assert_eq!(r.response.percent_met(), Some(75));
-        assert_eq!((r.resolution.met, r.resolution.breached, r.resolution.running), (3, 1, 1));
+        assert_eq!(
+            (r.resolution.met, r.resolution.breached, r.resolution.running),
+            (3, 1, 1)
+        );
         let breaches: Vec<_> = r.breaches.iter().map(|b| (b.incident.as_str(), b.clock)).collect();
         assert_eq!(breaches, [("INC-3", "response"), ("INC-3", "resolution")]);
         assert_eq!((r.reopened, r.ever_resolved, r.reopen_percent()), (1, 3, Some(33)));
-        assert_eq!((r.fixed, r.not_fixed, r.no_answer, r.satisfied_percent()), (1, 1, 1, Some(50)));
+        assert_eq!(
+            (r.fixed, r.not_fixed, r.no_answer, r.satisfied_percent()),
+            (1, 1, 1, Some(50))
+        );
         assert_eq!(
             (r.functional_escalations, r.hierarchical_escalations, r.major_incidents),
             (2, 0, 1)
         );
-        let p: Vec<_> = r.by_priority.iter().map(|(l, f)| (*l, f.logged, f.resolved, f.open)).collect();
+        let p: Vec<_> = r
+            .by_priority
+            .iter()
+            .map(|(l, f)| (*l, f.logged, f.resolved, f.open))
+            .collect();
         assert_eq!(p, [(1, 1, 0, 0), (2, 3, 3, 0), (3, 2, 0, 2)]);
         let p2 = &r.by_priority[&2];
         assert_eq!(p2.mtta.unwrap().median_secs, 600);
@@ -512,7 +522,11 @@ mod tests {
             (4, 1, 1, 1, 1, 1)
         );
         assert_eq!((c.median_decision_secs, c.emergency_percent()), (Some(4 * H), Some(25)));
-        let o: Vec<_> = r.outages.iter().map(|(k, f)| (k.as_str(), f.count, f.total_secs, f.longest_secs)).collect();
+        let o: Vec<_> = r
+            .outages
+            .iter()
+            .map(|(k, f)| (k.as_str(), f.count, f.total_secs, f.longest_secs))
+            .collect();
         assert_eq!(o, [("mail", 2, 6 * H, 4 * H), ("web", 1, 1800, 1800)]);
     }
 
@@ -535,9 +549,15 @@ mod tests {
         let now = t0();
         let r = report(&store, Period::parse("2026-10", now).unwrap(), None, None).await;
         assert_eq!((r.logged, r.resolved, r.open, r.changes.filed), (0, 0, 0, 0));
-        assert_eq!((r.mtta, r.mttr, r.response.percent_met(), r.satisfied_percent()), (None, None, None, None));
+        assert_eq!(
+            (r.mtta, r.mttr, r.response.percent_met(), r.satisfied_percent()),
+            (None, None, None, None)
+        );
         assert!(r.outages.is_empty() && r.breaches.is_empty());
         assert_eq!(r.days.len(), 31);
-        assert!(r.days.iter().all(|d| d.by_priority == [0; 5] && d.sla_met_percent.is_none()));
+        assert!(r
+            .days
+            .iter()
+            .all(|d| d.by_priority == [0; 5] && d.sla_met_percent.is_none()));
     }
 }

@@ -21,7 +21,10 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
     let db = TestDb::new();
     let out = console(&db, SCRIPT, &[]);
     assert!(out.contains("Service report"), "{out}");
-    assert!(out.contains("2 logged, 1 resolved, 1 still open at the end, 0 cancelled"), "{out}");
+    assert!(
+        out.contains("2 logged, 1 resolved, 1 still open at the end, 0 cancelled"),
+        "{out}"
+    );
     assert!(out.contains("Only agents"), "alice is refused:\n{out}");
 
     let url = db.url();
@@ -37,12 +40,23 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
 
     let json = run(&["1d", "--format", "json", "--service", "Email"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!((v["logged"].as_u64(), v["resolved"].as_u64(), v["open"].as_u64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(
+        (v["logged"].as_u64(), v["resolved"].as_u64(), v["open"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
     assert_eq!(v["query"]["service"], "email");
     assert_eq!(v["by_priority"]["1"]["logged"], 1);
 
     let file = db.dir.path().join("report.csv");
-    let csv = run(&["1d", "--format", "csv", "--output", file.to_str().unwrap(), "--priority", "P1"]);
+    let csv = run(&[
+        "1d",
+        "--format",
+        "csv",
+        "--output",
+        file.to_str().unwrap(),
+        "--priority",
+        "P1",
+    ]);
     assert!(csv.status.success());
     assert_eq!(String::from_utf8_lossy(&csv.stdout).trim(), file.display().to_string());
     let body = std::fs::read_to_string(&file).unwrap();
@@ -54,4 +68,67 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`fortnight` is not a period"));
     let unknown = run(&["7d", "--service", "fax"]);
     assert_eq!(unknown.status.code(), Some(78));
+}
+
+/// On Discord: the report is one embed in the channel it was asked in, within
+/// Discord's embed limits; a member with no standing is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_discord_the_report_is_one_embed_within_the_limits() {
+    use crate::bot;
+    use crate::fake_discord::{FakeDiscord, GuildSpec};
+
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let bot = bot::start(&fake, &db).await;
+    let (general, bob, irene) = (spec.channel_id("general"), spec.user_id("bob"), spec.user_id("irene"));
+    for (i, title) in [
+        "Mail is down service=email impact=high urgency=high",
+        "VPN drops service=vpn",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let msg = fake.inject_message(general, bob, &format!("!incident {title}"));
+        bot::reply_to(&fake, general, msg).await;
+        assert!(i < 2);
+    }
+    fake.inject_message(general, irene, "!report 30d");
+    bot::eventually(&fake, "the report card", || {
+        fake.bot_messages(general).iter().any(|m| {
+            m.embeds()
+                .first()
+                .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("Service report"))
+        })
+    })
+    .await;
+    let posted = fake.bot_messages(general);
+    let card = posted
+        .iter()
+        .find(|m| {
+            m.embeds()
+                .first()
+                .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("Service report"))
+        })
+        .unwrap();
+    let embed = &card.embeds()[0];
+    let fields = embed["fields"].as_array().unwrap();
+    assert!(fields.len() <= 25, "{embed}");
+    let mut total = embed["title"].as_str().unwrap().chars().count();
+    for f in fields {
+        let (name, value) = (f["name"].as_str().unwrap(), f["value"].as_str().unwrap());
+        assert!(value.chars().count() <= 1024 && name.chars().count() <= 256, "{f}");
+        total += name.chars().count() + value.chars().count();
+    }
+    assert!(total <= 6000, "{total}");
+    let volume = fields.iter().find(|f| f["name"] == "Volume").unwrap();
+    assert_eq!(
+        volume["value"],
+        "2 logged, 0 resolved, 2 still open at the end, 0 cancelled"
+    );
+
+    let refused = fake.inject_message(general, bob, "!report 30d");
+    let answer = bot::reply_to(&fake, general, refused).await;
+    assert!(answer.starts_with("Only agents"), "{answer}");
+    bot.stop().await;
 }
