@@ -324,9 +324,7 @@ mod tests {
     async fn survey(store: &Store, id: i64, answer: &str) {
         exec(
             store,
-            &format!(
-                "INSERT INTO outbox (created_at, kind, destination, payload, next_attempt_at) VALUES (0, 'post', '{{}}', '{{}}', 0)"
-            ),
+            "INSERT INTO outbox (created_at, kind, destination, payload, next_attempt_at) VALUES (0, 'post', '{}', '{}', 0)",
         )
         .await;
         exec(
