@@ -75,7 +75,7 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_discord_the_report_is_one_embed_within_the_limits() {
     use crate::bot;
-    use crate::fake_discord::{FakeDiscord, GuildSpec};
+    use crate::fake_discord::{FakeDiscord, GuildSpec, InteractionSpec};
 
     let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
     let spec = fake.spec().clone();
@@ -130,5 +130,19 @@ async fn on_discord_the_report_is_one_embed_within_the_limits() {
     let refused = fake.inject_message(general, bob, "!report 30d");
     let answer = bot::reply_to(&fake, general, refused).await;
     assert!(answer.starts_with("Only agents"), "{answer}");
+
+    // `/report` answers with the emoji (an interaction has no message to
+    // react on) and posts a second card.
+    let (id, _) = fake.inject_interaction(InteractionSpec::slash("report", irene, general).string("period", "7d"));
+    let (text, private) = bot::slash_answer(&fake, id).await;
+    assert_eq!((text.as_str(), private), ("📊", false));
+    bot::eventually(&fake, "the second card", || {
+        fake.bot_messages(general)
+            .iter()
+            .filter(|m| !m.embeds().is_empty())
+            .count()
+            == 2
+    })
+    .await;
     bot.stop().await;
 }
