@@ -7,6 +7,8 @@
 //!                                             #    the floor of a durable reply (echo bot + raw commit)
 //! cargo bench --bench opsdesk -- storm        # 3. outage storm: 1,000 /incident during a 2,000-DM fan-out
 //! cargo bench --bench opsdesk -- sweep        # 4. SLA sweep on 1,000,000 timers, and RSS
+//! cargo bench --bench opsdesk -- report       # 5. `!report 30d` over 100,000 and 1,000,000 incidents,
+//!                                             #    beside the same volume figures by one raw SQL query
 //! ```
 //!
 //! Every figure is the median of 3 runs and is printed beside its reference
@@ -60,6 +62,9 @@ fn main() {
     }
     if want("sweep") {
         rt.block_on(sweep());
+    }
+    if want("report") {
+        rt.block_on(report());
     }
 }
 
@@ -1451,4 +1456,148 @@ fn binary_rss(db: &str) -> f64 {
     drop(stdin);
     let _ = child.wait();
     vm_rss_mb(&status)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Service report
+// ---------------------------------------------------------------------------------------------
+
+/// `!report 30d` by an agent, through the desk (the read of every figure and
+/// the card queued), over incidents spread evenly across the last 60 days
+/// (half of them in the period), each logged, taken and (two in three)
+/// resolved, with both clocks; beside the volume figures (logged, resolved,
+/// still open) of the same period by one raw SQL query.
+async fn report() {
+    for n in [100_000i64, 1_000_000] {
+        println!("== 5. !report 30d over {n} incidents (60 days, half in the period)");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = db_url(&dir, "report.db");
+        let now = Utc::now();
+        let built = Instant::now();
+        build_incidents(&url, now, n).await;
+        println!("   (built in {:.1} s)", built.elapsed().as_secs_f64());
+        let store = Store::open(&url).await.expect("open");
+        let desk = Desk::new(store, Policy::defaults(), Clock::fixed(now));
+        let agent = Actor {
+            user: UserId::new(7),
+            name: "agent".into(),
+            roles: vec![opsdesk::domain::RoleKey::parse("service_desk").expect("role")],
+        };
+        let mut desk_ms = Vec::new();
+        for run in 0..RUNS {
+            let inbound = Inbound {
+                key: format!("bench:report:{n}:{run}"),
+                actor: agent.clone(),
+                channel: Some("general".into()),
+                event: Event::Line("!report 30d".into()),
+            };
+            let start = Instant::now();
+            let out = desk.handle(inbound).await;
+            desk_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            assert!(matches!(out, Outcome::Reply(ref r) if !r.private), "{out:?}");
+        }
+        let mut conn = desk.store().read().await.expect("reader");
+        let from = (now - TimeDelta::days(30)).timestamp_millis();
+        let to = now.timestamp_millis();
+        let mut raw_ms = Vec::new();
+        let mut figures = (0, 0);
+        for _ in 0..RUNS {
+            let start = Instant::now();
+            let (logged, resolved): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(EXISTS (SELECT 1 FROM audit a WHERE a.subject = 'INC-' || i.id
+                                                          AND a.action = 'resolve_incident' AND a.at < ?)), 0)
+                   FROM incidents i WHERE i.created_at >= ? AND i.created_at < ?",
+            )
+            .bind(to)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut *conn)
+            .await
+            .expect("raw report");
+            raw_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            figures = (logged, resolved);
+        }
+        drop(conn);
+        let (d, r) = (median(desk_ms), median(raw_ms));
+        println!(
+            "   !report 30d (every figure, card queued)  {d:>10.1} ms\n   raw SQL (logged {}, resolved {})    {r:>10.1} ms\n   ratio {:.1}x",
+            figures.0,
+            figures.1,
+            d / r.max(1e-9)
+        );
+        desk.store().close().await;
+    }
+}
+
+/// `n` incidents over the 60 days before `now`, each with its audit rows
+/// (logged, taken, resolved for two in three) and both clocks.
+async fn build_incidents(url: &str, now: chrono::DateTime<Utc>, n: i64) {
+    Store::open(url).await.expect("migrate").close().await;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(raw_options(url).synchronous(SqliteSynchronous::Off))
+        .await
+        .expect("pool");
+    let span = 60 * 86_400_000i64;
+    let start = now.timestamp_millis() - span;
+    const CHUNK: i64 = 50_000;
+    let mut id = 0;
+    while id < n {
+        let mut tx = pool.begin().await.expect("tx");
+        for _ in 0..CHUNK.min(n - id) {
+            id += 1;
+            let created = start + span / n * (id - 1);
+            let priority = 1 + id % 5;
+            let resolved = id % 3 != 0;
+            sqlx::query(
+                "INSERT INTO incidents (id, title, impact, urgency, priority, service, state, reporter, handler_role,
+                                        created_at, updated_at)
+                 VALUES (?, 'bench', 'medium', 'medium', ?, 'email', ?, 1, 'service_desk', ?, ?)",
+            )
+            .bind(id)
+            .bind(priority)
+            .bind(if resolved { "resolved" } else { "assigned" })
+            .bind(created)
+            .bind(created)
+            .execute(&mut *tx)
+            .await
+            .expect("incident");
+            let subject = format!("INC-{id}");
+            let mut audit = vec![("log_incident", created), ("assign_incident", created + 600_000)];
+            if resolved {
+                audit.push(("resolve_incident", created + 7_200_000));
+            }
+            for (action, at) in audit {
+                sqlx::query(
+                    "INSERT INTO audit (at, actor, action, subject, details, phrased) VALUES (?, 1, ?, ?, 'x', 1)",
+                )
+                .bind(at)
+                .bind(action)
+                .bind(&subject)
+                .execute(&mut *tx)
+                .await
+                .expect("audit");
+            }
+            for (kind, target) in [("response", 1800), ("resolution", 28_800)] {
+                let stopped = (kind == "response" || resolved).then_some(created + 600_000);
+                sqlx::query(
+                    "INSERT INTO incident_clocks (incident_id, kind, run, target_secs, started_at, accumulated_secs,
+                                                  running_since, stopped_at)
+                     VALUES (?, ?, 0, ?, ?, 600, ?, ?)",
+                )
+                .bind(id)
+                .bind(kind)
+                .bind(target)
+                .bind(created)
+                .bind(stopped.is_none().then_some(created))
+                .bind(stopped)
+                .execute(&mut *tx)
+                .await
+                .expect("clock");
+            }
+        }
+        tx.commit().await.expect("commit");
+    }
+    sqlx::query("ANALYZE").execute(&pool).await.expect("analyze");
+    pool.close().await;
 }

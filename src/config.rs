@@ -66,6 +66,30 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     shutdown: RawShutdown,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    /// None when absent: agents and service owners only.
+    #[serde(default)]
+    roles: Vec<RoleKey>,
+}
+
+/// Service reports (`[reports]`): who reads them besides the agents and the
+/// owners of the services reported on.
+#[derive(Debug, Clone)]
+pub struct ReportPolicy {
+    pub roles: Vec<RoleKey>,
+}
+
+impl ReportPolicy {
+    /// Whether these ITIL roles may read any report.
+    pub fn is_reader(&self, roles: &[RoleKey]) -> bool {
+        roles.iter().any(|r| self.roles.contains(r))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -550,6 +574,7 @@ pub struct Policy {
     pub discord: DiscordSettings,
     pub outbox: OutboxSettings,
     pub ops: OpsSettings,
+    pub reports: ReportPolicy,
 }
 
 /// How long delivery keeps trying (`[outbox]`).
@@ -640,6 +665,12 @@ impl Policy {
         let sla = check_sla(raw.sla)?;
         let discord = check_discord(raw.discord)?;
         let (outbox, ops) = check_ops(&raw.outbox, &raw.http, &raw.shutdown)?;
+        for (i, r) in raw.reports.roles.iter().enumerate() {
+            role_known(r, format!("reports.roles[{i}]"))?;
+        }
+        let reports = ReportPolicy {
+            roles: raw.reports.roles,
+        };
 
         Ok(Policy {
             prefix: raw.prefix,
@@ -663,6 +694,7 @@ impl Policy {
             discord,
             outbox,
             ops,
+            reports,
         })
     }
 

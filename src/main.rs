@@ -86,6 +86,31 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
     },
+    /// Service figures for a period, as `!report` gives them (safe while the bot runs).
+    Report {
+        /// 7d, 30d, a month (2026-11) or days (2026-11-01..2026-11-15).
+        #[arg(default_value = "7d")]
+        period: String,
+        /// Only this service (key or name).
+        #[arg(long)]
+        service: Option<String>,
+        /// Only incidents of this priority (P1..P5).
+        #[arg(long)]
+        priority: Option<String>,
+        /// The output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -141,7 +166,11 @@ fn main() -> ExitCode {
     // The console's stdout is the conversation: keep logs to warnings there.
     let console = matches!(cli.command, Some(Cmd::Console { .. }))
         || (cli.command.is_none() && std::env::var_os("DISCORD_TOKEN").is_none());
-    let quiet = console || matches!(cli.command, Some(Cmd::Export { .. } | Cmd::Status | Cmd::Backup { .. }));
+    let quiet = console
+        || matches!(
+            cli.command,
+            Some(Cmd::Export { .. } | Cmd::Report { .. } | Cmd::Status | Cmd::Backup { .. })
+        );
     telemetry::init_logging(if quiet { "warn" } else { "opsdesk=info,warn" }, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -237,6 +266,24 @@ async fn real_main(cli: Cli) -> Outcome {
         Some(Cmd::Status) => status(&database, &policy).await,
         Some(Cmd::Backup { file }) => backup(&database, &file).await,
         Some(Cmd::Export { kind, since, format }) => export(&database, kind.into(), since.as_deref(), format).await,
+        Some(Cmd::Report {
+            period,
+            service,
+            priority,
+            format,
+            output,
+        }) => {
+            service_report(
+                &database,
+                &policy,
+                &period,
+                service.as_deref(),
+                priority.as_deref(),
+                format,
+                output,
+            )
+            .await
+        }
         Some(Cmd::Console { hold_outbox }) => console(policy, &database, hold_outbox, false).await,
         Some(Cmd::Run) => match token {
             Some(token) => run_discord(policy, &database, token).await,
@@ -637,6 +684,61 @@ fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
         .map_err(|_| format!("--since: `{text}` is not a date (2026-12-01) or an RFC 3339 time (2026-12-01T09:00:00Z)"))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn service_report(
+    database: &str,
+    policy: &Policy,
+    period: &str,
+    service: Option<&str>,
+    priority: Option<&str>,
+    format: ReportFormat,
+    output: Option<PathBuf>,
+) -> Outcome {
+    use opsdesk::domain::report::{PeriodSpec, ReportQuery};
+    let bad = |m: String| Fail::Config(anyhow::anyhow!("opsdesk report: {m}"));
+    let spec = PeriodSpec::parse(period).map_err(|e| bad(e.to_string()))?;
+    let service = match service {
+        None => None,
+        Some(name) => match policy.service(name) {
+            Some(def) => Some(def.key.clone()),
+            None => return Err(bad(opsdesk::render::unknown_service(policy, name))),
+        },
+    };
+    let priority = match priority {
+        None => None,
+        Some(p) => Some(
+            opsdesk::domain::priority::Priority::parse(p)
+                .ok_or_else(|| bad(format!("`{p}` is not a priority: P1 to P5")))?,
+        ),
+    };
+    let query = ReportQuery {
+        period: spec.resolve(chrono::Utc::now()),
+        service,
+        priority,
+    };
+    let snap = snapshot(database).await?;
+    let mut conn = snap.conn().await?;
+    let figures = opsdesk::store::reports::report(&mut conn, &query).await?;
+    drop(conn);
+    snap.close().await;
+    let bytes = match format {
+        ReportFormat::Text => format!("{}\n", opsdesk::render::report_text(&figures)).into_bytes(),
+        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&figures)?).into_bytes(),
+        ReportFormat::Csv => opsdesk::render::report_csv(&figures).into_bytes(),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("{}", path.display());
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn export(database: &str, kind: ExportKind, since: Option<&str>, format: Format) -> Outcome {

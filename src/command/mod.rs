@@ -34,6 +34,7 @@ mod change;
 mod incident;
 mod info;
 mod outage;
+mod report;
 
 pub use change::ChangeFilter;
 pub use incident::{ListFilter, ListState, TierFilter};
@@ -88,6 +89,10 @@ pub mod who {
     pub const CHANGE_NOTERS: &[Party] = &[Reporter, Assignee, ServiceOwner, ChangeAuthority];
     /// A note on an outage: its declarer, the outage roles, its service owner and the agents.
     pub const OUTAGE_NOTERS: &[Party] = &[Reporter, OutageRoles, ServiceOwner, Agents];
+    /// Service reports: agents (the incident manager among them), the
+    /// report readers (the service level manager) and, for a report of
+    /// their service, its owner.
+    pub const REPORT_READERS: &[Party] = &[Agents, ReportReaders, ServiceOwner];
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -126,13 +131,15 @@ pub enum Kind {
     Incidents,
     Outages,
     Changes,
+    /// Service reports.
+    Reports,
     /// The desk itself: help, the RACI matrix, roles.
     Info,
 }
 
 impl Kind {
     /// In the order `!help` lists them.
-    pub const ALL: [Kind; 4] = [Kind::Incidents, Kind::Outages, Kind::Changes, Kind::Info];
+    pub const ALL: [Kind; 5] = [Kind::Incidents, Kind::Outages, Kind::Changes, Kind::Reports, Kind::Info];
 }
 
 /// One row of the command table.
@@ -207,6 +214,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     info::RACI,
     info::WHOIS,
     info::WHOAMI,
+    report::REPORT,
 ];
 
 /// A user named in a command.
@@ -423,6 +431,12 @@ pub enum Command {
         role: String,
     },
     Whoami,
+    /// `!report [period] [service=…] [priority=…]`: service figures and a chart.
+    Report {
+        period: crate::domain::report::PeriodSpec,
+        service: Option<String>,
+        priority: Option<crate::domain::priority::Priority>,
+    },
     /// Not a command we know; `suggestion` is the nearest name.
     Unknown {
         name: String,
@@ -512,6 +526,10 @@ impl Command {
             Command::OutageUpdate { id, .. } | Command::OutageResolve { id, .. } | Command::OutageNote { id, .. } => {
                 Some(Subject::Outage(*id))
             }
+            // A service's owner may read its report.
+            Command::Report {
+                service: Some(service), ..
+            } => Some(Subject::Service(service.clone())),
             Command::History {
                 record: record @ Subject::Incident(_),
                 ..
@@ -566,6 +584,7 @@ impl Command {
             Command::Raci { .. } => "raci",
             Command::Whois { .. } => "whois",
             Command::Whoami => "whoami",
+            Command::Report { .. } => "report",
             Command::Unknown { .. } => return None,
         };
         spec(name)
@@ -764,6 +783,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
+        "report" => report::build(spec, args),
         other => Err(err(format!("`{other}` has no parser"))),
     }
 }

@@ -28,6 +28,7 @@ mod links;
 mod outages;
 mod permit;
 mod reconcile;
+mod reports;
 mod sla;
 mod subscribers;
 mod survey;
@@ -549,6 +550,11 @@ impl Desk {
             Command::Raci { action } => info::raci(self, action.as_deref()),
             Command::Whois { role } => info::whois(self, &role),
             Command::Whoami => permit::whoami(self, actor),
+            Command::Report {
+                period,
+                service,
+                priority,
+            } => reports::report(self, tx, inbound.channel.as_deref(), period, service, priority).await,
             Command::Unknown { name, suggestion } => {
                 rejected(render::unknown_command(&self.policy().prefix, &name, suggestion))
             }
@@ -566,6 +572,8 @@ mod act_tests;
 mod cab_tests;
 #[cfg(test)]
 mod outage_tests;
+#[cfg(test)]
+mod report_tests;
 #[cfg(test)]
 mod sla_tests;
 #[cfg(test)]

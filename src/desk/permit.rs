@@ -58,6 +58,7 @@ pub(crate) fn standing(desk: &Desk, roles: &[RoleKey]) -> Standing {
         outage_role: policy.may_declare_outages(roles),
         change_requester: policy.change.may_request(roles),
         change_authority: policy.change.is_authority(roles),
+        report_reader: policy.reports.is_reader(roles),
         integration: false,
     }
 }
@@ -230,7 +231,7 @@ pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], spec: &CommandSpec) -> bo
         Party::Reporter => match spec.kind {
             Kind::Changes => standing.change_requester,
             Kind::Outages => standing.outage_role,
-            Kind::Incidents | Kind::Info => true,
+            Kind::Incidents | Kind::Reports | Kind::Info => true,
         },
         Party::Assignee | Party::Group => in_some_group || standing.agent,
         Party::ServiceOwner => owns_a_service,
@@ -238,6 +239,7 @@ pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], spec: &CommandSpec) -> bo
         Party::OutageRoles => standing.outage_role,
         Party::ChangeRequesters => standing.change_requester,
         Party::ChangeAuthority => standing.change_authority,
+        Party::ReportReaders => standing.report_reader,
         Party::Integrations => standing.integration,
     })
 }

@@ -825,7 +825,13 @@ impl Handler {
             Outcome::Duplicate => return,
             Outcome::Ignored => Reply::private("Nothing to do."),
         };
-        let parts = crate::render::split(&reply.text, crate::render::MESSAGE_LIMIT);
+        // An answer that is only a reaction (`/report`: its card is posted
+        // apart) has no message to react on here: the emoji is the answer.
+        let text = match (reply.text.is_empty(), reply.react) {
+            (true, Some(emoji)) => emoji.to_owned(),
+            _ => reply.text.clone(),
+        };
+        let parts = crate::render::split(&text, crate::render::MESSAGE_LIMIT);
         let (first, rest) = parts.split_first().map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
         let response = CreateInteractionResponseMessage::new()
             .content(first)

@@ -518,6 +518,13 @@ impl Transport for DiscordTransport {
                 })
                 .nonce(Nonce::String(render::truncate(&nonce, 25)))
                 .enforce_nonce(true);
+            // A post may carry a card (a report): as the last part's embed.
+            let msg = match d.message.card.as_ref() {
+                Some(card) if i + 1 == parts.len() => {
+                    msg.embed(embed(card, &render::card_more(&self.policy.prefix, d.subject)))
+                }
+                _ => msg,
+            };
             last = Some(self.send(channel, msg).await?);
         }
         Ok(Delivered {

@@ -14,6 +14,7 @@ pub mod outage;
 pub mod party;
 pub mod priority;
 pub mod raci;
+pub mod report;
 pub mod search;
 pub mod sla;
 pub mod subject;

@@ -31,6 +31,9 @@ pub enum Party {
     ChangeRequesters,
     /// The change authority: `change.authority_roles`.
     ChangeAuthority,
+    /// Readers of service reports: the roles configured in `reports.roles`
+    /// (the service level manager by default).
+    ReportReaders,
     /// An integration: a bot allowed to act (config `discord.allowed_bots`).
     /// It holds this party and no other, whatever roles it carries.
     Integrations,
@@ -54,6 +57,8 @@ pub struct Standing {
     pub outage_role: bool,
     pub change_requester: bool,
     pub change_authority: bool,
+    /// Holds a role of `reports.roles`.
+    pub report_reader: bool,
     /// An allowed bot: it holds [`Party::Integrations`] only.
     pub integration: bool,
 }
@@ -95,6 +100,7 @@ pub fn held(user: UserId, roles: &[RoleKey], standing: Standing, record: Option<
         (standing.outage_role, Party::OutageRoles),
         (standing.change_requester, Party::ChangeRequesters),
         (standing.change_authority, Party::ChangeAuthority),
+        (standing.report_reader, Party::ReportReaders),
     ] {
         if yes {
             parties.push(party);

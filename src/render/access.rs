@@ -36,6 +36,7 @@ fn kind_of(subject: Option<&Subject>) -> Option<Kind> {
         Subject::Incident(_) => Some(Kind::Incidents),
         Subject::Change(_) => Some(Kind::Changes),
         Subject::Outage(_) => Some(Kind::Outages),
+        Subject::Service(_) => Some(Kind::Reports),
         _ => None,
     }
 }
@@ -51,10 +52,13 @@ fn party_words(policy: &Policy, party: Party, kind: Option<Kind>) -> String {
         Party::Assignee if change => "its implementer".into(),
         Party::Assignee => "its assignee".into(),
         Party::Group => "its assignment group (the support tier holding it)".into(),
+        Party::ServiceOwner if kind == Some(Kind::Reports) => "the service's owner".into(),
         Party::ServiceOwner => "its service's owner".into(),
         Party::Agents => "agents".into(),
         Party::OutageRoles => and(&names(policy, &policy.outage.roles)),
         Party::ChangeRequesters => and(&names(policy, &policy.change.requester_roles)),
+        Party::ReportReaders if policy.reports.roles.is_empty() => "report readers (config `reports.roles`)".into(),
+        Party::ReportReaders => and(&names(policy, &policy.reports.roles)),
         Party::Integrations => "allowed bots (config `discord.allowed_bots`)".into(),
         Party::ChangeAuthority => format!(
             "the change authority ({})",

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod outages;
 pub mod outbox;
 pub mod reactions;
+pub mod reports;
 pub mod roster;
 pub mod search;
 pub mod subscriptions;

@@ -18,6 +18,7 @@ mod proofs;
 mod proofs_discord;
 mod queues;
 mod replies;
+mod reports;
 mod sla;
 mod storage_faults;
 mod util;
