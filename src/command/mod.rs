@@ -34,10 +34,12 @@ mod change;
 mod incident;
 mod info;
 mod outage;
+mod problem;
 
 pub use change::ChangeFilter;
 pub use incident::{ListFilter, ListState, TierFilter};
 pub use outage::RESERVED_SERVICE_KEYS;
+pub use problem::{ProblemFilter, ProblemStep, PROBLEM_FILTERS};
 
 /// Who may run a command: the parties its row declares (see `domain::party`),
 /// which `!help` lists it by. A row that serves several forms (`!show INC-n` /
@@ -80,6 +82,8 @@ pub mod who {
     /// Starting work and asking for review: the implementer or the authority.
     pub const CHANGE_IMPLEMENTERS: &[Party] = &[Assignee, ChangeAuthority];
     pub const CHANGE_AUTHORITY: &[Party] = &[ChangeAuthority];
+    /// Logging and working problems: the problem roles and the agents.
+    pub const PROBLEM_WORKERS: &[Party] = &[ProblemRoles, Agents];
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -173,6 +177,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     change::CAB,
     change::AUTHORIZE,
     change::REJECT,
+    problem::PROBLEM,
+    problem::PROBLEMS,
+    problem::KEDB,
     incident::ACK,
     incident::ESCALATE,
     incident::MAJOR,
@@ -208,6 +215,37 @@ pub enum Command {
     ShowChange {
         id: ChangeId,
     },
+    /// `!show PRB-n`: a problem with its linked incidents.
+    ShowProblem {
+        id: crate::domain::problem::ProblemId,
+    },
+    /// `!problem <title> [service=] [from=INC-n,…]`.
+    ProblemLog {
+        title: String,
+        service: Option<String>,
+        from: Vec<IncidentId>,
+    },
+    /// `!problem link PRB-n INC-m…`.
+    ProblemLink {
+        id: crate::domain::problem::ProblemId,
+        incidents: Vec<IncidentId>,
+    },
+    /// `!problem assess|rootcause|workaround|resolve|close|cancel PRB-n [text]`.
+    ProblemStep {
+        id: crate::domain::problem::ProblemId,
+        step: ProblemStep,
+        text: Option<String>,
+    },
+    /// `!problems [open|known|mine|all] [service=]`.
+    Problems {
+        filter: ProblemFilter,
+        service: Option<String>,
+    },
+    /// `!kedb [service=] [words]`: the known-error database.
+    Kedb {
+        service: Option<String>,
+        query: Option<SearchQuery>,
+    },
     /// `!history INC-n|CHG-n|OUT-n [page=<n>]`: a page of a record's trail.
     History {
         record: Subject,
@@ -221,6 +259,8 @@ pub enum Command {
         change_type: ChangeType,
         window: Option<String>,
         implementer: Option<UserRef>,
+        /// `problem=PRB-n`: the problem it is raised to fix.
+        problem: Option<crate::domain::problem::ProblemId>,
     },
     ChangeCancel {
         id: ChangeId,
@@ -392,6 +432,9 @@ impl Command {
             self,
             Command::Show { .. }
                 | Command::ShowChange { .. }
+                | Command::ShowProblem { .. }
+                | Command::Problems { .. }
+                | Command::Kedb { .. }
                 | Command::History { .. }
                 | Command::Changes { .. }
                 | Command::Incidents { .. }
@@ -419,6 +462,7 @@ impl Command {
             Command::Escalate { up: false, .. } => who::ESCALATORS,
             Command::OutageUpdate { .. } | Command::OutageResolve { .. } => who::OUTAGE_EDITORS,
             Command::OutageShow { .. } => who::ANYONE,
+            Command::ShowProblem { .. } => who::ANYONE,
             Command::OutageLink { .. } => who::OUTAGE_LINKERS,
             Command::Change { .. } => who::CHANGE_REQUESTERS,
             Command::ChangeCancel { .. } => who::CHANGE_CANCELLERS,
@@ -470,7 +514,10 @@ impl Command {
     pub fn spec(&self) -> Option<&'static CommandSpec> {
         let name = match self {
             Command::Incident { .. } => "incident",
-            Command::Show { .. } | Command::ShowChange { .. } => "show",
+            Command::Show { .. } | Command::ShowChange { .. } | Command::ShowProblem { .. } => "show",
+            Command::ProblemLog { .. } | Command::ProblemLink { .. } | Command::ProblemStep { .. } => "problem",
+            Command::Problems { .. } => "problems",
+            Command::Kedb { .. } => "kedb",
             Command::History { .. } => "history",
             Command::Incidents { .. } => "incidents",
             Command::Search { .. } => "search",
@@ -705,6 +752,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         | "major" | "priority" => incident::build(spec, args),
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
+        "problem" | "problems" | "kedb" => problem::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
         other => Err(err(format!("`{other}` has no parser"))),
     }

@@ -58,6 +58,7 @@ pub(crate) fn standing(desk: &Desk, roles: &[RoleKey]) -> Standing {
         outage_role: policy.may_declare_outages(roles),
         change_requester: policy.change.may_request(roles),
         change_authority: policy.change.is_authority(roles),
+        problem_role: roles.iter().any(|r| policy.problem.roles.contains(r)),
         integration: false,
     }
 }
@@ -108,6 +109,14 @@ pub(crate) async fn facts(desk: &Desk, tx: &mut Act<'_>, subject: &Subject) -> D
                 owner: owner(Some(&o.service)),
             }),
             None => super::rejected(render::unknown_outage(policy, *id)),
+        },
+        // Problems are worked by role (`problem.roles`, agents), not by record.
+        Subject::Problem(id) => match store::problems::get(tx, *id).await? {
+            Some(p) => Ok(Facts {
+                owner: owner(p.service.as_deref()),
+                ..Facts::default()
+            }),
+            None => super::rejected(render::unknown_problem(*id)),
         },
         Subject::Service(key) => Ok(Facts {
             owner: owner(Some(key)),
@@ -232,6 +241,7 @@ pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], may: &[Party]) -> bool {
         Party::OutageRoles => standing.outage_role,
         Party::ChangeRequesters => standing.change_requester,
         Party::ChangeAuthority => standing.change_authority,
+        Party::ProblemRoles => standing.problem_role,
         Party::Integrations => standing.integration,
     })
 }

@@ -31,6 +31,8 @@ pub enum Party {
     ChangeRequesters,
     /// The change authority: `change.authority_roles`.
     ChangeAuthority,
+    /// The roles configured in `problem.roles` (the problem manager).
+    ProblemRoles,
     /// An integration: a bot allowed to act (config `discord.allowed_bots`).
     /// It holds this party and no other, whatever roles it carries.
     Integrations,
@@ -54,6 +56,8 @@ pub struct Standing {
     pub outage_role: bool,
     pub change_requester: bool,
     pub change_authority: bool,
+    /// Holds a role of `problem.roles`.
+    pub problem_role: bool,
     /// An allowed bot: it holds [`Party::Integrations`] only.
     pub integration: bool,
 }
@@ -95,6 +99,7 @@ pub fn held(user: UserId, roles: &[RoleKey], standing: Standing, record: Option<
         (standing.outage_role, Party::OutageRoles),
         (standing.change_requester, Party::ChangeRequesters),
         (standing.change_authority, Party::ChangeAuthority),
+        (standing.problem_role, Party::ProblemRoles),
     ] {
         if yes {
             parties.push(party);

@@ -45,6 +45,7 @@ fn party_words(policy: &Policy, party: Party, subject: Option<&Subject>) -> Stri
         Party::Agents => "agents".into(),
         Party::OutageRoles => and(&names(policy, &policy.outage.roles)),
         Party::ChangeRequesters => and(&names(policy, &policy.change.requester_roles)),
+        Party::ProblemRoles => and(&names(policy, &policy.problem.roles)),
         Party::Integrations => "allowed bots (config `discord.allowed_bots`)".into(),
         Party::ChangeAuthority => format!(
             "the change authority ({})",
