@@ -217,12 +217,15 @@ pub(crate) async fn log_incident(
     let for_reporter = (reporter != actor.user).then_some(reporter_label.as_str());
     let details = render::history::logged(policy, &inc, for_reporter, known.as_ref().map(|(o, _)| o.id));
     tx.record(Some(actor.user), action, &inc.id.to_string(), details, &out);
+    if let Some((_, phrase)) = &known_error {
+        tx.record(None, Action::ProblemUpdate, &inc.id.to_string(), phrase.clone(), &[]);
+    }
     tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
     let mut reply = render::incident_logged(policy, &inc, sla.as_ref());
     if let Some((outage, _)) = &known {
         reply = format!("{reply} {}", render::known_outage(policy, outage));
     }
-    if let Some(line) = known_error {
+    if let Some((line, _)) = known_error {
         reply = format!("{reply}\n{line}");
     }
     Ok(Reply::public(reply))

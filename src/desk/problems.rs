@@ -483,13 +483,14 @@ pub(crate) async fn kedb(
 // ── Hooks other kinds call ──
 
 /// A new incident on a service whose words match a known error there: its
-/// thread is told the workaround, its card (`out[0]`) shows the suggestion,
-/// and the reply gains a line. Returns that line.
+/// card (`out[0]`) shows the suggestion and its thread is told the workaround
+/// (pushed after the card, so the thread exists first). Returns the reply's
+/// added line and the phrase the caller records after its own entry.
 pub(crate) async fn suggest_known_error(
     tx: &mut Act<'_>,
     inc: &Incident,
     out: &mut Vec<Outgoing>,
-) -> DeskResult<Option<String>> {
+) -> DeskResult<Option<(String, crate::domain::audit::Phrase)>> {
     let (Some(service), Some(words)) = (inc.service.as_deref(), SearchQuery::parse(&inc.title)) else {
         return Ok(None);
     };
@@ -501,15 +502,11 @@ pub(crate) async fn suggest_known_error(
     if let Some(card) = out.first_mut().and_then(|o| o.message.card.as_mut()) {
         card.fields.push(render::incident_problem_field(&p, false));
     }
-    let told = vec![thread(inc.id, OutMessage::text(render::looks_like_known_error(&p)))];
-    tx.record(
-        None,
-        Action::ProblemUpdate,
-        &inc.id.to_string(),
+    out.push(thread(inc.id, OutMessage::text(render::looks_like_known_error(&p))));
+    Ok(Some((
+        render::looks_like_known_error(&p),
         render::history::suggested_known_error(p.id),
-        &told,
-    );
-    Ok(Some(render::looks_like_known_error(&p)))
+    )))
 }
 
 /// The problem an incident's card and `!show` name: the linked one, else a

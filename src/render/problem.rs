@@ -33,7 +33,7 @@ fn ids(list: &[IncidentId]) -> String {
 }
 
 pub fn unknown_problem(id: ProblemId) -> String {
-    format!("There is no {id}. `problems` lists them.")
+    format!("{id} does not exist.")
 }
 
 /// The problem card's first line.

@@ -475,6 +475,7 @@ async fn every_command_for_every_role_is_allowed_or_refused_exactly_as_configure
                 outage_role: policy.may_declare_outages(&actor.roles),
                 change_requester: policy.change.may_request(&actor.roles),
                 change_authority: policy.change.is_authority(&actor.roles),
+                problem_role: actor.roles.iter().any(|r| policy.problem.roles.contains(r)),
                 integration: false,
             };
             let held = party::held(actor.user, &actor.roles, standing, Some(&record));
