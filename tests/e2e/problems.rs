@@ -289,3 +289,74 @@ async fn a_resolved_major_incident_and_one_reopened_twice_ask_the_problem_manage
     assert!(reopened[0].contains("`!problem Mail bounces service=email from=INC-2`"), "{out}");
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problem_prompts").await, 2);
 }
+
+/// The workaround reaches a linked incident's thread through the real serenity
+/// client against the fake Discord, pinging its assignee only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_discord_the_workaround_reaches_the_linked_incident_thread_pinging_its_assignee() {
+    use crate::bot::{self, assert_no_decode_problems};
+    use crate::fake_discord::{FakeDiscord, GuildSpec};
+
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let bot = bot::start(&fake, &db).await;
+    let (general, desk_ch, problems_ch) = (
+        spec.channel_id("general"),
+        spec.channel_id("service-desk"),
+        spec.channel_id("problem-management"),
+    );
+    let (alice, bob) = (spec.user_id("alice"), spec.user_id("bob"));
+
+    fake.inject_message(general, bob, "!incident Outlook crashes on attachments service=email");
+    bot::eventually(&fake, "the incident's thread", || {
+        fake.threads().iter().any(|t| t.parent_id == desk_ch && !fake.bot_messages(t.id).is_empty())
+    })
+    .await;
+    for line in [
+        "!take INC-1",
+        "!problem Outlook crashes on attachments from=INC-1",
+        "!problem assess PRB-1",
+        "!problem workaround PRB-1 Open attachments in webmail @everyone",
+    ] {
+        // One at a time, as a person types them: each waits for its answer.
+        let msg = fake.inject_message(general, alice, line);
+        let answer = bot::reply_to(&fake, general, msg).await;
+        assert!(!answer.contains("may run"), "{line}: {answer}");
+    }
+    let thread = fake
+        .threads()
+        .into_iter()
+        .find(|t| t.parent_id == desk_ch)
+        .expect("a thread on the card");
+    bot::eventually(&fake, "the workaround in the thread", || {
+        fake.bot_messages(thread.id)
+            .iter()
+            .any(|m| m.content().contains("🩹 Known error PRB-1"))
+    })
+    .await;
+    let told = fake
+        .bot_messages(thread.id)
+        .into_iter()
+        .find(|m| m.content().contains("🩹 Known error PRB-1"))
+        .expect("the workaround");
+    assert_eq!(
+        told.content(),
+        format!(
+            "<@{alice}> 🩹 Known error PRB-1 «Outlook crashes on attachments» — workaround: Open attachments in webmail @\u{200B}everyone"
+        )
+    );
+    let body = told.create_body.clone().expect("a body");
+    assert_eq!(body["allowed_mentions"]["users"], serde_json::json!([alice.to_string()]));
+    assert!(body["allowed_mentions"]["parse"].as_array().is_none_or(|a| a.is_empty()), "{body}");
+    // The problem card is in the problem manager's channel.
+    bot::eventually(&fake, "the problem card", || {
+        fake.bot_messages(problems_ch)
+            .iter()
+            .any(|m| m.content().contains("PRB-1 «Outlook crashes on attachments»"))
+    })
+    .await;
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problem_incidents WHERE problem_id = 1").await, 1);
+    bot.stop().await;
+    assert_no_decode_problems();
+}
