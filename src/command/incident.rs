@@ -10,8 +10,8 @@
 
 use crate::domain::change::ChangeId;
 use crate::domain::incident::{HoldReason, IncidentId, State};
-use crate::domain::problem::ProblemId;
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
+use crate::domain::problem::ProblemId;
 use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 

@@ -44,7 +44,12 @@ pub(super) const KEDB: CommandSpec = CommandSpec {
     summary: "Search the known-error database: known errors and their workarounds.",
     may: who::ANYONE,
     options: &[
-        pos("words", "Words to look for, e.g. outlook crash", OptionKind::Text, false),
+        pos(
+            "words",
+            "Words to look for, e.g. outlook crash",
+            OptionKind::Text,
+            false,
+        ),
         named("service", "Only this service", OptionKind::Text),
     ],
 };
@@ -154,7 +159,8 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
 fn incident_list(raw: &str) -> Result<Vec<IncidentId>, String> {
     let mut out = Vec::new();
     for word in raw.split([',', ' ']).filter(|w| !w.is_empty()) {
-        let id = IncidentId::parse(word).ok_or_else(|| format!("`{}` is not an incident id like INC-3", shorten(word)))?;
+        let id =
+            IncidentId::parse(word).ok_or_else(|| format!("`{}` is not an incident id like INC-3", shorten(word)))?;
         if !out.contains(&id) {
             out.push(id);
         }
@@ -238,7 +244,9 @@ mod tests {
                 from: vec![inc(1), inc(3)],
             }
         );
-        assert!(p("!problem x from=INC-1,bogus").unwrap_err().contains("`bogus` is not an incident id"));
+        assert!(p("!problem x from=INC-1,bogus")
+            .unwrap_err()
+            .contains("`bogus` is not an incident id"));
     }
 
     #[test]
@@ -267,11 +275,17 @@ mod tests {
                 text: Some("disk full".into())
             }
         );
-        assert!(matches!(p("!problem Close button broken").unwrap(), Command::ProblemLog { title, .. } if title == "Close button broken"));
-        assert!(p("!problem link PRB-x INC-1").unwrap_err().contains("say which problem"));
+        assert!(
+            matches!(p("!problem Close button broken").unwrap(), Command::ProblemLog { title, .. } if title == "Close button broken")
+        );
+        assert!(p("!problem link PRB-x INC-1")
+            .unwrap_err()
+            .contains("say which problem"));
         assert!(p("!problem link PRB-2").unwrap_err().contains("say which incidents"));
         assert!(p("!problem close PRB-2 now").unwrap_err().contains("unexpected"));
-        assert!(p("!problem assess PRB-2 service=email").unwrap_err().contains("for logging a problem"));
+        assert!(p("!problem assess PRB-2 service=email")
+            .unwrap_err()
+            .contains("for logging a problem"));
     }
 
     #[test]
@@ -284,6 +298,8 @@ mod tests {
             }
         );
         assert!(p("!problems later").unwrap_err().contains("not a filter"));
-        assert!(matches!(p("!kedb outlook crash").unwrap(), Command::Kedb { service: None, query: Some(q) } if q.to_string() == "outlook crash"));
+        assert!(
+            matches!(p("!kedb outlook crash").unwrap(), Command::Kedb { service: None, query: Some(q) } if q.to_string() == "outlook crash")
+        );
     }
 }

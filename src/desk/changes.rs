@@ -221,7 +221,10 @@ pub(crate) async fn file_change(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, re
     tracing::info!(change = %ch.id, kind = %ch.change_type, "change filed");
     let mut reply = render::change_filed(policy, &ch, &route.responsible, &clashes);
     if let Some(problem) = req.problem {
-        reply = format!("{reply} {}", super::problems::change_filed(desk, tx, actor, &ch, problem).await?);
+        reply = format!(
+            "{reply} {}",
+            super::problems::change_filed(desk, tx, actor, &ch, problem).await?
+        );
     }
     Ok(Reply::public(reply))
 }

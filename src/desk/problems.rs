@@ -62,9 +62,8 @@ async fn card(desk: &Desk, tx: &mut Act<'_>, p: &Problem, new: bool) -> DeskResu
     let changes = store::problems::changes(tx, p.id).await?;
     let owner = name_of(tx, p.owner).await?;
     let role = card_role(desk, p);
-    let mut msg = OutMessage::text(render::problem_card_text(policy, p, new)).with_card(render::problem_card(
-        policy, p, &linked, &changes, &owner,
-    ));
+    let mut msg = OutMessage::text(render::problem_card_text(policy, p, new))
+        .with_card(render::problem_card(policy, p, &linked, &changes, &owner));
     if new {
         msg = msg.pinging_roles([role.clone()]);
     }
@@ -107,7 +106,8 @@ fn refused(prefix: &str, p: &Problem) -> impl Fn(InvalidProblemMove) -> DeskErro
 }
 
 fn checked_text(desk: &Desk, field: &'static str, text: &str) -> DeskResult<String> {
-    bounded(field, text, desk.policy().limits.note_max, false).map_err(|e| DeskError::Rejected(render::text_refused(&e)))
+    bounded(field, text, desk.policy().limits.note_max, false)
+        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))
 }
 
 /// A post in an incident's thread.
@@ -354,7 +354,13 @@ pub(crate) async fn step(
     };
     store::problems::update(tx, &p).await?;
     out.insert(0, card(desk, tx, &p, false).await?);
-    out.extend(notices(desk, action, &p, render::problem_told(policy, &p, news, &by), false));
+    out.extend(notices(
+        desk,
+        action,
+        &p,
+        render::problem_told(policy, &p, news, &by),
+        false,
+    ));
     tx.record(Some(actor.user), action, &id.to_string(), details, &out);
     tracing::info!(problem = %id, state = %p.state, "problem moved");
     Ok(Reply::public(reply))
@@ -416,7 +422,10 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: ProblemId) -> DeskRe
     let p = load(tx, id).await?;
     let mut linked = Vec::new();
     for (inc_id, state) in store::problems::incidents(tx, id).await? {
-        let title = store::incidents::get(tx, inc_id).await?.map(|i| i.title).unwrap_or_default();
+        let title = store::incidents::get(tx, inc_id)
+            .await?
+            .map(|i| i.title)
+            .unwrap_or_default();
         linked.push((inc_id, state, title));
     }
     let changes = store::problems::changes(tx, id).await?;
@@ -457,7 +466,12 @@ pub(crate) async fn list(
         owner: (filter == ProblemFilter::Mine).then_some(actor.user),
     };
     let (rows, total) = store::problems::list(tx, &sel, LIST_MAX).await?;
-    Ok(Reply::public(render::problems_list(policy, filter.words(), &rows, total)))
+    Ok(Reply::public(render::problems_list(
+        policy,
+        filter.words(),
+        &rows,
+        total,
+    )))
 }
 
 /// `!kedb [service=] [words]`: known errors and their workarounds.

@@ -300,7 +300,8 @@ mod tests {
 
     #[test]
     fn a_new_problem_takes_no_workaround_root_cause_or_fix_and_is_left_unchanged() {
-        let cases: [(&str, fn(&mut Problem) -> Result<ProblemState, InvalidProblemMove>, ProblemState); 4] = [
+        type Step = fn(&mut Problem) -> Result<ProblemState, InvalidProblemMove>;
+        let cases: [(&str, Step, ProblemState); 4] = [
             ("workaround", |p| p.set_workaround("x", at(1)), KnownError),
             ("root cause", |p| p.set_root_cause("x", at(1)), RootCauseKnown),
             ("resolve", |p| p.resolve("x", at(1)), Resolved),
@@ -308,7 +309,11 @@ mod tests {
         ];
         for (what, act, to) in cases {
             let mut p = problem(New);
-            assert_eq!(act(&mut p), Err(InvalidProblemMove::Lifecycle { from: New, to }), "{what}");
+            assert_eq!(
+                act(&mut p),
+                Err(InvalidProblemMove::Lifecycle { from: New, to }),
+                "{what}"
+            );
             assert_eq!(p, problem(New), "{what} changed nothing");
         }
     }
@@ -337,7 +342,10 @@ mod tests {
             assert_eq!(cancelled.is_ok(), s.is_open(), "{s}");
         }
         assert!(Closed.allowed_next().is_empty() && Cancelled.allowed_next().is_empty());
-        let e = InvalidProblemMove::Lifecycle { from: Closed, to: Assessed };
+        let e = InvalidProblemMove::Lifecycle {
+            from: Closed,
+            to: Assessed,
+        };
         assert_eq!(e.to_string(), "cannot move from closed to assessed; closed is final");
     }
 

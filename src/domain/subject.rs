@@ -75,7 +75,15 @@ mod tests {
 
     #[test]
     fn a_subject_reads_back_as_it_is_stored() {
-        for text in ["INC-3", "CHG-12", "OUT-1", "PRB-4", "service:email", "OUT-1:dm:42", "CHG-2:dm:7"] {
+        for text in [
+            "INC-3",
+            "CHG-12",
+            "OUT-1",
+            "PRB-4",
+            "service:email",
+            "OUT-1:dm:42",
+            "CHG-2:dm:7",
+        ] {
             let subject = Subject::parse(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(subject.to_string(), text);
         }

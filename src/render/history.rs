@@ -455,7 +455,11 @@ pub fn reaction_read_back(emoji: &str, added: bool, refused: bool) -> Phrase {
 // ── Problems (`!problem`) ──
 
 pub fn problem_logged(policy: &Policy, p: &crate::domain::problem::Problem, from: &[IncidentId]) -> Phrase {
-    let service = p.service.as_deref().map(|s| format!(" on {}", service_name(policy, s))).unwrap_or_default();
+    let service = p
+        .service
+        .as_deref()
+        .map(|s| format!(" on {}", service_name(policy, s)))
+        .unwrap_or_default();
     let from = if from.is_empty() {
         String::new()
     } else {

@@ -3,10 +3,10 @@
 //! workaround, its fix), the known-error suggestion to a new incident, the
 //! prompts to the problem manager, `!show PRB-n`, `!problems` and `!kedb`.
 
+use crate::command::ProblemStep;
 use crate::config::Policy;
 use crate::domain::change::ChangeId;
 use crate::domain::incident::{Incident, IncidentId, State};
-use crate::command::ProblemStep;
 use crate::domain::problem::{InvalidProblemMove, Problem, ProblemId, ProblemState};
 use crate::domain::search::SearchQuery;
 use crate::message::{Card, Tone};
@@ -153,7 +153,12 @@ pub fn problem_told(policy: &Policy, p: &Problem, news: ProblemNews<'_>, by: &st
             user_text(p.resolution.as_deref().unwrap_or_default(), 300)
         ),
     };
-    format!("🧩 {}{}: {what} by {}.", named(p), service_of(policy, p), neutralize(by))
+    format!(
+        "🧩 {}{}: {what} by {}.",
+        named(p),
+        service_of(policy, p),
+        neutralize(by)
+    )
 }
 
 /// What the consulted roles of a problem's route are asked.
@@ -174,7 +179,9 @@ fn command_for(prefix: &str, id: ProblemId, to: ProblemState) -> String {
         ProblemState::Assessed => format!("`{prefix}problem assess {id}`"),
         ProblemState::RootCauseKnown => format!("`{prefix}problem rootcause {id} <text>`"),
         ProblemState::KnownError => format!("`{prefix}problem workaround {id} <text>`"),
-        ProblemState::Resolved => format!("`{prefix}problem resolve {id} <fix>` (or close its `change … problem={id}`)"),
+        ProblemState::Resolved => {
+            format!("`{prefix}problem resolve {id} <fix>` (or close its `change … problem={id}`)")
+        }
         ProblemState::Closed => format!("`{prefix}problem close {id}`"),
         ProblemState::Cancelled => format!("`{prefix}problem cancel {id} <reason>`"),
     }
@@ -266,7 +273,10 @@ pub fn workaround_for_incident(p: &Problem) -> String {
 }
 
 pub fn workaround_reply(p: &Problem, told: &[IncidentId]) -> String {
-    let mut s = format!("{} is a known error; the workaround is in the known-error database.", p.id);
+    let mut s = format!(
+        "{} is a known error; the workaround is in the known-error database.",
+        p.id
+    );
     if !told.is_empty() {
         s.push_str(&format!(" Told in the threads of {}.", ids(told)));
     }
@@ -297,12 +307,7 @@ pub fn looks_like_known_error(p: &Problem) -> String {
 pub fn incident_problem_field(p: &Problem, linked: bool) -> (String, String) {
     let name = if linked { "Problem" } else { "Looks like known error" };
     let value = match &p.workaround {
-        Some(w) => format!(
-            "{} · {} — workaround: {}",
-            p.id,
-            p.state.words(),
-            user_text(w, 300)
-        ),
+        Some(w) => format!("{} · {} — workaround: {}", p.id, p.state.words(), user_text(w, 300)),
         None => format!("{} · {}", p.id, p.state.words()),
     };
     (name.to_owned(), value)
@@ -347,12 +352,14 @@ pub fn problem_resolved_reply(p: &Problem, resolved: &[IncidentId], left: &[Inci
 }
 
 /// The problem manager is told a change fixed a problem.
-pub fn problem_fixed_by_change(policy: &Policy, p: &Problem, change: ChangeId, resolved: &[IncidentId], left: &[IncidentId]) -> String {
-    let mut s = format!(
-        "✅ {change} closed: {}{} is resolved.",
-        named(p),
-        service_of(policy, p)
-    );
+pub fn problem_fixed_by_change(
+    policy: &Policy,
+    p: &Problem,
+    change: ChangeId,
+    resolved: &[IncidentId],
+    left: &[IncidentId],
+) -> String {
+    let mut s = format!("✅ {change} closed: {}{} is resolved.", named(p), service_of(policy, p));
     if !resolved.is_empty() {
         s.push_str(&format!(" Linked incidents resolved: {}.", ids(resolved)));
     }
@@ -382,7 +389,11 @@ pub fn change_already_fixes(change: ChangeId, p: ProblemId) -> String {
 
 /// The copy-ready command that opens a problem from an incident.
 fn open_from(prefix: &str, inc: &Incident) -> String {
-    let service = inc.service.as_deref().map(|s| format!(" service={s}")).unwrap_or_default();
+    let service = inc
+        .service
+        .as_deref()
+        .map(|s| format!(" service={s}"))
+        .unwrap_or_default();
     format!(
         "`{prefix}problem {}{service} from={}`",
         user_text(&inc.title, 100).replace('`', "'"),
@@ -496,7 +507,12 @@ pub fn kedb_list(policy: &Policy, what: &str, rows: &[Problem]) -> String {
 
 /// Linking only incidents that are linked to it already.
 pub fn problem_linked_already(p: &Problem, list: &[IncidentId]) -> String {
-    format!("{} {} linked to {} already.", ids(list), if list.len() == 1 { "is" } else { "are" }, p.id)
+    format!(
+        "{} {} linked to {} already.",
+        ids(list),
+        if list.len() == 1 { "is" } else { "are" },
+        p.id
+    )
 }
 
 /// A step that takes a text, given none.

@@ -221,7 +221,12 @@ impl PromptReason {
 }
 
 /// Records a prompt; `false` when it was asked before (asked once).
-pub async fn prompt_once(conn: &mut Conn, incident: IncidentId, reason: PromptReason, now: DateTime<Utc>) -> Result<bool> {
+pub async fn prompt_once(
+    conn: &mut Conn,
+    incident: IncidentId,
+    reason: PromptReason,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO problem_prompts (incident_id, reason, asked_at) VALUES (?, ?, ?)
          ON CONFLICT (incident_id, reason) DO NOTHING",
@@ -410,8 +415,12 @@ mod tests {
         let a = known_error(&mut conn, "Mail queue stalls", "email", "restart the queue").await;
         let b = known_error(&mut conn, "VPN drops", "vpn", "reconnect").await;
         assert_eq!(get(&mut conn, a.id).await.unwrap().as_ref(), Some(&a));
-        assert!(link_incident(&mut conn, a.id, ids[0], UserId::new(1), now()).await.unwrap());
-        assert!(!link_incident(&mut conn, b.id, ids[0], UserId::new(1), now()).await.unwrap());
+        assert!(link_incident(&mut conn, a.id, ids[0], UserId::new(1), now())
+            .await
+            .unwrap());
+        assert!(!link_incident(&mut conn, b.id, ids[0], UserId::new(1), now())
+            .await
+            .unwrap());
         assert_eq!(problem_of(&mut conn, ids[0]).await.unwrap(), Some(a.id));
         assert_eq!(incidents(&mut conn, a.id).await.unwrap().len(), 1);
         assert!(incidents(&mut conn, b.id).await.unwrap().is_empty());
@@ -422,8 +431,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(list(&mut conn, &sel, 10).await.unwrap().0[0].0.id, b.id);
-        assert!(prompt_once(&mut conn, ids[1], PromptReason::Major, now()).await.unwrap());
-        assert!(!prompt_once(&mut conn, ids[1], PromptReason::Major, now()).await.unwrap());
+        assert!(prompt_once(&mut conn, ids[1], PromptReason::Major, now())
+            .await
+            .unwrap());
+        assert!(!prompt_once(&mut conn, ids[1], PromptReason::Major, now())
+            .await
+            .unwrap());
         assert_eq!(count_reopen(&mut conn, ids[1]).await.unwrap(), 1);
         assert_eq!(count_reopen(&mut conn, ids[1]).await.unwrap(), 2);
     }
@@ -432,7 +445,13 @@ mod tests {
     async fn known_errors_match_two_words_on_the_same_service_and_user_syntax_is_inert() {
         let (store, _dir) = temp_store().await;
         let mut conn = store.write().await.unwrap();
-        let p = known_error(&mut conn, "Outlook crashes when opening attachments", "email", "use webmail").await;
+        let p = known_error(
+            &mut conn,
+            "Outlook crashes when opening attachments",
+            "email",
+            "use webmail",
+        )
+        .await;
         let q = |s: &str| SearchQuery::parse(s).unwrap();
         let found = matching_known_error(&mut conn, "email", &q("Outlook crashed opening a PDF"))
             .await
@@ -443,7 +462,10 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(
-            matching_known_error(&mut conn, "email", &q("Outlook is slow")).await.unwrap().is_none(),
+            matching_known_error(&mut conn, "email", &q("Outlook is slow"))
+                .await
+                .unwrap()
+                .is_none(),
             "one shared word is not enough"
         );
         assert!(matching_known_error(&mut conn, "email", &q("\" OR * NEAR( ^ :"))

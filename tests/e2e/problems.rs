@@ -50,20 +50,32 @@ async fn a_problem_becomes_a_known_error_whose_workaround_reaches_its_incidents_
         "{out}"
     );
     let card = lines_with(&out, "[#problem-management #");
-    assert!(card[0].contains("@Problem Manager 🧩 PRB-1 «Outlook crashes on attachments» · Email · new"), "{out}");
+    assert!(
+        card[0].contains("@Problem Manager 🧩 PRB-1 «Outlook crashes on attachments» · Email · new"),
+        "{out}"
+    );
     assert!(out.contains("[#service-desk/INC-1 #"), "{out}");
     assert_eq!(lines_with(&out, "🧩 Linked to problem PRB-1").len(), 2, "{out}");
 
     // Root cause, then workaround: a known error, and every open linked thread told, its worker pinged.
-    assert!(out.contains("Root cause of PRB-1 recorded; it is root cause known."), "{out}");
+    assert!(
+        out.contains("Root cause of PRB-1 recorded; it is root cause known."),
+        "{out}"
+    );
     assert!(
         out.contains("PRB-1 is a known error; the workaround is in the known-error database. Told in the threads of INC-1, INC-2."),
         "{out}"
     );
     let told = lines_with(&out, "🩹 Known error PRB-1");
     assert_eq!(told.len(), 2, "{out}");
-    assert!(told[0].starts_with("[#service-desk/INC-1 #") && told[0].contains("@sam "), "{out}");
-    assert!(told[1].starts_with("[#service-desk/INC-2 #") && told[1].contains("@Service Desk "), "{out}");
+    assert!(
+        told[0].starts_with("[#service-desk/INC-1 #") && told[0].contains("@sam "),
+        "{out}"
+    );
+    assert!(
+        told[1].starts_with("[#service-desk/INC-2 #") && told[1].contains("@Service Desk "),
+        "{out}"
+    );
     assert!(told[0].ends_with("— workaround: Open attachments in webmail"), "{out}");
 
     // The incident shows its problem and workaround.
@@ -88,20 +100,40 @@ async fn a_problem_becomes_a_known_error_whose_workaround_reaches_its_incidents_
     );
 
     // !show PRB-n lists its incidents with their states; the lists and the KEDB find it.
-    assert!(out.contains("• INC-1 · in progress · Outlook crashes when opening attachments"), "{out}");
+    assert!(
+        out.contains("• INC-1 · in progress · Outlook crashes when opening attachments"),
+        "{out}"
+    );
     assert!(out.contains("• INC-2 · new · Outlook crash on PDF attachment"), "{out}");
-    assert!(out.contains("Root cause: The PDF preview add-in crashes on large files"), "{out}");
+    assert!(
+        out.contains("Root cause: The PDF preview add-in crashes on large files"),
+        "{out}"
+    );
     assert!(
         out.contains("**Problems (known error)** · 1\n• PRB-1 «Outlook crashes on attachments» · Email · known error · 2 incidents"),
         "{out}"
     );
     assert!(out.contains("No open problems."), "{out}");
-    assert!(out.contains("**Known errors on Email matching \"webmail\"** · 1"), "{out}");
+    assert!(
+        out.contains("**Known errors on Email matching \"webmail\"** · 1"),
+        "{out}"
+    );
     assert!(out.contains("**Known errors matching \"crash\"** · 1"), "{out}");
-    assert!(out.contains("pia made it a known error with the workaround: Open attachments in webmail (told 2 open incidents)"), "{out}");
+    assert!(
+        out.contains(
+            "pia made it a known error with the workaround: Open attachments in webmail (told 2 open incidents)"
+        ),
+        "{out}"
+    );
 
-    assert_eq!(text(&db, "SELECT state FROM problems WHERE id = 1").await, "known_error");
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problem_incidents WHERE problem_id = 1").await, 2);
+    assert_eq!(
+        text(&db, "SELECT state FROM problems WHERE id = 1").await,
+        "known_error"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM problem_incidents WHERE problem_id = 1").await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -130,7 +162,10 @@ async fn closing_the_fixing_change_resolves_the_problem_and_its_open_incidents_a
         out.contains("It is raised to fix PRB-1 «Outlook crashes on attachments»: closing it resolves the problem."),
         "{out}"
     );
-    assert!(out.contains("CHG-1 is now closed. PRB-1 resolved. Resolved with it: INC-2."), "{out}");
+    assert!(
+        out.contains("CHG-1 is now closed. PRB-1 resolved. Resolved with it: INC-2."),
+        "{out}"
+    );
     // The reporter of the open linked incident is told in its thread, with the fix.
     assert!(
         out.contains("@frank frank: INC-2 was resolved by carl: fixed by CHG-1 (PRB-1)"),
@@ -147,11 +182,24 @@ async fn closing_the_fixing_change_resolves_the_problem_and_its_open_incidents_a
     assert!(out.contains("PRB-1 closed."), "{out}");
 
     assert_eq!(text(&db, "SELECT state FROM problems WHERE id = 1").await, "closed");
-    assert_eq!(text(&db, "SELECT resolution FROM problems WHERE id = 1").await, "fixed by CHG-1 (PRB-1)");
+    assert_eq!(
+        text(&db, "SELECT resolution FROM problems WHERE id = 1").await,
+        "fixed by CHG-1 (PRB-1)"
+    );
     assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 1").await, "cancelled");
     assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 2").await, "resolved");
-    assert_eq!(text(&db, "SELECT resolution FROM incidents WHERE id = 2").await, "fixed by CHG-1 (PRB-1)");
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problem_changes WHERE change_id = 1 AND problem_id = 1").await, 1);
+    assert_eq!(
+        text(&db, "SELECT resolution FROM incidents WHERE id = 2").await,
+        "fixed by CHG-1 (PRB-1)"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM problem_changes WHERE change_id = 1 AND problem_id = 1"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -166,11 +214,20 @@ async fn with_resolve_linked_incidents_off_the_fix_tells_the_handlers_and_leaves
 "
     );
     let out = console(&db, &script, &["--config", config.to_str().expect("utf-8 path")]);
-    assert!(out.contains("PRB-1 resolved. Their handlers were told: INC-1, INC-2."), "{out}");
+    assert!(
+        out.contains("PRB-1 resolved. Their handlers were told: INC-1, INC-2."),
+        "{out}"
+    );
     let told = lines_with(&out, "is fixed (Add-in updated on every desktop): check that");
     assert_eq!(told.len(), 2, "{out}");
-    assert!(told[0].contains("@sam") && told[0].contains("@erin"), "assignee and reporter: {out}");
-    assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 1").await, "in_progress");
+    assert!(
+        told[0].contains("@sam") && told[0].contains("@erin"),
+        "assignee and reporter: {out}"
+    );
+    assert_eq!(
+        text(&db, "SELECT state FROM incidents WHERE id = 1").await,
+        "in_progress"
+    );
     assert_eq!(text(&db, "SELECT state FROM problems WHERE id = 1").await, "resolved");
 }
 
@@ -210,19 +267,31 @@ async fn bad_input_gets_a_clear_reply_and_changes_nothing() {
         "{out}"
     );
     assert!(
-        out.contains("PRB-1 is new and cannot become closed: `!problem assess PRB-1` or `!problem cancel PRB-1 <reason>`."),
+        out.contains(
+            "PRB-1 is new and cannot become closed: `!problem assess PRB-1` or `!problem cancel PRB-1 <reason>`."
+        ),
         "closing a new problem names the way: {out}"
     );
     assert_eq!(lines_with(&out, "PRB-9 does not exist.").len(), 3, "{out}");
     assert!(out.contains("INC-99"), "{out}");
     assert!(out.contains("nosuch"), "{out}");
-    assert!(out.contains("(only zoe)] Only Problem Manager and agents may run `!problem`."), "{out}");
+    assert!(
+        out.contains("(only zoe)] Only Problem Manager and agents may run `!problem`."),
+        "{out}"
+    );
     // After resolving by hand (its incidents resolved with it), it closes.
     assert!(out.contains("PRB-1 resolved. Resolved with it: INC-1, INC-2."), "{out}");
     assert!(out.contains("PRB-1 closed."), "{out}");
-    assert!(out.contains("PRB-2 is cancelled: incidents are linked to problems still being worked."), "{out}");
+    assert!(
+        out.contains("PRB-2 is cancelled: incidents are linked to problems still being worked."),
+        "{out}"
+    );
 
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problems").await, 2, "refused logs wrote nothing");
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM problems").await,
+        2,
+        "refused logs wrote nothing"
+    );
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problem_incidents").await, 2);
     assert_eq!(
         scalar(&db, "SELECT COUNT(*) FROM problem_incidents WHERE problem_id = 2").await,
@@ -250,7 +319,9 @@ async fn closing_a_problem_with_open_linked_incidents_is_refused() {
     let script = format!("{script}!problem resolve PRB-1 patched\n!problem close PRB-1\n");
     let out = console(&db, &script, &["--config", config.to_str().expect("utf-8 path")]);
     assert!(
-        out.contains("PRB-1 still has 2 open linked incidents: resolve or cancel them first (`!show PRB-1` lists them)."),
+        out.contains(
+            "PRB-1 still has 2 open linked incidents: resolve or cancel them first (`!show PRB-1` lists them)."
+        ),
         "{out}"
     );
     assert_eq!(text(&db, "SELECT state FROM problems WHERE id = 1").await, "resolved");
@@ -280,13 +351,28 @@ async fn a_resolved_major_incident_and_one_reopened_twice_ask_the_problem_manage
 ",
         &[],
     );
-    let major = lines_with(&out, "Major incident INC-1 «Payroll export fails» is resolved. Open a problem");
+    let major = lines_with(
+        &out,
+        "Major incident INC-1 «Payroll export fails» is resolved. Open a problem",
+    );
     assert_eq!(major.len(), 1, "asked once: {out}");
-    assert!(major[0].starts_with("[#problem-management #") && major[0].contains("@Problem Manager"), "{out}");
-    assert!(major[0].contains("`!problem Payroll export fails service=payroll from=INC-1`"), "{out}");
-    let reopened = lines_with(&out, "INC-2 «Mail bounces» has been reopened 2 times: it may be a problem.");
+    assert!(
+        major[0].starts_with("[#problem-management #") && major[0].contains("@Problem Manager"),
+        "{out}"
+    );
+    assert!(
+        major[0].contains("`!problem Payroll export fails service=payroll from=INC-1`"),
+        "{out}"
+    );
+    let reopened = lines_with(
+        &out,
+        "INC-2 «Mail bounces» has been reopened 2 times: it may be a problem.",
+    );
     assert_eq!(reopened.len(), 1, "asked once, at the second reopen: {out}");
-    assert!(reopened[0].contains("`!problem Mail bounces service=email from=INC-2`"), "{out}");
+    assert!(
+        reopened[0].contains("`!problem Mail bounces service=email from=INC-2`"),
+        "{out}"
+    );
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problem_prompts").await, 2);
 }
 
@@ -310,7 +396,9 @@ async fn on_discord_the_workaround_reaches_the_linked_incident_thread_pinging_it
 
     fake.inject_message(general, bob, "!incident Outlook crashes on attachments service=email");
     bot::eventually(&fake, "the incident's thread", || {
-        fake.threads().iter().any(|t| t.parent_id == desk_ch && !fake.bot_messages(t.id).is_empty())
+        fake.threads()
+            .iter()
+            .any(|t| t.parent_id == desk_ch && !fake.bot_messages(t.id).is_empty())
     })
     .await;
     for line in [
@@ -347,8 +435,16 @@ async fn on_discord_the_workaround_reaches_the_linked_incident_thread_pinging_it
         )
     );
     let body = told.create_body.clone().expect("a body");
-    assert_eq!(body["allowed_mentions"]["users"], serde_json::json!([alice.to_string()]));
-    assert!(body["allowed_mentions"]["parse"].as_array().is_none_or(|a| a.is_empty()), "{body}");
+    assert_eq!(
+        body["allowed_mentions"]["users"],
+        serde_json::json!([alice.to_string()])
+    );
+    assert!(
+        body["allowed_mentions"]["parse"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{body}"
+    );
     // The problem card is in the problem manager's channel.
     bot::eventually(&fake, "the problem card", || {
         fake.bot_messages(problems_ch)
@@ -356,7 +452,10 @@ async fn on_discord_the_workaround_reaches_the_linked_incident_thread_pinging_it
             .any(|m| m.content().contains("PRB-1 «Outlook crashes on attachments»"))
     })
     .await;
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM problem_incidents WHERE problem_id = 1").await, 1);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM problem_incidents WHERE problem_id = 1").await,
+        1
+    );
     bot.stop().await;
     assert_no_decode_problems();
 }
