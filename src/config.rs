@@ -68,6 +68,8 @@ struct RawConfig {
     shutdown: RawShutdown,
     #[serde(default)]
     reports: RawReports,
+    #[serde(default)]
+    problem: RawProblem,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -89,6 +91,24 @@ impl ReportPolicy {
     /// Whether these ITIL roles may read any report.
     pub fn is_reader(&self, roles: &[RoleKey]) -> bool {
         roles.iter().any(|r| self.roles.contains(r))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawProblem {
+    roles: Vec<RoleKey>,
+    resolve_linked_incidents: bool,
+    reopens_suggest: u32,
+}
+
+impl Default for RawProblem {
+    fn default() -> Self {
+        Self {
+            roles: vec![RoleKey::parse("problem_manager").expect("constant is a valid key")],
+            resolve_linked_incidents: true,
+            reopens_suggest: 2,
+        }
     }
 }
 
@@ -575,6 +595,7 @@ pub struct Policy {
     pub outbox: OutboxSettings,
     pub ops: OpsSettings,
     pub reports: ReportPolicy,
+    pub problem: ProblemPolicy,
 }
 
 /// How long delivery keeps trying (`[outbox]`).
@@ -671,6 +692,7 @@ impl Policy {
         let reports = ReportPolicy {
             roles: raw.reports.roles,
         };
+        let problem = check_problem(raw.problem, &role_known)?;
 
         Ok(Policy {
             prefix: raw.prefix,
@@ -695,6 +717,7 @@ impl Policy {
             outbox,
             ops,
             reports,
+            problem,
         })
     }
 
@@ -995,6 +1018,34 @@ fn check_outage(
         summary_max: raw.summary_max,
         resolve_linked_incidents: raw.resolve_linked_incidents,
         link_window,
+    })
+}
+
+/// Problem management (`!problem`, `!kedb`): who works problems, and what a
+/// fix through change does to the incidents still open.
+#[derive(Debug, Clone)]
+pub struct ProblemPolicy {
+    /// ITIL roles that may log and work problems (beside the agents).
+    pub roles: Vec<RoleKey>,
+    /// When the fixing change closes, resolve the linked incidents still open
+    /// (false: tell their handlers and leave them).
+    pub resolve_linked_incidents: bool,
+    /// An incident reopened this many times suggests a problem (0: never).
+    pub reopens_suggest: u32,
+}
+
+/// Checks `[problem]`: its roles exist.
+fn check_problem(
+    raw: RawProblem,
+    role_known: &dyn Fn(&RoleKey, String) -> Result<(), ConfigError>,
+) -> Result<ProblemPolicy, ConfigError> {
+    for (i, r) in raw.roles.iter().enumerate() {
+        role_known(r, format!("problem.roles[{i}]"))?;
+    }
+    Ok(ProblemPolicy {
+        roles: raw.roles,
+        resolve_linked_incidents: raw.resolve_linked_incidents,
+        reopens_suggest: raw.reopens_suggest,
     })
 }
 

@@ -27,7 +27,7 @@ pub(super) const CHANGE: CommandSpec = CommandSpec {
     name: "change",
     aliases: &["rfc"],
     usage: "change <title> service=<name> risk=low|medium|high type=standard|normal|emergency \
-            [window=<start>..<end>] [implementer=@user]",
+            [window=<start>..<end>] [implementer=@user] [problem=PRB-<n>]",
     summary: "File a change (RFC); replies with its CHG id. Also `change cancel CHG-<n> [reason]`, \
               `change status CHG-<n> <state> [reason] [window=…]`, `change implementer CHG-<n> @user` and \
               `change review CHG-<n> <text>` (the post-implementation review).",
@@ -49,6 +49,7 @@ pub(super) const CHANGE: CommandSpec = CommandSpec {
             OptionKind::Text,
         ),
         named("implementer", "Who carries it out", OptionKind::User),
+        named("problem", "The problem it fixes: PRB-n", OptionKind::Text),
     ],
 };
 
@@ -224,6 +225,13 @@ fn change(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
         None => None,
         Some(raw) => Some(user_ref(&raw).map_err(|e| err(format!("implementer: {e}")))?),
     };
+    let problem = match named("problem") {
+        None => None,
+        Some(raw) => Some(
+            crate::domain::problem::ProblemId::parse(&raw)
+                .ok_or_else(|| err(format!("problem: `{}` is not a problem id like PRB-2", shorten(&raw))))?,
+        ),
+    };
     Ok(Command::Change {
         title,
         service,
@@ -231,6 +239,7 @@ fn change(spec: &'static CommandSpec, args: &Args) -> Result<Command, UsageError
         change_type,
         window: named("window"),
         implementer,
+        problem,
     })
 }
 
@@ -254,6 +263,7 @@ mod tests {
                 change_type: ChangeType::Normal,
                 window: Some("2030-06-01T22:00..2030-06-02T01:00".into()),
                 implementer: Some(UserRef::Name("bob".into())),
+                problem: None,
             }
         );
         // A title that starts like a sub-command is still a title when filing options are given.

@@ -11,6 +11,7 @@
 use crate::domain::change::ChangeId;
 use crate::domain::incident::{HoldReason, IncidentId, State};
 use crate::domain::priority::{Impact, Priority, Urgency, LEVELS};
+use crate::domain::problem::ProblemId;
 use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 
@@ -198,7 +199,7 @@ pub(super) const INCIDENT: CommandSpec = CommandSpec {
 pub(super) const SHOW: CommandSpec = CommandSpec {
     name: "show",
     aliases: &[],
-    usage: "show INC-<n>|CHG-<n>",
+    usage: "show INC-<n>|CHG-<n>|PRB-<n>",
     summary: "Show an incident (to those who may see it) or a change, with its history.",
     may: who::ANYONE,
     kind: Kind::Incidents,
@@ -215,7 +216,7 @@ pub(super) const SHOW: CommandSpec = CommandSpec {
 pub(super) const HISTORY: CommandSpec = CommandSpec {
     name: "history",
     aliases: &["trail"],
-    usage: "history INC-<n>|CHG-<n>|OUT-<n> [page=<n>]",
+    usage: "history INC-<n>|CHG-<n>|OUT-<n>|PRB-<n> [page=<n>]",
     summary: "Page a record's history. Its whole trail, oldest first, for INC-, CHG- and OUT- ids.",
     may: who::INCIDENT_READERS,
     kind: Kind::Incidents,
@@ -539,6 +540,10 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
             match (IncidentId::parse(raw), ChangeId::parse(raw)) {
                 (Some(id), _) => Command::Show { id },
                 (None, Some(id)) => Command::ShowChange { id },
+                (None, None) if raw.to_ascii_uppercase().starts_with("PRB-") => match ProblemId::parse(raw) {
+                    Some(id) => Command::ShowProblem { id },
+                    None => return Err(err(format!("`{}` is not a problem id like PRB-2", shorten(raw)))),
+                },
                 (None, None) => {
                     return Err(err(format!(
                         "`{}` is not an incident or change id like INC-12 or CHG-3",
@@ -550,7 +555,7 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
         "history" => {
             let raw = at(0).unwrap_or_default();
             let record = match Subject::parse(raw) {
-                Some(s @ (Subject::Incident(_) | Subject::Change(_) | Subject::Outage(_))) => s,
+                Some(s @ (Subject::Incident(_) | Subject::Change(_) | Subject::Outage(_) | Subject::Problem(_))) => s,
                 _ => {
                     return Err(err(format!(
                         "`{}` is not an incident, change or outage id like INC-12, CHG-3 or OUT-2",

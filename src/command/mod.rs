@@ -34,11 +34,13 @@ mod change;
 mod incident;
 mod info;
 mod outage;
+mod problem;
 mod report;
 
 pub use change::ChangeFilter;
 pub use incident::{ListFilter, ListState, TierFilter};
 pub use outage::RESERVED_SERVICE_KEYS;
+pub use problem::{ProblemFilter, ProblemStep, PROBLEM_FILTERS};
 
 /// Who may run a command: the parties its row declares (see `domain::party`),
 /// which `!help` lists it by. A row that serves several forms (`!show INC-n` /
@@ -93,6 +95,8 @@ pub mod who {
     /// report readers (the service level manager) and, for a report of
     /// their service, its owner.
     pub const REPORT_READERS: &[Party] = &[Agents, ReportReaders, ServiceOwner];
+    /// Logging and working problems: the problem roles and the agents.
+    pub const PROBLEM_WORKERS: &[Party] = &[ProblemRoles, Agents];
 }
 
 /// What kind of value an option takes (slash commands show it as a typed field).
@@ -131,6 +135,8 @@ pub enum Kind {
     Incidents,
     Outages,
     Changes,
+    /// Problems and the known-error database.
+    Problems,
     /// Service reports.
     Reports,
     /// The desk itself: help, the RACI matrix, roles.
@@ -139,7 +145,14 @@ pub enum Kind {
 
 impl Kind {
     /// In the order `!help` lists them.
-    pub const ALL: [Kind; 5] = [Kind::Incidents, Kind::Outages, Kind::Changes, Kind::Reports, Kind::Info];
+    pub const ALL: [Kind; 6] = [
+        Kind::Incidents,
+        Kind::Outages,
+        Kind::Changes,
+        Kind::Problems,
+        Kind::Reports,
+        Kind::Info,
+    ];
 }
 
 /// One row of the command table.
@@ -206,6 +219,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     change::CAB,
     change::AUTHORIZE,
     change::REJECT,
+    problem::PROBLEM,
+    problem::PROBLEMS,
+    problem::KEDB,
     incident::ACK,
     incident::ESCALATE,
     incident::MAJOR,
@@ -242,6 +258,37 @@ pub enum Command {
     ShowChange {
         id: ChangeId,
     },
+    /// `!show PRB-n`: a problem with its linked incidents.
+    ShowProblem {
+        id: crate::domain::problem::ProblemId,
+    },
+    /// `!problem <title> [service=] [from=INC-n,…]`.
+    ProblemLog {
+        title: String,
+        service: Option<String>,
+        from: Vec<IncidentId>,
+    },
+    /// `!problem link PRB-n INC-m…`.
+    ProblemLink {
+        id: crate::domain::problem::ProblemId,
+        incidents: Vec<IncidentId>,
+    },
+    /// `!problem assess|rootcause|workaround|resolve|close|cancel PRB-n [text]`.
+    ProblemStep {
+        id: crate::domain::problem::ProblemId,
+        step: ProblemStep,
+        text: Option<String>,
+    },
+    /// `!problems [open|known|mine|all] [service=]`.
+    Problems {
+        filter: ProblemFilter,
+        service: Option<String>,
+    },
+    /// `!kedb [service=] [words]`: the known-error database.
+    Kedb {
+        service: Option<String>,
+        query: Option<SearchQuery>,
+    },
     /// `!history INC-n|CHG-n|OUT-n [page=<n>]`: a page of a record's trail.
     History {
         record: Subject,
@@ -255,6 +302,8 @@ pub enum Command {
         change_type: ChangeType,
         window: Option<String>,
         implementer: Option<UserRef>,
+        /// `problem=PRB-n`: the problem it is raised to fix.
+        problem: Option<crate::domain::problem::ProblemId>,
     },
     ChangeCancel {
         id: ChangeId,
@@ -452,6 +501,9 @@ impl Command {
             self,
             Command::Show { .. }
                 | Command::ShowChange { .. }
+                | Command::ShowProblem { .. }
+                | Command::Problems { .. }
+                | Command::Kedb { .. }
                 | Command::History { .. }
                 | Command::Changes { .. }
                 | Command::Incidents { .. }
@@ -479,6 +531,7 @@ impl Command {
             Command::Escalate { up: false, .. } => who::ESCALATORS,
             Command::OutageUpdate { .. } | Command::OutageResolve { .. } => who::OUTAGE_EDITORS,
             Command::OutageShow { .. } => who::ANYONE,
+            Command::ShowProblem { .. } => who::ANYONE,
             Command::OutageLink { .. } => who::OUTAGE_LINKERS,
             Command::Change { .. } => who::CHANGE_REQUESTERS,
             Command::ChangeCancel { .. } | Command::ChangeImplementer { .. } => who::CHANGE_CANCELLERS,
@@ -542,7 +595,10 @@ impl Command {
     pub fn spec(&self) -> Option<&'static CommandSpec> {
         let name = match self {
             Command::Incident { .. } => "incident",
-            Command::Show { .. } | Command::ShowChange { .. } => "show",
+            Command::Show { .. } | Command::ShowChange { .. } | Command::ShowProblem { .. } => "show",
+            Command::ProblemLog { .. } | Command::ProblemLink { .. } | Command::ProblemStep { .. } => "problem",
+            Command::Problems { .. } => "problems",
+            Command::Kedb { .. } => "kedb",
             Command::History { .. } => "history",
             Command::Incidents { .. } => "incidents",
             Command::Search { .. } => "search",
@@ -782,6 +838,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         | "major" | "priority" => incident::build(spec, args),
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
+        "problem" | "problems" | "kedb" => problem::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
         "report" => report::build(spec, args),
         other => Err(err(format!("`{other}` has no parser"))),

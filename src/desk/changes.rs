@@ -24,6 +24,8 @@ use crate::store;
 
 /// A request to file a change, as typed.
 pub(crate) struct FileRequest {
+    /// The problem it is raised to fix (`problem=PRB-n`).
+    pub problem: Option<crate::domain::problem::ProblemId>,
     pub title: String,
     pub service: String,
     pub risk: Risk,
@@ -445,12 +447,14 @@ pub(crate) async fn file_change(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, re
         &out,
     );
     tracing::info!(change = %ch.id, kind = %ch.change_type, "change filed");
-    Ok(Reply::public(render::change_filed(
-        policy,
-        &ch,
-        &route.responsible,
-        &clashes,
-    )))
+    let mut reply = render::change_filed(policy, &ch, &route.responsible, &clashes);
+    if let Some(problem) = req.problem {
+        reply = format!(
+            "{reply} {}",
+            super::problems::change_filed(desk, tx, actor, &ch, problem).await?
+        );
+    }
+    Ok(Reply::public(reply))
 }
 
 pub(crate) async fn show_change(desk: &Desk, tx: &mut Act<'_>, id: ChangeId) -> DeskResult<Reply> {
@@ -617,7 +621,14 @@ pub(crate) async fn change_status(
         details,
         &out,
     );
-    Ok(Reply::public(render::change_done(&ch, &clashes)))
+    let mut reply = render::change_done(&ch, &clashes);
+    if to == ChangeState::Closed {
+        // A change raised to fix a problem resolves it (`problems`).
+        if let Some(line) = super::problems::change_closed(desk, tx, actor, &ch).await? {
+            reply = format!("{reply} {line}");
+        }
+    }
+    Ok(Reply::public(reply))
 }
 
 /// `!authorize` and `!reject`: the change authority decides after the vote.

@@ -87,7 +87,10 @@ pub(crate) async fn card(desk: &Desk, tx: &mut Act<'_>, inc: &Incident, new: boo
         None => None,
     };
     let sla = super::sla::sla_view(desk, tx, inc).await?;
-    Ok(card_of(desk, inc, new, &reporter, assignee.as_deref(), sla.as_ref()))
+    let mut card = card_of(desk, inc, new, &reporter, assignee.as_deref(), sla.as_ref());
+    // Its problem (or a known error it looks like) shows on the card.
+    super::problems::decorate_card(tx, inc.id, &mut card).await?;
+    Ok(card)
 }
 
 /// [`card`] from names and SLA state already at hand.
@@ -213,6 +216,8 @@ pub(crate) async fn log_incident(
         .about(inc.id.to_string()),
     );
     out.extend(inform(desk, &route, action, &inc, &inc.handler_role));
+    // A known error on its service: its thread and card say so (`problems`).
+    let known_error = super::problems::suggest_known_error(tx, &inc, &mut out).await?;
     // Known outage: link it, say so in its thread and in the reply.
     let known = super::outages::link_known_outage(desk, tx, &inc).await?;
     if let Some((_, told)) = &known {
@@ -221,10 +226,16 @@ pub(crate) async fn log_incident(
     let for_reporter = (reporter != actor.user).then_some(reporter_label.as_str());
     let details = render::history::logged(policy, &inc, for_reporter, known.as_ref().map(|(o, _)| o.id));
     tx.record(Some(actor.user), action, &inc.id.to_string(), details, &out);
+    if let Some((_, phrase)) = &known_error {
+        tx.record(None, Action::ProblemUpdate, &inc.id.to_string(), phrase.clone(), &[]);
+    }
     tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
     let mut reply = render::incident_logged(policy, &inc, sla.as_ref());
     if let Some((outage, _)) = &known {
         reply = format!("{reply} {}", render::known_outage(policy, outage));
+    }
+    if let Some((line, _)) = known_error {
+        reply = format!("{reply}\n{line}");
     }
     Ok(Reply::public(reply))
 }
@@ -265,7 +276,7 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskR
         .into_iter()
         .map(|l| (l.other, l.kind, l.outgoing, l.other_state))
         .collect();
-    Ok(Reply::public(render::show(
+    let mut text = render::show(
         desk.policy(),
         &inc,
         &names,
@@ -276,7 +287,11 @@ pub(crate) async fn show(desk: &Desk, tx: &mut Act<'_>, id: IncidentId) -> DeskR
         },
         &history,
         &links,
-    )))
+    );
+    if let Some(line) = super::problems::incident_line(tx, id).await? {
+        text = format!("{text}\n{line}");
+    }
+    Ok(Reply::public(text))
 }
 
 /// The latest entries of a record's history `!show` lists, and how many it has in all.
@@ -307,6 +322,10 @@ pub(crate) async fn history(desk: &Desk, tx: &mut Act<'_>, record: &Subject, pag
             .await?
             .is_none()
             .then(|| render::unknown_outage(policy, *id)),
+        Subject::Problem(id) => store::problems::get(tx, *id)
+            .await?
+            .is_none()
+            .then(|| render::unknown_problem(*id)),
         // The parser builds no other kind.
         Subject::Service(_) | Subject::Dm(..) => Some(render::history::no_history(&subject)),
     };
@@ -704,6 +723,7 @@ pub(crate) async fn move_incident(
         action.into()
     };
     tx.record(audit_actor, audited, &id.to_string(), details, &out);
+    super::problems::after_incident_move(desk, tx, &inc, from, to).await?;
     if to == State::Resolved {
         super::survey::ask_survey(desk, tx, &inc, &by).await?;
         // Children follow their parent, with its resolution.

@@ -27,6 +27,7 @@ mod info;
 mod links;
 mod outages;
 mod permit;
+mod problems;
 mod reconcile;
 mod reports;
 mod sla;
@@ -439,6 +440,14 @@ impl Desk {
             }
             Command::Show { id } => incidents::show(self, tx, id).await,
             Command::ShowChange { id } => changes::show_change(self, tx, id).await,
+            Command::ShowProblem { id } => problems::show(self, tx, id).await,
+            Command::ProblemLog { title, service, from } => {
+                problems::log_problem(self, tx, actor, &title, service.as_deref(), &from).await
+            }
+            Command::ProblemLink { id, incidents } => problems::link(self, tx, actor, id, &incidents).await,
+            Command::ProblemStep { id, step, text } => problems::step(self, tx, actor, id, step, text).await,
+            Command::Problems { filter, service } => problems::list(self, tx, actor, filter, service.as_deref()).await,
+            Command::Kedb { service, query } => problems::kedb(self, tx, service.as_deref(), query.as_ref()).await,
             Command::History { record, page } => incidents::history(self, tx, &record, page).await,
             Command::Change {
                 title,
@@ -447,8 +456,10 @@ impl Desk {
                 change_type,
                 window,
                 implementer,
+                problem,
             } => {
                 let req = changes::FileRequest {
+                    problem,
                     title,
                     service,
                     risk,

@@ -59,6 +59,7 @@ pub(crate) fn standing(desk: &Desk, roles: &[RoleKey]) -> Standing {
         change_requester: policy.change.may_request(roles),
         change_authority: policy.change.is_authority(roles),
         report_reader: policy.reports.is_reader(roles),
+        problem_role: roles.iter().any(|r| policy.problem.roles.contains(r)),
         integration: false,
     }
 }
@@ -109,6 +110,14 @@ pub(crate) async fn facts(desk: &Desk, tx: &mut Act<'_>, subject: &Subject) -> D
                 owner: owner(Some(&o.service)),
             }),
             None => super::rejected(render::unknown_outage(policy, *id)),
+        },
+        // Problems are worked by role (`problem.roles`, agents), not by record.
+        Subject::Problem(id) => match store::problems::get(tx, *id).await? {
+            Some(p) => Ok(Facts {
+                owner: owner(p.service.as_deref()),
+                ..Facts::default()
+            }),
+            None => super::rejected(render::unknown_problem(*id)),
         },
         Subject::Service(key) => Ok(Facts {
             owner: owner(Some(key)),
@@ -231,7 +240,7 @@ pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], spec: &CommandSpec) -> bo
         Party::Reporter => match spec.kind {
             Kind::Changes => standing.change_requester,
             Kind::Outages => standing.outage_role,
-            Kind::Incidents | Kind::Reports | Kind::Info => true,
+            Kind::Incidents | Kind::Problems | Kind::Reports | Kind::Info => true,
         },
         Party::Assignee | Party::Group => in_some_group || standing.agent,
         Party::ServiceOwner => owns_a_service,
@@ -240,6 +249,7 @@ pub(crate) fn may_ever(desk: &Desk, roles: &[RoleKey], spec: &CommandSpec) -> bo
         Party::ChangeRequesters => standing.change_requester,
         Party::ChangeAuthority => standing.change_authority,
         Party::ReportReaders => standing.report_reader,
+        Party::ProblemRoles => standing.problem_role,
         Party::Integrations => standing.integration,
     })
 }

@@ -13,6 +13,7 @@ pub mod incident;
 pub mod outage;
 pub mod party;
 pub mod priority;
+pub mod problem;
 pub mod raci;
 pub mod report;
 pub mod search;

@@ -34,6 +34,8 @@ pub enum Party {
     /// Readers of service reports: the roles configured in `reports.roles`
     /// (the service level manager by default).
     ReportReaders,
+    /// The roles configured in `problem.roles` (the problem manager).
+    ProblemRoles,
     /// An integration: a bot allowed to act (config `discord.allowed_bots`).
     /// It holds this party and no other, whatever roles it carries.
     Integrations,
@@ -59,6 +61,8 @@ pub struct Standing {
     pub change_authority: bool,
     /// Holds a role of `reports.roles`.
     pub report_reader: bool,
+    /// Holds a role of `problem.roles`.
+    pub problem_role: bool,
     /// An allowed bot: it holds [`Party::Integrations`] only.
     pub integration: bool,
 }
@@ -101,6 +105,7 @@ pub fn held(user: UserId, roles: &[RoleKey], standing: Standing, record: Option<
         (standing.change_requester, Party::ChangeRequesters),
         (standing.change_authority, Party::ChangeAuthority),
         (standing.report_reader, Party::ReportReaders),
+        (standing.problem_role, Party::ProblemRoles),
     ] {
         if yes {
             parties.push(party);

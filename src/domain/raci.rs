@@ -32,10 +32,13 @@ pub enum Action {
     CabVote,
     ChangeAuthorize,
     ChangeReject,
+    ProblemLog,
+    ProblemUpdate,
+    ProblemResolve,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 22] = [
         Action::LogIncident,
         Action::SecurityIncident,
         Action::AssignIncident,
@@ -55,6 +58,9 @@ impl Action {
         Action::CabVote,
         Action::ChangeAuthorize,
         Action::ChangeReject,
+        Action::ProblemLog,
+        Action::ProblemUpdate,
+        Action::ProblemResolve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +84,9 @@ impl Action {
             Action::CabVote => "cab_vote",
             Action::ChangeAuthorize => "change_authorize",
             Action::ChangeReject => "change_reject",
+            Action::ProblemLog => "problem_log",
+            Action::ProblemUpdate => "problem_update",
+            Action::ProblemResolve => "problem_resolve",
         }
     }
 

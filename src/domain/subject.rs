@@ -7,6 +7,7 @@ use std::fmt;
 use super::change::ChangeId;
 use super::incident::IncidentId;
 use super::outage::OutageId;
+use super::problem::ProblemId;
 use super::UserId;
 
 /// A record the desk acts on.
@@ -15,6 +16,7 @@ pub enum Subject {
     Incident(IncidentId),
     Change(ChangeId),
     Outage(OutageId),
+    Problem(ProblemId),
     /// A configured service (subscriptions).
     Service(String),
     /// One subscriber's direct messages about a record (`OUT-1:dm:42`): a
@@ -39,6 +41,8 @@ impl Subject {
             ChangeId::parse(text).map(Subject::Change)
         } else if upper.starts_with("OUT-") {
             OutageId::parse(text).map(Subject::Outage)
+        } else if upper.starts_with("PRB-") {
+            ProblemId::parse(text).map(Subject::Problem)
         } else {
             None
         }
@@ -58,6 +62,7 @@ impl fmt::Display for Subject {
             Subject::Incident(id) => id.fmt(f),
             Subject::Change(id) => id.fmt(f),
             Subject::Outage(id) => id.fmt(f),
+            Subject::Problem(id) => id.fmt(f),
             Subject::Service(key) => write!(f, "service:{key}"),
             Subject::Dm(record, user) => write!(f, "{record}:dm:{user}"),
         }
@@ -70,7 +75,15 @@ mod tests {
 
     #[test]
     fn a_subject_reads_back_as_it_is_stored() {
-        for text in ["INC-3", "CHG-12", "OUT-1", "service:email", "OUT-1:dm:42", "CHG-2:dm:7"] {
+        for text in [
+            "INC-3",
+            "CHG-12",
+            "OUT-1",
+            "PRB-4",
+            "service:email",
+            "OUT-1:dm:42",
+            "CHG-2:dm:7",
+        ] {
             let subject = Subject::parse(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(subject.to_string(), text);
         }

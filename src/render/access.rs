@@ -37,6 +37,7 @@ fn kind_of(subject: Option<&Subject>) -> Option<Kind> {
         Subject::Change(_) => Some(Kind::Changes),
         Subject::Outage(_) => Some(Kind::Outages),
         Subject::Service(_) => Some(Kind::Reports),
+        Subject::Problem(_) => Some(Kind::Problems),
         _ => None,
     }
 }
@@ -59,6 +60,7 @@ fn party_words(policy: &Policy, party: Party, kind: Option<Kind>) -> String {
         Party::ChangeRequesters => and(&names(policy, &policy.change.requester_roles)),
         Party::ReportReaders if policy.reports.roles.is_empty() => "report readers (config `reports.roles`)".into(),
         Party::ReportReaders => and(&names(policy, &policy.reports.roles)),
+        Party::ProblemRoles => and(&names(policy, &policy.problem.roles)),
         Party::Integrations => "allowed bots (config `discord.allowed_bots`)".into(),
         Party::ChangeAuthority => format!(
             "the change authority ({})",

@@ -478,6 +478,86 @@ pub fn reaction_read_back(emoji: &str, added: bool, refused: bool) -> Phrase {
     Phrase::new(format!("{what} (read back from Discord after downtime)"))
 }
 
+// ── Problems (`!problem`) ──
+
+pub fn problem_logged(policy: &Policy, p: &crate::domain::problem::Problem, from: &[IncidentId]) -> Phrase {
+    let service = p
+        .service
+        .as_deref()
+        .map(|s| format!(" on {}", service_name(policy, s)))
+        .unwrap_or_default();
+    let from = if from.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", ids_text(from))
+    };
+    Phrase::new(format!("logged it{service}: {}{from}", p.title))
+}
+
+fn ids_text(ids: &[IncidentId]) -> String {
+    ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+pub fn problem_assessed(note: Option<&str>) -> Phrase {
+    Phrase::new(format!("assessed it{}", because(note)))
+}
+
+pub fn problem_linked(ids: &[IncidentId]) -> Phrase {
+    Phrase::new(format!("linked {} to it", ids_text(ids)))
+}
+
+/// On the incident's own trail.
+pub fn linked_to_problem(p: crate::domain::problem::ProblemId) -> Phrase {
+    Phrase::new(format!("linked it to problem {p}"))
+}
+
+pub fn root_cause_found(text: &str) -> Phrase {
+    Phrase::new(format!("recorded its root cause: {text}"))
+}
+
+pub fn workaround_given(text: &str, told: usize) -> Phrase {
+    Phrase::new(format!(
+        "made it a known error with the workaround: {text} (told {told} open incident{})",
+        if told == 1 { "" } else { "s" }
+    ))
+}
+
+pub fn problem_resolved(how: &str) -> Phrase {
+    Phrase::new(format!("resolved it: {how}"))
+}
+
+pub fn problem_closed() -> Phrase {
+    Phrase::new("closed it")
+}
+
+pub fn problem_cancelled(reason: &str) -> Phrase {
+    Phrase::new(format!("cancelled it: {reason}"))
+}
+
+/// On a new incident's trail: the desk matched it to a known error.
+pub fn suggested_known_error(p: crate::domain::problem::ProblemId) -> Phrase {
+    Phrase::new(format!("suggested known error {p} for it"))
+}
+
+/// On an incident's trail: the problem manager was asked for a problem.
+pub fn asked_for_problem(after_major: bool) -> Phrase {
+    Phrase::new(if after_major {
+        "asked the problem manager to open a problem for it (a major incident, resolved)"
+    } else {
+        "asked the problem manager to open a problem for it (reopened again and again)"
+    })
+}
+
+/// On a linked incident's trail: its handlers were told the fix is in place.
+pub fn told_of_fix(p: crate::domain::problem::ProblemId) -> Phrase {
+    Phrase::new(format!("told its handlers that {p} is fixed"))
+}
+
+/// On a change's trail: raised to fix a problem.
+pub fn change_fixes_problem(p: crate::domain::problem::ProblemId) -> Phrase {
+    Phrase::new(format!("raised it to fix {p}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ fn kind_title(kind: Kind) -> &'static str {
         Kind::Incidents => "Incidents",
         Kind::Outages => "Outages and services",
         Kind::Changes => "Changes and the CAB",
+        Kind::Problems => "Problems and known errors",
         Kind::Reports => "Reports",
         Kind::Info => "The desk",
     }

@@ -19,6 +19,7 @@ pub mod notices;
 pub mod ops;
 pub mod outages;
 pub mod outbox;
+pub mod problems;
 pub mod reactions;
 pub mod reports;
 pub mod roster;

@@ -140,7 +140,7 @@ async fn show_and_history_say_who_did_what_in_words_and_page_the_whole_trail() {
     for refusal in [
         "(only sam)] INC-1 has 2 pages of history; there is no page 3. Try `!history INC-1 page=2`.",
         "(only sam)] INC-9 does not exist.",
-        "(only sam)] Page must be a number from 1, not `0`. Usage: `!history INC-<n>|CHG-<n>|OUT-<n> [page=<n>]`",
+        "(only sam)] Page must be a number from 1, not `0`. Usage: `!history INC-<n>|CHG-<n>|OUT-<n>|PRB-<n> [page=<n>]`",
         "(only sam)] `nonsense` is not an incident, change or outage id like INC-12, CHG-3 or OUT-2.",
         "(only bob)] INC-1 is not yours: only its reporter, its assignee, its assignment group, its service's owner and agents may see or change it.",
     ] {

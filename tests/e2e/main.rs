@@ -14,6 +14,7 @@ mod fake_discord;
 mod history;
 mod ops;
 mod outage;
+mod problems;
 mod proofs;
 mod proofs_discord;
 mod queues;

@@ -476,6 +476,7 @@ async fn every_command_for_every_role_is_allowed_or_refused_exactly_as_configure
                 change_requester: policy.change.may_request(&actor.roles),
                 change_authority: policy.change.is_authority(&actor.roles),
                 report_reader: policy.reports.is_reader(&actor.roles),
+                problem_role: actor.roles.iter().any(|r| policy.problem.roles.contains(r)),
                 integration: false,
             };
             let held = party::held(actor.user, &actor.roles, standing, Some(&record));

@@ -418,7 +418,10 @@ async fn business_hours_targets_and_time_left_are_told_in_business_time_and_24x7
         .lines()
         .find(|l| l.starts_with("• Response: target 15m · elapsed "))
         .unwrap_or_else(|| panic!("{p1}"));
-    assert!(response.contains(" · running · ") && response.contains(" left · due "), "{p1}");
+    assert!(
+        response.contains(" · running · ") && response.contains(" left · due "),
+        "{p1}"
+    );
     assert!(p1.contains("\n• Resolution: target 4h · "), "{p1}");
     assert!(!p1.contains("business"), "{p1}");
     // The card gives the targets, the reporter when to expect a first response.
