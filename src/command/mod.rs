@@ -30,6 +30,7 @@ use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 use crate::domain::text::nearest;
 
+mod alert;
 mod change;
 mod incident;
 mod info;
@@ -168,6 +169,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     outage::SUBSCRIBE,
     outage::UNSUBSCRIBE,
     outage::SUBSCRIPTIONS,
+    alert::ALERTS,
     change::CHANGE,
     change::CHANGES,
     change::CAB,
@@ -337,6 +339,8 @@ pub enum Command {
         incident: IncidentId,
     },
     Services,
+    /// `!alerts`: open incidents raised by monitoring alerts.
+    Alerts,
     Subscribe {
         service: String,
     },
@@ -400,6 +404,7 @@ impl Command {
                 | Command::Raci { .. }
                 | Command::Whois { .. }
                 | Command::Whoami
+                | Command::Alerts
                 | Command::Unknown { .. }
         )
     }
@@ -492,6 +497,7 @@ impl Command {
             | Command::OutageShow { .. }
             | Command::OutageLink { .. } => "outage",
             Command::Services => "services",
+            Command::Alerts => "alerts",
             Command::Subscribe { .. } => "subscribe",
             Command::Unsubscribe { .. } => "unsubscribe",
             Command::Subscriptions => "subscriptions",
@@ -706,6 +712,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         "outage" | "services" | "subscribe" | "unsubscribe" | "subscriptions" => outage::build(spec, args),
         "change" | "changes" | "cab" | "authorize" | "reject" => change::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
+        "alerts" => alert::build(spec, args),
         other => Err(err(format!("`{other}` has no parser"))),
     }
 }

@@ -31,6 +31,9 @@ pub(crate) struct LogRequest {
     pub category: Option<String>,
     /// The reacted message: its author becomes the reporter.
     pub source: Option<(String, ReactedMessage)>,
+    /// The monitoring alert that raised it (RACI row `alert_incident`); its
+    /// card shows the alert.
+    pub alert: Option<crate::domain::alert::AlertKey>,
 }
 
 /// The most notes `!show` lists (the latest): about eight messages at most.
@@ -65,7 +68,11 @@ pub(crate) async fn card(desk: &Desk, tx: &mut Act<'_>, inc: &Incident, new: boo
         None => None,
     };
     let sla = super::sla::sla_view(desk, tx, inc).await?;
-    Ok(card_of(desk, inc, new, &reporter, assignee.as_deref(), sla.as_ref()))
+    let mut out = card_of(desk, inc, new, &reporter, assignee.as_deref(), sla.as_ref());
+    if let Some(alert) = store::alerts::by_incident(tx, inc.id).await? {
+        render::card_fields(&mut out.message, &alert);
+    }
+    Ok(out)
 }
 
 /// [`card`] from names and SLA state already at hand.
@@ -135,6 +142,16 @@ pub(crate) async fn log_incident(
     _channel: Option<&str>,
     req: LogRequest,
 ) -> DeskResult<Reply> {
+    log(desk, tx, actor, req).await.map(|(_, reply)| reply)
+}
+
+/// Logs an incident; returns it with the reply (an alert needs its id).
+pub(crate) async fn log(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    req: LogRequest,
+) -> DeskResult<(Incident, Reply)> {
     let policy = desk.policy();
     let now = tx.now;
     let title = bounded("title", &req.title, policy.limits.title_max, false)
@@ -155,7 +172,11 @@ pub(crate) async fn log_incident(
     let action = if category.as_deref() == Some(policy.security_category.as_str()) {
         Action::SecurityIncident
     } else {
-        Action::LogIncident
+        if req.alert.is_some() {
+            Action::AlertIncident
+        } else {
+            Action::LogIncident
+        }
     };
     let fallback = policy.incident_manager();
     let route = policy.raci.route(
@@ -195,7 +216,12 @@ pub(crate) async fn log_incident(
     // Everything the first card shows is at hand: no need to read it back.
     let reporter_label = render::user_label(Some(&reporter_name), reporter);
     let sla = super::sla::sla_view_of(desk, &inc, &clocks, &Default::default(), now);
-    let mut out = vec![card_of(desk, &inc, true, &reporter_label, None, sla.as_ref())];
+    let mut first = card_of(desk, &inc, true, &reporter_label, None, sla.as_ref());
+    // An alert's card shows what raised it.
+    if let Some(alert) = &req.alert {
+        render::card_fields(&mut first.message, alert);
+    }
+    let mut out = vec![first];
     out.push(
         Outgoing::post(
             Destination::Thread(inc.id.to_string()),
@@ -217,7 +243,7 @@ pub(crate) async fn log_incident(
     if let Some((outage, _)) = &known {
         reply = format!("{reply} {}", render::known_outage(policy, outage));
     }
-    Ok(Reply::public(reply))
+    Ok((inc, Reply::public(reply)))
 }
 
 /// Loads an incident (who may act on it was decided by `permit`).
@@ -1030,6 +1056,7 @@ pub(crate) async fn reaction_action(
                 service: None,
                 category: None,
                 source: Some((message_id.to_owned(), m.clone())),
+                alert: None,
             };
             log_incident(desk, tx, &inbound.actor, inbound.channel.as_deref(), req)
                 .await

@@ -452,6 +452,11 @@ pub fn reaction_read_back(emoji: &str, added: bool, refused: bool) -> Phrase {
     Phrase::new(format!("{what} (read back from Discord after downtime)"))
 }
 
+/// A monitoring alert reported again while its incident is open.
+pub fn alert_repeated(count: i64) -> Phrase {
+    Phrase::new(format!("reported it again (seen {count} times)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
