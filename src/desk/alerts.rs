@@ -168,8 +168,15 @@ async fn problem(
         (AlertStatus::Firing, _, _) => {
             let labels = p.labels();
             let route = crate::domain::alert::route(&settings.routes, &labels);
+            // A route's service, else a `service` label naming a known one, else the default.
+            let policy = desk.policy();
+            let labelled = labels
+                .get("service")
+                .and_then(|s| policy.service(s))
+                .map(|s| s.key.clone());
             let service = route
                 .and_then(|r| r.service.clone())
+                .or(labelled)
                 .or_else(|| settings.default_service.clone());
             let mut a = AlertKey {
                 hook: hook.as_str().to_owned(),
