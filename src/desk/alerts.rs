@@ -278,9 +278,7 @@ mod tests {
     }
 
     async fn text(desk: &Desk, sql: &str) -> String {
-        let mut conn = desk.store().read().await.unwrap();
-        let (t,): (String,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.unwrap();
-        t
+        testing::text(desk.store(), sql).await
     }
 
     /// An Alertmanager delivery of `alerts` (fingerprint, status, instance);
