@@ -135,7 +135,7 @@ async fn problem(
         a.firing = firing;
         a.last_seen = now;
         a.labels = p.labels();
-        a.alerts = p.alerts.iter().map(|x| x.name()).collect();
+        a.alerts = p.alert_lines();
         a.generator_url = p.generator_url().map(str::to_owned).or(a.generator_url.take());
         a.link = p.link().map(str::to_owned).or(a.link.take());
     };

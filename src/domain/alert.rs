@@ -165,6 +165,27 @@ impl Problem {
         }
     }
 
+    /// One line per alert: its name and the labels it does not share with the rest.
+    pub fn alert_lines(&self) -> Vec<String> {
+        let common = self.labels();
+        self.alerts
+            .iter()
+            .map(|a| {
+                let own: Vec<String> = a
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| !common.contains_key(*k))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                if own.is_empty() {
+                    a.name()
+                } else {
+                    format!("{} ({})", a.name(), own.join(", "))
+                }
+            })
+            .collect()
+    }
+
     pub fn generator_url(&self) -> Option<&str> {
         self.alerts.iter().find_map(|a| a.generator_url.as_deref())
     }
@@ -457,6 +478,10 @@ mod tests {
         assert_eq!(group[0].key, "group:{}:{alertname=\"DiskFull\"}");
         assert_eq!(group[0].title(), "DiskFull (2 alerts)");
         assert_eq!(group[0].labels().get("instance"), None, "only the shared labels");
+        assert_eq!(
+            group[0].alert_lines(),
+            ["Disk full on db1 (instance=db1)", "DiskFull (instance=db2)"]
+        );
         assert_eq!(group[0].labels().get("severity").map(String::as_str), Some("critical"));
     }
 

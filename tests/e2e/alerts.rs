@@ -77,51 +77,15 @@ async fn recorder() -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, seen)
 }
 
-async fn metric(http: &reqwest::Client, base: &str, needle: &str) -> f64 {
-    let body = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    body.lines()
-        .find(|l| l.starts_with(needle))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alertmanager_alerts_become_one_incident_each_repeats_and_replays_change_nothing_and_recovery_resolves() {
-    let Some(am_bin) = alertmanager_binary() else {
-        eprintln!("prometheus-alertmanager not installed: skipped (CI installs it)");
-        return;
-    };
-    let db = TestDb::new();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let base = format!("http://{listen}");
-    let mut cmd = tokio::process::Command::from(opsdesk());
-    cmd.args(["--database", &db.url(), "console"])
-        .env("OPSDESK_HTTP__LISTEN", format!("\"{listen}\""))
-        .env("OPSDESK_ALERTS__HOOKS", "[\"alertmanager\"]")
-        .env("OPSDESK_HOOK_TOKEN", TOKEN)
-        .current_dir(db.dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut desk = cmd.spawn().unwrap();
-    let mut stdin = desk.stdin.take().unwrap();
-    let http = reqwest::Client::new();
-    until("opsdesk answers /healthz", || {
-        let r = http.get(format!("{base}/healthz")).send();
-        async move { r.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
-
-    let (rec_port, recorded) = recorder().await;
+/// Starts the real Alertmanager on loopback (no clustering, a temp storage
+/// path, one-second grouping, repeats every 2 s) sending to opsdesk's hook at
+/// `base` and to `rec_port`; returns it, its URL and its directory.
+async fn start_alertmanager(
+    am_bin: &str,
+    base: &str,
+    rec_port: u16,
+    http: &reqwest::Client,
+) -> (tokio::process::Child, String, tempfile::TempDir) {
     let am_port = free_port();
     let am_url = format!("http://127.0.0.1:{am_port}");
     let config = format!(
@@ -145,7 +109,7 @@ receivers:
     );
     let am_dir = tempfile::tempdir().unwrap();
     std::fs::write(am_dir.path().join("am.yml"), config).unwrap();
-    let mut am = tokio::process::Command::new(am_bin)
+    let am = tokio::process::Command::new(am_bin)
         .arg(format!("--config.file={}", am_dir.path().join("am.yml").display()))
         .arg(format!("--storage.path={}", am_dir.path().join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
@@ -160,6 +124,68 @@ receivers:
         async move { r.await.is_ok_and(|r| r.status().is_success()) }
     })
     .await;
+    (am, am_url, am_dir)
+}
+
+/// The real binary's console with the HTTP listener and `hooks` enabled
+/// (plus `extra` settings); returns it, its stdin (kept open) and its URL.
+async fn start_desk(
+    db: &TestDb,
+    hooks: &str,
+    extra: &[(&str, &str)],
+    http: &reqwest::Client,
+) -> (tokio::process::Child, tokio::process::ChildStdin, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let mut cmd = tokio::process::Command::from(opsdesk());
+    cmd.args(["--database", &db.url(), "console"])
+        .env("OPSDESK_HTTP__LISTEN", format!("\"{listen}\""))
+        .env("OPSDESK_ALERTS__HOOKS", hooks)
+        .env("OPSDESK_HOOK_TOKEN", TOKEN)
+        .envs(extra.iter().copied())
+        .current_dir(db.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut desk = cmd.spawn().unwrap();
+    let stdin = desk.stdin.take().unwrap();
+    until("opsdesk answers /healthz", || {
+        let r = http.get(format!("{base}/healthz")).send();
+        async move { r.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    (desk, stdin, base)
+}
+
+async fn metric(http: &reqwest::Client, base: &str, needle: &str) -> f64 {
+    let body = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find(|l| l.starts_with(needle))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_alerts_become_one_incident_each_repeats_and_replays_change_nothing_and_recovery_resolves() {
+    let Some(am_bin) = alertmanager_binary() else {
+        eprintln!("prometheus-alertmanager not installed: skipped (CI installs it)");
+        return;
+    };
+    let db = TestDb::new();
+    let http = reqwest::Client::new();
+    let (mut desk, mut stdin, base) = start_desk(&db, "[\"alertmanager\"]", &[], &http).await;
+
+    let (rec_port, recorded) = recorder().await;
+    let (mut am, am_url, _am_dir) = start_alertmanager(am_bin, &base, rec_port, &http).await;
 
     let alert = |instance: &str, ends_at: Option<&str>| {
         let ends = ends_at.map(|e| format!(r#","endsAt":"{e}""#)).unwrap_or_default();
@@ -336,6 +362,50 @@ async fn the_hooks_refuse_a_body_too_large_a_malformed_one_naming_the_field_and_
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "fp:bk-1: INC-1 logged\n");
     assert_eq!(text(&db, "SELECT service FROM incidents WHERE id = 1").await, "payroll");
+    drop(stdin);
+    let _ = tokio::time::timeout(Duration::from_secs(10), desk.wait()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_alerts_group_an_alertmanager_group_is_one_incident_listing_its_alerts() {
+    let Some(am_bin) = alertmanager_binary() else {
+        eprintln!("prometheus-alertmanager not installed: skipped (CI installs it)");
+        return;
+    };
+    let db = TestDb::new();
+    let http = reqwest::Client::new();
+    let (mut desk, stdin, base) =
+        start_desk(&db, "[\"alertmanager\"]", &[("OPSDESK_ALERTS__GROUP", "true")], &http).await;
+    let (rec_port, _recorded) = recorder().await;
+    let (mut am, am_url, _am_dir) = start_alertmanager(am_bin, &base, rec_port, &http).await;
+    let alerts: Vec<String> = ["db1", "db2", "db3"]
+        .iter()
+        .map(|i| format!(r#"{{"labels":{{"alertname":"DiskFull","severity":"warning","instance":"{i}"}}}}"#))
+        .collect();
+    let r = http
+        .post(format!("{am_url}/api/v2/alerts"))
+        .header("content-type", "application/json")
+        .body(format!("[{}]", alerts.join(",")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    until("the group's incident lists its three alerts", || async {
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM alert_keys WHERE key LIKE 'group:%' AND alerts LIKE '%db3%'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM incidents").await,
+        1,
+        "one incident for the group"
+    );
+    assert_eq!(text(&db, "SELECT title FROM incidents").await, "DiskFull (3 alerts)");
+    am.kill().await.ok();
     drop(stdin);
     let _ = tokio::time::timeout(Duration::from_secs(10), desk.wait()).await;
 }
