@@ -1486,7 +1486,7 @@ async fn alerts() {
         runs(&rates, "")
     );
     println!(
-        "   answer time under the burst: p50 {:.1} ms, p99 {:.1} ms  (p99 runs: {})",
+        "   answer time under the burst: p50 {:.1} ms, p99 {:.1} ms  (p99 {})",
         median(p50s),
         median(p99s.clone()),
         runs(&p99s, " ms")
