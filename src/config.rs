@@ -70,6 +70,8 @@ struct RawConfig {
     reports: RawReports,
     #[serde(default)]
     problem: RawProblem,
+    #[serde(default)]
+    alerts: RawAlerts,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -123,6 +125,31 @@ struct RawOutbox {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    #[serde(default)]
+    hooks: Vec<String>,
+    #[serde(default)]
+    group: bool,
+    auto_resolve: Option<bool>,
+    reopen_within: Option<String>,
+    body_limit_kb: Option<u32>,
+    default_service: Option<String>,
+    #[serde(default)]
+    routes: Vec<RawAlertRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertRoute {
+    #[serde(rename = "match")]
+    matchers: BTreeMap<String, String>,
+    service: Option<String>,
+    impact: Impact,
+    urgency: Urgency,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -596,6 +623,26 @@ pub struct Policy {
     pub ops: OpsSettings,
     pub reports: ReportPolicy,
     pub problem: ProblemPolicy,
+    pub alerts: AlertSettings,
+}
+
+/// Monitoring alerts (`[alerts]`): which hooks listen and how alerts become incidents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// The receivers served under `/hooks/`; none by default.
+    pub hooks: Vec<crate::domain::alert::Hook>,
+    /// One incident per Alertmanager/Grafana group (`groupKey`) instead of per alert.
+    pub group: bool,
+    /// A recovered alert resolves its incident when nobody has taken it.
+    pub auto_resolve: bool,
+    /// A re-fire this soon after its incident was resolved reopens it.
+    pub reopen_within: TimeDelta,
+    /// The largest body a hook accepts (413 beyond).
+    pub body_limit: usize,
+    /// Where unmatched alerts go (a key of `[services]`), or no service.
+    pub default_service: Option<String>,
+    /// Label matchers to service, impact and urgency; the first match wins.
+    pub routes: Vec<crate::domain::alert::AlertRoute>,
 }
 
 /// How long delivery keeps trying (`[outbox]`).
@@ -693,6 +740,7 @@ impl Policy {
             roles: raw.reports.roles,
         };
         let problem = check_problem(raw.problem, &role_known)?;
+        let alerts = check_alerts(raw.alerts, &services)?;
 
         Ok(Policy {
             prefix: raw.prefix,
@@ -718,6 +766,7 @@ impl Policy {
             ops,
             reports,
             problem,
+            alerts,
         })
     }
 
@@ -1105,6 +1154,69 @@ fn check_ops(
     ))
 }
 
+/// Checks `[alerts]`: known hooks, a positive `reopen_within`, services that exist.
+fn check_alerts(raw: RawAlerts, services: &BTreeMap<String, ServiceDef>) -> Result<AlertSettings, ConfigError> {
+    use crate::domain::alert::{AlertRoute, Hook};
+    let mut hooks = Vec::new();
+    for name in &raw.hooks {
+        match Hook::parse(name) {
+            Some(h) if !hooks.contains(&h) => hooks.push(h),
+            Some(_) => {}
+            None => {
+                return Err(invalid(format!(
+                    "alerts.hooks: `{name}` is not a hook (alertmanager, grafana or alert)"
+                )))
+            }
+        }
+    }
+    let reopen_within = match parse_duration(raw.reopen_within.as_deref().unwrap_or("1h")) {
+        Ok(d) if d >= TimeDelta::zero() => d,
+        Ok(_) => return Err(invalid("alerts.reopen_within: must not be negative".to_owned())),
+        Err(e) => return Err(invalid(format!("alerts.reopen_within: {e}"))),
+    };
+    let body_limit = match raw.body_limit_kb.unwrap_or(1024) {
+        0 => return Err(invalid("alerts.body_limit_kb: must be at least 1".to_owned())),
+        kb => kb as usize * 1024,
+    };
+    let service = |field: String, name: &str| -> Result<String, ConfigError> {
+        let n = name.trim().to_lowercase();
+        services
+            .values()
+            .find(|s| s.key == n || s.name.to_lowercase() == n)
+            .map(|s| s.key.clone())
+            .ok_or_else(|| invalid(format!("{field}: `{name}` is not a key of [services]")))
+    };
+    let default_service = match raw.default_service.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(service("alerts.default_service".to_owned(), name)?),
+    };
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.into_iter().enumerate() {
+        if r.matchers.is_empty() {
+            return Err(invalid(format!("alerts.routes[{i}].match: name at least one label")));
+        }
+        let service = match r.service.as_deref() {
+            None => None,
+            Some(name) => Some(service(format!("alerts.routes[{i}].service"), name)?),
+        };
+        routes.push(AlertRoute {
+            matchers: r.matchers,
+            service,
+            impact: r.impact,
+            urgency: r.urgency,
+        });
+    }
+    Ok(AlertSettings {
+        hooks,
+        group: raw.group,
+        auto_resolve: raw.auto_resolve.unwrap_or(true),
+        reopen_within,
+        body_limit,
+        default_service,
+        routes,
+    })
+}
+
 /// Checks `[discord]`: endpoint schemes, rate limits of at least 1, and ids.
 fn check_discord(raw: RawDiscord) -> Result<DiscordSettings, ConfigError> {
     for (field, url) in [
@@ -1451,6 +1563,8 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
             "DISCORD_API_BASE" => vec!["discord".into(), "api_base".into()],
             "DISCORD_GATEWAY_URL" => vec!["discord".into(), "gateway_url".into()],
             "DISCORD_GUILD_ID" => vec!["discord".into(), "guild_id".into()],
+            // A secret, read by the HTTP listener itself (never part of the config).
+            "OPSDESK_HOOK_TOKEN" => continue,
             n => match n.strip_prefix("OPSDESK_") {
                 Some(rest) if !rest.is_empty() => rest.split("__").map(str::to_lowercase).collect(),
                 _ => continue,

@@ -1,22 +1,30 @@
 //! The operator's HTTP listener (`http.listen`, off by default): `/healthz`
 //! (the process answers), `/readyz` (the database takes writes, the gateway is
 //! connected, the outbox is not stuck; 503 naming what is not) and `/metrics`
-//! (the Prometheus text format). The router is open for more routes on the
-//! same listener (the alert webhooks, under `/hooks/`): add them in
-//! [`router`]. Unknown paths get 404 and other methods 405; nothing here
-//! changes data. It must not import sqlx or serenity.
+//! (the Prometheus text format), and the monitoring webhooks enabled in
+//! `alerts.hooks`: `POST /hooks/alertmanager`, `/hooks/grafana` and
+//! `/hooks/alert`. A hook answers 401 without the bearer token
+//! (`OPSDESK_HOOK_TOKEN`, compared in constant time), 413 past
+//! `alerts.body_limit_kb`, 400 naming the field of a malformed body, 503
+//! when the desk could not store it (the sender retries) and 200 only after
+//! the delivery is committed. Unknown paths get 404 and other methods 405;
+//! only the hooks change data, through the desk. It must not import sqlx or
+//! serenity.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono::TimeDelta;
 
-use crate::desk::Clock;
+use crate::desk::{Clock, Desk, Outcome};
+use crate::domain::alert::{self, Hook};
 use crate::store::{self, Store};
 use crate::telemetry::metrics;
 
@@ -30,6 +38,31 @@ struct Inner {
     store: Store,
     clock: Clock,
     stuck_after: TimeDelta,
+    hooks: Option<Hooks>,
+}
+
+/// The webhook receivers' secret, never printed.
+#[derive(Clone)]
+pub struct HookToken(String);
+
+impl HookToken {
+    /// The token, when set and not blank.
+    pub fn new(token: &str) -> Option<Self> {
+        let t = token.trim();
+        (!t.is_empty()).then(|| Self(t.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for HookToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookToken(<redacted>)")
+    }
+}
+
+/// What the hooks need: the desk they deliver to and the token they require.
+struct Hooks {
+    desk: Desk,
+    token: HookToken,
 }
 
 impl Ops {
@@ -41,6 +74,20 @@ impl Ops {
                 store,
                 clock,
                 stuck_after,
+                hooks: None,
+            }),
+        }
+    }
+
+    /// The same listener serving the hooks `desk.policy().alerts.hooks`
+    /// enables, delivering to `desk` and requiring `token`.
+    pub fn with_hooks(store: Store, clock: Clock, stuck_after: TimeDelta, desk: Desk, token: HookToken) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                stuck_after,
+                hooks: Some(Hooks { desk, token }),
             }),
         }
     }
@@ -64,12 +111,88 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ListenErr
 
 /// Every route the listener serves.
 pub fn router(ops: Ops) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .with_state(ops)
+        .route("/metrics", get(metrics_text));
+    if let Some(hooks) = &ops.inner.hooks {
+        let alerts = &hooks.desk.policy().alerts;
+        for hook in alerts.hooks.iter().copied() {
+            let path = format!("/hooks/{hook}");
+            router = router.route(
+                &path,
+                post(move |state, headers, body| receive(hook, state, headers, body))
+                    .layer(axum::extract::DefaultBodyLimit::max(alerts.body_limit)),
+            );
+        }
+    }
+    router.fallback(not_found).with_state(ops)
+}
+
+/// One webhook delivery: authenticate, parse, hand to the desk, answer
+/// after the COMMIT.
+async fn receive(
+    hook: Hook,
+    State(ops): State<Ops>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let m = metrics();
+    let Some(hooks) = &ops.inner.hooks else {
+        return not_found().await;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !alert::same_secret(presented.trim().as_bytes(), hooks.token.0.as_bytes()) {
+        m.alert_rejected(hook.as_str(), "unauthorized");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "unauthorized: send `Authorization: Bearer <OPSDESK_HOOK_TOKEN>`\n",
+        )
+            .into_response();
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let status = e.status();
+            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "malformed"
+            };
+            m.alert_rejected(hook.as_str(), reason);
+            return text(status, format!("{}\n", e.body_text()));
+        }
+    };
+    let notification = match alert::parse(hook, &body) {
+        Ok(n) => n,
+        Err(e) => {
+            m.alert_rejected(hook.as_str(), "malformed");
+            return text(StatusCode::BAD_REQUEST, format!("malformed {hook} payload: {e}\n"));
+        }
+    };
+    let inbound = crate::desk::delivery(hook, &body, notification);
+    match hooks.desk.receive_alert(&inbound).await {
+        Ok(Outcome::Duplicate) => text(StatusCode::OK, "already stored: this delivery changed nothing\n".into()),
+        Ok(Outcome::Reply(r)) => text(StatusCode::OK, r.text),
+        Ok(Outcome::Ignored) => text(StatusCode::OK, "stored\n".into()),
+        Err(crate::desk::DeskError::Rejected(why) | crate::desk::DeskError::RejectedReaction(why)) => {
+            m.alert_rejected(hook.as_str(), "refused");
+            text(StatusCode::UNPROCESSABLE_ENTITY, format!("refused: {why}\n"))
+        }
+        Err(e) => {
+            m.alert_rejected(hook.as_str(), "unsaved");
+            tracing::warn!(hook = %hook, error = %e, "alert delivery not stored");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not stored, send it again: {e}\n"),
+            )
+        }
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
@@ -88,7 +211,7 @@ fn text(status: StatusCode, body: String) -> Response {
 async fn not_found() -> Response {
     text(
         StatusCode::NOT_FOUND,
-        "not found: this listener serves /healthz, /readyz and /metrics\n".into(),
+        "not found: this listener serves /healthz, /readyz, /metrics and the hooks enabled in alerts.hooks\n".into(),
     )
 }
 

@@ -398,8 +398,8 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
             policy.prefix
         );
     }
-    let http = start_http(&policy, &store, signal.clone()).await?;
     let desk = Desk::new(store.clone(), policy, Clock::system());
+    let http = start_http(&desk, signal.clone()).await?;
     let out: opsdesk::console::Output = Arc::new(Mutex::new(Box::new(std::io::stdout())));
     let input = tokio::io::BufReader::new(UntilSignal {
         inner: tokio::io::stdin(),
@@ -426,23 +426,45 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the HTTP listener when `http.listen` is set; it stops at the first signal.
+/// Starts the HTTP listener when `http.listen` is set, with the alert hooks
+/// `alerts.hooks` enables; it stops at the first signal.
 async fn start_http(
-    policy: &Policy,
-    store: &Store,
+    desk: &Desk,
     signal: watch::Receiver<Option<&'static str>>,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, Fail> {
+    let policy = desk.policy();
+    let store = desk.store();
+    let hooks = &policy.alerts.hooks;
     let Some(addr) = policy.ops.listen else {
+        if !hooks.is_empty() {
+            return Err(Fail::Config(anyhow::anyhow!(
+                "alerts.hooks: the hooks are served on the HTTP listener; set http.listen"
+            )));
+        }
         return Ok(None);
+    };
+    let ops = if hooks.is_empty() {
+        opsdesk::http::Ops::new(store.clone(), Clock::system(), policy.outbox.stuck_after)
+    } else {
+        let token = std::env::var("OPSDESK_HOOK_TOKEN").ok();
+        let Some(token) = token.as_deref().and_then(opsdesk::http::HookToken::new) else {
+            return Err(Fail::Config(anyhow::anyhow!(
+                "alerts.hooks: set OPSDESK_HOOK_TOKEN, the bearer token every hook request must carry"
+            )));
+        };
+        opsdesk::http::Ops::with_hooks(
+            store.clone(),
+            Clock::system(),
+            policy.outbox.stuck_after,
+            desk.clone(),
+            token,
+        )
     };
     // A port in use is the configuration's problem: say so and stop.
     let listener = opsdesk::http::bind(addr).await.map_err(|e| Fail::Config(e.into()))?;
-    let router = opsdesk::http::router(opsdesk::http::Ops::new(
-        store.clone(),
-        Clock::system(),
-        policy.outbox.stuck_after,
-    ));
-    tracing::info!(listen = %addr, "serving /healthz, /readyz and /metrics");
+    let router = opsdesk::http::router(ops);
+    let served: Vec<String> = hooks.iter().map(|h| format!("/hooks/{h}")).collect();
+    tracing::info!(listen = %addr, hooks = %served.join(" "), "serving /healthz, /readyz and /metrics");
     Ok(Some(tokio::spawn(async move {
         let stop = async move {
             signalled(signal).await;
@@ -497,9 +519,9 @@ async fn run_discord(policy: Policy, database: &str, token: String) -> Outcome {
         gateway = settings.gateway_url.as_deref().unwrap_or("Discord"),
         "starting opsdesk on Discord"
     );
-    let http = start_http(&policy, &store, signal.clone()).await?;
-    telemetry::metrics().expect_gateway();
     let desk = Desk::new(store.clone(), policy, Clock::system());
+    let http = start_http(&desk, signal.clone()).await?;
+    telemetry::metrics().expect_gateway();
     let shutdown = {
         let signal = signal.clone();
         async move {

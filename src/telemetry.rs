@@ -105,6 +105,11 @@ pub struct Metrics {
     pub(crate) outbox_rows: Family<Labels, Gauge>,
     pub(crate) outbox_oldest: Gauge,
     pub(crate) sla_notices: Family<Labels, Counter>,
+    /// Monitoring alerts by hook: received, deduplicated (a repeat or a
+    /// replayed delivery) and rejected (by reason).
+    alerts_received: Family<Labels, Counter>,
+    alerts_deduplicated: Family<Labels, Counter>,
+    alerts_rejected: Family<Labels, Counter>,
     gateway_connected: AtomicBool,
     gateway_used: AtomicBool,
     ever_connected: AtomicBool,
@@ -191,9 +196,30 @@ impl Metrics {
             "SLA thresholds announced, by kind (warning, breach)",
             sla_notices.clone(),
         );
+        let alerts_received = Family::<Labels, Counter>::default();
+        registry.register(
+            "opsdesk_alerts_received",
+            "Monitoring alerts in deliveries the desk stored, by hook",
+            alerts_received.clone(),
+        );
+        let alerts_deduplicated = Family::<Labels, Counter>::default();
+        registry.register(
+            "opsdesk_alerts_deduplicated",
+            "Alerts that raised nothing new: repeats of an open incident's alert and replayed deliveries, by hook",
+            alerts_deduplicated.clone(),
+        );
+        let alerts_rejected = Family::<Labels, Counter>::default();
+        registry.register(
+            "opsdesk_alerts_rejected",
+            "Hook deliveries refused, by hook and reason (unauthorized, malformed, too_large, refused, unsaved)",
+            alerts_rejected.clone(),
+        );
         Self {
             registry,
             commands,
+            alerts_received,
+            alerts_deduplicated,
+            alerts_rejected,
             latency,
             failures,
             rate_limited,
@@ -240,6 +266,30 @@ impl Metrics {
             .inc();
         self.latency.observe(took.as_secs_f64());
         self.last_inbound_ms.fetch_max(at_ms, Ordering::Relaxed);
+    }
+
+    /// `n` alerts of a stored delivery through `hook`.
+    pub fn alerts_received(&self, hook: &str, n: u64) {
+        self.alerts_received
+            .get_or_create(&vec![("hook".to_owned(), hook.to_owned())])
+            .inc_by(n);
+    }
+
+    /// `n` alerts that raised nothing new.
+    pub fn alerts_deduplicated(&self, hook: &str, n: u64) {
+        self.alerts_deduplicated
+            .get_or_create(&vec![("hook".to_owned(), hook.to_owned())])
+            .inc_by(n);
+    }
+
+    /// One refused delivery.
+    pub fn alert_rejected(&self, hook: &str, reason: &str) {
+        self.alerts_rejected
+            .get_or_create(&vec![
+                ("hook".to_owned(), hook.to_owned()),
+                ("reason".to_owned(), reason.to_owned()),
+            ])
+            .inc();
     }
 
     /// One failed delivery attempt.

@@ -30,6 +30,7 @@ use crate::domain::search::SearchQuery;
 use crate::domain::subject::Subject;
 use crate::domain::text::nearest;
 
+mod alert;
 mod change;
 mod incident;
 mod info;
@@ -214,6 +215,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     outage::SUBSCRIBE,
     outage::UNSUBSCRIBE,
     outage::SUBSCRIPTIONS,
+    alert::ALERTS,
     change::CHANGE,
     change::CHANGES,
     change::CAB,
@@ -440,6 +442,8 @@ pub enum Command {
         incident: IncidentId,
     },
     Services,
+    /// `!alerts`: open incidents raised by monitoring alerts.
+    Alerts,
     Subscribe {
         service: String,
     },
@@ -512,6 +516,7 @@ impl Command {
                 | Command::Raci { .. }
                 | Command::Whois { .. }
                 | Command::Whoami
+                | Command::Alerts
                 | Command::Unknown { .. }
         )
     }
@@ -620,6 +625,7 @@ impl Command {
             | Command::OutageShow { .. }
             | Command::OutageLink { .. } => "outage",
             Command::Services => "services",
+            Command::Alerts => "alerts",
             Command::Subscribe { .. } => "subscribe",
             Command::Unsubscribe { .. } => "unsubscribe",
             Command::Subscriptions => "subscriptions",
@@ -841,6 +847,7 @@ pub fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, UsageErr
         "problem" | "problems" | "kedb" => problem::build(spec, args),
         "help" | "raci" | "whois" | "whoami" => info::build(spec, args),
         "report" => report::build(spec, args),
+        "alerts" => alert::build(spec, args),
         other => Err(err(format!("`{other}` has no parser"))),
     }
 }

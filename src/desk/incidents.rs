@@ -31,6 +31,9 @@ pub(crate) struct LogRequest {
     pub category: Option<String>,
     /// The reacted message: its author becomes the reporter.
     pub source: Option<(String, ReactedMessage)>,
+    /// The monitoring alert that raised it (RACI row `alert_incident`); its
+    /// card shows the alert.
+    pub alert: Option<crate::domain::alert::AlertKey>,
 }
 
 /// The most notes `!show` lists (the latest): about eight messages at most.
@@ -59,11 +62,19 @@ pub(crate) fn route_for(desk: &Desk, action: Action, inc: &Incident) -> Route {
 
 /// Where an incident of this service and category goes when it is logged
 /// (and when a correction re-routes it): the security row for the security
-/// category, the log row otherwise, with the service's owner.
-pub(crate) fn intake_route(desk: &Desk, service: Option<&str>, category: Option<&str>) -> (Action, Route) {
+/// category, the alert row for a monitoring alert, the log row otherwise,
+/// with the service's owner.
+pub(crate) fn intake_route(
+    desk: &Desk,
+    service: Option<&str>,
+    category: Option<&str>,
+    alerted: bool,
+) -> (Action, Route) {
     let policy = desk.policy();
     let action = if category == Some(policy.security_category.as_str()) {
         Action::SecurityIncident
+    } else if alerted {
+        Action::AlertIncident
     } else {
         Action::LogIncident
     };
@@ -90,6 +101,9 @@ pub(crate) async fn card(desk: &Desk, tx: &mut Act<'_>, inc: &Incident, new: boo
     let mut card = card_of(desk, inc, new, &reporter, assignee.as_deref(), sla.as_ref());
     // Its problem (or a known error it looks like) shows on the card.
     super::problems::decorate_card(tx, inc.id, &mut card).await?;
+    if let Some(alert) = store::alerts::by_incident(tx, inc.id).await? {
+        render::card_fields(&mut card.message, &alert);
+    }
     Ok(card)
 }
 
@@ -160,6 +174,16 @@ pub(crate) async fn log_incident(
     _channel: Option<&str>,
     req: LogRequest,
 ) -> DeskResult<Reply> {
+    log(desk, tx, actor, req).await.map(|(_, reply)| reply)
+}
+
+/// Logs an incident; returns it with the reply (an alert needs its id).
+pub(crate) async fn log(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    req: LogRequest,
+) -> DeskResult<(Incident, Reply)> {
     let policy = desk.policy();
     let now = tx.now;
     let title = bounded("title", &req.title, policy.limits.title_max, false)
@@ -177,7 +201,12 @@ pub(crate) async fn log_incident(
     };
     let impact = req.impact.unwrap_or(policy.default_impact);
     let urgency = req.urgency.unwrap_or(policy.default_urgency);
-    let (action, route) = intake_route(desk, service.map(|s| s.key.as_str()), category.as_deref());
+    let (action, route) = intake_route(
+        desk,
+        service.map(|s| s.key.as_str()),
+        category.as_deref(),
+        req.alert.is_some(),
+    );
     let (reporter, reporter_name, source_link, source_message) = match &req.source {
         Some((message_id, m)) => (
             m.author,
@@ -207,7 +236,12 @@ pub(crate) async fn log_incident(
     // Everything the first card shows is at hand: no need to read it back.
     let reporter_label = render::user_label(Some(&reporter_name), reporter);
     let sla = super::sla::sla_view_of(desk, &inc, &clocks, &Default::default(), now);
-    let mut out = vec![card_of(desk, &inc, true, &reporter_label, None, sla.as_ref())];
+    let mut first = card_of(desk, &inc, true, &reporter_label, None, sla.as_ref());
+    // An alert's card shows what raised it.
+    if let Some(alert) = &req.alert {
+        render::card_fields(&mut first.message, alert);
+    }
+    let mut out = vec![first];
     out.push(
         Outgoing::post(
             Destination::Thread(inc.id.to_string()),
@@ -237,7 +271,7 @@ pub(crate) async fn log_incident(
     if let Some((line, _)) = known_error {
         reply = format!("{reply}\n{line}");
     }
-    Ok(Reply::public(reply))
+    Ok((inc, Reply::public(reply)))
 }
 
 /// Loads an incident (who may act on it was decided by `permit`).
@@ -843,7 +877,7 @@ pub(crate) async fn edit(
         return rejected(render::nothing_to_edit(&inc));
     }
     // Where logging it as corrected would have sent it.
-    let (_, route) = intake_route(desk, inc.service.as_deref(), inc.category.as_deref());
+    let (_, route) = intake_route(desk, inc.service.as_deref(), inc.category.as_deref(), false);
     // First line is where logging it would have gone; an escalated one
     // stays at its tier of the new service's ladder (its last when shorter).
     let tiers = policy.tiers_for(inc.service.as_deref());
@@ -1046,6 +1080,7 @@ pub(crate) async fn reaction_action(
                 service: None,
                 category: None,
                 source: Some((message_id.to_owned(), m.clone())),
+                alert: None,
             };
             log_incident(desk, tx, &inbound.actor, inbound.channel.as_deref(), req)
                 .await

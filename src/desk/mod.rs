@@ -16,6 +16,7 @@
 //! desk's reactions, `writer` the group commit.
 
 mod act;
+mod alerts;
 mod cab;
 mod changes;
 mod clock;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+pub use alerts::{delivery, delivery_key};
 pub use clock::Clock;
 pub use emoji::Emoji;
 pub use reconcile::{Watch, Watched, RECONCILE};
@@ -86,6 +88,8 @@ pub enum Event {
         added: bool,
         message: Option<ReactedMessage>,
     },
+    /// A monitoring alert delivered to a hook (`/hooks/*`).
+    Alert(crate::domain::alert::Notification),
 }
 
 /// One inbound event with its identity (used to ignore replays).
@@ -268,6 +272,7 @@ impl Desk {
             Event::Command(Ok(cmd)) => cmd.spec().map_or("other", |s| s.name),
             Event::Command(Err(_)) => "usage",
             Event::Reaction { .. } => "reaction",
+            Event::Alert(_) => "alert",
         };
         crate::telemetry::metrics().command(kind, outcome, started.elapsed(), self.clock().now().timestamp_millis());
         match result {
@@ -306,6 +311,7 @@ impl Desk {
                 added,
                 message,
             } => return self.reaction(inbound, message_id, emoji, *added, message.clone()).await,
+            Event::Alert(_) => return alerts::receive(self, inbound).await,
         };
         // An integration (an allowed bot) is not answered for what its party
         // may not do: the same declarations, read before anything is claimed.
@@ -435,6 +441,7 @@ impl Desk {
                     service,
                     category,
                     source: None,
+                    alert: None,
                 };
                 incidents::log_incident(self, tx, actor, inbound.channel.as_deref(), req).await
             }
@@ -545,6 +552,7 @@ impl Desk {
             Command::OutageResolve { id, text } => outages::resolve_outage(self, tx, actor, id, text).await,
             Command::OutageShow { id } => outages::show_outage(self, tx, id).await,
             Command::Services => outages::services(self, tx, actor).await,
+            Command::Alerts => alerts::list(tx).await,
             Command::Subscribe { service } => outages::subscribe(self, tx, actor, &service).await,
             Command::Unsubscribe { service } => outages::unsubscribe(self, tx, actor, &service).await,
             Command::Subscriptions => outages::subscriptions(self, tx, actor).await,

@@ -3,6 +3,7 @@
 //! Nothing here may use async, SQL or serenity; time is always a parameter.
 //! Every other layer (desk, store, adapters) shares these rules.
 
+pub mod alert;
 pub mod audit;
 pub mod cab;
 pub mod change;

@@ -14,6 +14,8 @@ use super::RoleKey;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
     LogIncident,
+    /// An incident raised by a monitoring alert (`/hooks/*`).
+    AlertIncident,
     SecurityIncident,
     AssignIncident,
     UpdateIncident,
@@ -38,8 +40,9 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::LogIncident,
+        Action::AlertIncident,
         Action::SecurityIncident,
         Action::AssignIncident,
         Action::UpdateIncident,
@@ -66,6 +69,7 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::LogIncident => "log_incident",
+            Action::AlertIncident => "alert_incident",
             Action::SecurityIncident => "security_incident",
             Action::AssignIncident => "assign_incident",
             Action::UpdateIncident => "update_incident",

@@ -558,6 +558,11 @@ pub fn change_fixes_problem(p: crate::domain::problem::ProblemId) -> Phrase {
     Phrase::new(format!("raised it to fix {p}"))
 }
 
+/// A monitoring alert reported again while its incident is open.
+pub fn alert_repeated(count: i64) -> Phrase {
+    Phrase::new(format!("reported it again (seen {count} times)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

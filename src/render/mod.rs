@@ -37,6 +37,7 @@ use crate::domain::sla::{format_duration, ClockKind, ClockState, Remaining, Time
 use crate::domain::RoleKey;
 
 mod access;
+mod alert;
 mod cab;
 mod change;
 mod delivery;
@@ -54,6 +55,7 @@ mod sla;
 mod survey;
 
 pub use access::*;
+pub use alert::*;
 pub use cab::*;
 pub use change::*;
 pub use delivery::*;

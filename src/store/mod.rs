@@ -5,6 +5,7 @@
 //! timeout. Migrations in `migrations/` are embedded and applied at open.
 //! Every query is a function taking a connection or transaction.
 
+pub mod alerts;
 pub mod audit;
 pub mod cab;
 pub mod cards;

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `opsdesk` binary and the real adapters on real
 //! SQLite files. One test crate so everything links once.
 
+mod alerts;
 mod bot;
 mod changes;
 mod console;
