@@ -339,6 +339,17 @@ pub struct OutageFigures {
     pub longest_secs: i64,
 }
 
+/// Problem management: problems logged in the period, those still open and
+/// the known errors among them as the report is made, and the incidents of
+/// the period linked to a problem.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ProblemFigures {
+    pub logged: u32,
+    pub open: u32,
+    pub known_errors: u32,
+    pub incidents_linked: u32,
+}
+
 /// Change decisions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ChangeFigures {
@@ -396,6 +407,7 @@ pub struct Report {
     pub hierarchical_escalations: u32,
     pub major_incidents: u32,
     pub changes: ChangeFigures,
+    pub problems: ProblemFigures,
     pub outages: BTreeMap<String, OutageFigures>,
     pub days: Vec<Day>,
 }
@@ -451,6 +463,7 @@ impl Report {
             hierarchical_escalations: 0,
             major_incidents: 0,
             changes: ChangeFigures::default(),
+            problems: ProblemFigures::default(),
             outages: BTreeMap::new(),
             days: Vec::new(),
         };

@@ -178,6 +178,14 @@ fn sections(r: &Report) -> Vec<(String, String)> {
             .join("\n")
     };
     out.push(("Outages".to_owned(), outages));
+    let p = &r.problems;
+    out.push((
+        "Problems".to_owned(),
+        format!(
+            "{} logged; {} open, {} of them known errors; {} incidents linked to a problem",
+            p.logged, p.open, p.known_errors, p.incidents_linked
+        ),
+    ));
     out
 }
 

@@ -15,7 +15,7 @@ use crate::domain::incident::IncidentId;
 use crate::domain::priority::Priority;
 use crate::domain::raci::Action;
 use crate::domain::report::{
-    ChangeFacts, Decision, IncidentFacts, OutageFacts, Report, ReportQuery, Satisfaction, SlaResult,
+    ChangeFacts, Decision, IncidentFacts, OutageFacts, ProblemFigures, Report, ReportQuery, Satisfaction, SlaResult,
 };
 
 fn word(a: Action) -> &'static str {
@@ -27,7 +27,35 @@ pub async fn report(conn: &mut Conn, q: &ReportQuery) -> Result<Report> {
     let incidents = incidents(conn, q).await?;
     let changes = changes(conn, q).await?;
     let outages = outages(conn, q).await?;
-    Ok(Report::build(q.clone(), &incidents, &changes, &outages))
+    let mut report = Report::build(q.clone(), &incidents, &changes, &outages);
+    report.problems = problems(conn, q).await?;
+    Ok(report)
+}
+
+/// The problem figures of a report (the service filter applies; problems
+/// have no priority).
+pub async fn problems(conn: &mut Conn, q: &ReportQuery) -> Result<ProblemFigures> {
+    let (logged, open, known, linked): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM problems WHERE created_at >= ?1 AND created_at < ?2
+                   AND (?3 IS NULL OR service = ?3)),
+                (SELECT COUNT(*) FROM problems WHERE state NOT IN ('resolved', 'closed', 'cancelled')
+                   AND (?3 IS NULL OR service = ?3)),
+                (SELECT COUNT(*) FROM problems WHERE state = 'known_error' AND (?3 IS NULL OR service = ?3)),
+                (SELECT COUNT(*) FROM problem_incidents p JOIN incidents i ON i.id = p.incident_id
+                  WHERE i.created_at >= ?1 AND i.created_at < ?2 AND (?3 IS NULL OR i.service = ?3))",
+    )
+    .bind(to_ms(q.period.from))
+    .bind(to_ms(q.period.to))
+    .bind(&q.service)
+    .fetch_one(conn)
+    .await?;
+    let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok(ProblemFigures {
+        logged: n(logged),
+        open: n(open),
+        known_errors: n(known),
+        incidents_linked: n(linked),
+    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -459,3 +459,23 @@ async fn on_discord_the_workaround_reaches_the_linked_incident_thread_pinging_it
     bot.stop().await;
     assert_no_decode_problems();
 }
+
+#[tokio::test]
+async fn the_service_report_counts_problems_known_errors_and_linked_incidents() {
+    let db = TestDb::new();
+    let script = format!(
+        "{OPENED}\
+!problem assess PRB-1
+!problem workaround PRB-1 Open attachments in webmail
+!problem Printer queue stalls
+!problem cancel PRB-2 not a defect
+:as sam Service Desk
+!report 7d
+"
+    );
+    let out = console(&db, &script, &[]);
+    assert!(
+        out.contains("Problems: 2 logged; 1 open, 1 of them known errors; 2 incidents linked to a problem"),
+        "{out}"
+    );
+}
