@@ -190,6 +190,13 @@ impl Outgoing {
         }
     }
 
+    /// A post in the thread of `subject`'s card, about that subject (so it
+    /// is delivered after the card, in order with the record's other rows).
+    pub fn in_thread(subject: impl std::fmt::Display, message: OutMessage) -> Self {
+        let subject = subject.to_string();
+        Self::post(Destination::Thread(subject.clone()), message).about(subject)
+    }
+
     pub fn card(subject: impl Into<String>, destination: Destination, message: OutMessage) -> Self {
         Self {
             kind: OutKind::Card,

@@ -241,8 +241,7 @@ pub(crate) async fn write_review(
     let policy = desk.policy();
     let now = tx.now;
     let mut ch = load_change(tx, id).await?;
-    let note = bounded("review", text, policy.limits.note_max, false)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let note = bounded("review", text, policy.limits.note_max, false)?;
     ch.set_review(note.clone())
         .map_err(|e| DeskError::Rejected(render::review_refused(&ch, e)))?;
     store::changes::update(tx, &ch, now).await?;
@@ -274,8 +273,7 @@ pub(crate) async fn write_review(
 /// change authority's channel), and to its requester and implementer.
 pub(crate) async fn note(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id: ChangeId, text: &str) -> DeskResult<Reply> {
     let ch = load_change(tx, id).await?;
-    let body = bounded("note", text, desk.policy().limits.note_max, true)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let body = bounded("note", text, desk.policy().limits.note_max, true)?;
     let by = super::incidents::name_of(tx, actor.user).await?;
     let posted = render::record_note(&id.to_string(), &ch.title, &by, &body);
     let place = if store::cab::get(tx, id).await?.is_some() {
@@ -382,8 +380,7 @@ async fn windowed_change(tx: &mut Act<'_>, firing: &Firing) -> DeskResult<Option
 pub(crate) async fn file_change(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, req: FileRequest) -> DeskResult<Reply> {
     let policy = desk.policy();
     let now = tx.now;
-    let title = bounded("title", &req.title, policy.limits.title_max, false)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let title = bounded("title", &req.title, policy.limits.title_max, false)?;
     let Some(service) = policy.service(&req.service) else {
         return rejected(render::unknown_service(policy, &req.service));
     };
@@ -643,10 +640,7 @@ pub(crate) async fn decide(
     let policy = desk.policy();
     let mut ch = load_change(tx, id).await?;
     let reason = match reason {
-        Some(r) => Some(
-            bounded("reason", &r, policy.limits.note_max, false)
-                .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-        ),
+        Some(r) => Some(bounded("reason", &r, policy.limits.note_max, false)?),
         None => None,
     };
     let to = if authorize {

@@ -11,7 +11,7 @@
 
 use super::act::Act;
 use super::fanout::Notice;
-use super::{rejected, Actor, Desk, DeskError, DeskResult, Reply};
+use super::{rejected, Actor, Desk, DeskResult, Reply};
 use crate::domain::audit::AuditAction;
 use crate::domain::escalation::{ladder, next_rung, next_tier, Party, TierError};
 use crate::domain::incident::{Incident, IncidentId};
@@ -108,7 +108,7 @@ async fn announce(
     let subject = inc.id.to_string();
     let mut out = vec![
         super::incidents::card(desk, tx, inc, false).await?,
-        Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(text)).about(&subject),
+        Outgoing::in_thread(&subject, OutMessage::text(text)),
     ];
     out.extend(notify(desk, action, inc, route, ping, text));
     Ok(out)
@@ -117,10 +117,7 @@ async fn announce(
 /// An optional reason, trimmed and checked against the note limit (newlines kept).
 pub(crate) fn checked_reason(desk: &Desk, reason: Option<String>) -> DeskResult<Option<String>> {
     match reason {
-        Some(r) => Ok(Some(
-            bounded("reason", &r, desk.policy().limits.note_max, true)
-                .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?,
-        )),
+        Some(r) => Ok(Some(bounded("reason", &r, desk.policy().limits.note_max, true)?)),
         None => Ok(None),
     }
 }
@@ -207,7 +204,7 @@ pub(crate) async fn escalate_functional(
             &[Party::Responsible]
         };
         let mut out = moved;
-        out.push(Outgoing::post(Destination::Thread(subject.clone()), OutMessage::text(&text)).about(&subject));
+        out.push(Outgoing::in_thread(&subject, OutMessage::text(&text)));
         out.extend(notify_beside(
             desk,
             Action::EscalateFunctional,

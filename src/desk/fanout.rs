@@ -111,7 +111,7 @@ pub(crate) fn fan_out(desk: &Desk, n: Notice<'_>) -> Vec<Outgoing> {
         .collect();
     if let (true, Some(user)) = (n.ping.contains(&Party::Assignee), n.assignee) {
         let message = OutMessage::text(n.text.clone()).pinging_users([user]);
-        out.push(Outgoing::post(Destination::Thread(n.subject.clone()), message).about(n.subject.clone()));
+        out.push(Outgoing::in_thread(&n.subject, message));
     }
     out
 }

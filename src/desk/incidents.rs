@@ -186,8 +186,7 @@ pub(crate) async fn log(
 ) -> DeskResult<(Incident, Reply)> {
     let policy = desk.policy();
     let now = tx.now;
-    let title = bounded("title", &req.title, policy.limits.title_max, false)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let title = bounded("title", &req.title, policy.limits.title_max, false)?;
     let service = match req.service.as_deref() {
         None => None,
         Some(name) => match policy.service(name) {
@@ -196,7 +195,7 @@ pub(crate) async fn log(
         },
     };
     let category = match req.category {
-        Some(c) => Some(bounded("category", &c, 40, false).map_err(|e| DeskError::Rejected(render::text_refused(&e)))?),
+        Some(c) => Some(bounded("category", &c, 40, false)?),
         None => None,
     };
     let impact = req.impact.unwrap_or(policy.default_impact);
@@ -242,13 +241,10 @@ pub(crate) async fn log(
         render::card_fields(&mut first.message, alert);
     }
     let mut out = vec![first];
-    out.push(
-        Outgoing::post(
-            Destination::Thread(inc.id.to_string()),
-            OutMessage::text(render::thread_welcome(&inc, &reporter_name)).pinging_users([reporter]),
-        )
-        .about(inc.id.to_string()),
-    );
+    out.push(Outgoing::in_thread(
+        inc.id,
+        OutMessage::text(render::thread_welcome(&inc, &reporter_name)).pinging_users([reporter]),
+    ));
     out.extend(inform(desk, &route, action, &inc, &inc.handler_role));
     // A known error on its service: its thread and card say so (`problems`).
     let known_error = super::problems::suggest_known_error(tx, &inc, &mut out).await?;
@@ -563,10 +559,7 @@ pub(crate) async fn assign(
     if assignee != actor.user {
         thread = thread.pinging_users([assignee]);
     }
-    let out = vec![
-        card(desk, tx, &inc, false).await?,
-        Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
-    ];
+    let out = vec![card(desk, tx, &inc, false).await?, Outgoing::in_thread(id, thread)];
     let details = if assignee == actor.user {
         render::history::took_it()
     } else {
@@ -616,10 +609,7 @@ pub(crate) async fn reprioritize(
     if inc.priority.level() < from.level() {
         thread = thread.pinging_roles([inc.handler_role.clone()]);
     }
-    let mut out = vec![
-        card(desk, tx, &inc, false).await?,
-        Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()),
-    ];
+    let mut out = vec![card(desk, tx, &inc, false).await?, Outgoing::in_thread(id, thread)];
     let route = route_for(desk, Action::UpdateIncident, &inc);
     out.extend(inform(desk, &route, Action::UpdateIncident, &inc, &inc.handler_role));
     let details = render::history::reprioritized(from, &inc, reason.as_deref());
@@ -730,18 +720,15 @@ pub(crate) async fn move_incident(
         ))),
     };
     if let Some(thread) = thread {
-        out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
+        out.push(Outgoing::in_thread(id, thread));
     }
     // Duplicates' reporters hear of the original's progress in their threads.
     for dup in store::links::pointing_at(tx, id, LinkKind::DuplicateOf).await? {
         if let Some(d) = store::incidents::get(tx, dup).await? {
-            out.push(
-                Outgoing::post(
-                    Destination::Thread(dup.to_string()),
-                    OutMessage::text(render::original_moved(dup, &inc)).pinging_users([d.reporter]),
-                )
-                .about(dup.to_string()),
-            );
+            out.push(Outgoing::in_thread(
+                dup,
+                OutMessage::text(render::original_moved(dup, &inc)).pinging_users([d.reporter]),
+            ));
         }
     }
     let route = route_for(desk, action, &inc);
@@ -829,10 +816,9 @@ pub(crate) async fn edit(
         return rejected(render::reporter_edits_only_while_new(prefix, &inc));
     }
     let (title, service, category) = fields;
-    let text_refused = |e| DeskError::Rejected(render::text_refused(&e));
     let mut list = Vec::new();
     if let Some(t) = title {
-        let t = bounded("title", &t, policy.limits.title_max, false).map_err(text_refused)?;
+        let t = bounded("title", &t, policy.limits.title_max, false)?;
         if t != inc.title {
             list.push(render::Correction {
                 field: "title",
@@ -862,7 +848,7 @@ pub(crate) async fn edit(
     if let Some(c) = category {
         let c = match c.as_str() {
             "" | "none" | "-" => None,
-            _ => Some(bounded("category", &c, 40, false).map_err(text_refused)?),
+            _ => Some(bounded("category", &c, 40, false)?),
         };
         if c != inc.category {
             list.push(render::Correction {
@@ -918,7 +904,7 @@ pub(crate) async fn edit(
     } else {
         moved
     };
-    out.push(Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string()));
+    out.push(Outgoing::in_thread(id, thread));
     let update = route_for(desk, Action::UpdateIncident, &inc);
     out.extend(inform(desk, &update, Action::UpdateIncident, &inc, &inc.handler_role));
     let mut reply = render::edited_reply(policy, &inc, &list, rerouted);
@@ -947,8 +933,7 @@ pub(crate) async fn note(
 ) -> DeskResult<Reply> {
     let now = tx.now;
     let inc = incident(tx, id).await?;
-    let body = bounded("note", text, desk.policy().limits.note_max, true)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let body = bounded("note", text, desk.policy().limits.note_max, true)?;
     store::incidents::add_note(tx, id, actor.user, &body, now).await?;
     let by = name_of(tx, actor.user).await?;
     // The reporter's note is news to those working the incident.
@@ -958,7 +943,7 @@ pub(crate) async fn note(
     } else {
         OutMessage::text(render::note_added(&inc, &by, &body))
     };
-    let out = vec![Outgoing::post(Destination::Thread(id.to_string()), thread).about(id.to_string())];
+    let out = vec![Outgoing::in_thread(id, thread)];
     tx.record(
         Some(actor.user),
         Action::UpdateIncident,

@@ -12,14 +12,9 @@ use super::{rejected, Actor, Desk, DeskResult, Reply};
 use crate::domain::audit::AuditAction;
 use crate::domain::incident::{IncidentId, LinkKind, State};
 use crate::domain::outage::OutageId;
-use crate::message::{Destination, OutMessage, Outgoing};
+use crate::message::{OutMessage, Outgoing};
 use crate::render;
 use crate::store;
-
-/// A post in an incident's thread.
-fn thread(id: IncidentId, msg: OutMessage) -> Outgoing {
-    Outgoing::post(Destination::Thread(id.to_string()), msg).about(id.to_string())
-}
 
 /// Refuses a second link between two incidents, saying how they are linked.
 async fn refuse_if_linked(tx: &mut Act<'_>, a: IncidentId, b: IncidentId) -> DeskResult<()> {
@@ -41,7 +36,10 @@ pub(crate) async fn link(tx: &mut Act<'_>, actor: &Actor, a: IncidentId, b: Inci
     store::links::add(tx, a, b, LinkKind::Related, actor.user, now).await?;
     let by = name_of(tx, actor.user).await?;
     let text = render::linked(a, b, &by);
-    let out = vec![thread(a, OutMessage::text(&text)), thread(b, OutMessage::text(&text))];
+    let out = vec![
+        Outgoing::in_thread(a, OutMessage::text(&text)),
+        Outgoing::in_thread(b, OutMessage::text(&text)),
+    ];
     tx.record(
         Some(actor.user),
         AuditAction::IncidentLink,
@@ -91,11 +89,11 @@ pub(crate) async fn duplicate(
     let by = name_of(tx, actor.user).await?;
     let reporter = name_of(tx, copy.reporter).await?;
     let out = vec![
-        thread(
+        Outgoing::in_thread(
             dup,
             OutMessage::text(render::marked_duplicate(&copy, &original, &by)).pinging_users([copy.reporter]),
         ),
-        thread(
+        Outgoing::in_thread(
             of,
             OutMessage::text(render::gained_duplicate(&original, &copy, &reporter)),
         ),
@@ -156,11 +154,14 @@ pub(crate) async fn parent(
     }
     let now = tx.now;
     let by = name_of(tx, actor.user).await?;
-    let mut out = vec![thread(id, OutMessage::text(render::parented(&parent, children, &by)))];
+    let mut out = vec![Outgoing::in_thread(
+        id,
+        OutMessage::text(render::parented(&parent, children, &by)),
+    )];
     for &child in children {
         store::links::add(tx, child, id, LinkKind::ChildOf, actor.user, now).await?;
         let c = incident(tx, child).await?;
-        out.push(thread(
+        out.push(Outgoing::in_thread(
             child,
             OutMessage::text(render::follows_parent(child, &parent)).pinging_users([c.reporter]),
         ));
@@ -197,7 +198,7 @@ pub(crate) async fn link_outage(
     }
     let now = tx.now;
     store::outages::link_incident(tx, outage, id, now).await?;
-    let out = vec![thread(
+    let out = vec![Outgoing::in_thread(
         id,
         OutMessage::text(render::linked_to_outage(desk.policy(), &o, &inc)),
     )];

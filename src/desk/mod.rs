@@ -175,6 +175,14 @@ pub(crate) enum DeskError {
 
 pub(crate) type DeskResult<T> = Result<T, DeskError>;
 
+/// A text refused by `domain::text::bounded` (empty, too long) is a
+/// refusal that says so: every command's text check is `bounded(…)?`.
+impl From<crate::domain::text::TextError> for DeskError {
+    fn from(e: crate::domain::text::TextError) -> Self {
+        DeskError::Rejected(render::text_refused(&e))
+    }
+}
+
 pub(crate) fn rejected<T>(msg: impl Into<String>) -> DeskResult<T> {
     Err(DeskError::Rejected(msg.into()))
 }

@@ -88,8 +88,7 @@ pub(crate) async fn notify_subscribers(tx: &mut Act<'_>, o: &Outage, notice: i64
 }
 
 pub(crate) fn text_arg(desk: &Desk, field: &'static str, raw: &str) -> DeskResult<String> {
-    bounded(field, raw, desk.policy().outage.summary_max, false)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))
+    bounded(field, raw, desk.policy().outage.summary_max, false).map_err(DeskError::from)
 }
 
 pub(crate) async fn declare_outage(
@@ -164,13 +163,10 @@ async fn link_recent_incidents(desk: &Desk, tx: &mut Act<'_>, outage: &Outage) -
             continue;
         };
         store::outages::link_incident(tx, outage.id, id, now).await?;
-        out.push(
-            Outgoing::post(
-                Destination::Thread(id.to_string()),
-                OutMessage::text(render::linked_to_outage(desk.policy(), outage, &inc)),
-            )
-            .about(id.to_string()),
-        );
+        out.push(Outgoing::in_thread(
+            id,
+            OutMessage::text(render::linked_to_outage(desk.policy(), outage, &inc)),
+        ));
     }
     if !out.is_empty() {
         tx.record(
@@ -357,7 +353,7 @@ pub(crate) async fn tell_outage_over(
         text,
     ))
     .pinging_users([inc.reporter]);
-    let out = vec![Outgoing::post(Destination::Thread(inc.id.to_string()), msg).about(inc.id.to_string())];
+    let out = vec![Outgoing::in_thread(inc.id, msg)];
     tx.record(
         Some(actor.user),
         Action::OutageResolve,
@@ -383,11 +379,10 @@ pub(crate) async fn link_known_outage(
     };
     let now = tx.now;
     store::outages::link_incident(tx, outage.id, inc.id, now).await?;
-    let told = Outgoing::post(
-        Destination::Thread(inc.id.to_string()),
+    let told = Outgoing::in_thread(
+        inc.id,
         OutMessage::text(render::linked_to_outage(desk.policy(), &outage, inc)),
-    )
-    .about(inc.id.to_string());
+    );
     Ok(Some((outage, told)))
 }
 
@@ -432,8 +427,7 @@ pub(crate) async fn note(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id: Outag
     let Some(outage) = store::outages::get(tx, id).await? else {
         return rejected(render::unknown_outage(policy, id));
     };
-    let body = crate::domain::text::bounded("note", text, policy.limits.note_max, true)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let body = crate::domain::text::bounded("note", text, policy.limits.note_max, true)?;
     let by = super::incidents::name_of(tx, actor.user).await?;
     let posted = render::record_note(&id.to_string(), &outage.summary, &by, &body);
     let fallback = policy.incident_manager();

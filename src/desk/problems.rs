@@ -106,13 +106,7 @@ fn refused(prefix: &str, p: &Problem) -> impl Fn(InvalidProblemMove) -> DeskErro
 }
 
 fn checked_text(desk: &Desk, field: &'static str, text: &str) -> DeskResult<String> {
-    bounded(field, text, desk.policy().limits.note_max, false)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))
-}
-
-/// A post in an incident's thread.
-fn thread(id: IncidentId, msg: OutMessage) -> Outgoing {
-    Outgoing::post(Destination::Thread(id.to_string()), msg).about(id.to_string())
+    bounded(field, text, desk.policy().limits.note_max, false).map_err(DeskError::from)
 }
 
 /// Checks that every incident exists and may be linked to `p` (not linked to
@@ -144,7 +138,10 @@ async fn link_checked(tx: &mut Act<'_>, actor: &Actor, p: &Problem, incidents: &
     let now = tx.now;
     for inc in incidents {
         store::problems::link_incident(tx, p.id, inc.id, actor.user, now).await?;
-        let out = vec![thread(inc.id, OutMessage::text(render::incident_linked_to_problem(p)))];
+        let out = vec![Outgoing::in_thread(
+            inc.id,
+            OutMessage::text(render::incident_linked_to_problem(p)),
+        )];
         tx.record(
             Some(actor.user),
             Action::ProblemUpdate,
@@ -166,8 +163,7 @@ pub(crate) async fn log_problem(
     from: &[IncidentId],
 ) -> DeskResult<Reply> {
     let policy = desk.policy();
-    let title = bounded("title", title, policy.limits.title_max, false)
-        .map_err(|e| DeskError::Rejected(render::text_refused(&e)))?;
+    let title = bounded("title", title, policy.limits.title_max, false)?;
     let service = match service {
         None => None,
         Some(name) => match policy.service(name) {
@@ -307,7 +303,7 @@ pub(crate) async fn step(
                 }
                 if let Some(inc) = store::incidents::get(tx, *inc_id).await? {
                     let msg = pinging_workers(OutMessage::text(render::workaround_for_incident(&p)), &inc);
-                    out.push(thread(*inc_id, msg));
+                    out.push(Outgoing::in_thread(*inc_id, msg));
                     told.push(*inc_id);
                 }
             }
@@ -403,7 +399,7 @@ async fn settle(
                 &inc,
             )
             .pinging_users([inc.reporter]);
-            let out = vec![thread(inc_id, msg)];
+            let out = vec![Outgoing::in_thread(inc_id, msg)];
             tx.record(
                 Some(actor.user),
                 Action::ProblemResolve,
@@ -516,7 +512,10 @@ pub(crate) async fn suggest_known_error(
     if let Some(card) = out.first_mut().and_then(|o| o.message.card.as_mut()) {
         card.fields.push(render::incident_problem_field(&p, false));
     }
-    out.push(thread(inc.id, OutMessage::text(render::looks_like_known_error(&p))));
+    out.push(Outgoing::in_thread(
+        inc.id,
+        OutMessage::text(render::looks_like_known_error(&p)),
+    ));
     Ok(Some((
         render::looks_like_known_error(&p),
         render::history::suggested_known_error(p.id),

@@ -21,7 +21,7 @@ use crate::domain::sla::{
     due_thresholds, threshold_instant, Calendar, ClockKind, ReopenPolicy, SlaError, SlaPolicy, StoredClock, Threshold,
 };
 use crate::domain::UserId;
-use crate::message::{Destination, OutMessage, Outgoing};
+use crate::message::{OutMessage, Outgoing};
 use crate::render::{self, ClockView, SlaView};
 use crate::store::{self, StoreError};
 
@@ -271,8 +271,8 @@ pub(crate) async fn acknowledge(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id
     let by = super::incidents::name_of(tx, actor.user).await?;
     let out = vec![
         super::incidents::card(desk, tx, &inc, false).await?,
-        Outgoing::post(
-            Destination::Thread(id.to_string()),
+        Outgoing::in_thread(
+            id,
             OutMessage::text(render::acknowledged_notice(
                 &inc,
                 &by,
@@ -280,8 +280,7 @@ pub(crate) async fn acknowledge(desk: &Desk, tx: &mut Act<'_>, actor: &Actor, id
                 target,
                 calendar.basis(),
             )),
-        )
-        .about(id.to_string()),
+        ),
     ];
     let details = render::history::acknowledged(elapsed, target);
     tx.record(

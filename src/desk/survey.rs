@@ -9,7 +9,7 @@ use super::{rejected, Actor, Desk, DeskError, DeskResult, Firing, Outcome, Reply
 use crate::domain::incident::{Incident, IncidentId, State};
 use crate::domain::timer::TimerKind;
 use crate::domain::UserId;
-use crate::message::{Destination, OutMessage, Outgoing};
+use crate::message::{OutMessage, Outgoing};
 use crate::render;
 use crate::store;
 
@@ -22,13 +22,12 @@ pub(crate) async fn ask_survey(desk: &Desk, tx: &mut Act<'_>, inc: &Incident, by
     let timeout = desk.policy().survey_timeout;
     let reporter = super::incidents::name_of(tx, inc.reporter).await?;
     let text = render::resolved_notice(inc, by, &reporter, timeout);
-    let question = Outgoing::post(
-        Destination::Thread(inc.id.to_string()),
+    let question = Outgoing::in_thread(
+        inc.id,
         OutMessage::text(text)
             .pinging_users([inc.reporter])
             .with_reactions([Emoji::Fixed.as_str(), Emoji::NotFixed.as_str()]),
-    )
-    .about(inc.id.to_string());
+    );
     let outbox_id = store::outbox::enqueue_one(tx, &question, now).await?;
     store::surveys::ask(tx, inc.id, outbox_id, now).await?;
     let id = inc.id.to_string();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::util::{opsdesk, scalar, text, TestDb};
+use crate::util::{opsdesk, scalar, text, until, TestDb};
 
 const TOKEN: &str = "hook-secret-for-tests";
 const WAIT: Duration = Duration::from_secs(60);
@@ -42,19 +42,6 @@ fn alertmanager_binary() -> Option<&'static str> {
         panic!("prometheus-alertmanager is required under CI (apt-get install prometheus-alertmanager)");
     }
     None
-}
-
-/// Waits for `cond` with a deadline, polling.
-async fn until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// A loopback receiver recording every webhook body Alertmanager sends it.
@@ -119,7 +106,7 @@ receivers:
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    until("Alertmanager is ready", || {
+    until("Alertmanager is ready", WAIT, || {
         let r = http.get(format!("{am_url}/-/ready")).send();
         async move { r.await.is_ok_and(|r| r.status().is_success()) }
     })
@@ -150,7 +137,7 @@ async fn start_desk(
         .kill_on_drop(true);
     let mut desk = cmd.spawn().unwrap();
     let stdin = desk.stdin.take().unwrap();
-    until("opsdesk answers /healthz", || {
+    until("opsdesk answers /healthz", WAIT, || {
         let r = http.get(format!("{base}/healthz")).send();
         async move { r.await.is_ok_and(|r| r.status().is_success()) }
     })
@@ -207,7 +194,7 @@ async fn alertmanager_alerts_become_one_incident_each_repeats_and_replays_change
     };
     post(vec![alert("db1", None), alert("db2", None)]).await;
 
-    until("one incident per alert", || async {
+    until("one incident per alert", WAIT, || async {
         scalar(&db, "SELECT COUNT(*) FROM incidents").await == 2
     })
     .await;
@@ -227,7 +214,7 @@ async fn alertmanager_alerts_become_one_incident_each_repeats_and_replays_change
         .starts_with("http://prom.test/graph"));
 
     // Alertmanager resends the group every repeat_interval: deduplicated, nothing new.
-    until("a repeat notification was deduplicated", || {
+    until("a repeat notification was deduplicated", WAIT, || {
         let m = metric(&http, &base, "opsdesk_alerts_deduplicated_total{hook=\"alertmanager\"}");
         async move { m.await >= 2.0 }
     })
@@ -281,7 +268,7 @@ async fn alertmanager_alerts_become_one_incident_each_repeats_and_replays_change
     // endsAt in the past: Alertmanager sends the resolved notification; nobody took it, so it resolves.
     let past = (chrono::Utc::now() - chrono::TimeDelta::minutes(1)).to_rfc3339();
     post(vec![alert("db1", Some(&past))]).await;
-    until("the recovered alert's incident is resolved", || async {
+    until("the recovered alert's incident is resolved", WAIT, || async {
         scalar(
             &db,
             "SELECT COUNT(*) FROM incidents i JOIN alert_keys a ON a.incident_id = i.id
@@ -327,7 +314,7 @@ async fn the_hooks_refuse_a_body_too_large_a_malformed_one_naming_the_field_and_
     let mut desk = cmd.spawn().unwrap();
     let stdin = desk.stdin.take().unwrap();
     let http = reqwest::Client::new();
-    until("opsdesk answers /healthz", || {
+    until("opsdesk answers /healthz", WAIT, || {
         let r = http.get(format!("{base}/healthz")).send();
         async move { r.await.is_ok_and(|r| r.status().is_success()) }
     })
@@ -390,7 +377,7 @@ async fn with_alerts_group_an_alertmanager_group_is_one_incident_listing_its_ale
         .await
         .unwrap();
     assert!(r.status().is_success());
-    until("the group's incident lists its three alerts", || async {
+    until("the group's incident lists its three alerts", WAIT, || async {
         scalar(
             &db,
             "SELECT COUNT(*) FROM alert_keys WHERE key LIKE 'group:%' AND alerts LIKE '%db3%'",

@@ -153,14 +153,11 @@ async fn as_pid_1_sigterm_still_stops_the_console_cleanly() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"!incident Printer jammed\n").await.unwrap();
     stdin.flush().await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while scalar_or_zero(&db, "SELECT COUNT(*) FROM incidents").await == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the console logged the incident"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let db_ref = &db;
+    crate::util::until("the console logged the incident", WAIT, || async move {
+        scalar_or_zero(db_ref, "SELECT COUNT(*) FROM incidents").await > 0
+    })
+    .await;
     // The process inside the namespace is PID 1 there: signal it by its outer pid.
     let inner = std::fs::read_to_string(format!("/proc/{}/task/{0}/children", child.id().unwrap())).unwrap();
     let pid = inner.split_whitespace().next().expect("opsdesk runs").to_owned();

@@ -89,6 +89,20 @@ pub fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
     out.lines().filter(|l| l.contains(needle)).collect()
 }
 
+/// Waits until `cond` holds, polling it, and fails the test after `within`:
+/// a wait on a condition, never a fixed sleep.
+pub async fn until<F, Fut>(what: &str, within: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The id of the last message printed with `needle`: `[#chan #12] …` → "12".
 pub fn id_of_last(out: &str, needle: &str) -> String {
     let line = lines_with(out, needle)
