@@ -80,6 +80,33 @@ struct RawReports {
     /// None when absent: agents and service owners only.
     #[serde(default)]
     roles: Vec<RoleKey>,
+    /// The scheduled digest; none when absent.
+    #[serde(default)]
+    digest: Option<RawDigest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    channel: String,
+    #[serde(default = "default_digest_every")]
+    every: String,
+    #[serde(default = "default_digest_at")]
+    at: String,
+    #[serde(default = "default_digest_tz")]
+    tz: String,
+}
+
+fn default_digest_every() -> String {
+    "7d".into()
+}
+
+fn default_digest_at() -> String {
+    "Mon 09:00".into()
+}
+
+fn default_digest_tz() -> String {
+    "UTC".into()
 }
 
 /// Service reports (`[reports]`): who reads them besides the agents and the
@@ -87,6 +114,16 @@ struct RawReports {
 #[derive(Debug, Clone)]
 pub struct ReportPolicy {
     pub roles: Vec<RoleKey>,
+    /// `[reports.digest]`: last period's report posted on a schedule.
+    pub digest: Option<DigestSettings>,
+}
+
+/// Where and when the scheduled digest is posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSettings {
+    /// A channel, by name or id, as the platform knows it.
+    pub channel: String,
+    pub schedule: crate::domain::digest::DigestSchedule,
 }
 
 impl ReportPolicy {
@@ -736,8 +773,23 @@ impl Policy {
         for (i, r) in raw.reports.roles.iter().enumerate() {
             role_known(r, format!("reports.roles[{i}]"))?;
         }
+        let digest = match raw.reports.digest {
+            None => None,
+            Some(d) => {
+                let channel = d.channel.trim().trim_start_matches('#').to_owned();
+                if channel.is_empty() {
+                    return Err(invalid(
+                        "reports.digest.channel: name the channel the digest is posted in".into(),
+                    ));
+                }
+                let schedule = crate::domain::digest::DigestSchedule::parse(&d.every, &d.at, &d.tz)
+                    .map_err(|e| invalid(format!("reports.digest.{e}")))?;
+                Some(DigestSettings { channel, schedule })
+            }
+        };
         let reports = ReportPolicy {
             roles: raw.reports.roles,
+            digest,
         };
         let problem = check_problem(raw.problem, &role_known)?;
         let alerts = check_alerts(raw.alerts, &services)?;
@@ -1976,6 +2028,40 @@ mod tests {
                 .unwrap();
         assert_eq!(freeze.change.freezes.len(), 1);
         assert_eq!(freeze.change.freezes[0].name, "year end");
+    }
+
+    #[test]
+    fn the_report_digest_is_off_by_default_and_its_schedule_is_checked_naming_the_key() {
+        assert!(Policy::defaults().reports.digest.is_none());
+        let p = load_with("[reports.digest]\nchannel = \"#service-level\"").unwrap();
+        let digest = p.reports.digest.unwrap();
+        assert_eq!(digest.channel, "service-level");
+        assert_eq!(digest.schedule.describe(), "every 7d, Mon 09:00 UTC");
+        for (overlay, want) in [
+            (
+                "[reports.digest]\nchannel = \" \"",
+                "reports.digest.channel: name the channel",
+            ),
+            (
+                "[reports.digest]\nchannel = \"x\"\nevery = \"3d\"",
+                "reports.digest.at: a weekday needs",
+            ),
+            (
+                "[reports.digest]\nchannel = \"x\"\nat = \"noon\"",
+                "reports.digest.at: `noon` is not a time",
+            ),
+            (
+                "[reports.digest]\nchannel = \"x\"\ntz = \"Moon\"",
+                "reports.digest.tz: `Moon`",
+            ),
+            (
+                "[reports.digest]\nchannel = \"x\"\nevery = \"90m\"",
+                "reports.digest.every:",
+            ),
+        ] {
+            let err = load_with(overlay).unwrap_err().to_string();
+            assert!(err.contains(want), "{overlay}: {err}");
+        }
     }
 
     #[test]

@@ -246,6 +246,7 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
     let transport = Arc::new(ConsoleTransport::new(desk.clone(), out.clone(), ids.clone()));
     let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone())
         .giving_up_after(desk.policy().outbox.give_up_after);
+    crate::scheduler::arm(&desk).await;
     let flush = || async {
         if let Err(e) = desk.fire_due_timers().await {
             if !desk.store().note_fault(&e) {

@@ -1,6 +1,7 @@
 //! The scheduler: wakes at the next due timer (or when told timers changed),
 //! fires what is due through the desk, and on start catches up on everything
-//! that fell due while the bot was down.
+//! that fell due while the bot was down (each once). At start it also arms
+//! the timers the configuration schedules (the report digest).
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::store;
 /// Runs until `shutdown` resolves.
 pub async fn run(desk: Desk, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    arm(&desk).await;
     loop {
         if let Err(e) = desk.fire_due_timers().await {
             // Due timers stay due; a storage fault is logged once by the store.
@@ -23,6 +25,16 @@ pub async fn run(desk: Desk, shutdown: impl Future<Output = ()>) {
             _ = &mut shutdown => return,
             _ = desk.timers_changed().notified() => {}
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Arms the timers the configuration schedules (the report digest) once at
+/// start; a storage fault is logged and the desk runs on without them.
+pub async fn arm(desk: &Desk) {
+    if let Err(e) = desk.arm_digest().await {
+        if !desk.store().note_fault(&e) {
+            tracing::error!(error = %e, "arming the report digest failed");
         }
     }
 }

@@ -81,3 +81,117 @@ async fn report_counts_incidents_worked_by_commands() {
         "{empty}"
     );
 }
+
+/// A desk whose policy posts a weekly digest in #service-level, Mondays
+/// 09:00 UTC, over `store` (a restart keeps the store, not the desk).
+fn digest_desk(store: &crate::store::Store, clock: &Clock, at: &str) -> Desk {
+    let mut policy = Policy::defaults();
+    policy.reports.digest = Some(crate::config::DigestSettings {
+        channel: "service-level".into(),
+        schedule: crate::domain::digest::DigestSchedule::parse("7d", at, "UTC").unwrap(),
+    });
+    Desk::new(store.clone(), policy, clock.clone())
+}
+
+/// The due times of the digest's pending postings.
+async fn pending_digests(desk: &Desk) -> Vec<String> {
+    testing::texts(
+        desk.store(),
+        "SELECT key FROM timers WHERE kind = 'report_digest' AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at",
+    )
+    .await
+}
+
+/// The digests posted: (destination, card) of each, oldest first.
+async fn digests_posted(desk: &Desk) -> Vec<(String, String)> {
+    testing::pairs(
+        desk.store(),
+        "SELECT destination, payload FROM outbox WHERE payload LIKE '%Service report%' ORDER BY id",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_digest_posts_last_weeks_report_in_its_channel_on_monday_and_schedules_the_next() {
+    let (store, _dir) = temp_store().await;
+    // Wednesday 2026-11-25.
+    let clock = Clock::fixed(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
+    let desk = digest_desk(&store, &clock, "Mon 09:00");
+    let alice = actor("alice", &[]);
+    say(&desk, "1", &alice, "!incident mail is down service=email").await;
+    say(&desk, "2", &alice, "!incident vpn flaps service=vpn").await;
+    desk.arm_digest().await.unwrap();
+    assert_eq!(pending_digests(&desk).await, ["2026-11-30T09:00:00Z"]);
+    clock.advance(Utc.with_ymd_and_hms(2026, 11, 30, 8, 59, 0).unwrap() - clock.now());
+    desk.fire_due_timers().await.unwrap();
+    assert!(digests_posted(&desk).await.is_empty());
+    clock.advance(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap() - clock.now());
+    desk.fire_due_timers().await.unwrap();
+    let posted = digests_posted(&desk).await;
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let (destination, card) = &posted[0];
+    assert!(destination.contains("service-level"), "{destination}");
+    // Monday 23 to Sunday 29 November (the card's end is exclusive), both incidents in it.
+    assert!(
+        card.contains("Service report 2026-11-23 00:00 – 2026-11-30 00:00 UTC"),
+        "{card}"
+    );
+    assert!(card.contains("2 logged"), "{card}");
+    assert_eq!(pending_digests(&desk).await, ["2026-12-07T09:00:00Z"]);
+    let said = testing::text(
+        desk.store(),
+        "SELECT details FROM audit WHERE action = 'report_digest' ORDER BY id DESC LIMIT 1",
+    )
+    .await;
+    assert_eq!(said, "posted the scheduled report digest in #service-level");
+}
+
+#[tokio::test]
+async fn a_digest_missed_for_weeks_is_posted_once_for_the_latest_week_and_a_restart_adds_none() {
+    let (store, _dir) = temp_store().await;
+    let clock = Clock::fixed(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
+    let desk = digest_desk(&store, &clock, "Mon 09:00");
+    desk.arm_digest().await.unwrap();
+    // Down from before the 30 November posting until Wednesday 16 December:
+    // three postings were missed.
+    clock.advance(Utc.with_ymd_and_hms(2026, 12, 16, 10, 0, 0).unwrap() - clock.now());
+    let restarted = digest_desk(&store, &clock, "Mon 09:00");
+    restarted.arm_digest().await.unwrap();
+    assert_eq!(
+        pending_digests(&restarted).await,
+        ["2026-11-30T09:00:00Z"],
+        "the overdue posting stays, to be made once"
+    );
+    assert_eq!(restarted.fire_due_timers().await.unwrap(), 1);
+    assert_eq!(restarted.fire_due_timers().await.unwrap(), 0);
+    let posted = digests_posted(&restarted).await;
+    assert_eq!(posted.len(), 1, "one catch-up, not one per missed week: {posted:?}");
+    // The latest posting due was Monday 14 December: its week is 7 to 13 December.
+    assert!(
+        posted[0]
+            .1
+            .contains("Service report 2026-12-07 00:00 – 2026-12-14 00:00 UTC"),
+        "{}",
+        posted[0].1
+    );
+    assert_eq!(pending_digests(&restarted).await, ["2026-12-21T09:00:00Z"]);
+    let again = digest_desk(&store, &clock, "Mon 09:00");
+    again.arm_digest().await.unwrap();
+    assert_eq!(pending_digests(&again).await, ["2026-12-21T09:00:00Z"]);
+}
+
+#[tokio::test]
+async fn a_changed_schedule_moves_the_pending_posting_and_removing_the_digest_cancels_it() {
+    let (store, _dir) = temp_store().await;
+    let clock = Clock::fixed(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap());
+    digest_desk(&store, &clock, "Mon 09:00").arm_digest().await.unwrap();
+    let friday = digest_desk(&store, &clock, "Fri 16:00");
+    friday.arm_digest().await.unwrap();
+    assert_eq!(pending_digests(&friday).await, ["2026-11-27T16:00:00Z"]);
+    let without = Desk::new(store.clone(), Policy::defaults(), clock.clone());
+    without.arm_digest().await.unwrap();
+    assert!(pending_digests(&without).await.is_empty());
+    clock.advance(Utc.with_ymd_and_hms(2026, 12, 30, 0, 0, 0).unwrap() - clock.now());
+    assert_eq!(without.fire_due_timers().await.unwrap(), 0);
+    assert!(digests_posted(&without).await.is_empty());
+}

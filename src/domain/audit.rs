@@ -91,11 +91,13 @@ pub enum AuditAction {
     ChangeWindow,
     /// A CAB vote's reminder to members who have not voted.
     CabRemind,
+    /// The scheduled report digest posted (`[reports.digest]`).
+    ReportDigest,
 }
 
 impl AuditAction {
     /// The desk's own steps (every RACI action is one more).
-    pub const OWN: [AuditAction; 18] = [
+    pub const OWN: [AuditAction; 19] = [
         AuditAction::Acknowledge,
         AuditAction::CabBallot,
         AuditAction::CabClose,
@@ -114,6 +116,7 @@ impl AuditAction {
         AuditAction::ChangeReview,
         AuditAction::ChangeWindow,
         AuditAction::CabRemind,
+        AuditAction::ReportDigest,
     ];
 
     /// The stored word.
@@ -138,6 +141,7 @@ impl AuditAction {
             AuditAction::ChangeReview => "change_review",
             AuditAction::ChangeWindow => "change_window",
             AuditAction::CabRemind => "cab_remind",
+            AuditAction::ReportDigest => "report_digest",
         }
     }
 

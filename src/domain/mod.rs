@@ -7,6 +7,7 @@ pub mod alert;
 pub mod audit;
 pub mod cab;
 pub mod change;
+pub mod digest;
 pub mod escalation;
 pub mod fault;
 pub mod ids;

@@ -353,7 +353,7 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, SlaError> {
 /// This is the instant itself for an ordinary local time, the first of the two for an
 /// ambiguous one (when clocks fall back) and the end of the gap for a skipped one (when
 /// clocks spring forward). The map is monotonic, so opening hours never run backwards.
-fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(at) => Some(at.with_timezone(&Utc)),
         LocalResult::Ambiguous(a, b) => Some(a.min(b).with_timezone(&Utc)),

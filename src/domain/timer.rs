@@ -20,10 +20,12 @@ pub enum TimerKind {
     ChangeWindowEnd,
     /// A CAB vote's reminder to members who have not voted.
     CabRemind,
+    /// The scheduled report digest's next posting (`[reports.digest]`).
+    ReportDigest,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 7] = [
+    pub const ALL: [TimerKind; 8] = [
         TimerKind::Sla,
         TimerKind::Survey,
         TimerKind::CabClose,
@@ -31,6 +33,7 @@ impl TimerKind {
         TimerKind::ChangeWindowStart,
         TimerKind::ChangeWindowEnd,
         TimerKind::CabRemind,
+        TimerKind::ReportDigest,
     ];
 
     /// The stored word.
@@ -43,6 +46,7 @@ impl TimerKind {
             TimerKind::ChangeWindowStart => "change_window_start",
             TimerKind::ChangeWindowEnd => "change_window_end",
             TimerKind::CabRemind => "cab_remind",
+            TimerKind::ReportDigest => "report_digest",
         }
     }
 

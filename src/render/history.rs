@@ -413,6 +413,10 @@ pub fn window_ended(state: ChangeState) -> Phrase {
     }
 }
 
+pub fn digest_posted(channel: &str) -> Phrase {
+    Phrase::new(format!("posted the scheduled report digest in #{channel}"))
+}
+
 pub fn vote_reminded(count: usize) -> Phrase {
     Phrase::new(format!("reminded {count} member(s) who had not voted"))
 }

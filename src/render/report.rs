@@ -19,6 +19,11 @@ pub const CARD_MAX_TOTAL: usize = 6000;
 /// The reaction that answers `!report` once its card is queued.
 pub const REPORT_POSTED: &str = "📊";
 
+/// The line above a scheduled digest's card (`[reports.digest]`).
+pub fn digest_heading(schedule: &crate::domain::digest::DigestSchedule) -> String {
+    format!("📅 Scheduled report digest ({}).", schedule.describe())
+}
+
 /// The most breaches the card lists by name.
 const BREACHES_LISTED: usize = 15;
 

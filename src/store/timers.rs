@@ -89,6 +89,18 @@ pub async fn cancel_one(conn: &mut Conn, kind: &str, key: &str) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
+/// The unfired, uncancelled timers of `kind`, soonest first.
+pub async fn pending_of_kind(conn: &mut Conn, kind: &str) -> Result<Vec<Timer>> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, kind, key, subject, due_at, payload FROM timers
+          WHERE kind = ? AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
+    )
+    .bind(kind)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(timer).collect()
+}
+
 type Row = (i64, String, String, String, i64, String);
 
 fn timer(r: Row) -> Result<Timer> {

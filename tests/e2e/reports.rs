@@ -146,3 +146,28 @@ async fn on_discord_the_report_is_one_embed_within_the_limits() {
     .await;
     bot.stop().await;
 }
+
+#[test]
+fn the_scheduled_digest_posts_in_its_channel_and_catches_up_once_after_a_long_gap() {
+    let db = TestDb::new();
+    let config = db.dir.path().join("digest.toml");
+    std::fs::write(
+        &config,
+        "[reports.digest]\nchannel = \"service-level\"\nevery = \"7d\"\nat = \"Mon 09:00\"\n",
+    )
+    .expect("write config");
+    let config = config.display().to_string();
+    // Sixteen days on: two weekly postings fell due, one digest is posted.
+    let out = console(
+        &db,
+        ":as alice\n!incident Mail is down service=email\n:clock +16d\n",
+        &["--config", &config],
+    );
+    let posted = crate::util::lines_with(&out, "Scheduled report digest (every 7d, Mon 09:00 UTC)");
+    assert_eq!(posted.len(), 1, "{out}");
+    assert!(posted[0].starts_with("[#service-level #"), "{out}");
+    assert_eq!(crate::util::lines_with(&out, "┃ Service report").len(), 1, "{out}");
+    // A restart a week later: the next posting, once.
+    let again = console(&db, ":clock +23d\n", &["--config", &config]);
+    assert_eq!(crate::util::lines_with(&again, "┃ Service report").len(), 1, "{again}");
+}
