@@ -121,7 +121,10 @@ pub(crate) fn card_of(
     if let Some(sla) = sla {
         render::card_sla(&mut card, sla);
     }
-    let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(card);
+    // The card's buttons follow its state: an edit after a move changes them.
+    let mut msg = OutMessage::text(render::card_text(policy, inc, new))
+        .with_card(card)
+        .with_buttons(render::incident_buttons(inc));
     if new {
         msg = msg.pinging_roles([inc.handler_role.clone()]);
     }
