@@ -15,6 +15,7 @@
 //! only log incidents (the integrations party). DMs are
 //! served to members of the desk's guild only, with their roles there.
 
+mod components;
 mod directory;
 mod pace;
 mod slash;

@@ -118,6 +118,10 @@ pub fn why_no_vote(
     }
 }
 
+pub fn no_vote_on(id: crate::domain::change::ChangeId) -> String {
+    format!("{id} has no CAB vote.")
+}
+
 /// The title of the report form (`/incident` with no title, and 🎫's details).
 pub fn report_form_title() -> String {
     truncate("Report an incident", FORM_TITLE_MAX)
