@@ -12,9 +12,10 @@ use serenity::all::{
     CreateModal, InputTextStyle,
 };
 
+use crate::command::{self, Args, Command, UsageError};
 use crate::config::Policy;
 use crate::domain::change::ChangeId;
-use crate::domain::incident::IncidentId;
+use crate::domain::incident::{HoldReason, IncidentId, State};
 use crate::message::{ButtonRow, ButtonStyle, CardAction};
 use crate::render::{self, FormField};
 
@@ -23,6 +24,7 @@ const PREFIX: &str = "opsdesk:";
 /// Discord's limits on components.
 pub const ROWS_MAX: usize = 5;
 pub const BUTTONS_PER_ROW_MAX: usize = 5;
+#[cfg(test)]
 pub const CUSTOM_ID_MAX: usize = 100;
 
 /// A form the desk asks for in a modal.
@@ -209,6 +211,164 @@ pub fn values(rows: &[ActionRow]) -> HashMap<String, String> {
             _ => None,
         })
         .collect()
+}
+
+/// The command a button stands for, when it performs one at once (the
+/// others open a form or answer a question).
+pub fn command_of(action: CardAction) -> Option<Command> {
+    Some(match action {
+        CardAction::Take(id) => Command::Take { id },
+        CardAction::Start(id) => Command::Status {
+            id,
+            state: State::InProgress,
+            hold: None,
+            reason: None,
+        },
+        CardAction::Escalate(id) => Command::Escalate {
+            id,
+            up: false,
+            reason: None,
+        },
+        CardAction::Reopen(id) => Command::Reopen { id, reason: None },
+        CardAction::Hold(_) | CardAction::Resolve(_) | CardAction::CompleteDetails(_) | CardAction::WhyNoVote(_) => {
+            return None
+        }
+    })
+}
+
+/// The form a button opens, with the command whose parties may fill it in
+/// (checked before the form opens, so a refusal comes at once).
+pub fn form_of(action: CardAction) -> Option<(Form, Command)> {
+    Some(match action {
+        CardAction::Hold(id) => (
+            Form::Hold(id),
+            Command::Status {
+                id,
+                state: State::OnHold,
+                hold: Some(HoldReason::AwaitingCaller),
+                reason: None,
+            },
+        ),
+        CardAction::Resolve(id) => (
+            Form::Resolve(id),
+            Command::Resolve {
+                id,
+                resolution: String::new(),
+            },
+        ),
+        CardAction::CompleteDetails(id) => (
+            Form::Details(id),
+            Command::Edit {
+                id,
+                title: None,
+                service: None,
+                category: None,
+            },
+        ),
+        _ => return None,
+    })
+}
+
+fn typed(name: &str, positional: Vec<String>, named: &[(&str, Option<&String>)]) -> Result<Command, UsageError> {
+    let spec = command::spec(name).expect("a command of the table");
+    let args = Args {
+        positional,
+        named: named
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), v.clone())))
+            .collect(),
+        unknown: None,
+    };
+    command::build(spec, args)
+}
+
+/// What a submitted form performs: one or two commands (the details form
+/// corrects the incident and adds its description as a note), each typed
+/// through the same builder as chat text, so bad input gets the command's
+/// own usage refusal. Each comes with the suffix of its event key.
+pub fn form_commands(form: Form, values: &HashMap<String, String>) -> Vec<(&'static str, Result<Command, UsageError>)> {
+    let get = |k: &str| values.get(k);
+    match form {
+        Form::Resolve(id) => vec![(
+            "",
+            typed(
+                "resolve",
+                [id.to_string()].into_iter().chain(get("resolution").cloned()).collect(),
+                &[],
+            ),
+        )],
+        Form::Hold(id) => {
+            // `caller` and `awaiting_caller` are both what it waits for.
+            let kind = get("kind").map(|k| {
+                let k = k.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+                if k.starts_with("awaiting_") {
+                    k
+                } else {
+                    format!("awaiting_{k}")
+                }
+            });
+            let reason = match (kind, get("why")) {
+                (Some(k), Some(why)) => Some(format!("{k} {why}")),
+                (Some(k), None) => Some(k),
+                (None, _) => None,
+            };
+            let positional = [id.to_string(), "on_hold".to_owned()].into_iter().chain(reason).collect();
+            vec![("", typed("status", positional, &[]))]
+        }
+        Form::Report => {
+            let cmd = typed(
+                "incident",
+                get("title").cloned().into_iter().collect(),
+                &[
+                    ("impact", get("impact")),
+                    ("urgency", get("urgency")),
+                    ("service", get("service")),
+                ],
+            )
+            .and_then(|cmd| match cmd {
+                Command::Incident {
+                    title,
+                    impact,
+                    urgency,
+                    service,
+                    category,
+                    ..
+                } => Ok(Command::Incident {
+                    title,
+                    impact,
+                    urgency,
+                    service,
+                    category,
+                    description: get("description").cloned(),
+                }),
+                other => Ok(other),
+            });
+            vec![("", cmd)]
+        }
+        Form::Details(id) => {
+            let mut out = Vec::new();
+            if get("title").is_some() || get("service").is_some() {
+                out.push((
+                    "",
+                    typed(
+                        "edit",
+                        vec![id.to_string()],
+                        &[("title", get("title")), ("service", get("service"))],
+                    ),
+                ));
+            }
+            if let Some(text) = get("description") {
+                out.push((
+                    ":note",
+                    Ok(Command::Note {
+                        id,
+                        text: text.clone(),
+                    }),
+                ));
+            }
+            out
+        }
+    }
 }
 
 #[cfg(test)]

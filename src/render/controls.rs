@@ -214,6 +214,16 @@ pub fn control_unknown() -> String {
     "That button is no longer in use: use the card's current buttons or type the command.".to_owned()
 }
 
+/// The answer to a form submitted with nothing in it.
+pub fn form_empty() -> String {
+    "Nothing was filled in: nothing changed.".to_owned()
+}
+
+/// The answer to an interaction the desk had nothing to do with.
+pub fn nothing_to_do() -> String {
+    "Nothing to do.".to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
