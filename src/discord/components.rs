@@ -312,7 +312,10 @@ pub fn form_commands(form: Form, values: &HashMap<String, String>) -> Vec<(&'sta
                 (Some(k), None) => Some(k),
                 (None, _) => None,
             };
-            let positional = [id.to_string(), "on_hold".to_owned()].into_iter().chain(reason).collect();
+            let positional = [id.to_string(), "on_hold".to_owned()]
+                .into_iter()
+                .chain(reason)
+                .collect();
             vec![("", typed("status", positional, &[]))]
         }
         Form::Report => {
@@ -325,23 +328,11 @@ pub fn form_commands(form: Form, values: &HashMap<String, String>) -> Vec<(&'sta
                     ("service", get("service")),
                 ],
             )
-            .and_then(|cmd| match cmd {
-                Command::Incident {
-                    title,
-                    impact,
-                    urgency,
-                    service,
-                    category,
-                    ..
-                } => Ok(Command::Incident {
-                    title,
-                    impact,
-                    urgency,
-                    service,
-                    category,
-                    description: get("description").cloned(),
-                }),
-                other => Ok(other),
+            .map(|mut cmd| {
+                if let Command::Incident { description, .. } = &mut cmd {
+                    *description = get("description").cloned();
+                }
+                cmd
             });
             vec![("", cmd)]
         }
@@ -358,13 +349,7 @@ pub fn form_commands(form: Form, values: &HashMap<String, String>) -> Vec<(&'sta
                 ));
             }
             if let Some(text) = get("description") {
-                out.push((
-                    ":note",
-                    Ok(Command::Note {
-                        id,
-                        text: text.clone(),
-                    }),
-                ));
+                out.push((":note", Ok(Command::Note { id, text: text.clone() })));
             }
             out
         }
@@ -399,7 +384,14 @@ mod tests {
         for f in [Form::Resolve(inc), Form::Hold(inc), Form::Report, Form::Details(inc)] {
             assert_eq!(parse(&form_id(f)), Some(Pressed::Submitted(f)));
         }
-        for foreign in ["", "take:INC-1", "opsdesk:take", "opsdesk:take:CHG-1", "opsdesk:fly:INC-1", "opsdesk:take:INC-1:x"] {
+        for foreign in [
+            "",
+            "take:INC-1",
+            "opsdesk:take",
+            "opsdesk:take:CHG-1",
+            "opsdesk:fly:INC-1",
+            "opsdesk:take:INC-1:x",
+        ] {
             assert_eq!(parse(foreign), None, "{foreign}");
         }
     }

@@ -818,10 +818,14 @@ impl Handler {
                 return;
             }
             let given = |name: &str| {
-                cmd.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
-                    serenity::all::CommandDataOptionValue::String(s) => Some(s.clone()),
-                    _ => None,
-                })
+                cmd.data
+                    .options
+                    .iter()
+                    .find(|o| o.name == name)
+                    .and_then(|o| match &o.value {
+                        serenity::all::CommandDataOptionValue::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
             };
             let prefill = components::Prefill {
                 service: given("service"),
@@ -862,7 +866,9 @@ impl Handler {
             _ => {
                 if self.desk.first_time(&key, &actor).await {
                     let unknown = crate::render::control_unknown();
-                    target.answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) }).await;
+                    target
+                        .answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) })
+                        .await;
                 }
                 return;
             }
@@ -922,7 +928,9 @@ impl Handler {
         let Some(components::Pressed::Submitted(kind)) = components::parse(&form.data.custom_id) else {
             if self.desk.first_time(&key, &actor).await {
                 let unknown = crate::render::control_unknown();
-                target.answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) }).await;
+                target
+                    .answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) })
+                    .await;
             }
             return;
         };
@@ -962,7 +970,11 @@ impl Handler {
                     return Outcome::Reply(Reply::private(crate::render::form_empty()));
                 }
                 let text = texts.join("\n");
-                Outcome::Reply(if private { Reply::private(text) } else { Reply::public(text) })
+                Outcome::Reply(if private {
+                    Reply::private(text)
+                } else {
+                    Reply::public(text)
+                })
             })
             .await;
     }

@@ -160,7 +160,13 @@ fn field(label: &str, placeholder: &str, required: bool, paragraph: bool, max: u
 }
 
 pub fn title_field(policy: &Policy, required: bool) -> FormField {
-    field("Title", "What is wrong, in one line", required, false, policy.limits.title_max)
+    field(
+        "Title",
+        "What is wrong, in one line",
+        required,
+        false,
+        policy.limits.title_max,
+    )
 }
 
 pub fn description_field(policy: &Policy) -> FormField {
@@ -183,7 +189,13 @@ pub fn impact_field() -> FormField {
 }
 
 pub fn urgency_field() -> FormField {
-    field("Urgency", "high, medium or low: how soon it must be fixed", false, false, 10)
+    field(
+        "Urgency",
+        "high, medium or low: how soon it must be fixed",
+        false,
+        false,
+        10,
+    )
 }
 
 pub fn resolution_field(policy: &Policy) -> FormField {
@@ -205,7 +217,13 @@ pub fn hold_kind_field() -> FormField {
 }
 
 pub fn hold_reason_field(policy: &Policy) -> FormField {
-    field("Why", "What it waits for, in words", false, true, policy.limits.note_max)
+    field(
+        "Why",
+        "What it waits for, in words",
+        false,
+        true,
+        policy.limits.note_max,
+    )
 }
 
 /// The answer to a press of a button whose form is already open elsewhere

@@ -28,9 +28,12 @@ fn buttons(m: &StoredMessage) -> Vec<String> {
 async fn card(fake: &FakeDiscord, channel: u64, id: &str) -> StoredMessage {
     let needle = format!("New incident {id} ");
     let find = || {
-        fake.bot_messages(channel)
-            .into_iter()
-            .find(|m| m.create_body.as_ref().and_then(|b| b["content"].as_str()).is_some_and(|c| c.contains(&needle)))
+        fake.bot_messages(channel).into_iter().find(|m| {
+            m.create_body
+                .as_ref()
+                .and_then(|b| b["content"].as_str())
+                .is_some_and(|c| c.contains(&needle))
+        })
     };
     bot::eventually(fake, &format!("the card of {id}"), || find().is_some()).await;
     find().unwrap()
@@ -43,7 +46,13 @@ async fn press(fake: &FakeDiscord, channel: u64, message: u64, user: u64, custom
 }
 
 /// Submits `modal` (a callback's data) as `user` with `values`; waits for the answer.
-async fn submit(fake: &FakeDiscord, modal: &Value, user: u64, channel: u64, values: &[(&str, &str)]) -> InteractionRecord {
+async fn submit(
+    fake: &FakeDiscord,
+    modal: &Value,
+    user: u64,
+    channel: u64,
+    values: &[(&str, &str)],
+) -> InteractionRecord {
     let (id, _) = fake.inject_modal_submit(ModalSpec::of(modal, user, channel, values));
     fake.wait_for_interaction_response(id, WAIT).await.unwrap()
 }
@@ -71,7 +80,11 @@ fn inputs(modal: &Value) -> Vec<String> {
 /// bob reports `title` in #general; returns the card of INC-1 in #service-desk.
 async fn reported(fake: &FakeDiscord, title: &str) -> StoredMessage {
     let spec = fake.spec();
-    fake.inject_message(spec.channel_id("general"), spec.user_id("bob"), &format!("!incident {title}"));
+    fake.inject_message(
+        spec.channel_id("general"),
+        spec.user_id("bob"),
+        &format!("!incident {title}"),
+    );
     card(fake, spec.channel_id("service-desk"), "INC-1").await
 }
 
@@ -101,7 +114,11 @@ async fn an_agent_pressing_take_is_assigned_and_the_cards_buttons_change() {
     assert!(!private && said.contains("INC-1"), "{said}");
     assert!(record.rejected_callbacks.is_empty(), "{:?}", record.rejected_callbacks);
     assert_eq!(
-        scalar(&db, &format!("SELECT COUNT(*) FROM incidents WHERE assignee = {alice} AND state = 'assigned'")).await,
+        scalar(
+            &db,
+            &format!("SELECT COUNT(*) FROM incidents WHERE assignee = {alice} AND state = 'assigned'")
+        )
+        .await,
         1
     );
     bot::eventually(&fake, "the card's buttons to follow its state", || {
@@ -131,14 +148,16 @@ async fn a_replayed_press_does_nothing_twice() {
     let (desk_ch, alice) = (spec.channel_id("service-desk"), spec.user_id("alice"));
     let card = reported(&fake, "VPN drops").await;
 
-    let (first, _) = fake.inject_component_interaction(ComponentSpec::button("opsdesk:take:INC-1", alice, desk_ch, card.id));
+    let (first, _) =
+        fake.inject_component_interaction(ComponentSpec::button("opsdesk:take:INC-1", alice, desk_ch, card.id));
     fake.inject_duplicate_last().expect("the press replayed");
     fake.wait_for_interaction_response(first, WAIT).await.unwrap();
     // A later press through the same path is answered: the replay was handled before it.
     let later = press(&fake, desk_ch, card.id, alice, "opsdesk:start:INC-1").await;
     assert!(answer(&later).0.contains("INC-1"));
     bot::eventually(&fake, "the card shows work started", || {
-        fake.message(card.id).is_some_and(|m| buttons(&m).first().map(String::as_str) == Some("opsdesk:hold:INC-1"))
+        fake.message(card.id)
+            .is_some_and(|m| buttons(&m).first().map(String::as_str) == Some("opsdesk:hold:INC-1"))
     })
     .await;
     let record = fake.interaction(first).unwrap();
@@ -148,7 +167,11 @@ async fn a_replayed_press_does_nothing_twice() {
         record.rejected_callbacks
     );
     assert_eq!(
-        scalar(&db, "SELECT COUNT(*) FROM audit WHERE subject = 'INC-1' AND action = 'assign_incident'").await,
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM audit WHERE subject = 'INC-1' AND action = 'assign_incident'"
+        )
+        .await,
         1
     );
     bot.stop().await;
@@ -173,10 +196,17 @@ async fn a_reporter_pressing_take_is_refused_privately_and_nothing_changes() {
     assert_eq!(record.callback_type(), Some(4));
     assert!(answer(&record).1);
     assert_eq!(
-        scalar(&db, "SELECT COUNT(*) FROM incidents WHERE assignee IS NULL AND state = 'new'").await,
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM incidents WHERE assignee IS NULL AND state = 'new'"
+        )
+        .await,
         1
     );
-    assert!(fake.message(card.id).unwrap().edit_bodies.is_empty(), "the card is not edited");
+    assert!(
+        fake.message(card.id).unwrap().edit_bodies.is_empty(),
+        "the card is not edited"
+    );
     bot.stop().await;
     assert_no_decode_problems();
 }
@@ -194,7 +224,14 @@ async fn resolve_opens_a_form_whose_submit_resolves_with_that_resolution() {
     let modal = record.modal().expect("a form");
     assert_eq!(modal["title"], "Resolve INC-1");
     assert_eq!(inputs(&modal), ["resolution"]);
-    let done = submit(&fake, &modal, alice, desk_ch, &[("resolution", "renewed the certificate")]).await;
+    let done = submit(
+        &fake,
+        &modal,
+        alice,
+        desk_ch,
+        &[("resolution", "renewed the certificate")],
+    )
+    .await;
     let (said, private) = answer(&done);
     assert!(!private, "{said}");
     assert_eq!(
@@ -202,7 +239,8 @@ async fn resolve_opens_a_form_whose_submit_resolves_with_that_resolution() {
         "resolved: renewed the certificate"
     );
     bot::eventually(&fake, "the card offers Reopen", || {
-        fake.message(card.id).is_some_and(|m| buttons(&m) == ["opsdesk:reopen:INC-1"])
+        fake.message(card.id)
+            .is_some_and(|m| buttons(&m) == ["opsdesk:reopen:INC-1"])
     })
     .await;
     bot.stop().await;
@@ -229,14 +267,22 @@ async fn hold_opens_a_form_whose_submit_puts_it_on_hold_with_the_reason() {
     assert!(private && said.contains("is not what it waits for"), "{said}");
     assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 1").await, "assigned");
 
-    let held = submit(&fake, &modal, alice, desk_ch, &[("kind", "vendor"), ("why", "RMA for the disk")]).await;
+    let held = submit(
+        &fake,
+        &modal,
+        alice,
+        desk_ch,
+        &[("kind", "vendor"), ("why", "RMA for the disk")],
+    )
+    .await;
     assert!(!answer(&held).1);
     assert_eq!(
         text(&db, "SELECT state || ' ' || hold_reason FROM incidents WHERE id = 1").await,
         "on_hold awaiting_vendor"
     );
     bot::eventually(&fake, "the card offers Resume", || {
-        fake.message(card.id).is_some_and(|m| buttons(&m).first().map(String::as_str) == Some("opsdesk:start:INC-1"))
+        fake.message(card.id)
+            .is_some_and(|m| buttons(&m).first().map(String::as_str) == Some("opsdesk:start:INC-1"))
     })
     .await;
     bot.stop().await;
@@ -251,12 +297,14 @@ async fn incident_with_no_title_opens_the_report_form_and_its_submit_logs_the_in
     let bot = bot::start(&fake, &db).await;
     let (general, bob) = (spec.channel_id("general"), spec.user_id("bob"));
 
-    let incident = fake
-        .commands()
-        .into_iter()
-        .find(|c| c["name"] == "incident")
-        .unwrap();
-    let title = incident["options"].as_array().unwrap().iter().find(|o| o["name"] == "title").unwrap().clone();
+    let incident = fake.commands().into_iter().find(|c| c["name"] == "incident").unwrap();
+    let title = incident["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "title")
+        .unwrap()
+        .clone();
     assert_ne!(title["required"], true, "/incident may be given no title");
 
     let (id, _) = fake.inject_interaction(InteractionSpec::slash("incident", bob, general).string("impact", "high"));
@@ -264,10 +312,20 @@ async fn incident_with_no_title_opens_the_report_form_and_its_submit_logs_the_in
     let modal = record.modal().expect("the report form");
     assert_eq!(modal["title"], "Report an incident");
     assert_eq!(inputs(&modal), ["title", "description", "service", "impact", "urgency"]);
-    assert_eq!(modal["components"][3]["components"][0]["value"], "high", "the option fills the form in");
+    assert_eq!(
+        modal["components"][3]["components"][0]["value"], "high",
+        "the option fills the form in"
+    );
 
     // An unknown service is refused with the desk's words; nothing is logged.
-    let refused = submit(&fake, &modal, bob, general, &[("title", "VPN is down"), ("service", "teleport")]).await;
+    let refused = submit(
+        &fake,
+        &modal,
+        bob,
+        general,
+        &[("title", "VPN is down"), ("service", "teleport")],
+    )
+    .await;
     assert!(answer(&refused).1);
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM incidents").await, 0);
 
@@ -288,7 +346,11 @@ async fn incident_with_no_title_opens_the_report_form_and_its_submit_logs_the_in
     let (said, private) = answer(&logged);
     assert!(!private && said.starts_with("INC-1 logged: P1"), "{said}");
     assert_eq!(
-        text(&db, &format!("SELECT title || '|' || service FROM incidents WHERE reporter = {bob}")).await,
+        text(
+            &db,
+            &format!("SELECT title || '|' || service FROM incidents WHERE reporter = {bob}")
+        )
+        .await,
         "VPN is down|vpn"
     );
     assert_eq!(
@@ -360,7 +422,11 @@ async fn why_cant_i_vote_answers_eligible_and_ineligible_members_privately() {
         spec.user_id("carlos"),
         spec.user_id("dana"),
     );
-    let filed = fake.inject_message(general, alice, "!change Upgrade the MTA service=email risk=medium type=normal");
+    let filed = fake.inject_message(
+        general,
+        alice,
+        "!change Upgrade the MTA service=email risk=medium type=normal",
+    );
     bot::reply_to(&fake, general, filed).await;
     let call = fake.inject_message(cab, carlos, "!cab CHG-1");
     bot::reply_to(&fake, cab, call).await;
@@ -375,10 +441,58 @@ async fn why_cant_i_vote_answers_eligible_and_ineligible_members_privately() {
     let (said, private) = answer(&press(&fake, cab, vote.id, dana, "opsdesk:whyvote:CHG-1").await);
     assert!(private && said.starts_with("You may vote on CHG-1"), "{said}");
     let (said, private) = answer(&press(&fake, cab, vote.id, bob, "opsdesk:whyvote:CHG-1").await);
-    assert!(private && said.starts_with("You cannot vote on CHG-1: voting needs one of these roles: CAB"), "{said}");
+    assert!(
+        private && said.starts_with("You cannot vote on CHG-1: voting needs one of these roles: CAB"),
+        "{said}"
+    );
     let (said, _) = answer(&press(&fake, cab, vote.id, alice, "opsdesk:whyvote:CHG-1").await);
     assert!(said.contains("you requested this change"), "{said}");
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM cab_ballots").await, 0, "asking is not voting");
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM cab_ballots").await,
+        0,
+        "asking is not voting"
+    );
+    bot.stop().await;
+    assert_no_decode_problems();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_the_desk_is_slow_to_answer_is_deferred_within_the_deadline_and_answered_after() {
+    use sqlx::Executor;
+
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let bot = bot::start(&fake, &db).await;
+    let (desk_ch, alice) = (spec.channel_id("service-desk"), spec.user_id("alice"));
+    let card = reported(&fake, "Wi-Fi keeps dropping").await;
+    bot::eventually(&fake, "the card's thread", || !fake.threads().is_empty()).await;
+
+    // Someone else holds the database's write lock: the desk waits for it.
+    let mut blocker = db.conn().await;
+    blocker.execute("BEGIN IMMEDIATE").await.unwrap();
+    let (id, _) =
+        fake.inject_component_interaction(ComponentSpec::button("opsdesk:take:INC-1", alice, desk_ch, card.id));
+    let deferred = fake.wait_for_interaction_response(id, WAIT).await.unwrap();
+    assert_eq!(deferred.callback_type(), Some(5), "deferred: {:?}", deferred.callback);
+    assert!(deferred.rejected_callbacks.is_empty(), "within the deadline");
+    assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 1").await, "new");
+    blocker.execute("COMMIT").await.unwrap();
+
+    bot::eventually(&fake, "the deferred answer edited in", || {
+        fake.interaction(id).is_some_and(|r| !r.original_edits.is_empty())
+    })
+    .await;
+    let record = fake.interaction(id).unwrap();
+    assert!(
+        record.original_edits[0]["content"].as_str().unwrap().contains("INC-1"),
+        "{:?}",
+        record.original_edits
+    );
+    assert_eq!(
+        scalar(&db, &format!("SELECT COUNT(*) FROM incidents WHERE assignee = {alice}")).await,
+        1
+    );
     bot.stop().await;
     assert_no_decode_problems();
 }

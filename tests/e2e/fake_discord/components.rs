@@ -51,7 +51,12 @@ fn chars(v: &Value) -> Option<usize> {
 
 fn length(path: &[String], obj: &Value, field: &str, min: usize, max: usize, required: bool) -> Result<(), Violation> {
     match chars(&obj[field]) {
-        None if required => Err(Violation::at(path, field, "BASE_TYPE_REQUIRED", "This field is required")),
+        None if required => Err(Violation::at(
+            path,
+            field,
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        )),
         None => Ok(()),
         Some(n) if n < min || n > max => Err(Violation::at(
             path,
@@ -93,7 +98,12 @@ pub fn check_message(components: &Value) -> Result<(), Violation> {
             ));
         }
         let Some(children) = row["components"].as_array() else {
-            return Err(Violation::at(&rpath, "components", "BASE_TYPE_REQUIRED", "This field is required"));
+            return Err(Violation::at(
+                &rpath,
+                "components",
+                "BASE_TYPE_REQUIRED",
+                "This field is required",
+            ));
         };
         if children.is_empty() {
             return Err(Violation::at(
@@ -167,7 +177,12 @@ pub fn check_modal(data: &Value) -> Result<(), Violation> {
     length(&root, data, "custom_id", 1, 100, true)?;
     length(&root, data, "title", 1, 45, true)?;
     let Some(rows) = data["components"].as_array() else {
-        return Err(Violation::at(&root, "components", "BASE_TYPE_REQUIRED", "This field is required"));
+        return Err(Violation::at(
+            &root,
+            "components",
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        ));
     };
     if rows.is_empty() {
         return Err(Violation::at(
@@ -214,7 +229,12 @@ pub fn check_modal(data: &Value) -> Result<(), Violation> {
         let min = input["min_length"].as_u64();
         let max = input["max_length"].as_u64();
         if min.is_some_and(|m| m > 4000) {
-            return Err(Violation::at(&cpath, "min_length", "NUMBER_TYPE_MAX", "int value should be <= 4000."));
+            return Err(Violation::at(
+                &cpath,
+                "min_length",
+                "NUMBER_TYPE_MAX",
+                "int value should be <= 4000.",
+            ));
         }
         if max.is_some_and(|m| !(1..=4000).contains(&m)) {
             return Err(Violation::at(
@@ -248,7 +268,10 @@ mod tests {
 
         let six_buttons: Vec<Value> = (0..6).map(|i| button(&format!("b{i}"), "B")).collect();
         let wide = json!([{"type": 1, "components": six_buttons}]);
-        assert_eq!(check_message(&wide).unwrap_err().path, vec!["components", "0", "components"]);
+        assert_eq!(
+            check_message(&wide).unwrap_err().path,
+            vec!["components", "0", "components"]
+        );
 
         let long_id = json!([{"type": 1, "components": [button(&"x".repeat(101), "Take")]}]);
         let v = check_message(&long_id).unwrap_err();
@@ -263,14 +286,15 @@ mod tests {
         assert_eq!(check_message(&long_label).unwrap_err().path.last().unwrap(), "label");
 
         let twice = json!([{"type": 1, "components": [button("a", "A"), button("a", "B")]}]);
-        assert_eq!(check_message(&twice).unwrap_err().code, "COMPONENT_CUSTOM_ID_DUPLICATED");
+        assert_eq!(
+            check_message(&twice).unwrap_err().code,
+            "COMPONENT_CUSTOM_ID_DUPLICATED"
+        );
     }
 
     #[test]
     fn the_fake_refuses_modals_beyond_discords_limits() {
-        let input = |label: &str, max: u64| {
-            json!({"type": 1, "components": [{"type": 4, "custom_id": "t", "label": label, "style": 1, "max_length": max}]})
-        };
+        let input = |label: &str, max: u64| json!({"type": 1, "components": [{"type": 4, "custom_id": "t", "label": label, "style": 1, "max_length": max}]});
         let ok = json!({"custom_id": "opsdesk:form:report", "title": "Report an incident", "components": [input("Title", 200)]});
         assert_eq!(check_modal(&ok), Ok(()));
 

@@ -20,8 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::payloads::{self, sf};
 use super::{
-    intents, ChannelEntry, ComponentSpec, ModalSpec, GatewayStats, GuildSpec, Inner, InteractionRecord, InteractionSpec, State,
-    StoredMessage, Tasks,
+    intents, ChannelEntry, ComponentSpec, GatewayStats, GuildSpec, Inner, InteractionRecord, InteractionSpec,
+    ModalSpec, State, StoredMessage, Tasks,
 };
 
 /// What a connection task writes to its socket.
