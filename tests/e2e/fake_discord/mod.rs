@@ -52,6 +52,15 @@
 //!   is down are kept in the session log and replayed on RESUME, as on Discord.
 //! * Interaction callbacks must arrive within `interaction_deadline` (3 s by default) or get
 //!   404 `10062 Unknown interaction`; a second callback gets 400 `40060`.
+//! * Components and modals are checked against Discord's limits ([`components`]): at most 5
+//!   action rows of at most 5 buttons, custom_id 1–100 chars, label ≤ 80; a modal's title ≤ 45
+//!   and 1–5 text inputs (label ≤ 45, lengths within 4000). A message create/edit, interaction
+//!   message (type 4/7) or modal (type 9) breaking one gets 400 `50035 Invalid Form Body` with
+//!   the error nested at the field. Components are kept on stored messages (`json["components"]`);
+//!   [`FakeDiscord::inject_component_interaction`] (type 3) and
+//!   [`FakeDiscord::inject_modal_submit`] (type 5) drive them, and
+//!   [`InteractionRecord::callback_type`] / [`InteractionRecord::modal`] read the answer. An
+//!   interaction in a DM channel carries `user`, no `member` or `guild_id`, as on Discord.
 //! * Unknown routes answer 404 and are recorded ([`FakeDiscord::unknown_routes`]).
 //! * Realistic refusals: unknown channel 404/10003, unknown message 404/10008, empty message
 //!   400/50006, content over 2000 chars 400/50035, an emoji given as ASCII text (`thumbsup`)
