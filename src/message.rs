@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::change::ChangeId;
+use crate::domain::incident::IncidentId;
 use crate::domain::{RoleKey, UserId};
 
 /// Where a message goes.
@@ -67,6 +69,98 @@ pub struct OutMessage {
     /// Where a card row puts the card (cards only; posts ignore it).
     #[serde(default, skip_serializing_if = "CardStep::is_in_place")]
     pub step: CardStep,
+    /// Rows of buttons under the message (a card's controls). An edited
+    /// card carries the buttons of its new state: none clears them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<ButtonRow>,
+}
+
+/// What pressing a button asks for: typed here, so a transport encodes it in
+/// its own way (a Discord `custom_id`) and decodes it back into this type at
+/// its edge, never into a string the desk parses later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "do", content = "on")]
+pub enum CardAction {
+    /// `!take INC-n`.
+    #[serde(with = "incident_id")]
+    Take(IncidentId),
+    /// `!status INC-n in_progress` (start work, or resume it from hold).
+    #[serde(with = "incident_id")]
+    Start(IncidentId),
+    /// `!status INC-n on_hold <reason kind> <why>`, asked for in a form.
+    #[serde(with = "incident_id")]
+    Hold(IncidentId),
+    /// `!resolve INC-n <resolution>`, asked for in a form.
+    #[serde(with = "incident_id")]
+    Resolve(IncidentId),
+    /// `!escalate INC-n`.
+    #[serde(with = "incident_id")]
+    Escalate(IncidentId),
+    /// `!reopen INC-n`.
+    #[serde(with = "incident_id")]
+    Reopen(IncidentId),
+    /// The report form for an incident logged from a message (🎫), whose
+    /// submit corrects it (`!edit INC-n …`).
+    #[serde(with = "incident_id")]
+    CompleteDetails(IncidentId),
+    /// Whether, and why not, the presser may vote on a change's CAB vote.
+    #[serde(with = "change_id")]
+    WhyNoVote(ChangeId),
+}
+
+/// How a button looks, by meaning; transports pick the actual style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonStyle {
+    /// The usual next step.
+    Primary,
+    Secondary,
+    /// Ends the work well (resolve).
+    Success,
+    /// Raises the alarm (escalate).
+    Danger,
+}
+
+/// One button: what it does and what it says (`render` words the label).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub action: CardAction,
+    pub label: String,
+    pub style: ButtonStyle,
+}
+
+/// One row of buttons.
+pub type ButtonRow = Vec<Button>;
+
+/// Record ids in the outbox's JSON as they are shown (`INC-12`, `CHG-3`).
+mod incident_id {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::incident::IncidentId;
+
+    pub fn serialize<S: Serializer>(id: &IncidentId, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IncidentId, D::Error> {
+        let raw = String::deserialize(d)?;
+        IncidentId::parse(&raw).ok_or_else(|| serde::de::Error::custom(format!("not an incident id: {raw}")))
+    }
+}
+
+mod change_id {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::change::ChangeId;
+
+    pub fn serialize<S: Serializer>(id: &ChangeId, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ChangeId, D::Error> {
+        let raw = String::deserialize(d)?;
+        ChangeId::parse(&raw).ok_or_else(|| serde::de::Error::custom(format!("not a change id: {raw}")))
+    }
 }
 
 /// Where a card row puts its record's card. A card follows the work: when
@@ -104,7 +198,14 @@ impl OutMessage {
             card: None,
             reactions: Vec::new(),
             step: CardStep::InPlace,
+            buttons: Vec::new(),
         }
+    }
+
+    /// Puts `rows` of buttons under the message, in place of any it had.
+    pub fn with_buttons(mut self, rows: Vec<ButtonRow>) -> Self {
+        self.buttons = rows;
+        self
     }
 
     pub fn with_reactions(mut self, emoji: impl IntoIterator<Item = impl Into<String>>) -> Self {
@@ -217,6 +318,7 @@ impl Outgoing {
     pub fn card_left(subject: impl Into<String>, destination: Destination, mut message: OutMessage) -> Self {
         message.step = CardStep::Leave;
         message.card = None;
+        message.buttons.clear();
         Self::card(subject, destination, message)
     }
 

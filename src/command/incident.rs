@@ -534,6 +534,7 @@ pub(super) fn build(spec: &'static CommandSpec, args: Args) -> Result<Command, U
                 .get("category")
                 .map(|s| s.to_lowercase())
                 .filter(|s| !s.is_empty()),
+            description: None,
         },
         "show" => {
             let raw = at(0).unwrap_or_default();
@@ -804,6 +805,7 @@ mod tests {
                 urgency: Some(Urgency::Low),
                 service: Some("email".into()),
                 category: None,
+                description: None,
             }
         );
         assert!(

@@ -253,6 +253,9 @@ pub enum Command {
         urgency: Option<Urgency>,
         service: Option<String>,
         category: Option<String>,
+        /// What happens, in the reporter's words (the report form): the
+        /// incident's first note. Chat commands have none.
+        description: Option<String>,
     },
     Show {
         id: IncidentId,
@@ -926,6 +929,7 @@ mod tests {
                     urgency: None,
                     service: Some("email".into()),
                     category: None,
+                    description: None,
                 },
                 "{line}"
             );

@@ -84,7 +84,8 @@ pub(crate) async fn vote_card(
     let names = super::changes::change_names(tx, ch).await?;
     let clashes = super::changes::clashes(desk, tx, ch).await?;
     let mut msg = OutMessage::text(render::vote_text(ch, &view))
-        .with_card(render::vote_card(policy, ch, &names, &view, &clashes));
+        .with_card(render::vote_card(policy, ch, &names, &view, &clashes))
+        .with_buttons(render::vote_buttons(ch, vote));
     if first {
         msg = msg
             .pinging_roles(vote.rules.eligible_roles.iter().cloned())

@@ -121,7 +121,10 @@ pub(crate) fn card_of(
     if let Some(sla) = sla {
         render::card_sla(&mut card, sla);
     }
-    let mut msg = OutMessage::text(render::card_text(policy, inc, new)).with_card(card);
+    // The card's buttons follow its state: an edit after a move changes them.
+    let mut msg = OutMessage::text(render::card_text(policy, inc, new))
+        .with_card(card)
+        .with_buttons(render::incident_buttons(inc));
     if new {
         msg = msg.pinging_roles([inc.handler_role.clone()]);
     }
@@ -1067,9 +1070,13 @@ pub(crate) async fn reaction_action(
                 source: Some((message_id.to_owned(), m.clone())),
                 alert: None,
             };
-            log_incident(desk, tx, &inbound.actor, inbound.channel.as_deref(), req)
-                .await
-                .map(Outcome::Reply)
+            let (inc, reply) = log(desk, tx, &inbound.actor, req).await?;
+            // The reporter is asked privately to complete what a chat line
+            // cannot say: a button opening the report form (`!edit` on submit).
+            let ask = OutMessage::text(render::complete_details(&inc)).with_buttons(render::details_button(inc.id));
+            tx.enqueue_now(&Outgoing::post(Destination::Dm(inc.reporter), ask).about(inc.id.to_string()))
+                .await?;
+            Ok(Outcome::Reply(reply))
         }
         _ => Ok(Outcome::Ignored),
     }

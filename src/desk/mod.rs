@@ -20,6 +20,7 @@ mod alerts;
 mod cab;
 mod changes;
 mod clock;
+mod controls;
 mod emoji;
 mod escalation;
 mod fanout;
@@ -441,6 +442,7 @@ impl Desk {
                 urgency,
                 service,
                 category,
+                description,
             } => {
                 let req = incidents::LogRequest {
                     title,
@@ -451,7 +453,15 @@ impl Desk {
                     source: None,
                     alert: None,
                 };
-                incidents::log_incident(self, tx, actor, inbound.channel.as_deref(), req).await
+                match description {
+                    None => incidents::log_incident(self, tx, actor, inbound.channel.as_deref(), req).await,
+                    // The report form's description is the incident's first note, in the same action.
+                    Some(text) => {
+                        let (inc, reply) = incidents::log(self, tx, actor, req).await?;
+                        incidents::note(self, tx, actor, inc.id, &text).await?;
+                        Ok(reply)
+                    }
+                }
             }
             Command::Show { id } => incidents::show(self, tx, id).await,
             Command::ShowChange { id } => changes::show_change(self, tx, id).await,

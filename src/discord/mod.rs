@@ -15,6 +15,7 @@
 //! only log incidents (the integrations party). DMs are
 //! served to members of the desk's guild only, with their roles there.
 
+mod components;
 mod directory;
 mod pace;
 mod slash;
@@ -30,6 +31,7 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EventHandler, GatewayIntents, Guild,
     GuildId, HttpBuilder, Interaction, Member, Message, Reaction, ReactionType, Ready,
 };
+use serenity::builder::Builder;
 use serenity::gateway::GatewayError;
 use tokio::sync::Notify;
 
@@ -600,8 +602,11 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        if let Interaction::Command(cmd) = interaction {
-            self.slash(ctx, cmd).await;
+        match interaction {
+            Interaction::Command(cmd) => self.slash(ctx, cmd).await,
+            Interaction::Component(press) => self.pressed(ctx, press).await,
+            Interaction::Modal(form) => self.submitted(ctx, form).await,
+            _ => {}
         }
     }
 }
@@ -766,42 +771,253 @@ impl Handler {
         }
     }
 
-    async fn slash(&self, ctx: Context, cmd: CommandInteraction) {
-        if cmd.user.bot {
-            return;
+    /// The actor of an interaction: a member of the desk's guild (in it, or
+    /// in a direct message), with their ITIL roles; `None` to ignore it.
+    async fn interaction_actor(
+        &self,
+        ctx: &Context,
+        user: &serenity::all::User,
+        guild: Option<GuildId>,
+        member: Option<&Member>,
+    ) -> Option<Actor> {
+        if user.bot {
+            return None;
         }
-        let member = match cmd.guild_id {
+        let member = match guild {
             Some(guild) => {
                 if !self.in_desk(guild.get()).await {
-                    return;
+                    return None;
                 }
-                cmd.member.as_deref().cloned()
+                member.cloned()
             }
-            None => match self.desk_member(&ctx, cmd.user.id).await {
-                Some(m) => Some(m),
-                None => return,
-            },
+            None => Some(self.desk_member(ctx, user.id).await?),
         };
         let role_ids: Vec<u64> = member
             .as_ref()
             .map(|m| m.roles.iter().map(|r| r.get()).collect())
             .unwrap_or_default();
-        let name = display_name(&cmd.user, member.as_ref());
+        let name = display_name(user, member.as_ref());
+        Some(self.actor(user, name, &role_ids))
+    }
+
+    async fn slash(&self, ctx: Context, cmd: CommandInteraction) {
+        let Some(actor) = self
+            .interaction_actor(&ctx, &cmd.user, cmd.guild_id, cmd.member.as_deref())
+            .await
+        else {
+            return;
+        };
+        let target = Target {
+            id: cmd.id,
+            token: &cmd.token,
+        };
+        // `/incident` with no title opens the report form (its options fill it in).
+        if cmd.data.name == "incident" && !cmd.data.options.iter().any(|o| o.name == "title") {
+            let key = format!("discord:int:{}", cmd.id);
+            if !self.desk.first_time(&key, &actor).await {
+                return;
+            }
+            let given = |name: &str| {
+                cmd.data
+                    .options
+                    .iter()
+                    .find(|o| o.name == name)
+                    .and_then(|o| match &o.value {
+                        serenity::all::CommandDataOptionValue::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+            };
+            let prefill = components::Prefill {
+                service: given("service"),
+                impact: given("impact"),
+                urgency: given("urgency"),
+            };
+            let modal = components::modal(self.desk.policy(), components::Form::Report, &prefill);
+            target.respond(&ctx, CreateInteractionResponse::Modal(modal)).await;
+            return;
+        }
         let inbound = Inbound {
             key: format!("discord:int:{}", cmd.id),
-            actor: self.actor(&cmd.user, name, &role_ids),
+            actor,
             channel: Some(cmd.channel_id.get().to_string()),
             event: Event::Command(slash::parse(&cmd.data.name, &cmd.data.options)),
         };
-        let handling = self.desk.handle(inbound);
+        let desk = self.desk.clone();
+        target.answer(&ctx, async move { desk.handle(inbound).await }).await;
+    }
+
+    /// A button pressed: a command at once (as typed, by the presser), a form
+    /// to fill in (after the same permission check the command makes), or a
+    /// private answer ("why can't I vote?").
+    async fn pressed(&self, ctx: Context, press: serenity::all::ComponentInteraction) {
+        let Some(actor) = self
+            .interaction_actor(&ctx, &press.user, press.guild_id, press.member.as_ref())
+            .await
+        else {
+            return;
+        };
+        let target = Target {
+            id: press.id,
+            token: &press.token,
+        };
+        let key = format!("discord:int:{}", press.id);
+        let action = match components::parse(&press.data.custom_id) {
+            Some(components::Pressed::Button(action)) => action,
+            _ => {
+                if self.desk.first_time(&key, &actor).await {
+                    let unknown = crate::render::control_unknown();
+                    target
+                        .answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) })
+                        .await;
+                }
+                return;
+            }
+        };
+        tracing::info!(interaction = %press.id, actor = %actor.user, control = %press.data.custom_id, "button pressed");
+        if let Some(command) = components::command_of(action) {
+            let inbound = Inbound {
+                key,
+                actor,
+                channel: Some(press.channel_id.get().to_string()),
+                event: Event::Command(Ok(command)),
+            };
+            let desk = self.desk.clone();
+            target.answer(&ctx, async move { desk.handle(inbound).await }).await;
+            return;
+        }
+        if let crate::message::CardAction::WhyNoVote(change) = action {
+            let desk = self.desk.clone();
+            target
+                .answer(&ctx, async move { desk.why_no_vote(&key, &actor, change).await })
+                .await;
+            return;
+        }
+        let Some((form, command)) = components::form_of(action) else {
+            return;
+        };
+        if !self.desk.first_time(&key, &actor).await {
+            return;
+        }
+        match self.desk.refusal(&actor, &command).await {
+            Some(refused) => {
+                target
+                    .answer(&ctx, async move { Outcome::Reply(Reply::private(refused)) })
+                    .await;
+            }
+            None => {
+                let modal = components::modal(self.desk.policy(), form, &components::Prefill::default());
+                target.respond(&ctx, CreateInteractionResponse::Modal(modal)).await;
+            }
+        }
+    }
+
+    /// A form submitted: the command (or commands) it stands for, through the
+    /// desk as typed by the submitter.
+    async fn submitted(&self, ctx: Context, form: serenity::all::ModalInteraction) {
+        let Some(actor) = self
+            .interaction_actor(&ctx, &form.user, form.guild_id, form.member.as_ref())
+            .await
+        else {
+            return;
+        };
+        let target = Target {
+            id: form.id,
+            token: &form.token,
+        };
+        let key = format!("discord:int:{}", form.id);
+        let Some(components::Pressed::Submitted(kind)) = components::parse(&form.data.custom_id) else {
+            if self.desk.first_time(&key, &actor).await {
+                let unknown = crate::render::control_unknown();
+                target
+                    .answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) })
+                    .await;
+            }
+            return;
+        };
+        let values = components::values(&form.data.components);
+        let commands = components::form_commands(kind, &values);
+        let channel = form.channel_id.get().to_string();
+        let desk = self.desk.clone();
+        target
+            .answer(&ctx, async move {
+                let mut texts = Vec::new();
+                let mut private = false;
+                let mut any = false;
+                for (suffix, command) in commands {
+                    let inbound = Inbound {
+                        key: format!("{key}{suffix}"),
+                        actor: actor.clone(),
+                        channel: Some(channel.clone()),
+                        event: Event::Command(command),
+                    };
+                    match desk.handle(inbound).await {
+                        Outcome::Reply(r) => {
+                            any = true;
+                            private |= r.private;
+                            if !r.text.is_empty() {
+                                texts.push(r.text);
+                            }
+                            // A refused first step is not followed by the next.
+                            if r.private {
+                                break;
+                            }
+                        }
+                        Outcome::Duplicate => return Outcome::Duplicate,
+                        Outcome::Ignored => {}
+                    }
+                }
+                if !any {
+                    return Outcome::Reply(Reply::private(crate::render::form_empty()));
+                }
+                let text = texts.join("\n");
+                Outcome::Reply(if private {
+                    Reply::private(text)
+                } else {
+                    Reply::public(text)
+                })
+            })
+            .await;
+    }
+}
+
+/// An interaction to answer: its id and token.
+struct Target<'a> {
+    id: serenity::all::InteractionId,
+    token: &'a str,
+}
+
+impl Target<'_> {
+    /// Sends the interaction's first response, retrying what Discord asks
+    /// to retry; false when it could not be sent.
+    async fn respond(&self, ctx: &Context, response: CreateInteractionResponse) -> bool {
+        let mut attempt = 1;
+        loop {
+            match response.clone().execute(&ctx.http, (self.id, self.token)).await {
+                Ok(()) => return true,
+                Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
+                    tokio::time::sleep(answer_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not answer an interaction");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Answers with what the desk makes of the interaction. Discord wants an
+    /// answer within 3 s: answer directly when the desk is quick (it nearly
+    /// always is), else defer (privately) and edit the answer in. A replay
+    /// (the desk saw the interaction before) is not answered again.
+    async fn answer(&self, ctx: &Context, handling: impl Future<Output = Outcome>) {
         tokio::pin!(handling);
-        // Discord wants an answer within 3 s: answer directly when the desk is
-        // quick (it nearly always is), else defer and edit the answer in.
         let outcome = match tokio::time::timeout(Duration::from_millis(1500), &mut handling).await {
             Ok(outcome) => outcome,
             Err(_) => {
-                if let Err(e) = cmd.defer_ephemeral(&ctx.http).await {
-                    tracing::warn!(error = %e, "could not defer an interaction");
+                let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true));
+                if !self.respond(ctx, defer).await {
+                    tracing::warn!("could not defer an interaction");
                 }
                 let outcome = handling.await;
                 if let Outcome::Reply(reply) = &outcome {
@@ -810,9 +1026,9 @@ impl Handler {
                     let edit = EditInteractionResponse::new()
                         .content(first)
                         .allowed_mentions(CreateAllowedMentions::new());
-                    match cmd.edit_response(&ctx.http, edit).await {
+                    match edit.execute(&ctx.http, self.token).await {
                         // The deferred answer is ephemeral: so is the rest of it.
-                        Ok(_) => followups(&ctx, &cmd, rest, true).await,
+                        Ok(_) => self.followups(ctx, rest, true).await,
                         Err(e) => tracing::warn!(error = %e, "could not answer a deferred interaction"),
                     }
                 }
@@ -823,7 +1039,7 @@ impl Handler {
             Outcome::Reply(r) => r,
             // A replayed interaction was answered the first time.
             Outcome::Duplicate => return,
-            Outcome::Ignored => Reply::private("Nothing to do."),
+            Outcome::Ignored => Reply::private(crate::render::nothing_to_do()),
         };
         // An answer that is only a reaction (`/report`: its card is posted
         // apart) has no message to react on here: the emoji is the answer.
@@ -837,46 +1053,31 @@ impl Handler {
             .content(first)
             .ephemeral(reply.private)
             .allowed_mentions(CreateAllowedMentions::new());
-        let mut attempt = 1;
-        loop {
-            match cmd
-                .create_response(&ctx.http, CreateInteractionResponse::Message(response.clone()))
-                .await
-            {
-                Ok(()) => break,
-                Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
-                    tokio::time::sleep(answer_backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not answer an interaction");
-                    return;
-                }
-            }
+        if self.respond(ctx, CreateInteractionResponse::Message(response)).await {
+            self.followups(ctx, rest, reply.private).await;
         }
-        followups(&ctx, &cmd, rest, reply.private).await;
     }
-}
 
-/// The rest of a long interaction answer, after its first part: follow-up
-/// messages, ephemeral when the answer is private.
-async fn followups(ctx: &Context, cmd: &CommandInteraction, parts: &[String], ephemeral: bool) {
-    for part in parts {
-        let followup = CreateInteractionResponseFollowup::new()
-            .content(part.as_str())
-            .ephemeral(ephemeral)
-            .allowed_mentions(CreateAllowedMentions::new());
-        let mut attempt = 1;
-        loop {
-            match cmd.create_followup(&ctx.http, followup.clone()).await {
-                Ok(_) => break,
-                Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
-                    tokio::time::sleep(answer_backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not send the rest of an interaction's answer");
-                    return;
+    /// The rest of a long answer, after its first part: follow-up messages,
+    /// ephemeral when the answer is private.
+    async fn followups(&self, ctx: &Context, parts: &[String], ephemeral: bool) {
+        for part in parts {
+            let followup = CreateInteractionResponseFollowup::new()
+                .content(part.as_str())
+                .ephemeral(ephemeral)
+                .allowed_mentions(CreateAllowedMentions::new());
+            let mut attempt = 1;
+            loop {
+                match followup.clone().execute(&ctx.http, (None, self.token)).await {
+                    Ok(_) => break,
+                    Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
+                        tokio::time::sleep(answer_backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not send the rest of an interaction's answer");
+                        return;
+                    }
                 }
             }
         }

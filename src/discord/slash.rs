@@ -1,5 +1,6 @@
 //! Slash commands, generated from the same command table as the prefix parser
-//! and `!help`, so the two never drift.
+//! and `!help`, so the two never drift. One difference: `/incident`'s title
+//! is optional, because without one it opens the report form.
 
 use serenity::all::{CommandDataOption, CommandDataOptionValue, CommandOptionType, CreateCommand, CreateCommandOption};
 
@@ -24,7 +25,9 @@ pub fn definition(spec: &CommandSpec) -> CreateCommand {
             OptionKind::User => CommandOptionType::User,
             _ => CommandOptionType::String,
         };
-        let mut opt = CreateCommandOption::new(kind, o.name, short(o.description)).required(o.required);
+        // `/incident` with no title opens the report form instead (see `components`).
+        let required = o.required && !(spec.name == "incident" && o.name == "title");
+        let mut opt = CreateCommandOption::new(kind, o.name, short(o.description)).required(required);
         if let OptionKind::Choice(words) = o.kind {
             for w in words.iter().take(25) {
                 opt = opt.add_string_choice(*w, *w);

@@ -4,7 +4,7 @@
 //! (a card that moved to another channel is posted there anew, keeps its
 //! thread, and its old post is edited into a pointer),
 //! splits long posts into several messages (never cuts them) and keeps cards
-//! within Discord's limits, paces under the budgets, and never
+//! within Discord's limits with their buttons (`components`), paces under the budgets, and never
 //! duplicates a message on retry (`nonce` + `enforce_nonce`).
 
 use std::collections::HashMap;
@@ -458,9 +458,11 @@ impl Transport for DiscordTransport {
                 let (Ok(ch), Ok(mid)) = (existing.channel_id.parse::<u64>(), existing.message_id.parse::<u64>()) else {
                     return Err(SendError::Permanent("stored card ids are not Discord ids".into()));
                 };
+                // The buttons of the card's new state replace the old ones (none clears them).
                 let mut edit = EditMessage::new()
                     .content(content.clone())
-                    .allowed_mentions(allowed.clone());
+                    .allowed_mentions(allowed.clone())
+                    .components(super::components::rows(&d.message.buttons));
                 if let Some(e) = card.clone() {
                     edit = edit.embed(e);
                 }
@@ -488,6 +490,9 @@ impl Transport for DiscordTransport {
                 .enforce_nonce(true);
             if let Some(e) = card {
                 msg = msg.embed(e);
+            }
+            if !d.message.buttons.is_empty() {
+                msg = msg.components(super::components::rows(&d.message.buttons));
             }
             // Its reactions and thread come in `complete`, once the card is recorded.
             let mid = self.send(channel, msg).await?;
@@ -524,6 +529,12 @@ impl Transport for DiscordTransport {
                     msg.embed(embed(card, &render::card_more(&self.policy.prefix, d.subject)))
                 }
                 _ => msg,
+            };
+            // Its buttons go with the last part too.
+            let msg = if i + 1 == parts.len() && !d.message.buttons.is_empty() {
+                msg.components(super::components::rows(&d.message.buttons))
+            } else {
+                msg
             };
             last = Some(self.send(channel, msg).await?);
         }

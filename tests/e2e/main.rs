@@ -7,6 +7,7 @@ mod changes;
 mod console;
 mod day;
 mod discord;
+mod discord_buttons;
 mod discord_cab;
 mod discord_escalation;
 mod discord_guard;

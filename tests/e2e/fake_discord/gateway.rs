@@ -20,8 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::payloads::{self, sf};
 use super::{
-    intents, ChannelEntry, ComponentSpec, GatewayStats, GuildSpec, Inner, InteractionRecord, InteractionSpec, State,
-    StoredMessage, Tasks,
+    intents, ChannelEntry, ComponentSpec, GatewayStats, GuildSpec, Inner, InteractionRecord, InteractionSpec,
+    ModalSpec, State, StoredMessage, Tasks,
 };
 
 /// What a connection task writes to its socket.
@@ -654,6 +654,25 @@ fn interaction_base(spec: &GuildSpec, st: &State, id: u64, kind: u8, locale: &st
         |c| c.json.clone(),
     );
     channel["permissions"] = member["permissions"].clone();
+    // In a direct message Discord sends the user, and no guild or member.
+    if st.channels.get(&channel_id).is_some_and(|c| !c.is_guild()) {
+        return json!({
+            "id": sf(id),
+            "application_id": sf(spec.application_id),
+            "type": kind,
+            "channel_id": sf(channel_id),
+            "channel": channel,
+            "user": payloads::user(spec, user_id),
+            "token": token,
+            "version": 1,
+            "app_permissions": payloads::BOT_PERMISSIONS.to_string(),
+            "locale": locale,
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": sf(spec.guild_id)},
+            "context": 1,
+            "attachment_size_limit": 26_214_400,
+        });
+    }
     json!({
         "id": sf(id),
         "application_id": sf(spec.application_id),
@@ -675,7 +694,14 @@ fn interaction_base(spec: &GuildSpec, st: &State, id: u64, kind: u8, locale: &st
     })
 }
 
-fn new_interaction(st: &mut State, name: &str, channel_id: u64, user_id: u64, started: Duration) -> (u64, String) {
+fn new_interaction(
+    st: &mut State,
+    kind: u8,
+    name: &str,
+    channel_id: u64,
+    user_id: u64,
+    started: Duration,
+) -> (u64, String) {
     let id = st.next_id();
     let token = format!("fake-interaction-token-{id}-aW50ZXJhY3Rpb24");
     st.interactions.push(InteractionRecord {
@@ -692,6 +718,7 @@ fn new_interaction(st: &mut State, name: &str, channel_id: u64, user_id: u64, st
         original_edits: Vec::new(),
         followup_message_ids: Vec::new(),
         component_message_id: None,
+        kind,
     });
     st.interaction_started.insert(id, Instant::now());
     (id, token)
@@ -703,6 +730,7 @@ pub(super) fn inject_interaction(inner: &Inner, spec_: InteractionSpec) -> (u64,
         let mut st = inner.lock();
         let (id, token) = new_interaction(
             &mut st,
+            2,
             &spec_.command_name,
             spec_.channel_id,
             spec_.user_id,
@@ -745,7 +773,7 @@ pub(super) fn inject_component(inner: &Inner, c: ComponentSpec) -> (u64, String)
                     c.message_id
                 )
             });
-        let (id, token) = new_interaction(&mut st, &c.custom_id, c.channel_id, c.user_id, inner.elapsed());
+        let (id, token) = new_interaction(&mut st, 3, &c.custom_id, c.channel_id, c.user_id, inner.elapsed());
         if let Some(rec) = st.interaction_mut(id) {
             rec.component_message_id = Some(c.message_id);
         }
@@ -755,6 +783,25 @@ pub(super) fn inject_component(inner: &Inner, c: ComponentSpec) -> (u64, String)
         if c.component_type != 2 {
             d["data"]["values"] = json!(c.values);
         }
+        dispatch_injected(spec, &mut st, "INTERACTION_CREATE", d);
+        (id, token)
+    };
+    inner.changed.notify_waiters();
+    out
+}
+
+pub(super) fn inject_modal(inner: &Inner, m: ModalSpec) -> (u64, String) {
+    let spec = &inner.spec;
+    let out = {
+        let mut st = inner.lock();
+        let (id, token) = new_interaction(&mut st, 5, &m.custom_id, m.channel_id, m.user_id, inner.elapsed());
+        let mut d = interaction_base(spec, &st, id, 5, "en-US");
+        let rows: Vec<Value> = m
+            .values
+            .iter()
+            .map(|(k, v)| json!({"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]}))
+            .collect();
+        d["data"] = json!({"custom_id": m.custom_id, "components": rows});
         dispatch_injected(spec, &mut st, "INTERACTION_CREATE", d);
         (id, token)
     };

@@ -52,6 +52,15 @@
 //!   is down are kept in the session log and replayed on RESUME, as on Discord.
 //! * Interaction callbacks must arrive within `interaction_deadline` (3 s by default) or get
 //!   404 `10062 Unknown interaction`; a second callback gets 400 `40060`.
+//! * Components and modals are checked against Discord's limits ([`components`]): at most 5
+//!   action rows of at most 5 buttons, custom_id 1–100 chars, label ≤ 80; a modal's title ≤ 45
+//!   and 1–5 text inputs (label ≤ 45, lengths within 4000). A message create/edit, interaction
+//!   message (type 4/7) or modal (type 9) breaking one gets 400 `50035 Invalid Form Body` with
+//!   the error nested at the field. Components are kept on stored messages (`json["components"]`);
+//!   [`FakeDiscord::inject_component_interaction`] (type 3) and
+//!   [`FakeDiscord::inject_modal_submit`] (type 5) drive them, and
+//!   [`InteractionRecord::callback_type`] / [`InteractionRecord::modal`] read the answer. An
+//!   interaction in a DM channel carries `user`, no `member` or `guild_id`, as on Discord.
 //! * Unknown routes answer 404 and are recorded ([`FakeDiscord::unknown_routes`]).
 //! * Realistic refusals: unknown channel 404/10003, unknown message 404/10008, empty message
 //!   400/50006, content over 2000 chars 400/50035, an emoji given as ASCII text (`thumbsup`)
@@ -77,6 +86,7 @@
 // The fake is a library for many tests; each test uses only part of its API.
 #![allow(dead_code)]
 
+pub mod components;
 mod gateway;
 mod payloads;
 mod rest;
@@ -741,6 +751,21 @@ pub struct InteractionRecord {
     pub followup_message_ids: Vec<u64>,
     /// The message a component interaction was on.
     pub component_message_id: Option<u64>,
+    /// Interaction type: 2 application command, 3 message component, 5 modal submit.
+    pub kind: u8,
+}
+
+impl InteractionRecord {
+    /// The callback's type (4 message, 5 deferred message, 6 deferred update,
+    /// 7 update message, 9 modal), once answered.
+    pub fn callback_type(&self) -> Option<u64> {
+        self.callback.as_ref().and_then(|c| c["type"].as_u64())
+    }
+
+    /// The modal the bot answered with (type 9), if it did.
+    pub fn modal(&self) -> Option<Value> {
+        (self.callback_type() == Some(9)).then(|| self.callback.as_ref().map(|c| c["data"].clone()))?
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -840,6 +865,47 @@ impl ComponentSpec {
             component_type: 2,
             values: Vec::new(),
         }
+    }
+}
+
+/// A modal submit to inject with [`FakeDiscord::inject_modal_submit`].
+#[derive(Clone, Debug)]
+pub struct ModalSpec {
+    /// The modal's `custom_id`.
+    pub custom_id: String,
+    /// Submitting member.
+    pub user_id: u64,
+    /// Channel the modal was opened in.
+    pub channel_id: u64,
+    /// Text input values by custom id (one row each, as Discord sends them).
+    pub values: Vec<(String, String)>,
+}
+
+impl ModalSpec {
+    /// A submit of the modal `custom_id` with no values yet.
+    pub fn new(custom_id: impl Into<String>, user_id: u64, channel_id: u64) -> Self {
+        Self {
+            custom_id: custom_id.into(),
+            user_id,
+            channel_id,
+            values: Vec::new(),
+        }
+    }
+
+    /// Fills in one text input.
+    pub fn value(mut self, custom_id: &str, value: impl Into<String>) -> Self {
+        self.values.push((custom_id.to_owned(), value.into()));
+        self
+    }
+
+    /// The submit of the modal a callback opened, filled in with `values`.
+    pub fn of(modal: &Value, user_id: u64, channel_id: u64, values: &[(&str, &str)]) -> Self {
+        let custom_id = modal["custom_id"].as_str().expect("a modal has a custom_id");
+        let mut spec = Self::new(custom_id, user_id, channel_id);
+        for (k, v) in values {
+            spec = spec.value(k, *v);
+        }
+        spec
     }
 }
 
@@ -1573,6 +1639,11 @@ impl FakeDiscord {
     /// Returns (id, token). Panics if the message is unknown.
     pub fn inject_component_interaction(&self, spec: ComponentSpec) -> (u64, String) {
         gateway::inject_component(&self.inner, spec)
+    }
+
+    /// Injects a modal submit (INTERACTION_CREATE, type 5). Returns (id, token).
+    pub fn inject_modal_submit(&self, spec: ModalSpec) -> (u64, String) {
+        gateway::inject_modal(&self.inner, spec)
     }
 
     /// Dispatches any event (`t`, `d`) as is; returns its sequence number (`None` when held

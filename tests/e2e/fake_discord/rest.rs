@@ -437,6 +437,7 @@ impl Ctx<'_> {
                         "Cannot edit a message authored by another user",
                     ));
                 }
+                super::components::check_message(&body["components"]).map_err(|v| Reply::json(400, v.body()))?;
                 Ok(Reply::ok(self.edit_message(m, body)))
             }
             ("DELETE", ["channels", channel, "messages", message]) => {
@@ -713,6 +714,7 @@ impl Ctx<'_> {
                 "Must be 10 or fewer in length.",
             ));
         }
+        super::components::check_message(&body["components"]).map_err(|v| Reply::json(400, v.body()))?;
         let components = body["components"].as_array().cloned().unwrap_or_default();
         let has_payload = !content.is_empty()
             || !embeds.is_empty()
@@ -1009,7 +1011,8 @@ impl Ctx<'_> {
                 return Err(Reply::error(404, 10062, "Unknown interaction"));
             }
         }
-        let (channel, component_message, user) = (rec.channel_id, rec.component_message_id, rec.user_id);
+        let (channel, component_message, user, rec_kind) =
+            (rec.channel_id, rec.component_message_id, rec.user_id, rec.kind);
         let kind = body["type"].as_u64().unwrap_or(0);
         let data = body.get("data").cloned().unwrap_or(Value::Null);
         let original = match kind {
@@ -1030,7 +1033,16 @@ impl Ctx<'_> {
                 parse_sf(&msg["id"])
             }
             6 => component_message,
+            9 => {
+                // A modal answers a command or a component, never another modal.
+                if rec_kind == 5 {
+                    return Err(Reply::error(400, 50035, "Invalid Form Body"));
+                }
+                super::components::check_modal(&data).map_err(|v| Reply::json(400, v.body()))?;
+                None
+            }
             7 => {
+                super::components::check_message(&data["components"]).map_err(|v| Reply::json(400, v.body()))?;
                 if let Some(m) = component_message.filter(|m| self.st.messages.contains_key(m)) {
                     self.edit_message(m, &data);
                 }
@@ -1100,6 +1112,7 @@ impl Ctx<'_> {
                 Ok(Reply::no_content())
             }
             _ => {
+                super::components::check_message(&body["components"]).map_err(|v| Reply::json(400, v.body()))?;
                 if message == "@original" {
                     if let Some(rec) = self.st.interaction_mut(interaction) {
                         rec.original_edits.push(body.clone());
