@@ -2,8 +2,9 @@
 //! filter against the configuration, and answers with the report the store
 //! counts (`store::reports::report`), worded by `render::report`: one card
 //! (an embed) posted through the outbox to the channel the command came
-//! from, the command acknowledged with 📊. Where the command came from no
-//! channel, the report is the reply's text.
+//! from, with the chart (`render::report_chart`, a PNG) attached to the same
+//! message as the card's picture, the command acknowledged with 📊. Where the
+//! command came from no channel, the report is the reply's text.
 //!
 //! Who may ask is the command's declaration (`who::REPORT_READERS`), checked
 //! once by `permit` before this runs: a service owner holds
@@ -42,11 +43,13 @@ pub(crate) async fn report(
     let Some(channel) = channel else {
         return Ok(Reply::public(render::report_text(&report)));
     };
-    let card = render::report_card(&report);
-    let post = Outgoing::post(
-        Destination::Channel(channel.to_owned()),
-        OutMessage::text("").with_card(card),
-    );
+    let mut message = OutMessage::text("").with_card(render::report_card(&report));
+    match render::report_chart(&report) {
+        Ok(png) => message = message.with_card_image(render::CHART_FILE, png),
+        // The figures are worth posting without their picture.
+        Err(e) => tracing::error!(error = %e, "report chart not drawn"),
+    }
+    let post = Outgoing::post(Destination::Channel(channel.to_owned()), message);
     tx.enqueue_now(&post).await?;
     Ok(Reply::acknowledged(render::REPORT_POSTED))
 }
