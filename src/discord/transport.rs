@@ -641,7 +641,10 @@ mod tests {
         assert!(plain["image"].is_null(), "{plain}");
 
         let body = serde_json::to_value(with_file(CreateMessage::new(), message.attachment.as_ref())).unwrap();
-        assert_eq!(body["attachments"], serde_json::json!([{"id": 0, "filename": "report.png", "description": null}]));
+        assert_eq!(
+            body["attachments"],
+            serde_json::json!([{"id": 0, "filename": "report.png", "description": null}])
+        );
         let body = serde_json::to_value(with_file(CreateMessage::new(), None)).unwrap();
         assert_eq!(body["attachments"], serde_json::json!([]));
     }

@@ -118,7 +118,8 @@ fn draw(r: &Report, rgb: &mut [u8]) -> Result<(), ChartError> {
     root.fill(&PANEL).map_err(drawing)?;
     let (head, body) = root.split_vertically(64);
     let title = (FAMILY, 19).into_font().color(&INK);
-    head.draw(&Text::new(chart_title(r), (16, 10), title)).map_err(drawing)?;
+    head.draw(&Text::new(chart_title(r), (16, 10), title))
+        .map_err(drawing)?;
     legend(&head)?;
 
     let label = (FAMILY, 13).into_font().color(&INK);
@@ -311,7 +312,11 @@ mod tests {
         }
 
         fn colours(&self) -> usize {
-            self.rgb.chunks(3).map(|c| (c[0], c[1], c[2])).collect::<HashSet<_>>().len()
+            self.rgb
+                .chunks(3)
+                .map(|c| (c[0], c[1], c[2]))
+                .collect::<HashSet<_>>()
+                .len()
         }
     }
 
@@ -353,7 +358,11 @@ mod tests {
         let mut incidents = Vec::new();
         for day in 0..30 {
             for k in 0..(day % 4 + 1) {
-                let result = if (day + k) % 3 == 0 { SlaResult::Breached } else { SlaResult::Met };
+                let result = if (day + k) % 3 == 0 {
+                    SlaResult::Breached
+                } else {
+                    SlaResult::Met
+                };
                 incidents.push(facts(day, 1 + ((day + k) % 5) as u8, result, from));
             }
         }

@@ -371,7 +371,10 @@ mod tests {
             .fetch_one(&mut *conn)
             .await
             .unwrap();
-        assert!(payload.contains("\"report.png\"") && !payload.contains("bytes"), "{payload}");
+        assert!(
+            payload.contains("\"report.png\"") && !payload.contains("bytes"),
+            "{payload}"
+        );
 
         mark_delivered(&mut conn, rows[0].id, "m1", now).await.unwrap();
         let kept: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as("SELECT id, attachment FROM outbox ORDER BY id")

@@ -70,10 +70,21 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
     assert_eq!(unknown.status.code(), Some(78));
 }
 
-/// On Discord: the report is one embed in the channel it was asked in, within
-/// Discord's embed limits; a member with no standing is refused.
+/// A PNG's width and height, decoding every pixel (so a broken file fails).
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut pixels).expect("a whole PNG frame");
+    (info.width, info.height)
+}
+
+/// On Discord: the report is one message in the channel it was asked in,
+/// one embed within Discord's embed limits with the chart attached as its
+/// picture; a member with no standing is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_discord_the_report_is_one_embed_within_the_limits() {
+async fn on_discord_the_report_is_one_embed_within_the_limits_with_its_chart_attached() {
     use crate::bot;
     use crate::fake_discord::{FakeDiscord, GuildSpec, InteractionSpec};
 
@@ -111,7 +122,21 @@ async fn on_discord_the_report_is_one_embed_within_the_limits() {
                 .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("Service report"))
         })
         .unwrap();
+    let reports = posted.iter().filter(|m| !m.embeds().is_empty()).count();
+    assert_eq!(reports, 1, "one message for the report");
+    // The chart is on the same message, as a file the embed shows.
+    assert_eq!(card.files.len(), 1, "{:?}", card.json["attachments"]);
+    let file = &card.files[0];
+    assert_eq!(
+        (file.filename.as_str(), file.content_type.as_deref()),
+        ("report.png", Some("image/png"))
+    );
+    let (width, height) = png_size(&file.bytes);
+    assert_eq!((width, height), (1000, 500));
+    let sent = card.create_body.as_ref().unwrap();
+    assert_eq!(sent["embeds"][0]["image"]["url"], "attachment://report.png", "{sent}");
     let embed = &card.embeds()[0];
+    assert_eq!(embed["image"]["url"], card.json["attachments"][0]["url"], "{embed}");
     let fields = embed["fields"].as_array().unwrap();
     assert!(fields.len() <= 25, "{embed}");
     let mut total = embed["title"].as_str().unwrap().chars().count();
