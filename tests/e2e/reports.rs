@@ -26,6 +26,17 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
         "{out}"
     );
     assert!(out.contains("Only agents"), "alice is refused:\n{out}");
+    // The chart is saved (in the current directory) and its path printed
+    // under the card; alice's refusal saved nothing.
+    let saved: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("┃ report.png saved to "))
+        .collect();
+    assert_eq!(saved.len(), 1, "{out}");
+    let chart = std::path::Path::new(saved[0]);
+    assert_eq!(chart.parent(), Some(db.dir.path()), "{out}");
+    assert!(chart.file_name().unwrap().to_str().unwrap().starts_with("report-"));
+    assert_eq!(png_size(&std::fs::read(chart).unwrap()), (1000, 500));
 
     let url = db.url();
     let run = |args: &[&str]| {
@@ -62,6 +73,28 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
     let body = std::fs::read_to_string(&file).unwrap();
     assert!(body.starts_with("section,key,value\n"), "{body}");
     assert!(body.contains("\"volume\",\"logged\",\"1\""), "{body}");
+
+    // The chart as a file, and never over one.
+    let png = db.dir.path().join("chart.png");
+    let made = run(&["1d", "--format", "png", "--output", png.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert_eq!(String::from_utf8_lossy(&made.stdout).trim(), png.display().to_string());
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(png_size(&bytes), (1000, 500));
+    let again = run(&["7d", "--format", "png", "--output", png.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(78));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("exists and is never replaced"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(std::fs::read(&png).unwrap(), bytes, "the first chart is intact");
+    let csv_again = run(&["1d", "--format", "csv", "--output", file.to_str().unwrap()]);
+    assert_eq!(csv_again.status.code(), Some(78));
+    // Down a pipe (not a terminal) the picture goes to stdout.
+    let piped = run(&["1d", "--format", "png"]);
+    assert!(piped.status.success());
+    assert_eq!(png_size(&piped.stdout), (1000, 500));
 
     let bad = run(&["fortnight"]);
     assert_eq!(bad.status.code(), Some(78));
