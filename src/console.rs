@@ -4,10 +4,14 @@
 //! Each line is a message from the current user in the current channel;
 //! directives start with `:`. Every message the bot sends is printed with its
 //! channel and message id, e.g. `[#service-desk #12] …`, so a script can react
-//! to it.
+//! to it. A message's file (the report's chart) is saved in the console's
+//! files directory ([`Options::files_dir`], else the current directory) under
+//! a new name (`report-20261202-091500.png`; never over an existing file), and
+//! its path printed under the message.
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +20,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use crate::desk::{Actor, Desk, Event, Inbound, Outcome, ReactedMessage};
 use crate::domain::sla::parse_duration;
 use crate::domain::UserId;
-use crate::message::{Card, CardStep, Destination, OutKind};
+use crate::message::{Attachment, Card, CardStep, Destination, OutKind};
 use crate::outbox::{Delivered, Delivery, Dispatcher, SendError, Transport};
 use crate::render;
 use crate::store::{self, StoreError};
@@ -47,11 +51,33 @@ pub struct ConsoleTransport {
     desk: Desk,
     out: Output,
     ids: Ids,
+    /// Where messages' files are saved.
+    files: PathBuf,
 }
 
 impl ConsoleTransport {
     pub fn new(desk: Desk, out: Output, ids: Ids) -> Self {
-        Self { desk, out, ids }
+        Self {
+            desk,
+            out,
+            ids,
+            files: PathBuf::from("."),
+        }
+    }
+
+    /// Saves messages' files in `dir` (the current directory otherwise).
+    pub fn saving_files_in(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.files = dir.into();
+        self
+    }
+
+    /// Saves a message's file under a name no file has yet, and says where
+    /// (or why not: the message is shown either way).
+    fn save(&self, file: &Attachment) -> String {
+        match save_new(&self.files, file, self.desk.clock().now()) {
+            Ok(path) => render::file_saved(&file.name, &path),
+            Err(e) => render::file_not_saved(&file.name, &self.files, &e.to_string()),
+        }
     }
 
     async fn user_name(&self, id: UserId) -> String {
@@ -61,6 +87,38 @@ impl ConsoleTransport {
         };
         render::user_label(name.as_deref(), id)
     }
+}
+
+/// Writes `file` in `dir` as `<stem>-<UTC time>[-n].<ext>`, creating the file
+/// (never replacing one), and returns its path.
+fn save_new(dir: &Path, file: &Attachment, now: chrono::DateTime<chrono::Utc>) -> std::io::Result<PathBuf> {
+    let name = Path::new(&file.name);
+    let stem = name.file_stem().and_then(|s| s.to_str()).unwrap_or("file");
+    let ext = name.extension().and_then(|s| s.to_str()).unwrap_or("bin");
+    let stamp = now.format("%Y%m%d-%H%M%S");
+    for n in 1..=100 {
+        let candidate = match n {
+            1 => dir.join(format!("{stem}-{stamp}.{ext}")),
+            n => dir.join(format!("{stem}-{stamp}-{n}.{ext}")),
+        };
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate);
+        match created {
+            Ok(mut f) => {
+                f.write_all(&file.bytes)?;
+                f.sync_all()?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "a hundred files of that name and time exist",
+    ))
 }
 
 fn card_lines(card: &Card) -> String {
@@ -138,6 +196,9 @@ impl Transport for ConsoleTransport {
         if let Some(card) = &d.message.card {
             text.push_str(&card_lines(card));
         }
+        if let Some(file) = &d.message.attachment {
+            text.push_str(&format!("\n  ┃ {}", self.save(file)));
+        }
         let step = d.message.step;
         let (id, label, thread) = match (d.kind, d.card) {
             // The post a moved card left behind becomes a pointer to it.
@@ -210,6 +271,9 @@ pub struct Options {
     pub echo: bool,
     /// Leave the outbox undelivered (to prove a later start delivers it).
     pub hold_outbox: bool,
+    /// Where messages' files (the report's chart) are saved; the current
+    /// directory when `None`.
+    pub files_dir: Option<PathBuf>,
 }
 
 /// A console user's stable id, derived from their name (FNV-1a, 53 bits so it
@@ -243,7 +307,11 @@ pub async fn run(desk: Desk, input: impl AsyncBufRead + Unpin, out: Output, opts
             Ordering::SeqCst,
         );
     }
-    let transport = Arc::new(ConsoleTransport::new(desk.clone(), out.clone(), ids.clone()));
+    let mut transport = ConsoleTransport::new(desk.clone(), out.clone(), ids.clone());
+    if let Some(dir) = &opts.files_dir {
+        transport = transport.saving_files_in(dir);
+    }
+    let transport = Arc::new(transport);
     let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone())
         .giving_up_after(desk.policy().outbox.give_up_after);
     crate::scheduler::arm(&desk).await;

@@ -63,6 +63,9 @@ enum Cmd {
         /// Commit but do not deliver outbound messages (a later start delivers them).
         #[arg(long, hide = true)]
         hold_outbox: bool,
+        /// Where to save the files messages carry (the report's chart); default: the current directory.
+        #[arg(long, value_name = "DIR")]
+        files_dir: Option<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -97,10 +100,10 @@ enum Cmd {
         /// Only incidents of this priority (P1..P5).
         #[arg(long)]
         priority: Option<String>,
-        /// The output format.
+        /// The output format (png: the chart, which needs --output).
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
-        /// Write to this file instead of stdout.
+        /// Write to this new file instead of stdout (an existing file is never replaced).
         #[arg(long)]
         output: Option<PathBuf>,
     },
@@ -111,6 +114,7 @@ enum ReportFormat {
     Text,
     Json,
     Csv,
+    Png,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -284,7 +288,9 @@ async fn real_main(cli: Cli) -> Outcome {
             )
             .await
         }
-        Some(Cmd::Console { hold_outbox }) => console(policy, &database, hold_outbox, false).await,
+        Some(Cmd::Console { hold_outbox, files_dir }) => {
+            console(policy, &database, hold_outbox, files_dir, false).await
+        }
         Some(Cmd::Run) => match token {
             Some(token) => run_discord(policy, &database, token).await,
             None => {
@@ -297,7 +303,7 @@ async fn real_main(cli: Cli) -> Outcome {
         },
         None => match token {
             Some(token) => run_discord(policy, &database, token).await,
-            None => console(policy, &database, false, true).await,
+            None => console(policy, &database, false, None, true).await,
         },
     }
 }
@@ -381,7 +387,13 @@ impl<R: AsyncRead + Unpin> AsyncRead for UntilSignal<R> {
     }
 }
 
-async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bool) -> Outcome {
+async fn console(
+    policy: Policy,
+    database: &str,
+    hold_outbox: bool,
+    files_dir: Option<PathBuf>,
+    announce: bool,
+) -> Outcome {
     let signal = signals();
     let grace = policy.ops.shutdown_grace;
     let store = open(database, &policy).await?;
@@ -406,9 +418,15 @@ async fn console(policy: Policy, database: &str, hold_outbox: bool, announce: bo
         stop: Box::pin(signalled(signal.clone())),
         stopped: false,
     });
+    // Saved files' paths are printed whole, so a script can find them.
+    let files_dir = match files_dir {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("the current directory cannot be read")?,
+    };
     let opts = opsdesk::console::Options {
         echo: !interactive,
         hold_outbox,
+        files_dir: Some(files_dir),
     };
     let run = opsdesk::console::run(desk, input, out, opts);
     tokio::pin!(run);
@@ -719,7 +737,13 @@ async fn service_report(
     output: Option<PathBuf>,
 ) -> Outcome {
     use opsdesk::domain::report::{PeriodSpec, ReportQuery};
+    use std::io::Write;
     let bad = |m: String| Fail::Config(anyhow::anyhow!("opsdesk report: {m}"));
+    // A picture is not for a terminal: it goes to a file, or down a pipe.
+    if matches!(format, ReportFormat::Png) && output.is_none() && std::io::stdout().is_terminal() {
+        eprintln!("opsdesk report: --format png writes a PNG picture; give --output <file> (or redirect stdout)");
+        return Ok(ExitCode::from(2));
+    }
     let spec = PeriodSpec::parse(period).map_err(|e| bad(e.to_string()))?;
     let service = match service {
         None => None,
@@ -749,16 +773,33 @@ async fn service_report(
         ReportFormat::Text => format!("{}\n", opsdesk::render::report_text(&figures)).into_bytes(),
         ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&figures)?).into_bytes(),
         ReportFormat::Csv => opsdesk::render::report_csv(&figures).into_bytes(),
+        ReportFormat::Png => opsdesk::render::report_chart(&figures)?,
     };
     match output {
+        // A new file only: a report never replaces a file (another report,
+        // or anything else, that is there).
         Some(path) => {
-            std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            let created = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
+            let mut file = match created {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(bad(format!(
+                        "{} exists and is never replaced: remove it or name a new file",
+                        path.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("cannot write {}", path.display()))
+                        .into())
+                }
+            };
+            file.write_all(&bytes)
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
             println!("{}", path.display());
         }
-        None => {
-            use std::io::Write;
-            std::io::stdout().write_all(&bytes)?;
-        }
+        None => std::io::stdout().write_all(&bytes)?,
     }
     Ok(ExitCode::SUCCESS)
 }

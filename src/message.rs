@@ -3,6 +3,10 @@
 //!
 //! Text here is raw: it may contain user-typed mention syntax. Transports make it
 //! safe (see `render::neutralize`) and ping only `ping_roles` / `ping_users`.
+//!
+//! A message may carry one file ([`Attachment`], the report's chart): its name
+//! is part of the JSON, its bytes are not: the outbox keeps them in a column of
+//! their own until the message is delivered (`store::outbox`).
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +52,20 @@ pub struct Card {
     pub footer: Option<String>,
 }
 
+/// A file sent with a message. Only its name and use are serialized; the
+/// bytes travel beside the JSON (the outbox's `attachment` column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file name people see and download (`report.png`).
+    pub name: String,
+    /// Shown as the card's picture (on Discord the embed's image is
+    /// `attachment://<name>`); otherwise a plain file with the message.
+    #[serde(default)]
+    pub card_image: bool,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
 /// One outbound message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutMessage {
@@ -73,6 +91,11 @@ pub struct OutMessage {
     /// card carries the buttons of its new state: none clears them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<ButtonRow>,
+    /// A file posted with the message, on the same message as its card. An
+    /// edit of a card that carries one replaces the card's file; an edit
+    /// without one leaves the file the card has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
 }
 
 /// What pressing a button asks for: typed here, so a transport encodes it in
@@ -199,12 +222,23 @@ impl OutMessage {
             reactions: Vec::new(),
             step: CardStep::InPlace,
             buttons: Vec::new(),
+            attachment: None,
         }
     }
 
     /// Puts `rows` of buttons under the message, in place of any it had.
     pub fn with_buttons(mut self, rows: Vec<ButtonRow>) -> Self {
         self.buttons = rows;
+        self
+    }
+
+    /// Sends `bytes` as the file `name` with the message, shown as its card's picture.
+    pub fn with_card_image(mut self, name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        self.attachment = Some(Attachment {
+            name: name.into(),
+            card_image: true,
+            bytes,
+        });
         self
     }
 

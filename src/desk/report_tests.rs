@@ -195,3 +195,22 @@ async fn a_changed_schedule_moves_the_pending_posting_and_removing_the_digest_ca
     assert_eq!(without.fire_due_timers().await.unwrap(), 0);
     assert!(digests_posted(&without).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_report_card_carries_its_chart_as_a_png_in_the_same_outbox_row() {
+    let (desk, _clock, _dir) = desk().await;
+    let agent = actor("dee", &["service_desk"]);
+    let (posted, payload) = report(&desk, "1", &agent, "!report 7d").await;
+    assert!(posted);
+    let message: crate::message::OutMessage = serde_json::from_str(&payload).unwrap();
+    assert!(message.card.is_some(), "{payload}");
+    let file = message.attachment.expect("the chart is named in the message");
+    assert_eq!((file.name.as_str(), file.card_image), (crate::render::CHART_FILE, true));
+    let mut conn = desk.store().write().await.unwrap();
+    let due = crate::store::outbox::due(&mut conn, chrono::Utc::now() + TimeDelta::days(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "one message: the card with its chart");
+    let png = &due[0].message.attachment.as_ref().unwrap().bytes;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{:?}", &png[..png.len().min(8)]);
+}

@@ -2,8 +2,9 @@
 //! filter against the configuration, and answers with the report the store
 //! counts (`store::reports::report`), worded by `render::report`: one card
 //! (an embed) posted through the outbox to the channel the command came
-//! from, the command acknowledged with 📊. Where the command came from no
-//! channel, the report is the reply's text.
+//! from, with the chart (`render::report_chart`, a PNG) attached to the same
+//! message as the card's picture, the command acknowledged with 📊. Where the
+//! command came from no channel, the report is the reply's text.
 //!
 //! Who may ask is the command's declaration (`who::REPORT_READERS`), checked
 //! once by `permit` before this runs: a service owner holds
@@ -53,12 +54,16 @@ pub(crate) async fn report(
     Ok(Reply::acknowledged(render::REPORT_POSTED))
 }
 
-/// The report's card, posted in `channel` under `text`.
+/// The report's card with its chart as the card's picture, posted in
+/// `channel` under `text`.
 fn report_post(report: &Report, channel: &str, text: String) -> Outgoing {
-    Outgoing::post(
-        Destination::Channel(channel.to_owned()),
-        OutMessage::text(text).with_card(render::report_card(report)),
-    )
+    let mut message = OutMessage::text(text).with_card(render::report_card(report));
+    match render::report_chart(report) {
+        Ok(png) => message = message.with_card_image(render::CHART_FILE, png),
+        // The figures are worth posting without their picture.
+        Err(e) => tracing::error!(error = %e, "report chart not drawn"),
+    }
+    Outgoing::post(Destination::Channel(channel.to_owned()), message)
 }
 
 /// The scheduled digest (`[reports.digest]`): at each posting, the report of

@@ -6,14 +6,20 @@
 //! splits long posts into several messages (never cuts them) and keeps cards
 //! within Discord's limits with their buttons (`components`), paces under the budgets, and never
 //! duplicates a message on retry (`nonce` + `enforce_nonce`).
+//!
+//! A message's file (the report's chart) goes with the message that holds
+//! its card, as a multipart body (`payload_json` + `files[0]`); a card's
+//! picture is its embed's image `attachment://<name>`. A card edit that
+//! carries a file replaces the card's file; one without leaves it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serenity::all::{
-    AutoArchiveDuration, ChannelId, Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage,
-    CreateThread, EditMessage, Http, MessageId, Nonce, ReactionType, RoleId, UserId as DiscordUserId,
+    AutoArchiveDuration, ChannelId, Colour, CreateAllowedMentions, CreateAttachment, CreateEmbed, CreateEmbedFooter,
+    CreateMessage, CreateThread, EditAttachments, EditMessage, Http, MessageId, Nonce, ReactionType, RoleId,
+    UserId as DiscordUserId,
 };
 use serenity::http::HttpError;
 use tokio::sync::Mutex;
@@ -21,7 +27,7 @@ use tokio::sync::Mutex;
 use super::directory::Directory;
 use super::pace::Pacer;
 use crate::config::Policy;
-use crate::message::{Card, CardStep, Destination, OutKind, OutMessage, Tone};
+use crate::message::{Attachment, Card, CardStep, Destination, OutKind, OutMessage, Tone};
 use crate::outbox::{Delivered, Delivery, SendError, Transport};
 use crate::render;
 
@@ -67,18 +73,28 @@ impl Poster {
         }
     }
 
-    /// Posts `msg` in `channel`; returns the new message's id.
-    async fn post(&self, channel: u64, msg: &CreateMessage) -> Result<u64, SendError> {
-        let body = serde_json::to_vec(msg).map_err(|e| SendError::Permanent(format!("unencodable message: {e}")))?;
+    /// Posts `msg` in `channel`, with `file` as a multipart body (the message
+    /// as `payload_json`, the file as `files[0]`, which `msg` must already
+    /// name: see [`with_file`]); returns the new message's id.
+    async fn post(&self, channel: u64, msg: &CreateMessage, file: Option<&Attachment>) -> Result<u64, SendError> {
+        let unencodable = |e: serde_json::Error| SendError::Permanent(format!("unencodable message: {e}"));
         let request = serenity::http::Request::new(
             serenity::http::Route::ChannelMessages {
                 channel_id: ChannelId::new(channel),
             },
             serenity::http::LightMethod::Post,
-        )
-        .body(Some(body))
-        .build(&self.client, &self.authorization, self.proxy.as_deref())
-        .map_err(classify)?;
+        );
+        let request = match file {
+            None => request.body(Some(serde_json::to_vec(msg).map_err(unencodable)?)),
+            Some(f) => request.multipart(Some(serenity::http::Multipart {
+                upload: serenity::http::MultipartUpload::Attachments(vec![discord_file(f)]),
+                fields: Vec::new(),
+                payload_json: Some(serde_json::to_string(msg).map_err(unencodable)?),
+            })),
+        };
+        let request = request
+            .build(&self.client, &self.authorization, self.proxy.as_deref())
+            .map_err(classify)?;
         let response = request.send().await.map_err(|e| SendError::Retry {
             after: None,
             reason: format!("network: {e}"),
@@ -295,16 +311,40 @@ impl DiscordTransport {
         })
     }
 
-    async fn send(&self, channel: u64, msg: CreateMessage) -> Result<u64, SendError> {
+    /// Posts `msg` in `channel`, with `file` if given.
+    async fn send(&self, channel: u64, msg: CreateMessage, file: Option<&Attachment>) -> Result<u64, SendError> {
+        let msg = with_file(msg, file);
         self.pacer.acquire(Some(channel)).await;
         if let Some(poster) = &self.poster {
-            return poster.post(channel, &msg).await;
+            return poster.post(channel, &msg, file).await;
         }
         let sent = ChannelId::new(channel)
             .send_message(&*self.http, msg)
             .await
             .map_err(classify)?;
         Ok(sent.id.get())
+    }
+}
+
+/// The file as Discord takes it (placeholder id 0: the only file of its message).
+fn discord_file(f: &Attachment) -> CreateAttachment {
+    CreateAttachment::bytes(f.bytes.clone(), f.name.clone())
+}
+
+/// `msg` naming `file` among its attachments (as `payload_json` must).
+fn with_file(msg: CreateMessage, file: Option<&Attachment>) -> CreateMessage {
+    match file {
+        Some(f) => msg.add_file(discord_file(f)),
+        None => msg,
+    }
+}
+
+/// A card's embed, showing the message's file as its picture when it is one.
+fn card_embed(card: &Card, more: &(String, String), message: &OutMessage) -> CreateEmbed {
+    let e = embed(card, more);
+    match message.attachment.as_ref().filter(|a| a.card_image) {
+        Some(a) => e.image(format!("attachment://{}", a.name)),
+        None => e,
     }
 }
 
@@ -449,7 +489,7 @@ impl Transport for DiscordTransport {
             };
             let content = render::truncate(&text, render::MESSAGE_LIMIT);
             let more = render::card_more(&self.policy.prefix, d.subject);
-            let card = d.message.card.as_ref().map(|c| embed(c, &more));
+            let card = d.message.card.as_ref().map(|c| card_embed(c, &more, d.message));
             // A moved card is posted anew, unless it already is in that channel.
             let in_place = d
                 .card
@@ -465,6 +505,10 @@ impl Transport for DiscordTransport {
                     .components(super::components::rows(&d.message.buttons));
                 if let Some(e) = card.clone() {
                     edit = edit.embed(e);
+                }
+                // A new file replaces the card's file; no file leaves it be.
+                if let Some(f) = &d.message.attachment {
+                    edit = edit.attachments(EditAttachments::new().add(discord_file(f)));
                 }
                 self.pacer.acquire(Some(ch)).await;
                 match ChannelId::new(ch)
@@ -495,7 +539,7 @@ impl Transport for DiscordTransport {
                 msg = msg.components(super::components::rows(&d.message.buttons));
             }
             // Its reactions and thread come in `complete`, once the card is recorded.
-            let mid = self.send(channel, msg).await?;
+            let mid = self.send(channel, msg, d.message.attachment.as_ref()).await?;
             return Ok(Delivered {
                 channel_id: channel.to_string(),
                 message_id: mid.to_string(),
@@ -523,20 +567,25 @@ impl Transport for DiscordTransport {
                 })
                 .nonce(Nonce::String(render::truncate(&nonce, 25)))
                 .enforce_nonce(true);
-            // A post may carry a card (a report): as the last part's embed.
+            // A post may carry a card (a report): as the last part's embed,
+            // with the post's file.
+            let last_part = i + 1 == parts.len();
             let msg = match d.message.card.as_ref() {
-                Some(card) if i + 1 == parts.len() => {
-                    msg.embed(embed(card, &render::card_more(&self.policy.prefix, d.subject)))
-                }
+                Some(card) if last_part => msg.embed(card_embed(
+                    card,
+                    &render::card_more(&self.policy.prefix, d.subject),
+                    d.message,
+                )),
                 _ => msg,
             };
-            // Its buttons go with the last part too.
-            let msg = if i + 1 == parts.len() && !d.message.buttons.is_empty() {
+            // Its buttons and its file go with the last part too.
+            let msg = if last_part && !d.message.buttons.is_empty() {
                 msg.components(super::components::rows(&d.message.buttons))
             } else {
                 msg
             };
-            last = Some(self.send(channel, msg).await?);
+            let file = d.message.attachment.as_ref().filter(|_| last_part);
+            last = Some(self.send(channel, msg, file).await?);
         }
         Ok(Delivered {
             channel_id: channel.to_string(),
@@ -585,6 +634,31 @@ impl Transport for DiscordTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_image_is_the_embeds_picture_and_is_named_in_the_message_body() {
+        let card = Card {
+            title: "Service report".into(),
+            tone: Tone::Done,
+            fields: vec![("Volume".into(), "2 logged".into())],
+            times: Vec::new(),
+            footer: None,
+        };
+        let more = render::card_more("!", None);
+        let message = OutMessage::text("").with_card_image("report.png", vec![1, 2, 3]);
+        let json = serde_json::to_value(card_embed(&card, &more, &message)).unwrap();
+        assert_eq!(json["image"]["url"], "attachment://report.png");
+        let plain = serde_json::to_value(card_embed(&card, &more, &OutMessage::text(""))).unwrap();
+        assert!(plain["image"].is_null(), "{plain}");
+
+        let body = serde_json::to_value(with_file(CreateMessage::new(), message.attachment.as_ref())).unwrap();
+        assert_eq!(
+            body["attachments"],
+            serde_json::json!([{"id": 0, "filename": "report.png", "description": null}])
+        );
+        let body = serde_json::to_value(with_file(CreateMessage::new(), None)).unwrap();
+        assert_eq!(body["attachments"], serde_json::json!([]));
+    }
 
     #[test]
     fn embeds_respect_discord_limits() {

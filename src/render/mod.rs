@@ -40,6 +40,7 @@ mod access;
 mod alert;
 mod cab;
 mod change;
+mod chart;
 mod controls;
 mod delivery;
 mod escalation;
@@ -59,6 +60,7 @@ pub use access::*;
 pub use alert::*;
 pub use cab::*;
 pub use change::*;
+pub use chart::*;
 pub use controls::*;
 pub use delivery::*;
 pub use escalation::*;
@@ -230,6 +232,15 @@ fn user_text(text: &str, max: usize) -> String {
 
 fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A report's period as its title and its chart show it: both ends, UTC.
+pub fn report_period(p: &crate::domain::report::Period) -> String {
+    format!(
+        "{} – {}",
+        p.from.format("%Y-%m-%d %H:%M"),
+        p.to.format("%Y-%m-%d %H:%M UTC")
+    )
 }
 
 /// A duration as people say it: `2h 5m`, `45s`.

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use chrono::TimeDelta;
 
-use super::{human, neutralize, truncate};
-use crate::domain::report::{Period, Report, SlaTally, Spread};
+use super::{human, neutralize, report_period, truncate};
+use crate::domain::report::{Report, SlaTally, Spread};
 use crate::message::{Card, Tone};
 
 /// Discord's embed limits, which [`report_card`] keeps to.
@@ -26,14 +26,6 @@ pub fn digest_heading(schedule: &crate::domain::digest::DigestSchedule) -> Strin
 
 /// The most breaches the card lists by name.
 const BREACHES_LISTED: usize = 15;
-
-fn period(p: &Period) -> String {
-    format!(
-        "{} – {}",
-        p.from.format("%Y-%m-%d %H:%M"),
-        p.to.format("%Y-%m-%d %H:%M UTC")
-    )
-}
 
 fn spread(s: Option<Spread>) -> String {
     s.map_or("—".to_owned(), |s| {
@@ -62,7 +54,7 @@ fn tally(t: &SlaTally) -> String {
 
 /// The report's title line.
 pub fn report_title(r: &Report) -> String {
-    let mut t = format!("Service report {}", period(&r.query.period));
+    let mut t = format!("Service report {}", report_period(&r.query.period));
     if let Some(s) = &r.query.service {
         let _ = write!(t, " · service {}", neutralize(s));
     }

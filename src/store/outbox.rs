@@ -1,5 +1,9 @@
 //! The durable outbox: messages committed with the action that caused them,
 //! delivered afterwards by the dispatcher.
+//!
+//! A message's JSON goes in `payload`; the bytes of its file, if it has one
+//! (`message::Attachment`), in `attachment` (migration 0018), until it is
+//! delivered.
 
 use super::{to_ms, Conn, Result, StoreError};
 use crate::message::{Destination, OutKind, OutMessage, Outgoing};
@@ -29,7 +33,7 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
             .map(|item| encoded(item).map(|(destination, payload)| (item, destination, payload)))
             .collect::<Result<Vec<_>>>()?;
         let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) ",
+            "INSERT INTO outbox (created_at, kind, subject, destination, payload, attachment, next_attempt_at) ",
         );
         insert.push_values(rows, |mut row, (item, destination, payload)| {
             row.push_bind(to_ms(now))
@@ -37,6 +41,7 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
                 .push_bind(item.subject.as_deref())
                 .push_bind(destination)
                 .push_bind(payload)
+                .push_bind(attachment(item))
                 .push_bind(to_ms(now));
         });
         insert.build().execute(&mut *conn).await?;
@@ -49,7 +54,8 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
 pub async fn enqueue_one(conn: &mut Conn, item: &Outgoing, now: DateTime<Utc>) -> Result<i64> {
     let (destination, payload) = encoded(item)?;
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO outbox (created_at, kind, subject, destination, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)
+        "INSERT INTO outbox (created_at, kind, subject, destination, payload, attachment, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          RETURNING id",
     )
     .bind(to_ms(now))
@@ -57,6 +63,7 @@ pub async fn enqueue_one(conn: &mut Conn, item: &Outgoing, now: DateTime<Utc>) -
     .bind(&item.subject)
     .bind(destination)
     .bind(payload)
+    .bind(attachment(item))
     .bind(to_ms(now))
     .fetch_one(&mut *conn)
     .await?;
@@ -68,6 +75,11 @@ fn encoded(item: &Outgoing) -> Result<(String, String)> {
     let destination = serde_json::to_string(&item.destination).map_err(json_err)?;
     let payload = serde_json::to_string(&item.message).map_err(json_err)?;
     Ok((destination, payload))
+}
+
+/// The bytes of a message's file, for the `attachment` column.
+fn attachment(item: &Outgoing) -> Option<&[u8]> {
+    item.message.attachment.as_ref().map(|a| a.bytes.as_slice())
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -97,8 +109,8 @@ const READY: &str = "o.delivered_at IS NULL AND o.failed_at IS NULL AND o.blocke
 /// Rows due for an attempt at `now`, oldest first, at most one per subject.
 pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<Pending>> {
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(i64, String, Option<String>, String, String, i64, i64, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT o.id, o.kind, o.subject, o.destination, o.payload, o.attempts, o.created_at, o.last_error FROM outbox o
+    let rows: Vec<(i64, String, Option<String>, String, String, i64, i64, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(&format!(
+        "SELECT o.id, o.kind, o.subject, o.destination, o.payload, o.attempts, o.created_at, o.last_error, o.attachment FROM outbox o
           WHERE {READY} AND o.next_attempt_at <= ?
           ORDER BY o.id LIMIT ?"
     ))
@@ -108,7 +120,14 @@ pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<
     .await?;
     rows.into_iter()
         .map(
-            |(id, kind, subject, destination, payload, attempts, created_at, last_error)| {
+            |(id, kind, subject, destination, payload, attempts, created_at, last_error, file)| {
+                let mut message: OutMessage = serde_json::from_str(&payload).map_err(json_err)?;
+                if let Some(a) = message.attachment.as_mut() {
+                    a.bytes = file.ok_or_else(|| StoreError::Corrupt {
+                        table: "outbox",
+                        detail: format!("row {id} names the file {} but holds no bytes", a.name),
+                    })?;
+                }
                 Ok(Pending {
                     id,
                     kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
@@ -117,7 +136,7 @@ pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<
                     })?,
                     subject,
                     destination: serde_json::from_str(&destination).map_err(json_err)?,
-                    message: serde_json::from_str(&payload).map_err(json_err)?,
+                    message,
                     attempts,
                     created_at: super::from_ms("outbox", created_at)?,
                     last_error,
@@ -137,10 +156,11 @@ pub async fn next_due(conn: &mut Conn) -> Result<Option<i64>> {
 }
 
 /// Marks a row delivered with the platform's message id (once: a row already
-/// marked keeps its first mark).
+/// marked keeps its first mark), and lets go of its file's bytes: the platform
+/// has them now.
 pub async fn mark_delivered(conn: &mut Conn, id: i64, message_id: &str, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1
+        "UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1, attachment = NULL
           WHERE id = ? AND delivered_at IS NULL",
     )
     .bind(to_ms(now))
@@ -321,6 +341,52 @@ mod tests {
     use super::*;
     use crate::domain::RoleKey;
     use crate::store::testing::temp_store;
+
+    #[tokio::test]
+    async fn a_file_is_kept_beside_its_message_until_the_message_is_delivered() {
+        let (store, _dir) = temp_store().await;
+        let now = Utc::now();
+        let png = vec![0x89, b'P', b'N', b'G', 0, 1, 2, 255];
+        let with_file = Outgoing::post(
+            Destination::Channel("general".into()),
+            OutMessage::text("").with_card_image("report.png", png.clone()),
+        );
+        let plain = Outgoing::post(Destination::Channel("general".into()), OutMessage::text("hello"));
+        let mut tx = store.begin().await.unwrap();
+        enqueue(&mut tx, &[with_file.clone(), plain], now).await.unwrap();
+        let one = enqueue_one(&mut tx, &with_file, now).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut conn = store.write().await.unwrap();
+        let rows = due(&mut conn, now, 10).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].message, with_file.message, "the bytes come back with the name");
+        assert_eq!(rows[0].message.attachment.as_ref().unwrap().bytes, png);
+        assert_eq!(rows[1].message.attachment, None);
+        assert_eq!(rows[2].id, one);
+        assert_eq!(rows[2].message, with_file.message);
+        // The JSON names the file but does not hold its bytes.
+        let (payload,): (String,) = sqlx::query_as("SELECT payload FROM outbox WHERE id = ?")
+            .bind(rows[0].id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert!(
+            payload.contains("\"report.png\"") && !payload.contains("bytes"),
+            "{payload}"
+        );
+
+        mark_delivered(&mut conn, rows[0].id, "m1", now).await.unwrap();
+        let kept: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as("SELECT id, attachment FROM outbox ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            kept,
+            vec![(rows[0].id, None), (rows[1].id, None), (one, Some(png))],
+            "a delivered row lets go of its file; an undelivered one keeps it"
+        );
+    }
 
     #[tokio::test]
     async fn queued_rows_come_due_retry_and_are_delivered_once() {

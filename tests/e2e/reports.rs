@@ -26,6 +26,17 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
         "{out}"
     );
     assert!(out.contains("Only agents"), "alice is refused:\n{out}");
+    // The chart is saved (in the current directory) and its path printed
+    // under the card; alice's refusal saved nothing.
+    let saved: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("┃ report.png saved to "))
+        .collect();
+    assert_eq!(saved.len(), 1, "{out}");
+    let chart = std::path::Path::new(saved[0]);
+    assert_eq!(chart.parent(), Some(db.dir.path()), "{out}");
+    assert!(chart.file_name().unwrap().to_str().unwrap().starts_with("report-"));
+    assert_eq!(png_size(&std::fs::read(chart).unwrap()), (1000, 500));
 
     let url = db.url();
     let run = |args: &[&str]| {
@@ -63,6 +74,28 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
     assert!(body.starts_with("section,key,value\n"), "{body}");
     assert!(body.contains("\"volume\",\"logged\",\"1\""), "{body}");
 
+    // The chart as a file, and never over one.
+    let png = db.dir.path().join("chart.png");
+    let made = run(&["1d", "--format", "png", "--output", png.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert_eq!(String::from_utf8_lossy(&made.stdout).trim(), png.display().to_string());
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(png_size(&bytes), (1000, 500));
+    let again = run(&["7d", "--format", "png", "--output", png.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(78));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("exists and is never replaced"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(std::fs::read(&png).unwrap(), bytes, "the first chart is intact");
+    let csv_again = run(&["1d", "--format", "csv", "--output", file.to_str().unwrap()]);
+    assert_eq!(csv_again.status.code(), Some(78));
+    // Down a pipe (not a terminal) the picture goes to stdout.
+    let piped = run(&["1d", "--format", "png"]);
+    assert!(piped.status.success());
+    assert_eq!(png_size(&piped.stdout), (1000, 500));
+
     let bad = run(&["fortnight"]);
     assert_eq!(bad.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`fortnight` is not a period"));
@@ -70,10 +103,21 @@ fn report_in_the_console_and_on_the_command_line_gives_the_same_figures() {
     assert_eq!(unknown.status.code(), Some(78));
 }
 
-/// On Discord: the report is one embed in the channel it was asked in, within
-/// Discord's embed limits; a member with no standing is refused.
+/// A PNG's width and height, decoding every pixel (so a broken file fails).
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut pixels).expect("a whole PNG frame");
+    (info.width, info.height)
+}
+
+/// On Discord: the report is one message in the channel it was asked in,
+/// one embed within Discord's embed limits with the chart attached as its
+/// picture; a member with no standing is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_discord_the_report_is_one_embed_within_the_limits() {
+async fn on_discord_the_report_is_one_embed_within_the_limits_with_its_chart_attached() {
     use crate::bot;
     use crate::fake_discord::{FakeDiscord, GuildSpec, InteractionSpec};
 
@@ -111,7 +155,21 @@ async fn on_discord_the_report_is_one_embed_within_the_limits() {
                 .is_some_and(|e| e["title"].as_str().unwrap_or("").starts_with("Service report"))
         })
         .unwrap();
+    let reports = posted.iter().filter(|m| !m.embeds().is_empty()).count();
+    assert_eq!(reports, 1, "one message for the report");
+    // The chart is on the same message, as a file the embed shows.
+    assert_eq!(card.files.len(), 1, "{:?}", card.json["attachments"]);
+    let file = &card.files[0];
+    assert_eq!(
+        (file.filename.as_str(), file.content_type.as_deref()),
+        ("report.png", Some("image/png"))
+    );
+    let (width, height) = png_size(&file.bytes);
+    assert_eq!((width, height), (1000, 500));
+    let sent = card.create_body.as_ref().unwrap();
+    assert_eq!(sent["embeds"][0]["image"]["url"], "attachment://report.png", "{sent}");
     let embed = &card.embeds()[0];
+    assert_eq!(embed["image"]["url"], card.json["attachments"][0]["url"], "{embed}");
     let fields = embed["fields"].as_array().unwrap();
     assert!(fields.len() <= 25, "{embed}");
     let mut total = embed["title"].as_str().unwrap().chars().count();

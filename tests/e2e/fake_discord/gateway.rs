@@ -477,6 +477,7 @@ pub(super) fn store_message(
             reactions: Vec::new(),
             deleted: false,
             interaction_id,
+            files: Vec::new(),
         },
     );
 }

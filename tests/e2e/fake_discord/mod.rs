@@ -11,7 +11,8 @@
 //!
 //! Everything the bot does is kept in memory and can be inspected: every REST call
 //! ([`FakeDiscord::calls`], [`FakeDiscord::wait_for`]), messages per channel with their edit
-//! history and reactions ([`FakeDiscord::messages`]), threads, DM channels, registered commands and
+//! history, reactions and files (multipart creates and edits: `payload_json` + `files[n]`,
+//! byte-exact in [`StoredMessage::files`]) ([`FakeDiscord::messages`]), threads, DM channels, registered commands and
 //! interaction responses with their latency ([`FakeDiscord::interactions`]).
 //!
 //! Tests drive the bot by injecting gateway events ([`FakeDiscord::inject_message`],
@@ -682,6 +683,19 @@ pub struct StoredMessage {
     pub deleted: bool,
     /// The interaction this message answers, if any.
     pub interaction_id: Option<u64>,
+    /// The files the message has now (multipart `files[n]` of its create or edits).
+    pub files: Vec<FakeFile>,
+}
+
+/// A file attached to a bot message, as uploaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeFile {
+    /// The attachment's snowflake.
+    pub id: u64,
+    pub filename: String,
+    /// The part's `Content-Type`, as sent.
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 impl StoredMessage {

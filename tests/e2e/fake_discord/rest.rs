@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use super::gateway::{self, dispatch};
 use super::payloads::{self, parse_sf, sf};
-use super::{percent_decode, Call, ChannelEntry, Fault, FaultKind, GuildSpec, Inner, State, ThreadInfo};
+use super::{percent_decode, Call, ChannelEntry, FakeFile, Fault, FaultKind, GuildSpec, Inner, State, ThreadInfo};
 
 /// Serves REST until aborted.
 pub(super) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
@@ -130,27 +130,89 @@ impl Reply {
     }
 }
 
-/// Parses a JSON body, or the `payload_json` part of a multipart body.
-fn parse_body(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
+/// One file part of a multipart body (`files[n]`).
+struct Upload {
+    /// The form field, `files[0]`.
+    field: String,
+    filename: String,
+    content_type: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// Parses a JSON body, or a multipart body: its `payload_json` part and its files.
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> (Option<Value>, Vec<Upload>) {
     if body.is_empty() {
-        return None;
+        return (None, Vec::new());
     }
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if content_type.starts_with("multipart/form-data") {
-        let text = String::from_utf8_lossy(body);
-        let start = text.find("name=\"payload_json\"")?;
-        let after = &text[start..];
-        let body_start = after.find("\r\n\r\n")? + 4;
-        let rest = &after[body_start..];
-        let end = rest.find("\r\n--").unwrap_or(rest.len());
-        return serde_json::from_str(&rest[..end]).ok();
+        return parse_multipart(content_type, body);
     }
-    serde_json::from_slice(body)
+    let json = serde_json::from_slice(body)
         .ok()
-        .or_else(|| Some(Value::String(String::from_utf8_lossy(body).into_owned())))
+        .or_else(|| Some(Value::String(String::from_utf8_lossy(body).into_owned())));
+    (json, Vec::new())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// RFC 7578 as reqwest writes it: `--boundary\r\n` headers `\r\n\r\n` content
+/// `\r\n`, …, `--boundary--`. Byte-exact, so files keep their bytes.
+fn parse_multipart(content_type: &str, body: &[u8]) -> (Option<Value>, Vec<Upload>) {
+    let Some(boundary) = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"'))
+    else {
+        return (None, Vec::new());
+    };
+    let delimiter = format!("--{boundary}").into_bytes();
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while let Some(i) = find(&body[at..], &delimiter) {
+        starts.push(at + i);
+        at += i + delimiter.len();
+    }
+    let (mut json, mut uploads) = (None, Vec::new());
+    for pair in starts.windows(2) {
+        let part = &body[pair[0] + delimiter.len()..pair[1]];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let Some(split) = find(part, b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&part[..split]).into_owned();
+        let content = &part[split + 4..];
+        let (mut name, mut filename, mut part_type) = (None, None, None);
+        for line in head.lines() {
+            let (key, value) = line.split_once(':').unwrap_or((line, ""));
+            if key.eq_ignore_ascii_case("content-disposition") {
+                for param in value.split(';').map(str::trim) {
+                    if let Some(v) = param.strip_prefix("name=") {
+                        name = Some(v.trim_matches('"').to_owned());
+                    } else if let Some(v) = param.strip_prefix("filename=") {
+                        filename = Some(v.trim_matches('"').to_owned());
+                    }
+                }
+            } else if key.eq_ignore_ascii_case("content-type") {
+                part_type = Some(value.trim().to_owned());
+            }
+        }
+        match name.as_deref() {
+            Some("payload_json") => json = serde_json::from_slice(content).ok(),
+            Some(field) => uploads.push(Upload {
+                field: field.to_owned(),
+                filename: filename.unwrap_or_else(|| field.to_owned()),
+                content_type: part_type,
+                bytes: content.to_vec(),
+            }),
+            None => {}
+        }
+    }
+    (json, uploads)
 }
 
 enum Pre {
@@ -173,7 +235,7 @@ async fn handle(
     let below = raw_path.strip_prefix("/api/v10").unwrap_or(raw_path);
     let segs: Vec<String> = below.trim_matches('/').split('/').map(percent_decode).collect();
     let path = format!("/{}", segs.join("/"));
-    let body = parse_body(&headers, &body);
+    let (body, uploads) = parse_body(&headers, &body);
     let audit_log_reason = headers
         .get("x-audit-log-reason")
         .and_then(|v| v.to_str().ok())
@@ -210,6 +272,7 @@ async fn handle(
                     inner: &inner,
                     spec: &inner.spec,
                     st: &mut st,
+                    uploads,
                 };
                 ctx.route(&method, &seg_refs, body.as_ref(), uri.query())
                     .unwrap_or_else(|e| e)
@@ -357,6 +420,8 @@ struct Ctx<'a> {
     inner: &'a Inner,
     spec: &'a GuildSpec,
     st: &'a mut State,
+    /// The request's files (a multipart body), taken by a message create or edit.
+    uploads: Vec<Upload>,
 }
 
 impl Ctx<'_> {
@@ -438,7 +503,7 @@ impl Ctx<'_> {
                     ));
                 }
                 super::components::check_message(&body["components"]).map_err(|v| Reply::json(400, v.body()))?;
-                Ok(Reply::ok(self.edit_message(m, body)))
+                Ok(Reply::ok(self.edit_message(m, body)?))
             }
             ("DELETE", ["channels", channel, "messages", message]) => {
                 let m = self.message_in(snowflake(channel)?, snowflake(message)?)?;
@@ -720,6 +785,7 @@ impl Ctx<'_> {
             || !embeds.is_empty()
             || !components.is_empty()
             || body["attachments"].as_array().is_some_and(|a| !a.is_empty())
+            || !self.uploads.is_empty()
             || !body["poll"].is_null()
             || body["sticker_ids"].as_array().is_some_and(|a| !a.is_empty());
         if !has_payload {
@@ -785,14 +851,70 @@ impl Ctx<'_> {
                 return Ok(Reply::ok(self.st.messages[existing].json.clone()));
             }
         }
-        let msg = self.bot_message(channel, body)?;
+        let mut msg = self.bot_message(channel, body)?;
         let id = parse_sf(&msg["id"]).unwrap_or_default();
+        let files = self.take_files(body, &[])?;
+        show_files(&mut msg, channel, &files);
         if let Some(key) = nonce_key {
             self.st.nonces.insert((channel, key), id);
         }
         gateway::store_message(self.st, msg.clone(), self.spec.bot_user_id, Some(body.clone()), None);
+        if let Some(stored) = self.st.messages.get_mut(&id) {
+            stored.files = files;
+        }
         self.echo("MESSAGE_CREATE", &msg);
         Ok(Reply::ok(msg))
+    }
+
+    /// The files a create or edit leaves on a message, as Discord does:
+    /// `attachments` lists the files kept (`{"id": <existing>}`) and the new
+    /// ones (`{"id": n}` for the part `files[n]`); files sent without a
+    /// listing are all added. With no `attachments` and no files, `existing` stays.
+    fn take_files(&mut self, body: &Value, existing: &[FakeFile]) -> Result<Vec<FakeFile>, Reply> {
+        let uploads = std::mem::take(&mut self.uploads);
+        let Some(listed) = body["attachments"].as_array() else {
+            let mut files = existing.to_vec();
+            for u in uploads {
+                files.push(self.file(u));
+            }
+            return Ok(files);
+        };
+        let mut uploads: Vec<Option<Upload>> = uploads.into_iter().map(Some).collect();
+        let mut files = Vec::new();
+        for entry in listed {
+            let id = parse_sf(&entry["id"]);
+            if let Some(kept) = existing.iter().find(|f| Some(f.id) == id) {
+                files.push(kept.clone());
+                continue;
+            }
+            let field = format!("files[{}]", id.unwrap_or_default());
+            let Some(upload) = uploads
+                .iter_mut()
+                .find(|u| u.as_ref().is_some_and(|u| u.field == field))
+                .and_then(Option::take)
+            else {
+                return Err(Reply::invalid_form(
+                    "attachments",
+                    "ATTACHMENT_NOT_FOUND",
+                    "Attachment data not found",
+                ));
+            };
+            let mut file = self.file(upload);
+            if let Some(name) = entry["filename"].as_str() {
+                file.filename = name.to_owned();
+            }
+            files.push(file);
+        }
+        Ok(files)
+    }
+
+    fn file(&mut self, upload: Upload) -> FakeFile {
+        FakeFile {
+            id: self.st.next_id(),
+            filename: upload.filename,
+            content_type: upload.content_type,
+            bytes: upload.bytes,
+        }
     }
 
     /// Echoes a bot message event on the gateway (when enabled).
@@ -803,8 +925,11 @@ impl Ctx<'_> {
         }
     }
 
-    fn edit_message(&mut self, id: u64, body: &Value) -> Value {
+    fn edit_message(&mut self, id: u64, body: &Value) -> Result<Value, Reply> {
+        let existing = self.st.messages[&id].files.clone();
+        let files = self.take_files(body, &existing)?;
         let stored = self.st.messages.get_mut(&id).expect("checked by caller");
+        let channel = stored.channel_id;
         stored.history.push(stored.json.clone());
         stored.edit_bodies.push(body.clone());
         let json = &mut stored.json;
@@ -823,9 +948,11 @@ impl Ctx<'_> {
         }
         json["flags"] = json!(flags);
         json["edited_timestamp"] = json!(payloads::now_iso());
+        show_files(json, channel, &files);
+        stored.files = files;
         let updated = json.clone();
         self.echo("MESSAGE_UPDATE", &updated);
-        updated
+        Ok(updated)
     }
 
     fn delete_message(&mut self, id: u64) {
@@ -1044,7 +1171,8 @@ impl Ctx<'_> {
             7 => {
                 super::components::check_message(&data["components"]).map_err(|v| Reply::json(400, v.body()))?;
                 if let Some(m) = component_message.filter(|m| self.st.messages.contains_key(m)) {
-                    self.edit_message(m, &data);
+                    // A component update sends no files: it cannot be refused for one.
+                    let _ = self.edit_message(m, &data);
                 }
                 component_message
             }
@@ -1118,7 +1246,7 @@ impl Ctx<'_> {
                         rec.original_edits.push(body.clone());
                     }
                 }
-                Ok(Reply::ok(self.edit_message(target, body)))
+                Ok(Reply::ok(self.edit_message(target, body)?))
             }
         }
     }
@@ -1154,6 +1282,35 @@ impl Ctx<'_> {
 }
 
 /// Embeds as Discord returns them: `type: "rich"` and no empty `fields`.
+/// A message's `attachments` as Discord serves them, and its embeds'
+/// `attachment://<name>` images pointed at the file (a URL on loopback that
+/// nothing fetches).
+fn show_files(msg: &mut Value, channel: u64, files: &[FakeFile]) {
+    let url = |f: &FakeFile| format!("http://127.0.0.1/attachments/{channel}/{}/{}", f.id, f.filename);
+    msg["attachments"] = files
+        .iter()
+        .map(|f| {
+            json!({
+                "id": sf(f.id),
+                "filename": f.filename,
+                "size": f.bytes.len(),
+                "url": url(f),
+                "proxy_url": url(f),
+                "content_type": f.content_type,
+            })
+        })
+        .collect();
+    if let Some(embeds) = msg["embeds"].as_array_mut() {
+        for e in embeds {
+            let shown = e["image"]["url"].as_str().and_then(|u| u.strip_prefix("attachment://"));
+            if let Some(file) = shown.and_then(|name| files.iter().find(|f| f.filename == name)) {
+                e["image"]["url"] = json!(url(file));
+                e["image"]["proxy_url"] = json!(url(file));
+            }
+        }
+    }
+}
+
 fn normalize_embed(mut embed: Value) -> Value {
     if embed["type"].is_null() {
         embed["type"] = json!("rich");
