@@ -357,7 +357,7 @@ pub(crate) async fn history(desk: &Desk, tx: &mut Act<'_>, record: &Subject, pag
             .is_none()
             .then(|| render::unknown_problem(*id)),
         // The parser builds no other kind.
-        Subject::Service(_) | Subject::Dm(..) => Some(render::history::no_history(&subject)),
+        Subject::Service(_) | Subject::Dm(..) | Subject::Reports(_) => Some(render::history::no_history(&subject)),
     };
     if let Some(refusal) = unknown {
         return rejected(refusal);

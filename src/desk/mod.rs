@@ -32,6 +32,7 @@ mod problems;
 mod reconcile;
 mod reports;
 mod sla;
+mod storm;
 mod subscribers;
 mod survey;
 mod timers;
@@ -337,7 +338,7 @@ impl Desk {
                     return Ok(Outcome::Duplicate);
                 }
                 let mut conn = self.store().read().await?;
-                let mut act = Act::new(&mut conn, self.clock().now());
+                let mut act = Act::new(&mut conn, self.clock().now(), self);
                 return self.command(&mut act, inbound, cmd.clone()).await.map(Outcome::Reply);
             }
         }

@@ -20,10 +20,13 @@ pub enum TimerKind {
     ChangeWindowEnd,
     /// A CAB vote's reminder to members who have not voted.
     CabRemind,
+    /// An outage's grouped card edited with the reports counted since its
+    /// last version (at most one edit per `outage.storm_card_every`).
+    StormCard,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 7] = [
+    pub const ALL: [TimerKind; 8] = [
         TimerKind::Sla,
         TimerKind::Survey,
         TimerKind::CabClose,
@@ -31,6 +34,7 @@ impl TimerKind {
         TimerKind::ChangeWindowStart,
         TimerKind::ChangeWindowEnd,
         TimerKind::CabRemind,
+        TimerKind::StormCard,
     ];
 
     /// The stored word.
@@ -43,6 +47,7 @@ impl TimerKind {
             TimerKind::ChangeWindowStart => "change_window_start",
             TimerKind::ChangeWindowEnd => "change_window_end",
             TimerKind::CabRemind => "cab_remind",
+            TimerKind::StormCard => "storm_card",
         }
     }
 
