@@ -605,6 +605,8 @@ mod report_tests;
 #[cfg(test)]
 mod sla_tests;
 #[cfg(test)]
+mod storm_tests;
+#[cfg(test)]
 mod subscriber_tests;
 #[cfg(test)]
 mod testkit;

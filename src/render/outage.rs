@@ -176,7 +176,10 @@ pub fn storm_card(policy: &Policy, o: &Outage, tally: &Tally, every: chrono::Tim
         tone,
         fields,
         times: vec![("Started".to_owned(), o.started_at.timestamp())],
-        footer: Some(format!("Updated at most every {}", duration_text(every))),
+        footer: Some(format!(
+            "Updated at most every {}",
+            crate::domain::sla::format_duration(every)
+        )),
     }
 }
 
