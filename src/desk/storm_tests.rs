@@ -82,8 +82,16 @@ async fn three_reports_make_one_grouped_card_that_says_three_with_edits_coalesce
     // The first report posted the card at once; the others wait for the period.
     let card = grouped_card(&desk).await;
     assert_eq!(card.len(), 1, "{card:?}");
-    assert!(card[0].contains("1 report so far; reports linked to OUT-1"), "{}", card[0]);
-    assert_eq!(incident_cards_and_threads(&desk).await, 0, "no card or thread of their own");
+    assert!(
+        card[0].contains("1 report so far; reports linked to OUT-1"),
+        "{}",
+        card[0]
+    );
+    assert_eq!(
+        incident_cards_and_threads(&desk).await,
+        0,
+        "no card or thread of their own"
+    );
     assert_eq!(desk.fire_due_timers().await.unwrap(), 0);
 
     desk.clock().advance(TimeDelta::seconds(9));
@@ -190,8 +198,9 @@ async fn resolving_the_outage_settles_cardless_reports_by_direct_message_and_say
     assert!(rows.iter().all(|r| !r.starts_with("card")), "{rows:?}");
     let alice = crate::console::console_user_id("alice").get();
     assert!(
-        rows.iter().any(|r| r.contains(&format!("{{\"to\":\"dm\",\"id\":{alice}}}"))
-            && r.contains("INC-1 was resolved by sam: Resolved with outage OUT-1")),
+        rows.iter()
+            .any(|r| r.contains(&format!("{{\"to\":\"dm\",\"id\":{alice}}}"))
+                && r.contains("INC-1 was resolved by sam: Resolved with outage OUT-1")),
         "{rows:?}"
     );
     assert_eq!(
@@ -207,14 +216,18 @@ async fn resolving_the_outage_settles_cardless_reports_by_direct_message_and_say
     // INC-2 has its card: asked in its thread, as any incident.
     let rows = rows_about(&desk, "INC-2").await;
     assert!(
-        rows.iter().any(|r| r.contains("\"thread\"") && r.contains("INC-2 was resolved")),
+        rows.iter()
+            .any(|r| r.contains("\"thread\"") && r.contains("INC-2 was resolved")),
         "{rows:?}"
     );
 
     // The grouped card says it is over at once, and no edit is left to fire.
     let card = grouped_card(&desk).await;
     let last = card.last().unwrap();
-    assert!(last.contains("is back: 3 reports linked to OUT-1, settled with it"), "{last}");
+    assert!(
+        last.contains("is back: 3 reports linked to OUT-1, settled with it"),
+        "{last}"
+    );
     let before = card.len();
     desk.clock().advance(TimeDelta::minutes(1));
     desk.fire_due_timers().await.unwrap();
@@ -234,14 +247,19 @@ async fn a_report_on_another_service_and_one_logged_before_the_outage_keep_their
     let early_rows = rows_about(&desk, "INC-1").await;
     assert!(early_rows[0].starts_with("card "), "{early_rows:?}");
     assert!(
-        early_rows.iter().any(|r| r.contains("INC-1 is part of known outage OUT-1")),
+        early_rows
+            .iter()
+            .any(|r| r.contains("INC-1 is part of known outage OUT-1")),
         "linked by the window, in its thread: {early_rows:?}"
     );
     let vpn_rows = rows_about(&desk, "INC-2").await;
     assert!(vpn_rows[0].starts_with("card "), "{vpn_rows:?}");
     assert!(rows_about(&desk, "INC-3").await.is_empty());
     let card = grouped_card(&desk).await;
-    assert!(card[0].contains("1 report so far"), "only the report at intake counts: {card:?}");
+    assert!(
+        card[0].contains("1 report so far"),
+        "only the report at intake counts: {card:?}"
+    );
 }
 
 #[tokio::test]

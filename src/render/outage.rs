@@ -153,7 +153,11 @@ pub fn storm_card(policy: &Policy, o: &Outage, tally: &Tally, every: chrono::Tim
         ),
         (
             "Services".to_owned(),
-            if services.is_empty() { service_name(policy, &o.service) } else { services },
+            if services.is_empty() {
+                service_name(policy, &o.service)
+            } else {
+                services
+            },
         ),
         ("Outage".to_owned(), user_text(&o.summary, 1000)),
     ];
@@ -171,7 +175,11 @@ pub fn storm_card(policy: &Policy, o: &Outage, tally: &Tally, every: chrono::Tim
             "{} · {} · {}",
             o.id,
             service_name(policy, &o.service),
-            if o.is_active() { "reports" } else { "reports (outage resolved)" }
+            if o.is_active() {
+                "reports"
+            } else {
+                "reports (outage resolved)"
+            }
         ),
         tone,
         fields,

@@ -35,12 +35,11 @@ pub async fn link_grouped(conn: &mut Conn, id: OutageId, incident: IncidentId, n
 
 /// Whether the incident is a grouped report still without a card of its own.
 pub async fn is_cardless(conn: &mut Conn, incident: IncidentId) -> Result<bool> {
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT 1 FROM outage_incidents WHERE incident_id = ? AND grouped = 1 AND carded_at IS NULL",
-    )
-    .bind(incident.get())
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM outage_incidents WHERE incident_id = ? AND grouped = 1 AND carded_at IS NULL")
+            .bind(incident.get())
+            .fetch_optional(conn)
+            .await?;
     Ok(row.is_some())
 }
 
@@ -161,7 +160,9 @@ mod tests {
         )
         .await
         .unwrap();
-        crate::store::users::upsert(&mut c, UserId::new(9), "alice", now).await.unwrap();
+        crate::store::users::upsert(&mut c, UserId::new(9), "alice", now)
+            .await
+            .unwrap();
         let mut ids = Vec::new();
         for title in ["one", "two"] {
             let new = NewIncident {

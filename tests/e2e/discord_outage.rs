@@ -643,7 +643,14 @@ async fn reports_during_an_outage_post_one_grouped_card_in_the_desk_channel_and_
     let (desk_ch, general) = (spec.channel_id("service-desk"), spec.channel_id("general"));
     let policy = bot::policy_with(&fake, &[("OPSDESK_OUTAGE__STORM_CARD_EVERY", "1s")]);
     let bot = bot::start_with(&fake, &db, policy).await;
-    command(&fake, desk_ch, alice, "!outage email Mail is down impact=major", "OUT-1 declared").await;
+    command(
+        &fake,
+        desk_ch,
+        alice,
+        "!outage email Mail is down impact=major",
+        "OUT-1 declared",
+    )
+    .await;
 
     let reporters = ["bob", "irene", "carlos", "dana"];
     for (i, who) in reporters.iter().enumerate() {
@@ -675,7 +682,10 @@ async fn reports_during_an_outage_post_one_grouped_card_in_the_desk_channel_and_
     assert!(
         posts_saying(&fake, desk_ch, "Incident INC-").is_empty(),
         "{:?}",
-        fake.bot_messages(desk_ch).iter().map(|m| m.content().to_owned()).collect::<Vec<_>>()
+        fake.bot_messages(desk_ch)
+            .iter()
+            .map(|m| m.content().to_owned())
+            .collect::<Vec<_>>()
     );
     let threads: Vec<_> = fake.threads().into_iter().filter(|t| t.parent_id == desk_ch).collect();
     assert!(

@@ -205,7 +205,10 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
     );
     // Reports during the outage are counted on its one grouped card in the
     // handler's channel; INC-2, never worked, gets no card or thread of its own.
-    assert!(out.contains("1 report so far; reports linked to OUT-1 are counted here"), "{out}");
+    assert!(
+        out.contains("1 report so far; reports linked to OUT-1 are counted here"),
+        "{out}"
+    );
     assert!(out.contains("2 reports linked to OUT-1"), "{out}");
     assert!(!out.contains("[#service-desk/INC-2 #"), "{out}");
     // INC-1, taken, got its card and thread with the outage named there.
@@ -235,7 +238,10 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
             .contains("@frank frank: INC-2 was resolved by sam: Resolved with outage OUT-1 (Email): MTA restarted")),
         "{out}"
     );
-    assert!(out.contains("✅ OUT-1 · Email is back: 2 reports linked to OUT-1, settled with it."), "{out}");
+    assert!(
+        out.contains("✅ OUT-1 · Email is back: 2 reports linked to OUT-1, settled with it."),
+        "{out}"
+    );
 
     assert_eq!(text(&db, "SELECT state FROM incidents WHERE id = 1").await, "resolved");
     assert_eq!(
