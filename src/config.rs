@@ -365,6 +365,7 @@ struct RawOutage {
     summary_max: usize,
     resolve_linked_incidents: bool,
     link_window: String,
+    storm_card_every: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -478,6 +479,9 @@ pub struct OutagePolicy {
     pub resolve_linked_incidents: bool,
     /// Declaring an outage links the service's open incidents logged within this.
     pub link_window: TimeDelta,
+    /// The outage's grouped card in the handler's channel (the reports
+    /// linked to it as they are logged) is edited at most once per this.
+    pub storm_card_every: TimeDelta,
 }
 
 /// One SLA warning: the threshold and who is pinged when a clock reaches it.
@@ -1112,6 +1116,11 @@ fn check_outage(
     if link_window < TimeDelta::zero() || link_window > TimeDelta::days(30) {
         return Err(invalid("outage.link_window: must be between 0s and 30d".into()));
     }
+    let storm_card_every =
+        parse_duration(&raw.storm_card_every).map_err(|e| invalid(format!("outage.storm_card_every: {e}")))?;
+    if storm_card_every < TimeDelta::zero() || storm_card_every > TimeDelta::hours(1) {
+        return Err(invalid("outage.storm_card_every: must be between 0s and 1h".into()));
+    }
     Ok(OutagePolicy {
         roles: raw.roles,
         default_impact,
@@ -1119,6 +1128,7 @@ fn check_outage(
         summary_max: raw.summary_max,
         resolve_linked_incidents: raw.resolve_linked_incidents,
         link_window,
+        storm_card_every,
     })
 }
 
@@ -1750,6 +1760,16 @@ mod tests {
                 "[outage]\ndefault_impact = \"high\"",
                 "outage.default_impact: `high` must be partial or major",
             ),
+            (
+                "storm card period beyond an hour",
+                "[outage]\nstorm_card_every = \"2h\"",
+                "outage.storm_card_every: must be between 0s and 1h",
+            ),
+            (
+                "storm card period that is no duration",
+                "[outage]\nstorm_card_every = \"often\"",
+                "outage.storm_card_every:",
+            ),
             ("unknown outage key", "[outage]\nstatus_chanel = \"x\"", "status_chanel"),
             (
                 "service named like an outage subcommand",
@@ -2204,6 +2224,7 @@ mod tests {
         assert_eq!(p.outage.status_channel, "status");
         assert_eq!(p.outage.default_impact, OutageImpact::Partial);
         assert!(p.outage.resolve_linked_incidents);
+        assert_eq!(p.outage.storm_card_every, TimeDelta::seconds(10));
         assert!(p.may_declare_outages(&p.itil_roles(["NOC"])));
         assert!(!p.may_declare_outages(&p.itil_roles(["CAB"])));
         let p = load_with("[outage]\nstatus_channel = \"#outages\"\nresolve_linked_incidents = false").unwrap();

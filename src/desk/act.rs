@@ -34,17 +34,22 @@ use crate::domain::party::Party;
 use crate::domain::UserId;
 use crate::message::Outgoing;
 use crate::render;
-use crate::store::{self, Conn, StoreError};
+use crate::store::{self, Conn};
 
 /// One action's context: its transaction (the body's savepoint), the instant
 /// it happens at, and what it will write when it succeeds.
 pub(crate) struct Act<'a> {
     conn: &'a mut Conn,
+    /// The desk the action runs on (its messages are placed by its rules).
+    desk: Desk,
     /// The one clock reading of this action: every row it writes carries it.
     pub(crate) now: DateTime<Utc>,
     /// The parties the actor holds towards the action's record, once the
     /// spine has authorized it (`desk/permit.rs`).
     pub(crate) parties: Vec<Party>,
+    /// Set while an outage settles its linked incidents: what they are sent
+    /// meanwhile leaves a cardless storm report without a card (`storm`).
+    pub(crate) keep_cardless: bool,
     records: Vec<Record>,
 }
 
@@ -55,14 +60,18 @@ struct Record {
     subject: String,
     details: Phrase,
     out: Vec<Outgoing>,
+    /// [`Act::keep_cardless`] when it was recorded.
+    keep_cardless: bool,
 }
 
 impl<'a> Act<'a> {
-    pub(crate) fn new(conn: &'a mut Conn, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(conn: &'a mut Conn, now: DateTime<Utc>, desk: &Desk) -> Self {
         Self {
             conn,
+            desk: desk.clone(),
             now,
             parties: Vec::new(),
+            keep_cardless: false,
             records: Vec::new(),
         }
     }
@@ -89,22 +98,43 @@ impl<'a> Act<'a> {
             subject: subject.to_owned(),
             details,
             out: out.to_vec(),
+            keep_cardless: self.keep_cardless,
         });
     }
 
     /// Queues one message now and returns its outbox id (for a delivery row
     /// that must name it); what was recorded before it is written first, so
-    /// messages keep the order the action produced them in.
-    pub(crate) async fn enqueue_now(&mut self, item: &Outgoing) -> Result<i64, StoreError> {
+    /// messages keep the order the action produced them in. Like every
+    /// message, it is placed by `storm::place` (a cardless report's card
+    /// comes first); the id is the item's own row.
+    pub(crate) async fn enqueue_now(&mut self, item: &Outgoing) -> DeskResult<i64> {
         self.flush().await?;
-        store::outbox::enqueue_one(self.conn, item, self.now).await
+        let desk = self.desk.clone();
+        let keep = self.keep_cardless;
+        let rows = super::storm::place(&desk, self, vec![item.clone()], keep).await?;
+        let mut own = None;
+        for row in &rows {
+            let id = store::outbox::enqueue_one(self.conn, row, self.now).await?;
+            if own.is_none() && row.message == item.message {
+                own = Some(id);
+            }
+        }
+        match own {
+            Some(id) => Ok(id),
+            // Dropped (a card row the outage's settling holds back): queued as it was.
+            None => Ok(store::outbox::enqueue_one(self.conn, item, self.now).await?),
+        }
     }
 
-    /// Writes the recorded audit entries and messages, in order.
-    async fn flush(&mut self) -> Result<(), StoreError> {
+    /// Writes the recorded audit entries and messages, in order, each
+    /// record's messages placed by `storm::place`: the one place a storm
+    /// report without a card gets it, whatever addresses it.
+    async fn flush(&mut self) -> DeskResult<()> {
+        let desk = self.desk.clone();
         for r in std::mem::take(&mut self.records) {
             store::audit::append(self.conn, self.now, r.actor, r.action.as_str(), &r.subject, &r.details).await?;
-            store::outbox::enqueue(self.conn, &r.out, self.now).await?;
+            let out = super::storm::place(&desk, self, r.out, r.keep_cardless).await?;
+            store::outbox::enqueue(self.conn, &out, self.now).await?;
         }
         Ok(())
     }
@@ -240,7 +270,7 @@ impl Desk {
             _ => None,
         };
         let mut savepoint = store::savepoint(conn).await?;
-        let mut act = Act::new(&mut savepoint, now);
+        let mut act = Act::new(&mut savepoint, now, self);
         match body(&mut act).await {
             Ok(outcome) => {
                 if let (Some((user, subject, emoji, added)), Outcome::Reply(_)) = (&reconciled, &outcome) {
@@ -260,7 +290,7 @@ impl Desk {
             Err(DeskError::Rejected(text) | DeskError::RejectedReaction(text)) if claim.reaction().is_some() => {
                 drop(act);
                 store::rollback(savepoint).await?;
-                let mut act = Act::new(conn, now);
+                let mut act = Act::new(conn, now, self);
                 if let Some((user, subject, emoji, added)) = &reconciled {
                     act.record(
                         Some(*user),

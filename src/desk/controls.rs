@@ -39,7 +39,7 @@ impl Desk {
     pub async fn refusal(&self, actor: &Actor, cmd: &Command) -> Option<String> {
         let result = async {
             let mut conn = self.store().read().await?;
-            let mut act = Act::new(&mut conn, self.clock().now());
+            let mut act = Act::new(&mut conn, self.clock().now(), self);
             permit::authorize(self, &mut act, actor, cmd).await
         }
         .await;

@@ -235,6 +235,10 @@ pub(crate) async fn log(
     };
     let inc = store::incidents::insert(tx, &new, now).await?;
     let clocks = super::sla::start_clocks(desk, tx, &inc).await?;
+    // Known outage: link it; a report the outage's grouped card counts gets
+    // no card or thread of its own until someone works it (`storm`).
+    let known = super::outages::link_known_outage(desk, tx, &inc, true).await?;
+    let grouped = matches!(known, Some((_, None)));
     // Everything the first card shows is at hand: no need to read it back.
     let reporter_label = render::user_label(Some(&reporter_name), reporter);
     let sla = super::sla::sla_view_of(desk, &inc, &clocks, &Default::default(), now);
@@ -251,10 +255,12 @@ pub(crate) async fn log(
     out.extend(inform(desk, &route, action, &inc, &inc.handler_role));
     // A known error on its service: its thread and card say so (`problems`).
     let known_error = super::problems::suggest_known_error(tx, &inc, &mut out).await?;
-    // Known outage: link it, say so in its thread and in the reply.
-    let known = super::outages::link_known_outage(desk, tx, &inc).await?;
-    if let Some((_, told)) = &known {
+    if let Some((_, Some(told))) = &known {
         out.push(told.clone());
+    }
+    if grouped {
+        // Its card and thread come when it is worked; the reply says the rest.
+        out.retain(|o| super::storm::card_addressed(o) != Some(inc.id));
     }
     let for_reporter = (reporter != actor.user).then_some(reporter_label.as_str());
     let details = render::history::logged(policy, &inc, for_reporter, known.as_ref().map(|(o, _)| o.id));
@@ -264,8 +270,10 @@ pub(crate) async fn log(
     }
     tracing::info!(incident = %inc.id, priority = %inc.priority, handler = %inc.handler_role, "incident logged");
     let mut reply = render::incident_logged(policy, &inc, sla.as_ref());
-    if let Some((outage, _)) = &known {
-        reply = format!("{reply} {}", render::known_outage(policy, outage));
+    match &known {
+        Some((outage, None)) => reply = format!("{reply} {}", render::known_outage_grouped(policy, outage)),
+        Some((outage, Some(_))) => reply = format!("{reply} {}", render::known_outage(policy, outage)),
+        None => {}
     }
     if let Some((line, _)) = known_error {
         reply = format!("{reply}\n{line}");
@@ -360,7 +368,7 @@ pub(crate) async fn history(desk: &Desk, tx: &mut Act<'_>, record: &Subject, pag
             .is_none()
             .then(|| render::unknown_problem(*id)),
         // The parser builds no other kind.
-        Subject::Service(_) | Subject::Dm(..) => Some(render::history::no_history(&subject)),
+        Subject::Service(_) | Subject::Dm(..) | Subject::Reports(_) => Some(render::history::no_history(&subject)),
     };
     if let Some(refusal) = unknown {
         return rejected(refusal);
@@ -912,8 +920,8 @@ pub(crate) async fn edit(
     out.extend(inform(desk, &update, Action::UpdateIncident, &inc, &inc.handler_role));
     let mut reply = render::edited_reply(policy, &inc, &list, rerouted);
     if store::outages::outage_of(tx, id).await?.is_none() {
-        if let Some((outage, told)) = super::outages::link_known_outage(desk, tx, &inc).await? {
-            out.push(told);
+        if let Some((outage, told)) = super::outages::link_known_outage(desk, tx, &inc, false).await? {
+            out.extend(told);
             reply = format!("{reply} {}", render::known_outage(policy, &outage));
         }
     }

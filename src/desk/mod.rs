@@ -33,6 +33,7 @@ mod problems;
 mod reconcile;
 mod reports;
 mod sla;
+mod storm;
 mod subscribers;
 mod survey;
 mod timers;
@@ -338,7 +339,7 @@ impl Desk {
                     return Ok(Outcome::Duplicate);
                 }
                 let mut conn = self.store().read().await?;
-                let mut act = Act::new(&mut conn, self.clock().now());
+                let mut act = Act::new(&mut conn, self.clock().now(), self);
                 return self.command(&mut act, inbound, cmd.clone()).await.map(Outcome::Reply);
             }
         }
@@ -613,6 +614,8 @@ mod outage_tests;
 mod report_tests;
 #[cfg(test)]
 mod sla_tests;
+#[cfg(test)]
+mod storm_tests;
 #[cfg(test)]
 mod subscriber_tests;
 #[cfg(test)]

@@ -301,6 +301,23 @@ pub(crate) async fn settle_linked_incidents(
     outage: &Outage,
     text: &str,
 ) -> DeskResult<render::LinkedSummary> {
+    // A storm report still without a card stays so: the grouped card says
+    // the outage is over, and its reporter is told directly (`storm`).
+    tx.keep_cardless = true;
+    let settled = settle_each(desk, tx, actor, outage, text).await;
+    tx.keep_cardless = false;
+    let summary = settled?;
+    super::storm::outage_resolved(desk, tx, outage).await?;
+    Ok(summary)
+}
+
+async fn settle_each(
+    desk: &Desk,
+    tx: &mut Act<'_>,
+    actor: &Actor,
+    outage: &Outage,
+    text: &str,
+) -> DeskResult<render::LinkedSummary> {
     let policy = desk.policy();
     let mut summary = render::LinkedSummary::default();
     for inc_id in store::outages::linked_incidents(tx, outage.id).await? {
@@ -364,26 +381,33 @@ pub(crate) async fn tell_outage_over(
     Ok(())
 }
 
-/// Links a just-logged incident to its service's active outage, if any;
-/// returns the outage and the message for the incident's thread.
+/// Links an incident to its service's active outage, if any; returns the
+/// outage and, unless the incident is counted on the outage's grouped card,
+/// the message for its thread. Only a report just logged (`at_intake`) is
+/// counted on the grouped card (`storm`); one corrected onto the service
+/// keeps the card it has.
 pub(crate) async fn link_known_outage(
     desk: &Desk,
     tx: &mut Act<'_>,
     inc: &Incident,
-) -> DeskResult<Option<(Outage, Outgoing)>> {
+    at_intake: bool,
+) -> DeskResult<Option<(Outage, Option<Outgoing>)>> {
     let Some(service) = &inc.service else {
         return Ok(None);
     };
     let Some(outage) = store::outages::active_for_service(tx, service).await? else {
         return Ok(None);
     };
+    if at_intake && super::storm::count_report(desk, tx, &outage, inc).await? {
+        return Ok(Some((outage, None)));
+    }
     let now = tx.now;
     store::outages::link_incident(tx, outage.id, inc.id, now).await?;
     let told = Outgoing::in_thread(
         inc.id,
         OutMessage::text(render::linked_to_outage(desk.policy(), &outage, inc)),
     );
-    Ok(Some((outage, told)))
+    Ok(Some((outage, Some(told))))
 }
 
 /// `!outage show OUT-n`: what was said, to whom it got through, what is linked.

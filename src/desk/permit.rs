@@ -129,6 +129,8 @@ pub(crate) async fn facts(desk: &Desk, tx: &mut Act<'_>, subject: &Subject) -> D
             reporter: Some(*user),
             ..Facts::default()
         }),
+        // No command names a grouped card; it stands for nobody in particular.
+        Subject::Reports(_) => Ok(Facts::default()),
     }
 }
 

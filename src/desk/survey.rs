@@ -28,7 +28,9 @@ pub(crate) async fn ask_survey(desk: &Desk, tx: &mut Act<'_>, inc: &Incident, by
             .pinging_users([inc.reporter])
             .with_reactions([Emoji::Fixed.as_str(), Emoji::NotFixed.as_str()]),
     );
-    let outbox_id = store::outbox::enqueue_one(tx, &question, now).await?;
+    // Through the action's placing, like every message (a storm report the
+    // outage resolves is asked by direct message).
+    let outbox_id = tx.enqueue_now(&question).await?;
     store::surveys::ask(tx, inc.id, outbox_id, now).await?;
     let id = inc.id.to_string();
     store::timers::schedule(tx, TimerKind::Survey.as_str(), &id, &id, now + timeout, "{}").await?;

@@ -81,6 +81,7 @@ pub(crate) async fn on_timer(desk: &Desk, tx: &mut Act<'_>, firing: &Firing) -> 
         Some(TimerKind::Sla) => super::sla::on_sla_timer(desk, tx, firing).await,
         Some(TimerKind::Survey) => super::survey::on_survey_timer(desk, tx, firing).await,
         Some(TimerKind::ReportDigest) => super::reports::digest_due(desk, tx, firing).await,
+        Some(TimerKind::StormCard) => super::storm::on_storm_timer(desk, tx, firing).await,
         None => {
             tracing::warn!(kind = %firing.timer.kind, key = %firing.timer.key, "no rule owns this timer kind; dropped");
             Ok(())

@@ -310,6 +310,26 @@ pub struct Subscription {
     pub unreachable_at: Option<DateTime<Utc>>,
 }
 
+/// One report counted on a grouped card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedReport {
+    pub incident: super::incident::IncidentId,
+    pub reporter: UserId,
+    /// The reporter's display name, when known.
+    pub reporter_name: Option<String>,
+    pub service: Option<String>,
+}
+
+/// What a grouped card shows: how many reports, the latest few, and the
+/// services they were logged against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub count: i64,
+    /// Newest first.
+    pub latest: Vec<CountedReport>,
+    pub services: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

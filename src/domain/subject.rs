@@ -22,6 +22,9 @@ pub enum Subject {
     /// One subscriber's direct messages about a record (`OUT-1:dm:42`): a
     /// subject per recipient, so one closed inbox never holds back the others.
     Dm(Box<Subject>, UserId),
+    /// An outage's grouped card in the handler's channel (`OUT-1:reports`),
+    /// counting the reports linked to it as they were logged.
+    Reports(OutageId),
 }
 
 impl Subject {
@@ -30,6 +33,9 @@ impl Subject {
         if let Some((record, user)) = text.split_once(":dm:") {
             let user = user.parse::<u64>().ok()?;
             return Some(Subject::Dm(Box::new(Subject::parse(record)?), UserId::new(user)));
+        }
+        if let Some(outage) = text.strip_suffix(":reports") {
+            return OutageId::parse(outage).map(Subject::Reports);
         }
         if let Some(key) = text.strip_prefix("service:") {
             return (!key.is_empty()).then(|| Subject::Service(key.to_owned()));
@@ -65,6 +71,7 @@ impl fmt::Display for Subject {
             Subject::Problem(id) => id.fmt(f),
             Subject::Service(key) => write!(f, "service:{key}"),
             Subject::Dm(record, user) => write!(f, "{record}:dm:{user}"),
+            Subject::Reports(outage) => write!(f, "{outage}:reports"),
         }
     }
 }
@@ -83,6 +90,7 @@ mod tests {
             "service:email",
             "OUT-1:dm:42",
             "CHG-2:dm:7",
+            "OUT-3:reports",
         ] {
             let subject = Subject::parse(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(subject.to_string(), text);
@@ -92,5 +100,6 @@ mod tests {
         assert_eq!(Subject::parse("INC-x"), None);
         assert_eq!(Subject::parse("service:"), None);
         assert_eq!(Subject::parse("message 17"), None);
+        assert_eq!(Subject::parse("INC-1:reports"), None);
     }
 }

@@ -22,10 +22,13 @@ pub enum TimerKind {
     CabRemind,
     /// The scheduled report digest's next posting (`[reports.digest]`).
     ReportDigest,
+    /// An outage's grouped card edited with the reports counted since its
+    /// last version (at most one edit per `outage.storm_card_every`).
+    StormCard,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 8] = [
+    pub const ALL: [TimerKind; 9] = [
         TimerKind::Sla,
         TimerKind::Survey,
         TimerKind::CabClose,
@@ -34,6 +37,7 @@ impl TimerKind {
         TimerKind::ChangeWindowEnd,
         TimerKind::CabRemind,
         TimerKind::ReportDigest,
+        TimerKind::StormCard,
     ];
 
     /// The stored word.
@@ -47,6 +51,7 @@ impl TimerKind {
             TimerKind::ChangeWindowEnd => "change_window_end",
             TimerKind::CabRemind => "cab_remind",
             TimerKind::ReportDigest => "report_digest",
+            TimerKind::StormCard => "storm_card",
         }
     }
 

@@ -10,7 +10,7 @@ use crate::config::Policy;
 use crate::domain::incident::{Incident, IncidentId, State};
 use crate::domain::outage::{
     duration_text, DeliveryCounts, Notice, NoticeKind, Outage, OutageError, OutageId, OutageImpact, OutageState,
-    Subscribed, Subscription,
+    Subscribed, Subscription, Tally,
 };
 use crate::domain::raci::Action;
 use crate::message::{Card, Tone};
@@ -87,6 +87,120 @@ pub fn outage_card(policy: &Policy, o: &Outage, declared_by: &str) -> Card {
         times,
         footer: Some(format!("{}subscribe {} for direct messages", policy.prefix, o.service)),
     }
+}
+
+/// How many of the latest reports a grouped card lists.
+pub const STORM_CARD_LATEST: u32 = 5;
+
+/// The grouped card's count: `12 reports linked to OUT-1`, the words the
+/// storm bench looks for (one report reads `1 report so far; reports linked
+/// to OUT-1 are counted here`, so even the first version carries them).
+fn reports_linked(o: &Outage, count: i64) -> String {
+    match count {
+        1 => format!("1 report so far; reports linked to {} are counted here", o.id),
+        n => format!("{n} reports linked to {}", o.id),
+    }
+}
+
+/// The text above an outage's grouped card in the handler's channel.
+pub fn storm_card_text(policy: &Policy, o: &Outage, tally: &Tally) -> String {
+    match o.state {
+        OutageState::Active => format!(
+            "{}: {}. Each gets its own card and thread once someone works it.",
+            outage_head(policy, o),
+            reports_linked(o, tally.count)
+        ),
+        OutageState::Resolved => format!(
+            "✅ {} · {} is back: {}, settled with it.",
+            o.id,
+            service_name(policy, &o.service),
+            reports_linked(o, tally.count)
+        ),
+    }
+}
+
+/// An outage's grouped card: the reports linked to it as they were logged,
+/// with the latest reporters (names, never pings) and the services.
+pub fn storm_card(policy: &Policy, o: &Outage, tally: &Tally, every: chrono::TimeDelta) -> Card {
+    let tone = match (o.state, o.impact) {
+        (OutageState::Resolved, _) => Tone::Done,
+        (_, OutageImpact::Major) => Tone::P1,
+        (_, OutageImpact::Partial) => Tone::P3,
+    };
+    let latest = tally
+        .latest
+        .iter()
+        .map(|r| {
+            format!(
+                "{} · {}",
+                r.incident,
+                super::user_label(r.reporter_name.as_deref(), r.reporter)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let services = tally
+        .services
+        .iter()
+        .map(|s| service_name(policy, s))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut fields = vec![
+        ("Reports".to_owned(), tally.count.to_string()),
+        (
+            "Latest reporters".to_owned(),
+            if latest.is_empty() { "—".to_owned() } else { latest },
+        ),
+        (
+            "Services".to_owned(),
+            if services.is_empty() {
+                service_name(policy, &o.service)
+            } else {
+                services
+            },
+        ),
+        ("Outage".to_owned(), user_text(&o.summary, 1000)),
+    ];
+    if o.is_active() {
+        fields.push((
+            "Working one".to_owned(),
+            format!(
+                "`{p}take INC-n` (or any command on it) gives it its card and thread",
+                p = policy.prefix
+            ),
+        ));
+    }
+    Card {
+        title: format!(
+            "{} · {} · {}",
+            o.id,
+            service_name(policy, &o.service),
+            if o.is_active() {
+                "reports"
+            } else {
+                "reports (outage resolved)"
+            }
+        ),
+        tone,
+        fields,
+        times: vec![("Started".to_owned(), o.started_at.timestamp())],
+        footer: Some(format!(
+            "Updated at most every {}",
+            crate::domain::sla::format_duration(every)
+        )),
+    }
+}
+
+/// The reply to a report linked to an outage's grouped card: it has no card
+/// or thread yet, so the reporter is told where they will hear of it.
+pub fn known_outage_grouped(policy: &Policy, o: &Outage) -> String {
+    format!(
+        "This is a known outage: {} ({}, {}): {}. Your report is counted with the others; you will be told when it is over (in the incident's thread once someone works it, else by direct message).",
+        o.id,
+        service_name(policy, &o.service),
+        o.impact,
+        user_text(&o.summary, 300)
+    )
 }
 
 /// An update, posted in the status channel.

@@ -25,6 +25,7 @@ pub mod reactions;
 pub mod reports;
 pub mod roster;
 pub mod search;
+pub mod storm;
 pub mod subscriptions;
 pub mod surveys;
 pub mod timers;

@@ -624,3 +624,93 @@ async fn recorded_unreachable(fake: &FakeDiscord, db: &TestDb) {
     })
     .await;
 }
+
+/// The bot's messages in a channel whose text says `needle`.
+fn posts_saying(fake: &FakeDiscord, channel: u64, needle: &str) -> Vec<String> {
+    fake.bot_messages(channel)
+        .iter()
+        .map(|m| m.content().to_owned())
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_during_an_outage_post_one_grouped_card_in_the_desk_channel_and_no_card_each() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let alice = spec.user_id("alice");
+    let (desk_ch, general) = (spec.channel_id("service-desk"), spec.channel_id("general"));
+    let policy = bot::policy_with(&fake, &[("OPSDESK_OUTAGE__STORM_CARD_EVERY", "1s")]);
+    let bot = bot::start_with(&fake, &db, policy).await;
+    command(
+        &fake,
+        desk_ch,
+        alice,
+        "!outage email Mail is down impact=major",
+        "OUT-1 declared",
+    )
+    .await;
+
+    let reporters = ["bob", "irene", "carlos", "dana"];
+    for (i, who) in reporters.iter().enumerate() {
+        command(
+            &fake,
+            general,
+            spec.user_id(who),
+            "!incident Mail bounces service=email",
+            &format!("INC-{} logged", i + 1),
+        )
+        .await;
+    }
+    // The card is edited in place (at most once a second here) until it counts all four.
+    bot::eventually(&fake, "the grouped card counting four reports", || {
+        !posts_saying(&fake, desk_ch, "4 reports linked to OUT-1").is_empty()
+    })
+    .await;
+    let grouped = posts_saying(&fake, desk_ch, "reports linked to OUT-1");
+    assert_eq!(grouped.len(), 1, "one grouped card: {grouped:?}");
+    let card = fake
+        .bot_messages(desk_ch)
+        .into_iter()
+        .find(|m| m.content().contains("reports linked to OUT-1"))
+        .unwrap();
+    assert_eq!(card.embeds()[0]["title"], "OUT-1 · Email · reports");
+    let embed = card.embeds()[0].to_string();
+    assert!(embed.contains("INC-4 · dana"), "{embed}");
+    // No per-incident card in the channel, and no thread but the grouped card's.
+    assert!(
+        posts_saying(&fake, desk_ch, "Incident INC-").is_empty(),
+        "{:?}",
+        fake.bot_messages(desk_ch)
+            .iter()
+            .map(|m| m.content().to_owned())
+            .collect::<Vec<_>>()
+    );
+    let threads: Vec<_> = fake.threads().into_iter().filter(|t| t.parent_id == desk_ch).collect();
+    assert!(
+        threads.iter().all(|t| t.message_id == Some(card.id)),
+        "{:?}",
+        threads.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
+    );
+
+    // Taking one gives it its own card (with its thread) there.
+    command(&fake, desk_ch, alice, "!take INC-2", "INC-2").await;
+    bot::eventually(&fake, "INC-2's own card", || {
+        !posts_saying(&fake, desk_ch, "Incident INC-2").is_empty()
+    })
+    .await;
+    let own = fake
+        .bot_messages(desk_ch)
+        .into_iter()
+        .find(|m| m.content().contains("Incident INC-2"))
+        .unwrap();
+    bot::eventually(&fake, "INC-2's thread with its welcome", || {
+        fake.threads().iter().any(|t| t.message_id == Some(own.id))
+            && !posts_saying(&fake, own.id, "thanks for reporting INC-2").is_empty()
+    })
+    .await;
+    assert!(posts_saying(&fake, desk_ch, "Incident INC-1").is_empty());
+    bot.stop().await;
+    assert_no_decode_problems();
+}

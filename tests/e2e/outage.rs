@@ -158,10 +158,12 @@ async fn an_outage_is_declared_updated_and_resolved_and_subscribers_are_told_onc
         .await,
         6
     );
+    // (frank's report, counted on the grouped card and never worked, is
+    // settled by direct message too: one more DM, about INC-2.)
     assert_eq!(
         scalar(
             &db,
-            "SELECT COUNT(*) FROM outbox WHERE destination LIKE '{\"to\":\"dm\"%'"
+            "SELECT COUNT(*) FROM outbox WHERE destination LIKE '{\"to\":\"dm\"%' AND subject LIKE 'OUT-1:dm:%'"
         )
         .await,
         6
@@ -201,9 +203,17 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
             .contains(" UTC. This is a known outage: OUT-1 (Email, major): Mail delivery delayed @\u{200B}everyone."),
         "{out}"
     );
-    assert!(out.contains("[#service-desk/INC-2 #"), "{out}");
+    // Reports during the outage are counted on its one grouped card in the
+    // handler's channel; INC-2, never worked, gets no card or thread of its own.
     assert!(
-        out.contains("INC-2 is part of known outage OUT-1 (Email, major)"),
+        out.contains("1 report so far; reports linked to OUT-1 are counted here"),
+        "{out}"
+    );
+    assert!(out.contains("2 reports linked to OUT-1"), "{out}");
+    assert!(!out.contains("[#service-desk/INC-2 #"), "{out}");
+    // INC-1, taken, got its card and thread with the outage named there.
+    assert!(
+        out.contains("INC-1 is part of known outage OUT-1 (Email, major)"),
         "{out}"
     );
     // The existing incident form of !status still works.
@@ -222,8 +232,14 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
         out.contains("@erin erin: INC-1 was resolved by sam: Resolved with outage OUT-1 (Email): MTA restarted"),
         "{out}"
     );
+    // INC-2 has no thread: frank is told by direct message.
     assert!(
-        out.contains("@frank frank: INC-2 was resolved by sam: Resolved with outage OUT-1 (Email): MTA restarted"),
+        lines_with(&out, "[#dm/frank #").iter().any(|l| l
+            .contains("@frank frank: INC-2 was resolved by sam: Resolved with outage OUT-1 (Email): MTA restarted")),
+        "{out}"
+    );
+    assert!(
+        out.contains("✅ OUT-1 · Email is back: 2 reports linked to OUT-1, settled with it."),
         "{out}"
     );
 
