@@ -863,15 +863,7 @@ impl Handler {
         let key = format!("discord:int:{}", press.id);
         let action = match components::parse(&press.data.custom_id) {
             Some(components::Pressed::Button(action)) => action,
-            _ => {
-                if self.desk.first_time(&key, &actor).await {
-                    let unknown = crate::render::control_unknown();
-                    target
-                        .answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) })
-                        .await;
-                }
-                return;
-            }
+            _ => return self.unknown_control(&ctx, &target, &key, &actor).await,
         };
         tracing::info!(interaction = %press.id, actor = %actor.user, control = %press.data.custom_id, "button pressed");
         if let Some(command) = components::command_of(action) {
@@ -911,6 +903,17 @@ impl Handler {
         }
     }
 
+    /// A control this build does not know (a stale or forged custom_id):
+    /// answered privately, once per interaction.
+    async fn unknown_control(&self, ctx: &Context, target: &Target<'_>, key: &str, actor: &Actor) {
+        if self.desk.first_time(key, actor).await {
+            let unknown = crate::render::control_unknown();
+            target
+                .answer(ctx, async move { Outcome::Reply(Reply::private(unknown)) })
+                .await;
+        }
+    }
+
     /// A form submitted: the command (or commands) it stands for, through the
     /// desk as typed by the submitter.
     async fn submitted(&self, ctx: Context, form: serenity::all::ModalInteraction) {
@@ -926,13 +929,7 @@ impl Handler {
         };
         let key = format!("discord:int:{}", form.id);
         let Some(components::Pressed::Submitted(kind)) = components::parse(&form.data.custom_id) else {
-            if self.desk.first_time(&key, &actor).await {
-                let unknown = crate::render::control_unknown();
-                target
-                    .answer(&ctx, async move { Outcome::Reply(Reply::private(unknown)) })
-                    .await;
-            }
-            return;
+            return self.unknown_control(&ctx, &target, &key, &actor).await;
         };
         let values = components::values(&form.data.components);
         let commands = components::form_commands(kind, &values);

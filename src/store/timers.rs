@@ -91,13 +91,18 @@ pub async fn cancel_one(conn: &mut Conn, kind: &str, key: &str) -> Result<u64> {
 
 /// The unfired, uncancelled timers of `kind`, soonest first.
 pub async fn pending_of_kind(conn: &mut Conn, kind: &str) -> Result<Vec<Timer>> {
-    let rows: Vec<Row> = sqlx::query_as(
+    pending_by(
+        conn,
         "SELECT id, kind, key, subject, due_at, payload FROM timers
           WHERE kind = ? AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
+        kind,
     )
-    .bind(kind)
-    .fetch_all(conn)
-    .await?;
+    .await
+}
+
+/// The timers one query with one bound value selects.
+async fn pending_by(conn: &mut Conn, sql: &'static str, value: &str) -> Result<Vec<Timer>> {
+    let rows: Vec<Row> = sqlx::query_as(sql).bind(value).fetch_all(conn).await?;
     rows.into_iter().map(timer).collect()
 }
 
@@ -148,14 +153,13 @@ pub async fn next_due(conn: &mut Conn) -> Result<Option<DateTime<Utc>>> {
 
 /// The unfired timers of a subject (for display).
 pub async fn pending_for(conn: &mut Conn, subject: &str) -> Result<Vec<Timer>> {
-    let rows: Vec<Row> = sqlx::query_as(
+    pending_by(
+        conn,
         "SELECT id, kind, key, subject, due_at, payload FROM timers
           WHERE subject = ? AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
+        subject,
     )
-    .bind(subject)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter().map(timer).collect()
+    .await
 }
 
 #[cfg(test)]
