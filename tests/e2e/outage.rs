@@ -258,7 +258,13 @@ async fn incidents_during_an_outage_are_linked_and_settled_when_it_ends() {
         ["log_incident", "assign_incident", "update_incident", "resolve_incident"]
     );
     assert_eq!(
-        column(&db, "SELECT action FROM audit WHERE subject = 'INC-2' ORDER BY id").await,
+        // SLA rows depend on the wall clock the console starts at (2h of
+        // business hours reach INC-2's 50% response warning only during them).
+        column(
+            &db,
+            "SELECT action FROM audit WHERE subject = 'INC-2' AND action NOT LIKE 'sla%' ORDER BY id"
+        )
+        .await,
         ["log_incident", "resolve_incident"]
     );
 }
