@@ -916,6 +916,10 @@ const DISCORD_BUDGET: f64 = 50.0;
 /// The subscriber role of `services.email` in the default config.
 const EMAIL_SUBSCRIBERS: &str = "Email Subscribers";
 
+/// P1 incidents on another service (payroll) logged while the fan-out goes on, and how often.
+const P1S: u64 = 30;
+const P1_EVERY: Duration = Duration::from_secs(2);
+
 struct Storm {
     p50: Duration,
     p99: Duration,
@@ -925,6 +929,18 @@ struct Storm {
     dm_rate: f64,
     all_rate: f64,
     knob: f64,
+    /// Messages the bot posted in the handler's channel (#service-desk) from
+    /// the first report to the end of the fan-out, the P1s' cards left out;
+    /// and its edits there.
+    desk_posts: usize,
+    desk_edits: usize,
+    /// Messages posted in #incident-management (the accountable's FYIs) in the same window.
+    im_posts: usize,
+    /// From the first report to the first grouped "reports linked to OUT-" card.
+    first_grouped: Option<Duration>,
+    /// Each P1: from its /incident to its card being posted; and how many were logged mid-fan-out.
+    p1: Vec<Duration>,
+    p1_mid_fanout: usize,
 }
 
 async fn storm() {
@@ -947,6 +963,19 @@ async fn storm() {
                     s.dm_rate,
                     s.all_rate
                 );
+                let mut p1 = s.p1.clone();
+                p1.sort();
+                println!(
+                    "          #service-desk: {} posts + {} edits during the storm; first grouped card {}; #incident-management: {} posts; P1 report → card p50 {:.0} ms, p99 {:.0} ms ({} of {P1S} posted, {} logged mid-fan-out)",
+                    s.desk_posts,
+                    s.desk_edits,
+                    s.first_grouped.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s after the first report", d.as_secs_f64())),
+                    s.im_posts,
+                    ms(percentile(&p1, 50.0)),
+                    ms(percentile(&p1, 99.0)),
+                    p1.len(),
+                    s.p1_mid_fanout
+                );
                 all.push(s);
             }
             Err(_) => println!("   run {} did not finish within 7 minutes; no figure", run + 1),
@@ -960,7 +989,22 @@ async fn storm() {
     let rate = median(all.iter().map(|s| s.dm_rate).collect());
     let violations = median(all.iter().map(|s| s.violations as f64).collect());
     let knob = all[0].knob;
+    let p1_p50 = median(all.iter().map(|s| ms(percentile(&sorted(&s.p1), 50.0))).collect());
+    let p1_p99 = median(all.iter().map(|s| ms(percentile(&sorted(&s.p1), 99.0))).collect());
+    let desk_posts = median(all.iter().map(|s| s.desk_posts as f64).collect());
+    let first_grouped = median(
+        all.iter()
+            .map(|s| s.first_grouped.map_or(f64::INFINITY, |d| d.as_secs_f64()))
+            .collect(),
+    );
     println!("   median of {} runs:", all.len());
+    println!(
+        "   messages posted in the handler's channel during the storm: {desk_posts:.0} for {REPORTS} reports; first grouped card {first_grouped:.1} s after the first report"
+    );
+    println!(
+        "   a P1 on payroll logged mid-fan-out, report → card posted: p50 {p1_p50:.0} ms, p99 {p1_p99:.0} ms (target p99 ≤ 5,000 ms: {})",
+        verdict(p1_p99 <= 5_000.0)
+    );
     println!(
         "   interaction response p50 {p50:.1} ms, p99 {p99:.1} ms (target p99 < 3,000 ms: {}; ideally < 300 ms: {})",
         verdict(p99 < 3_000.0),
@@ -976,6 +1020,12 @@ async fn storm() {
         verdict(rate / DISCORD_BUDGET >= 0.9),
         rate / knob
     );
+}
+
+fn sorted(d: &[Duration]) -> Vec<Duration> {
+    let mut d = d.to_vec();
+    d.sort();
+    d
 }
 
 /// The service desk guild, the email subscriber role and `SUBSCRIBERS` plain members.
@@ -1123,6 +1173,22 @@ async fn storm_run() -> Storm {
         "     injected {REPORTS} reports in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // P1s on another service while the fan-out goes on: each must reach its
+    // handler's channel quickly, whatever the storm left queued.
+    let mut p1s = Vec::new();
+    for k in 0..P1S as usize {
+        let (user, _) = subscribers[(REPORTS as usize + k) % subscribers.len()];
+        let (id, _) = fake.inject_interaction(
+            InteractionSpec::slash("incident", user, general)
+                .string("title", format!("Payroll run aborts P1-{k:02}"))
+                .string("service", "payroll")
+                .string("impact", "high")
+                .string("urgency", "high"),
+        );
+        p1s.push((id, format!("Payroll run aborts P1-{k:02}")));
+        tokio::time::sleep(P1_EVERY).await;
+    }
+    eprintln!("     injected {P1S} P1s on payroll");
     let deadline = Instant::now() + Duration::from_secs(120);
     let records = loop {
         let records: Vec<_> = fake
@@ -1146,7 +1212,7 @@ async fn storm_run() -> Storm {
 
     // The fan-out: one DM per subscriber.
     let deadline = Instant::now() + Duration::from_secs(240);
-    let calls = loop {
+    loop {
         let calls = fake.calls();
         let dms = dm_channels(&calls);
         let sent: std::collections::HashSet<u64> = calls
@@ -1155,7 +1221,7 @@ async fn storm_run() -> Storm {
             .filter_map(|c| c.id_at(1).filter(|id| dms.contains(id)))
             .collect();
         if sent.len() as u64 >= SUBSCRIBERS {
-            break calls;
+            break;
         }
         assert!(
             Instant::now() < deadline,
@@ -1163,6 +1229,26 @@ async fn storm_run() -> Storm {
             sent.len()
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // Every P1's card, then the handler's channel over the storm.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let posted_card = |calls: &[Call], title: &str| {
+        calls
+            .iter()
+            .find(|c| {
+                c.is("POST /channels/{c}/messages")
+                    && c.succeeded()
+                    && c.id_at(1) == Some(desk_ch)
+                    && c.body.as_ref().is_some_and(|b| b.to_string().contains(title))
+            })
+            .map(|c| c.at)
+    };
+    let calls = loop {
+        let calls = fake.calls();
+        if p1s.iter().all(|(_, title)| posted_card(&calls, title).is_some()) || Instant::now() > deadline {
+            break calls;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let violations = fake.budget_violations();
     let dms = dm_channels(&calls);
@@ -1177,6 +1263,52 @@ async fn storm_run() -> Storm {
         .filter(|c| !matches!(c.segment(0), Some("interactions" | "webhooks")))
         .count();
     let all_rate = (counted - 1) as f64 / span;
+    let storm_start = fake
+        .interactions()
+        .iter()
+        .filter(|r| injected.contains(&r.id))
+        .map(|r| r.injected_at)
+        .min()
+        .unwrap_or_default();
+    let mut p1 = Vec::new();
+    let mut p1_mid_fanout = 0;
+    let p1_cards: Vec<Duration> = p1s.iter().filter_map(|(_, title)| posted_card(&calls, title)).collect();
+    for (id, title) in &p1s {
+        let Some(rec) = fake.interaction(*id) else { continue };
+        if rec.injected_at < last {
+            p1_mid_fanout += 1;
+        }
+        if let Some(at) = posted_card(&calls, title) {
+            p1.push(at.saturating_sub(rec.injected_at));
+        }
+    }
+    let in_storm = |c: &&Call| c.at >= storm_start && c.at <= last && c.succeeded();
+    let desk_posts = calls
+        .iter()
+        .filter(in_storm)
+        .filter(|c| c.is("POST /channels/{c}/messages") && c.id_at(1) == Some(desk_ch))
+        .filter(|c| !p1_cards.contains(&c.at))
+        .count();
+    let desk_edits = calls
+        .iter()
+        .filter(in_storm)
+        .filter(|c| c.is("PATCH /channels/{c}/messages/{m}") && c.id_at(1) == Some(desk_ch))
+        .count();
+    let im_ch = spec.channel_id("incident-management");
+    let im_posts = calls
+        .iter()
+        .filter(in_storm)
+        .filter(|c| c.is("POST /channels/{c}/messages") && c.id_at(1) == Some(im_ch))
+        .count();
+    let first_grouped = calls
+        .iter()
+        .filter(|c| c.is("POST /channels/{c}/messages") && c.succeeded() && c.id_at(1) == Some(desk_ch))
+        .find(|c| {
+            c.body
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains("linked to OUT-"))
+        })
+        .map(|c| c.at.saturating_sub(storm_start));
     eprintln!("     fan-out done; stopping");
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(wait, task).await;
@@ -1189,6 +1321,12 @@ async fn storm_run() -> Storm {
         dm_rate,
         all_rate,
         knob,
+        desk_posts,
+        desk_edits,
+        im_posts,
+        first_grouped,
+        p1,
+        p1_mid_fanout,
     }
 }
 

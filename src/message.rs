@@ -28,6 +28,65 @@ pub enum Destination {
     Dm(UserId),
 }
 
+impl Destination {
+    /// The delivery queue of this destination: each is delivered on its own
+    /// (a busy channel never holds up another); every direct message shares
+    /// the one `dm` queue, which the dispatcher works several at a time.
+    pub fn queue(&self) -> String {
+        match self {
+            Destination::RoleChannel(role) => format!("role:{role}"),
+            Destination::Channel(channel) => format!("channel:{channel}"),
+            Destination::Thread(subject) => format!("thread:{subject}"),
+            Destination::Dm(_) => DM_QUEUE.to_owned(),
+        }
+    }
+}
+
+/// The queue of every direct message (see [`Destination::queue`]).
+pub const DM_QUEUE: &str = "dm";
+
+/// How urgent a message is: within its queue, the dispatcher delivers the
+/// urgent lane first, then the normal one, then bulk (a record's own
+/// messages keep their order whatever their lanes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lane {
+    /// Cards and role pings of P1/P2 and major incidents.
+    Urgent,
+    /// Other cards, their edits, posts and thread posts.
+    Normal,
+    /// Direct messages: subscriber notices, reporters' surveys.
+    Bulk,
+}
+
+impl Lane {
+    /// The `outbox.lane` value: lower goes first.
+    pub fn level(self) -> i64 {
+        match self {
+            Lane::Urgent => 0,
+            Lane::Normal => 1,
+            Lane::Bulk => 2,
+        }
+    }
+
+    pub fn from_level(level: i64) -> Option<Self> {
+        match level {
+            0 => Some(Lane::Urgent),
+            1 => Some(Lane::Normal),
+            2 => Some(Lane::Bulk),
+            _ => None,
+        }
+    }
+
+    /// The usual lane of a message to `destination`: bulk for direct
+    /// messages, normal otherwise (the desk raises an urgent record's).
+    pub fn of(destination: &Destination) -> Self {
+        match destination {
+            Destination::Dm(_) => Lane::Bulk,
+            _ => Lane::Normal,
+        }
+    }
+}
+
 /// Colours of a card, by meaning; transports pick the actual colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -313,6 +372,8 @@ pub struct Outgoing {
     pub subject: Option<String>,
     pub destination: Destination,
     pub message: OutMessage,
+    /// Its lane ([`Lane::of`] its destination unless the desk raised it).
+    pub lane: Lane,
 }
 
 impl Outgoing {
@@ -320,6 +381,7 @@ impl Outgoing {
         Self {
             kind: OutKind::Post,
             subject: None,
+            lane: Lane::of(&destination),
             destination,
             message,
         }
@@ -336,6 +398,7 @@ impl Outgoing {
         Self {
             kind: OutKind::Card,
             subject: Some(subject.into()),
+            lane: Lane::of(&destination),
             destination,
             message,
         }

@@ -7,17 +7,32 @@
 //! the card's previous post in the same transaction as the "sent" mark), or
 //! left (that previous post edited into a pointer). A subject's rows keep
 //! their order, so a move's pointer follows its new post even across a restart.
+//!
+//! Delivery order (issue 22): every row belongs to a queue (its destination's:
+//! a role's channel, a named channel, a record's thread, or all direct
+//! messages) and a lane (urgent, normal, bulk; `message::Lane`). [`Dispatcher::run`]
+//! drains every queue with rows due on its own and at once, one row at a time
+//! by lane then id (the direct-message queue [`DM_WIDTH`] at a time), so a
+//! channel held to its 5 messages per 5 s by the transport never holds up
+//! another, and a P1's card goes before the storm's edits in its channel.
+//! A record's rows still go one after another across queues (the store holds
+//! a row back while an earlier one of its subject is undelivered), and a new
+//! card's other rows wait until its thread is started ([`Transport::complete`]).
+//! [`Dispatcher::deliver_due`] (the console's flush) delivers the same rows in
+//! the same lane order, one at a time.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use tokio::sync::Mutex;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{Mutex, Notify};
 
 use crate::desk::Clock;
-use crate::message::{CardStep, Destination, OutKind, OutMessage};
+use crate::message::{CardStep, Destination, OutKind, OutMessage, DM_QUEUE};
 use crate::store::cards::CardRef;
 use crate::store::outbox::{Failure, Pending};
 use crate::store::{self, Store, StoreError};
@@ -64,6 +79,17 @@ pub enum SendError {
     Unreachable(String),
 }
 
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Retry { reason, .. } => write!(f, "{reason} (will be tried again)"),
+            SendError::Permanent(reason) => write!(f, "{reason}"),
+            SendError::Blocked(reason) => write!(f, "blocked: {reason}"),
+            SendError::Unreachable(reason) => write!(f, "unreachable: {reason}"),
+        }
+    }
+}
+
 /// A way to deliver messages: the console, Discord, or a test double.
 pub trait Transport: Send + Sync + 'static {
     fn deliver(&self, delivery: &Delivery<'_>) -> impl Future<Output = Result<Delivered, SendError>> + Send;
@@ -103,14 +129,67 @@ pub async fn unblock(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Resul
     Ok(n)
 }
 
+/// How many direct messages [`Dispatcher::run`] delivers at once: each has a
+/// channel of its own, so only the transport's global budget paces them, and
+/// one at a time a platform's round trip (≈ 100 ms on Discord) would cap them
+/// far below that budget.
+pub const DM_WIDTH: u32 = 16;
+
+/// How soon after a delivery [`Dispatcher::run`] looks again for queues with
+/// rows due (a delivered row may let a row of its record in another queue go).
+const RESCAN: Duration = Duration::from_millis(25);
+
+/// How often [`Dispatcher::run`] dead-letters the blocked rows past their give-up time.
+const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+
 /// Delivers the outbox; shareable so a console can flush between lines while a
-/// background loop handles retries (a lock keeps them from sending a row twice).
+/// background loop handles retries (a queue is delivered by one of them at a
+/// time, so no row is sent twice).
 pub struct Dispatcher<T> {
     store: Store,
     transport: Arc<T>,
     clock: Clock,
     lock: Mutex<()>,
     give_up_after: TimeDelta,
+    /// The queues being delivered now.
+    busy: std::sync::Mutex<HashSet<String>>,
+    /// The subjects whose new card is being finished (its thread started):
+    /// their other rows wait, so none goes to the card's channel instead.
+    completing: std::sync::Mutex<HashSet<String>>,
+    /// Told when a delivery (or a finished card) may have let another row go.
+    progress: Notify,
+}
+
+/// A queue taken for delivery, let go when dropped.
+struct Busy<'a> {
+    queue: String,
+    set: &'a std::sync::Mutex<HashSet<String>>,
+    progress: &'a Notify,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.queue);
+        }
+        self.progress.notify_one();
+    }
+}
+
+/// A subject whose new card is being finished, until dropped.
+struct Completing<'a> {
+    subject: String,
+    set: &'a std::sync::Mutex<HashSet<String>>,
+    progress: &'a Notify,
+}
+
+impl Drop for Completing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.subject);
+        }
+        self.progress.notify_one();
+    }
 }
 
 impl<T: Transport> Dispatcher<T> {
@@ -121,6 +200,91 @@ impl<T: Transport> Dispatcher<T> {
             clock,
             lock: Mutex::new(()),
             give_up_after: GIVE_UP_AFTER,
+            busy: std::sync::Mutex::new(HashSet::new()),
+            completing: std::sync::Mutex::new(HashSet::new()),
+            progress: Notify::new(),
+        }
+    }
+
+    /// Takes `queue` for delivery, unless something delivers it already.
+    fn take(&self, queue: &str) -> Option<Busy<'_>> {
+        let mut set = self.busy.lock().ok()?;
+        set.insert(queue.to_owned()).then(|| Busy {
+            queue: queue.to_owned(),
+            set: &self.busy,
+            progress: &self.progress,
+        })
+    }
+
+    /// Whether `row` waits for its subject's new card to be finished.
+    fn held(&self, row: &Pending) -> bool {
+        row.subject
+            .as_ref()
+            .is_some_and(|s| self.completing.lock().is_ok_and(|set| set.contains(s)))
+    }
+
+    /// Marks `subject`'s new card as being finished until the guard drops.
+    fn completing(&self, subject: &str) -> Completing<'_> {
+        if let Ok(mut set) = self.completing.lock() {
+            set.insert(subject.to_owned());
+        }
+        Completing {
+            subject: subject.to_owned(),
+            set: &self.completing,
+            progress: &self.progress,
+        }
+    }
+
+    /// Dead-letters the blocked rows past their give-up time (a blocked row is
+    /// never due, so no attempt would find it).
+    async fn expire_blocked(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let mut conn = self.store.write().await?;
+        for (id, reason) in store::outbox::expire_blocked(&mut conn, now - self.give_up_after, now).await? {
+            crate::telemetry::metrics().outbox_failure("dead");
+            tracing::error!(
+                outbox = id,
+                reason = reason.as_deref().unwrap_or("-"),
+                "a blocked message was still blocked after outbox.give_up_after; it is dead-lettered"
+            );
+        }
+        Ok(())
+    }
+
+    /// Delivers `queue`'s due rows, most urgent first, until none is due (or
+    /// `stop` is set: the rows in hand are finished and recorded); returns
+    /// how many were delivered.
+    async fn drain(&self, busy: Busy<'_>, stop: &AtomicBool) -> Result<usize, StoreError> {
+        let width = if busy.queue == DM_QUEUE { DM_WIDTH } else { 1 };
+        let mut delivered = 0;
+        let mut previous: Vec<i64> = Vec::new();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(delivered);
+            }
+            let now = self.clock.now();
+            let fetched = {
+                let mut conn = self.store.read().await?;
+                store::outbox::due_in(&mut conn, &busy.queue, now, width).await?
+            };
+            let batch: Vec<Pending> = fetched.iter().filter(|r| !self.held(r)).cloned().collect();
+            if batch.is_empty() && !fetched.is_empty() {
+                // Only rows waiting for their card's thread: it is being started.
+                tokio::time::sleep(RESCAN).await;
+                continue;
+            }
+            let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+            if batch.is_empty() || ids == previous {
+                return Ok(delivered);
+            }
+            previous = ids;
+            // One row per subject (see `store::outbox::due_in`): at once is in order.
+            let results = futures_util::future::join_all(batch.iter().map(|row| self.deliver_one(row))).await;
+            for result in results {
+                if result? {
+                    delivered += 1;
+                }
+            }
+            self.progress.notify_one();
         }
     }
 
@@ -164,18 +328,11 @@ impl<T: Transport> Dispatcher<T> {
         let mut previous: Vec<i64> = Vec::new();
         loop {
             let now = self.clock.now();
-            let mut conn = self.store.write().await?;
-            // A blocked row is never due, so its give-up time is checked here.
-            for (id, reason) in store::outbox::expire_blocked(&mut conn, now - self.give_up_after, now).await? {
-                crate::telemetry::metrics().outbox_failure("dead");
-                tracing::error!(
-                    outbox = id,
-                    reason = reason.as_deref().unwrap_or("-"),
-                    "a blocked message was still blocked after outbox.give_up_after; it is dead-lettered"
-                );
-            }
-            let batch = store::outbox::due(&mut conn, now, 64).await?;
-            drop(conn);
+            self.expire_blocked(now).await?;
+            let batch = {
+                let mut conn = self.store.write().await?;
+                store::outbox::due(&mut conn, now, 64).await?
+            };
             let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
             if batch.is_empty() || ids == previous {
                 return Ok(delivered);
@@ -188,6 +345,8 @@ impl<T: Transport> Dispatcher<T> {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(delivered);
                 }
+                // A queue a background `run` delivers now is left to it.
+                let Some(_busy) = self.take(&row.queue) else { continue };
                 if self.deliver_one(row).await? {
                     delivered += 1;
                 }
@@ -264,6 +423,15 @@ impl<T: Transport> Dispatcher<T> {
                         .filter(|c| step == CardStep::Move && c.message_id != done.message_id)
                         .map(|c| (c.channel_id.clone(), c.message_id.clone())),
                 });
+                // A new message (not a card edited in place) is finished only
+                // once it is recorded, so reactions to it find their record;
+                // meanwhile a new card's other rows wait for its thread.
+                let posted_new =
+                    step != CardStep::Leave && card.as_ref().map_or(true, |c| c.message_id != done.message_id);
+                let _completing = saved
+                    .as_ref()
+                    .filter(|_| posted_new)
+                    .map(|saved| self.completing(&saved.subject));
                 // The card's place and the row's "sent" mark commit together or
                 // not at all: a mark that fails leaves the row due, and it is
                 // sent again under the same nonce (the platform drops the copy).
@@ -277,10 +445,6 @@ impl<T: Transport> Dispatcher<T> {
                 tx.commit().await?;
                 self.store.note_written();
                 tracing::debug!(outbox = row.id, message = %done.message_id, "delivered");
-                // A new message (not a card edited in place) is finished only
-                // now that it is recorded, so reactions to it find their record.
-                let posted_new =
-                    step != CardStep::Leave && card.as_ref().map_or(true, |c| c.message_id != done.message_id);
                 if posted_new {
                     let thread = self.transport.complete(&delivery, &done).await;
                     if let (Some(saved), Some(thread)) = (saved.as_mut(), thread) {
@@ -432,48 +596,108 @@ impl<T: Transport> Dispatcher<T> {
         }
     }
 
-    /// Delivers until `shutdown` resolves: on every commit (`ready`), and when
-    /// the next retry falls due. Shutting down does not wait for a long pass (a
-    /// fan-out to hundreds of subscribers takes a while at Discord's pace): the
-    /// delivery in hand is finished and recorded, and the rest stays due for the
-    /// next start.
-    pub async fn run(&self, ready: &tokio::sync::Notify, shutdown: impl Future<Output = ()>) {
+    /// Delivers until `shutdown` resolves: every queue with rows due is
+    /// drained on its own and at once (see the module documentation), looked
+    /// for on every commit (`ready`), after deliveries, and when the next
+    /// retry falls due. Shutting down does not wait for a long drain (a
+    /// fan-out to hundreds of subscribers takes a while at Discord's pace):
+    /// the deliveries in hand are finished and recorded, and the rest stays
+    /// due for the next start.
+    pub async fn run(&self, ready: &Notify, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let stop = AtomicBool::new(false);
         // A new start: what was blocked may deliver now (a permission granted meanwhile).
         if let Err(e) = unblock(&self.store, self.clock.now()).await {
             self.failed(&e);
         }
+        let mut drains = FuturesUnordered::new();
+        let mut expired_at: Option<tokio::time::Instant> = None;
         loop {
-            let pass = self.deliver_due_until(&stop);
-            tokio::pin!(pass);
-            let result = tokio::select! {
-                biased;
-                () = &mut shutdown => {
-                    stop.store(true, Ordering::Relaxed);
-                    if let Err(e) = pass.await {
-                        self.failed(&e);
+            // The drains are polled while the store is asked what is due: one
+            // of them may hold the connection the question needs.
+            let scan = self.scan(&mut expired_at, !drains.is_empty());
+            tokio::pin!(scan);
+            let (queues, wait) = loop {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => {
+                        stop.store(true, Ordering::Relaxed);
+                        while let Some(result) = drains.next().await {
+                            if let Err(e) = result {
+                                self.failed(&e);
+                            }
+                        }
+                        return;
                     }
-                    return;
+                    scanned = &mut scan => break scanned,
+                    Some(result) = drains.next(), if !drains.is_empty() => {
+                        if let Err(e) = result {
+                            self.failed(&e);
+                        }
+                    }
                 }
-                result = &mut pass => result,
             };
-            if let Err(e) = result {
-                self.failed(&e);
+            for queue in queues {
+                if let Some(busy) = self.take(&queue) {
+                    drains.push(self.drain(busy, &stop));
+                }
             }
-            let wait = match self.next_wait().await {
-                Ok(w) => w,
-                Err(e) => {
-                    self.failed(&e);
-                    Duration::from_secs(1)
+            let scanned = tokio::time::Instant::now();
+            let mut deadline = scanned + wait;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => {
+                        stop.store(true, Ordering::Relaxed);
+                        while let Some(result) = drains.next().await {
+                            if let Err(e) = result {
+                                self.failed(&e);
+                            }
+                        }
+                        return;
+                    }
+                    Some(result) = drains.next(), if !drains.is_empty() => {
+                        if let Err(e) = result {
+                            self.failed(&e);
+                        }
+                        deadline = deadline.min(scanned + RESCAN);
+                    }
+                    _ = ready.notified() => break,
+                    _ = self.progress.notified() => deadline = deadline.min(scanned + RESCAN),
+                    _ = tokio::time::sleep_until(deadline) => break,
                 }
-            };
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = ready.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// What [`Self::run`] does between waits: dead-letters what stayed blocked
+    /// too long (every [`EXPIRE_EVERY`]), and returns the queues with rows due
+    /// and how long to wait before looking again (while queues are being
+    /// drained, their own due rows say nothing new: at least 250 ms). A
+    /// failure is logged and looked at again in a second.
+    async fn scan(&self, expired_at: &mut Option<tokio::time::Instant>, draining: bool) -> (Vec<String>, Duration) {
+        let result = async {
+            if expired_at.map_or(true, |t| t.elapsed() >= EXPIRE_EVERY) {
+                *expired_at = Some(tokio::time::Instant::now());
+                self.expire_blocked(self.clock.now()).await?;
+            }
+            let queues = {
+                let mut conn = self.store.read().await?;
+                store::outbox::due_queues(&mut conn, self.clock.now()).await?
+            };
+            let wait = self.next_wait().await?;
+            let wait = if draining {
+                wait.max(Duration::from_millis(250))
+            } else {
+                wait
+            };
+            Ok::<_, StoreError>((queues, wait))
+        }
+        .await;
+        result.unwrap_or_else(|e| {
+            self.failed(&e);
+            (Vec::new(), Duration::from_secs(1))
+        })
     }
 
     /// Logs a failed pass: a storage fault once per change of state (the
@@ -485,7 +709,7 @@ impl<T: Transport> Dispatcher<T> {
     }
 
     async fn next_wait(&self) -> Result<Duration, StoreError> {
-        let mut conn = self.store.write().await?;
+        let mut conn = self.store.read().await?;
         let next = store::outbox::next_due(&mut conn).await?;
         let now = self.clock.now().timestamp_millis();
         Ok(match next {
@@ -593,11 +817,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn shutting_down_mid_pass_finishes_the_delivery_in_hand_and_leaves_the_rest_due() {
+    async fn shutting_down_mid_pass_finishes_the_deliveries_in_hand_and_leaves_the_rest_due() {
         let (store, _dir) = temp_store().await;
         let clock = Clock::system();
         let mut tx = store.begin().await.unwrap();
-        let items: Vec<Outgoing> = (0..5)
+        // More direct messages than are delivered at once.
+        let items: Vec<Outgoing> = (0..40)
             .map(|i| {
                 Outgoing::post(
                     Destination::Dm(crate::domain::UserId::new(100 + i)),
@@ -624,13 +849,16 @@ mod tests {
         )
         .await
         .expect("the dispatcher stops");
-        assert_eq!(*transport.sent.lock().unwrap(), vec![1]);
+        let sent = transport.sent.lock().unwrap().len() as i64;
+        assert!((1..=i64::from(DM_WIDTH)).contains(&sent), "{sent} sent");
         let mut conn = store.write().await.unwrap();
-        // (pending, delivered, failed): the first is recorded, the others wait for the next start.
-        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (4, 1, 0));
+        // (pending, delivered, failed): those in hand are recorded, the others wait for the next start.
+        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (40 - sent, sent, 0));
         drop(conn);
-        assert_eq!(d.deliver_due().await.unwrap(), 4);
-        assert_eq!(*transport.sent.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(d.deliver_due().await.unwrap() as i64, 40 - sent);
+        let mut all = transport.sent.lock().unwrap().clone();
+        all.sort_unstable();
+        assert_eq!(all, (1..=40).collect::<Vec<_>>(), "each once");
     }
 
     /// Posts every message as a new one and, when completing it, notes
@@ -1089,5 +1317,191 @@ mod tests {
             0,
             "a dead row is not revived"
         );
+    }
+
+    /// Delivers like a platform pacing one channel: each message to
+    /// `slow` takes `per` (its 5-per-5-s budget, say); everything else is
+    /// quick. Records the order, the threads thread posts found, and how many
+    /// deliveries were in flight at most.
+    struct Paced {
+        slow: Destination,
+        per: Duration,
+        finish: Duration,
+        sent: StdMutex<Vec<i64>>,
+        thread_known: StdMutex<Vec<(i64, bool)>>,
+        in_flight: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Paced {
+        fn new(slow: Destination, per: Duration) -> Arc<Self> {
+            Arc::new(Self {
+                slow,
+                per,
+                finish: Duration::ZERO,
+                sent: StdMutex::new(Vec::new()),
+                thread_known: StdMutex::new(Vec::new()),
+                in_flight: Default::default(),
+                most: Default::default(),
+            })
+        }
+    }
+
+    impl Transport for Paced {
+        async fn deliver(&self, d: &Delivery<'_>) -> Result<Delivered, SendError> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            if *d.destination == self.slow {
+                tokio::time::sleep(self.per).await;
+            } else if matches!(d.destination, Destination::Dm(_)) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if let Destination::Thread(_) = d.destination {
+                let known = d.card.is_some_and(|c| c.thread_id.is_some());
+                self.thread_known.lock().unwrap().push((d.id, known));
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.sent.lock().unwrap().push(d.id);
+            Ok(Delivered {
+                channel_id: "c".into(),
+                message_id: format!("m{}", d.id),
+                thread_id: None,
+            })
+        }
+
+        async fn complete(&self, d: &Delivery<'_>, posted: &Delivered) -> Option<String> {
+            // Starting a thread takes a while on a busy channel.
+            tokio::time::sleep(self.finish).await;
+            (d.kind == OutKind::Card).then(|| format!("t-{}", posted.message_id))
+        }
+    }
+
+    /// Runs the dispatcher's background loop until `done` says so (or 20 s pass).
+    async fn run_until<T: Transport>(d: &Dispatcher<T>, done: impl Fn() -> bool) {
+        let ready = tokio::sync::Notify::new();
+        let stop = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while !done() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        d.run(&ready, stop).await;
+    }
+
+    #[tokio::test]
+    async fn a_busy_channel_does_not_hold_up_another_and_an_urgent_card_goes_first_in_its_own() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::system();
+        let busy = Destination::RoleChannel(RoleKey::parse("incident_management").unwrap());
+        let other = Destination::RoleChannel(RoleKey::parse("service_desk").unwrap());
+        // Eight posts for the busy channel, then a post elsewhere and an urgent card in the busy one.
+        let mut items: Vec<Outgoing> = (0..8)
+            .map(|i| Outgoing::post(busy.clone(), OutMessage::text(format!("FYI {i}"))))
+            .collect();
+        items.push(Outgoing::post(other.clone(), OutMessage::text("elsewhere")));
+        let mut urgent = Outgoing::card("INC-9", busy.clone(), OutMessage::text("P1 card"));
+        urgent.lane = crate::message::Lane::Urgent;
+        items.push(urgent);
+        queue(&store, items, &clock).await;
+
+        let transport = Paced::new(busy, Duration::from_millis(150));
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
+        run_until(&d, || transport.sent.lock().unwrap().len() == 10).await;
+        let sent = transport.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 10, "{sent:?}");
+        let at = |id: i64| sent.iter().position(|s| *s == id).unwrap();
+        assert!(at(9) < 3, "the other channel's post waits for nobody: {sent:?}");
+        // The busy channel was in the middle of its first post when the card came.
+        assert!(at(10) <= 2, "the urgent card goes before the backlog: {sent:?}");
+        let busy_order: Vec<i64> = sent.iter().copied().filter(|id| *id != 9 && *id != 10).collect();
+        assert_eq!(busy_order, (1..=8).collect::<Vec<_>>(), "the rest in order");
+    }
+
+    #[tokio::test]
+    async fn an_urgent_row_raises_its_records_earlier_rows_and_the_console_flush_goes_by_lane() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::fixed(chrono::Utc::now());
+        let desk = Destination::RoleChannel(RoleKey::parse("service_desk").unwrap());
+        let mut p1 = Outgoing::post(desk.clone(), OutMessage::text("INC-2 is now P1")).about("INC-2");
+        p1.lane = crate::message::Lane::Urgent;
+        queue(
+            &store,
+            vec![
+                Outgoing::card("INC-1", desk.clone(), OutMessage::text("P3 card")),
+                Outgoing::card("INC-2", desk.clone(), OutMessage::text("P3 card, later P1")),
+                Outgoing::post(
+                    Destination::Dm(crate::domain::UserId::new(5)),
+                    OutMessage::text("survey"),
+                ),
+                Outgoing::post(desk.clone(), OutMessage::text("a normal post")),
+            ],
+            &clock,
+        )
+        .await;
+        queue(&store, vec![p1], &clock).await;
+        let lanes = testing::texts(
+            &store,
+            "SELECT id || ':' || lane || ':' || queue FROM outbox ORDER BY id",
+        )
+        .await;
+        assert_eq!(
+            lanes,
+            [
+                "1:1:role:service_desk",
+                "2:0:role:service_desk",
+                "3:2:dm",
+                "4:1:role:service_desk",
+                "5:0:role:service_desk"
+            ],
+            "INC-2's card is raised with the urgent row that waits for it"
+        );
+        let transport = Scripted::new(Vec::new());
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
+        assert_eq!(d.deliver_due().await.unwrap(), 5);
+        let ids: Vec<i64> = transport.sent.lock().unwrap().iter().map(|s| s.0).collect();
+        // One pass takes one row per record: INC-2's second row comes due in the next.
+        assert_eq!(
+            ids,
+            [2, 1, 4, 3, 5],
+            "urgent, then normal, then bulk; INC-2's rows in their order"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_cards_thread_post_waits_for_its_thread_and_direct_messages_go_several_at_once() {
+        let (store, _dir) = temp_store().await;
+        let clock = Clock::system();
+        let desk = Destination::RoleChannel(RoleKey::parse("service_desk").unwrap());
+        let mut items = vec![
+            Outgoing::card("INC-1", desk.clone(), OutMessage::text("card")),
+            Outgoing::in_thread("INC-1", OutMessage::text("welcome")),
+        ];
+        items.extend((0..40).map(|u| {
+            Outgoing::post(
+                Destination::Dm(crate::domain::UserId::new(100 + u)),
+                OutMessage::text("notice"),
+            )
+            .about(format!("OUT-1:dm:{}", 100 + u))
+        }));
+        queue(&store, items, &clock).await;
+        let transport = Arc::new(Paced {
+            finish: Duration::from_millis(300),
+            ..Arc::into_inner(Paced::new(Destination::Channel("none".into()), Duration::ZERO)).unwrap()
+        });
+        let d = Dispatcher::new(store.clone(), transport.clone(), clock.clone());
+        run_until(&d, || transport.sent.lock().unwrap().len() == 42).await;
+        assert_eq!(transport.sent.lock().unwrap().len(), 42);
+        assert_eq!(
+            *transport.thread_known.lock().unwrap(),
+            [(2, true)],
+            "the welcome went to the card's thread, not to its channel"
+        );
+        let most = transport.most.load(Ordering::SeqCst);
+        assert!(
+            most > 2 && most <= DM_WIDTH as usize + 1,
+            "direct messages in flight at once: {most}"
+        );
+        let mut conn = store.write().await.unwrap();
+        assert_eq!(store::outbox::counts(&mut conn).await.unwrap(), (0, 42, 0));
     }
 }

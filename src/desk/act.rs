@@ -30,9 +30,11 @@ use chrono::{DateTime, Utc};
 
 use super::{writer, Desk, DeskError, DeskResult, Event, Inbound, Outcome};
 use crate::domain::audit::{AuditAction, Phrase};
+use crate::domain::incident::IncidentId;
 use crate::domain::party::Party;
+use crate::domain::subject::Subject;
 use crate::domain::UserId;
-use crate::message::Outgoing;
+use crate::message::{Lane, OutKind, Outgoing};
 use crate::render;
 use crate::store::{self, Conn};
 
@@ -111,7 +113,8 @@ impl<'a> Act<'a> {
         self.flush().await?;
         let desk = self.desk.clone();
         let keep = self.keep_cardless;
-        let rows = super::storm::place(&desk, self, vec![item.clone()], keep).await?;
+        let mut rows = super::storm::place(&desk, self, vec![item.clone()], keep).await?;
+        raise_urgent(self.conn, &mut rows).await?;
         let mut own = None;
         for row in &rows {
             let id = store::outbox::enqueue_one(self.conn, row, self.now).await?;
@@ -133,11 +136,46 @@ impl<'a> Act<'a> {
         let desk = self.desk.clone();
         for r in std::mem::take(&mut self.records) {
             store::audit::append(self.conn, self.now, r.actor, r.action.as_str(), &r.subject, &r.details).await?;
-            let out = super::storm::place(&desk, self, r.out, r.keep_cardless).await?;
+            let mut out = super::storm::place(&desk, self, r.out, r.keep_cardless).await?;
+            raise_urgent(self.conn, &mut out).await?;
             store::outbox::enqueue(self.conn, &out, self.now).await?;
         }
         Ok(())
     }
+}
+
+/// Puts the messages of a P1/P2 or major incident that its people act on
+/// (its card, and posts that ping a role or a person, outside direct
+/// messages) in the urgent lane: the one place a message's urgency is decided.
+/// Everything else keeps the lane of its destination (`Lane::of`).
+async fn raise_urgent(conn: &mut Conn, rows: &mut [Outgoing]) -> DeskResult<()> {
+    let mut urgent: Vec<(IncidentId, bool)> = Vec::new();
+    for row in rows.iter_mut() {
+        let pings = !row.message.ping_roles.is_empty() || !row.message.ping_users.is_empty();
+        if row.lane != Lane::Normal || !(row.kind == OutKind::Card || pings) {
+            continue;
+        }
+        let Some(id) = row
+            .subject
+            .as_deref()
+            .and_then(Subject::parse)
+            .and_then(|s| s.incident())
+        else {
+            continue;
+        };
+        let is = match urgent.iter().find(|(i, _)| *i == id) {
+            Some((_, is)) => *is,
+            None => {
+                let is = store::incidents::is_urgent(conn, id).await?;
+                urgent.push((id, is));
+                is
+            }
+        };
+        if is {
+            row.lane = Lane::Urgent;
+        }
+    }
+    Ok(())
 }
 
 impl Deref for Act<'_> {

@@ -15,6 +15,7 @@
 //! only log incidents (the integrations party). DMs are
 //! served to members of the desk's guild only, with their roles there.
 
+mod answers;
 mod components;
 mod directory;
 mod pace;
@@ -31,7 +32,6 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EventHandler, GatewayIntents, Guild,
     GuildId, HttpBuilder, Interaction, Member, Message, Reaction, ReactionType, Ready,
 };
-use serenity::builder::Builder;
 use serenity::gateway::GatewayError;
 use tokio::sync::Notify;
 
@@ -42,6 +42,7 @@ use crate::config::DiscordSettings;
 use crate::desk::{Actor, Desk, Event, Inbound, Outcome, ReactedMessage, Reply};
 use crate::domain::UserId;
 use crate::outbox::Dispatcher;
+use answers::Answers;
 
 /// The bot token: read only from the environment, never printed.
 #[derive(Clone)]
@@ -106,7 +107,16 @@ pub async fn run(
     let directory = Arc::new(Directory::new(settings.guild_id));
     let guild_ready = Arc::new(Notify::new());
     let (refuse_tx, mut refuse_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // One budget for the outbox and the direct answers, which go first when it is spent.
+    let pacer = Arc::new(pace::Pacer::new(
+        desk.policy().discord.requests_per_second as usize,
+        Duration::from_secs(1),
+        desk.policy().discord.channel_messages_per_5s as usize,
+        Duration::from_secs(5),
+    ));
+    let poster = Arc::new(transport::Poster::new(token.expose(), settings.api_base.as_deref()));
     let handler = Handler {
+        answers: Arc::new(Answers::new(pacer.clone(), poster.clone())),
         desk: desk.clone(),
         directory: directory.clone(),
         guild_ready: guild_ready.clone(),
@@ -123,8 +133,7 @@ pub async fn run(
     }
 
     let transport = Arc::new(
-        DiscordTransport::new(client.http.clone(), desk.policy().clone(), directory.clone())
-            .with_poster(transport::Poster::new(token.expose(), settings.api_base.as_deref())),
+        DiscordTransport::new(client.http.clone(), desk.policy().clone(), directory.clone(), pacer).with_poster(poster),
     );
     let dispatcher = Dispatcher::new(desk.store().clone(), transport, desk.clock().clone())
         .giving_up_after(desk.policy().outbox.give_up_after);
@@ -254,6 +263,8 @@ struct Handler {
     refuse: tokio::sync::mpsc::UnboundedSender<String>,
     /// Woken when a READY has been taken in (guild events wait for it).
     ready_seen: Notify,
+    /// Replies, private words and interaction responses.
+    answers: Arc<Answers>,
 }
 
 fn display_name(user: &serenity::all::User, member: Option<&Member>) -> String {
@@ -318,34 +329,16 @@ impl Handler {
 
     /// Says something to a user privately when an ephemeral reply is impossible;
     /// `about` (the event's identity) makes the nonce that stops a retry doubling it.
-    async fn tell_privately(&self, ctx: &Context, user: serenity::all::UserId, text: &str, about: &str) {
+    async fn tell_privately(&self, user: serenity::all::UserId, text: &str, about: &str) {
         let result = async {
-            let mut attempt = 1;
-            let dm = loop {
-                match user.create_dm_channel(&ctx.http).await {
-                    Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
-                        tokio::time::sleep(answer_backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    other => break other?,
-                }
-            };
-            send_parts(&ctx.http, dm.id, text, about, None).await
+            let dm = self.answers.dm_channel(user.get()).await?;
+            self.answers.parts(dm, text, about, None).await
         }
         .await;
         if let Err(e) = result {
             tracing::warn!(user = %user, error = %e, "could not tell the user privately");
         }
     }
-}
-
-/// How many times a direct answer (a reply, a private word, an interaction
-/// response) is tried when Discord asks for a retry (429, 5xx, network).
-const ANSWER_ATTEMPTS: u32 = 6;
-
-/// The wait before retry `n` (1-based) of a direct answer: 200 ms doubling.
-fn answer_backoff(n: u32) -> Duration {
-    Duration::from_millis(200u64 << n.min(4))
 }
 
 /// A nonce no other answer of this or any earlier run uses (at most 25
@@ -364,58 +357,11 @@ fn fresh_nonce() -> String {
     format!("a{run:x}{:x}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Sends a direct answer, retrying what Discord asks to retry; the nonce keeps
-/// a retry whose first try did land from showing the message twice.
-async fn send_reliably(
-    http: &serenity::http::Http,
-    channel: serenity::all::ChannelId,
-    msg: CreateMessage,
-    nonce: &str,
-) -> Result<Message, serenity::Error> {
-    let msg = msg
-        .nonce(serenity::all::Nonce::String(crate::render::truncate(nonce, 25)))
-        .enforce_nonce(true);
-    let mut attempt = 1;
-    loop {
-        match channel.send_message(http, msg.clone()).await {
-            Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
-                tracing::debug!(error = %e, attempt, "answer failed; retrying");
-                tokio::time::sleep(answer_backoff(attempt)).await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
-/// A message that pings nobody; `text` fits one message (see [`send_parts`]).
+/// A message that pings nobody; `text` fits one message (see [`Answers::parts`]).
 fn plain(text: &str) -> CreateMessage {
     CreateMessage::new()
         .content(text)
         .allowed_mentions(CreateAllowedMentions::new())
-}
-
-/// Sends an answer of any length: split into messages within Discord's limit,
-/// every part but the last marked as continued, the first replying to
-/// `reference`. Part `i` has nonce `<nonce>-<i>`, so a retry never doubles one.
-async fn send_parts(
-    http: &serenity::http::Http,
-    channel: serenity::all::ChannelId,
-    text: &str,
-    nonce: &str,
-    reference: Option<&Message>,
-) -> Result<(), serenity::Error> {
-    for (i, part) in crate::render::split(text, crate::render::MESSAGE_LIMIT)
-        .iter()
-        .enumerate()
-    {
-        let mut out = plain(part);
-        if let (0, Some(m)) = (i, reference) {
-            out = out.reference_message(m);
-        }
-        send_reliably(http, channel, out, &format!("{nonce}-{i}")).await?;
-    }
-    Ok(())
 }
 
 fn emoji_text(e: &ReactionType) -> String {
@@ -587,7 +533,11 @@ impl EventHandler for Handler {
                 return;
             }
             let nonce = format!("r{}", msg.id);
-            if let Err(e) = send_parts(&ctx.http, msg.channel_id, &reply.text, &nonce, Some(&msg)).await {
+            if let Err(e) = self
+                .answers
+                .parts(msg.channel_id, &reply.text, &nonce, Some(&msg))
+                .await
+            {
                 tracing::warn!(error = %e, "could not reply");
             }
         }
@@ -759,11 +709,11 @@ impl Handler {
                 if let Err(e) = reaction.delete(&ctx.http).await {
                     tracing::warn!(error = %e, "could not remove a refused reaction");
                 }
-                self.tell_privately(&ctx, user.id, &reply.text, &nonce).await;
+                self.tell_privately(user.id, &reply.text, &nonce).await;
             }
-            Outcome::Reply(reply) if reply.private => self.tell_privately(&ctx, user.id, &reply.text, &nonce).await,
+            Outcome::Reply(reply) if reply.private => self.tell_privately(user.id, &reply.text, &nonce).await,
             Outcome::Reply(reply) => {
-                if let Err(e) = send_parts(&ctx.http, reaction.channel_id, &reply.text, &nonce, None).await {
+                if let Err(e) = self.answers.parts(reaction.channel_id, &reply.text, &nonce, None).await {
                     tracing::warn!(error = %e, "could not answer a reaction");
                 }
             }
@@ -810,6 +760,7 @@ impl Handler {
         let target = Target {
             id: cmd.id,
             token: &cmd.token,
+            answers: &self.answers,
         };
         // `/incident` with no title opens the report form (its options fill it in).
         if cmd.data.name == "incident" && !cmd.data.options.iter().any(|o| o.name == "title") {
@@ -833,7 +784,7 @@ impl Handler {
                 urgency: given("urgency"),
             };
             let modal = components::modal(self.desk.policy(), components::Form::Report, &prefill);
-            target.respond(&ctx, CreateInteractionResponse::Modal(modal)).await;
+            target.respond(CreateInteractionResponse::Modal(modal)).await;
             return;
         }
         let inbound = Inbound {
@@ -859,6 +810,7 @@ impl Handler {
         let target = Target {
             id: press.id,
             token: &press.token,
+            answers: &self.answers,
         };
         let key = format!("discord:int:{}", press.id);
         let action = match components::parse(&press.data.custom_id) {
@@ -898,7 +850,7 @@ impl Handler {
             }
             None => {
                 let modal = components::modal(self.desk.policy(), form, &components::Prefill::default());
-                target.respond(&ctx, CreateInteractionResponse::Modal(modal)).await;
+                target.respond(CreateInteractionResponse::Modal(modal)).await;
             }
         }
     }
@@ -926,6 +878,7 @@ impl Handler {
         let target = Target {
             id: form.id,
             token: &form.token,
+            answers: &self.answers,
         };
         let key = format!("discord:int:{}", form.id);
         let Some(components::Pressed::Submitted(kind)) = components::parse(&form.data.custom_id) else {
@@ -981,24 +934,18 @@ impl Handler {
 struct Target<'a> {
     id: serenity::all::InteractionId,
     token: &'a str,
+    answers: &'a Answers,
 }
 
 impl Target<'_> {
     /// Sends the interaction's first response, retrying what Discord asks
     /// to retry; false when it could not be sent.
-    async fn respond(&self, ctx: &Context, response: CreateInteractionResponse) -> bool {
-        let mut attempt = 1;
-        loop {
-            match response.clone().execute(&ctx.http, (self.id, self.token)).await {
-                Ok(()) => return true,
-                Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
-                    tokio::time::sleep(answer_backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not answer an interaction");
-                    return false;
-                }
+    async fn respond(&self, response: CreateInteractionResponse) -> bool {
+        match self.answers.respond(self.id, self.token, &response).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not answer an interaction");
+                false
             }
         }
     }
@@ -1013,7 +960,7 @@ impl Target<'_> {
             Ok(outcome) => outcome,
             Err(_) => {
                 let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true));
-                if !self.respond(ctx, defer).await {
+                if !self.respond(defer).await {
                     tracing::warn!("could not defer an interaction");
                 }
                 let outcome = handling.await;
@@ -1023,9 +970,15 @@ impl Target<'_> {
                     let edit = EditInteractionResponse::new()
                         .content(first)
                         .allowed_mentions(CreateAllowedMentions::new());
-                    match edit.execute(&ctx.http, self.token).await {
+                    let edited = match ctx.http.application_id() {
+                        Some(app) => self.answers.edit_original(app, self.token, &edit).await,
+                        None => Err(crate::outbox::SendError::Permanent(
+                            "the application id is not known yet".into(),
+                        )),
+                    };
+                    match edited {
                         // The deferred answer is ephemeral: so is the rest of it.
-                        Ok(_) => self.followups(ctx, rest, true).await,
+                        Ok(()) => self.followups(ctx, rest, true).await,
                         Err(e) => tracing::warn!(error = %e, "could not answer a deferred interaction"),
                     }
                 }
@@ -1050,7 +1003,7 @@ impl Target<'_> {
             .content(first)
             .ephemeral(reply.private)
             .allowed_mentions(CreateAllowedMentions::new());
-        if self.respond(ctx, CreateInteractionResponse::Message(response)).await {
+        if self.respond(CreateInteractionResponse::Message(response)).await {
             self.followups(ctx, rest, reply.private).await;
         }
     }
@@ -1058,24 +1011,22 @@ impl Target<'_> {
     /// The rest of a long answer, after its first part: follow-up messages,
     /// ephemeral when the answer is private.
     async fn followups(&self, ctx: &Context, parts: &[String], ephemeral: bool) {
+        let Some(app) = ctx.http.application_id() else {
+            if !parts.is_empty() {
+                tracing::warn!(
+                    "could not send the rest of an interaction's answer: the application id is not known yet"
+                );
+            }
+            return;
+        };
         for part in parts {
             let followup = CreateInteractionResponseFollowup::new()
                 .content(part.as_str())
                 .ephemeral(ephemeral)
                 .allowed_mentions(CreateAllowedMentions::new());
-            let mut attempt = 1;
-            loop {
-                match followup.clone().execute(&ctx.http, (None, self.token)).await {
-                    Ok(_) => break,
-                    Err(e) if attempt < ANSWER_ATTEMPTS && transport::retryable(&e) => {
-                        tokio::time::sleep(answer_backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not send the rest of an interaction's answer");
-                        return;
-                    }
-                }
+            if let Err(e) = self.answers.followup(app, self.token, &followup).await {
+                tracing::warn!(error = %e, "could not send the rest of an interaction's answer");
+                return;
             }
         }
     }
@@ -1229,8 +1180,8 @@ impl Handler {
         }
         let nonce = fresh_nonce();
         if reply.private || reply.remove_reaction {
-            self.tell_privately(ctx, user, &reply.text, &nonce).await;
-        } else if let Err(e) = send_reliably(&ctx.http, channel, plain(&reply.text), &nonce).await {
+            self.tell_privately(user, &reply.text, &nonce).await;
+        } else if let Err(e) = self.answers.reliably(channel, plain(&reply.text), &nonce).await {
             tracing::warn!(error = %e, "could not answer a reconciled reaction");
         }
     }

@@ -25,7 +25,7 @@ use serenity::http::HttpError;
 use tokio::sync::Mutex;
 
 use super::directory::Directory;
-use super::pace::Pacer;
+use super::pace::{Class, Pacer};
 use crate::config::Policy;
 use crate::message::{Attachment, Card, CardStep, Destination, OutKind, OutMessage, Tone};
 use crate::outbox::{Delivered, Delivery, SendError, Transport};
@@ -76,21 +76,43 @@ impl Poster {
     /// Posts `msg` in `channel`, with `file` as a multipart body (the message
     /// as `payload_json`, the file as `files[0]`, which `msg` must already
     /// name: see [`with_file`]); returns the new message's id.
-    async fn post(&self, channel: u64, msg: &CreateMessage, file: Option<&Attachment>) -> Result<u64, SendError> {
+    pub(super) async fn post(
+        &self,
+        channel: u64,
+        msg: &CreateMessage,
+        file: Option<&Attachment>,
+    ) -> Result<u64, Refused> {
         let unencodable = |e: serde_json::Error| SendError::Permanent(format!("unencodable message: {e}"));
-        let request = serenity::http::Request::new(
-            serenity::http::Route::ChannelMessages {
-                channel_id: ChannelId::new(channel),
-            },
-            serenity::http::LightMethod::Post,
-        );
-        let request = match file {
-            None => request.body(Some(serde_json::to_vec(msg).map_err(unencodable)?)),
-            Some(f) => request.multipart(Some(serenity::http::Multipart {
+        let route = serenity::http::Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let body = match file {
+            None => Body::Json(serde_json::to_vec(msg).map_err(unencodable)?),
+            Some(f) => Body::Multipart(serenity::http::Multipart {
                 upload: serenity::http::MultipartUpload::Attachments(vec![discord_file(f)]),
                 fields: Vec::new(),
                 payload_json: Some(serde_json::to_string(msg).map_err(unencodable)?),
-            })),
+            }),
+        };
+        let sent = self.request(route, serenity::http::LightMethod::Post, body).await?;
+        sent["id"]
+            .as_str()
+            .and_then(|id| id.parse::<u64>().ok())
+            .ok_or_else(|| SendError::Permanent("Discord's answer has no message id".into()).into())
+    }
+
+    /// Sends one request; its answer's JSON (`null` when it has none). A 429
+    /// comes back as [`Refused::RateLimited`] with Discord's own wait.
+    pub(super) async fn request(
+        &self,
+        route: serenity::http::Route<'_>,
+        method: serenity::http::LightMethod,
+        body: Body,
+    ) -> Result<serde_json::Value, Refused> {
+        let request = serenity::http::Request::new(route, method);
+        let request = match body {
+            Body::Json(bytes) => request.body(Some(bytes)),
+            Body::Multipart(m) => request.multipart(Some(m)),
         };
         let request = request
             .build(&self.client, &self.authorization, self.proxy.as_deref())
@@ -105,11 +127,7 @@ impl Poster {
                 after: None,
                 reason: format!("unreadable answer: {e}"),
             })?;
-            let sent: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            return sent["id"]
-                .as_str()
-                .and_then(|id| id.parse::<u64>().ok())
-                .ok_or_else(|| SendError::Permanent("Discord's answer has no message id".into()));
+            return Ok(serde_json::from_slice(&bytes).unwrap_or_default());
         }
         if status.as_u16() == 429 {
             crate::telemetry::metrics().rate_limited();
@@ -128,17 +146,64 @@ impl Poster {
                 .or(header)
                 .unwrap_or(1.0)
                 .clamp(0.0, 3600.0);
-            let global = global || body["global"].as_bool() == Some(true);
-            return Err(SendError::Retry {
-                after: Some(Duration::from_secs_f64(secs)),
-                reason: format!(
-                    "HTTP 429: rate limited{}, retry after {secs:.3}s",
-                    if global { " (global)" } else { "" }
-                ),
-            });
+            return Err(Refused::RateLimited(RateLimit {
+                after: Duration::from_secs_f64(secs),
+                global: global || body["global"].as_bool() == Some(true),
+            }));
         }
         let error = serenity::http::ErrorResponse::from_response(response, reqwest::Method::POST).await;
-        Err(classify(serenity::Error::Http(HttpError::UnsuccessfulRequest(error))))
+        Err(classify(serenity::Error::Http(HttpError::UnsuccessfulRequest(error))).into())
+    }
+}
+
+/// A request's body.
+pub(super) enum Body {
+    Json(Vec<u8>),
+    Multipart(serenity::http::Multipart),
+}
+
+/// A 429: how long Discord asks to wait, and whether for every request
+/// (`global`) or for the route (a channel's messages).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct RateLimit {
+    pub after: Duration,
+    pub global: bool,
+}
+
+/// Why a request of the [`Poster`]'s did not go through.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Refused {
+    RateLimited(RateLimit),
+    Failed(SendError),
+}
+
+impl From<SendError> for Refused {
+    fn from(e: SendError) -> Self {
+        Refused::Failed(e)
+    }
+}
+
+impl From<Refused> for SendError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::RateLimited(RateLimit { after, global }) => SendError::Retry {
+                after: Some(after),
+                reason: format!(
+                    "HTTP 429: rate limited{}, retry after {:.3}s",
+                    if global { " (global)" } else { "" },
+                    after.as_secs_f64()
+                ),
+            },
+            Refused::Failed(e) => e,
+        }
+    }
+}
+
+impl RateLimit {
+    /// Holds the pacer for Discord's wait: every request after a global
+    /// 429, the channel's after a 429 on a channel's messages.
+    pub(super) fn hold(self, pacer: &Pacer, channel: u64) {
+        pacer.hold((!self.global).then_some(channel), self.after);
     }
 }
 
@@ -147,28 +212,24 @@ pub struct DiscordTransport {
     http: Arc<Http>,
     policy: Policy,
     directory: Arc<Directory>,
-    pacer: Pacer,
+    /// Shared with the direct answers, which go first when the budget is spent.
+    pacer: Arc<Pacer>,
     dm_channels: Mutex<HashMap<u64, u64>>,
-    poster: Option<Poster>,
+    poster: Option<Arc<Poster>>,
 }
 
 impl DiscordTransport {
     /// Posts through `poster` when given (Retry-After honoured), else through serenity.
-    pub fn with_poster(mut self, poster: Poster) -> Self {
+    pub fn with_poster(mut self, poster: Arc<Poster>) -> Self {
         self.poster = Some(poster);
         self
     }
 
-    pub fn new(http: Arc<Http>, policy: Policy, directory: Arc<Directory>) -> Self {
+    pub fn new(http: Arc<Http>, policy: Policy, directory: Arc<Directory>, pacer: Arc<Pacer>) -> Self {
         Self {
             poster: None,
             http,
-            pacer: Pacer::new(
-                policy.discord.requests_per_second as usize,
-                Duration::from_secs(1),
-                policy.discord.channel_messages_per_5s as usize,
-                Duration::from_secs(5),
-            ),
+            pacer,
             policy,
             directory,
             dm_channels: Mutex::new(HashMap::new()),
@@ -179,7 +240,7 @@ impl DiscordTransport {
         if let Some(c) = self.dm_channels.lock().await.get(&user) {
             return Ok(*c);
         }
-        self.pacer.acquire(None).await;
+        let _slot = self.pacer.acquire(None, Class::Bulk).await;
         let channel = DiscordUserId::new(user.max(1))
             .create_dm_channel(&*self.http)
             .await
@@ -264,7 +325,7 @@ impl DiscordTransport {
     /// the message is delivered either way, and members can react themselves.
     async fn add_reactions(&self, channel: u64, message: u64, emoji: &[String]) {
         for e in emoji {
-            self.pacer.acquire(Some(channel)).await;
+            let _slot = self.pacer.acquire(Some(channel), Class::Delivery).await;
             let reaction = ReactionType::Unicode(e.clone());
             if let Err(err) = self
                 .http
@@ -295,7 +356,7 @@ impl DiscordTransport {
             .content(render::truncate(text, render::MESSAGE_LIMIT))
             .embeds(Vec::new())
             .allowed_mentions(allowed);
-        self.pacer.acquire(Some(ch)).await;
+        let _slot = self.pacer.acquire(Some(ch), Class::Delivery).await;
         match ChannelId::new(ch)
             .edit_message(&*self.http, MessageId::new(mid), edit)
             .await
@@ -312,11 +373,27 @@ impl DiscordTransport {
     }
 
     /// Posts `msg` in `channel`, with `file` if given.
-    async fn send(&self, channel: u64, msg: CreateMessage, file: Option<&Attachment>) -> Result<u64, SendError> {
+    async fn send(
+        &self,
+        channel: u64,
+        msg: CreateMessage,
+        d: &Delivery<'_>,
+        last_part: bool,
+    ) -> Result<u64, SendError> {
+        let file = d.message.attachment.as_ref().filter(|_| last_part);
         let msg = with_file(msg, file);
-        self.pacer.acquire(Some(channel)).await;
+        let class = match d.destination {
+            Destination::Dm(_) => Class::Bulk,
+            _ => Class::Delivery,
+        };
+        let _slot = self.pacer.acquire(Some(channel), class).await;
         if let Some(poster) = &self.poster {
-            return poster.post(channel, &msg, file).await;
+            return poster.post(channel, &msg, file).await.map_err(|refused| {
+                if let Refused::RateLimited(limit) = &refused {
+                    limit.hold(&self.pacer, channel);
+                }
+                refused.into()
+            });
         }
         let sent = ChannelId::new(channel)
             .send_message(&*self.http, msg)
@@ -438,18 +515,6 @@ fn classify(e: serenity::Error) -> SendError {
     }
 }
 
-/// Whether Discord asks for the call to be tried again (429, 5xx, network).
-pub(super) fn retryable(e: &serenity::Error) -> bool {
-    match e {
-        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
-            let status = r.status_code.as_u16();
-            status == 429 || status >= 500
-        }
-        serenity::Error::Http(_) | serenity::Error::Io(_) => true,
-        _ => false,
-    }
-}
-
 fn error_code(e: &serenity::Error) -> Option<isize> {
     match e {
         serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => Some(r.error.code),
@@ -510,7 +575,7 @@ impl Transport for DiscordTransport {
                 if let Some(f) = &d.message.attachment {
                     edit = edit.attachments(EditAttachments::new().add(discord_file(f)));
                 }
-                self.pacer.acquire(Some(ch)).await;
+                let _slot = self.pacer.acquire(Some(ch), Class::Delivery).await;
                 match ChannelId::new(ch)
                     .edit_message(&*self.http, MessageId::new(mid), edit)
                     .await
@@ -539,7 +604,7 @@ impl Transport for DiscordTransport {
                 msg = msg.components(super::components::rows(&d.message.buttons));
             }
             // Its reactions and thread come in `complete`, once the card is recorded.
-            let mid = self.send(channel, msg, d.message.attachment.as_ref()).await?;
+            let mid = self.send(channel, msg, d, true).await?;
             return Ok(Delivered {
                 channel_id: channel.to_string(),
                 message_id: mid.to_string(),
@@ -584,8 +649,7 @@ impl Transport for DiscordTransport {
             } else {
                 msg
             };
-            let file = d.message.attachment.as_ref().filter(|_| last_part);
-            last = Some(self.send(channel, msg, file).await?);
+            last = Some(self.send(channel, msg, d, last_part).await?);
         }
         Ok(Delivered {
             channel_id: channel.to_string(),
@@ -609,7 +673,7 @@ impl Transport for DiscordTransport {
             .card
             .as_ref()
             .map_or_else(|| d.subject.unwrap_or("updates").to_owned(), |c| c.title.clone());
-        self.pacer.acquire(Some(channel)).await;
+        let _slot = self.pacer.acquire(Some(channel), Class::Delivery).await;
         let thread = ChannelId::new(channel)
             .create_thread_from_message(
                 &*self.http,

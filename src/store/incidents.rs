@@ -97,6 +97,18 @@ pub async fn get(conn: &mut Conn, id: IncidentId) -> Result<Option<Incident>> {
     row.map(Incident::try_from).transpose()
 }
 
+/// Whether `id` is urgent to deliver: priority P1 or P2, or a major incident.
+pub async fn is_urgent(conn: &mut Conn, id: IncidentId) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM incidents i LEFT JOIN incident_escalation e ON e.incident_id = i.id
+          WHERE i.id = $1 AND (i.priority <= 2 OR COALESCE(e.major, 0) <> 0)",
+    )
+    .bind(id.get())
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// The incident logged from a chat message, if any.
 pub async fn by_source_message(conn: &mut Conn, message_id: &str) -> Result<Option<IncidentId>> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM incidents WHERE source_message = ?")

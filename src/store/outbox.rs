@@ -4,9 +4,15 @@
 //! A message's JSON goes in `payload`; the bytes of its file, if it has one
 //! (`message::Attachment`), in `attachment` (migration 0018), until it is
 //! delivered.
+//!
+//! Each row has a delivery `queue` (its destination's, `Destination::queue`)
+//! and a `lane` (`message::Lane`, migration 0021): the dispatcher delivers
+//! every queue on its own, a queue's rows by lane, then by id. An urgent row
+//! raises the pending rows of its subject to its lane as it is queued, so
+//! the record's earlier messages, which it waits for, do not hold it back.
 
 use super::{to_ms, Conn, Result, StoreError};
-use crate::message::{Destination, OutKind, OutMessage, Outgoing};
+use crate::message::{Destination, Lane, OutKind, OutMessage, Outgoing};
 use chrono::{DateTime, Utc};
 
 /// A row waiting for delivery.
@@ -22,6 +28,9 @@ pub struct Pending {
     pub created_at: DateTime<Utc>,
     /// Why the last attempt failed, if one did (a failure is logged when it changes).
     pub last_error: Option<String>,
+    pub lane: Lane,
+    /// Its delivery queue (`Destination::queue` when it was queued).
+    pub queue: String,
 }
 
 /// Queues messages; part of the action's transaction.
@@ -32,8 +41,9 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
             .iter()
             .map(|item| encoded(item).map(|(destination, payload)| (item, destination, payload)))
             .collect::<Result<Vec<_>>>()?;
+        raise_subjects(conn, chunk).await?;
         let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO outbox (created_at, kind, subject, destination, payload, attachment, next_attempt_at) ",
+            "INSERT INTO outbox (created_at, kind, subject, destination, payload, attachment, next_attempt_at, lane, queue) ",
         );
         insert.push_values(rows, |mut row, (item, destination, payload)| {
             row.push_bind(to_ms(now))
@@ -42,9 +52,35 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
                 .push_bind(destination)
                 .push_bind(payload)
                 .push_bind(attachment(item))
-                .push_bind(to_ms(now));
+                .push_bind(to_ms(now))
+                .push_bind(item.lane.level())
+                .push_bind(item.destination.queue());
         });
         insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Raises the pending rows of each subject an urgent item is about to the
+/// urgent lane: the item waits for them, so they go first in their queues.
+async fn raise_subjects(conn: &mut Conn, items: &[Outgoing]) -> Result<()> {
+    let mut raised: Vec<&str> = Vec::new();
+    for item in items.iter().filter(|i| i.lane == Lane::Urgent) {
+        let Some(subject) = item.subject.as_deref() else {
+            continue;
+        };
+        if raised.contains(&subject) {
+            continue;
+        }
+        raised.push(subject);
+        sqlx::query(
+            "UPDATE outbox SET lane = $1
+              WHERE subject = $2 AND lane > $1 AND delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .bind(Lane::Urgent.level())
+        .bind(subject)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -53,9 +89,10 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
 /// row that carries it); part of the action's transaction.
 pub async fn enqueue_one(conn: &mut Conn, item: &Outgoing, now: DateTime<Utc>) -> Result<i64> {
     let (destination, payload) = encoded(item)?;
+    raise_subjects(conn, std::slice::from_ref(item)).await?;
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO outbox (created_at, kind, subject, destination, payload, attachment, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO outbox (created_at, kind, subject, destination, payload, attachment, next_attempt_at, lane, queue)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING id",
     )
     .bind(to_ms(now))
@@ -65,6 +102,8 @@ pub async fn enqueue_one(conn: &mut Conn, item: &Outgoing, now: DateTime<Utc>) -
     .bind(payload)
     .bind(attachment(item))
     .bind(to_ms(now))
+    .bind(item.lane.level())
+    .bind(item.destination.queue())
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)
@@ -106,44 +145,95 @@ const READY: &str = "o.delivered_at IS NULL AND o.failed_at IS NULL AND o.blocke
            AND e.subject = o.subject AND e.id < o.id
            AND (e.blocked_at IS NULL OR (e.kind = 'card' AND o.kind = 'card'))))";
 
-/// Rows due for an attempt at `now`, oldest first, at most one per subject.
+/// The columns [`pending`] reads, in its order.
+const PENDING: &str = "o.id, o.kind, o.subject, o.destination, o.payload, o.attempts, o.created_at, o.last_error, o.attachment, o.lane, o.queue";
+
+#[allow(clippy::type_complexity)]
+type PendingRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<Vec<u8>>,
+    i64,
+    String,
+);
+
+/// Rows due for an attempt at `now`, by lane then oldest first, at most one
+/// per subject, whatever their queue.
 pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<Pending>> {
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(i64, String, Option<String>, String, String, i64, i64, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(&format!(
-        "SELECT o.id, o.kind, o.subject, o.destination, o.payload, o.attempts, o.created_at, o.last_error, o.attachment FROM outbox o
-          WHERE {READY} AND o.next_attempt_at <= ?
-          ORDER BY o.id LIMIT ?"
+    let rows: Vec<PendingRow> = sqlx::query_as(&format!(
+        "SELECT {PENDING} FROM outbox o
+          WHERE {READY} AND o.next_attempt_at <= $1
+          ORDER BY o.lane, o.id LIMIT $2"
     ))
     .bind(to_ms(now))
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(
-            |(id, kind, subject, destination, payload, attempts, created_at, last_error, file)| {
-                let mut message: OutMessage = serde_json::from_str(&payload).map_err(json_err)?;
-                if let Some(a) = message.attachment.as_mut() {
-                    a.bytes = file.ok_or_else(|| StoreError::Corrupt {
-                        table: "outbox",
-                        detail: format!("row {id} names the file {} but holds no bytes", a.name),
-                    })?;
-                }
-                Ok(Pending {
-                    id,
-                    kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
-                        table: "outbox",
-                        detail: kind,
-                    })?,
-                    subject,
-                    destination: serde_json::from_str(&destination).map_err(json_err)?,
-                    message,
-                    attempts,
-                    created_at: super::from_ms("outbox", created_at)?,
-                    last_error,
-                })
-            },
-        )
-        .collect()
+    rows.into_iter().map(pending).collect()
+}
+
+/// The rows of `queue` due at `now`, by lane then oldest first, at most one per subject.
+pub async fn due_in(conn: &mut Conn, queue: &str, now: DateTime<Utc>, limit: u32) -> Result<Vec<Pending>> {
+    let rows: Vec<PendingRow> = sqlx::query_as(&format!(
+        "SELECT {PENDING} FROM outbox o
+          WHERE o.queue = $1 AND {READY} AND o.next_attempt_at <= $2
+          ORDER BY o.lane, o.id LIMIT $3"
+    ))
+    .bind(queue)
+    .bind(to_ms(now))
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(pending).collect()
+}
+
+/// The queues with a row due at `now`, the most urgent first (by the lane,
+/// then the id, of the first row each would deliver).
+pub async fn due_queues(conn: &mut Conn, now: DateTime<Utc>) -> Result<Vec<String>> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT o.queue, MIN(o.lane) AS lane, MIN(o.id) AS first FROM outbox o
+          WHERE {READY} AND o.next_attempt_at <= $1
+          GROUP BY o.queue ORDER BY lane, first"
+    ))
+    .bind(to_ms(now))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(queue, _, _)| queue).collect())
+}
+
+fn pending(row: PendingRow) -> Result<Pending> {
+    let (id, kind, subject, destination, payload, attempts, created_at, last_error, file, lane, queue) = row;
+    let mut message: OutMessage = serde_json::from_str(&payload).map_err(json_err)?;
+    if let Some(a) = message.attachment.as_mut() {
+        a.bytes = file.ok_or_else(|| StoreError::Corrupt {
+            table: "outbox",
+            detail: format!("row {id} names the file {} but holds no bytes", a.name),
+        })?;
+    }
+    Ok(Pending {
+        id,
+        kind: OutKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+            table: "outbox",
+            detail: kind,
+        })?,
+        subject,
+        destination: serde_json::from_str(&destination).map_err(json_err)?,
+        message,
+        attempts,
+        created_at: super::from_ms("outbox", created_at)?,
+        last_error,
+        lane: Lane::from_level(lane).ok_or_else(|| StoreError::Corrupt {
+            table: "outbox",
+            detail: format!("row {id} has lane {lane}"),
+        })?,
+        queue,
+    })
 }
 
 /// When the next undelivered row falls due, if any (a row waiting for an

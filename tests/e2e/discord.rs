@@ -612,3 +612,79 @@ async fn a_member_who_never_spoke_can_be_named_in_a_command() {
     bot.stop().await;
     assert_no_decode_problems();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_refused_with_429_is_sent_again_only_after_discords_retry_after_and_once() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let general = spec.channel_id("general");
+    let bot = bot::start(&fake, &db).await;
+    let pattern = format!("POST /channels/{general}/messages");
+    fake.fail_next(
+        pattern.as_str(),
+        Fault::RateLimited {
+            retry_after_secs: 1.5,
+            global: false,
+        },
+    );
+    fake.inject_message(general, spec.user_id("bob"), "!help");
+    fake.wait_for(
+        "the help reply",
+        |c| c.iter().any(|c| c.is(&pattern) && c.succeeded()),
+        WAIT,
+    )
+    .await
+    .unwrap();
+    let sends: Vec<_> = fake.calls_matching(pattern.as_str());
+    assert_eq!(sends.len(), 2, "refused once, then sent");
+    assert_eq!(sends[0].status, 429);
+    let waited = sends[1].at - sends[0].at;
+    assert!(
+        waited >= std::time::Duration::from_millis(1500),
+        "tried again after {waited:?}, before Discord's 1.5 s"
+    );
+    assert_eq!(fake.bot_messages(general).len(), 1, "one reply");
+    bot.stop().await;
+    assert_no_decode_problems();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slash_commands_answer_refused_with_429_waits_for_retry_after_and_still_meets_the_deadline() {
+    let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
+    let spec = fake.spec().clone();
+    let db = TestDb::new();
+    let bot = bot::start(&fake, &db).await;
+    fake.fail_next(
+        "POST /interactions/{id}/{token}/callback",
+        Fault::RateLimited {
+            retry_after_secs: 0.6,
+            global: false,
+        },
+    );
+    let (id, _) = fake.inject_interaction(
+        InteractionSpec::slash("incident", spec.user_id("bob"), spec.channel_id("general"))
+            .string("title", "VPN drops every hour")
+            .string("service", "vpn"),
+    );
+    bot::eventually(&fake, "the answer", || {
+        fake.interaction(id).is_some_and(|r| r.callback.is_some())
+    })
+    .await;
+    let record = fake.interaction(id).unwrap();
+    let latency = record.callback_latency.unwrap();
+    assert!(
+        latency >= std::time::Duration::from_millis(600),
+        "answered {latency:?} after the event, before Discord's 0.6 s wait"
+    );
+    assert!(latency < std::time::Duration::from_secs(3), "{latency:?}");
+    assert_eq!(fake.faults_served().rate_limited, 1);
+    assert_eq!(
+        fake.calls_matching("POST /interactions/{id}/{token}/callback").len(),
+        2,
+        "refused once, answered once"
+    );
+    bot.stop().await;
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM incidents").await, 1);
+    assert_no_decode_problems();
+}

@@ -489,9 +489,11 @@ async fn db_state(db: &TestDb) -> Vec<String> {
 /// What users read: each channel's bot messages (by channel name, thread name or DM user),
 /// with clock times masked (two runs straddle a minute).
 fn transcript(fake: &FakeDiscord) -> BTreeMap<String, Vec<String>> {
-    // Stamps, due times (`Wed 2 Dec 04:09 UTC`) and ages (`opened 1m ago`) move with the wall clock.
+    // Stamps, due times (`Wed 2 Dec 04:09 UTC`), ages (`opened 1m ago`) and,
+    // in business hours, the SLA clocks' spans (`elapsed 1 business second`,
+    // `3 business hours 59m left`) move with the wall clock.
     let times = Regex::new(
-        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC|<t:\d+:R>|[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{2}:\d{2} UTC|opened [^·\n]+ ago",
+        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC|<t:\d+:R>|[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{2}:\d{2} UTC|opened [^·\n]+ ago|elapsed [^·\n]+|\d[^·()\n]* left",
     )
     .unwrap();
     let mut out = transcript_raw(fake);
