@@ -36,13 +36,13 @@ pub async fn report(conn: &mut Conn, q: &ReportQuery) -> Result<Report> {
 /// have no priority).
 pub async fn problems(conn: &mut Conn, q: &ReportQuery) -> Result<ProblemFigures> {
     let (logged, open, known, linked): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM problems WHERE created_at >= ?1 AND created_at < ?2
-                   AND (?3 IS NULL OR service = ?3)),
+        "SELECT (SELECT COUNT(*) FROM problems WHERE created_at >= $1 AND created_at < $2
+                   AND ($3 IS NULL OR service = $3)),
                 (SELECT COUNT(*) FROM problems WHERE state NOT IN ('resolved', 'closed', 'cancelled')
-                   AND (?3 IS NULL OR service = ?3)),
-                (SELECT COUNT(*) FROM problems WHERE state = 'known_error' AND (?3 IS NULL OR service = ?3)),
+                   AND ($3 IS NULL OR service = $3)),
+                (SELECT COUNT(*) FROM problems WHERE state = 'known_error' AND ($3 IS NULL OR service = $3)),
                 (SELECT COUNT(*) FROM problem_incidents p JOIN incidents i ON i.id = p.incident_id
-                  WHERE i.created_at >= ?1 AND i.created_at < ?2 AND (?3 IS NULL OR i.service = ?3))",
+                  WHERE i.created_at >= $1 AND i.created_at < $2 AND ($3 IS NULL OR i.service = $3))",
     )
     .bind(to_ms(q.period.from))
     .bind(to_ms(q.period.to))
