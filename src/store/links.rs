@@ -54,10 +54,10 @@ pub async fn add(
 /// Every link of an incident, in id order of the other end.
 pub async fn of(conn: &mut Conn, id: IncidentId) -> Result<Vec<Link>> {
     let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
-        "SELECT l.other_id, i.state, l.kind, 1 FROM incident_links l JOIN incidents i ON i.id = l.other_id
+        "SELECT l.other_id, i.state, l.kind, TRUE FROM incident_links l JOIN incidents i ON i.id = l.other_id
           WHERE l.incident_id = $1
          UNION ALL
-         SELECT l.incident_id, i.state, l.kind, 0 FROM incident_links l JOIN incidents i ON i.id = l.incident_id
+         SELECT l.incident_id, i.state, l.kind, FALSE FROM incident_links l JOIN incidents i ON i.id = l.incident_id
           WHERE l.other_id = $1
          ORDER BY 1",
     )

@@ -243,7 +243,7 @@ pub async fn prompt_once(
 pub async fn count_reopen(conn: &mut Conn, incident: IncidentId) -> Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
         "INSERT INTO incident_reopens (incident_id, reopens) VALUES ($1, 1)
-         ON CONFLICT (incident_id) DO UPDATE SET reopens = reopens + 1 RETURNING reopens",
+         ON CONFLICT (incident_id) DO UPDATE SET reopens = incident_reopens.reopens + 1 RETURNING reopens",
     )
     .bind(incident.get())
     .fetch_one(conn)

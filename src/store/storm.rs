@@ -35,11 +35,12 @@ pub async fn link_grouped(conn: &mut Conn, id: OutageId, incident: IncidentId, n
 
 /// Whether the incident is a grouped report still without a card of its own.
 pub async fn is_cardless(conn: &mut Conn, incident: IncidentId) -> Result<bool> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM outage_incidents WHERE incident_id = $1 AND grouped = 1 AND carded_at IS NULL")
-            .bind(incident.get())
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT incident_id FROM outage_incidents WHERE incident_id = $1 AND grouped = 1 AND carded_at IS NULL",
+    )
+    .bind(incident.get())
+    .fetch_optional(conn)
+    .await?;
     Ok(row.is_some())
 }
 

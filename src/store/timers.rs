@@ -265,14 +265,18 @@ mod tests {
             "INC-1:resolution:breach",
             "INC-10:response:warn50",
             "INC-1",
+            // Beyond ASCII the range still holds (its bound is U+10FFFF), and
+            // `;` sorts right after `:`.
+            "INC-1:é\u{10FFFE}",
+            "INC-1;",
         ] {
             schedule(&mut c, "sla", key, "INC-1", t0, "{}").await.unwrap();
         }
-        assert_eq!(cancel(&mut c, "sla", "INC-1:").await.unwrap(), 2);
+        assert_eq!(cancel(&mut c, "sla", "INC-1:").await.unwrap(), 3);
         let rest = due(&mut c, t0, 10).await.unwrap();
         assert_eq!(
             rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
-            ["INC-10:response:warn50", "INC-1"]
+            ["INC-10:response:warn50", "INC-1", "INC-1;"]
         );
         // The cancel is a range over the (kind, key) index, not a scan of every timer.
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {CANCEL_PREFIX}"))
