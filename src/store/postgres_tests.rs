@@ -1,7 +1,7 @@
 //! `migrations/postgres` against `migrations/` (issue 21): the same
 //! migrations by number and name, and on a real PostgreSQL
 //! ([`super::testing_postgres`]) the same tables and views with the same
-//! columns, and the same append-only audit log.
+//! columns, the same indexes and triggers, and the same append-only audit log.
 
 use std::collections::BTreeMap;
 
@@ -132,8 +132,10 @@ async fn postgres_schema(pg: &TestPostgres) -> Schema {
 }
 
 #[tokio::test]
-async fn the_postgres_migrations_build_the_tables_and_columns_the_sqlite_ones_do() {
-    let Some(pg) = TestPostgres::start("the_postgres_migrations_build_the_tables_and_columns_the_sqlite_ones_do").await
+async fn the_postgres_migrations_build_the_tables_columns_indexes_and_triggers_the_sqlite_ones_do() {
+    let Some(pg) =
+        TestPostgres::start("the_postgres_migrations_build_the_tables_columns_indexes_and_triggers_the_sqlite_ones_do")
+            .await
     else {
         return;
     };
@@ -154,7 +156,72 @@ async fn the_postgres_migrations_build_the_tables_and_columns_the_sqlite_ones_do
         assert_eq!(&got[name], want, "{name}");
     }
     assert!(want.len() >= 30, "{} tables and views", want.len());
+
+    // The same indexes (beyond those of keys and UNIQUE constraints) and
+    // triggers by name; PostgreSQL adds the GIN indexes of the search tables.
+    let (mut want_indexes, want_triggers) = sqlite_indexes_and_triggers().await;
+    want_indexes.extend([
+        "incident_search_document".to_owned(),
+        "problem_search_document".to_owned(),
+    ]);
+    want_indexes.sort();
+    let (got_indexes, got_triggers) = postgres_indexes_and_triggers(&pg).await;
+    assert_eq!(got_indexes, want_indexes);
+    assert_eq!(got_triggers, want_triggers);
+    assert!(
+        want_indexes.len() >= 30 && want_triggers.len() >= 8,
+        "{} indexes, {} triggers",
+        want_indexes.len(),
+        want_triggers.len()
+    );
     pg.finish().await;
+}
+
+async fn sqlite_indexes_and_triggers() -> (Vec<String>, Vec<String>) {
+    let (store, _dir) = temp_store().await;
+    let mut conn = store.read().await.unwrap();
+    let mut names = Vec::new();
+    for kind in ["index", "trigger"] {
+        // `sql` is NULL for the indexes SQLite makes for keys and UNIQUE.
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = $1 AND sql IS NOT NULL ORDER BY name")
+                .bind(kind)
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        names.push(rows.into_iter().map(|(n,)| n).collect::<Vec<_>>());
+    }
+    drop(conn);
+    store.close().await;
+    let triggers = names.pop().unwrap();
+    (names.pop().unwrap(), triggers)
+}
+
+async fn postgres_indexes_and_triggers(pg: &TestPostgres) -> (Vec<String>, Vec<String>) {
+    let mut conn = pg.connect().await;
+    let indexes: Vec<(String,)> = sqlx::query_as(
+        "SELECT i.relname::text FROM pg_index x
+           JOIN pg_class i ON i.oid = x.indexrelid
+           JOIN pg_namespace n ON n.oid = i.relnamespace
+          WHERE n.nspname = $1
+            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+          ORDER BY 1",
+    )
+    .bind(pg.schema())
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let triggers: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT trigger_name::text FROM information_schema.triggers
+          WHERE trigger_schema = $1 ORDER BY 1",
+    )
+    .bind(pg.schema())
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let names = |rows: Vec<(String,)>| rows.into_iter().map(|(n,)| n).collect::<Vec<_>>();
+    (names(indexes), names(triggers))
 }
 
 /// Tries to rewrite and to delete the one audit row; the errors, and how
