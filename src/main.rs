@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use opsdesk::config::Policy;
 use opsdesk::desk::{Clock, Desk};
 use opsdesk::store::ops::{ExportKind, Snapshot};
-use opsdesk::store::Store;
-use opsdesk::telemetry::{self, redact_url, LogFormat};
+use opsdesk::store::{redact_url, Store};
+use opsdesk::telemetry::{self, LogFormat};
 
 /// EX_CONFIG (sysexits.h): the configuration or the token is wrong; restarting will not help.
 const EX_CONFIG: u8 = 78;

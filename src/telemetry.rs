@@ -1,7 +1,7 @@
 //! What an operator sees of a running desk: the log format (text, coloured
-//! only on a terminal, or JSON lines), the redaction of secrets in what is
-//! logged, and the process's metrics, exported in the Prometheus text format
-//! by [`crate::http`].
+//! only on a terminal, or JSON lines) and the process's metrics, exported in
+//! the Prometheus text format by [`crate::http`]. (Database URLs are redacted
+//! for logs by [`crate::store::redact_url`], beside the engines they name.)
 //!
 //! The metrics are one process-wide registry, the exception to "no globals"
 //! that every Prometheus client makes: counters are incremented where things
@@ -54,40 +54,6 @@ pub fn init_logging(default: &str, format: LogFormat) {
             .try_init(),
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
     };
-}
-
-/// A database URL fit to print: any password in it replaced by `***`
-/// (`postgres://u:secret@host/db` → `postgres://u:***@host/db`).
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let mut out = url.to_owned();
-    if let Some(at) = authority.rfind('@') {
-        if let Some(colon) = authority[..at].find(':') {
-            let start = scheme_end + 3 + colon + 1;
-            let end = scheme_end + 3 + at;
-            out.replace_range(start..end, "***");
-        }
-    }
-    // A password given as a query parameter (`?password=…`).
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") => {
-                    format!("{k}=***")
-                }
-                _ => kv.to_owned(),
-            })
-            .collect();
-        out = format!("{head}{}", query.join("&"));
-    }
-    out
 }
 
 type Labels = Vec<(String, String)>;
@@ -368,30 +334,6 @@ fn classic_text(open_metrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_in_database_urls_are_redacted() {
-        let cases = [
-            (
-                "postgres://u:secret@db.example:5432/desk",
-                "postgres://u:***@db.example:5432/desk",
-            ),
-            ("postgres://u@db/desk", "postgres://u@db/desk"),
-            ("sqlite://opsdesk.db", "sqlite://opsdesk.db"),
-            (
-                "sqlite:///data/opsdesk.db?mode=rwc",
-                "sqlite:///data/opsdesk.db?mode=rwc",
-            ),
-            (
-                "postgres://db/desk?user=u&password=secret",
-                "postgres://db/desk?user=u&password=***",
-            ),
-            ("postgres://u:p@ss@db/desk", "postgres://u:***@db/desk"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(redact_url(url), want, "{url}");
-        }
-    }
 
     #[test]
     fn counters_are_named_by_their_total_sample_in_the_classic_format() {

@@ -48,18 +48,20 @@ impl TryFrom<Row> for AlertKey {
 
 /// The problem `key` of `hook`, if it was seen before.
 pub async fn get(conn: &mut Conn, hook: &str, key: &str) -> Result<Option<AlertKey>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM alert_keys WHERE hook = ? AND key = ?"))
-        .bind(hook)
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM alert_keys WHERE hook = $1 AND key = $2"
+    ))
+    .bind(hook)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
     row.map(AlertKey::try_from).transpose()
 }
 
 /// The problem that raised (or last re-raised) `incident`, if an alert did.
 pub async fn by_incident(conn: &mut Conn, incident: IncidentId) -> Result<Option<AlertKey>> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM alert_keys WHERE incident_id = ? ORDER BY last_seen DESC LIMIT 1"
+        "SELECT {COLUMNS} FROM alert_keys WHERE incident_id = $1 ORDER BY last_seen DESC LIMIT 1"
     ))
     .bind(incident.get())
     .fetch_optional(conn)
@@ -72,7 +74,7 @@ pub async fn put(conn: &mut Conn, row: &AlertKey) -> Result<()> {
     let labels = serde_json::to_string(&row.labels).unwrap_or_else(|_| "{}".into());
     let alerts = serde_json::to_string(&row.alerts).unwrap_or_else(|_| "[]".into());
     sqlx::query(&format!(
-        "INSERT INTO alert_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO alert_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (hook, key) DO UPDATE SET incident_id = excluded.incident_id, firing = excluded.firing,
            count = excluded.count, labels = excluded.labels, alerts = excluded.alerts,
            generator_url = excluded.generator_url, link = excluded.link,
@@ -104,9 +106,9 @@ pub async fn open(conn: &mut Conn, limit: u32) -> Result<Vec<AlertKey>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {cols} FROM alert_keys a JOIN incidents i ON i.id = a.incident_id
          WHERE i.state NOT IN ('resolved', 'closed', 'cancelled')
-         ORDER BY a.incident_id, a.hook, a.key LIMIT ?"
+         ORDER BY a.incident_id, a.hook, a.key LIMIT $1"
     ))
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(AlertKey::try_from).collect()

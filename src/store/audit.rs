@@ -46,7 +46,7 @@ pub async fn append(
     subject: &str,
     details: &Phrase,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO audit (at, actor, action, subject, details, phrased) VALUES (?, ?, ?, ?, ?, 1)")
+    sqlx::query("INSERT INTO audit (at, actor, action, subject, details, phrased) VALUES ($1, $2, $3, $4, $5, 1)")
         .bind(to_ms(at))
         .bind(actor.map(|a| a.get() as i64))
         .bind(action)
@@ -64,10 +64,10 @@ const SELECT: &str =
 /// The latest `limit` entries of one record, oldest first.
 pub async fn for_subject(conn: &mut Conn, subject: &str, limit: u32) -> Result<Vec<AuditEntry>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT * FROM ({SELECT} WHERE a.subject = ? ORDER BY a.id DESC LIMIT ?) ORDER BY id"
+        "SELECT * FROM ({SELECT} WHERE a.subject = $1 ORDER BY a.id DESC LIMIT $2) AS t ORDER BY id"
     ))
     .bind(subject)
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(AuditEntry::try_from).collect()
@@ -76,18 +76,20 @@ pub async fn for_subject(conn: &mut Conn, subject: &str, limit: u32) -> Result<V
 /// One page of a record's whole trail, oldest first: `limit` entries after
 /// the first `offset`.
 pub async fn page(conn: &mut Conn, subject: &str, offset: u32, limit: u32) -> Result<Vec<AuditEntry>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE a.subject = ? ORDER BY a.id LIMIT ? OFFSET ?"))
-        .bind(subject)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(conn)
-        .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE a.subject = $1 ORDER BY a.id LIMIT $2 OFFSET $3"
+    ))
+    .bind(subject)
+    .bind(i64::from(limit))
+    .bind(i64::from(offset))
+    .fetch_all(conn)
+    .await?;
     rows.into_iter().map(AuditEntry::try_from).collect()
 }
 
 /// How many audit rows mention `subject`.
 pub async fn count_for(conn: &mut Conn, subject: &str) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit WHERE subject = ?")
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit WHERE subject = $1")
         .bind(subject)
         .fetch_one(conn)
         .await?;
@@ -121,7 +123,7 @@ mod tests {
             .await
             .unwrap();
         // A row written before phrases (as migration 0009 left them).
-        sqlx::query("INSERT INTO audit (at, actor, action, subject, details) VALUES (?, 1, 'assign_incident', 'INC-1', 'assignee=sam')")
+        sqlx::query("INSERT INTO audit (at, actor, action, subject, details) VALUES ($1, 1, 'assign_incident', 'INC-1', 'assignee=sam')")
             .bind(to_ms(now))
             .execute(&mut *tx)
             .await

@@ -84,7 +84,7 @@ pub async fn open(conn: &mut Conn, v: &Vote) -> Result<()> {
     sqlx::query(
         "INSERT INTO cab_votes (change_id, board, eligible_roles, quorum, threshold, expected_members, opened_by,
                                 opened_at, closes_at, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open')",
     )
     .bind(v.change.get())
     .bind(v.board.as_str())
@@ -102,7 +102,7 @@ pub async fn open(conn: &mut Conn, v: &Vote) -> Result<()> {
 
 /// The vote on a change, if one was called.
 pub async fn get(conn: &mut Conn, change: ChangeId) -> Result<Option<Vote>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cab_votes WHERE change_id = ?"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cab_votes WHERE change_id = $1"))
         .bind(change.get())
         .fetch_optional(conn)
         .await?;
@@ -118,7 +118,7 @@ pub async fn close(conn: &mut Conn, change: ChangeId, status: VoteStatus, at: Da
         VoteStatus::Cancelled => ("cancelled", None),
     };
     let done = sqlx::query(
-        "UPDATE cab_votes SET status = ?, outcome = ?, closed_at = ? WHERE change_id = ? AND status = 'open'",
+        "UPDATE cab_votes SET status = $1, outcome = $2, closed_at = $3 WHERE change_id = $4 AND status = 'open'",
     )
     .bind(status)
     .bind(outcome)
@@ -136,9 +136,9 @@ pub async fn reopen(conn: &mut Conn, v: &Vote) -> Result<bool> {
     let roles: Vec<&str> = v.rules.eligible_roles.iter().map(RoleKey::as_str).collect();
     let quorum = serde_json::to_string(&v.rules.quorum).map_err(|e| corrupt(e.to_string()))?;
     let done = sqlx::query(
-        "UPDATE cab_votes SET board = ?, eligible_roles = ?, quorum = ?, threshold = ?, expected_members = ?,
-                opened_by = ?, opened_at = ?, closes_at = ?, status = 'open', outcome = NULL, closed_at = NULL
-          WHERE change_id = ? AND status = 'closed' AND outcome = 'no_quorum'",
+        "UPDATE cab_votes SET board = $1, eligible_roles = $2, quorum = $3, threshold = $4, expected_members = $5,
+                opened_by = $6, opened_at = $7, closes_at = $8, status = 'open', outcome = NULL, closed_at = NULL
+          WHERE change_id = $9 AND status = 'closed' AND outcome = 'no_quorum'",
     )
     .bind(v.board.as_str())
     .bind(roles.join(","))
@@ -154,7 +154,7 @@ pub async fn reopen(conn: &mut Conn, v: &Vote) -> Result<bool> {
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM cab_ballots WHERE change_id = ?")
+    sqlx::query("DELETE FROM cab_ballots WHERE change_id = $1")
         .bind(v.change.get())
         .execute(conn)
         .await?;
@@ -177,7 +177,7 @@ pub async fn pending_voters(conn: &mut Conn, v: &Vote, except: &[UserId]) -> Res
     let sql = format!(
         "SELECT DISTINCT h.user_id FROM role_holders h
           WHERE h.role IN ({}) AND h.user_id NOT IN ({})
-            AND NOT EXISTS (SELECT 1 FROM cab_ballots b WHERE b.change_id = ? AND b.voter = h.user_id)
+            AND NOT EXISTS (SELECT 1 FROM cab_ballots b WHERE b.change_id = $1 AND b.voter = h.user_id)
           ORDER BY h.user_id",
         if roles.is_empty() {
             "''".to_owned()
@@ -203,7 +203,7 @@ pub async fn put_ballot(
     at: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO cab_ballots (change_id, voter, choice, cast_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO cab_ballots (change_id, voter, choice, cast_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (change_id, voter) DO UPDATE SET choice = excluded.choice, cast_at = excluded.cast_at",
     )
     .bind(change.get())
@@ -217,7 +217,7 @@ pub async fn put_ballot(
 
 /// Removes a voter's ballot.
 pub async fn remove_ballot(conn: &mut Conn, change: ChangeId, voter: UserId) -> Result<()> {
-    sqlx::query("DELETE FROM cab_ballots WHERE change_id = ? AND voter = ?")
+    sqlx::query("DELETE FROM cab_ballots WHERE change_id = $1 AND voter = $2")
         .bind(change.get())
         .bind(voter.get() as i64)
         .execute(conn)
@@ -227,7 +227,7 @@ pub async fn remove_ballot(conn: &mut Conn, change: ChangeId, voter: UserId) -> 
 
 /// Every ballot of a vote.
 pub async fn ballots(conn: &mut Conn, change: ChangeId) -> Result<Ballots> {
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT voter, choice FROM cab_ballots WHERE change_id = ?")
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT voter, choice FROM cab_ballots WHERE change_id = $1")
         .bind(change.get())
         .fetch_all(conn)
         .await?;

@@ -34,7 +34,7 @@ const COLUMNS: &str = "subject, channel_id, message_id, thread_id, previous_chan
 /// previous post, if any, is kept).
 pub async fn save(conn: &mut Conn, card: &CardRef) -> Result<()> {
     sqlx::query(
-        "INSERT INTO cards (subject, channel_id, message_id, thread_id) VALUES (?, ?, ?, ?)
+        "INSERT INTO cards (subject, channel_id, message_id, thread_id) VALUES ($1, $2, $3, $4)
          ON CONFLICT (subject) DO UPDATE SET channel_id = excluded.channel_id, message_id = excluded.message_id,
                                              thread_id = COALESCE(excluded.thread_id, cards.thread_id)",
     )
@@ -54,7 +54,7 @@ pub async fn moved(conn: &mut Conn, card: &CardRef) -> Result<()> {
     let (previous_channel, previous_message) = card.previous.clone().unzip();
     sqlx::query(
         "INSERT INTO cards (subject, channel_id, message_id, thread_id, previous_channel_id, previous_message_id)
-         VALUES (?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (subject) DO UPDATE SET channel_id = excluded.channel_id, message_id = excluded.message_id,
                                              thread_id = COALESCE(excluded.thread_id, cards.thread_id),
                                              previous_channel_id = excluded.previous_channel_id,
@@ -73,7 +73,7 @@ pub async fn moved(conn: &mut Conn, card: &CardRef) -> Result<()> {
 
 /// The card of a subject.
 pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<CardRef>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cards WHERE subject = ?"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cards WHERE subject = $1"))
         .bind(subject)
         .fetch_optional(conn)
         .await?;
@@ -82,7 +82,7 @@ pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<CardRef
 
 /// The card whose thread is the platform channel `thread_id`, if any.
 pub async fn by_thread(conn: &mut Conn, thread_id: &str) -> Result<Option<CardRef>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cards WHERE thread_id = ?"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cards WHERE thread_id = $1"))
         .bind(thread_id)
         .fetch_optional(conn)
         .await?;
@@ -93,7 +93,7 @@ pub async fn by_thread(conn: &mut Conn, thread_id: &str) -> Result<Option<CardRe
 /// current post or its thread, never a post it left behind.
 pub async fn by_message(conn: &mut Conn, message_id: &str) -> Result<Option<CardRef>> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM cards WHERE message_id = ? OR thread_id = ? LIMIT 1"
+        "SELECT {COLUMNS} FROM cards WHERE message_id = $1 OR thread_id = $2 LIMIT 1"
     ))
     .bind(message_id)
     .bind(message_id)

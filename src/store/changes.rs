@@ -64,7 +64,7 @@ pub async fn insert(conn: &mut Conn, new: &NewChange, now: DateTime<Utc>) -> Res
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO changes (title, service, risk, change_type, state, window_start, window_end, requester,
                               implementer, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     ))
     .bind(&new.title)
     .bind(&new.service)
@@ -84,7 +84,7 @@ pub async fn insert(conn: &mut Conn, new: &NewChange, now: DateTime<Utc>) -> Res
 
 /// One change, if it exists.
 pub async fn get(conn: &mut Conn, id: ChangeId) -> Result<Option<Change>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM changes WHERE id = ?"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM changes WHERE id = $1"))
         .bind(id.get())
         .fetch_optional(conn)
         .await?;
@@ -94,9 +94,9 @@ pub async fn get(conn: &mut Conn, id: ChangeId) -> Result<Option<Change>> {
 /// Writes back the mutable fields of a change.
 pub async fn update(conn: &mut Conn, change: &Change, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "UPDATE changes SET state = ?, window_start = ?, window_end = ?, implementer = ?, reason = ?, review = ?,
-                            updated_at = ?
-          WHERE id = ?",
+        "UPDATE changes SET state = $1, window_start = $2, window_end = $3, implementer = $4, reason = $5, review = $6,
+                            updated_at = $7
+          WHERE id = $8",
     )
     .bind(change.state.as_str())
     .bind(change.window.map(|w| to_ms(w.start())))
@@ -116,7 +116,7 @@ pub async fn update(conn: &mut Conn, change: &Change, now: DateTime<Utc>) -> Res
 pub async fn in_window(conn: &mut Conn, now: DateTime<Utc>) -> Result<Vec<Change>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM changes
-          WHERE window_start <= ? AND window_end > ? AND state IN ('scheduled', 'implementing')
+          WHERE window_start <= $1 AND window_end > $2 AND state IN ('scheduled', 'implementing')
           ORDER BY window_end, id"
     ))
     .bind(to_ms(now))
@@ -131,7 +131,7 @@ pub async fn in_window(conn: &mut Conn, now: DateTime<Utc>) -> Result<Vec<Change
 pub async fn active_windows(conn: &mut Conn, service: &str, except: Option<ChangeId>) -> Result<Vec<Change>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM changes
-          WHERE service = ? AND window_start IS NOT NULL AND id <> ?
+          WHERE service = $1 AND window_start IS NOT NULL AND id <> $2
             AND state NOT IN ('rejected', 'closed', 'cancelled')
           ORDER BY window_start, id"
     ))
@@ -164,18 +164,18 @@ pub async fn list(conn: &mut Conn, selection: &Selection, limit: u32) -> Result<
         Selection::Open => (open.to_owned(), "id DESC", None, None),
         Selection::All => ("1 = 1".to_owned(), "id DESC", None, None),
         Selection::Upcoming(now) => (
-            format!("{open} AND window_end > ?"),
+            format!("{open} AND window_end > $1"),
             "window_start, id",
             Some(to_ms(*now)),
             None,
         ),
         Selection::Involving(u) => (
-            "(requester = ?1 OR implementer = ?1)".to_owned(),
+            "(requester = $1 OR implementer = $1)".to_owned(),
             "id DESC",
             Some(u.get() as i64),
             None,
         ),
-        Selection::Service(s) => ("service = ?".to_owned(), "id DESC", None, Some(s.clone())),
+        Selection::Service(s) => ("service = $1".to_owned(), "id DESC", None, Some(s.clone())),
     };
     let count_sql = format!("SELECT COUNT(*) FROM changes WHERE {clause}");
     let list_sql = format!("SELECT {COLUMNS} FROM changes WHERE {clause} ORDER BY {order} LIMIT {limit}");

@@ -39,9 +39,9 @@ pub async fn insert(conn: &mut Conn, clocks: &[StoredClock]) -> Result<()> {
 pub async fn save(conn: &mut Conn, stored: &StoredClock) -> Result<()> {
     let c = stored.clock.to_columns();
     sqlx::query(
-        "UPDATE incident_clocks SET run = ?, target_secs = ?, started_at = ?, accumulated_secs = ?,
-                                    running_since = ?, stopped_at = ?, stopped_by = ?
-          WHERE incident_id = ? AND kind = ?",
+        "UPDATE incident_clocks SET run = $1, target_secs = $2, started_at = $3, accumulated_secs = $4,
+                                    running_since = $5, stopped_at = $6, stopped_by = $7
+          WHERE incident_id = $8 AND kind = $9",
     )
     .bind(stored.run)
     .bind(c.target_secs)
@@ -104,7 +104,7 @@ pub async fn for_incident(conn: &mut Conn, incident: IncidentId) -> Result<Vec<S
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT incident_id, kind, run, target_secs, started_at, accumulated_secs, running_since, stopped_at,
                 stopped_by
-           FROM incident_clocks WHERE incident_id = ? ORDER BY kind DESC",
+           FROM incident_clocks WHERE incident_id = $1 ORDER BY kind DESC",
     )
     .bind(incident.get())
     .fetch_all(&mut *conn)
@@ -126,7 +126,7 @@ pub async fn get(conn: &mut Conn, incident: IncidentId, kind: ClockKind) -> Resu
 /// The thresholds a clock announced in one run.
 pub async fn fired(conn: &mut Conn, incident: IncidentId, kind: ClockKind, run: i64) -> Result<BTreeSet<Threshold>> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT threshold FROM clock_thresholds WHERE incident_id = ? AND kind = ? AND run = ? ORDER BY fired_at",
+        "SELECT threshold FROM clock_thresholds WHERE incident_id = $1 AND kind = $2 AND run = $3 ORDER BY fired_at",
     )
     .bind(incident.get())
     .bind(kind.key())
@@ -154,7 +154,7 @@ pub async fn mark_fired(
 ) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO clock_thresholds (incident_id, kind, run, threshold, fired_at, late_ms)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(stored.incident.get())
     .bind(stored.kind.key())

@@ -28,7 +28,7 @@ impl TryFrom<Row> for Escalation {
 /// The escalation state of an incident (the default when it has none).
 pub async fn get(conn: &mut Conn, incident: IncidentId) -> Result<Escalation> {
     let row: Option<Row> =
-        sqlx::query_as("SELECT level, major, major_since FROM incident_escalation WHERE incident_id = ?")
+        sqlx::query_as("SELECT level, major, major_since FROM incident_escalation WHERE incident_id = $1")
             .bind(incident.get())
             .fetch_optional(conn)
             .await?;
@@ -41,7 +41,7 @@ pub async fn get(conn: &mut Conn, incident: IncidentId) -> Result<Escalation> {
 /// Writes the escalation state of an incident.
 pub async fn set(conn: &mut Conn, incident: IncidentId, e: &Escalation, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO incident_escalation (incident_id, level, major, major_since, updated_at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO incident_escalation (incident_id, level, major, major_since, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (incident_id) DO UPDATE SET level = excluded.level, major = excluded.major,
                 major_since = excluded.major_since, updated_at = excluded.updated_at",
     )

@@ -5,11 +5,12 @@ use chrono::{DateTime, Utc};
 
 /// Records `key`; false when it was already recorded (a replay).
 pub async fn claim(conn: &mut Conn, key: &str, now: DateTime<Utc>) -> Result<bool> {
-    let done = sqlx::query("INSERT INTO inbound_events (key, received_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-        .bind(key)
-        .bind(to_ms(now))
-        .execute(conn)
-        .await?;
+    let done =
+        sqlx::query("INSERT INTO inbound_events (key, received_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(to_ms(now))
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -69,7 +69,7 @@ pub async fn insert(conn: &mut Conn, new: &NewIncident, now: DateTime<Utc>) -> R
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO incidents (title, impact, urgency, priority, service, category, state, reporter, handler_role,
                                 source_link, source_message, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, 'new', $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
     ))
     .bind(&new.title)
     .bind(new.impact.as_str())
@@ -90,7 +90,7 @@ pub async fn insert(conn: &mut Conn, new: &NewIncident, now: DateTime<Utc>) -> R
 
 /// One incident, if it exists.
 pub async fn get(conn: &mut Conn, id: IncidentId) -> Result<Option<Incident>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM incidents WHERE id = ?"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"))
         .bind(id.get())
         .fetch_optional(conn)
         .await?;
@@ -111,7 +111,7 @@ pub async fn is_urgent(conn: &mut Conn, id: IncidentId) -> Result<bool> {
 
 /// The incident logged from a chat message, if any.
 pub async fn by_source_message(conn: &mut Conn, message_id: &str) -> Result<Option<IncidentId>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM incidents WHERE source_message = ?")
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM incidents WHERE source_message = $1")
         .bind(message_id)
         .fetch_optional(conn)
         .await?;
@@ -121,9 +121,9 @@ pub async fn by_source_message(conn: &mut Conn, message_id: &str) -> Result<Opti
 /// Writes back the mutable fields of an incident.
 pub async fn update(conn: &mut Conn, inc: &Incident, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "UPDATE incidents SET state = ?, assignee = ?, handler_role = ?, tier = ?, resolution = ?, impact = ?,
-                              urgency = ?, priority = ?, title = ?, service = ?, category = ?, hold_reason = ?,
-                              updated_at = ? WHERE id = ?",
+        "UPDATE incidents SET state = $1, assignee = $2, handler_role = $3, tier = $4, resolution = $5, impact = $6,
+                              urgency = $7, priority = $8, title = $9, service = $10, category = $11, hold_reason = $12,
+                              updated_at = $13 WHERE id = $14",
     )
     .bind(inc.state.as_str())
     .bind(inc.assignee.map(|a| a.get() as i64))
@@ -309,7 +309,7 @@ pub async fn list(conn: &mut Conn, sel: &Selection, page: u32, page_size: u32) -
 
 /// Adds a note.
 pub async fn add_note(conn: &mut Conn, id: IncidentId, author: UserId, body: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("INSERT INTO incident_notes (incident_id, author, body, created_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO incident_notes (incident_id, author, body, created_at) VALUES ($1, $2, $3, $4)")
         .bind(id.get())
         .bind(author.get() as i64)
         .bind(body)
@@ -346,11 +346,11 @@ pub async fn notes(conn: &mut Conn, id: IncidentId, limit: u32) -> Result<Vec<No
         "SELECT author, name, body, created_at FROM
            (SELECT n.id, n.author, u.display_name AS name, n.body, n.created_at
               FROM incident_notes n LEFT JOIN users u ON u.id = n.author
-             WHERE n.incident_id = ? ORDER BY n.id DESC LIMIT ?)
+             WHERE n.incident_id = $1 ORDER BY n.id DESC LIMIT $2) AS t
          ORDER BY id",
     )
     .bind(id.get())
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(Note::try_from).collect()

@@ -37,9 +37,9 @@ pub async fn add(
     };
     let done = sqlx::query(
         "INSERT INTO incident_links (incident_id, other_id, kind, linked_by, linked_at)
-         SELECT ?1, ?2, ?3, ?4, ?5
+         SELECT $1, $2, $3, $4, $5
           WHERE NOT EXISTS (SELECT 1 FROM incident_links
-                             WHERE (incident_id = ?1 AND other_id = ?2) OR (incident_id = ?2 AND other_id = ?1))",
+                             WHERE (incident_id = $1 AND other_id = $2) OR (incident_id = $2 AND other_id = $1))",
     )
     .bind(a.get())
     .bind(b.get())
@@ -54,11 +54,11 @@ pub async fn add(
 /// Every link of an incident, in id order of the other end.
 pub async fn of(conn: &mut Conn, id: IncidentId) -> Result<Vec<Link>> {
     let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
-        "SELECT l.other_id, i.state, l.kind, 1 FROM incident_links l JOIN incidents i ON i.id = l.other_id
-          WHERE l.incident_id = ?1
+        "SELECT l.other_id, i.state, l.kind, TRUE FROM incident_links l JOIN incidents i ON i.id = l.other_id
+          WHERE l.incident_id = $1
          UNION ALL
-         SELECT l.incident_id, i.state, l.kind, 0 FROM incident_links l JOIN incidents i ON i.id = l.incident_id
-          WHERE l.other_id = ?1
+         SELECT l.incident_id, i.state, l.kind, FALSE FROM incident_links l JOIN incidents i ON i.id = l.incident_id
+          WHERE l.other_id = $1
          ORDER BY 1",
     )
     .bind(id.get())
@@ -85,7 +85,7 @@ pub async fn of(conn: &mut Conn, id: IncidentId) -> Result<Vec<Link>> {
 /// non-related link), if any.
 pub async fn upward(conn: &mut Conn, id: IncidentId) -> Result<Option<(IncidentId, LinkKind)>> {
     let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT other_id, kind FROM incident_links WHERE incident_id = ? AND kind <> 'related'")
+        sqlx::query_as("SELECT other_id, kind FROM incident_links WHERE incident_id = $1 AND kind <> 'related'")
             .bind(id.get())
             .fetch_optional(conn)
             .await?;
@@ -95,7 +95,7 @@ pub async fn upward(conn: &mut Conn, id: IncidentId) -> Result<Option<(IncidentI
 /// The incidents pointing at `id` with `kind` (its duplicates, its children).
 pub async fn pointing_at(conn: &mut Conn, id: IncidentId, kind: LinkKind) -> Result<Vec<IncidentId>> {
     let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT incident_id FROM incident_links WHERE other_id = ? AND kind = ? ORDER BY incident_id")
+        sqlx::query_as("SELECT incident_id FROM incident_links WHERE other_id = $1 AND kind = $2 ORDER BY incident_id")
             .bind(id.get())
             .bind(kind.as_str())
             .fetch_all(conn)

@@ -4,6 +4,36 @@
 //! and a small read pool, both in WAL mode with foreign keys on and a busy
 //! timeout. Migrations in `migrations/` are embedded and applied at open.
 //! Every query is a function taking a connection or transaction.
+//!
+//! # Portable SQL
+//!
+//! The SQL is written once for SQLite and PostgreSQL (issue 21) wherever
+//! both accept it: `$N` placeholders (numbered in `.bind` order; sqlx's
+//! SQLite driver reads them), `COUNT(*) FILTER (WHERE …)` rather than
+//! `SUM(<boolean>)`, `CAST(… AS BIGINT)`, an alias on every derived table,
+//! integers bound as `i64`, and bounds computed in Rust rather than with
+//! `char()`. `QueryBuilder` statements stay typed to the backend, which emits
+//! its own placeholders; never mix a literal `$N` into one (SQLite would
+//! number its `?` from the start again). `migrations/postgres/` holds the
+//! PostgreSQL version of every migration, by the same number and name.
+//!
+//! # Dialect-specific (SQLite only today)
+//!
+//! - [`Store::open_with`]: the connect options (`journal_mode=WAL`,
+//!   `synchronous`, `foreign_keys`, `busy_timeout`, a `read_only` reader
+//!   pool) and migrating on a connection with foreign keys off.
+//! - The background checkpointer and [`Store::checkpoint`]
+//!   (`PRAGMA wal_checkpoint`), [`Store::integrity_check`]
+//!   (`PRAGMA integrity_check`), and `health` (SQLite's result codes,
+//!   `sqlite3_get_autocommit`).
+//! - `ops`: `PRAGMA page_count` / `page_size` and `VACUUM INTO` for backups.
+//! - `search` and `problems`: FTS5 (`MATCH`, `bm25()`, `snippet()` with
+//!   `char()` markers). On PostgreSQL the tables are plain, with a `document`
+//!   tsvector; migration `postgres/0011` says what the store will query there.
+//! - Text comparison: SQLite's `lower()` folds ASCII only (`users::by_name`),
+//!   PostgreSQL's every letter; ordering follows the database collation on
+//!   PostgreSQL (`timers.key` is `COLLATE "C"` there for the prefix range).
+//! - Tests: `pragma_*` functions, `sqlite_master`, `EXPLAIN QUERY PLAN`.
 
 pub mod alerts;
 pub mod audit;
@@ -20,6 +50,8 @@ pub mod notices;
 pub mod ops;
 pub mod outages;
 pub mod outbox;
+#[cfg(test)]
+mod postgres_tests;
 pub mod problems;
 pub mod reactions;
 pub mod reports;
@@ -28,6 +60,8 @@ pub mod search;
 pub mod storm;
 pub mod subscriptions;
 pub mod surveys;
+#[cfg(test)]
+pub(crate) mod testing_postgres;
 pub mod timers;
 pub mod users;
 
@@ -311,6 +345,41 @@ pub async fn rollback(tx: Transaction<'_, sqlx::Sqlite>) -> Result<()> {
     Ok(tx.rollback().await?)
 }
 
+/// A database URL fit to print: any password in it replaced by `***`
+/// (`postgres://u:secret@host/db` → `postgres://u:***@host/db`). Every place
+/// that logs a database URL or puts one in an error goes through it.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let mut out = url.to_owned();
+    if let Some(at) = authority.rfind('@') {
+        if let Some(colon) = authority[..at].find(':') {
+            let start = scheme_end + 3 + colon + 1;
+            let end = scheme_end + 3 + at;
+            out.replace_range(start..end, "***");
+        }
+    }
+    // A password given as a query parameter (`?password=…`).
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") => {
+                    format!("{k}=***")
+                }
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
 /// Milliseconds since the epoch, the storage form of every time.
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -422,7 +491,35 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::{Durability, Store};
+    use super::{redact_url, Durability, Store};
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        let cases = [
+            (
+                "postgres://u:secret@db.example:5432/desk",
+                "postgres://u:***@db.example:5432/desk",
+            ),
+            (
+                "postgresql://desk:s3cr%40t@10.0.0.5/desk?sslmode=require",
+                "postgresql://desk:***@10.0.0.5/desk?sslmode=require",
+            ),
+            ("postgres://u@db/desk", "postgres://u@db/desk"),
+            ("sqlite://opsdesk.db", "sqlite://opsdesk.db"),
+            (
+                "sqlite:///data/opsdesk.db?mode=rwc",
+                "sqlite:///data/opsdesk.db?mode=rwc",
+            ),
+            (
+                "postgres://db/desk?user=u&password=secret",
+                "postgres://db/desk?user=u&password=***",
+            ),
+            ("postgres://u:p@ss@db/desk", "postgres://u:***@db/desk"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
 
     #[tokio::test]
     async fn rebuilding_incidents_for_the_cancelled_state_keeps_every_row_and_reference() {

@@ -33,7 +33,7 @@ impl NoticeRef {
 /// sent again, it is the same notice (so nobody is queued it twice).
 pub async fn planned_outage(conn: &mut Conn, change: ChangeId, body: &str, now: DateTime<Utc>) -> Result<NoticeRef> {
     sqlx::query(
-        "INSERT INTO change_notices (change_id, kind, body, created_at) VALUES (?, 'planned_outage', ?, ?)
+        "INSERT INTO change_notices (change_id, kind, body, created_at) VALUES ($1, 'planned_outage', $2, $3)
          ON CONFLICT (change_id, kind) DO NOTHING",
     )
     .bind(change.get())
@@ -42,7 +42,7 @@ pub async fn planned_outage(conn: &mut Conn, change: ChangeId, body: &str, now: 
     .execute(&mut *conn)
     .await?;
     let (notice,): (i64,) =
-        sqlx::query_as("SELECT id FROM change_notices WHERE change_id = ? AND kind = 'planned_outage'")
+        sqlx::query_as("SELECT id FROM change_notices WHERE change_id = $1 AND kind = 'planned_outage'")
             .bind(change.get())
             .fetch_one(conn)
             .await?;
@@ -54,8 +54,8 @@ pub async fn recipients(conn: &mut Conn, notice: NoticeRef, service: &str) -> Re
     let (column, id) = notice.column();
     let rows: Vec<(i64,)> = sqlx::query_as(&format!(
         "SELECT s.user_id FROM outage_subscriptions s
-          WHERE s.service = ? AND s.unreachable_at IS NULL
-            AND NOT EXISTS (SELECT 1 FROM notice_deliveries d WHERE d.{column} = ? AND d.user_id = s.user_id)
+          WHERE s.service = $1 AND s.unreachable_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM notice_deliveries d WHERE d.{column} = $2 AND d.user_id = s.user_id)
           ORDER BY s.user_id"
     ))
     .bind(service)
@@ -70,7 +70,7 @@ pub async fn recipients(conn: &mut Conn, notice: NoticeRef, service: &str) -> Re
 pub async fn record_delivery(conn: &mut Conn, notice: NoticeRef, user: UserId, outbox_id: i64) -> Result<()> {
     let (column, id) = notice.column();
     sqlx::query(&format!(
-        "INSERT INTO notice_deliveries ({column}, user_id, outbox_id) VALUES (?, ?, ?)"
+        "INSERT INTO notice_deliveries ({column}, user_id, outbox_id) VALUES ($1, $2, $3)"
     ))
     .bind(id)
     .bind(user.get() as i64)

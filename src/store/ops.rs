@@ -109,7 +109,7 @@ pub async fn outbox_status(conn: &mut Conn) -> Result<OutboxStatus> {
 /// Whether a row queued before `cutoff` is still undelivered (delivery is stuck).
 pub async fn outbox_stuck_since(conn: &mut Conn, cutoff: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
     let (t,): (Option<i64>,) = sqlx::query_as(
-        "SELECT MIN(created_at) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND created_at <= ?",
+        "SELECT MIN(created_at) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND created_at <= $1",
     )
     .bind(to_ms(cutoff))
     .fetch_one(conn)
@@ -120,7 +120,7 @@ pub async fn outbox_stuck_since(conn: &mut Conn, cutoff: DateTime<Utc>) -> Resul
 /// The next timers due: (kind, subject, when).
 pub async fn next_timers(conn: &mut Conn, limit: i64) -> Result<Vec<(String, String, DateTime<Utc>)>> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT kind, subject, due_at FROM timers WHERE fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id LIMIT ?",
+        "SELECT kind, subject, due_at FROM timers WHERE fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id LIMIT $1",
     )
     .bind(limit)
     .fetch_all(conn)
@@ -190,10 +190,10 @@ impl ExportKind {
     /// The statement: every column, rows changed since a time, in id order.
     fn query(self) -> &'static str {
         match self {
-            Self::Incidents => "SELECT * FROM incidents WHERE updated_at >= ? ORDER BY id",
-            Self::Changes => "SELECT * FROM changes WHERE updated_at >= ? ORDER BY id",
-            Self::Outages => "SELECT * FROM outages WHERE updated_at >= ? ORDER BY id",
-            Self::Audit => "SELECT * FROM audit WHERE at >= ? ORDER BY id",
+            Self::Incidents => "SELECT * FROM incidents WHERE updated_at >= $1 ORDER BY id",
+            Self::Changes => "SELECT * FROM changes WHERE updated_at >= $1 ORDER BY id",
+            Self::Outages => "SELECT * FROM outages WHERE updated_at >= $1 ORDER BY id",
+            Self::Audit => "SELECT * FROM audit WHERE at >= $1 ORDER BY id",
         }
     }
 }
@@ -279,7 +279,7 @@ pub async fn backup(conn: &mut Conn, path: &Path) -> std::result::Result<BackupR
             cause: "the path is not valid UTF-8".into(),
         });
     };
-    if let Err(e) = sqlx::query("VACUUM INTO ?").bind(target).execute(&mut *conn).await {
+    if let Err(e) = sqlx::query("VACUUM INTO $1").bind(target).execute(&mut *conn).await {
         let cause = match &e {
             sqlx::Error::Database(d) => d.message().to_owned(),
             other => other.to_string(),

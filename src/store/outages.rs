@@ -69,7 +69,7 @@ impl TryFrom<Row> for Outage {
 pub async fn insert(conn: &mut Conn, new: &NewOutage, now: DateTime<Utc>) -> Result<Outage> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO outages (service, impact, summary, state, declared_by, started_at, updated_at)
-         VALUES (?, ?, ?, 'active', ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, 'active', $4, $5, $6) RETURNING id",
     )
     .bind(&new.service)
     .bind(new.impact.as_str())
@@ -89,7 +89,7 @@ pub async fn insert(conn: &mut Conn, new: &NewOutage, now: DateTime<Utc>) -> Res
 
 /// One outage, if it exists.
 pub async fn get(conn: &mut Conn, id: OutageId) -> Result<Option<Outage>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM outages o WHERE o.id = ?"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM outages o WHERE o.id = $1"))
         .bind(id.get())
         .fetch_optional(conn)
         .await?;
@@ -109,7 +109,7 @@ pub async fn active(conn: &mut Conn) -> Result<Vec<Outage>> {
 /// The active outage of a service, if any (there is at most one).
 pub async fn active_for_service(conn: &mut Conn, service: &str) -> Result<Option<Outage>> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM outages o WHERE o.state = 'active' AND o.service = ?"
+        "SELECT {COLUMNS} FROM outages o WHERE o.state = 'active' AND o.service = $1"
     ))
     .bind(service)
     .fetch_optional(conn)
@@ -119,7 +119,7 @@ pub async fn active_for_service(conn: &mut Conn, service: &str) -> Result<Option
 
 /// Writes back the fields an update or resolution changes.
 pub async fn save(conn: &mut Conn, outage: &Outage) -> Result<()> {
-    sqlx::query("UPDATE outages SET impact = ?, state = ?, updated_at = ?, resolved_at = ? WHERE id = ?")
+    sqlx::query("UPDATE outages SET impact = $1, state = $2, updated_at = $3, resolved_at = $4 WHERE id = $5")
         .bind(outage.impact.as_str())
         .bind(outage.state.as_str())
         .bind(to_ms(outage.updated_at))
@@ -140,7 +140,7 @@ pub async fn add_notice(
     now: DateTime<Utc>,
 ) -> Result<i64> {
     let (notice,): (i64,) = sqlx::query_as(
-        "INSERT INTO outage_notices (outage_id, kind, body, actor, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO outage_notices (outage_id, kind, body, actor, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(id.get())
     .bind(kind.as_str())
@@ -155,7 +155,7 @@ pub async fn add_notice(
 /// The notices of an outage, oldest first.
 pub async fn notices(conn: &mut Conn, id: OutageId) -> Result<Vec<Notice>> {
     let rows: Vec<(i64, String, String, i64, i64)> =
-        sqlx::query_as("SELECT id, kind, body, actor, created_at FROM outage_notices WHERE outage_id = ? ORDER BY id")
+        sqlx::query_as("SELECT id, kind, body, actor, created_at FROM outage_notices WHERE outage_id = $1 ORDER BY id")
             .bind(id.get())
             .fetch_all(conn)
             .await?;
@@ -179,14 +179,14 @@ pub async fn notices(conn: &mut Conn, id: OutageId) -> Result<Vec<Notice>> {
 pub async fn delivery_counts(conn: &mut Conn, id: OutageId) -> Result<DeliveryCounts> {
     let (queued, delivered, pending, unreachable, lost): (i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT COUNT(*),
-                COALESCE(SUM(o.delivered_at IS NOT NULL), 0),
-                COALESCE(SUM(o.delivered_at IS NULL AND o.failed_at IS NULL), 0),
-                COALESCE(SUM(o.failed_at IS NOT NULL AND o.failure = 'unreachable'), 0),
-                COALESCE(SUM(o.failed_at IS NOT NULL AND COALESCE(o.failure, 'permanent') <> 'unreachable'), 0)
+                COUNT(*) FILTER (WHERE o.delivered_at IS NOT NULL),
+                COUNT(*) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL),
+                COUNT(*) FILTER (WHERE o.failed_at IS NOT NULL AND o.failure = 'unreachable'),
+                COUNT(*) FILTER (WHERE o.failed_at IS NOT NULL AND COALESCE(o.failure, 'permanent') <> 'unreachable')
            FROM notice_deliveries d
            JOIN outage_notices n ON n.id = d.outage_notice_id
            JOIN outbox o ON o.id = d.outbox_id
-          WHERE n.outage_id = ?",
+          WHERE n.outage_id = $1",
     )
     .bind(id.get())
     .fetch_one(conn)
@@ -202,7 +202,7 @@ pub async fn delivery_counts(conn: &mut Conn, id: OutageId) -> Result<DeliveryCo
 
 /// Links an incident to the outage it is part of.
 pub async fn link_incident(conn: &mut Conn, id: OutageId, incident: IncidentId, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("INSERT INTO outage_incidents (incident_id, outage_id, linked_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO outage_incidents (incident_id, outage_id, linked_at) VALUES ($1, $2, $3)")
         .bind(incident.get())
         .bind(id.get())
         .bind(to_ms(now))
@@ -216,7 +216,7 @@ pub async fn link_incident(conn: &mut Conn, id: OutageId, incident: IncidentId, 
 pub async fn unlinked_open_since(conn: &mut Conn, service: &str, since: DateTime<Utc>) -> Result<Vec<IncidentId>> {
     let rows: Vec<(i64,)> = sqlx::query_as(
         "SELECT i.id FROM incidents i
-          WHERE i.service = ? AND i.created_at >= ? AND i.state NOT IN ('resolved', 'closed', 'cancelled')
+          WHERE i.service = $1 AND i.created_at >= $2 AND i.state NOT IN ('resolved', 'closed', 'cancelled')
             AND NOT EXISTS (SELECT 1 FROM outage_incidents o WHERE o.incident_id = i.id)
           ORDER BY i.id",
     )
@@ -230,7 +230,7 @@ pub async fn unlinked_open_since(conn: &mut Conn, service: &str, since: DateTime
 /// The incidents linked to an outage, oldest first.
 pub async fn linked_incidents(conn: &mut Conn, id: OutageId) -> Result<Vec<IncidentId>> {
     let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT incident_id FROM outage_incidents WHERE outage_id = ? ORDER BY incident_id")
+        sqlx::query_as("SELECT incident_id FROM outage_incidents WHERE outage_id = $1 ORDER BY incident_id")
             .bind(id.get())
             .fetch_all(conn)
             .await?;
@@ -239,7 +239,7 @@ pub async fn linked_incidents(conn: &mut Conn, id: OutageId) -> Result<Vec<Incid
 
 /// The outage an incident is linked to, if any.
 pub async fn outage_of(conn: &mut Conn, incident: IncidentId) -> Result<Option<OutageId>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT outage_id FROM outage_incidents WHERE incident_id = ?")
+    let row: Option<(i64,)> = sqlx::query_as("SELECT outage_id FROM outage_incidents WHERE incident_id = $1")
         .bind(incident.get())
         .fetch_optional(conn)
         .await?;
@@ -248,7 +248,7 @@ pub async fn outage_of(conn: &mut Conn, incident: IncidentId) -> Result<Option<O
 
 /// Records what resolving the outage did to a linked incident.
 pub async fn set_link_outcome(conn: &mut Conn, incident: IncidentId, outcome: LinkedOutcome) -> Result<()> {
-    sqlx::query("UPDATE outage_incidents SET outcome = ? WHERE incident_id = ?")
+    sqlx::query("UPDATE outage_incidents SET outcome = $1 WHERE incident_id = $2")
         .bind(outcome.as_str())
         .bind(incident.get())
         .execute(conn)
@@ -428,7 +428,7 @@ mod tests {
         set_link_outcome(&mut tx, inc.id, LinkedOutcome::LeftOpen)
             .await
             .unwrap();
-        let (outcome,): (String,) = sqlx::query_as("SELECT outcome FROM outage_incidents WHERE incident_id = ?")
+        let (outcome,): (String,) = sqlx::query_as("SELECT outcome FROM outage_incidents WHERE incident_id = $1")
             .bind(inc.id.get())
             .fetch_one(&mut *tx)
             .await

@@ -250,8 +250,8 @@ pub async fn next_due(conn: &mut Conn) -> Result<Option<i64>> {
 /// has them now.
 pub async fn mark_delivered(conn: &mut Conn, id: i64, message_id: &str, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1, attachment = NULL
-          WHERE id = ? AND delivered_at IS NULL",
+        "UPDATE outbox SET delivered_at = $1, platform_message_id = $2, attempts = attempts + 1, attachment = NULL
+          WHERE id = $3 AND delivered_at IS NULL",
     )
     .bind(to_ms(now))
     .bind(message_id)
@@ -263,7 +263,7 @@ pub async fn mark_delivered(conn: &mut Conn, id: i64, message_id: &str, now: Dat
 
 /// Records a failed attempt and when to try again.
 pub async fn mark_retry(conn: &mut Conn, id: i64, error: &str, next: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
         .bind(error)
         .bind(to_ms(next))
         .bind(id)
@@ -276,7 +276,7 @@ pub async fn mark_retry(conn: &mut Conn, id: i64, error: &str, next: DateTime<Ut
 /// platform (a permission, a channel): not tried again on a timer, but by
 /// [`unblock_all`] when the platform changes or the bot starts.
 pub async fn mark_blocked(conn: &mut Conn, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, blocked_at = ? WHERE id = ?")
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, blocked_at = $2 WHERE id = $3")
         .bind(error)
         .bind(to_ms(now))
         .bind(id)
@@ -288,7 +288,7 @@ pub async fn mark_blocked(conn: &mut Conn, id: i64, error: &str, now: DateTime<U
 /// Makes every blocked row due now (its cause may have cleared); returns how many.
 pub async fn unblock_all(conn: &mut Conn, now: DateTime<Utc>) -> Result<u64> {
     let done = sqlx::query(
-        "UPDATE outbox SET blocked_at = NULL, next_attempt_at = ?
+        "UPDATE outbox SET blocked_at = NULL, next_attempt_at = $1
           WHERE blocked_at IS NOT NULL AND delivered_at IS NULL AND failed_at IS NULL",
     )
     .bind(to_ms(now))
@@ -301,8 +301,8 @@ pub async fn unblock_all(conn: &mut Conn, now: DateTime<Utc>) -> Result<u64> {
 /// delivery for good, its last reason kept.
 pub async fn mark_dead(conn: &mut Conn, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ?, dead_at = ?, blocked_at = NULL
-          WHERE id = ? AND delivered_at IS NULL",
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $1, failed_at = $2, dead_at = $3, blocked_at = NULL
+          WHERE id = $4 AND delivered_at IS NULL",
     )
     .bind(error)
     .bind(to_ms(now))
@@ -321,8 +321,8 @@ pub async fn expire_blocked(
     now: DateTime<Utc>,
 ) -> Result<Vec<(i64, Option<String>)>> {
     let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
-        "UPDATE outbox SET failed_at = ?, dead_at = ?, blocked_at = NULL
-          WHERE blocked_at IS NOT NULL AND delivered_at IS NULL AND failed_at IS NULL AND created_at <= ?
+        "UPDATE outbox SET failed_at = $1, dead_at = $2, blocked_at = NULL
+          WHERE blocked_at IS NOT NULL AND delivered_at IS NULL AND failed_at IS NULL AND created_at <= $3
           RETURNING id, last_error",
     )
     .bind(to_ms(now))
@@ -339,7 +339,7 @@ pub async fn expire_blocked(
 pub async fn card_trouble(conn: &mut Conn, subject: &str) -> Result<Option<String>> {
     let row: Option<(bool, Option<String>)> = sqlx::query_as(
         "SELECT blocked_at IS NOT NULL OR failed_at IS NOT NULL, last_error FROM outbox
-          WHERE subject = ? AND kind = 'card' AND delivered_at IS NULL ORDER BY id LIMIT 1",
+          WHERE subject = $1 AND kind = 'card' AND delivered_at IS NULL ORDER BY id LIMIT 1",
     )
     .bind(subject)
     .fetch_optional(conn)
@@ -360,9 +360,9 @@ pub async fn mark_delivered_instead(
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET delivered_at = ?, platform_message_id = ?, attempts = attempts + 1, last_error = ?,
+        "UPDATE outbox SET delivered_at = $1, platform_message_id = $2, attempts = attempts + 1, last_error = $3,
                 blocked_at = NULL
-          WHERE id = ? AND delivered_at IS NULL",
+          WHERE id = $4 AND delivered_at IS NULL",
     )
     .bind(to_ms(now))
     .bind(message_id)
@@ -394,22 +394,24 @@ impl Failure {
 /// Gives up on a row that can never be delivered, saying why (`failure`) and
 /// in the platform's words (`error`).
 pub async fn mark_failed(conn: &mut Conn, id: i64, failure: Failure, error: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failure = ?, failed_at = ? WHERE id = ?")
-        .bind(error)
-        .bind(failure.as_str())
-        .bind(to_ms(now))
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $1, failure = $2, failed_at = $3 WHERE id = $4",
+    )
+    .bind(error)
+    .bind(failure.as_str())
+    .bind(to_ms(now))
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Counts of rows by delivery state: (pending, delivered, failed).
 pub async fn counts(conn: &mut Conn) -> Result<(i64, i64, i64)> {
     let row: (i64, i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(delivered_at IS NULL AND failed_at IS NULL), 0),
-                COALESCE(SUM(delivered_at IS NOT NULL), 0),
-                COALESCE(SUM(failed_at IS NOT NULL), 0) FROM outbox",
+        "SELECT COUNT(*) FILTER (WHERE delivered_at IS NULL AND failed_at IS NULL),
+                COUNT(*) FILTER (WHERE delivered_at IS NOT NULL),
+                COUNT(*) FILTER (WHERE failed_at IS NOT NULL) FROM outbox",
     )
     .fetch_one(conn)
     .await?;
@@ -419,7 +421,8 @@ pub async fn counts(conn: &mut Conn) -> Result<(i64, i64, i64)> {
 /// The highest numeric platform message id recorded (console ids continue from it).
 pub async fn max_numeric_message_id(conn: &mut Conn) -> Result<u64> {
     let (n,): (Option<i64>,) = sqlx::query_as(
-        "SELECT MAX(CAST(platform_message_id AS INTEGER)) FROM outbox WHERE platform_message_id GLOB '[0-9]*'",
+        "SELECT MAX(CAST(platform_message_id AS BIGINT)) FROM outbox
+          WHERE platform_message_id <> '' AND TRIM(platform_message_id, '0123456789') = ''",
     )
     .fetch_one(conn)
     .await?;
@@ -456,7 +459,7 @@ mod tests {
         assert_eq!(rows[2].id, one);
         assert_eq!(rows[2].message, with_file.message);
         // The JSON names the file but does not hold its bytes.
-        let (payload,): (String,) = sqlx::query_as("SELECT payload FROM outbox WHERE id = ?")
+        let (payload,): (String,) = sqlx::query_as("SELECT payload FROM outbox WHERE id = $1")
             .bind(rows[0].id)
             .fetch_one(&mut *conn)
             .await
@@ -551,7 +554,7 @@ mod tests {
         for (id, failed_at, error) in rows {
             sqlx::query(
                 "INSERT INTO outbox (id, created_at, kind, destination, payload, next_attempt_at, failed_at, last_error)
-                 VALUES (?, 0, 'post', '{}', '{}', 0, ?, ?)",
+                 VALUES ($1, 0, 'post', '{}', '{}', 0, $2, $3)",
             )
             .bind(id)
             .bind(failed_at)

@@ -58,7 +58,7 @@ impl TryFrom<Row> for Problem {
 pub async fn insert(conn: &mut Conn, new: &NewProblem, now: DateTime<Utc>) -> Result<Problem> {
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO problems (title, service, state, owner, created_at, updated_at)
-         VALUES (?1, ?2, 'new', ?3, ?4, ?4) RETURNING {COLUMNS}"
+         VALUES ($1, $2, 'new', $3, $4, $4) RETURNING {COLUMNS}"
     ))
     .bind(&new.title)
     .bind(&new.service)
@@ -71,7 +71,7 @@ pub async fn insert(conn: &mut Conn, new: &NewProblem, now: DateTime<Utc>) -> Re
 
 /// One problem, if it exists.
 pub async fn get(conn: &mut Conn, id: ProblemId) -> Result<Option<Problem>> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM problems WHERE id = ?"))
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM problems WHERE id = $1"))
         .bind(id.get())
         .fetch_optional(conn)
         .await?;
@@ -81,8 +81,8 @@ pub async fn get(conn: &mut Conn, id: ProblemId) -> Result<Option<Problem>> {
 /// Writes a problem's state and texts back.
 pub async fn update(conn: &mut Conn, p: &Problem) -> Result<()> {
     sqlx::query(
-        "UPDATE problems SET state = ?2, root_cause = ?3, workaround = ?4, resolution = ?5, updated_at = ?6
-          WHERE id = ?1",
+        "UPDATE problems SET state = $2, root_cause = $3, workaround = $4, resolution = $5, updated_at = $6
+          WHERE id = $1",
     )
     .bind(p.id.get())
     .bind(p.state.as_str())
@@ -105,7 +105,7 @@ pub async fn link_incident(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO problem_incidents (incident_id, problem_id, linked_by, linked_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO problem_incidents (incident_id, problem_id, linked_by, linked_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (incident_id) DO NOTHING",
     )
     .bind(incident.get())
@@ -119,7 +119,7 @@ pub async fn link_incident(
 
 /// The problem an incident is linked to, if any.
 pub async fn problem_of(conn: &mut Conn, incident: IncidentId) -> Result<Option<ProblemId>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT problem_id FROM problem_incidents WHERE incident_id = ?")
+    let row: Option<(i64,)> = sqlx::query_as("SELECT problem_id FROM problem_incidents WHERE incident_id = $1")
         .bind(incident.get())
         .fetch_optional(conn)
         .await?;
@@ -130,7 +130,7 @@ pub async fn problem_of(conn: &mut Conn, incident: IncidentId) -> Result<Option<
 pub async fn incidents(conn: &mut Conn, problem: ProblemId) -> Result<Vec<(IncidentId, State)>> {
     let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT i.id, i.state FROM problem_incidents l JOIN incidents i ON i.id = l.incident_id
-          WHERE l.problem_id = ? ORDER BY i.id",
+          WHERE l.problem_id = $1 ORDER BY i.id",
     )
     .bind(problem.get())
     .fetch_all(conn)
@@ -150,7 +150,7 @@ pub async fn incidents(conn: &mut Conn, problem: ProblemId) -> Result<Vec<(Incid
 /// fixes one already.
 pub async fn link_change(conn: &mut Conn, change: ChangeId, problem: ProblemId, now: DateTime<Utc>) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO problem_changes (change_id, problem_id, linked_at) VALUES (?, ?, ?)
+        "INSERT INTO problem_changes (change_id, problem_id, linked_at) VALUES ($1, $2, $3)
          ON CONFLICT (change_id) DO NOTHING",
     )
     .bind(change.get())
@@ -163,7 +163,7 @@ pub async fn link_change(conn: &mut Conn, change: ChangeId, problem: ProblemId, 
 
 /// The problem a change was raised to fix, if any.
 pub async fn fixed_by(conn: &mut Conn, change: ChangeId) -> Result<Option<ProblemId>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT problem_id FROM problem_changes WHERE change_id = ?")
+    let row: Option<(i64,)> = sqlx::query_as("SELECT problem_id FROM problem_changes WHERE change_id = $1")
         .bind(change.get())
         .fetch_optional(conn)
         .await?;
@@ -172,7 +172,7 @@ pub async fn fixed_by(conn: &mut Conn, change: ChangeId) -> Result<Option<Proble
 
 /// The changes raised to fix a problem, in id order.
 pub async fn changes(conn: &mut Conn, problem: ProblemId) -> Result<Vec<ChangeId>> {
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT change_id FROM problem_changes WHERE problem_id = ? ORDER BY 1")
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT change_id FROM problem_changes WHERE problem_id = $1 ORDER BY 1")
         .bind(problem.get())
         .fetch_all(conn)
         .await?;
@@ -182,7 +182,7 @@ pub async fn changes(conn: &mut Conn, problem: ProblemId) -> Result<Vec<ChangeId
 /// Records that a new incident was told it looks like a known error.
 pub async fn suggest(conn: &mut Conn, incident: IncidentId, problem: ProblemId, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO problem_suggestions (incident_id, problem_id, made_at) VALUES (?, ?, ?)
+        "INSERT INTO problem_suggestions (incident_id, problem_id, made_at) VALUES ($1, $2, $3)
          ON CONFLICT (incident_id) DO UPDATE SET problem_id = excluded.problem_id, made_at = excluded.made_at",
     )
     .bind(incident.get())
@@ -195,7 +195,7 @@ pub async fn suggest(conn: &mut Conn, incident: IncidentId, problem: ProblemId, 
 
 /// The known error suggested to an incident, if any.
 pub async fn suggestion(conn: &mut Conn, incident: IncidentId) -> Result<Option<ProblemId>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT problem_id FROM problem_suggestions WHERE incident_id = ?")
+    let row: Option<(i64,)> = sqlx::query_as("SELECT problem_id FROM problem_suggestions WHERE incident_id = $1")
         .bind(incident.get())
         .fetch_optional(conn)
         .await?;
@@ -228,7 +228,7 @@ pub async fn prompt_once(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO problem_prompts (incident_id, reason, asked_at) VALUES (?, ?, ?)
+        "INSERT INTO problem_prompts (incident_id, reason, asked_at) VALUES ($1, $2, $3)
          ON CONFLICT (incident_id, reason) DO NOTHING",
     )
     .bind(incident.get())
@@ -242,8 +242,8 @@ pub async fn prompt_once(
 /// Counts one more reopening of an incident and returns how many it has had.
 pub async fn count_reopen(conn: &mut Conn, incident: IncidentId) -> Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
-        "INSERT INTO incident_reopens (incident_id, reopens) VALUES (?, 1)
-         ON CONFLICT (incident_id) DO UPDATE SET reopens = reopens + 1 RETURNING reopens",
+        "INSERT INTO incident_reopens (incident_id, reopens) VALUES ($1, 1)
+         ON CONFLICT (incident_id) DO UPDATE SET reopens = incident_reopens.reopens + 1 RETURNING reopens",
     )
     .bind(incident.get())
     .fetch_one(conn)
@@ -369,7 +369,7 @@ pub async fn matching_known_error(conn: &mut Conn, service: &str, words: &Search
     let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("p.{}", c.trim())).collect();
     let row: Option<Row> = sqlx::query_as(&format!(
         "SELECT {} FROM problems p JOIN problem_search s ON s.rowid = p.id
-          WHERE problem_search MATCH ?1 AND p.state = 'known_error' AND p.service = ?2
+          WHERE problem_search MATCH $1 AND p.state = 'known_error' AND p.service = $2
           ORDER BY bm25(problem_search), p.id DESC LIMIT 1",
         columns.join(", ")
     ))

@@ -15,7 +15,7 @@ use crate::domain::UserId;
 /// state already was so (a replay).
 pub async fn flip(conn: &mut Conn, message: &str, user: UserId, emoji: &str, present: bool) -> Result<Option<i64>> {
     let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT present, generation FROM reaction_state WHERE message_id = ? AND user_id = ? AND emoji = ?",
+        "SELECT present, generation FROM reaction_state WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
     )
     .bind(message)
     .bind(user.get() as i64)
@@ -30,7 +30,7 @@ pub async fn flip(conn: &mut Conn, message: &str, user: UserId, emoji: &str, pre
         Some((_, g)) => g + 1,
     };
     sqlx::query(
-        "INSERT INTO reaction_state (message_id, user_id, emoji, present, generation) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO reaction_state (message_id, user_id, emoji, present, generation) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET present = excluded.present,
                                                               generation = excluded.generation",
     )
@@ -47,7 +47,7 @@ pub async fn flip(conn: &mut Conn, message: &str, user: UserId, emoji: &str, pre
 /// Who has `emoji` on `message`, as recorded.
 pub async fn present(conn: &mut Conn, message: &str, emoji: &str) -> Result<Vec<UserId>> {
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT user_id FROM reaction_state WHERE message_id = ? AND emoji = ? AND present = 1 ORDER BY user_id",
+        "SELECT user_id FROM reaction_state WHERE message_id = $1 AND emoji = $2 AND present = 1 ORDER BY user_id",
     )
     .bind(message)
     .bind(emoji)

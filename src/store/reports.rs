@@ -36,13 +36,13 @@ pub async fn report(conn: &mut Conn, q: &ReportQuery) -> Result<Report> {
 /// have no priority).
 pub async fn problems(conn: &mut Conn, q: &ReportQuery) -> Result<ProblemFigures> {
     let (logged, open, known, linked): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM problems WHERE created_at >= ?1 AND created_at < ?2
-                   AND (?3 IS NULL OR service = ?3)),
+        "SELECT (SELECT COUNT(*) FROM problems WHERE created_at >= $1 AND created_at < $2
+                   AND ($3 IS NULL OR service = $3)),
                 (SELECT COUNT(*) FROM problems WHERE state NOT IN ('resolved', 'closed', 'cancelled')
-                   AND (?3 IS NULL OR service = ?3)),
-                (SELECT COUNT(*) FROM problems WHERE state = 'known_error' AND (?3 IS NULL OR service = ?3)),
+                   AND ($3 IS NULL OR service = $3)),
+                (SELECT COUNT(*) FROM problems WHERE state = 'known_error' AND ($3 IS NULL OR service = $3)),
                 (SELECT COUNT(*) FROM problem_incidents p JOIN incidents i ON i.id = p.incident_id
-                  WHERE i.created_at >= ?1 AND i.created_at < ?2 AND (?3 IS NULL OR i.service = ?3))",
+                  WHERE i.created_at >= $1 AND i.created_at < $2 AND ($3 IS NULL OR i.service = $3))",
     )
     .bind(to_ms(q.period.from))
     .bind(to_ms(q.period.to))
@@ -67,20 +67,21 @@ struct IncidentRow {
     first_response: Option<i64>,
     resolved_at: Option<i64>,
     reopened_at: Option<i64>,
-    cancelled: i64,
+    // EXISTS: an integer on SQLite, a boolean on PostgreSQL; `bool` reads both.
+    cancelled: bool,
     functional: i64,
     hierarchical: i64,
     major: i64,
     resp_target: Option<i64>,
     resp_elapsed: Option<i64>,
     resp_stopped: Option<i64>,
-    resp_breach: i64,
+    resp_breach: bool,
     res_target: Option<i64>,
     res_elapsed: Option<i64>,
     res_stopped: Option<i64>,
-    res_breach: i64,
+    res_breach: bool,
     answer: Option<String>,
-    asked: i64,
+    asked: bool,
 }
 
 /// The incidents logged in the query's period, with what happened to them before its end.
@@ -157,13 +158,13 @@ impl TryFrom<IncidentRow> for IncidentFacts {
             detail,
         };
         let priority = Priority::from_level(r.priority).ok_or_else(|| corrupt(format!("priority {}", r.priority)))?;
-        let result = |target: Option<i64>, elapsed: Option<i64>, stopped: Option<i64>, breach: i64| {
-            target.map(|t| SlaResult::of(stopped.is_some(), elapsed.unwrap_or(0), t, breach != 0))
+        let result = |target: Option<i64>, elapsed: Option<i64>, stopped: Option<i64>, breach: bool| {
+            target.map(|t| SlaResult::of(stopped.is_some(), elapsed.unwrap_or(0), t, breach))
         };
         let satisfaction = match r.answer.as_deref() {
             Some("fixed") => Some(Satisfaction::Fixed),
             Some("not_fixed") => Some(Satisfaction::NotFixed),
-            Some("timeout") | None if r.asked != 0 => Some(Satisfaction::NoAnswer),
+            Some("timeout") | None if r.asked => Some(Satisfaction::NoAnswer),
             None => None,
             Some(other) => return Err(corrupt(format!("survey answer {other}"))),
         };
@@ -175,7 +176,7 @@ impl TryFrom<IncidentRow> for IncidentFacts {
             first_response_at: opt_ms(r.first_response, "audit")?,
             resolved_at: opt_ms(r.resolved_at, "audit")?,
             reopened_at: opt_ms(r.reopened_at, "audit")?,
-            cancelled: r.cancelled != 0,
+            cancelled: r.cancelled,
             response: result(r.resp_target, r.resp_elapsed, r.resp_stopped, r.resp_breach),
             resolution: result(r.res_target, r.res_elapsed, r.res_stopped, r.res_breach),
             satisfaction,

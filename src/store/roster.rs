@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 /// (two statements whatever the number of roles: it runs on every command).
 pub async fn refresh(conn: &mut Conn, user: UserId, roles: &[RoleKey], now: DateTime<Utc>) -> Result<()> {
     let user = user.get() as i64;
-    sqlx::query("DELETE FROM role_holders WHERE user_id = ?")
+    sqlx::query("DELETE FROM role_holders WHERE user_id = $1")
         .bind(user)
         .execute(&mut *conn)
         .await?;
@@ -28,7 +28,7 @@ pub async fn refresh(conn: &mut Conn, user: UserId, roles: &[RoleKey], now: Date
 
 /// The ITIL roles `user` was last seen holding (none if never seen).
 pub async fn roles_of(conn: &mut Conn, user: UserId) -> Result<Vec<RoleKey>> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT role FROM role_holders WHERE user_id = ? ORDER BY role")
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT role FROM role_holders WHERE user_id = $1 ORDER BY role")
         .bind(user.get() as i64)
         .fetch_all(&mut *conn)
         .await?;

@@ -251,7 +251,7 @@ mod tests {
         let found = search(&mut tx, &q("dns"), &everyone, 1, 10).await.unwrap();
         assert_eq!(ids(&found), vec![mail.id.get()]);
         assert!(found.0[0].resolution.is_some());
-        sqlx::query("UPDATE incidents SET title = 'Outbound mail stuck' WHERE id = ?")
+        sqlx::query("UPDATE incidents SET title = 'Outbound mail stuck' WHERE id = $1")
             .bind(mail.id.get())
             .execute(&mut *tx)
             .await

@@ -24,7 +24,7 @@ pub struct StormCard {
 /// Links a just-logged incident to the outage as a report its grouped card
 /// counts (it has no card of its own).
 pub async fn link_grouped(conn: &mut Conn, id: OutageId, incident: IncidentId, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("INSERT INTO outage_incidents (incident_id, outage_id, linked_at, grouped) VALUES (?, ?, ?, 1)")
+    sqlx::query("INSERT INTO outage_incidents (incident_id, outage_id, linked_at, grouped) VALUES ($1, $2, $3, 1)")
         .bind(incident.get())
         .bind(id.get())
         .bind(to_ms(now))
@@ -35,11 +35,12 @@ pub async fn link_grouped(conn: &mut Conn, id: OutageId, incident: IncidentId, n
 
 /// Whether the incident is a grouped report still without a card of its own.
 pub async fn is_cardless(conn: &mut Conn, incident: IncidentId) -> Result<bool> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM outage_incidents WHERE incident_id = ? AND grouped = 1 AND carded_at IS NULL")
-            .bind(incident.get())
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT incident_id FROM outage_incidents WHERE incident_id = $1 AND grouped = 1 AND carded_at IS NULL",
+    )
+    .bind(incident.get())
+    .fetch_optional(conn)
+    .await?;
     Ok(row.is_some())
 }
 
@@ -47,7 +48,7 @@ pub async fn is_cardless(conn: &mut Conn, incident: IncidentId) -> Result<bool> 
 /// already had one (or is no grouped report).
 pub async fn give_card(conn: &mut Conn, incident: IncidentId, now: DateTime<Utc>) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE outage_incidents SET carded_at = ? WHERE incident_id = ? AND grouped = 1 AND carded_at IS NULL",
+        "UPDATE outage_incidents SET carded_at = $1 WHERE incident_id = $2 AND grouped = 1 AND carded_at IS NULL",
     )
     .bind(to_ms(now))
     .bind(incident.get())
@@ -59,7 +60,7 @@ pub async fn give_card(conn: &mut Conn, incident: IncidentId, now: DateTime<Utc>
 /// The grouped card of an outage, once it has one.
 pub async fn card(conn: &mut Conn, id: OutageId) -> Result<Option<StormCard>> {
     let row: Option<(String, i64, i64)> =
-        sqlx::query_as("SELECT role, edited_at, shown FROM storm_cards WHERE outage_id = ?")
+        sqlx::query_as("SELECT role, edited_at, shown FROM storm_cards WHERE outage_id = $1")
             .bind(id.get())
             .fetch_optional(&mut *conn)
             .await?;
@@ -81,7 +82,7 @@ pub async fn card(conn: &mut Conn, id: OutageId) -> Result<Option<StormCard>> {
 /// reports was queued at `now` (the first creates the row, in `role`'s channel).
 pub async fn card_queued(conn: &mut Conn, id: OutageId, role: &RoleKey, shown: i64, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO storm_cards (outage_id, role, edited_at, shown) VALUES (?, ?, ?, ?)
+        "INSERT INTO storm_cards (outage_id, role, edited_at, shown) VALUES ($1, $2, $3, $4)
          ON CONFLICT (outage_id) DO UPDATE SET edited_at = excluded.edited_at, shown = excluded.shown",
     )
     .bind(id.get())
@@ -96,7 +97,7 @@ pub async fn card_queued(conn: &mut Conn, id: OutageId, role: &RoleKey, shown: i
 /// The reports the outage's grouped card counts: how many, the `latest`
 /// newest, and their services.
 pub async fn tally(conn: &mut Conn, id: OutageId, latest: u32) -> Result<Tally> {
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outage_incidents WHERE outage_id = ? AND grouped = 1")
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outage_incidents WHERE outage_id = $1 AND grouped = 1")
         .bind(id.get())
         .fetch_one(&mut *conn)
         .await?;
@@ -104,16 +105,16 @@ pub async fn tally(conn: &mut Conn, id: OutageId, latest: u32) -> Result<Tally> 
         "SELECT i.id, i.reporter, u.display_name, i.service
            FROM outage_incidents o JOIN incidents i ON i.id = o.incident_id
            LEFT JOIN users u ON u.id = i.reporter
-          WHERE o.outage_id = ? AND o.grouped = 1
-          ORDER BY i.id DESC LIMIT ?",
+          WHERE o.outage_id = $1 AND o.grouped = 1
+          ORDER BY i.id DESC LIMIT $2",
     )
     .bind(id.get())
-    .bind(latest)
+    .bind(i64::from(latest))
     .fetch_all(&mut *conn)
     .await?;
     let services: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT i.service FROM outage_incidents o JOIN incidents i ON i.id = o.incident_id
-          WHERE o.outage_id = ? AND o.grouped = 1 AND i.service IS NOT NULL ORDER BY i.service",
+          WHERE o.outage_id = $1 AND o.grouped = 1 AND i.service IS NOT NULL ORDER BY i.service",
     )
     .bind(id.get())
     .fetch_all(&mut *conn)

@@ -14,7 +14,7 @@ use crate::domain::UserId;
 /// Subscribes `user` to `service` (or clears their unreachable mark).
 pub async fn subscribe(conn: &mut Conn, service: &str, user: UserId, now: DateTime<Utc>) -> Result<Subscribed> {
     let existing: Option<(Option<i64>,)> =
-        sqlx::query_as("SELECT unreachable_at FROM outage_subscriptions WHERE service = ? AND user_id = ?")
+        sqlx::query_as("SELECT unreachable_at FROM outage_subscriptions WHERE service = $1 AND user_id = $2")
             .bind(service)
             .bind(user.get() as i64)
             .fetch_optional(&mut *conn)
@@ -24,7 +24,7 @@ pub async fn subscribe(conn: &mut Conn, service: &str, user: UserId, now: DateTi
         Some((Some(_),)) => {
             sqlx::query(
                 "UPDATE outage_subscriptions SET unreachable_at = NULL, unreachable_reason = NULL
-                  WHERE service = ? AND user_id = ?",
+                  WHERE service = $1 AND user_id = $2",
             )
             .bind(service)
             .bind(user.get() as i64)
@@ -33,7 +33,7 @@ pub async fn subscribe(conn: &mut Conn, service: &str, user: UserId, now: DateTi
             Ok(Subscribed::Reenabled)
         }
         None => {
-            sqlx::query("INSERT INTO outage_subscriptions (service, user_id, created_at) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO outage_subscriptions (service, user_id, created_at) VALUES ($1, $2, $3)")
                 .bind(service)
                 .bind(user.get() as i64)
                 .bind(to_ms(now))
@@ -46,7 +46,7 @@ pub async fn subscribe(conn: &mut Conn, service: &str, user: UserId, now: DateTi
 
 /// Removes a subscription; false when there was none.
 pub async fn unsubscribe(conn: &mut Conn, service: &str, user: UserId) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM outage_subscriptions WHERE service = ? AND user_id = ?")
+    let done = sqlx::query("DELETE FROM outage_subscriptions WHERE service = $1 AND user_id = $2")
         .bind(service)
         .bind(user.get() as i64)
         .execute(conn)
@@ -79,7 +79,7 @@ impl TryFrom<SubscriptionRow> for Subscription {
 /// A user's subscriptions, by service.
 pub async fn for_user(conn: &mut Conn, user: UserId) -> Result<Vec<Subscription>> {
     let rows: Vec<SubscriptionRow> = sqlx::query_as(
-        "SELECT service, created_at, unreachable_at FROM outage_subscriptions WHERE user_id = ? ORDER BY service",
+        "SELECT service, created_at, unreachable_at FROM outage_subscriptions WHERE user_id = $1 ORDER BY service",
     )
     .bind(user.get() as i64)
     .fetch_all(conn)
@@ -90,7 +90,7 @@ pub async fn for_user(conn: &mut Conn, user: UserId) -> Result<Vec<Subscription>
 /// The subscribers of a service who can be reached, by user id.
 pub async fn reachable(conn: &mut Conn, service: &str) -> Result<Vec<UserId>> {
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT user_id FROM outage_subscriptions WHERE service = ? AND unreachable_at IS NULL ORDER BY user_id",
+        "SELECT user_id FROM outage_subscriptions WHERE service = $1 AND unreachable_at IS NULL ORDER BY user_id",
     )
     .bind(service)
     .fetch_all(conn)
@@ -105,9 +105,9 @@ pub async fn reachable(conn: &mut Conn, service: &str) -> Result<Vec<UserId>> {
 /// many subscriptions were marked.
 pub async fn mark_unreachable(conn: &mut Conn, outbox_id: i64, reason: &str, at: DateTime<Utc>) -> Result<u64> {
     let done = sqlx::query(
-        "UPDATE outage_subscriptions SET unreachable_at = ?, unreachable_reason = ?
+        "UPDATE outage_subscriptions SET unreachable_at = $1, unreachable_reason = $2
           WHERE unreachable_at IS NULL
-            AND user_id IN (SELECT user_id FROM notice_deliveries WHERE outbox_id = ?)",
+            AND user_id IN (SELECT user_id FROM notice_deliveries WHERE outbox_id = $3)",
     )
     .bind(to_ms(at))
     .bind(reason)
@@ -120,8 +120,8 @@ pub async fn mark_unreachable(conn: &mut Conn, outbox_id: i64, reason: &str, at:
 /// How many subscribers a service has: (reachable, unreachable).
 pub async fn count(conn: &mut Conn, service: &str) -> Result<(i64, i64)> {
     let row: (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(unreachable_at IS NULL), 0), COALESCE(SUM(unreachable_at IS NOT NULL), 0)
-           FROM outage_subscriptions WHERE service = ?",
+        "SELECT COUNT(*) FILTER (WHERE unreachable_at IS NULL), COUNT(*) FILTER (WHERE unreachable_at IS NOT NULL)
+           FROM outage_subscriptions WHERE service = $1",
     )
     .bind(service)
     .fetch_one(conn)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 /// Records that the question for `incident` went out as outbox row `outbox_id`.
 pub async fn ask(conn: &mut Conn, incident: IncidentId, outbox_id: i64, at: DateTime<Utc>) -> Result<()> {
-    sqlx::query("INSERT INTO surveys (incident_id, outbox_id, asked_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO surveys (incident_id, outbox_id, asked_at) VALUES ($1, $2, $3)")
         .bind(incident.get())
         .bind(outbox_id)
         .bind(to_ms(at))
@@ -19,7 +19,7 @@ pub async fn ask(conn: &mut Conn, incident: IncidentId, outbox_id: i64, at: Date
 pub async fn open_by_message(conn: &mut Conn, message_id: &str) -> Result<Option<IncidentId>> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT s.incident_id FROM surveys s JOIN outbox o ON o.id = s.outbox_id
-          WHERE o.platform_message_id = ? AND s.answer IS NULL ORDER BY s.id DESC LIMIT 1",
+          WHERE o.platform_message_id = $1 AND s.answer IS NULL ORDER BY s.id DESC LIMIT 1",
     )
     .bind(message_id)
     .fetch_optional(conn)
@@ -29,12 +29,13 @@ pub async fn open_by_message(conn: &mut Conn, message_id: &str) -> Result<Option
 
 /// Records the answer to the incident's open question; false if none was open.
 pub async fn answer(conn: &mut Conn, incident: IncidentId, answer: &str, at: DateTime<Utc>) -> Result<bool> {
-    let done = sqlx::query("UPDATE surveys SET answer = ?, answered_at = ? WHERE incident_id = ? AND answer IS NULL")
-        .bind(answer)
-        .bind(to_ms(at))
-        .bind(incident.get())
-        .execute(conn)
-        .await?;
+    let done =
+        sqlx::query("UPDATE surveys SET answer = $1, answered_at = $2 WHERE incident_id = $3 AND answer IS NULL")
+            .bind(answer)
+            .bind(to_ms(at))
+            .bind(incident.get())
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -62,10 +62,20 @@ pub async fn schedule_many(conn: &mut Conn, kind: &str, timers: &[NewTimer]) -> 
     Ok(())
 }
 
-/// `key` in `[prefix, prefix || U+10FFFF)`: a range the `(kind, key)` index answers,
-/// where `substr(key, 1, n) = prefix` would read every timer of the kind.
+/// `key` in `[prefix, prefix + U+10FFFF)`: a range the `(kind, key)` index answers,
+/// where `substr(key, 1, n) = prefix` would read every timer of the kind. The
+/// upper bound is bound from Rust ([`prefix_end`]), so no dialect's `char()`
+/// or `chr()` is needed; it relies on a byte-wise (binary, or "C") collation
+/// of `key`.
 const CANCEL_PREFIX: &str = "UPDATE timers SET cancelled = 1 \
-     WHERE kind = ?1 AND key >= ?2 AND key < ?2 || char(1114111) AND fired_at IS NULL";
+     WHERE kind = $1 AND key >= $2 AND key < $3 AND fired_at IS NULL";
+
+/// The exclusive upper bound of the keys that start with `prefix`: no valid
+/// UTF-8 text sorts after U+10FFFF byte-wise, so every key starting with
+/// `prefix` sorts before `prefix` followed by it.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
 
 /// Cancels the unfired timers of `kind` whose key starts with `key_prefix`
 /// (`INC-1:` for one incident's SLA timers: end prefixes with a separator, or
@@ -74,6 +84,7 @@ pub async fn cancel(conn: &mut Conn, kind: &str, key_prefix: &str) -> Result<u64
     let done = sqlx::query(CANCEL_PREFIX)
         .bind(kind)
         .bind(key_prefix)
+        .bind(prefix_end(key_prefix))
         .execute(conn)
         .await?;
     Ok(done.rows_affected())
@@ -81,7 +92,7 @@ pub async fn cancel(conn: &mut Conn, kind: &str, key_prefix: &str) -> Result<u64
 
 /// Cancels the unfired timer `kind`/`key` itself (`CHG-1`, not `CHG-10` too).
 pub async fn cancel_one(conn: &mut Conn, kind: &str, key: &str) -> Result<u64> {
-    let done = sqlx::query("UPDATE timers SET cancelled = 1 WHERE kind = ? AND key = ? AND fired_at IS NULL")
+    let done = sqlx::query("UPDATE timers SET cancelled = 1 WHERE kind = $1 AND key = $2 AND fired_at IS NULL")
         .bind(kind)
         .bind(key)
         .execute(conn)
@@ -94,7 +105,7 @@ pub async fn pending_of_kind(conn: &mut Conn, kind: &str) -> Result<Vec<Timer>> 
     pending_by(
         conn,
         "SELECT id, kind, key, subject, due_at, payload FROM timers
-          WHERE kind = ? AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
+          WHERE kind = $1 AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
         kind,
     )
     .await
@@ -123,10 +134,10 @@ fn timer(r: Row) -> Result<Timer> {
 pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<Timer>> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, kind, key, subject, due_at, payload FROM timers
-          WHERE fired_at IS NULL AND cancelled = 0 AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+          WHERE fired_at IS NULL AND cancelled = 0 AND due_at <= $1 ORDER BY due_at, id LIMIT $2",
     )
     .bind(to_ms(now))
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(timer).collect()
@@ -134,7 +145,7 @@ pub async fn due(conn: &mut Conn, now: DateTime<Utc>, limit: u32) -> Result<Vec<
 
 /// Marks a timer fired; false if it already was (another worker, or a replay).
 pub async fn mark_fired(conn: &mut Conn, id: i64, at: DateTime<Utc>) -> Result<bool> {
-    let done = sqlx::query("UPDATE timers SET fired_at = ? WHERE id = ? AND fired_at IS NULL")
+    let done = sqlx::query("UPDATE timers SET fired_at = $1 WHERE id = $2 AND fired_at IS NULL")
         .bind(to_ms(at))
         .bind(id)
         .execute(conn)
@@ -156,7 +167,7 @@ pub async fn pending_for(conn: &mut Conn, subject: &str) -> Result<Vec<Timer>> {
     pending_by(
         conn,
         "SELECT id, kind, key, subject, due_at, payload FROM timers
-          WHERE subject = ? AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
+          WHERE subject = $1 AND fired_at IS NULL AND cancelled = 0 ORDER BY due_at, id",
         subject,
     )
     .await
@@ -254,19 +265,24 @@ mod tests {
             "INC-1:resolution:breach",
             "INC-10:response:warn50",
             "INC-1",
+            // Beyond ASCII the range still holds (its bound is U+10FFFF), and
+            // `;` sorts right after `:`.
+            "INC-1:é\u{10FFFE}",
+            "INC-1;",
         ] {
             schedule(&mut c, "sla", key, "INC-1", t0, "{}").await.unwrap();
         }
-        assert_eq!(cancel(&mut c, "sla", "INC-1:").await.unwrap(), 2);
+        assert_eq!(cancel(&mut c, "sla", "INC-1:").await.unwrap(), 3);
         let rest = due(&mut c, t0, 10).await.unwrap();
         assert_eq!(
             rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
-            ["INC-10:response:warn50", "INC-1"]
+            ["INC-10:response:warn50", "INC-1", "INC-1;"]
         );
         // The cancel is a range over the (kind, key) index, not a scan of every timer.
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {CANCEL_PREFIX}"))
             .bind("sla")
             .bind("INC-1:")
+            .bind(prefix_end("INC-1:"))
             .fetch_all(&mut *c)
             .await
             .unwrap();

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 /// Remembers a user's current display name.
 pub async fn upsert(conn: &mut Conn, id: UserId, name: &str, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, display_name, updated_at) VALUES (?, ?, ?)
+        "INSERT INTO users (id, display_name, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, updated_at = excluded.updated_at
          WHERE users.display_name <> excluded.display_name",
     )
@@ -21,7 +21,7 @@ pub async fn upsert(conn: &mut Conn, id: UserId, name: &str, now: DateTime<Utc>)
 
 /// The display name of a user, if seen.
 pub async fn name(conn: &mut Conn, id: UserId) -> Result<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT display_name FROM users WHERE id = ?")
+    let row: Option<(String,)> = sqlx::query_as("SELECT display_name FROM users WHERE id = $1")
         .bind(id.get() as i64)
         .fetch_optional(conn)
         .await?;
@@ -31,7 +31,7 @@ pub async fn name(conn: &mut Conn, id: UserId) -> Result<Option<String>> {
 /// Finds a user by display name (any case).
 pub async fn by_name(conn: &mut Conn, name: &str) -> Result<Option<UserId>> {
     let row: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM users WHERE lower(display_name) = lower(?) ORDER BY updated_at DESC LIMIT 1")
+        sqlx::query_as("SELECT id FROM users WHERE lower(display_name) = lower($1) ORDER BY updated_at DESC LIMIT 1")
             .bind(name)
             .fetch_optional(conn)
             .await?;
