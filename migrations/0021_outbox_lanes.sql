@@ -3,7 +3,8 @@
 -- record's thread, or all direct messages) and delivers each queue on its
 -- own, so a channel held to Discord's 5 messages per 5 s never holds up
 -- another; within a queue, rows go by `lane`, then by id:
---   0 urgent: cards and role pings of P1/P2 and major incidents;
+--   0 urgent: what P1/P2 and major incidents send to channels and threads
+--             (cards, role pings, FYIs, thread posts);
 --   1 normal: other cards, edits, posts and thread posts;
 --   2 bulk:   direct messages to subscribers and reporters.
 -- A record's rows keep their order whatever their lanes (a row waits while

@@ -427,7 +427,7 @@ impl Default for RawDiscord {
 }
 
 fn default_requests_per_second() -> u32 {
-    45
+    48
 }
 
 fn default_channel_messages_per_5s() -> u32 {
@@ -2177,7 +2177,7 @@ mod tests {
         assert_eq!(p.prefix, "?");
         assert_eq!(p.page_size, 5);
         assert_eq!(p.discord.api_base.as_deref(), Some("http://127.0.0.1:9"));
-        assert_eq!(p.discord.requests_per_second, 45);
+        assert_eq!(p.discord.requests_per_second, 48);
         let fast = Policy::load(
             None,
             vec![(

@@ -50,7 +50,8 @@ pub const DM_QUEUE: &str = "dm";
 /// messages keep their order whatever their lanes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lane {
-    /// Cards and role pings of P1/P2 and major incidents.
+    /// What P1/P2 and major incidents send to channels and threads: their
+    /// cards, role pings, FYIs and thread posts.
     Urgent,
     /// Other cards, their edits, posts and thread posts.
     Normal,

@@ -620,15 +620,7 @@ impl<T: Transport> Dispatcher<T> {
             let (queues, wait) = loop {
                 tokio::select! {
                     biased;
-                    () = &mut shutdown => {
-                        stop.store(true, Ordering::Relaxed);
-                        while let Some(result) = drains.next().await {
-                            if let Err(e) = result {
-                                self.failed(&e);
-                            }
-                        }
-                        return;
-                    }
+                    () = &mut shutdown => return self.wind_down(&stop, &mut drains).await,
                     scanned = &mut scan => break scanned,
                     Some(result) = drains.next(), if !drains.is_empty() => {
                         if let Err(e) = result {
@@ -647,15 +639,7 @@ impl<T: Transport> Dispatcher<T> {
             loop {
                 tokio::select! {
                     biased;
-                    () = &mut shutdown => {
-                        stop.store(true, Ordering::Relaxed);
-                        while let Some(result) = drains.next().await {
-                            if let Err(e) = result {
-                                self.failed(&e);
-                            }
-                        }
-                        return;
-                    }
+                    () = &mut shutdown => return self.wind_down(&stop, &mut drains).await,
                     Some(result) = drains.next(), if !drains.is_empty() => {
                         if let Err(e) = result {
                             self.failed(&e);
@@ -666,6 +650,19 @@ impl<T: Transport> Dispatcher<T> {
                     _ = self.progress.notified() => deadline = deadline.min(scanned + RESCAN),
                     _ = tokio::time::sleep_until(deadline) => break,
                 }
+            }
+        }
+    }
+
+    /// Stops the drains: each finishes and records the rows in hand.
+    async fn wind_down<F>(&self, stop: &AtomicBool, drains: &mut FuturesUnordered<F>)
+    where
+        F: Future<Output = Result<usize, StoreError>>,
+    {
+        stop.store(true, Ordering::Relaxed);
+        while let Some(result) = drains.next().await {
+            if let Err(e) = result {
+                self.failed(&e);
             }
         }
     }

@@ -34,7 +34,7 @@ use crate::domain::incident::IncidentId;
 use crate::domain::party::Party;
 use crate::domain::subject::Subject;
 use crate::domain::UserId;
-use crate::message::{Lane, OutKind, Outgoing};
+use crate::message::{Lane, Outgoing};
 use crate::render;
 use crate::store::{self, Conn};
 
@@ -144,15 +144,14 @@ impl<'a> Act<'a> {
     }
 }
 
-/// Puts the messages of a P1/P2 or major incident that its people act on
-/// (its card, and posts that ping a role or a person, outside direct
-/// messages) in the urgent lane: the one place a message's urgency is decided.
-/// Everything else keeps the lane of its destination (`Lane::of`).
+/// Puts what a P1/P2 or major incident sends to channels and threads (its
+/// card, its role pings, the accountable's FYI, its thread posts) in the
+/// urgent lane: the one place a message's urgency is decided. Everything else
+/// keeps the lane of its destination (`Lane::of`: direct messages are bulk).
 async fn raise_urgent(conn: &mut Conn, rows: &mut [Outgoing]) -> DeskResult<()> {
     let mut urgent: Vec<(IncidentId, bool)> = Vec::new();
     for row in rows.iter_mut() {
-        let pings = !row.message.ping_roles.is_empty() || !row.message.ping_users.is_empty();
-        if row.lane != Lane::Normal || !(row.kind == OutKind::Card || pings) {
+        if row.lane != Lane::Normal {
             continue;
         }
         let Some(id) = row

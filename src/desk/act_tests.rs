@@ -152,3 +152,62 @@ async fn reactions_are_committed_by_the_group_writer() {
     let (_, after) = desk.commit_stats();
     assert_eq!(after, before + 1, "the reaction ran as a writer job");
 }
+
+#[tokio::test]
+async fn what_a_p1_sends_to_channels_is_urgent_a_p3_normal_direct_messages_bulk_and_a_major_raises_its_queue() {
+    let (store, _dir) = temp_store().await;
+    let desk = Desk::new(store, Policy::defaults(), Clock::fixed(start()));
+    let rita = actor("rita", &[]);
+    let sam = actor("sam", &["service_desk"]);
+    super::testkit::say(
+        &desk,
+        "k1",
+        &rita,
+        "!incident Payroll run aborts impact=high urgency=high service=payroll",
+    )
+    .await;
+    super::testkit::say(&desk, "k2", &rita, "!incident Printer jams service=email").await;
+    let lanes = |subject: &'static str| {
+        let store = desk.store().clone();
+        async move {
+            texts(
+                &store,
+                &format!(
+                    "SELECT DISTINCT CAST(lane AS TEXT) || ' ' || CASE WHEN queue = 'dm' THEN 'dm' ELSE 'channel' END
+                       FROM outbox WHERE subject = '{subject}' ORDER BY 1"
+                ),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        lanes("INC-1").await,
+        ["0 channel"],
+        "the P1's card, FYI and thread posts"
+    );
+    assert_eq!(lanes("INC-2").await, ["1 channel"]);
+    // Declared major before anything was delivered: its queued rows go up with it.
+    let r = super::testkit::say(&desk, "k3", &sam, "!major INC-2 every printer on the floor").await;
+    assert!(r.text.contains("major"), "{r:?}");
+    let pending = scalar(
+        desk.store(),
+        "SELECT COUNT(*) FROM outbox WHERE subject = 'INC-2' AND lane <> 0 AND queue <> 'dm'",
+    )
+    .await;
+    assert_eq!(pending, 0, "INC-2's earlier rows were raised");
+    // A subscriber's notice is bulk whatever else happens.
+    super::testkit::say(&desk, "k4", &rita, "!subscribe email").await;
+    super::testkit::say(
+        &desk,
+        "k5",
+        &actor("ines", &["incident_manager"]),
+        "!outage email Mail is down",
+    )
+    .await;
+    let dm = texts(
+        desk.store(),
+        "SELECT DISTINCT CAST(lane AS TEXT) FROM outbox WHERE queue = 'dm'",
+    )
+    .await;
+    assert_eq!(dm, ["2"]);
+}
