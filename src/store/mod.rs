@@ -41,6 +41,7 @@ pub mod cab;
 pub mod cards;
 pub mod changes;
 pub mod clocks;
+pub mod copy;
 pub mod escalations;
 pub mod events;
 mod health;
