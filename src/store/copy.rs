@@ -2,11 +2,12 @@
 //! PostgreSQL database, checked by row counts.
 //!
 //! The target is first brought to the schema of `migrations/postgres` (sqlx's
-//! own migration transactions); then everything else happens in ONE
-//! PostgreSQL transaction, so a failure or a refusal leaves it holding no row:
+//! own migration transactions, which stay applied); then everything else
+//! happens in ONE PostgreSQL transaction, so a failure or a refusal leaves it
+//! holding no row it did not hold before:
 //!
-//! 1. Every desk table of the target must be empty, or the copy is refused
-//!    ([`CopyError::NotEmpty`]).
+//! 1. Every desk table of the target is locked against other writers and
+//!    must be empty, or the copy is refused ([`CopyError::NotEmpty`]).
 //! 2. The SQLite tables are read in one read transaction (one snapshot, also
 //!    while a desk writes the file) in an order where every table comes after
 //!    the tables its foreign keys name (PostgreSQL's keys are not deferrable),
@@ -191,6 +192,12 @@ pub(crate) async fn copy_desk(
     sqlx::migrate!("./migrations/postgres").run(&mut *target).await?;
     let mut tx = target.begin().await?;
     let target_columns = target_columns(&mut tx).await?;
+    // Nothing else writes the desk tables until this commits or rolls back,
+    // so empty when checked is empty when filled (readers are not blocked).
+    let all = target_columns.keys().map(|t| quote(t)).collect::<Vec<_>>().join(", ");
+    sqlx::query(&format!("LOCK TABLE {all} IN EXCLUSIVE MODE"))
+        .execute(&mut *tx)
+        .await?;
     for table in target_columns.keys() {
         let rows = count_pg(&mut tx, table).await?;
         if rows > 0 {
@@ -741,8 +748,9 @@ mod tests {
             .execute(&mut target)
             .await
             .unwrap();
-        let mut source = source_conn(&dir).await;
-        let refused = copy_desk(&mut source, "sqlite://test.db", &mut target, "postgres://u:***@db/desk")
+        // Through the entry point `opsdesk copy` calls: a file path and a URL.
+        let file = dir.path().join("test.db");
+        let refused = super::copy(file.to_str().unwrap(), pg.url())
             .await
             .expect_err("a non-empty target is refused");
         match &refused {
@@ -760,7 +768,6 @@ mod tests {
             .unwrap();
         assert_eq!(name, "zoe");
         target.close().await.unwrap();
-        source.close().await.unwrap();
         desk.store().close().await;
         pg.finish().await;
     }
