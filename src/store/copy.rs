@@ -771,4 +771,39 @@ mod tests {
         desk.store().close().await;
         pg.finish().await;
     }
+
+    #[tokio::test]
+    async fn a_value_postgres_cannot_take_halfway_through_rolls_the_whole_copy_back() {
+        let Some(pg) =
+            TestPostgres::start("a_value_postgres_cannot_take_halfway_through_rolls_the_whole_copy_back").await
+        else {
+            return;
+        };
+        let (desk, dir) = worked_desk().await;
+        // SQLite keeps text in an INTEGER column; PostgreSQL's BIGINT cannot.
+        testing::exec(
+            desk.store(),
+            "UPDATE incident_clocks SET stopped_by = 'nobody' WHERE incident_id = 3 AND kind = 'resolution'",
+        )
+        .await;
+        let mut source = source_conn(&dir).await;
+        let mut target = pg.connect().await;
+        let failed = copy_desk(&mut source, "sqlite://test.db", &mut target, "postgres://test")
+            .await
+            .expect_err("the text cannot go into a BIGINT");
+        assert!(
+            matches!(&failed, CopyError::Value { table, column, class, .. }
+                if (table.as_str(), column.as_str(), class.as_str()) == ("incident_clocks", "stopped_by", "TEXT")),
+            "{failed}"
+        );
+        // Tables copied before it (incidents, audit, the outbox) hold nothing either.
+        for (table, n) in sqlite_counts(&desk).await {
+            assert!(table != "incidents" || n > 0);
+            assert_eq!(pg_count(&mut target, &table).await, 0, "{table} after the failed copy");
+        }
+        target.close().await.unwrap();
+        source.close().await.unwrap();
+        desk.store().close().await;
+        pg.finish().await;
+    }
 }
