@@ -1,5 +1,6 @@
 //! The `opsdesk` binary: `run` (Discord), `console`, `migrate`, `check-config`,
-//! and the operator commands `status`, `backup` and `export`. With no
+//! the operator commands `status`, `backup`, `export` and `report`, and
+//! `copy` (a SQLite desk into an empty PostgreSQL). With no
 //! subcommand it runs on Discord when `DISCORD_TOKEN` is set, and otherwise
 //! starts the local console and says so.
 //!
@@ -8,7 +9,8 @@
 //! exit 0, within `shutdown.grace`; past it, or on a second signal, the
 //! process exits 1 saying what it abandoned. Exit codes: 0 done, 1 a
 //! transient failure (worth a restart), 2 a usage error, 78 (EX_CONFIG) a
-//! configuration error or a token Discord rejects (a restart cannot help).
+//! configuration error, a token Discord rejects, or a copy refused (a
+//! non-empty target, a source not at this schema): a restart cannot help.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -40,8 +42,8 @@ const EX_CONFIG: u8 = 78;
     after_help = "Environment: DISCORD_TOKEN (the bot token), RUST_LOG (log filter), OPSDESK_LOG_FORMAT=json \
                   (JSON log lines), DISCORD_API_BASE / DISCORD_GATEWAY_URL (another Discord-compatible server), \
                   OPSDESK_<SECTION>__<KEY> (any config key).\n\
-                  Exit codes: 0 done; 1 a transient failure; 2 a usage error; 78 a configuration error or a \
-                  rejected token."
+                  Exit codes: 0 done; 1 a transient failure; 2 a usage error; 78 a configuration error, a \
+                  rejected token or a refused copy."
 )]
 struct Cli {
     /// A TOML file merged over config/default.toml.
@@ -106,6 +108,15 @@ enum Cmd {
         /// Write to this new file instead of stdout (an existing file is never replaced).
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+    /// Copy a SQLite desk's whole history into an empty PostgreSQL database, checked by row counts.
+    Copy {
+        /// The SQLite desk: a `sqlite:` URL or a file path (read only; the bot may keep running).
+        #[arg(long, value_name = "SQLITE")]
+        from: String,
+        /// The PostgreSQL database (`postgres://…`): migrated first, and it must hold no desk rows.
+        #[arg(long, value_name = "POSTGRES")]
+        to: String,
     },
 }
 
@@ -173,7 +184,7 @@ fn main() -> ExitCode {
     let quiet = console
         || matches!(
             cli.command,
-            Some(Cmd::Export { .. } | Cmd::Report { .. } | Cmd::Status | Cmd::Backup { .. })
+            Some(Cmd::Export { .. } | Cmd::Report { .. } | Cmd::Status | Cmd::Backup { .. } | Cmd::Copy { .. })
         );
     telemetry::init_logging(if quiet { "warn" } else { "opsdesk=info,warn" }, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -288,6 +299,7 @@ async fn real_main(cli: Cli) -> Outcome {
             )
             .await
         }
+        Some(Cmd::Copy { from, to }) => copy(&from, &to).await,
         Some(Cmd::Console { hold_outbox, files_dir }) => {
             console(policy, &database, hold_outbox, files_dir, false).await
         }
@@ -692,6 +704,70 @@ async fn status(database: &str, policy: &Policy) -> Outcome {
     ));
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `opsdesk copy`: one line per table copied and a total; a target that
+/// holds rows, or a source that is not a desk at this schema, exits 78
+/// (nothing written); a failed or unverified copy exits 1 (rolled back).
+async fn copy(from: &str, to: &str) -> Outcome {
+    use opsdesk::store::copy::CopyError;
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        eprintln!(
+            "opsdesk copy: --to must be a PostgreSQL URL (postgres://user@host/db), not {}",
+            redact_url(to)
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let file = sqlite_path(from).or_else(|| (!from.contains(':')).then(|| PathBuf::from(from)));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(Fail::Config(anyhow::anyhow!(
+                "opsdesk copy: no SQLite desk at {}",
+                path.display()
+            )));
+        }
+    }
+    match opsdesk::store::copy::copy(from, to).await {
+        Ok(copied) => {
+            for (table, rows) in &copied.tables {
+                let unit = if *rows == 1 { "row" } else { "rows" };
+                println!("{table}: {} {unit}", thousands(*rows));
+            }
+            println!(
+                "total: {} rows in {} tables copied from {} to {}; row counts verified",
+                thousands(copied.total()),
+                copied.tables.len(),
+                redact_url(from),
+                redact_url(to)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            e @ (CopyError::NotEmpty { .. }
+            | CopyError::Source { .. }
+            | CopyError::NoPlace { .. }
+            | CopyError::Value { .. }),
+        ) => Err(Fail::Config(anyhow::Error::new(e).context("copy refused"))),
+        Err(e) => Err(Fail::Transient(
+            anyhow::Error::new(e).context(format!("copy to {} failed", redact_url(to))),
+        )),
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 async fn backup(database: &str, file: &std::path::Path) -> Outcome {

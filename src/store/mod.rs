@@ -34,6 +34,10 @@
 //!   PostgreSQL's every letter; ordering follows the database collation on
 //!   PostgreSQL (`timers.key` is `COLLATE "C"` there for the prefix range).
 //! - Tests: `pragma_*` functions, `sqlite_master`, `EXPLAIN QUERY PLAN`.
+//! - [`copy`] (`opsdesk copy`) reads SQLite's catalogue (`sqlite_master`,
+//!   `pragma_table_info`, `pragma_foreign_key_list`, FTS5 `rowid`s) and
+//!   writes PostgreSQL's (`information_schema`, `setval` on identity
+//!   sequences): the one place that holds a connection to each engine.
 
 pub mod alerts;
 pub mod audit;
@@ -41,6 +45,7 @@ pub mod cab;
 pub mod cards;
 pub mod changes;
 pub mod clocks;
+pub mod copy;
 pub mod escalations;
 pub mod events;
 mod health;

@@ -30,6 +30,8 @@ const CLUSTER_USER: &str = "postgres";
 pub struct TestPostgres {
     options: PgConnectOptions,
     schema: String,
+    /// The server's URL with the schema first on the search path.
+    url: String,
     // Declared last: dropped after the schema is dropped through it.
     _cluster: Option<Cluster>,
 }
@@ -80,8 +82,10 @@ impl TestPostgres {
             .await
             .expect("CREATE SCHEMA");
         admin.close().await.ok();
+        let separator = if url.contains('?') { '&' } else { '?' };
         Some(Self {
             options: server.options([("search_path", schema.as_str())]),
+            url: format!("{url}{separator}options=-c%20search_path%3D{schema}"),
             schema,
             _cluster: cluster,
         })
@@ -90,6 +94,13 @@ impl TestPostgres {
     /// A new connection whose search path is this test's schema.
     pub async fn connect(&self) -> PgConnection {
         self.options.connect().await.expect("connecting to the test PostgreSQL")
+    }
+
+    /// A URL for another process (the `opsdesk` binary) whose connections
+    /// use this test's schema; it holds the server's password, if any, so
+    /// print it only through `redact_url`.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The schema the connections create their tables in.

@@ -16,6 +16,7 @@ mod fake_discord;
 mod history;
 mod ops;
 mod outage;
+mod pg;
 mod problems;
 mod proofs;
 mod proofs_discord;

@@ -635,3 +635,131 @@ async fn a_shutdown_past_its_grace_exits_1_saying_what_it_abandoned_and_the_rest
     signal(&again, "TERM");
     assert_eq!(exit_code(&mut again).await, Some(0));
 }
+
+#[test]
+fn copy_refuses_a_target_that_is_not_postgres_a_missing_source_and_a_file_that_is_no_desk() {
+    let db = TestDb::new();
+    let migrated = opsdesk().args(["--database", &db.url(), "migrate"]).output().unwrap();
+    assert!(migrated.status.success());
+
+    let not_postgres = opsdesk()
+        .args(["copy", "--from", &db.url(), "--to", "sqlite://other.db"])
+        .current_dir(db.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(not_postgres.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_postgres.stderr).contains("--to must be a PostgreSQL URL"));
+    assert!(!db.dir.path().join("other.db").exists());
+
+    let missing = opsdesk()
+        .args([
+            "copy",
+            "--from",
+            "/nonexistent/desk.db",
+            "--to",
+            "postgres://u@127.0.0.1:1/desk",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no SQLite desk at /nonexistent/desk.db"));
+    assert!(!Path::new("/nonexistent/desk.db").exists());
+
+    let stranger = db.dir.path().join("stranger.db");
+    std::fs::write(&stranger, b"").unwrap();
+    let no_desk = opsdesk()
+        .args([
+            "copy",
+            "--from",
+            stranger.to_str().unwrap(),
+            "--to",
+            "postgres://u@127.0.0.1:1/desk",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&no_desk.stderr);
+    assert_eq!(no_desk.status.code(), Some(78), "{err}");
+    assert!(err.contains("is not a desk at this opsdesk's schema"), "{err}");
+
+    // An unreachable target: a transient failure, the password never printed.
+    let unreachable = opsdesk()
+        .args([
+            "copy",
+            "--from",
+            &db.url(),
+            "--to",
+            "postgres://u:hunter2@127.0.0.1:1/desk",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(unreachable.status.code(), Some(1), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("copy to postgres://u:***@127.0.0.1:1/desk failed"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_a_console_desk_to_postgres_once_and_refuses_a_second_time() {
+    let Some(pg) =
+        crate::pg::TestPostgres::start("copy_moves_a_console_desk_to_postgres_once_and_refuses_a_second_time").await
+    else {
+        return;
+    };
+    let db = TestDb::new();
+    let worked = crate::util::run_with_input(
+        &["--database", &db.url(), "console", "--hold-outbox"],
+        db.dir.path(),
+        "!incident Mail is down for 1 200 users impact=high urgency=high\n!note INC-1 looking at the relay\n",
+    );
+    assert!(worked.status.success(), "{}", String::from_utf8_lossy(&worked.stderr));
+    let incidents = scalar(&db, "SELECT COUNT(*) FROM incidents").await;
+    let audit = scalar(&db, "SELECT COUNT(*) FROM audit").await;
+    assert_eq!(incidents, 1);
+
+    let copy = || {
+        opsdesk()
+            .args(["copy", "--from", db.path().to_str().unwrap(), "--to", pg.url()])
+            .output()
+            .unwrap()
+    };
+    let first = copy();
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(out.lines().any(|l| l == "incidents: 1 row"), "{out}");
+    assert!(out.lines().any(|l| l == "incident_notes: 1 row"), "{out}");
+    assert!(out.lines().any(|l| l == format!("audit: {audit} rows")), "{out}");
+    let total = out.lines().last().unwrap();
+    assert!(
+        total.starts_with("total: ") && total.ends_with("row counts verified"),
+        "{out}"
+    );
+    assert!(total.contains(&crate::pg::redact_url(pg.url())), "{total}");
+
+    let mut conn = pg.connect().await;
+    let (title, notes): (String, String) = sqlx::query_as(
+        "SELECT i.title, s.notes FROM incidents i JOIN incident_search s ON s.rowid = i.id WHERE i.id = 1",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(title, "Mail is down for 1 200 users");
+    assert_eq!(notes, "looking at the relay");
+
+    let second = copy();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("is not empty") && err.contains("nothing was written"),
+        "{err}"
+    );
+    let (after,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM incidents")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(after, 1, "the refused copy wrote nothing");
+    sqlx::Connection::close(conn).await.unwrap();
+    pg.finish().await;
+}
