@@ -69,15 +69,6 @@ impl Lane {
         }
     }
 
-    pub fn from_level(level: i64) -> Option<Self> {
-        match level {
-            0 => Some(Lane::Urgent),
-            1 => Some(Lane::Normal),
-            2 => Some(Lane::Bulk),
-            _ => None,
-        }
-    }
-
     /// The usual lane of a message to `destination`: bulk for direct
     /// messages, normal otherwise (the desk raises an urgent record's).
     pub fn of(destination: &Destination) -> Self {

@@ -158,6 +158,8 @@ pub struct Dispatcher<T> {
     completing: std::sync::Mutex<HashSet<String>>,
     /// Told when a delivery (or a finished card) may have let another row go.
     progress: Notify,
+    /// Tells every drain waiting for a new card's thread that one is finished.
+    card_done: Notify,
 }
 
 /// A queue taken for delivery, let go when dropped.
@@ -181,6 +183,7 @@ struct Completing<'a> {
     subject: String,
     set: &'a std::sync::Mutex<HashSet<String>>,
     progress: &'a Notify,
+    done: &'a Notify,
 }
 
 impl Drop for Completing<'_> {
@@ -188,6 +191,7 @@ impl Drop for Completing<'_> {
         if let Ok(mut set) = self.set.lock() {
             set.remove(&self.subject);
         }
+        self.done.notify_waiters();
         self.progress.notify_one();
     }
 }
@@ -203,6 +207,7 @@ impl<T: Transport> Dispatcher<T> {
             busy: std::sync::Mutex::new(HashSet::new()),
             completing: std::sync::Mutex::new(HashSet::new()),
             progress: Notify::new(),
+            card_done: Notify::new(),
         }
     }
 
@@ -232,6 +237,7 @@ impl<T: Transport> Dispatcher<T> {
             subject: subject.to_owned(),
             set: &self.completing,
             progress: &self.progress,
+            done: &self.card_done,
         }
     }
 
@@ -262,6 +268,10 @@ impl<T: Transport> Dispatcher<T> {
                 return Ok(delivered);
             }
             let now = self.clock.now();
+            // Listening before looking: a card finished meanwhile is not missed.
+            let card_done = self.card_done.notified();
+            tokio::pin!(card_done);
+            card_done.as_mut().enable();
             let fetched = {
                 let mut conn = self.store.read().await?;
                 store::outbox::due_in(&mut conn, &busy.queue, now, width).await?
@@ -269,7 +279,7 @@ impl<T: Transport> Dispatcher<T> {
             let batch: Vec<Pending> = fetched.iter().filter(|r| !self.held(r)).cloned().collect();
             if batch.is_empty() && !fetched.is_empty() {
                 // Only rows waiting for their card's thread: it is being started.
-                tokio::time::sleep(RESCAN).await;
+                card_done.await;
                 continue;
             }
             let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();

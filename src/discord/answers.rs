@@ -20,7 +20,7 @@ use serenity::all::{
 use serenity::http::{LightMethod, Route};
 
 use super::pace::{Class, Pacer};
-use super::transport::{Body, Poster, Refused};
+use super::transport::{snowflake, Body, Poster, Refused};
 use crate::outbox::SendError;
 
 /// How many times a direct answer (a reply, a private word, an interaction
@@ -59,30 +59,21 @@ impl Answers {
 
     /// Posts `msg` in `channel`; returns the new message's id.
     pub(super) async fn message(&self, channel: ChannelId, msg: &CreateMessage) -> Result<u64, SendError> {
-        let body = serde_json::to_vec(msg).map_err(|e| SendError::Permanent(format!("unencodable message: {e}")))?;
+        let body = encode(msg)?;
         let route = || Route::ChannelMessages { channel_id: channel };
         let sent = self
             .send(Pace::Budget(Some(channel.get())), LightMethod::Post, &body, route)
             .await?;
-        sent["id"]
-            .as_str()
-            .and_then(|id| id.parse::<u64>().ok())
-            .ok_or_else(|| SendError::Permanent("Discord's answer has no message id".into()))
+        snowflake(&sent, "message")
     }
 
     /// Opens (or finds) the direct-message channel with `user`.
     pub(super) async fn dm_channel(&self, user: u64) -> Result<ChannelId, SendError> {
-        let body = serde_json::to_vec(&serde_json::json!({ "recipient_id": user.to_string() }))
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        let body = encode(&serde_json::json!({ "recipient_id": user.to_string() }))?;
         let opened = self
             .send(Pace::Budget(None), LightMethod::Post, &body, || Route::UserMeDmChannels)
             .await?;
-        opened["id"]
-            .as_str()
-            .and_then(|id| id.parse::<u64>().ok())
-            .filter(|id| *id > 0)
-            .map(ChannelId::new)
-            .ok_or_else(|| SendError::Permanent("Discord's answer has no channel id".into()))
+        snowflake(&opened, "channel").map(ChannelId::new)
     }
 
     /// An interaction's first response (a message, a deferral or a form).
@@ -155,11 +146,11 @@ impl Answers {
             };
             match (refused, pace) {
                 // The pacer holds for the wait, so the outbox waits with us.
-                (Refused::RateLimited(limit), Pace::Budget(Some(channel))) => limit.hold(&self.pacer, channel),
-                (Refused::RateLimited(limit), Pace::Budget(None)) if limit.global => {
-                    self.pacer.hold(None, limit.after);
+                (Refused::RateLimited(limit), Pace::Budget(channel)) => {
+                    if !limit.hold(&self.pacer, channel) {
+                        tokio::time::sleep(limit.after).await;
+                    }
                 }
-                (Refused::RateLimited(limit), Pace::Budget(None)) => tokio::time::sleep(limit.after).await,
                 (Refused::RateLimited(limit), Pace::Exempt) => {
                     tokio::time::sleep(limit.after.min(INTERACTION_WAIT)).await;
                 }

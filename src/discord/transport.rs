@@ -95,10 +95,7 @@ impl Poster {
             }),
         };
         let sent = self.request(route, serenity::http::LightMethod::Post, body).await?;
-        sent["id"]
-            .as_str()
-            .and_then(|id| id.parse::<u64>().ok())
-            .ok_or_else(|| SendError::Permanent("Discord's answer has no message id".into()).into())
+        Ok(snowflake(&sent, "message")?)
     }
 
     /// Sends one request; its answer's JSON (`null` when it has none). A 429
@@ -156,6 +153,16 @@ impl Poster {
     }
 }
 
+/// The id in Discord's answer (a new message's, a channel's), as Discord
+/// sends it: a string of digits, never 0.
+pub(super) fn snowflake(answer: &serde_json::Value, what: &str) -> Result<u64, SendError> {
+    answer["id"]
+        .as_str()
+        .and_then(|id| id.parse::<u64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or_else(|| SendError::Permanent(format!("Discord's answer has no {what} id")))
+}
+
 /// A request's body.
 pub(super) enum Body {
     Json(Vec<u8>),
@@ -201,9 +208,16 @@ impl From<Refused> for SendError {
 
 impl RateLimit {
     /// Holds the pacer for Discord's wait: every request after a global
-    /// 429, the channel's after a 429 on a channel's messages.
-    pub(super) fn hold(self, pacer: &Pacer, channel: u64) {
-        pacer.hold((!self.global).then_some(channel), self.after);
+    /// 429, `channel`'s after a 429 on a channel's messages. False when
+    /// there is nothing to hold (a route's 429 on no channel): the caller
+    /// waits itself.
+    pub(super) fn hold(self, pacer: &Pacer, channel: Option<u64>) -> bool {
+        match (self.global, channel) {
+            (true, _) => pacer.hold(None, self.after),
+            (false, Some(c)) => pacer.hold(Some(c), self.after),
+            (false, None) => return false,
+        }
+        true
     }
 }
 
@@ -390,7 +404,7 @@ impl DiscordTransport {
         if let Some(poster) = &self.poster {
             return poster.post(channel, &msg, file).await.map_err(|refused| {
                 if let Refused::RateLimited(limit) = &refused {
-                    limit.hold(&self.pacer, channel);
+                    limit.hold(&self.pacer, Some(channel));
                 }
                 refused.into()
             });

@@ -28,7 +28,6 @@ pub struct Pending {
     pub created_at: DateTime<Utc>,
     /// Why the last attempt failed, if one did (a failure is logged when it changes).
     pub last_error: Option<String>,
-    pub lane: Lane,
     /// Its delivery queue (`Destination::queue` when it was queued).
     pub queue: String,
 }
@@ -146,7 +145,8 @@ const READY: &str = "o.delivered_at IS NULL AND o.failed_at IS NULL AND o.blocke
            AND (e.blocked_at IS NULL OR (e.kind = 'card' AND o.kind = 'card'))))";
 
 /// The columns [`pending`] reads, in its order.
-const PENDING: &str = "o.id, o.kind, o.subject, o.destination, o.payload, o.attempts, o.created_at, o.last_error, o.attachment, o.lane, o.queue";
+const PENDING: &str =
+    "o.id, o.kind, o.subject, o.destination, o.payload, o.attempts, o.created_at, o.last_error, o.attachment, o.queue";
 
 #[allow(clippy::type_complexity)]
 type PendingRow = (
@@ -159,7 +159,6 @@ type PendingRow = (
     i64,
     Option<String>,
     Option<Vec<u8>>,
-    i64,
     String,
 );
 
@@ -208,7 +207,7 @@ pub async fn due_queues(conn: &mut Conn, now: DateTime<Utc>) -> Result<Vec<Strin
 }
 
 fn pending(row: PendingRow) -> Result<Pending> {
-    let (id, kind, subject, destination, payload, attempts, created_at, last_error, file, lane, queue) = row;
+    let (id, kind, subject, destination, payload, attempts, created_at, last_error, file, queue) = row;
     let mut message: OutMessage = serde_json::from_str(&payload).map_err(json_err)?;
     if let Some(a) = message.attachment.as_mut() {
         a.bytes = file.ok_or_else(|| StoreError::Corrupt {
@@ -228,10 +227,6 @@ fn pending(row: PendingRow) -> Result<Pending> {
         attempts,
         created_at: super::from_ms("outbox", created_at)?,
         last_error,
-        lane: Lane::from_level(lane).ok_or_else(|| StoreError::Corrupt {
-            table: "outbox",
-            detail: format!("row {id} has lane {lane}"),
-        })?,
         queue,
     })
 }
