@@ -231,6 +231,27 @@ pub async fn eventually(fake: &FakeDiscord, description: &str, condition: impl F
     }
 }
 
+/// Waits until the outbox holds nothing still to deliver: every row delivered
+/// or failed. Delivery marks a row after its REST call returns, so the last
+/// row can settle without another call; the check is therefore repeated after
+/// each call and at least every 50 ms.
+pub async fn drained(fake: &FakeDiscord, db: &TestDb) {
+    const PENDING: &str = "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let seen = fake.calls().len();
+        let pending = crate::util::scalar(db, PENDING).await;
+        if pending == 0 {
+            return;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(!left.is_zero(), "{pending} outbox row(s) still waiting after {WAIT:?}");
+        let _ = fake
+            .wait_for_call(CallMatcher::any(), seen, left.min(Duration::from_millis(50)))
+            .await;
+    }
+}
+
 /// The bot's reply to message `to` in `channel`, once sent.
 pub async fn reply_to(fake: &FakeDiscord, channel: u64, to: u64) -> String {
     let is_reply = |m: &StoredMessage| {

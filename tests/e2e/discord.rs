@@ -356,7 +356,8 @@ async fn a_card_send_failing_with_429_then_500_is_delivered_exactly_once() {
         fake.bot_messages(im_ch).iter().any(|m| m.content().contains("INC-1"))
     })
     .await;
-    // Stopping waits for the dispatcher's pass, so its bookkeeping is committed.
+    // The FYI and the thread's rows drain in separate queues: wait for all of them.
+    bot::drained(&fake, &db).await;
     bot.stop().await;
     assert_eq!(
         scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await,
@@ -452,6 +453,7 @@ async fn undelivered_messages_are_delivered_once_after_a_restart() {
         fake.bot_messages(im_ch).iter().any(|m| m.content().contains("INC-1"))
     })
     .await;
+    bot::drained(&fake, &db).await;
     bot.stop().await;
     assert_eq!(
         scalar(&db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await,
