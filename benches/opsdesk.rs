@@ -228,7 +228,7 @@ async fn sample_rows() -> Sample {
 }
 
 /// Rows in every table of the schema (SQLite's own and sqlx's bookkeeping left out).
-async fn row_counts(conn: &mut sqlx::SqliteConnection) -> BTreeMap<String, i64> {
+async fn row_counts(conn: &mut opsdesk::store::Conn) -> BTreeMap<String, i64> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table'
             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
@@ -244,6 +244,15 @@ async fn row_counts(conn: &mut sqlx::SqliteConnection) -> BTreeMap<String, i64> 
             .expect("count");
         counts.insert(table, n);
     }
+    counts
+}
+
+/// [`row_counts`] on a connection of its own to the file at `url`.
+async fn row_counts_at(url: &str) -> BTreeMap<String, i64> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("a counting connection");
+    let counts = row_counts(&mut conn).await;
+    conn.close().await.expect("close");
     counts
 }
 
@@ -640,7 +649,7 @@ async fn floor_run(sample: &Sample) -> FloorRun {
         .connect_with(raw_options(&url))
         .await
         .expect("pool");
-    let before = row_counts(&mut pool.acquire().await.expect("conn")).await;
+    let before = row_counts_at(&url).await;
     let mut rows = BTreeMap::new();
     let (mut txn, mut commit) = (Vec::new(), Vec::new());
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
@@ -651,7 +660,7 @@ async fn floor_run(sample: &Sample) -> FloorRun {
         let c = floor_commit(&pool, sample, i).await.expect("raw durable commit");
         let t = start.elapsed();
         if i == 0 {
-            rows = grown(&before, &row_counts(&mut pool.acquire().await.expect("conn")).await);
+            rows = grown(&before, &row_counts_at(&url).await);
         }
         if i >= WARMUP {
             txn.push(t);

@@ -234,7 +234,7 @@ fn env_settings() -> Vec<(String, String)> {
         .filter(|(k, _)| {
             !matches!(
                 k.as_str(),
-                "OPSDESK_CONFIG" | "OPSDESK_DATABASE_URL" | "OPSDESK_LOG_FORMAT"
+                "OPSDESK_CONFIG" | "OPSDESK_DATABASE_URL" | "OPSDESK_DATABASE_READERS" | "OPSDESK_LOG_FORMAT"
             )
         })
         .collect()

@@ -15,7 +15,7 @@ pub async fn insert(conn: &mut Conn, clocks: &[StoredClock]) -> Result<()> {
     if clocks.is_empty() {
         return Ok(());
     }
-    let mut insert = sqlx::QueryBuilder::new(
+    let mut insert = super::Sql::new(
         "INSERT INTO incident_clocks (incident_id, kind, run, target_secs, started_at, accumulated_secs,
                                       running_since, stopped_at, stopped_by) ",
     );

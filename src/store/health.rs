@@ -6,7 +6,7 @@
 //! an event per command: it is logged once when it begins and once when it
 //! clears, and every caller in between is told "not saved". Second, after any
 //! failed statement, RELEASE, COMMIT or ROLLBACK, sqlx's count of open
-//! transactions on a connection can disagree with SQLite's own (SQLite rolls a
+//! transactions on a connection can disagree with the database's own (SQLite rolls a
 //! whole transaction back by itself on SQLITE_FULL at COMMIT, and sqlx's
 //! follow-up ROLLBACK then fails and leaves its count at one). A connection in
 //! that state turns the next BEGIN into a SAVEPOINT nested inside a transaction
@@ -16,9 +16,9 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use sqlx::{Connection, SqliteConnection};
+use sqlx::Connection;
 
-use super::{Result, StoreError};
+use super::{Conn, Engine, Result, StoreError};
 use crate::domain::fault::WriteFault;
 
 /// What the store knows of a fault: which SQLite result codes mean it, and
@@ -37,6 +37,21 @@ impl WriteFault {
         }
     }
 
+    /// The fault behind a PostgreSQL SQLSTATE, if it is one: class 53
+    /// (insufficient resources: disk full, out of memory, too many
+    /// connections), class 08 (connection lost) and 57P0x (the server shutting
+    /// down) as I/O, 25006 (a read-only transaction, as on a standby) as read
+    /// only, 55P03 (lock not available) as locked.
+    pub fn from_sqlstate(code: &str) -> Option<Self> {
+        match code {
+            "53100" => Some(Self::DiskFull),
+            "25006" => Some(Self::ReadOnly),
+            "55P03" => Some(Self::Locked),
+            c if c.starts_with("53") || c.starts_with("08") || c.starts_with("57P0") => Some(Self::Io),
+            _ => None,
+        }
+    }
+
     fn index(self) -> u8 {
         Self::ALL.iter().position(|f| *f == self).unwrap_or(0) as u8
     }
@@ -47,10 +62,13 @@ impl StoreError {
     /// constraint or a corrupt row, which are bugs to log every time).
     pub fn write_fault(&self) -> Option<WriteFault> {
         match self {
-            StoreError::Db(sqlx::Error::Database(e)) => e
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .and_then(WriteFault::from_sqlite_code),
+            StoreError::Db(sqlx::Error::Database(e)) => match e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                Some(pg) => WriteFault::from_sqlstate(pg.code()),
+                None => e
+                    .code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .and_then(WriteFault::from_sqlite_code),
+            },
             StoreError::Db(sqlx::Error::Io(_)) => Some(WriteFault::Io),
             StoreError::BatchFailed { fault, .. } => *fault,
             _ => None,
@@ -99,16 +117,31 @@ impl Health {
 }
 
 /// True when the connection is outside any transaction by both sqlx's count and
-/// SQLite's own (`sqlite3_get_autocommit`).
-pub(crate) async fn is_settled(conn: &mut SqliteConnection) -> Result<bool> {
+/// the database's own. SQLite is asked with a `BEGIN`, which it refuses inside
+/// a transaction (and which is rolled back at once when accepted);
+/// PostgreSQL with a `SAVEPOINT`, which it refuses outside a transaction
+/// block with 25P01 (inside a live or a failed block it is accepted or
+/// refused otherwise, and the connection is closed anyway).
+pub(crate) async fn is_settled(conn: &mut Conn) -> Result<bool> {
     if conn.is_in_transaction() {
         return Ok(false);
     }
-    let mut handle = conn.lock_handle().await?;
-    // SAFETY: the handle is locked, so the connection's worker thread is not
-    // using it; sqlite3_get_autocommit only reads a flag of the open handle.
-    let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
-    Ok(autocommit != 0)
+    match Engine::of(conn) {
+        Engine::Sqlite => {
+            if sqlx::query("BEGIN").execute(&mut *conn).await.is_err() {
+                return Ok(false);
+            }
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            Ok(true)
+        }
+        Engine::Postgres => Ok(
+            match sqlx::query("SAVEPOINT opsdesk_settled").execute(&mut *conn).await {
+                // 25P01 no_active_sql_transaction: a savepoint needs a transaction block.
+                Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some("25P01"),
+                _ => false,
+            },
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +162,23 @@ mod tests {
         ];
         for (what, code, want) in cases {
             assert_eq!(WriteFault::from_sqlite_code(code), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn sqlstates_map_to_the_fault_an_operator_can_fix() {
+        let cases = [
+            ("disk_full", "53100", Some(WriteFault::DiskFull)),
+            ("too_many_connections", "53300", Some(WriteFault::Io)),
+            ("connection_failure", "08006", Some(WriteFault::Io)),
+            ("admin_shutdown", "57P01", Some(WriteFault::Io)),
+            ("read_only_sql_transaction", "25006", Some(WriteFault::ReadOnly)),
+            ("lock_not_available", "55P03", Some(WriteFault::Locked)),
+            ("unique_violation is a bug, not a fault", "23505", None),
+            ("check_violation", "23514", None),
+        ];
+        for (what, code, want) in cases {
+            assert_eq!(WriteFault::from_sqlstate(code), want, "{what}");
         }
     }
 

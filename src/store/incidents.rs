@@ -1,11 +1,11 @@
 //! Incident rows and their notes.
 
+use super::Sql;
 use super::{from_ms, to_ms, Conn, Result, StoreError};
 use crate::domain::incident::{HoldReason, Incident, IncidentId, NewIncident, Note, State};
 use crate::domain::priority::{Impact, Priority, Urgency};
 use crate::domain::{RoleKey, UserId};
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite};
 
 pub(super) const COLUMNS: &str = "id, title, impact, urgency, priority, service, category, state, reporter, assignee, \
                        handler_role, tier, source_link, hold_reason, resolution, created_at, updated_at";
@@ -211,7 +211,7 @@ impl Selection {
 
 /// `AND (…)` for who may see an incident; `t` is the incidents table's alias
 /// with its dot (`i.`), or empty.
-pub(super) fn push_visibility(qb: &mut QueryBuilder<'_, Sqlite>, t: &str, visible: &Visibility) {
+pub(super) fn push_visibility(qb: &mut super::Sql<'_>, t: &str, visible: &Visibility) {
     let Visibility::Involving { user, groups, services } = visible else {
         return;
     };
@@ -240,7 +240,7 @@ pub(super) fn push_visibility(qb: &mut QueryBuilder<'_, Sqlite>, t: &str, visibl
 }
 
 /// `WHERE …` for a selection (the incidents table unaliased).
-fn push_selection(qb: &mut QueryBuilder<'_, Sqlite>, sel: &Selection) {
+fn push_selection(qb: &mut super::Sql<'_>, sel: &Selection) {
     qb.push(" WHERE 1 = 1");
     if let Some(states) = &sel.states {
         qb.push(" AND state IN (");
@@ -292,10 +292,10 @@ fn push_selection(qb: &mut QueryBuilder<'_, Sqlite>, sel: &Selection) {
 
 /// A page of incidents, newest first, and the total matching.
 pub async fn list(conn: &mut Conn, sel: &Selection, page: u32, page_size: u32) -> Result<(Vec<Incident>, i64)> {
-    let mut count = QueryBuilder::new("SELECT COUNT(*) FROM incidents");
+    let mut count = Sql::new("SELECT COUNT(*) FROM incidents");
     push_selection(&mut count, sel);
     let (total,): (i64,) = count.build_query_as().fetch_one(&mut *conn).await?;
-    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM incidents"));
+    let mut q = Sql::new(format!("SELECT {COLUMNS} FROM incidents"));
     push_selection(&mut q, sel);
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
     q.push(" ORDER BY id DESC LIMIT ")

@@ -53,7 +53,7 @@ pub async fn add(
 
 /// Every link of an incident, in id order of the other end.
 pub async fn of(conn: &mut Conn, id: IncidentId) -> Result<Vec<Link>> {
-    let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
+    let rows: Vec<(i64, String, String, super::Flag)> = sqlx::query_as(
         "SELECT l.other_id, i.state, l.kind, TRUE FROM incident_links l JOIN incidents i ON i.id = l.other_id
           WHERE l.incident_id = $1
          UNION ALL
@@ -75,7 +75,7 @@ pub async fn of(conn: &mut Conn, id: IncidentId) -> Result<Vec<Link>> {
                 other_state: State::parse(&state).ok_or_else(|| corrupt(format!("state {state}")))?,
                 kind: LinkKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind}")))?,
                 // A related pair has no direction: both ends see it the same way.
-                outgoing: outgoing && kind != LinkKind::Related.as_str(),
+                outgoing: outgoing.0 && kind != LinkKind::Related.as_str(),
             })
         })
         .collect()

@@ -1,9 +1,15 @@
-//! SQLite through sqlx: the only place SQL lives.
+//! The database through sqlx: the only place SQL lives.
 //!
-//! One writer connection (writes queue instead of fighting over SQLite's lock)
-//! and a small read pool, both in WAL mode with foreign keys on and a busy
-//! timeout. Migrations in `migrations/` are embedded and applied at open.
-//! Every query is a function taking a connection or transaction.
+//! One writer connection (writes queue instead of fighting over a lock; the
+//! desk's ordering and idempotency rely on one writer on both engines) and a
+//! small read pool. The engine is chosen from the URL at open ([`Engine`]):
+//! SQLite (the embedded default: WAL mode, foreign keys on, a busy timeout, a
+//! background checkpointer) or PostgreSQL (readers are read-only sessions).
+//! Every connection is sqlx's `Any`, so the rest of the store is one SQL text
+//! for both; the desk never knows which engine it has. Migrations in
+//! `migrations/` (SQLite) and `migrations/postgres/` are embedded and the
+//! engine's own are applied at open. Every query is a function taking a
+//! connection or transaction.
 //!
 //! # Portable SQL
 //!
@@ -12,24 +18,29 @@
 //! SQLite driver reads them), `COUNT(*) FILTER (WHERE …)` rather than
 //! `SUM(<boolean>)`, `CAST(… AS BIGINT)`, an alias on every derived table,
 //! integers bound as `i64`, and bounds computed in Rust rather than with
-//! `char()`. `QueryBuilder` statements stay typed to the backend, which emits
-//! its own placeholders; never mix a literal `$N` into one (SQLite would
-//! number its `?` from the start again). `migrations/postgres/` holds the
+//! `char()`. SQL assembled at run time goes through [`Sql`], which numbers
+//! its own `$N` (sqlx's `QueryBuilder<Any>` writes `?`, which PostgreSQL
+//! refuses); a truth value in a result is read as [`Flag`] (an integer on
+//! SQLite, a boolean on PostgreSQL). `migrations/postgres/` holds the
 //! PostgreSQL version of every migration, by the same number and name.
 //!
-//! # Dialect-specific (SQLite only today)
+//! # Dialect-specific (two versions, chosen by [`Engine`])
 //!
-//! - [`Store::open_with`]: the connect options (`journal_mode=WAL`,
-//!   `synchronous`, `foreign_keys`, `busy_timeout`, a `read_only` reader
-//!   pool) and migrating on a connection with foreign keys off.
-//! - The background checkpointer and [`Store::checkpoint`]
-//!   (`PRAGMA wal_checkpoint`), [`Store::integrity_check`]
-//!   (`PRAGMA integrity_check`), and `health` (SQLite's result codes,
-//!   `sqlite3_get_autocommit`).
-//! - `ops`: `PRAGMA page_count` / `page_size` and `VACUUM INTO` for backups.
+//! - [`Store::open_with`]: SQLite's connect options and PRAGMAs and migrating
+//!   on a connection with foreign keys off; PostgreSQL's migrations on a
+//!   connection of their own and read-only reader sessions.
+//! - `health::is_settled`: SQLite is asked with `BEGIN`, PostgreSQL with a
+//!   `SAVEPOINT`; storage faults from SQLite's result codes or PostgreSQL's
+//!   SQLSTATEs ([`WriteFault::from_sqlstate`]).
+//! - SQLite only: the background checkpointer and [`Store::checkpoint`]
+//!   (`PRAGMA wal_checkpoint`, nothing to do on PostgreSQL);
+//!   [`Store::integrity_check`] (PostgreSQL: the catalogue is read).
+//! - `ops`: `PRAGMA page_count` / `page_size` or `pg_database_size`;
+//!   `VACUUM INTO` for backups (refused on PostgreSQL: `pg_dump`).
 //! - `search` and `problems`: FTS5 (`MATCH`, `bm25()`, `snippet()` with
-//!   `char()` markers). On PostgreSQL the tables are plain, with a `document`
-//!   tsvector; migration `postgres/0011` says what the store will query there.
+//!   `char()` markers) on SQLite; on PostgreSQL the `document` tsvector of
+//!   migrations `postgres/0011` and `0017` with `@@`, `ts_rank()`,
+//!   `ts_headline()` (no `…` at an excerpt's cut, no accent folding).
 //! - Text comparison: SQLite's `lower()` folds ASCII only (`users::by_name`),
 //!   PostgreSQL's every letter; ordering follows the database collation on
 //!   PostgreSQL (`timers.key` is `COLLATE "C"` there for the prefix range).
@@ -37,7 +48,7 @@
 //! - [`copy`] (`opsdesk copy`) reads SQLite's catalogue (`sqlite_master`,
 //!   `pragma_table_info`, `pragma_foreign_key_list`, FTS5 `rowid`s) and
 //!   writes PostgreSQL's (`information_schema`, `setval` on identity
-//!   sequences): the one place that holds a connection to each engine.
+//!   sequences): the one place that holds a native connection to each engine.
 
 pub mod alerts;
 pub mod audit;
@@ -75,18 +86,61 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{AnyPool, Executor, Transaction};
 use tokio::sync::oneshot;
 
 pub use crate::domain::fault::WriteFault;
-pub use sqlx::SqliteConnection as Conn;
+pub use sql::{Flag, Sql};
+pub use sqlx::AnyConnection as Conn;
+
+mod sql;
 
 /// The writer connection, borrowed from its pool of one.
-pub type Writer = sqlx::pool::PoolConnection<sqlx::Sqlite>;
+pub type Writer = sqlx::pool::PoolConnection<sqlx::Any>;
+
+/// A connection for queries that change nothing.
+pub type Reader = sqlx::pool::PoolConnection<sqlx::Any>;
 
 /// A write transaction.
-pub type Tx = Transaction<'static, sqlx::Sqlite>;
+pub type Tx = Transaction<'static, sqlx::Any>;
+
+/// Which database engine a store runs on, told by its URL's scheme
+/// (`sqlite:` or `postgres://` / `postgresql://`) and by a connection's backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a database URL names, if it names one the store supports.
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+
+    /// The engine a connection talks to.
+    pub fn of(conn: &Conn) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
 
 /// A store failure (the desk turns it into an "unexpected" reply and logs it).
 #[derive(Debug, thiserror::Error)]
@@ -137,25 +191,42 @@ impl Durability {
 }
 
 /// How often the background checkpointer copies the write-ahead log into the
-/// database file.
+/// database file (SQLite only).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
-/// The database: a single writer, a read pool, and a checkpointer.
+/// Connections in the read pool unless `OPSDESK_DATABASE_READERS` says otherwise.
+const READERS: u32 = 4;
+
+/// The database: a single writer, a read pool, and on SQLite a checkpointer.
+///
+/// Every connection is sqlx's `Any`, so the SQL of the rest of the store is
+/// one text for both engines; the engine is chosen here, from the URL.
 ///
 /// SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL
 /// pages, so whichever command commits then waits for the copy and its fsyncs
 /// (a p99 several times the p50, BENCHMARKS.md §2). A PASSIVE checkpoint needs
 /// no write lock, so a connection of its own runs one every
 /// [`CHECKPOINT_EVERY`] beside the writer and the WAL rarely reaches the
-/// automatic threshold, which stays as the backstop.
+/// automatic threshold, which stays as the backstop. PostgreSQL needs none.
 #[derive(Debug, Clone)]
 pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    checkpointer: SqlitePool,
+    engine: Engine,
+    writer: AnyPool,
+    reader: AnyPool,
+    checkpointer: Option<AnyPool>,
     /// Dropped with the last clone of the store, which stops the checkpointer.
     _checkpointing: Arc<oneshot::Sender<()>>,
     health: Arc<health::Health>,
+}
+
+/// The connection pool sizes: one writer always; readers from
+/// `OPSDESK_DATABASE_READERS` (1–64), else [`READERS`].
+fn readers() -> u32 {
+    std::env::var("OPSDESK_DATABASE_READERS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or(READERS)
 }
 
 impl Store {
@@ -165,8 +236,17 @@ impl Store {
         Self::open_with(url, Durability::Full).await
     }
 
-    /// Opens (creating if missing) the database at `url` and applies migrations.
+    /// Opens the database at `url` (an SQLite file, created if missing, or a
+    /// PostgreSQL database) and applies that engine's migrations.
     pub async fn open_with(url: &str, durability: Durability) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        match Engine::of_url(url) {
+            Some(Engine::Postgres) => Self::open_postgres(url).await,
+            _ => Self::open_sqlite(url, durability).await,
+        }
+    }
+
+    async fn open_sqlite(url: &str, durability: Durability) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -176,38 +256,87 @@ impl Store {
         // Migrations run on a connection of their own with foreign keys off:
         // SQLite's procedure for rebuilding a table (the only way to change a
         // CHECK constraint) needs them off, and sqlx runs each migration in a
-        // transaction, inside which they cannot be switched.
+        // transaction, inside which they cannot be switched. This connection
+        // also creates the file and puts it in WAL mode, which persists.
         {
             use sqlx::{ConnectOptions, Connection};
             let mut migrating = options.clone().foreign_keys(false).connect().await?;
             sqlx::migrate!("./migrations").run(&mut migrating).await?;
             migrating.close().await?;
         }
-        let writer = SqlitePoolOptions::new()
+        // The pools read the file's name and mode from their URL; the
+        // per-connection settings are set after connecting.
+        let any_url = |mode: &str| sqlite_any_options(&options, mode);
+        let pragmas: &'static str = match durability {
+            Durability::Full => "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+            Durability::Normal => "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+        };
+        let pool = |size: u32| {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(Duration::from_secs(60))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        conn.execute(pragmas).await?;
+                        Ok(())
+                    })
+                })
+        };
+        let writer = pool(1).min_connections(1).connect_with(any_url("rw")?).await?;
+        let reader = pool(readers()).connect_with(any_url("ro")?).await?;
+        let checkpointer = pool(1).connect_with(any_url("rw")?).await?;
+        let (checkpointing, dropped) = oneshot::channel();
+        tokio::spawn(checkpoint_in_background(checkpointer.clone(), dropped));
+        Ok(Self {
+            engine: Engine::Sqlite,
+            writer,
+            reader,
+            checkpointer: Some(checkpointer),
+            _checkpointing: Arc::new(checkpointing),
+            health: Arc::default(),
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Self> {
+        {
+            use sqlx::{ConnectOptions, Connection};
+            let mut migrating = sqlx::postgres::PgConnectOptions::from_str(url)?.connect().await?;
+            sqlx::migrate!("./migrations/postgres").run(&mut migrating).await?;
+            migrating.close().await?;
+        }
+        let options = AnyConnectOptions::from_str(url)?;
+        let writer = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+        let reader = AnyPoolOptions::new()
+            .max_connections(readers())
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone().read_only(true))
-            .await?;
-        let checkpointer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
-        let (checkpointing, dropped) = oneshot::channel();
-        tokio::spawn(checkpoint_in_background(checkpointer.clone(), dropped));
+        let (checkpointing, _) = oneshot::channel();
         Ok(Self {
+            engine: Engine::Postgres,
             writer,
             reader,
-            checkpointer,
+            checkpointer: None,
             _checkpointing: Arc::new(checkpointing),
             health: Arc::default(),
         })
+    }
+
+    /// The engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Starts the one write transaction of an action, on a writer connection
@@ -220,15 +349,15 @@ impl Store {
     }
 
     /// A connection for queries that change nothing.
-    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+    pub async fn read(&self) -> Result<Reader> {
         Ok(self.reader.acquire().await?)
     }
 
     /// The writer connection, outside any transaction (dispatcher bookkeeping,
     /// group commit). A connection a failed write left inside a transaction —
-    /// by sqlx's count or by SQLite's — is closed (SQLite rolls back what it
-    /// held) and a fresh one opened in its place, so no later write can land
-    /// inside a transaction that never commits.
+    /// by sqlx's count or by the database's — is closed (the database rolls
+    /// back what it held) and a fresh one opened in its place, so no later
+    /// write can land inside a transaction that never commits.
     pub async fn write(&self) -> Result<Writer> {
         if let Some(conn) = keep_if_settled(self.writer.acquire().await?).await? {
             return Ok(conn);
@@ -262,18 +391,25 @@ impl Store {
         self.health.state()
     }
 
-    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    /// "ok" when the database is sound: SQLite's `PRAGMA integrity_check`;
+    /// on PostgreSQL, whose server checks its own pages, a query that reads
+    /// the catalogue.
     pub async fn integrity_check(&self) -> Result<String> {
-        let (r,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&self.reader).await?;
+        let sql = match self.engine {
+            Engine::Sqlite => "PRAGMA integrity_check",
+            Engine::Postgres => "SELECT CASE WHEN COUNT(*) > 0 THEN 'ok' ELSE 'no tables' END FROM pg_tables WHERE tablename = 'incidents'",
+        };
+        let (r,): (String,) = sqlx::query_as(sql).fetch_one(&self.reader).await?;
         Ok(r)
     }
 
     /// Copies the whole write-ahead log into the database file and empties it
     /// (`wal_checkpoint(TRUNCATE)`), so a stopped desk leaves one file behind.
+    /// Nothing to do on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.checkpointer)
-            .await?;
+        if let Some(pool) = &self.checkpointer {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+        }
         Ok(())
     }
 
@@ -281,12 +417,25 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
-        self.checkpointer.close().await;
+        if let Some(pool) = &self.checkpointer {
+            pool.close().await;
+        }
     }
 }
 
+/// `Any` connect options for the SQLite file of `options`, opened in `mode`
+/// (`rw`, or `ro` for readers; neither creates the file). `Any` reads only a
+/// URL, so the file's absolute path is percent-encoded into one (a relative
+/// path would read as the URL's host).
+fn sqlite_any_options(options: &SqliteConnectOptions, mode: &str) -> Result<AnyConnectOptions> {
+    let file = std::path::absolute(options.get_filename()).map_err(sqlx::Error::Io)?;
+    let name = file.to_string_lossy();
+    let encoded = name.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+    Ok(AnyConnectOptions::from_str(&format!("sqlite://{encoded}?mode={mode}"))?)
+}
+
 /// The connection back when it is outside any transaction; otherwise it is
-/// closed (SQLite rolls back what it held) and the pool opens a fresh one.
+/// closed (the database rolls back what it held) and the pool opens a fresh one.
 async fn keep_if_settled(mut conn: Writer) -> Result<Option<Writer>> {
     if health::is_settled(&mut conn).await? {
         return Ok(Some(conn));
@@ -301,7 +450,7 @@ async fn keep_if_settled(mut conn: Writer) -> Result<Option<Writer>> {
 /// Copies committed WAL frames into the database file off the commit path,
 /// until the store is closed or dropped. A checkpoint that cannot finish (a
 /// reader still on an old snapshot) simply copies less and is retried next time.
-async fn checkpoint_in_background(pool: SqlitePool, mut dropped: oneshot::Receiver<()>) {
+async fn checkpoint_in_background(pool: AnyPool, mut dropped: oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Logged when checkpoints start failing and when they work again, not every tick.
@@ -336,17 +485,17 @@ async fn checkpoint_in_background(pool: SqlitePool, mut dropped: oneshot::Receiv
 
 /// A transaction on a connection outside one (the writer's batch), or a
 /// savepoint inside one: roll it back to undo part of an action.
-pub async fn savepoint(conn: &mut Conn) -> Result<Transaction<'_, sqlx::Sqlite>> {
+pub async fn savepoint(conn: &mut Conn) -> Result<Transaction<'_, sqlx::Any>> {
     Ok(sqlx::Connection::begin(conn).await?)
 }
 
 /// Commits a transaction or releases a savepoint.
-pub async fn commit(tx: Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+pub async fn commit(tx: Transaction<'_, sqlx::Any>) -> Result<()> {
     Ok(tx.commit().await?)
 }
 
 /// Rolls back a transaction or a savepoint.
-pub async fn rollback(tx: Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+pub async fn rollback(tx: Transaction<'_, sqlx::Any>) -> Result<()> {
     Ok(tx.rollback().await?)
 }
 

@@ -6,36 +6,50 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
-use sqlx::{Column, ConnectOptions, Row, SqlitePool, TypeInfo, ValueRef};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow, AnyTypeInfoKind};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, Column, ConnectOptions, Executor, Row, ValueRef};
 
-use super::{from_ms, to_ms, Conn, Result, StoreError};
+use super::{from_ms, to_ms, Conn, Engine, Result, StoreError};
 
-/// A read-only view of a database file for the operator commands.
+/// A read-only view of a desk's database for the operator commands.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 impl Snapshot {
-    /// Opens the database at `url` read-only; it must exist (nothing is created).
+    /// Opens the database at `url` read-only; it must exist (nothing is
+    /// created, no migration applied). On PostgreSQL the session is read-only.
     pub async fn open(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .read_only(true)
-            .create_if_missing(false)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        let (options, setup): (AnyConnectOptions, &'static str) = match Engine::of_url(url) {
+            Some(Engine::Postgres) => (
+                AnyConnectOptions::from_str(url)?,
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+            ),
+            _ => (
+                super::sqlite_any_options(&SqliteConnectOptions::from_str(url)?, "ro")?,
+                "PRAGMA busy_timeout = 10000",
+            ),
+        };
+        let pool = AnyPoolOptions::new()
             .max_connections(1)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    conn.execute(setup).await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })
     }
 
     /// A connection for the read functions below.
-    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+    pub async fn conn(&self) -> Result<super::Reader> {
         Ok(self.pool.acquire().await?)
     }
 
@@ -158,8 +172,15 @@ pub async fn sla_notices(conn: &mut Conn) -> Result<(i64, i64)> {
     .await?)
 }
 
-/// The database file's size in bytes (pages × page size, WAL not included).
+/// The database's size in bytes: on SQLite the file (pages × page size, WAL
+/// not included), on PostgreSQL `pg_database_size`.
 pub async fn database_bytes(conn: &mut Conn) -> Result<i64> {
+    if Engine::of(conn) == Engine::Postgres {
+        let (bytes,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())")
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(bytes);
+    }
     let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count").fetch_one(&mut *conn).await?;
     let (size,): (i64,) = sqlx::query_as("PRAGMA page_size").fetch_one(&mut *conn).await?;
     Ok(pages * size)
@@ -216,7 +237,7 @@ pub struct Table {
 
 /// The records of `kind` changed at or after `since` (all of them without it).
 pub async fn export(conn: &mut Conn, kind: ExportKind, since: Option<DateTime<Utc>>) -> Result<Table> {
-    let rows: Vec<SqliteRow> = sqlx::query(kind.query())
+    let rows: Vec<AnyRow> = sqlx::query(kind.query())
         .bind(since.map_or(i64::MIN, to_ms))
         .fetch_all(conn)
         .await?;
@@ -231,9 +252,10 @@ pub async fn export(conn: &mut Conn, kind: ExportKind, since: Option<DateTime<Ut
             let cell = if raw.is_null() {
                 Cell::Null
             } else {
-                match raw.type_info().name() {
-                    "INTEGER" => Cell::Int(row.try_get_unchecked(i)?),
-                    "REAL" => Cell::Real(row.try_get_unchecked(i)?),
+                match raw.type_info().kind() {
+                    k if k.is_integer() => Cell::Int(row.try_get_unchecked(i)?),
+                    AnyTypeInfoKind::Real | AnyTypeInfoKind::Double => Cell::Real(row.try_get_unchecked(i)?),
+                    AnyTypeInfoKind::Bool => Cell::Int(i64::from(row.try_get_unchecked::<bool, _>(i)?)),
                     _ => Cell::Text(row.try_get_unchecked(i)?),
                 }
             };
@@ -272,6 +294,12 @@ pub async fn backup(conn: &mut Conn, path: &Path) -> std::result::Result<BackupR
     let shown = path.display().to_string();
     if path.exists() {
         return Err(BackupError::Exists(shown));
+    }
+    if Engine::of(conn) == Engine::Postgres {
+        return Err(BackupError::Write {
+            path: shown,
+            cause: "the desk is on PostgreSQL; back it up with pg_dump or the server's own backups".into(),
+        });
     }
     let Some(target) = path.to_str() else {
         return Err(BackupError::Write {

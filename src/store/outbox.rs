@@ -41,7 +41,7 @@ pub async fn enqueue(conn: &mut Conn, items: &[Outgoing], now: DateTime<Utc>) ->
             .map(|item| encoded(item).map(|(destination, payload)| (item, destination, payload)))
             .collect::<Result<Vec<_>>>()?;
         raise_subjects(conn, chunk).await?;
-        let mut insert = sqlx::QueryBuilder::new(
+        let mut insert = super::Sql::new(
             "INSERT INTO outbox (created_at, kind, subject, destination, payload, attachment, next_attempt_at, lane, queue) ",
         );
         insert.push_values(rows, |mut row, (item, destination, payload)| {
@@ -332,7 +332,7 @@ pub async fn expire_blocked(
 /// undelivered card row (the one the others wait for) is blocked or failed: what waits on the card's thread
 /// is then delivered without it.
 pub async fn card_trouble(conn: &mut Conn, subject: &str) -> Result<Option<String>> {
-    let row: Option<(bool, Option<String>)> = sqlx::query_as(
+    let row: Option<(super::Flag, Option<String>)> = sqlx::query_as(
         "SELECT blocked_at IS NOT NULL OR failed_at IS NOT NULL, last_error FROM outbox
           WHERE subject = $1 AND kind = 'card' AND delivered_at IS NULL ORDER BY id LIMIT 1",
     )
@@ -340,7 +340,7 @@ pub async fn card_trouble(conn: &mut Conn, subject: &str) -> Result<Option<Strin
     .fetch_optional(conn)
     .await?;
     Ok(match row {
-        Some((true, why)) => Some(why.unwrap_or_default()),
+        Some((super::Flag(true), why)) => Some(why.unwrap_or_default()),
         _ => None,
     })
 }

@@ -6,10 +6,10 @@
 //! User words reach FTS5 only as quoted strings, through
 //! [`super::search::match_expression`]'s quoting.
 
+use super::Sql;
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
 
-use super::{from_ms, to_ms, Conn, Result, StoreError};
+use super::{from_ms, to_ms, Conn, Engine, Result, StoreError};
 use crate::domain::change::ChangeId;
 use crate::domain::incident::{IncidentId, State};
 use crate::domain::problem::{NewProblem, Problem, ProblemId, ProblemState};
@@ -264,7 +264,7 @@ pub struct ProblemSelection {
 /// The problems a selection names with how many incidents each has linked,
 /// newest first, at most `limit`, and how many match in all.
 pub async fn list(conn: &mut Conn, sel: &ProblemSelection, limit: u32) -> Result<(Vec<(Problem, i64)>, i64)> {
-    let push_where = |q: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+    let push_where = |q: &mut super::Sql<'_>| {
         q.push(" WHERE 1 = 1");
         if !sel.states.is_empty() {
             q.push(" AND p.state IN (");
@@ -281,11 +281,11 @@ pub async fn list(conn: &mut Conn, sel: &ProblemSelection, limit: u32) -> Result
             q.push(" AND p.owner = ").push_bind(owner.get() as i64);
         }
     };
-    let mut count = QueryBuilder::new("SELECT COUNT(*) FROM problems p");
+    let mut count = Sql::new("SELECT COUNT(*) FROM problems p");
     push_where(&mut count);
     let (total,): (i64,) = count.build_query_as().fetch_one(&mut *conn).await?;
     let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("p.{}", c.trim())).collect();
-    let mut q = QueryBuilder::new(format!(
+    let mut q = Sql::new(format!(
         "SELECT {}, (SELECT COUNT(*) FROM problem_incidents l WHERE l.problem_id = p.id) AS linked FROM problems p",
         columns.join(", ")
     ));
@@ -315,21 +315,31 @@ pub async fn known_errors(
     words: Option<&SearchQuery>,
     limit: u32,
 ) -> Result<Vec<Problem>> {
+    let postgres = Engine::of(conn) == Engine::Postgres;
     let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("p.{}", c.trim())).collect();
-    let mut q = QueryBuilder::new(format!("SELECT {} FROM problems p", columns.join(", ")));
+    let mut q = Sql::new(format!("SELECT {} FROM problems p", columns.join(", ")));
     if let Some(words) = words {
-        q.push(" JOIN problem_search s ON s.rowid = p.id AND problem_search MATCH ")
-            .push_bind(super::search::match_expression(words));
+        if postgres {
+            q.push(" JOIN problem_search s ON s.rowid = p.id AND s.document @@ plainto_tsquery('english', ")
+                .push_bind(super::search::plain_words(words))
+                .push(")");
+        } else {
+            q.push(" JOIN problem_search s ON s.rowid = p.id AND problem_search MATCH ")
+                .push_bind(super::search::match_expression(words));
+        }
     }
     q.push(" WHERE p.state = 'known_error'");
     if let Some(service) = service {
         q.push(" AND p.service = ").push_bind(service.to_owned());
     }
-    q.push(if words.is_some() {
-        " ORDER BY bm25(problem_search), p.id DESC LIMIT "
-    } else {
-        " ORDER BY p.id DESC LIMIT "
-    })
+    match words {
+        Some(words) if postgres => q
+            .push(" ORDER BY ts_rank(s.document, plainto_tsquery('english', ")
+            .push_bind(super::search::plain_words(words))
+            .push(")) DESC, p.id DESC LIMIT "),
+        Some(_) => q.push(" ORDER BY bm25(problem_search), p.id DESC LIMIT "),
+        None => q.push(" ORDER BY p.id DESC LIMIT "),
+    }
     .push_bind(i64::from(limit));
     let rows: Vec<Row> = q.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(Problem::try_from).collect()
@@ -339,11 +349,28 @@ pub async fn known_errors(
 /// only one): a pair of quoted words per alternative. Words shorter than three
 /// characters say too little to match on and are left out.
 pub fn two_of(query: &SearchQuery) -> Option<String> {
+    pairs_of(query, |w| format!("\"{}\"", w.replace('"', "\"\"")), " ", " OR ")
+}
+
+/// [`two_of`] for PostgreSQL's `to_tsquery`: each word a quoted lexeme
+/// (quotes and backslashes doubled, so none is query syntax), `&` within a
+/// pair, `|` between pairs.
+pub fn two_of_tsquery(query: &SearchQuery) -> Option<String> {
+    pairs_of(
+        query,
+        |w| format!("'{}'", w.replace('\\', "\\\\").replace('\'', "''")),
+        " & ",
+        " | ",
+    )
+}
+
+/// The alternatives of two words at least, each word written by `quote`.
+fn pairs_of(query: &SearchQuery, quote: impl Fn(&str) -> String, and: &str, or: &str) -> Option<String> {
     let words: Vec<String> = query
         .words()
         .iter()
         .filter(|w| w.chars().count() >= 3)
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .map(|w| quote(w))
         .collect();
     match words.len() {
         0 => None,
@@ -352,10 +379,10 @@ pub fn two_of(query: &SearchQuery) -> Option<String> {
             let mut pairs = Vec::new();
             for i in 0..n {
                 for j in i + 1..n {
-                    pairs.push(format!("({} {})", words[i], words[j]));
+                    pairs.push(format!("({}{and}{})", words[i], words[j]));
                 }
             }
-            Some(pairs.join(" OR "))
+            Some(pairs.join(or))
         }
     }
 }
@@ -363,14 +390,24 @@ pub fn two_of(query: &SearchQuery) -> Option<String> {
 /// The known error on `service` that best matches an incident's words (two of
 /// them at least, see [`two_of`]), if any.
 pub async fn matching_known_error(conn: &mut Conn, service: &str, words: &SearchQuery) -> Result<Option<Problem>> {
-    let Some(expression) = two_of(words) else {
+    let postgres = Engine::of(conn) == Engine::Postgres;
+    let expression = if postgres { two_of_tsquery(words) } else { two_of(words) };
+    let Some(expression) = expression else {
         return Ok(None);
     };
     let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("p.{}", c.trim())).collect();
+    let (matches, rank) = if postgres {
+        (
+            "s.document @@ to_tsquery('english', $1)",
+            "ts_rank(s.document, to_tsquery('english', $1)) DESC",
+        )
+    } else {
+        ("problem_search MATCH $1", "bm25(problem_search)")
+    };
     let row: Option<Row> = sqlx::query_as(&format!(
         "SELECT {} FROM problems p JOIN problem_search s ON s.rowid = p.id
-          WHERE problem_search MATCH $1 AND p.state = 'known_error' AND p.service = $2
-          ORDER BY bm25(problem_search), p.id DESC LIMIT 1",
+          WHERE {matches} AND p.state = 'known_error' AND p.service = $2
+          ORDER BY {rank}, p.id DESC LIMIT 1",
         columns.join(", ")
     ))
     .bind(expression)

@@ -6,8 +6,8 @@
 //! Audit rows are matched on their typed `action` word
 //! (`domain::audit::AuditAction::as_str`), never on their `details` text.
 
+use super::{Flag, Sql};
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
 
 use super::{from_ms, to_ms, Conn, Result, StoreError};
 use crate::domain::audit::AuditAction;
@@ -67,21 +67,21 @@ struct IncidentRow {
     first_response: Option<i64>,
     resolved_at: Option<i64>,
     reopened_at: Option<i64>,
-    // EXISTS: an integer on SQLite, a boolean on PostgreSQL; `bool` reads both.
-    cancelled: bool,
+    // EXISTS: an integer on SQLite, a boolean on PostgreSQL; `Flag` reads both.
+    cancelled: Flag,
     functional: i64,
     hierarchical: i64,
     major: i64,
     resp_target: Option<i64>,
     resp_elapsed: Option<i64>,
     resp_stopped: Option<i64>,
-    resp_breach: bool,
+    resp_breach: Flag,
     res_target: Option<i64>,
     res_elapsed: Option<i64>,
     res_stopped: Option<i64>,
-    res_breach: bool,
+    res_breach: Flag,
     answer: Option<String>,
-    asked: bool,
+    asked: Flag,
 }
 
 /// The incidents logged in the query's period, with what happened to them before its end.
@@ -132,7 +132,7 @@ pub async fn incidents(conn: &mut Conn, q: &ReportQuery) -> Result<Vec<IncidentF
         clock("resp", "response"),
         clock("res", "resolution"),
     );
-    let mut b = QueryBuilder::new(sql);
+    let mut b = Sql::new(sql);
     b.push_bind(to_ms(q.period.from));
     b.push(" AND i.created_at < ").push_bind(to);
     if let Some(s) = &q.service {
@@ -164,7 +164,7 @@ impl TryFrom<IncidentRow> for IncidentFacts {
         let satisfaction = match r.answer.as_deref() {
             Some("fixed") => Some(Satisfaction::Fixed),
             Some("not_fixed") => Some(Satisfaction::NotFixed),
-            Some("timeout") | None if r.asked => Some(Satisfaction::NoAnswer),
+            Some("timeout") | None if r.asked.0 => Some(Satisfaction::NoAnswer),
             None => None,
             Some(other) => return Err(corrupt(format!("survey answer {other}"))),
         };
@@ -176,9 +176,9 @@ impl TryFrom<IncidentRow> for IncidentFacts {
             first_response_at: opt_ms(r.first_response, "audit")?,
             resolved_at: opt_ms(r.resolved_at, "audit")?,
             reopened_at: opt_ms(r.reopened_at, "audit")?,
-            cancelled: r.cancelled,
-            response: result(r.resp_target, r.resp_elapsed, r.resp_stopped, r.resp_breach),
-            resolution: result(r.res_target, r.res_elapsed, r.res_stopped, r.res_breach),
+            cancelled: r.cancelled.0,
+            response: result(r.resp_target, r.resp_elapsed, r.resp_stopped, r.resp_breach.0),
+            resolution: result(r.res_target, r.res_elapsed, r.res_stopped, r.res_breach.0),
             satisfaction,
             functional_escalations: r.functional.max(0) as u32,
             hierarchical_escalations: r.hierarchical.max(0) as u32,
@@ -215,7 +215,7 @@ pub async fn changes(conn: &mut Conn, q: &ReportQuery) -> Result<Vec<ChangeFacts
                 AND a.at < {to} ORDER BY a.at, a.id LIMIT 1)"
         )
     };
-    let mut b = QueryBuilder::new(format!(
+    let mut b = Sql::new(format!(
         "SELECT c.created_at, c.change_type, c.state, v.outcome, {} AS decided_at, {} AS decided_by
            FROM changes c LEFT JOIN cab_votes v ON v.change_id = c.id AND v.status = 'closed'
           WHERE c.created_at >= ",
@@ -261,7 +261,7 @@ pub async fn changes(conn: &mut Conn, q: &ReportQuery) -> Result<Vec<ChangeFacts
 
 /// The outages that started in the period (of the service, when the query names one).
 pub async fn outages(conn: &mut Conn, q: &ReportQuery) -> Result<Vec<OutageFacts>> {
-    let mut b = QueryBuilder::new("SELECT service, started_at, resolved_at FROM outages WHERE started_at >= ");
+    let mut b = Sql::new("SELECT service, started_at, resolved_at FROM outages WHERE started_at >= ");
     b.push_bind(to_ms(q.period.from));
     b.push(" AND started_at < ").push_bind(to_ms(q.period.to));
     if let Some(s) = &q.service {

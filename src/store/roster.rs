@@ -17,7 +17,7 @@ pub async fn refresh(conn: &mut Conn, user: UserId, roles: &[RoleKey], now: Date
     if roles.is_empty() {
         return Ok(());
     }
-    let mut insert = sqlx::QueryBuilder::new("INSERT INTO role_holders (user_id, role, seen_at) ");
+    let mut insert = super::Sql::new("INSERT INTO role_holders (user_id, role, seen_at) ");
     insert.push_values(roles, |mut row, role| {
         row.push_bind(user).push_bind(role.as_str()).push_bind(to_ms(now));
     });

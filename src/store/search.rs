@@ -9,12 +9,12 @@
 //! User words reach FTS5 only as quoted strings ([`match_expression`]), so
 //! nothing a user types is read as query syntax.
 
-use sqlx::QueryBuilder;
+use super::Sql;
 
 use super::incidents::{push_visibility, Row, Visibility, COLUMNS};
-use super::{Conn, Result};
+use super::{Conn, Engine, Result};
 use crate::domain::incident::Incident;
-use crate::domain::search::{SearchHit, SearchQuery, HIT_START};
+use crate::domain::search::{SearchHit, SearchQuery, HIT_END, HIT_START};
 
 #[derive(sqlx::FromRow)]
 struct HitRow {
@@ -40,8 +40,21 @@ fn matched(snippet: String) -> Option<String> {
     snippet.contains(HIT_START).then_some(snippet)
 }
 
+/// The PostgreSQL text-search query requiring every word: `plainto_tsquery`
+/// reads no query syntax, so the words go in as they are.
+const PG_EVERY_WORD: &str = "plainto_tsquery('english', ";
+
+/// The same words as [`match_expression`], for `plainto_tsquery`.
+pub fn plain_words(query: &SearchQuery) -> String {
+    query.words().join(" ")
+}
+
 /// A page of the incidents `visible` lets the caller see that hold every word,
 /// best match first (then newest), and how many match in all.
+///
+/// SQLite: FTS5's `MATCH`, `bm25()` and `snippet()`. PostgreSQL: the
+/// `document` tsvector (migration `postgres/0011`), `@@`, `ts_rank()` and
+/// `ts_headline()` with the same hit markers.
 pub async fn search(
     conn: &mut Conn,
     query: &SearchQuery,
@@ -49,31 +62,58 @@ pub async fn search(
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<SearchHit>, i64)> {
-    let expression = match_expression(query);
-    let from = " FROM incident_search JOIN incidents i ON i.id = incident_search.rowid WHERE incident_search MATCH ";
-    let mut count = QueryBuilder::new(format!("SELECT COUNT(*){from}"));
-    count.push_bind(expression.clone());
+    let postgres = Engine::of(conn) == Engine::Postgres;
+    let (from, words) = if postgres {
+        (
+            format!(
+                " FROM incident_search JOIN incidents i ON i.id = incident_search.rowid \
+                 CROSS JOIN (SELECT {PG_EVERY_WORD}$1) AS query) AS q WHERE incident_search.document @@ q.query"
+            ),
+            plain_words(query),
+        )
+    } else {
+        (
+            " FROM incident_search JOIN incidents i ON i.id = incident_search.rowid WHERE incident_search MATCH $1"
+                .to_owned(),
+            match_expression(query),
+        )
+    };
+    // `$1` is written into `from`: the first value bound is the words.
+    let mut count = Sql::new(format!("SELECT COUNT(*){from}"));
+    count.bind_only(words.clone());
     push_visibility(&mut count, "i.", visible);
     let (total,): (i64,) = count.build_query_as().fetch_one(&mut *conn).await?;
 
     let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("i.{}", c.trim())).collect();
     let snippet = |column: u8, name: &str| {
-        format!("snippet(incident_search, {column}, char(57344), char(57345), '…', 12) AS {name}")
+        if postgres {
+            let field = ["title", "notes", "resolution"][usize::from(column)];
+            format!(
+                "ts_headline('english', incident_search.{field}, q.query, \
+                 'StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=12, MinWords=11') AS {name}"
+            )
+        } else {
+            format!("snippet(incident_search, {column}, char(57344), char(57345), '…', 12) AS {name}")
+        }
     };
-    let mut q = QueryBuilder::new(format!(
+    let mut q = Sql::new(format!(
         "SELECT {}, {}, {}, {}{from}",
         columns.join(", "),
         snippet(0, "title_hit"),
         snippet(1, "notes_hit"),
         snippet(2, "resolution_hit"),
     ));
-    q.push_bind(expression);
+    q.bind_only(words);
     push_visibility(&mut q, "i.", visible);
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
-    q.push(" ORDER BY bm25(incident_search), i.id DESC LIMIT ")
-        .push_bind(i64::from(page_size))
-        .push(" OFFSET ")
-        .push_bind(offset);
+    q.push(if postgres {
+        " ORDER BY ts_rank(incident_search.document, q.query) DESC, i.id DESC LIMIT "
+    } else {
+        " ORDER BY bm25(incident_search), i.id DESC LIMIT "
+    })
+    .push_bind(i64::from(page_size))
+    .push(" OFFSET ")
+    .push_bind(offset);
     let rows: Vec<HitRow> = q.build_query_as().fetch_all(conn).await?;
     let hits = rows
         .into_iter()
@@ -126,10 +166,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_migrations_index_the_incidents_logged_before_them_and_keep_the_index_in_step() {
-        use sqlx::{Connection, SqliteConnection};
+        use sqlx::{AnyConnection, Connection};
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
-        let mut conn = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(&url).await.unwrap();
         let migrator = sqlx::migrate!("./migrations");
         // The schema as it was before search, with a day's incidents in it.
         for m in migrator.iter().filter(|m| m.version < 11) {

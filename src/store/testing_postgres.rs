@@ -29,6 +29,9 @@ const CLUSTER_USER: &str = "postgres";
 /// One test's PostgreSQL: a schema of its own on a server.
 pub struct TestPostgres {
     options: PgConnectOptions,
+    /// The server's URL, no schema chosen.
+    #[allow(dead_code)] // read by the e2e crate's PostgreSQL run only
+    server: String,
     schema: String,
     /// The server's URL with the schema first on the search path.
     url: String,
@@ -86,6 +89,7 @@ impl TestPostgres {
         Some(Self {
             options: server.options([("search_path", schema.as_str())]),
             url: format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+            server: url,
             schema,
             _cluster: cluster,
         })
@@ -101,6 +105,13 @@ impl TestPostgres {
     /// print it only through `redact_url`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The server's URL with no schema chosen, for a process that makes
+    /// schemas of its own there (holds the password, if any).
+    #[allow(dead_code)] // the e2e crate's PostgreSQL run only
+    pub fn server_url(&self) -> &str {
+        &self.server
     }
 
     /// The schema the connections create their tables in.

@@ -44,7 +44,7 @@ pub async fn schedule(
 /// Schedules (or moves) several timers of `kind` in one statement per 100.
 pub async fn schedule_many(conn: &mut Conn, kind: &str, timers: &[NewTimer]) -> Result<()> {
     for chunk in timers.chunks(100) {
-        let mut upsert = sqlx::QueryBuilder::new("INSERT INTO timers (kind, key, subject, due_at, payload) ");
+        let mut upsert = super::Sql::new("INSERT INTO timers (kind, key, subject, due_at, payload) ");
         upsert.push_values(chunk, |mut row, t| {
             row.push_bind(kind)
                 .push_bind(t.key.as_str())

@@ -31,7 +31,7 @@ async fn text(db: &TestDb, sql: &str) -> String {
 /// The ballots of a change as (voter, choice), by voter.
 async fn ballots(db: &TestDb, change: i64) -> Vec<(u64, String)> {
     let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT voter, choice FROM cab_ballots WHERE change_id = ? ORDER BY voter")
+        sqlx::query_as("SELECT voter, choice FROM cab_ballots WHERE change_id = $1 ORDER BY voter")
             .bind(change)
             .fetch_all(&mut db.conn().await)
             .await

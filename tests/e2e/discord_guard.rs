@@ -277,7 +277,7 @@ async fn bots_and_webhooks_never_act_and_an_allowed_bot_only_logs_incidents() {
     assert_eq!(
         texts(
             &db,
-            "SELECT state || ' ' || reporter || ' ' || COALESCE(assignee, '-') FROM incidents"
+            "SELECT state || ' ' || reporter || ' ' || COALESCE(CAST(assignee AS TEXT), '-') FROM incidents"
         )
         .await,
         [format!("new {alerts} -")]

@@ -362,8 +362,8 @@ impl Matrix {
     async fn fingerprint(&self, id: i64) -> String {
         let mut conn = self.desk.store().read().await.expect("read");
         let (row,): (String,) = sqlx::query_as(
-            "SELECT state || '|' || COALESCE(assignee, '-') || '|' || COALESCE(resolution, '-') || '|' || updated_at
-               FROM incidents WHERE id = ?",
+            "SELECT state || '|' || COALESCE(CAST(assignee AS TEXT), '-') || '|' || COALESCE(resolution, '-') || '|' || updated_at
+               FROM incidents WHERE id = $1",
         )
         .bind(id)
         .fetch_one(&mut *conn)

@@ -291,9 +291,7 @@ async fn a_disk_that_fills_mid_run_loses_no_acknowledged_incident_and_the_desk_r
         return;
     };
     let logs = tempfile::tempdir().expect("log dir");
-    let db = TestDb {
-        dir: tempfile::tempdir_in(disk.path()).expect("db dir on the tmpfs"),
-    };
+    let db = TestDb::sqlite_in(tempfile::tempdir_in(disk.path()).expect("db dir on the tmpfs"));
     // Migrated beforehand, so the bot starts with an empty write-ahead log: the
     // space the migrations' log frames took would otherwise be reused while
     // the disk is full, and decide whether any command is refused.

@@ -5,36 +5,88 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, SqliteConnection};
+use sqlx::{AnyConnection, Connection};
 
-/// A temp dir holding one test's database.
+use crate::pg::TestPostgres;
+
+/// The variable that runs the tests' desks on PostgreSQL: `postgres` puts
+/// every [`TestDb`] in a schema of its own there (on the server of
+/// `OPSDESK_TEST_POSTGRES_URL`, else a throwaway cluster per database).
+pub const ENGINE_VARIABLE: &str = "OPSDESK_TEST_ENGINE";
+
+/// One test's database: an SQLite file in a temp dir, or, under
+/// `OPSDESK_TEST_ENGINE=postgres`, a fresh PostgreSQL schema (the temp dir
+/// stays for the files a test writes beside it).
 pub struct TestDb {
     pub dir: tempfile::TempDir,
+    postgres: Option<TestPostgres>,
+}
+
+/// Runs `work` to completion on a runtime of its own, on a thread of its own
+/// (so it may be called inside or outside a test's runtime).
+fn blocking<T: Send>(work: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(work)
+        })
+        .join()
+        .expect("the database set-up thread")
+    })
 }
 
 impl TestDb {
     pub fn new() -> Self {
+        let postgres = match std::env::var(ENGINE_VARIABLE).as_deref() {
+            Ok("postgres") => Some(blocking(TestPostgres::start("e2e")).unwrap_or_else(|| {
+                panic!("{ENGINE_VARIABLE}=postgres, but no PostgreSQL could be started or reached")
+            })),
+            _ => None,
+        };
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            postgres,
         }
     }
 
+    /// An SQLite file in `dir`, whatever the engine variable says (the
+    /// storage-fault proofs fill the disk under SQLite's file).
+    pub fn sqlite_in(dir: tempfile::TempDir) -> Self {
+        Self { dir, postgres: None }
+    }
+
+    /// True when this database is a PostgreSQL schema.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// The SQLite file (tests of the file itself run on SQLite only).
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("opsdesk.db")
     }
 
     pub fn url(&self) -> String {
-        format!("sqlite://{}", self.path().display())
+        match &self.postgres {
+            Some(pg) => pg.url().to_owned(),
+            None => format!("sqlite://{}", self.path().display()),
+        }
     }
 
-    /// A connection for assertions on what the binary wrote.
-    pub async fn conn(&self) -> SqliteConnection {
-        SqliteConnectOptions::new()
-            .filename(self.path())
-            .connect()
-            .await
-            .expect("open test db")
+    /// A connection for assertions on what the binary wrote, on either engine.
+    pub async fn conn(&self) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        AnyConnection::connect(&self.url()).await.expect("open test db")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(pg) = self.postgres.take() {
+            blocking(pg.finish());
+        }
     }
 }
 
