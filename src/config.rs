@@ -67,6 +67,8 @@ struct RawConfig {
     #[serde(default)]
     shutdown: RawShutdown,
     #[serde(default)]
+    ha: RawHa,
+    #[serde(default)]
     reports: RawReports,
     #[serde(default)]
     problem: RawProblem,
@@ -193,6 +195,12 @@ struct RawAlertRoute {
 #[serde(deny_unknown_fields)]
 struct RawShutdown {
     grace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHa {
+    takeover_within: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -703,6 +711,9 @@ pub struct OpsSettings {
     pub listen: Option<std::net::SocketAddr>,
     /// How long a signalled shutdown may take before the process exits anyway, non-zero.
     pub shutdown_grace: std::time::Duration,
+    /// On PostgreSQL, how soon a standby takes over once the active's session
+    /// is gone (`ha.takeover_within`, 2 s to 10 min, default 15 s).
+    pub takeover_within: std::time::Duration,
 }
 
 /// The role every fallback routes to: the single point of contact.
@@ -773,7 +784,7 @@ impl Policy {
         let escalation = check_escalation(raw.escalation, &role_known)?;
         let sla = check_sla(raw.sla)?;
         let discord = check_discord(raw.discord)?;
-        let (outbox, ops) = check_ops(&raw.outbox, &raw.http, &raw.shutdown)?;
+        let (outbox, ops) = check_ops(&raw.outbox, &raw.http, &raw.shutdown, &raw.ha)?;
         for (i, r) in raw.reports.roles.iter().enumerate() {
             role_known(r, format!("reports.roles[{i}]"))?;
         }
@@ -1179,11 +1190,12 @@ fn check_escalation(
     })
 }
 
-/// Checks `[outbox]`, `[http]` and `[shutdown]`: positive durations and a socket address.
+/// Checks `[outbox]`, `[http]`, `[shutdown]` and `[ha]`: positive durations and a socket address.
 fn check_ops(
     outbox: &RawOutbox,
     http: &RawHttp,
     shutdown: &RawShutdown,
+    ha: &RawHa,
 ) -> Result<(OutboxSettings, OpsSettings), ConfigError> {
     let positive = |field: &str, text: Option<&str>, default: &str| -> Result<TimeDelta, ConfigError> {
         let text = text.unwrap_or(default);
@@ -1196,6 +1208,12 @@ fn check_ops(
     let give_up_after = positive("outbox.give_up_after", outbox.give_up_after.as_deref(), "24h")?;
     let stuck_after = positive("outbox.stuck_after", outbox.stuck_after.as_deref(), "10m")?;
     let grace = positive("shutdown.grace", shutdown.grace.as_deref(), "10s")?;
+    let takeover = positive("ha.takeover_within", ha.takeover_within.as_deref(), "15s")?;
+    // Below 2 s the lock session's keepalives would misread a busy network as
+    // a dead process; above 10 min a desk is down too long to call it a takeover.
+    if takeover < TimeDelta::seconds(2) || takeover > TimeDelta::minutes(10) {
+        return Err(invalid("ha.takeover_within: must be between 2s and 10m".to_owned()));
+    }
     let listen = match http.listen.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(addr) => Some(addr.parse::<std::net::SocketAddr>().map_err(|_| {
@@ -1212,6 +1230,7 @@ fn check_ops(
         OpsSettings {
             listen,
             shutdown_grace: grace.to_std().unwrap_or(std::time::Duration::from_secs(10)),
+            takeover_within: takeover.to_std().unwrap_or(std::time::Duration::from_secs(15)),
         },
     ))
 }
@@ -1647,7 +1666,7 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
 }
 
 /// Top-level keys the embedded defaults may leave out.
-const OPTIONAL_TOP_LEVEL: [&str; 5] = ["database_durability", "discord", "outbox", "http", "shutdown"];
+const OPTIONAL_TOP_LEVEL: [&str; 6] = ["database_durability", "discord", "outbox", "http", "shutdown", "ha"];
 
 /// Sets `path` in `table`, creating tables on the way; a non-table in the way
 /// is replaced, so the check that follows names the key.
@@ -1720,6 +1739,16 @@ mod tests {
                 "services.wiki.tiers: needs at least one support role",
             ),
             ("unknown key", "[limits]\ntitle_maxx = 3", "title_maxx"),
+            (
+                "takeover too quick",
+                "[ha]\ntakeover_within = \"1s\"",
+                "ha.takeover_within: must be between 2s and 10m",
+            ),
+            (
+                "takeover not a duration",
+                "[ha]\ntakeover_within = \"soon\"",
+                "ha.takeover_within:",
+            ),
             (
                 "bad survey timeout",
                 "[incident]\nsurvey_timeout = \"soon\"",

@@ -59,6 +59,7 @@ pub mod clocks;
 pub mod copy;
 pub mod escalations;
 pub mod events;
+pub mod ha;
 mod health;
 pub mod incidents;
 pub mod links;

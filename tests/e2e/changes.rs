@@ -527,7 +527,9 @@ async fn windows_drive_changes_across_a_restart_and_an_emergency_change_closes_o
         "{}",
         prompts[0]
     );
-    let end = (Utc::now() + TimeDelta::hours(3)).format("%H:%M UTC").to_string();
+    // The end as typed in w1 (`<from>-<to>`), not the clock read again: a slow
+    // machine may have crossed a minute since.
+    let end = format!("{} UTC", &w1[w1.len() - 5..]);
     assert!(
         out.contains(&format!("🔧 Email: planned maintenance CHG-1 until {end}")),
         "{out}"
