@@ -1,12 +1,14 @@
 //! The operator's HTTP listener (`http.listen`, off by default): `/healthz`
 //! (the process answers), `/readyz` (the database takes writes, the gateway is
-//! connected, the outbox is not stuck; 503 naming what is not) and `/metrics`
+//! connected, the outbox is not stuck; 503 naming what is not, and naming the
+//! active while this process is a PostgreSQL standby) and `/metrics`
 //! (the Prometheus text format), and the monitoring webhooks enabled in
 //! `alerts.hooks`: `POST /hooks/alertmanager`, `/hooks/grafana` and
 //! `/hooks/alert`. A hook answers 401 without the bearer token
 //! (`OPSDESK_HOOK_TOKEN`, compared in constant time), 413 past
 //! `alerts.body_limit_kb`, 400 naming the field of a malformed body, 503
-//! when the desk could not store it (the sender retries) and 200 only after
+//! when the desk could not store it or this process is a standby (the
+//! sender retries) and 200 only after
 //! the delivery is committed. Unknown paths get 404 and other methods 405;
 //! only the hooks change data, through the desk. It must not import sqlx or
 //! serenity.
@@ -26,7 +28,7 @@ use chrono::TimeDelta;
 use crate::desk::{Clock, Desk, Outcome};
 use crate::domain::alert::{self, Hook};
 use crate::store::{self, Store};
-use crate::telemetry::metrics;
+use crate::telemetry::{metrics, Standing};
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -155,6 +157,15 @@ async fn receive(
         )
             .into_response();
     }
+    if let Standing::Standby { active } = m.standing() {
+        // One process writes the desk; the sender retries, and reaches the
+        // active through whatever routes to it (or this one once it takes over).
+        m.alert_rejected(hook.as_str(), "standby");
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not stored: this opsdesk is a standby ({active} is active); send it again\n"),
+        );
+    }
     let body = match body {
         Ok(b) => b,
         Err(e) => {
@@ -222,6 +233,13 @@ async fn healthz() -> Response {
 /// The reasons the desk is not ready, empty when it is.
 async fn not_ready(ops: &Ops) -> Vec<String> {
     let mut why = Vec::new();
+    if let Standing::Standby { active } = metrics().standing() {
+        // Nothing else is this process's to report: it runs nothing yet.
+        why.push(format!(
+            "standby: {active} holds the desk's lock; this process takes over when its session ends"
+        ));
+        return why;
+    }
     if let Err(fault) = ops.inner.store.writable() {
         why.push(format!("database not writable: {}", fault.as_str()));
     }
@@ -247,7 +265,11 @@ async fn not_ready(ops: &Ops) -> Vec<String> {
 async fn readyz(State(ops): State<Ops>) -> Response {
     let why = not_ready(&ops).await;
     if why.is_empty() {
-        text(StatusCode::OK, "ready\n".into())
+        let body = match metrics().standing() {
+            Standing::Active => "ready: active (this process holds the desk's lock)\n",
+            _ => "ready\n",
+        };
+        text(StatusCode::OK, body.into())
     } else {
         text(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -28,8 +28,9 @@ use tokio::sync::watch;
 use opsdesk::config::Policy;
 use opsdesk::desk::{Clock, Desk};
 use opsdesk::store::ops::{ExportKind, Snapshot};
-use opsdesk::store::{redact_url, Store};
-use opsdesk::telemetry::{self, LogFormat};
+use opsdesk::store::ha::{Claim, Lease};
+use opsdesk::store::{redact_url, Engine, Store};
+use opsdesk::telemetry::{self, LogFormat, Standing};
 
 /// EX_CONFIG (sysexits.h): the configuration or the token is wrong; restarting will not help.
 const EX_CONFIG: u8 = 78;
@@ -49,7 +50,7 @@ struct Cli {
     /// A TOML file merged over config/default.toml.
     #[arg(long, global = true, env = "OPSDESK_CONFIG")]
     config: Option<PathBuf>,
-    /// The SQLite database (created if missing).
+    /// The database: an SQLite file (created if missing) or a postgres:// URL.
     #[arg(long, global = true, env = "OPSDESK_DATABASE_URL")]
     database: Option<String>,
     #[command(subcommand)]
@@ -549,9 +550,26 @@ async fn run_discord(policy: Policy, database: &str, token: String) -> Outcome {
         gateway = settings.gateway_url.as_deref().unwrap_or("Discord"),
         "starting opsdesk on Discord"
     );
+    let takeover = policy.ops.takeover_within;
     let desk = Desk::new(store.clone(), policy, Clock::system());
+    // The listener answers a standby's /readyz too (503, naming the active).
     let http = start_http(&desk, signal.clone()).await?;
     telemetry::metrics().expect_gateway();
+    let mut lease = match store.engine() {
+        Engine::Postgres => match lead(database, takeover, signal.clone()).await? {
+            Some(lease) => Some(lease),
+            None => {
+                // Stopped while a standby: it ran nothing.
+                if let Some(http) = http {
+                    http.abort();
+                }
+                store.close().await;
+                tracing::info!("stopped");
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+        Engine::Sqlite => None,
+    };
     let shutdown = {
         let signal = signal.clone();
         async move {
@@ -574,11 +592,23 @@ async fn run_discord(policy: Policy, database: &str, token: String) -> Outcome {
         name = async { let name = signalled(signal.clone()).await; tokio::time::sleep(grace).await; name } => {
             return abandon(&store, name, grace).await;
         }
+        reason = async { match lease.as_mut() { Some(l) => l.lost().await, None => std::future::pending().await } } => {
+            // A standby may hold the lock by now: stop at once, finishing nothing.
+            tracing::error!(
+                reason = %reason,
+                "lost the desk's lock: stopping at once so that only the standby runs the desk \
+                 (what committed stays; what is queued is the new active's to deliver)"
+            );
+            return Err(Fail::Transient(anyhow::anyhow!("lost the desk's lock on PostgreSQL: {reason}")));
+        }
     };
     if let Some(http) = http {
         http.abort();
     }
     finish(&store).await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
     match result {
         Ok(()) => {
             tracing::info!("stopped");
@@ -595,6 +625,51 @@ async fn run_discord(policy: Policy, database: &str, token: String) -> Outcome {
         Err(e) => {
             eprintln!("opsdesk run: {e}");
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// On PostgreSQL: takes the desk's lock, or waits for it as a standby until
+/// the active's session ends. `None` when a signal came first.
+async fn lead(
+    database: &str,
+    takeover: Duration,
+    signal: watch::Receiver<Option<&'static str>>,
+) -> Result<Option<Lease>, Fail> {
+    let m = telemetry::metrics();
+    let claim = Lease::claim(database, takeover)
+        .await
+        .with_context(|| format!("cannot ask {} for the desk's lock", redact_url(database)))
+        .map_err(Fail::Transient)?;
+    let standby = match claim {
+        Claim::Active(lease) => {
+            m.stand(Standing::Active);
+            tracing::info!("active: this process holds the desk's lock and runs the desk");
+            return Ok(Some(lease));
+        }
+        Claim::Standby(standby) => standby,
+    };
+    let active = standby
+        .active()
+        .map_or_else(|| "another opsdesk".to_owned(), ToString::to_string);
+    m.stand(Standing::Standby { active: active.clone() });
+    tracing::info!(
+        active = %active,
+        takeover_within_s = takeover.as_secs(),
+        "standby: another process runs the desk; this one takes over when that process's database session ends"
+    );
+    tokio::select! {
+        lease = standby.wait() => {
+            let lease = lease
+                .context("lost the database while waiting as a standby")
+                .map_err(Fail::Transient)?;
+            m.stand(Standing::Active);
+            tracing::warn!(was_active = %active, "taking over: the active's session ended; this process now runs the desk");
+            Ok(Some(lease))
+        }
+        name = signalled(signal) => {
+            tracing::info!(signal = name, "shutting down a standby");
+            Ok(None)
         }
     }
 }
@@ -653,6 +728,11 @@ async fn status(database: &str, policy: &Policy) -> Outcome {
     let bytes = q::database_bytes(&mut conn).await?;
     drop(conn);
     snap.close().await;
+    // On PostgreSQL: which process holds the desk's lock, and who waits for it.
+    let lock = match Engine::of_url(database) {
+        Some(Engine::Postgres) => Some(opsdesk::store::ha::holders(database).await?),
+        _ => None,
+    };
     let mut out = String::new();
     out.push_str(&format!("database   {} ({} KiB)\n", redact_url(database), bytes / 1024));
     out.push_str(&format!(
@@ -693,6 +773,15 @@ async fn status(database: &str, policy: &Policy) -> Outcome {
     ));
     for (kind, subject, due) in &timers {
         out.push_str(&format!("  {kind} {subject} {}\n", ago(now, *due)));
+    }
+    if let Some(holders) = &lock {
+        match holders.iter().find(|h| h.active) {
+            Some(h) => out.push_str(&format!("desk       active: {h}, connected {}\n", ago(now, h.since))),
+            None => out.push_str("desk       no opsdesk run holds the desk's lock: nothing runs the desk\n"),
+        }
+        for h in holders.iter().filter(|h| !h.active) {
+            out.push_str(&format!("  standby: {h}, waiting since {}\n", ago(now, h.since)));
+        }
     }
     out.push_str(&format!(
         "inbound    {}\n",

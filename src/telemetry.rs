@@ -76,6 +76,9 @@ pub struct Metrics {
     alerts_received: Family<Labels, Counter>,
     alerts_deduplicated: Family<Labels, Counter>,
     alerts_rejected: Family<Labels, Counter>,
+    /// 1 while this process runs the desk, 0 while it waits as a standby.
+    active: Gauge,
+    standing: std::sync::Mutex<Standing>,
     gateway_connected: AtomicBool,
     gateway_used: AtomicBool,
     ever_connected: AtomicBool,
@@ -94,6 +97,17 @@ impl Drop for InFlight {
             self.0.idle.notify_waiters();
         }
     }
+}
+
+/// Whether this process runs the desk (issue 21's standby).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// The only process there can be (SQLite, the console).
+    Alone,
+    /// It holds the desk's lock on PostgreSQL.
+    Active,
+    /// It waits for the lock; `active` names the process holding it.
+    Standby { active: String },
 }
 
 /// The process-wide metrics.
@@ -177,10 +191,19 @@ impl Metrics {
         let alerts_rejected = Family::<Labels, Counter>::default();
         registry.register(
             "opsdesk_alerts_rejected",
-            "Hook deliveries refused, by hook and reason (unauthorized, malformed, too_large, refused, unsaved)",
+            "Hook deliveries refused, by hook and reason (unauthorized, malformed, too_large, refused, unsaved, standby)",
             alerts_rejected.clone(),
         );
+        let active = Gauge::default();
+        active.set(1);
+        registry.register(
+            "opsdesk_active",
+            "1 while this process runs the desk (the only one, or the active on PostgreSQL), 0 while it waits as a standby",
+            active.clone(),
+        );
         Self {
+            active,
+            standing: std::sync::Mutex::new(Standing::Alone),
             registry,
             commands,
             alerts_received,
@@ -289,6 +312,20 @@ impl Metrics {
         self.gateway_used
             .load(Ordering::Relaxed)
             .then(|| self.gateway_connected.load(Ordering::Relaxed))
+    }
+
+    /// Notes whether this process runs the desk or waits for another's lock.
+    pub fn stand(&self, standing: Standing) {
+        self.active.set(i64::from(!matches!(standing, Standing::Standby { .. })));
+        *self.standing.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = standing;
+    }
+
+    /// Whether this process runs the desk, for `/readyz`.
+    pub fn standing(&self) -> Standing {
+        self.standing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Notes that this process serves a gateway (not yet connected).

@@ -13,6 +13,7 @@ mod discord_escalation;
 mod discord_guard;
 mod discord_outage;
 mod fake_discord;
+mod ha;
 mod history;
 mod ops;
 mod outage;

@@ -18,7 +18,7 @@ use crate::fake_discord::{CallMatcher, FakeDiscord, Fault, GuildSpec};
 use crate::util::{opsdesk, scalar, TestDb};
 
 /// The binary connected to `fake`, its stderr in `log`.
-fn run_binary(fake: &FakeDiscord, db: &TestDb, log: &Path, extra: &[(&str, &str)]) -> tokio::process::Child {
+pub(crate) fn run_binary(fake: &FakeDiscord, db: &TestDb, log: &Path, extra: &[(&str, &str)]) -> tokio::process::Child {
     let mut cmd = tokio::process::Command::from(opsdesk());
     cmd.args(["--database", &db.url(), "run"])
         .env("DISCORD_TOKEN", &fake.spec().token)
@@ -35,7 +35,7 @@ fn run_binary(fake: &FakeDiscord, db: &TestDb, log: &Path, extra: &[(&str, &str)
     cmd.spawn().expect("spawn opsdesk run")
 }
 
-fn signal(child: &tokio::process::Child, name: &str) {
+pub(crate) fn signal(child: &tokio::process::Child, name: &str) {
     let pid = child.id().expect("running").to_string();
     let ok = std::process::Command::new("kill")
         .args([&format!("-{name}"), &pid])
@@ -44,7 +44,7 @@ fn signal(child: &tokio::process::Child, name: &str) {
     assert!(ok.success());
 }
 
-async fn exit_code(child: &mut tokio::process::Child) -> Option<i32> {
+pub(crate) async fn exit_code(child: &mut tokio::process::Child) -> Option<i32> {
     tokio::time::timeout(WAIT, child.wait())
         .await
         .expect("opsdesk exits in time")
@@ -57,7 +57,7 @@ fn wal(db: &TestDb) -> std::path::PathBuf {
 }
 
 /// Declares an outage for email through the desk, before the bot connects.
-async fn declare_offline(fake: &FakeDiscord, db: &TestDb) {
+pub(crate) async fn declare_offline(fake: &FakeDiscord, db: &TestDb) {
     let desk = bot::offline_desk(fake, db).await;
     let alice = fake.spec().user_id("alice");
     let inbound = Inbound {
@@ -253,7 +253,7 @@ async fn a_card_refused_403_is_blocked_the_reporter_is_told_by_dm_and_the_card_p
 }
 
 /// A free port on loopback (bound, then released for the binary).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -58,6 +58,15 @@ impl TestDb {
         Self { dir, postgres: None }
     }
 
+    /// A fresh schema on `pg`, whatever the engine variable says (the
+    /// standby's tests need PostgreSQL's locks).
+    pub fn on_postgres(pg: TestPostgres) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            postgres: Some(pg),
+        }
+    }
+
     /// True when this database is a PostgreSQL schema.
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
