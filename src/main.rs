@@ -11,6 +11,9 @@
 //! transient failure (worth a restart), 2 a usage error, 78 (EX_CONFIG) a
 //! configuration error, a token Discord rejects, or a copy refused (a
 //! non-empty target, a source not at this schema): a restart cannot help.
+//!
+//! On PostgreSQL `run` first takes the desk's lock ([`opsdesk::store::ha`]) or
+//! waits for it as a standby, and exits 1 at once if it loses it.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,8 +30,8 @@ use tokio::sync::watch;
 
 use opsdesk::config::Policy;
 use opsdesk::desk::{Clock, Desk};
-use opsdesk::store::ops::{ExportKind, Snapshot};
 use opsdesk::store::ha::{Claim, Lease};
+use opsdesk::store::ops::{ExportKind, Snapshot};
 use opsdesk::store::{redact_url, Engine, Store};
 use opsdesk::telemetry::{self, LogFormat, Standing};
 

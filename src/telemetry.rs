@@ -316,7 +316,8 @@ impl Metrics {
 
     /// Notes whether this process runs the desk or waits for another's lock.
     pub fn stand(&self, standing: Standing) {
-        self.active.set(i64::from(!matches!(standing, Standing::Standby { .. })));
+        self.active
+            .set(i64::from(!matches!(standing, Standing::Standby { .. })));
         *self.standing.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = standing;
     }
 

@@ -142,7 +142,8 @@ impl Lease {
     pub async fn lost(&mut self) -> String {
         loop {
             tokio::time::sleep(self.check_every).await;
-            let sql = format!("SELECT COUNT(*) FROM pg_locks l WHERE {THE_LOCK} AND l.pid = pg_backend_pid() AND l.granted");
+            let sql =
+                format!("SELECT COUNT(*) FROM pg_locks l WHERE {THE_LOCK} AND l.pid = pg_backend_pid() AND l.granted");
             let held = sqlx::query_scalar::<_, i64>(&sql)
                 .bind(i64::from(LOCK_CLASS))
                 .fetch_one(&mut self.conn);
@@ -190,6 +191,10 @@ impl Standby {
     }
 }
 
+/// A `pg_locks` row of the desk's lock: application name, client address,
+/// session start, granted.
+type LockRow = (Option<String>, Option<String>, Option<DateTime<Utc>>, bool);
+
 /// Who holds and who waits for the desk's lock, the active first.
 async fn holders_on(conn: &mut PgConnection) -> Result<Vec<Holder>> {
     let sql = format!(
@@ -198,14 +203,13 @@ async fn holders_on(conn: &mut PgConnection) -> Result<Vec<Holder>> {
           WHERE {THE_LOCK}
           ORDER BY l.granted DESC, a.backend_start"
     );
-    let rows: Vec<(Option<String>, Option<String>, Option<DateTime<Utc>>, bool)> = sqlx::query_as(&sql)
-        .bind(i64::from(LOCK_CLASS))
-    .fetch_all(conn)
-    .await?;
+    let rows: Vec<LockRow> = sqlx::query_as(&sql).bind(i64::from(LOCK_CLASS)).fetch_all(conn).await?;
     Ok(rows
         .into_iter()
         .map(|(name, addr, since, active)| Holder {
-            name: name.filter(|n| !n.is_empty()).unwrap_or_else(|| "an unnamed session".to_owned()),
+            name: name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "an unnamed session".to_owned()),
             addr,
             since: since.unwrap_or_else(Utc::now),
             active,
@@ -259,8 +263,13 @@ mod tests {
         assert_eq!(listed.iter().map(|h| h.active).collect::<Vec<_>>(), [true, false]);
         assert_eq!(listed[0], active);
         // While it holds the lock the active keeps it.
-        assert!(tokio::time::timeout(Duration::from_secs(1), first.lost()).await.is_err());
-        assert!(!waiting.is_finished(), "the standby waits while the active's session lives");
+        assert!(tokio::time::timeout(Duration::from_secs(1), first.lost())
+            .await
+            .is_err());
+        assert!(
+            !waiting.is_finished(),
+            "the standby waits while the active's session lives"
+        );
 
         // The server ends the active's session, as it does a dead peer's.
         let mut admin = pg.connect().await;
@@ -284,9 +293,15 @@ mod tests {
         let listed = holders(pg.url()).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(listed[0].active);
-        assert!(listed[0].since > active.since, "the standby's (later) session holds it now");
+        assert!(
+            listed[0].since > active.since,
+            "the standby's (later) session holds it now"
+        );
         lease.release().await;
-        assert!(holders(pg.url()).await.unwrap().is_empty(), "a released lock is nobody's");
+        assert!(
+            holders(pg.url()).await.unwrap().is_empty(),
+            "a released lock is nobody's"
+        );
         admin.close().await.ok();
         pg.finish().await;
     }

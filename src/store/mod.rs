@@ -45,6 +45,9 @@
 //!   PostgreSQL's every letter; ordering follows the database collation on
 //!   PostgreSQL (`timers.key` is `COLLATE "C"` there for the prefix range).
 //! - Tests: `pragma_*` functions, `sqlite_master`, `EXPLAIN QUERY PLAN`.
+//! - PostgreSQL only: [`ha`], the desk's advisory lock on a native session
+//!   of its own (who is active, who waits as a standby); SQLite's file has
+//!   one process.
 //! - [`copy`] (`opsdesk copy`) reads SQLite's catalogue (`sqlite_master`,
 //!   `pragma_table_info`, `pragma_foreign_key_list`, FTS5 `rowid`s) and
 //!   writes PostgreSQL's (`information_schema`, `setval` on identity

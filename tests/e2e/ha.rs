@@ -107,9 +107,13 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
         &log(&db, "a"),
         &[paced, ("OPSDESK_HTTP__LISTEN", &listen_a)],
     );
-    fake.wait_for_gateway("the first process's session", |s| s.identifies == 1 && s.connected, WAIT)
-        .await
-        .expect("the first process runs the desk");
+    fake.wait_for_gateway(
+        "the first process's session",
+        |s| s.identifies == 1 && s.connected,
+        WAIT,
+    )
+    .await
+    .expect("the first process runs the desk");
     let (_, ready) = readyz_until(port_a, "the active is ready", |code, _| code == 200).await;
     assert_eq!(ready, "ready: active (this process holds the desk's lock)\n");
 
@@ -131,9 +135,9 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
     );
     let told = status(&db);
     assert!(
-        told.contains(&format!("desk       active: opsdesk run on "))
+        told.contains("desk       active: opsdesk run on ")
             && told.contains(&format!(", pid {}", a.id().unwrap()))
-            && told.contains(&format!("  standby: opsdesk run on "))
+            && told.contains("  standby: opsdesk run on ")
             && told.contains(&format!(", pid {}", b.id().unwrap())),
         "{told}"
     );
@@ -168,7 +172,10 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
             "!resolve INC-1 new toner",
         )
         .await;
-        assert!(resolved.contains("INC-1") && resolved.contains("resolved"), "{resolved}");
+        assert!(
+            resolved.contains("INC-1") && resolved.contains("resolved"),
+            "{resolved}"
+        );
         desk.store().close().await;
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -205,7 +212,11 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
     for &user in &subscribers {
         let got = dms(&fake, user);
         assert_eq!(got.len(), 1, "user {user} got {got:?}");
-        assert!(got[0].starts_with("🔴 OUT-1 · Email · major outage: Mail is down\n"), "{}", got[0]);
+        assert!(
+            got[0].starts_with("🔴 OUT-1 · Email · major outage: Mail is down\n"),
+            "{}",
+            got[0]
+        );
     }
     assert_eq!(
         fake.bot_messages(spec.channel_id("status")).len(),
@@ -264,9 +275,13 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
         "measured: the active whose lock session ended stopped {:.2} s later",
         fenced.elapsed().as_secs_f64()
     );
-    fake.wait_for_gateway("the third process's session", |s| s.identifies == 3 && s.connected, TAKEOVER)
-        .await
-        .expect("the third process takes over");
+    fake.wait_for_gateway(
+        "the third process's session",
+        |s| s.identifies == 3 && s.connected,
+        TAKEOVER,
+    )
+    .await
+    .expect("the third process takes over");
     let general = spec.channel_id("general");
     let asked = fake.inject_message(general, bob, "!incident VPN drops every hour");
     let answers = || {
