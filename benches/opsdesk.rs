@@ -37,6 +37,15 @@ use sqlx::SqlitePool;
 
 use fake_discord::{Call, FakeDiscord, GuildSpec, InteractionSpec, MemberSpec, RoleSpec};
 
+/// A throwaway PostgreSQL for the columns beside SQLite (issue 21): the
+/// store's own test harness (it reads `super::redact_url`), one cluster per
+/// bench run, a schema per run.
+#[allow(dead_code)]
+#[path = "../src/store/testing_postgres.rs"]
+mod pg;
+use opsdesk::store::redact_url;
+use pg::TestPostgres;
+
 const RUNS: usize = 3;
 
 fn main() {
@@ -52,11 +61,19 @@ fn main() {
         .build()
         .expect("runtime");
     machine();
+    // One cluster for the PostgreSQL columns; none (and a line saying so)
+    // without PostgreSQL's server binaries or OPSDESK_TEST_POSTGRES_URL.
+    let postgres = (want("throughput") || want("latency"))
+        .then(|| rt.block_on(TestPostgres::start("bench")))
+        .flatten();
     if want("throughput") {
-        rt.block_on(throughput());
+        rt.block_on(throughput(postgres.as_ref()));
     }
     if want("latency") {
-        rt.block_on(latency());
+        rt.block_on(latency(postgres.as_ref()));
+    }
+    if let Some(pg) = postgres {
+        rt.block_on(pg.finish());
     }
     if want("storm") {
         rt.block_on(storm());
@@ -171,7 +188,7 @@ fn actor(n: usize) -> Actor {
 /// Incidents per measurement (split between the clients).
 const INCIDENTS: usize = 2_000;
 
-async fn throughput() {
+async fn throughput(postgres: Option<&TestPostgres>) {
     println!("== 1. durable incident creations/s (WAL, synchronous=FULL, transport stubbed: the outbox is written, not sent)");
     let sample = sample_rows().await;
     println!(
@@ -185,11 +202,22 @@ async fn throughput() {
         ("desk, 1 client", vec![]),
         ("desk, 16 clients", vec![]),
     ];
+    if postgres.is_some() {
+        table.push(("desk on PG, 1 client", vec![]));
+        table.push(("desk on PG, 16 clients", vec![]));
+    }
     for _ in 0..RUNS {
         table[0].1.push(raw_rate(&sample, 1).await);
         table[1].1.push(raw_rate(&sample, 16).await);
         table[2].1.push(desk_rate(1).await);
         table[3].1.push(desk_rate(16).await);
+        if let Some(server) = postgres {
+            for (row, clients) in [(4, 1), (5, 16)] {
+                let schema = server.another().await;
+                table[row].1.push(desk_rate_at(schema.url(), clients).await);
+                schema.finish().await;
+            }
+        }
     }
     let m: Vec<f64> = table.iter().map(|(_, v)| median(v.clone())).collect();
     for ((name, v), med) in table.iter().zip(&m) {
@@ -203,6 +231,14 @@ async fn throughput() {
         verdict(m[3] / raw_single >= 0.8)
     );
     println!("   desk 16 clients / raw 16 clients = {:.2}×", m[3] / m[1]);
+    match postgres {
+        Some(_) => println!(
+            "   PostgreSQL (a throwaway local cluster, fsync on, synchronous_commit on): desk 1 client {:.2}× and 16 clients {:.2}× the desk on SQLite",
+            m[4] / m[2],
+            m[5] / m[3]
+        ),
+        None => println!("   PostgreSQL: not measured (no server binaries, no OPSDESK_TEST_POSTGRES_URL)"),
+    }
     println!(
         "   issue's references on this machine size: raw FULL ≈ 5.9k/s (rusqlite), ≈ 2.1k/s (sqlx pool); raw sqlx here = {:.2}× of 2.1k/s\n",
         raw_single / 2_100.0
@@ -338,7 +374,12 @@ fn incident_line(run: usize, client: usize, i: usize) -> Inbound {
 
 async fn desk_rate(clients: usize) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&db_url(&dir, "desk.db")).await.expect("open");
+    desk_rate_at(&db_url(&dir, "desk.db"), clients).await
+}
+
+/// [`desk_rate`] on the database at `url` (a fresh one: it counts every incident).
+async fn desk_rate_at(url: &str, clients: usize) -> f64 {
+    let store = Store::open(url).await.expect("open");
     let desk = Desk::new(store.clone(), Policy::defaults(), Clock::system());
     let per = INCIDENTS / clients;
     let start = Instant::now();
@@ -493,7 +534,7 @@ const RATE: u64 = 20;
 const MESSAGES: usize = 200;
 const WARMUP: usize = 20;
 
-async fn latency() {
+async fn latency(postgres: Option<&TestPostgres>) {
     println!(
         "== 2. end-to-end latency: injected MESSAGE_CREATE → the reply's POST recorded by the fake Discord ({RATE}/s steady, {MESSAGES} messages)"
     );
@@ -518,6 +559,7 @@ async fn latency() {
     let mut floor = Floor::default();
     let mut desk = (vec![], vec![]);
     let mut normal = (vec![], vec![]);
+    let mut on_postgres = (vec![], vec![]);
     for run in 0..RUNS {
         eprintln!("   … run {} of {RUNS}: raw durable commit", run + 1);
         let f = floor_run(&sample).await;
@@ -535,16 +577,24 @@ async fn latency() {
         floor.txn.1.push(ms(f.txn.1));
         floor.commit.0.push(ms(f.commit.0));
         floor.commit.1.push(ms(f.commit.1));
-        let bots = [
+        let schema = match postgres {
+            Some(server) => Some(server.another().await),
+            None => None,
+        };
+        let mut bots = vec![
             (Bot::Echo, &mut echo),
             (Bot::Opsdesk(Durability::Full), &mut desk),
             (Bot::Opsdesk(Durability::Normal), &mut normal),
         ];
+        if let Some(schema) = &schema {
+            bots.push((Bot::Postgres(schema.url().to_owned()), &mut on_postgres));
+        }
         for (bot, into) in bots {
             let name = match bot {
                 Bot::Echo => "echo bot",
                 Bot::Opsdesk(Durability::Full) => "opsdesk",
                 Bot::Opsdesk(Durability::Normal) => "opsdesk, database_durability = normal",
+                Bot::Postgres(_) => "opsdesk on PostgreSQL",
             };
             eprintln!("   … run {} of {RUNS}: {name}", run + 1);
             let Ok((p50, p99)) = tokio::time::timeout(Duration::from_secs(240), latency_run(bot)).await else {
@@ -556,6 +606,9 @@ async fn latency() {
             };
             into.0.push(ms(p50));
             into.1.push(ms(p99));
+        }
+        if let Some(schema) = schema {
+            schema.finish().await;
         }
     }
     let (e50, e99) = (median(echo.0.clone()), median(echo.1.clone()));
@@ -591,6 +644,17 @@ async fn latency() {
         "   not the default: database_durability = \"normal\" (a COMMIT is not fsynced; survives a kill, not a power cut)"
     );
     print_against_echo(&normal, (e50, e99));
+    if postgres.is_some() {
+        println!("   on PostgreSQL (a throwaway local cluster, fsync on, synchronous_commit on)");
+        print_against_echo(&on_postgres, (e50, e99));
+        println!(
+            "   opsdesk on PostgreSQL / on SQLite: p50 {:.2}×, p99 {:.2}×",
+            median(on_postgres.0.clone()) / d50,
+            median(on_postgres.1.clone()) / d99
+        );
+    } else {
+        println!("   PostgreSQL: not measured (no server binaries, no OPSDESK_TEST_POSTGRES_URL)");
+    }
     println!();
 }
 
@@ -767,10 +831,12 @@ async fn floor_commit(pool: &SqlitePool, s: &Sample, i: usize) -> Result<Duratio
     Ok(start.elapsed())
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Bot {
     Echo,
     Opsdesk(Durability),
+    /// The desk on the PostgreSQL database at this URL.
+    Postgres(String),
 }
 
 async fn latency_run(bot: Bot) -> (Duration, Duration) {
@@ -779,22 +845,26 @@ async fn latency_run(bot: Bot) -> (Duration, Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let wait = Duration::from_secs(60);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = match bot {
-        Bot::Echo => {
+    // The desk's database: SQLite in the temp dir, or the PostgreSQL given.
+    let database = match &bot {
+        Bot::Echo => None,
+        Bot::Opsdesk(d) => Some((db_url(&dir, "latency.db"), *d)),
+        Bot::Postgres(url) => Some((url.clone(), Durability::Full)),
+    };
+    let task = match database {
+        None => {
             let api = fake.api_base();
             let gw = fake.gateway_url();
             let token = spec.token.clone();
             tokio::spawn(async move { echo_bot(&token, &api, &gw, stop_rx).await })
         }
-        Bot::Opsdesk(durability) => {
+        Some((url, durability)) => {
             let env = [
                 ("DISCORD_API_BASE".to_owned(), fake.api_base()),
                 ("DISCORD_GATEWAY_URL".to_owned(), fake.gateway_url()),
             ];
             let policy = Policy::load(None, env).expect("config");
-            let store = Store::open_with(&db_url(&dir, "latency.db"), durability)
-                .await
-                .expect("open");
+            let store = Store::open_with(&url, durability).await.expect("open");
             let desk = Desk::new(store, policy, Clock::system());
             let settings = desk.policy().discord.clone();
             let token = opsdesk::discord::Token::new(spec.token.clone());

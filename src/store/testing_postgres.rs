@@ -66,6 +66,18 @@ impl TestPostgres {
                 }
             },
         };
+        Some(Self::schema_on(url, cluster).await)
+    }
+
+    /// Another fresh schema on this one's server, which must outlive it
+    /// (the benchmark's runs share one cluster).
+    #[allow(dead_code)] // the benchmark's only
+    pub async fn another(&self) -> Self {
+        Self::schema_on(self.server.clone(), None).await
+    }
+
+    /// A fresh schema on the server at `url` (`cluster`: the one serving it, if ours).
+    async fn schema_on(url: String, cluster: Option<Cluster>) -> Self {
         let server = PgConnectOptions::from_str(&url)
             .unwrap_or_else(|e| panic!("{URL_VARIABLE} {}: {e}", super::redact_url(&url)));
         let schema = format!(
@@ -86,13 +98,13 @@ impl TestPostgres {
             .expect("CREATE SCHEMA");
         admin.close().await.ok();
         let separator = if url.contains('?') { '&' } else { '?' };
-        Some(Self {
+        Self {
             options: server.options([("search_path", schema.as_str())]),
             url: format!("{url}{separator}options=-c%20search_path%3D{schema}"),
             server: url,
             schema,
             _cluster: cluster,
-        })
+        }
     }
 
     /// A new connection whose search path is this test's schema.
