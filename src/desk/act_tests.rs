@@ -37,7 +37,7 @@ async fn every_row_one_action_writes_carries_the_same_instant() {
             SELECT received_at AS t FROM inbound_events
             UNION ALL SELECT created_at FROM incidents
             UNION ALL SELECT at FROM audit
-            UNION ALL SELECT created_at FROM outbox)",
+            UNION ALL SELECT created_at FROM outbox) AS every_instant",
     )
     .await;
     assert_eq!(instants.len(), 1, "one action, one instant: {instants:?}");

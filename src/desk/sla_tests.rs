@@ -54,7 +54,7 @@ async fn logged_and_acknowledged(desk: &Desk) {
 #[tokio::test]
 async fn after_a_restart_missed_thresholds_fire_once_each_in_order_marked_late() {
     let (store, dir) = temp_store().await;
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let url = testing::url_in(&dir);
     let before = Desk::new(store.clone(), Policy::defaults(), Clock::fixed(t0()));
     logged_and_acknowledged(&before).await;
     assert_eq!(before.fire_due_timers().await.unwrap(), 0);

@@ -20,10 +20,10 @@ async fn desk_at(at: DateTime<Utc>) -> (Desk, tempfile::TempDir) {
 
 /// The texts of the queued versions of OUT-1's grouped card, oldest first.
 async fn grouped_card(desk: &Desk) -> Vec<String> {
+    let text = testing::json_text(desk.store(), "payload", "text");
     testing::texts(
         desk.store(),
-        "SELECT json_extract(payload, '$.text') FROM outbox
-          WHERE kind = 'card' AND subject = 'OUT-1:reports' ORDER BY id",
+        &format!("SELECT {text} FROM outbox WHERE kind = 'card' AND subject = 'OUT-1:reports' ORDER BY id"),
     )
     .await
 }
@@ -31,10 +31,11 @@ async fn grouped_card(desk: &Desk) -> Vec<String> {
 /// What is queued for a record's own card, thread and reporter, in order
 /// (not what its roles are told in their channels): `<kind> <destination> <text>`.
 async fn rows_about(desk: &Desk, subject: &str) -> Vec<String> {
+    let text = testing::json_text(desk.store(), "payload", "text");
     testing::texts(
         desk.store(),
         &format!(
-            "SELECT kind || ' ' || destination || ' ' || json_extract(payload, '$.text') FROM outbox
+            "SELECT kind || ' ' || destination || ' ' || {text} FROM outbox
               WHERE subject = '{subject}' AND NOT (kind = 'post' AND destination LIKE '%role_channel%')
               ORDER BY id"
         ),
@@ -265,7 +266,7 @@ async fn a_report_on_another_service_and_one_logged_before_the_outage_keep_their
 #[tokio::test]
 async fn after_a_restart_a_pending_grouped_card_edit_fires_once() {
     let (store, dir) = temp_store().await;
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let url = testing::url_in(&dir);
     let before = Desk::new(store.clone(), Policy::defaults(), Clock::fixed(t0()));
     declare_email_outage(&before).await;
     reports(&before, &["alice", "bob", "carol"]).await;

@@ -224,7 +224,7 @@ async fn a_store_failure_in_a_batch_undoes_that_command_only() {
 /// Titles of the incidents a fresh store on the same file finds: what a
 /// restart would see.
 async fn titles_after_restart(dir: &tempfile::TempDir) -> Vec<String> {
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let url = testing::url_in(dir);
     let store = Store::open(&url).await.unwrap();
     let titles = testing::texts(
         &store,

@@ -13,11 +13,16 @@
 //! standby waits in `pg_advisory_lock`, so it holds the lock the moment the
 //! server lets the old session go.
 //!
-//! The active checks its own session every fifth of `ha.takeover_within`
-//! ([`Lease::lost`]); when the server does not answer within that, or the
-//! lock is no longer its own, the caller stops at once, before a standby can
-//! have been given the lock, so two processes never run the desk together.
-//! SQLite has none of this: one process owns the file.
+//! The active checks its own session every second (every fifteenth of
+//! `ha.takeover_within` when that is shorter; [`Lease::lost`]). When the
+//! server does not answer within a fifth of `ha.takeover_within` (network
+//! loss: found within 4 s at the default 15 s, before the server's 9 s
+//! keepalive ends the session and a standby is given the lock), or the lock
+//! is no longer its own (its session was ended: a standby may hold it
+//! already, for at most that second), the caller stops at once. Within that
+//! second both may send; Discord's nonces and the inbound events' unique ids
+//! keep a message or a command from counting twice. SQLite has none of this:
+//! one process owns the file.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -65,14 +70,14 @@ impl std::fmt::Display for Holder {
 #[derive(Debug)]
 pub struct Lease {
     conn: PgConnection,
-    check_every: Duration,
+    takeover_within: Duration,
 }
 
 /// A session waiting for the lock another process holds.
 #[derive(Debug)]
 pub struct Standby {
     conn: PgConnection,
-    check_every: Duration,
+    takeover_within: Duration,
     active: Option<Holder>,
 }
 
@@ -93,6 +98,12 @@ fn session_name() -> String {
     // The server cuts application_name at 63 bytes: shorten the host, keep the pid.
     let host: String = host.chars().take(32).collect();
     format!("opsdesk run on {host}, pid {}", std::process::id())
+}
+
+/// How often the active checks its lock session, and how long it waits for an answer.
+fn checks(takeover_within: Duration) -> (Duration, Duration) {
+    let every = (takeover_within / 15).clamp(Duration::from_millis(200), Duration::from_secs(1));
+    (every, (takeover_within / 5).max(every))
 }
 
 /// The session settings that make the server notice a vanished peer within
@@ -120,18 +131,17 @@ impl Lease {
         sqlx::raw_sql(&session_settings(takeover_within))
             .execute(&mut conn)
             .await?;
-        let check_every = (takeover_within / 5).max(Duration::from_millis(200));
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))")
             .bind(LOCK_CLASS)
             .fetch_one(&mut conn)
             .await?;
         if got {
-            return Ok(Claim::Active(Self { conn, check_every }));
+            return Ok(Claim::Active(Self { conn, takeover_within }));
         }
         let active = holders_on(&mut conn).await?.into_iter().find(|h| h.active);
         Ok(Claim::Standby(Standby {
             conn,
-            check_every,
+            takeover_within,
             active,
         }))
     }
@@ -141,22 +151,18 @@ impl Lease {
     /// The reason is for the log.
     pub async fn lost(&mut self) -> String {
         loop {
-            tokio::time::sleep(self.check_every).await;
+            let (every, within) = checks(self.takeover_within);
+            tokio::time::sleep(every).await;
             let sql =
                 format!("SELECT COUNT(*) FROM pg_locks l WHERE {THE_LOCK} AND l.pid = pg_backend_pid() AND l.granted");
             let held = sqlx::query_scalar::<_, i64>(&sql)
                 .bind(i64::from(LOCK_CLASS))
                 .fetch_one(&mut self.conn);
-            match tokio::time::timeout(self.check_every, held).await {
+            match tokio::time::timeout(within, held).await {
                 Ok(Ok(1)) => {}
                 Ok(Ok(_)) => return "the desk's lock is no longer this session's".to_owned(),
                 Ok(Err(e)) => return format!("the lock session failed: {e}"),
-                Err(_) => {
-                    return format!(
-                        "the lock session did not answer within {} ms",
-                        self.check_every.as_millis()
-                    )
-                }
+                Err(_) => return format!("the lock session did not answer within {} ms", within.as_millis()),
             }
         }
     }
@@ -186,7 +192,7 @@ impl Standby {
             .await?;
         Ok(Lease {
             conn: self.conn,
-            check_every: self.check_every,
+            takeover_within: self.takeover_within,
         })
     }
 }
@@ -315,6 +321,19 @@ mod tests {
         // 5 s idle + 2 probes 2 s apart = 9 s < 10 s.
         let s = session_settings(Duration::from_secs(2));
         assert!(s.contains("tcp_keepalives_idle = 1;") && s.contains("tcp_keepalives_interval = 1;"));
+    }
+
+    #[test]
+    fn the_active_finds_a_silent_session_before_the_server_gives_its_lock_away() {
+        for secs in [2, 15, 60, 600] {
+            let t = Duration::from_secs(secs);
+            let (every, within) = checks(t);
+            assert!(every <= Duration::from_secs(1), "{secs}: {every:?}");
+            // The server ends a silent peer's session after idle + 2 × interval.
+            let idle = (secs / 3).max(1);
+            let server = Duration::from_secs(idle + 2 * (secs / 6).max(1));
+            assert!(every + within < server, "{secs}: {every:?} + {within:?} vs {server:?}");
+        }
     }
 
     #[test]

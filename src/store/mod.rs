@@ -638,12 +638,54 @@ pub(crate) mod testing {
         ids
     }
 
-    /// A fresh store on a temporary file; keep the dir alive as long as the store.
+    /// The variable that puts [`temp_store`]'s stores on PostgreSQL: under
+    /// `postgres` each is a fresh schema on the server of
+    /// `OPSDESK_TEST_POSTGRES_URL` (the run of
+    /// `postgres_tests::the_desk_tests_pass_on_postgres_too`).
+    pub const ENGINE_VARIABLE: &str = "OPSDESK_TEST_ENGINE";
+
+    /// A fresh store on a temporary file; keep the dir alive as long as the
+    /// store. Under [`ENGINE_VARIABLE`]`=postgres`, a fresh schema instead
+    /// (left on the run's throwaway server, which goes with the run).
     pub async fn temp_store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = Store::open(&url).await.expect("open store");
+        if std::env::var(ENGINE_VARIABLE).as_deref() == Ok("postgres") {
+            // A cluster per store would be leaked with it: the run names one server.
+            assert!(
+                std::env::var_os(super::testing_postgres::URL_VARIABLE).is_some(),
+                "{ENGINE_VARIABLE}=postgres needs {}",
+                super::testing_postgres::URL_VARIABLE
+            );
+            let pg = super::testing_postgres::TestPostgres::start("temp_store")
+                .await
+                .expect("a PostgreSQL for the PostgreSQL run");
+            let store = Store::open(pg.url()).await.expect("open store");
+            // A test that restarts its desk opens it again by `url_in(dir)`.
+            std::fs::write(dir.path().join(POSTGRES_URL_FILE), pg.url()).expect("note the schema's URL");
+            // The schema outlives this call; the run's server is removed after it.
+            std::mem::forget(pg);
+            return (store, dir);
+        }
+        let store = Store::open(&url_in(&dir)).await.expect("open store");
         (store, dir)
+    }
+
+    /// Where [`temp_store`] notes a PostgreSQL store's URL in its dir.
+    const POSTGRES_URL_FILE: &str = "postgres.url";
+
+    /// The URL of the store [`temp_store`] made with `dir`, to open it again
+    /// (a restart): its SQLite file, or its PostgreSQL schema.
+    pub fn url_in(dir: &tempfile::TempDir) -> String {
+        std::fs::read_to_string(dir.path().join(POSTGRES_URL_FILE))
+            .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("test.db").display()))
+    }
+
+    /// SQL reading the text field `field` of the JSON in `column`, in the store's dialect.
+    pub fn json_text(store: &Store, column: &str, field: &str) -> String {
+        match store.engine() {
+            super::Engine::Sqlite => format!("json_extract({column}, '$.{field}')"),
+            super::Engine::Postgres => format!("(CAST({column} AS JSON) ->> '{field}')"),
+        }
     }
 }
 

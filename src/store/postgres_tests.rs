@@ -286,3 +286,78 @@ async fn audit_rows_are_append_only_on_postgres_as_on_sqlite() {
         assert_eq!(left, 1, "{engine} keeps the audit row");
     }
 }
+
+/// Desk tests that check SQLite itself (fault injection by SQLite trigger
+/// syntax, `PRAGMA max_page_count`, a second connection to the file), with
+/// the reason; they run on SQLite only. PostgreSQL's faults are mapped by
+/// `WriteFault::from_sqlstate` (tested in `health`).
+const SQLITE_ONLY: &[(&str, &str)] = &[
+    (
+        "desk::tests::a_failure_mid_action_leaves_no_half_written_record",
+        "fault injection with an SQLite trigger",
+    ),
+    (
+        "desk::tests::a_store_failure_in_a_batch_undoes_that_command_only",
+        "fault injection with an SQLite trigger",
+    ),
+    (
+        "desk::tests::a_statement_that_undoes_the_whole_transaction_is_refused_alone_and_later_commits_are_real",
+        "an SQLite trigger raising ROLLBACK, and a second connection to the file",
+    ),
+    (
+        "desk::tests::a_full_database_is_answered_not_saved_and_the_next_command_after_space_is_freed_commits",
+        "a full disk made with PRAGMA max_page_count",
+    ),
+    (
+        "desk::sla_tests::a_clock_whose_timer_cannot_be_stored_leaves_no_incident_behind",
+        "fault injection with an SQLite trigger",
+    ),
+];
+
+/// Runs the desk's unit tests again with every [`super::testing::temp_store`]
+/// a schema on one real PostgreSQL (issue 21: store and desk tests on both
+/// engines): this test binary itself, filtered to `desk::`, under
+/// `OPSDESK_TEST_ENGINE=postgres` and `OPSDESK_TEST_POSTGRES_URL` naming the
+/// server this test started (or was given); it must pass whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_tests_pass_on_postgres_too() {
+    if std::env::var_os(super::testing::ENGINE_VARIABLE).is_some() {
+        return; // This is the PostgreSQL run itself.
+    }
+    let Some(pg) = TestPostgres::start("the_desk_tests_pass_on_postgres_too").await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let mut run = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    run.arg("desk::")
+        .args(SQLITE_ONLY.iter().flat_map(|(test, _)| ["--skip", test]))
+        .args(["--test-threads", "2"])
+        .env(super::testing::ENGINE_VARIABLE, "postgres")
+        .env(super::testing_postgres::URL_VARIABLE, pg.server_url());
+    let out = tokio::task::spawn_blocking(move || run.output())
+        .await
+        .expect("the PostgreSQL run")
+        .expect("start the PostgreSQL run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .lines()
+        .filter(|l| l.starts_with("test result:"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    eprintln!(
+        "measured: the desk's unit tests on PostgreSQL: {summary} (in {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
+        .collect();
+    assert!(
+        out.status.success() && summary.contains(" passed"),
+        "on PostgreSQL {} test(s) failed:\n{}\n\n{stdout}\n{}",
+        failed.len(),
+        failed.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pg.finish().await;
+}

@@ -121,7 +121,7 @@ impl TestPostgres {
 
     /// The server's URL with no schema chosen, for a process that makes
     /// schemas of its own there (holds the password, if any).
-    #[allow(dead_code)] // the e2e crate's PostgreSQL run only
+    #[allow(dead_code)] // the PostgreSQL runs of the e2e crate and the desk tests
     pub fn server_url(&self) -> &str {
         &self.server
     }
