@@ -39,6 +39,48 @@ pub struct TestPostgres {
     _cluster: Option<Cluster>,
 }
 
+/// Runs this test binary again with every test database on `pg`'s server:
+/// filtered to `filters`, skipping `skips` (test, reason), with
+/// `engine_variable=postgres` and [`URL_VARIABLE`] naming the server. The
+/// run must pass whole; `what` names it in the `measured:` line. The same
+/// step for the desk's unit tests and the e2e suites (issue 21: one suite,
+/// both engines).
+#[allow(dead_code)] // each test crate uses it once
+pub async fn rerun_on(pg: &TestPostgres, what: &str, engine_variable: &str, filters: &[&str], skips: &[(&str, &str)]) {
+    let started = std::time::Instant::now();
+    let mut run = Command::new(std::env::current_exe().expect("the test binary"));
+    run.args(filters)
+        .args(skips.iter().flat_map(|(test, _)| ["--skip", test]))
+        .args(["--test-threads", "2"])
+        .env(engine_variable, "postgres")
+        .env(URL_VARIABLE, pg.server_url());
+    let out = tokio::task::spawn_blocking(move || run.output())
+        .await
+        .expect("the PostgreSQL run")
+        .expect("start the PostgreSQL run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .lines()
+        .filter(|l| l.starts_with("test result:"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    eprintln!(
+        "measured: {what} on PostgreSQL: {summary} (in {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
+        .collect();
+    assert!(
+        out.status.success() && summary.contains(" passed"),
+        "on PostgreSQL {} test(s) failed:\n{}\n\n{stdout}\n{}",
+        failed.len(),
+        failed.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl TestPostgres {
     /// A fresh schema on the server of `OPSDESK_TEST_POSTGRES_URL`, or on a
     /// cluster started for this test. `None` (after saying so on stderr) when

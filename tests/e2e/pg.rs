@@ -53,37 +53,13 @@ async fn the_desk_suites_pass_on_postgres_too() {
     let Some(pg) = TestPostgres::start("the_desk_suites_pass_on_postgres_too").await else {
         return;
     };
-    let started = std::time::Instant::now();
-    let mut run = std::process::Command::new(std::env::current_exe().expect("the test binary"));
-    run.args(ON_BOTH_ENGINES)
-        .args(SQLITE_ONLY.iter().flat_map(|(test, _)| ["--skip", test]))
-        .args(["--test-threads", "2"])
-        .env(crate::util::ENGINE_VARIABLE, "postgres")
-        .env(harness::URL_VARIABLE, pg.server_url());
-    let out = tokio::task::spawn_blocking(move || run.output())
-        .await
-        .expect("the PostgreSQL run")
-        .expect("start the PostgreSQL run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary = stdout
-        .lines()
-        .filter(|l| l.starts_with("test result:"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    eprintln!(
-        "measured: the desk suites on PostgreSQL: {summary} (in {:.0} s)",
-        started.elapsed().as_secs_f64()
-    );
-    let failed: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
-        .collect();
-    assert!(
-        out.status.success() && summary.contains(" passed"),
-        "on PostgreSQL {} test(s) failed:\n{}\n\n{stdout}\n{}",
-        failed.len(),
-        failed.join("\n"),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    harness::rerun_on(
+        &pg,
+        "the desk suites",
+        crate::util::ENGINE_VARIABLE,
+        ON_BOTH_ENGINES,
+        SQLITE_ONLY,
+    )
+    .await;
     pg.finish().await;
 }
