@@ -30,7 +30,7 @@ const CLUSTER_USER: &str = "postgres";
 pub struct TestPostgres {
     options: PgConnectOptions,
     /// The server's URL, no schema chosen.
-    #[allow(dead_code)] // read by the e2e crate's PostgreSQL run only
+    #[allow(dead_code)] // read by `server_url` and `another`, which not every crate calls
     server: String,
     schema: String,
     /// The server's URL with the schema first on the search path.

@@ -6,8 +6,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use opsdesk::config::Policy;
-use opsdesk::desk::{Clock, Desk};
+use opsdesk::desk::{Actor, Clock, Desk, Event, Inbound, Outcome};
 use opsdesk::discord::{DiscordError, Token};
+use opsdesk::domain::UserId;
 use opsdesk::store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -266,4 +267,22 @@ pub async fn reply_to(fake: &FakeDiscord, channel: u64, to: u64) -> String {
     .await;
     let reply = fake.bot_messages(channel).into_iter().find(is_reply).unwrap();
     reply.content().to_owned()
+}
+
+/// A line said to the desk before the bot connects, as the user would in chat.
+pub async fn say(desk: &Desk, key: &str, user: u64, name: &str, chat_roles: &[&str], line: &str) -> String {
+    let inbound = Inbound {
+        key: format!("test:{key}"),
+        actor: Actor {
+            user: UserId::new(user),
+            name: name.to_owned(),
+            roles: desk.policy().itil_roles(chat_roles.iter().copied()),
+        },
+        channel: None,
+        event: Event::Line(line.to_owned()),
+    };
+    match desk.handle(inbound).await {
+        Outcome::Reply(r) => r.text,
+        other => panic!("no reply to {line:?}: {other:?}"),
+    }
 }

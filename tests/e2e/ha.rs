@@ -11,8 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use opsdesk::desk::{Actor, Desk, Event, Inbound, Outcome};
-use opsdesk::domain::{RoleKey, UserId};
+use opsdesk::desk::Desk;
 use opsdesk::store::Store;
 
 use crate::bot::{self, WAIT};
@@ -44,24 +43,6 @@ async fn readyz_until(port: u16, what: &str, want: impl Fn(u16, &str) -> bool) -
     panic!("/readyz on {port}: {what}; last answer {last:?}");
 }
 
-/// One line said to a desk beside the bots (to prepare the database), and its answer.
-async fn say(desk: &Desk, key: &str, user: u64, name: &str, roles: &[&str], line: &str) -> String {
-    let inbound = Inbound {
-        key: format!("test:{key}"),
-        actor: Actor {
-            user: UserId::new(user),
-            name: name.to_owned(),
-            roles: roles.iter().map(|r| RoleKey::parse(r).unwrap()).collect(),
-        },
-        channel: None,
-        event: Event::Line(line.to_owned()),
-    };
-    match desk.handle(inbound).await {
-        Outcome::Reply(r) => r.text,
-        other => panic!("no reply to {line:?}: {other:?}"),
-    }
-}
-
 /// `opsdesk status` on the database.
 fn status(db: &TestDb) -> String {
     let out = opsdesk().args(["--database", &db.url(), "status"]).output().unwrap();
@@ -90,7 +71,7 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
     subscribe(&fake, &db, &subscribers).await;
     {
         let desk = bot::offline_desk(&fake, &db).await;
-        let logged = say(&desk, "printer", bob, "bob", &[], "!incident Printer on fire").await;
+        let logged = bot::say(&desk, "printer", bob, "bob", &[], "!incident Printer on fire").await;
         assert!(logged.starts_with("INC-1 logged"), "{logged}");
         desk.store().close().await;
     }
@@ -98,15 +79,13 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
 
     // Slow enough that the fan-out is under way when the active hangs.
     let paced = ("OPSDESK_DISCORD__REQUESTS_PER_SECOND", "20");
-    let listen = |port: u16| format!("\"127.0.0.1:{port}\"");
     let (port_a, port_b, port_c) = (free_port(), free_port(), free_port());
-    let (listen_a, listen_b, listen_c) = (listen(port_a), listen(port_b), listen(port_c));
-    let mut a = run_binary(
-        &fake,
-        &db,
-        &log(&db, "a"),
-        &[paced, ("OPSDESK_HTTP__LISTEN", &listen_a)],
-    );
+    // `opsdesk run` as the operator starts it, its HTTP listener on `port`, logging to `<name>.log`.
+    let start = |name: &str, port: u16| {
+        let listen = format!("\"127.0.0.1:{port}\"");
+        run_binary(&fake, &db, &log(&db, name), &[paced, ("OPSDESK_HTTP__LISTEN", &listen)])
+    };
+    let mut a = start("a", port_a);
     fake.wait_for_gateway(
         "the first process's session",
         |s| s.identifies == 1 && s.connected,
@@ -117,12 +96,7 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
     let (_, ready) = readyz_until(port_a, "the active is ready", |code, _| code == 200).await;
     assert_eq!(ready, "ready: active (this process holds the desk's lock)\n");
 
-    let mut b = run_binary(
-        &fake,
-        &db,
-        &log(&db, "b"),
-        &[paced, ("OPSDESK_HTTP__LISTEN", &listen_b)],
-    );
+    let mut b = start("b", port_b);
     let (_, standby) = readyz_until(port_b, "the second is a standby", |code, body| {
         code == 503 && body.contains("standby")
     })
@@ -163,12 +137,12 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
         let store = Store::open(&db.url()).await.expect("open store");
         let quick = bot::policy_with(&fake, &[("OPSDESK_INCIDENT__SURVEY_TIMEOUT", "\"1s\"")]);
         let desk = Desk::new(store, quick, opsdesk::desk::Clock::system());
-        let resolved = say(
+        let resolved = bot::say(
             &desk,
             "resolve",
             alice,
             "alice",
-            &["service_desk"],
+            &["Service Desk"],
             "!resolve INC-1 new toner",
         )
         .await;
@@ -178,7 +152,12 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
         );
         desk.store().close().await;
     }
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let due = "SELECT COUNT(*) FROM timers WHERE kind = 'survey' AND fired_at IS NULL AND due_at <= ";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while scalar(&db, &format!("{due}{}", chrono::Utc::now().timestamp_millis())).await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the survey timer falls due");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     const SURVEY_FIRED: &str = "SELECT COUNT(*) FROM timers WHERE kind = 'survey' AND fired_at IS NOT NULL";
     assert_eq!(scalar(&db, SURVEY_FIRED).await, 0, "nobody fired the due survey yet");
 
@@ -246,12 +225,7 @@ async fn a_standby_takes_over_from_a_killed_active_mid_fan_out_and_nothing_is_lo
     // The server ends the new active's lock session, as it does a peer's it
     // finds gone off the network: that process stops itself, and a third
     // one, waiting, takes over.
-    let mut c = run_binary(
-        &fake,
-        &db,
-        &log(&db, "c"),
-        &[paced, ("OPSDESK_HTTP__LISTEN", &listen_c)],
-    );
+    let mut c = start("c", port_c);
     readyz_until(port_c, "the third is a standby", |code, body| {
         code == 503 && body.contains("standby")
     })

@@ -4,8 +4,7 @@
 //! resolution takes its 👍/👎 (and its record) on the part that asks. Through
 //! the real `opsdesk console` and the real adapter against the fake Discord.
 
-use opsdesk::desk::{Actor, Clock, Desk, Event, Inbound, Outcome};
-use opsdesk::domain::UserId;
+use opsdesk::desk::{Clock, Desk};
 use opsdesk::render::{MESSAGE_LIMIT, MORE};
 use opsdesk::store::Store;
 
@@ -247,24 +246,6 @@ async fn a_question_split_off_a_long_resolution_takes_its_reactions_on_the_part_
     );
 }
 
-/// A line said to the desk before the bot connects, as the user would in chat.
-async fn say(desk: &Desk, key: &str, user: u64, name: &str, chat_roles: &[&str], line: &str) -> String {
-    let inbound = Inbound {
-        key: format!("test:{key}"),
-        actor: Actor {
-            user: UserId::new(user),
-            name: name.to_owned(),
-            roles: desk.policy().itil_roles(chat_roles.iter().copied()),
-        },
-        channel: None,
-        event: Event::Line(line.to_owned()),
-    };
-    match desk.handle(inbound).await {
-        Outcome::Reply(r) => r.text,
-        other => panic!("no reply to {line:?}: {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_discord_a_long_show_is_several_messages_and_a_split_question_takes_its_reactions_where_it_asks() {
     let fake = FakeDiscord::start(GuildSpec::service_desk_default()).await;
@@ -285,11 +266,11 @@ async fn on_discord_a_long_show_is_several_messages_and_a_split_question_takes_i
     {
         let desk = Desk::new(Store::open(&db.url()).await.unwrap(), policy(), Clock::system());
         let sd = ["Service Desk"];
-        say(&desk, "log", bob, "bob", &[], "!incident Printer on fire").await;
-        say(&desk, "take", alice, "alice", &sd, "!take INC-1").await;
-        say(&desk, "work", alice, "alice", &sd, "!status INC-1 in_progress").await;
+        bot::say(&desk, "log", bob, "bob", &[], "!incident Printer on fire").await;
+        bot::say(&desk, "take", alice, "alice", &sd, "!take INC-1").await;
+        bot::say(&desk, "work", alice, "alice", &sd, "!status INC-1 in_progress").await;
         for n in 1..=44 {
-            let reply = say(
+            let reply = bot::say(
                 &desk,
                 &format!("note{n}"),
                 alice,
