@@ -46,10 +46,7 @@ impl<'a> Sql<'a> {
     where
         T: 'a + Encode<'a, Any> + Type<Any>,
     {
-        // Adding an encodable value to `AnyArguments` only fails for a value
-        // whose encoder fails; sqlx reports that error when the query runs.
-        let _ = self.args.add(value);
-        self.bound += 1;
+        self.bind_only(value);
         let _ = write!(self.text, "${}", self.bound);
         self
     }
@@ -60,6 +57,8 @@ impl<'a> Sql<'a> {
     where
         T: 'a + Encode<'a, Any> + Type<Any>,
     {
+        // Adding an encodable value to `AnyArguments` only fails for a value
+        // whose encoder fails; sqlx reports that error when the query runs.
         let _ = self.args.add(value);
         self.bound += 1;
         self
